@@ -21,7 +21,22 @@ A token never appears in an error's message or repr.
 
 from __future__ import annotations
 
-__all__ = ["DatabaseError", "DiscobaseError", "UsageError"]
+__all__ = [
+    "AmbiguousGuild",
+    "DatabaseError",
+    "DiscobaseError",
+    "GuildNotFound",
+    "MultipleRecordsFound",
+    "NotConnected",
+    "RecordNotFound",
+    "RecordStateError",
+    "SchemaMismatch",
+    "StorageCorrupted",
+    "TableNotBuilt",
+    "TableRegistrationError",
+    "UniqueViolation",
+    "UsageError",
+]
 
 
 class DiscobaseError(Exception):
@@ -34,3 +49,69 @@ class UsageError(DiscobaseError):
 
 class DatabaseError(DiscobaseError):
     """The database could not do what was asked (missing guild, schema conflict, ...)."""
+
+
+class NotConnected(UsageError):
+    """The database is not logged in (or was closed); use ``conn()``, ``login()`` first."""
+
+
+class TableNotBuilt(UsageError):
+    """A table was registered after login and not built; ``await db.build_tables()``."""
+
+
+class TableRegistrationError(UsageError):
+    """``@db.table`` was given something it cannot register (not a Table, duplicate name, ...)."""
+
+
+class RecordStateError(UsageError):
+    """A record operation does not fit its state (``save()`` on a saved record, ...)."""
+
+
+class GuildNotFound(DatabaseError):
+    """No guild the bot is in matches the database; the message carries the invite link."""
+
+
+class AmbiguousGuild(DatabaseError):
+    """Several guilds share the database's name; pass ``guild_id``."""
+
+
+class SchemaMismatch(DatabaseError):
+    """The stored schema of a table is incompatible with its class.
+
+    Attributes:
+        table: the table's name.
+        fields: the names of the offending fields.
+    """
+
+    def __init__(self, message: str, *, table: str, fields: list[str]) -> None:
+        super().__init__(message)
+        self.table = table
+        self.fields = fields
+
+
+class UniqueViolation(DatabaseError):
+    """A write would give two records the same value of a unique index.
+
+    Attributes:
+        table: the table's name.
+        field: the indexed field.
+        value: the duplicated value (as stored, JSON-mode).
+    """
+
+    def __init__(self, message: str, *, table: str, field: str, value: object) -> None:
+        super().__init__(message)
+        self.table = table
+        self.field = field
+        self.value = value
+
+
+class RecordNotFound(DatabaseError):
+    """``find_unique(strict=True)`` or ``get`` found no record."""
+
+
+class MultipleRecordsFound(DatabaseError):
+    """``find_unique(strict=True)`` found more than one record."""
+
+
+class StorageCorrupted(DatabaseError):
+    """Stored data could not be decoded (an entry or snapshot is malformed)."""
