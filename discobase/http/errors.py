@@ -202,9 +202,7 @@ _BY_STATUS: dict[int, type[HTTPException]] = {
 }
 
 
-def error_for(
-    status: int, body: Any, *, route: str, reason: str = ""
-) -> HTTPException:
+def error_for(status: int, body: Any, *, route: str, reason: str = "") -> HTTPException:
     """Build the typed error for an error response.
 
     Args:

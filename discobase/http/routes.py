@@ -159,9 +159,7 @@ GET_MESSAGE = Route("GET", "/channels/{channel_id}/messages/{message_id}")
 UPDATE_MESSAGE = Route("PATCH", "/channels/{channel_id}/messages/{message_id}")
 DELETE_MESSAGE = Route("DELETE", "/channels/{channel_id}/messages/{message_id}")
 # Deleting ids that are already gone is harmless, so a retry cannot hurt.
-BULK_DELETE_MESSAGES = Route(
-    "POST", "/channels/{channel_id}/messages/bulk-delete", idempotent=True
-)
+BULK_DELETE_MESSAGES = Route("POST", "/channels/{channel_id}/messages/bulk-delete", idempotent=True)
 LIST_PINS = Route("GET", "/channels/{channel_id}/messages/pins")
 CREATE_PIN = Route("PUT", "/channels/{channel_id}/messages/pins/{message_id}")
 DELETE_PIN = Route("DELETE", "/channels/{channel_id}/messages/pins/{message_id}")

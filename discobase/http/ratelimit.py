@@ -1,0 +1,799 @@
+"""The REST rate limiter (http layer: pure logic; no aiohttp, no sockets, the clock injected).
+
+Theory
+------
+Discord limits a bot in three ways at once, and a 429 costs more than waiting (10,000 401/403/429
+responses in 10 minutes ban the IP), so this limiter aims never to earn one:
+
+1. **Route buckets.** Each route key (method + path template + variant, see ``routes``) maps to
+   an opaque bucket hash that Discord reveals only in responses (``X-RateLimit-Bucket``). The
+   counter lives at (hash, top-level resource): the same hash counts separately per channel.
+   Until a route's hash is learned, its bucket per resource allows **one request in flight**:
+   nothing is known, so the first answer must come back before a second request goes out.
+   Resources are probed independently, so writing to 40 new channels starts 40 probes at once.
+   When a hash is learned (or changes), the live bucket object, with its queued waiters, is
+   re-homed under the new key; if one already lives there the two merge (the smaller
+   ``remaining``, the later reset, one FIFO), so two client queues never spend one server bucket.
+2. **Windows.** ``X-RateLimit-Reset-After`` (fractional seconds) is turned into a deadline on the
+   monotonic clock at the moment the response is *received*, which is always later than the
+   server's own deadline, plus a small margin. ``X-RateLimit-Reset`` (wall clock) is ignored:
+   clocks skew. A bucket is assumed to refill to ``limit`` at that deadline (a fixed window;
+   Reset-After counts to a full reset, so this is safe). Inside a window ``remaining`` only goes
+   down: each answer gives ``header remaining - other requests still in flight``, since those
+   may not have been counted yet. Answers from a window that has already ended are ignored.
+3. **The global limit** (50 per second per bot) is enforced before it bites: a sliding log of
+   dispatch times caps sends at ``global_limit`` (default 47) in any window of one second. A
+   request takes its global slot last, only once its bucket is ready, so requests parked on a
+   drained bucket never hold global capacity.
+
+And when the server says no anyway:
+
+- a **global** 429 blocks every sender until it passes; the request is re-queued at the head;
+- a 429 with ``scope: shared`` (someone else's use of the resource) waits on a gate for that route
+  key and resource only, and is not counted as invalid;
+- a 429 while ``remaining > 0``, or with code 20028/30046/40062, is a **sub-limit**: only that
+  variant (e.g. channel renames, edits of old messages) waits; the rest of the bucket moves on;
+- any other 429 means the bucket is drained: the headers are applied and the request re-queued;
+- the wait is always the larger of ``Retry-After`` and the body's ``retry_after``; a wait over
+  ``max_wait`` raises :class:`RateLimited` instead of sleeping;
+- a 429 without ``Via`` or without a JSON body is Cloudflare's: a breaker opens and every
+  request fails with :class:`CloudflareBanned` until it closes;
+- 401/403/429 (not ``shared``) feed a 10-minute sliding counter that warns, then refuses to
+  send, far below Discord's 10,000;
+- a 401 poisons the token: every queued and later request fails with :class:`InvalidToken`.
+
+A cancelled waiter leaves its queue and wakes the next; a permit released without being sent
+gives back its bucket slot and its global slot.
+
+Times are in real seconds. Values read from the wire are used as they are (a time-scaled
+emulator scales them itself); ``time_scale`` scales only this module's own constants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from discobase.http.clock import Clock, LoopClock, TimerHandle
+from discobase.http.errors import (
+    SUBLIMIT_CODES,
+    CloudflareBanned,
+    InvalidRequestLimit,
+    InvalidToken,
+    RateLimited,
+)
+from discobase.http.routes import CompiledRoute
+
+__all__ = ["BucketView", "LimiterStats", "Permit", "RateLimitHeaders", "RateLimiter"]
+
+_log = logging.getLogger("discobase.http")
+
+_INF = math.inf
+Majors = tuple[tuple[str, str], ...]
+BucketKey = tuple[str, Majors]
+
+
+def _float(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _without_window(info: RateLimitHeaders) -> RateLimitHeaders:
+    return RateLimitHeaders(
+        bucket=info.bucket,
+        is_global=info.is_global,
+        scope=info.scope,
+        retry_after=info.retry_after,
+        via=info.via,
+    )
+
+
+def _int(value: str | None) -> int | None:
+    number = _float(value)
+    return int(number) if number is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitHeaders:
+    """The rate-limit headers of one response; ``None`` where absent or malformed."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_after: float | None = None
+    bucket: str | None = None
+    is_global: bool = False
+    scope: str | None = None
+    retry_after: float | None = None
+    via: bool = False
+
+    @classmethod
+    def parse(cls, headers: Mapping[str, str]) -> RateLimitHeaders:
+        """Read the headers (keys in lower case)."""
+        return cls(
+            limit=_int(headers.get("x-ratelimit-limit")),
+            remaining=_int(headers.get("x-ratelimit-remaining")),
+            reset_after=_float(headers.get("x-ratelimit-reset-after")),
+            bucket=headers.get("x-ratelimit-bucket") or None,
+            is_global=headers.get("x-ratelimit-global", "").lower() == "true",
+            scope=headers.get("x-ratelimit-scope") or None,
+            retry_after=_float(headers.get("retry-after")),
+            via="via" in headers,
+        )
+
+    @property
+    def complete(self) -> bool:
+        """Whether the bucket's state can be learned from these headers."""
+        return None not in (self.limit, self.remaining, self.reset_after)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketView:
+    """What the limiter knows about a route's bucket, for batch writers.
+
+    Attributes:
+        known: whether the bucket's limits have been learned from a response.
+        bucket_hash: Discord's hash for the route, if learned.
+        limit: requests per window (1 while unknown).
+        remaining: requests that may still start in this window.
+        reset_in: seconds until the window refills (``inf`` when no refill is scheduled).
+        in_flight: requests sent and not yet answered.
+        queued: requests waiting for this bucket.
+        sublimited_in: seconds until this route variant's sub-limit (or shared limit) lifts.
+    """
+
+    known: bool
+    bucket_hash: str | None
+    limit: int
+    remaining: int
+    reset_in: float
+    in_flight: int
+    queued: int
+    sublimited_in: float
+
+
+@dataclass(slots=True)
+class LimiterStats:
+    """Counters of the limiter's life."""
+
+    acquired: int = 0
+    ratelimited: int = 0
+    global_ratelimited: int = 0
+    shared_ratelimited: int = 0
+    sublimited: int = 0
+    cloudflare: int = 0
+    hash_changes: int = 0
+    invalid_requests: int = 0
+
+
+class _Bucket:
+    __slots__ = (
+        "in_flight",
+        "key",
+        "known",
+        "limit",
+        "merged_into",
+        "epoch",
+        "queue",
+        "remaining",
+        "reset_at",
+        "window",
+    )
+
+    def __init__(self, key: BucketKey) -> None:
+        self.key = key
+        self.known = False
+        self.limit = 1
+        self.remaining = 1
+        self.reset_at = _INF  # when the current window refills; inf: not until an answer says
+        self.window = 0.0  # the longest Reset-After seen: a guess at the window's length
+        self.in_flight = 0
+        self.epoch = 0  # bumped at each local refill; answers from older epochs are stale
+        self.queue: deque[_Waiter] = deque()
+        self.merged_into: _Bucket | None = None
+
+    def resolve(self) -> _Bucket:
+        bucket = self
+        while bucket.merged_into is not None:
+            bucket = bucket.merged_into
+        return bucket
+
+
+class _Waiter:
+    __slots__ = ("bucket", "future", "poked", "route")
+
+    def __init__(self, route: CompiledRoute) -> None:
+        self.route = route
+        self.bucket: _Bucket | None = None
+        self.future: asyncio.Future[None] | None = None
+        self.poked = False
+
+    def wake(self) -> None:
+        if self.future is not None and not self.future.done():
+            self.future.set_result(None)
+        else:
+            self.poked = True
+
+
+class Permit:
+    """The right to send one request; hand it back through the limiter.
+
+    Attributes:
+        route: the request's route.
+        sent: whether the request went on the wire (set by :meth:`mark_sent`).
+    """
+
+    __slots__ = ("_bucket", "_epoch", "_stamp", "done", "route", "sent")
+
+    def __init__(self, route: CompiledRoute, bucket: _Bucket, stamp: float | None) -> None:
+        self.route = route
+        self._bucket = bucket
+        self._epoch = bucket.epoch
+        self._stamp = stamp
+        self.sent = False
+        self.done = False
+
+    def mark_sent(self) -> None:
+        """Record that the request is about to hit the wire (its slot is spent for good)."""
+        self.sent = True
+
+
+class RateLimiter:
+    """Decide when each request may be sent; see the module docstring for the theory.
+
+    Args:
+        clock: the clock (default: the running loop's).
+        time_scale: real seconds per Discord second, applied to this module's constants.
+        global_limit: sends allowed in any one-second window (Discord allows 50).
+        max_wait: the longest rate-limit wait (Discord seconds) to sleep through before raising
+            :class:`RateLimited`.
+        margin: Discord seconds added to every reset, for rounding on the server.
+        invalid_warn: invalid responses per 10 minutes at which to log a warning.
+        invalid_refuse: invalid responses per 10 minutes at which to refuse to send.
+        require_via: treat a 429 without a ``Via`` header as Cloudflare's (Discord's own 429s
+            carry ``Via``).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        time_scale: float = 1.0,
+        global_limit: int = 47,
+        max_wait: float = 60.0,
+        margin: float = 0.05,
+        invalid_warn: int = 100,
+        invalid_refuse: int = 1000,
+        require_via: bool = True,
+    ) -> None:
+        if global_limit < 1:
+            raise ValueError("global_limit must be at least 1")
+        self._clock: Clock = clock or LoopClock()
+        self.time_scale = time_scale
+        self.global_limit = global_limit
+        self.global_period = 1.0 * time_scale
+        self.max_wait = max_wait * time_scale
+        self.margin = margin * time_scale
+        self.invalid_warn = invalid_warn
+        self.invalid_refuse = invalid_refuse
+        self.invalid_window = 600.0 * time_scale
+        self.breaker_default = 3600.0 * time_scale
+        self.require_via = require_via
+        self.stats = LimiterStats()
+        self._hashes: dict[str, str] = {}
+        self._hash_flips: dict[str, deque[float]] = {}
+        self._pinned: set[str] = set()
+        self._buckets: dict[BucketKey, _Bucket] = {}
+        self._gates: dict[tuple[str, Majors], float] = {}
+        self._global_log: deque[float] = deque()
+        self._global_blocked_until = 0.0
+        self._breaker_until = 0.0
+        self._invalid: deque[float] = deque()
+        self._warned = False
+        self._token_invalid = False
+        self._waiters: set[_Waiter] = set()
+
+    # ------------------------------------------------------------------ queries
+
+    def view(self, route: CompiledRoute) -> BucketView:
+        """Describe the bucket of ``route`` without changing anything."""
+        now = self._clock.now()
+        bucket = self._peek(route)
+        gate = max(0.0, self._gates.get((route.key, route.majors), 0.0) - now)
+        bucket_hash = self._hashes.get(route.key)
+        if bucket is None:
+            return BucketView(False, bucket_hash, 1, 1, _INF, 0, 0, gate)
+        remaining = bucket.remaining
+        if self._refills(bucket, now):
+            remaining = max(0, bucket.limit - bucket.in_flight)
+        reset_in = max(0.0, bucket.reset_at - now) if bucket.reset_at < _INF else _INF
+        return BucketView(
+            bucket.known,
+            bucket_hash,
+            bucket.limit,
+            remaining,
+            reset_in,
+            bucket.in_flight,
+            len(bucket.queue),
+            gate,
+        )
+
+    def capacity(self, route: CompiledRoute) -> int:
+        """Return how many requests on ``route`` could start right now."""
+        now = self._clock.now()
+        if self._fatal(route, now) is not None or self._gate_delay(route, now) > 0:
+            return 0
+        if self._global_delay(route, now) > 0:
+            return 0
+        view = self.view(route)
+        bucket_free = max(0, view.remaining - view.queued)
+        if route.route.global_exempt:
+            return bucket_free
+        return min(bucket_free, self.global_limit - len(self._global_log))
+
+    def next_slot(self, route: CompiledRoute) -> float:
+        """Return seconds until a request on ``route`` could start (0 if now)."""
+        now = self._clock.now()
+        bucket = self._peek(route)
+        delay = max(self._gate_delay(route, now), self._global_delay(route, now))
+        if bucket is not None:
+            delay = max(delay, self._bucket_delay(bucket, now))
+        return delay
+
+    @property
+    def invalid_count(self) -> int:
+        """Return how many 401/403/429 responses fell in the last 10 (scaled) minutes."""
+        self._prune_invalid(self._clock.now())
+        return len(self._invalid)
+
+    @property
+    def token_invalid(self) -> bool:
+        """Whether a 401 has poisoned the token."""
+        return self._token_invalid
+
+    # ------------------------------------------------------------------ acquiring
+
+    def try_acquire(self, route: CompiledRoute) -> Permit | None:
+        """Take a permit if one is free right now and nobody is queued; never wait."""
+        now = self._clock.now()
+        error = self._fatal(route, now)
+        if error is not None:
+            raise error
+        if self._gate_delay(route, now) > 0:
+            return None
+        bucket = self._bucket_for(route)
+        if bucket.queue:
+            return None
+        if max(self._bucket_delay(bucket, now), self._global_delay(route, now)) > 0:
+            return None
+        return self._take(bucket, route, now)
+
+    async def acquire(self, route: CompiledRoute, *, front: bool = False) -> Permit:
+        """Wait until ``route`` may be sent and return its permit.
+
+        Args:
+            route: the request's route.
+            front: queue ahead of everyone (a retry of a request that was already queued).
+
+        Raises:
+            InvalidToken: the token was refused earlier.
+            CloudflareBanned: the Cloudflare breaker is open.
+            InvalidRequestLimit: too many invalid responses lately.
+            RateLimited: a known rate-limit wait exceeds ``max_wait``.
+        """
+        waiter = _Waiter(route)
+        self._waiters.add(waiter)
+        try:
+            while True:
+                now = self._clock.now()
+                error = self._fatal(route, now)
+                if error is not None:
+                    raise error
+                gate = self._gate_delay(route, now)
+                if gate > 0:
+                    self._leave_queue(waiter)
+                    self._check_wait(gate, route, "sublimit")
+                    await self._sleep(waiter, gate)
+                    continue
+                if waiter.bucket is None:
+                    bucket = self._bucket_for(route)
+                    waiter.bucket = bucket
+                    if front:
+                        bucket.queue.appendleft(waiter)
+                    else:
+                        bucket.queue.append(waiter)
+                bucket = waiter.bucket
+                if bucket.queue[0] is not waiter:
+                    await self._sleep(waiter, None)
+                    continue
+                blocked = max(0.0, self._global_blocked_until - now)
+                if blocked > 0:
+                    self._check_wait(blocked, route, "global")
+                delay = max(self._bucket_delay(bucket, now), self._global_delay(route, now))
+                if delay > 0:
+                    await self._sleep(waiter, delay)
+                    continue
+                bucket.queue.popleft()
+                waiter.bucket = None
+                permit = self._take(bucket, route, now)
+                self._wake_head(bucket)
+                return permit
+        finally:
+            self._leave_queue(waiter)
+            self._waiters.discard(waiter)
+
+    def _take(self, bucket: _Bucket, route: CompiledRoute, now: float) -> Permit:
+        if self._refills(bucket, now):
+            # Requests still in flight from the old window may land in the new one.
+            bucket.remaining = max(0, bucket.limit - bucket.in_flight)
+            bucket.reset_at = _INF
+            bucket.epoch += 1
+        bucket.remaining -= 1
+        bucket.in_flight += 1
+        stamp: float | None = None
+        if not route.route.global_exempt:
+            stamp = now
+            self._global_log.append(now)
+        self.stats.acquired += 1
+        return Permit(route, bucket, stamp)
+
+    # ------------------------------------------------------------------ answers
+
+    def release(self, permit: Permit) -> None:
+        """Hand back a permit whose request got no answer (cancelled, failed, timed out)."""
+        if permit.done:
+            return
+        permit.done = True
+        now = self._clock.now()
+        bucket = permit._bucket.resolve()
+        bucket.in_flight = max(0, bucket.in_flight - 1)
+        if not permit.sent:
+            bucket.remaining = min(bucket.limit, bucket.remaining + 1)
+            if permit._stamp is not None:
+                try:
+                    self._global_log.remove(permit._stamp)
+                except ValueError:
+                    pass  # already slid out of the window
+        elif not bucket.known:
+            bucket.remaining = 1
+        elif bucket.remaining <= 0 and bucket.reset_at == _INF and bucket.in_flight == 0:
+            # No answer will schedule the refill; assume a full window from now.
+            bucket.reset_at = now + bucket.window + self.margin
+        self._wake_head(bucket)
+
+    def on_response(
+        self, permit: Permit, status: int, headers: Mapping[str, str], body: Any
+    ) -> bool:
+        """Learn from a response; say whether a 429'd request should be sent again.
+
+        Args:
+            permit: the request's permit (consumed).
+            status: the HTTP status.
+            headers: the response headers, keys in lower case.
+            body: the decoded JSON body, or the raw bytes when it was not JSON.
+
+        Returns:
+            ``True`` when the request was rate limited and should be re-acquired (at the front
+            of its queue) and sent again; ``False`` when the response is final.
+
+        Raises:
+            CloudflareBanned: the 429 came from Cloudflare.
+            RateLimited: the 429 asks for a wait longer than ``max_wait``.
+        """
+        if permit.done:
+            return False
+        permit.done = True
+        now = self._clock.now()
+        route = permit.route
+        info = RateLimitHeaders.parse(headers)
+        bucket = permit._bucket.resolve()
+        payload = body if isinstance(body, dict) else None
+        shared = status == 429 and info.scope == "shared"
+        if status in (401, 403) or (status == 429 and not shared):
+            self._count_invalid(now)
+        if status == 401:
+            self.mark_token_invalid()
+        if info.bucket is not None:
+            bucket = self._learn(route, info.bucket, bucket, now)
+        try:
+            if permit._bucket is bucket and permit._epoch != bucket.epoch:
+                info = _without_window(info)  # it describes a window already refilled past
+            if status != 429:
+                self._apply(bucket, info, now)
+                return False
+            return self._on_429(route, bucket, info, payload, now)
+        finally:
+            bucket.in_flight = max(0, bucket.in_flight - 1)
+            if not bucket.known:
+                bucket.remaining = 1
+            self._wake_head(bucket)
+
+    def _on_429(
+        self,
+        route: CompiledRoute,
+        bucket: _Bucket,
+        info: RateLimitHeaders,
+        payload: dict[str, Any] | None,
+        now: float,
+    ) -> bool:
+        self.stats.ratelimited += 1
+        body_wait = _float(str(payload.get("retry_after"))) if payload else None
+        wait = max(info.retry_after or 0.0, body_wait or 0.0)
+        if payload is None or (self.require_via and not info.via):
+            self.stats.cloudflare += 1
+            until = info.retry_after if info.retry_after is not None else self.breaker_default
+            self._breaker_until = max(self._breaker_until, now + until)
+            self._wake_all()
+            raise CloudflareBanned(
+                "Cloudflare refused the request; sending stops until the ban passes",
+                status=429,
+                retry_after=until / self.time_scale,
+                route=str(route),
+            )
+        code = payload.get("code")
+        if info.is_global or info.scope == "global" or payload.get("global") is True:
+            self.stats.global_ratelimited += 1
+            self._global_blocked_until = max(self._global_blocked_until, now + wait + self.margin)
+            self._check_wait(wait, route, "global")
+            return True
+        if info.scope == "shared":
+            self.stats.shared_ratelimited += 1
+            self._apply(bucket, info, now)
+            self._set_gate(route, now + wait + self.margin)
+            self._check_wait(wait, route, "shared")
+            return True
+        if (info.remaining is not None and info.remaining > 0) or code in SUBLIMIT_CODES:
+            self.stats.sublimited += 1
+            _log.info("sub-limit on %s for %.3f s", route, wait)
+            self._apply(bucket, info, now)
+            self._set_gate(route, now + wait + self.margin)
+            self._check_wait(wait, route, "sublimit")
+            return True
+        self._apply(bucket, info, now)
+        until = now + wait + self.margin
+        if bucket.known:
+            bucket.remaining = 0
+            bucket.reset_at = until if bucket.reset_at == _INF else max(bucket.reset_at, until)
+        else:
+            self._set_gate(route, until)  # nothing learned: hold this route and resource
+        self._check_wait(wait, route, "user")
+        return True
+
+    def mark_token_invalid(self) -> None:
+        """Fail every queued and later request with :class:`InvalidToken`."""
+        self._token_invalid = True
+        self._wake_all()
+
+    def _apply(self, bucket: _Bucket, info: RateLimitHeaders, now: float) -> None:
+        if not info.complete:
+            return  # no headers: learn nothing (young-message deletes answer like this)
+        assert info.limit is not None and info.remaining is not None
+        assert info.reset_after is not None
+        new_reset = now + info.reset_after + self.margin
+        others = max(0, bucket.in_flight - 1)
+        estimate = max(0, info.remaining - others)
+        bucket.window = max(bucket.window, info.reset_after)
+        tolerance = 0.2 * self.time_scale
+        if not bucket.known:
+            bucket.known = True
+            bucket.limit = max(1, info.limit)
+            bucket.remaining = estimate
+            bucket.reset_at = new_reset
+        elif bucket.reset_at == _INF:
+            # Refilled locally; this answer starts the window we are already spending.
+            bucket.limit = max(1, info.limit)
+            bucket.remaining = min(bucket.remaining, estimate)
+            bucket.reset_at = new_reset
+        elif new_reset > bucket.reset_at + tolerance:
+            bucket.limit = max(1, info.limit)
+            bucket.remaining = estimate
+            bucket.reset_at = new_reset
+        elif new_reset < bucket.reset_at - tolerance:
+            return  # from an older window than the one we know of
+        else:
+            bucket.remaining = min(bucket.remaining, estimate)
+            bucket.reset_at = max(bucket.reset_at, new_reset)
+
+    # ------------------------------------------------------------------ hashes
+
+    def _learn(
+        self, route: CompiledRoute, bucket_hash: str, bucket: _Bucket, now: float
+    ) -> _Bucket:
+        old = self._hashes.get(route.key)
+        if old != bucket_hash:
+            if old is not None:
+                if route.key in self._pinned:
+                    return bucket
+                self.stats.hash_changes += 1
+                flips = self._hash_flips.setdefault(route.key, deque())
+                flips.append(now)
+                while flips and flips[0] < now - 60.0 * self.time_scale:
+                    flips.popleft()
+                if len(flips) > 4:
+                    # Thrashing between hashes: keep the current one rather than churn.
+                    self._pinned.add(route.key)
+                    _log.warning("bucket hash of %s keeps changing; pinned", route.key)
+                    return bucket
+                _log.info("bucket hash of %s changed", route.key)
+            self._hashes[route.key] = bucket_hash
+            sources = ["?" + route.key] + ([old] if old is not None else [])
+            for key in [k for k in self._buckets if k[0] in sources]:
+                self._rehome(self._buckets[key], (bucket_hash, key[1]))
+        if bucket.key != (bucket_hash, route.majors) and bucket.key[0] in ("?" + route.key, old):
+            self._rehome(bucket, (bucket_hash, route.majors))
+        return bucket.resolve()
+
+    def _rehome(self, bucket: _Bucket, key: BucketKey) -> None:
+        if self._buckets.get(bucket.key) is bucket:
+            del self._buckets[bucket.key]
+        target = self._buckets.get(key)
+        if target is None or target is bucket:
+            bucket.key = key
+            self._buckets[key] = bucket
+            return
+        # Two queues for one server bucket: merge into the existing one, conservatively.
+        if bucket.known and not target.known:
+            target.known, target.limit = True, bucket.limit
+            target.remaining, target.reset_at = bucket.remaining, bucket.reset_at
+        elif bucket.known and target.known:
+            target.remaining = min(target.remaining, bucket.remaining)
+            later = max(target.reset_at, bucket.reset_at)
+            target.reset_at = later
+            target.limit = min(target.limit, bucket.limit)
+        else:
+            target.remaining = min(target.remaining, bucket.remaining)
+        target.window = max(target.window, bucket.window)
+        target.in_flight += bucket.in_flight
+        for waiter in bucket.queue:
+            waiter.bucket = target
+        target.queue.extend(bucket.queue)
+        bucket.queue.clear()
+        bucket.merged_into = target
+        for waiter in target.queue:
+            waiter.wake()
+
+    # ------------------------------------------------------------------ internals
+
+    def _peek(self, route: CompiledRoute) -> _Bucket | None:
+        bucket_hash = self._hashes.get(route.key)
+        key = (bucket_hash if bucket_hash else "?" + route.key, route.majors)
+        return self._buckets.get(key)
+
+    def _bucket_for(self, route: CompiledRoute) -> _Bucket:
+        bucket_hash = self._hashes.get(route.key)
+        key = (bucket_hash if bucket_hash else "?" + route.key, route.majors)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(key)
+        return bucket
+
+    def _refills(self, bucket: _Bucket, now: float) -> bool:
+        return bucket.known and now >= bucket.reset_at
+
+    def _bucket_delay(self, bucket: _Bucket, now: float) -> float:
+        if bucket.remaining > 0:
+            return 0.0
+        if self._refills(bucket, now):
+            return 0.0 if bucket.limit > bucket.in_flight else _INF
+        if bucket.reset_at == _INF:
+            return _INF  # an answer in flight will tell
+        return bucket.reset_at - now
+
+    def _global_delay(self, route: CompiledRoute, now: float) -> float:
+        blocked = max(0.0, self._global_blocked_until - now)
+        if route.route.global_exempt:
+            return blocked
+        log = self._global_log
+        while log and log[0] <= now - self.global_period:
+            log.popleft()
+        if len(log) < self.global_limit:
+            return blocked
+        return max(blocked, log[0] + self.global_period - now)
+
+    def _gate_delay(self, route: CompiledRoute, now: float) -> float:
+        key = (route.key, route.majors)
+        until = self._gates.get(key)
+        if until is None:
+            return 0.0
+        if until <= now:
+            del self._gates[key]
+            return 0.0
+        return until - now
+
+    def _set_gate(self, route: CompiledRoute, until: float) -> None:
+        key = (route.key, route.majors)
+        self._gates[key] = max(self._gates.get(key, 0.0), until)
+
+    def _fatal(self, route: CompiledRoute, now: float) -> Exception | None:
+        if self._token_invalid:
+            return InvalidToken("the token was refused (401)", status=401, route=str(route))
+        if now < self._breaker_until:
+            left = self._breaker_until - now
+            return CloudflareBanned(
+                "the Cloudflare breaker is open",
+                status=429,
+                retry_after=left / self.time_scale,
+                route=str(route),
+            )
+        self._prune_invalid(now)
+        if len(self._invalid) >= self.invalid_refuse:
+            return InvalidRequestLimit(
+                f"{len(self._invalid)} invalid responses in 10 minutes; refusing to send",
+                route=str(route),
+            )
+        return None
+
+    def _check_wait(self, wait: float, route: CompiledRoute, scope: str) -> None:
+        if wait > self.max_wait:
+            raise RateLimited(
+                f"rate limited ({scope}) for {wait / self.time_scale:.3f} s",
+                status=429,
+                retry_after=wait / self.time_scale,
+                scope=scope,
+                route=str(route),
+            )
+
+    def _count_invalid(self, now: float) -> None:
+        self._invalid.append(now)
+        self.stats.invalid_requests += 1
+        self._prune_invalid(now)
+        if len(self._invalid) >= self.invalid_warn and not self._warned:
+            self._warned = True
+            _log.warning(
+                "%d invalid (401/403/429) responses in 10 minutes; Discord bans at 10,000",
+                len(self._invalid),
+            )
+        elif len(self._invalid) < self.invalid_warn // 2:
+            self._warned = False
+
+    def _prune_invalid(self, now: float) -> None:
+        while self._invalid and self._invalid[0] <= now - self.invalid_window:
+            self._invalid.popleft()
+
+    async def _sleep(self, waiter: _Waiter, delay: float | None) -> None:
+        if waiter.poked:
+            waiter.poked = False
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter.future = future
+        handle: TimerHandle | None = None
+        if delay is not None and delay < _INF:
+            handle = self._clock.call_later(delay, waiter.wake)
+        try:
+            await future
+        finally:
+            waiter.future = None
+            waiter.poked = False
+            if handle is not None:
+                handle.cancel()
+
+    def _leave_queue(self, waiter: _Waiter) -> None:
+        bucket = waiter.bucket
+        if bucket is None:
+            return
+        waiter.bucket = None
+        was_head = bool(bucket.queue) and bucket.queue[0] is waiter
+        try:
+            bucket.queue.remove(waiter)
+        except ValueError:
+            return
+        if was_head:
+            self._wake_head(bucket)
+
+    def _wake_head(self, bucket: _Bucket) -> None:
+        bucket = bucket.resolve()
+        if bucket.queue:
+            bucket.queue[0].wake()
+
+    def _wake_all(self) -> None:
+        for waiter in list(self._waiters):
+            waiter.wake()
