@@ -232,12 +232,13 @@ class Permit:
         sent: whether the request went on the wire (set by :meth:`mark_sent`).
     """
 
-    __slots__ = ("_bucket", "_epoch", "_stamp", "done", "route", "sent")
+    __slots__ = ("_bucket", "_epoch", "_probe", "_stamp", "done", "route", "sent")
 
     def __init__(self, route: CompiledRoute, bucket: _Bucket, stamp: float | None) -> None:
         self.route = route
         self._bucket = bucket
         self._epoch = bucket.epoch
+        self._probe = not bucket.known
         self._stamp = stamp
         self.sent = False
         self.done = False
@@ -301,6 +302,9 @@ class RateLimiter:
         self._warned = False
         self._token_invalid = False
         self._waiters: set[_Waiter] = set()
+        # In-flight probes of unlearned routes per resource: they may share a bucket with
+        # a hash learned meanwhile, so estimates of that bucket count them as spent.
+        self._probing: dict[Majors, int] = {}
 
     # ------------------------------------------------------------------ queries
 
@@ -444,7 +448,19 @@ class RateLimiter:
             stamp = now
             self._global_log.append(now)
         self.stats.acquired += 1
-        return Permit(route, bucket, stamp)
+        permit = Permit(route, bucket, stamp)
+        if permit._probe:
+            self._probing[route.majors] = self._probing.get(route.majors, 0) + 1
+        return permit
+
+    def _end_probe(self, permit: Permit) -> None:
+        if permit._probe:
+            permit._probe = False
+            left = self._probing.get(permit.route.majors, 1) - 1
+            if left > 0:
+                self._probing[permit.route.majors] = left
+            else:
+                self._probing.pop(permit.route.majors, None)
 
     # ------------------------------------------------------------------ answers
 
@@ -453,6 +469,7 @@ class RateLimiter:
         if permit.done:
             return
         permit.done = True
+        self._end_probe(permit)
         now = self._clock.now()
         bucket = permit._bucket.resolve()
         bucket.in_flight = max(0, bucket.in_flight - 1)
@@ -492,6 +509,7 @@ class RateLimiter:
         if permit.done:
             return False
         permit.done = True
+        self._end_probe(permit)
         now = self._clock.now()
         route = permit.route
         info = RateLimitHeaders.parse(headers)
@@ -508,7 +526,7 @@ class RateLimiter:
             if permit._bucket is bucket and permit._epoch != bucket.epoch:
                 info = _without_window(info)  # it describes a window already refilled past
             if status != 429:
-                self._apply(bucket, info, now)
+                self._apply(bucket, info, now, route.majors)
                 return False
             return self._on_429(route, bucket, info, payload, now)
         finally:
@@ -547,18 +565,18 @@ class RateLimiter:
             return True
         if info.scope == "shared":
             self.stats.shared_ratelimited += 1
-            self._apply(bucket, info, now)
+            self._apply(bucket, info, now, route.majors)
             self._set_gate(route, now + wait + self.margin)
             self._check_wait(wait, route, "shared")
             return True
         if (info.remaining is not None and info.remaining > 0) or code in SUBLIMIT_CODES:
             self.stats.sublimited += 1
             _log.info("sub-limit on %s for %.3f s", route, wait)
-            self._apply(bucket, info, now)
+            self._apply(bucket, info, now, route.majors)
             self._set_gate(route, now + wait + self.margin)
             self._check_wait(wait, route, "sublimit")
             return True
-        self._apply(bucket, info, now)
+        self._apply(bucket, info, now, route.majors)
         until = now + wait + self.margin
         if bucket.known:
             bucket.remaining = 0
@@ -573,13 +591,15 @@ class RateLimiter:
         self._token_invalid = True
         self._wake_all()
 
-    def _apply(self, bucket: _Bucket, info: RateLimitHeaders, now: float) -> None:
+    def _apply(
+        self, bucket: _Bucket, info: RateLimitHeaders, now: float, majors: Majors = ()
+    ) -> None:
         if not info.complete:
             return  # no headers: learn nothing (young-message deletes answer like this)
         assert info.limit is not None and info.remaining is not None
         assert info.reset_after is not None
         new_reset = now + info.reset_after + self.margin
-        others = max(0, bucket.in_flight - 1)
+        others = max(0, bucket.in_flight - 1) + self._probing.get(majors, 0)
         estimate = max(0, info.remaining - others)
         bucket.window = max(bucket.window, info.reset_after)
         tolerance = 0.2 * self.time_scale
@@ -649,8 +669,9 @@ class RateLimiter:
             later = max(target.reset_at, bucket.reset_at)
             target.reset_at = later
             target.limit = min(target.limit, bucket.limit)
-        else:
+        elif not bucket.known and not target.known:
             target.remaining = min(target.remaining, bucket.remaining)
+        # An unknown bucket joining a known one brings only its in-flight requests.
         target.window = max(target.window, bucket.window)
         target.in_flight += bucket.in_flight
         for waiter in bucket.queue:

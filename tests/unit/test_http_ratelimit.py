@@ -1,0 +1,584 @@
+"""The rate limiter against a fake Discord on a manual clock (design doc §4, REST scenarios).
+
+Nothing here sleeps for real: the limiter and the fake server share a ManualClock, and
+``run`` advances it from one timer to the next until every request has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from discobase.http import ManualClock, RateLimiter, routes
+from discobase.http.errors import (
+    CloudflareBanned,
+    InvalidRequestLimit,
+    InvalidToken,
+    RateLimited,
+)
+from discobase.http.routes import CompiledRoute
+
+VIA = {"via": "1.1 google"}
+
+
+@dataclass
+class Window:
+    count: int = 0
+    ends: float = 0.0
+
+
+@dataclass
+class FakeDiscord:
+    """Fixed-window buckets per (hash, majors), a sliding global limit, and a log."""
+
+    clock: ManualClock
+    limits: dict[str, tuple[str, int, float]] = field(default_factory=dict)
+    default: tuple[int, float] = (5, 5.0)
+    global_limit: int = 50
+    with_headers: Callable[[CompiledRoute], bool] = lambda route: True
+    hash_of: Callable[[CompiledRoute, int], str | None] | None = None
+    windows: dict[tuple[str, Any], Window] = field(default_factory=dict)
+    arrivals: list[tuple[float, CompiledRoute]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    hook: Callable[[CompiledRoute, int], tuple[int, dict[str, str], Any] | None] | None = None
+
+    @property
+    def rejected(self) -> int:
+        return self.statuses.count(429)
+
+    def bucket_of(self, route: CompiledRoute) -> tuple[str, int, float]:
+        base = f"{route.method} {route.route.template}"
+        if route.key in self.limits:
+            return self.limits[route.key]
+        if base in self.limits:
+            return self.limits[base]
+        return (base, *self.default)
+
+    def global_count(self, now: float) -> int:
+        return sum(1 for t, _ in self.arrivals if t > now - 1.0)
+
+    def handle(self, route: CompiledRoute) -> tuple[int, dict[str, str], Any]:
+        now = self.clock.now()
+        index = len(self.arrivals)
+        self.arrivals.append((now, route))
+        if self.hook is not None:
+            forced = self.hook(route, index)
+            if forced is not None:
+                self.statuses.append(forced[0])
+                return forced
+        if self.global_count(now) > self.global_limit:
+            self.statuses.append(429)
+            body = {"message": "global", "retry_after": 1.0, "global": True}
+            return 429, {**VIA, "x-ratelimit-global": "true", "retry-after": "1"}, body
+        name, limit, period = self.bucket_of(route)
+        window = self.windows.setdefault((name, route.majors), Window())
+        if now >= window.ends:
+            window.count, window.ends = 0, now + period
+        reset_after = window.ends - now
+        bucket_hash = name if self.hash_of is None else self.hash_of(route, index)
+        headers = dict(VIA)
+        if self.with_headers(route):
+            headers.update(
+                {
+                    "x-ratelimit-limit": str(limit),
+                    "x-ratelimit-reset-after": f"{reset_after:.3f}",
+                    # A wall clock far off ours: the limiter must not use it.
+                    "x-ratelimit-reset": str(now + 86_400.0),
+                }
+            )
+            if bucket_hash is not None:
+                headers["x-ratelimit-bucket"] = bucket_hash
+        if window.count >= limit:
+            headers.update(
+                {
+                    "x-ratelimit-remaining": "0",
+                    "x-ratelimit-scope": "user",
+                    "retry-after": str(int(reset_after) + 1),
+                }
+            )
+            self.statuses.append(429)
+            return 429, headers, {"message": "limited", "retry_after": reset_after, "global": False}
+        window.count += 1
+        if self.with_headers(route):
+            headers["x-ratelimit-remaining"] = str(limit - window.count)
+        self.statuses.append(200)
+        return 200, headers, {"id": "1"}
+
+    def max_per_window(self, period: float = 1.0) -> int:
+        times = sorted(t for t, _ in self.arrivals)
+        best, lo = 0, 0
+        for hi, t in enumerate(times):
+            while times[lo] <= t - period:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
+
+
+async def pause(clock: ManualClock, seconds: float) -> None:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    clock.call_later(seconds, lambda: future.done() or future.set_result(None))
+    await future
+
+
+async def call(
+    limiter: RateLimiter,
+    server: FakeDiscord,
+    route: CompiledRoute,
+    *,
+    latency: float = 0.02,
+    started: list[float] | None = None,
+) -> int:
+    """Send one request the way the client does; return the final status."""
+    front = False
+    while True:
+        permit = await limiter.acquire(route, front=front)
+        front = True
+        permit.mark_sent()
+        if started is not None:
+            started.append(server.clock.now())
+        server.in_flight += 1
+        server.max_in_flight = max(server.max_in_flight, server.in_flight)
+        await pause(server.clock, latency / 2)
+        status, headers, body = server.handle(route)
+        server.in_flight -= 1
+        await pause(server.clock, latency / 2)
+        if status == 401:
+            limiter.on_response(permit, status, headers, body)
+            raise InvalidToken("401", status=401)
+        if not limiter.on_response(permit, status, headers, body):
+            return status
+
+
+async def run(clock: ManualClock, coros: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+    """Run the coroutines to completion, moving the clock from timer to timer."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    for _ in range(200_000):
+        await clock.settle()
+        if all(t.done() for t in tasks):
+            break
+        deadline = clock.next_deadline
+        assert deadline is not None, "deadlock: tasks wait and no timer is pending"
+        await clock.advance(max(0.0, deadline - clock.now()))
+    return [t.exception() or t.result() for t in tasks]
+
+
+def create(channel: int | str) -> CompiledRoute:
+    return routes.CREATE_MESSAGE.compile(channel_id=channel)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def limiter(clock: ManualClock) -> RateLimiter:
+    return RateLimiter(clock=clock)
+
+
+async def test_cold_burst_probes_one_then_fills_windows(
+    clock: ManualClock, limiter: RateLimiter
+) -> None:
+    """Scenario 1: 20 creates at once on an unknown route."""
+    server = FakeDiscord(clock)
+    start = clock.now()
+    results = await run(clock, [call(limiter, server, create(1)) for _ in range(20)])
+    assert results == [200] * 20
+    assert server.rejected == 0
+    first_answer = server.arrivals[0][0] + 0.01
+    assert sum(1 for t, _ in server.arrivals if t <= first_answer) == 1
+    assert server.max_per_window(5.0) <= 5
+    assert clock.now() - start < 4 * 5.0 + 1.0
+    view = limiter.view(create(1))
+    assert view.known and view.limit == 5 and view.bucket_hash is not None
+
+
+async def test_resources_probe_in_parallel(clock: ManualClock, limiter: RateLimiter) -> None:
+    """Scenario 2: 40 channels x 5 creates; each channel's first request goes out at once."""
+    server = FakeDiscord(clock)
+    start = clock.now()
+    coros = [call(limiter, server, create(c)) for c in range(40) for _ in range(5)]
+    results = await run(clock, coros)
+    assert results == [200] * 200
+    assert server.rejected == 0
+    first_wave = [t for t, _ in server.arrivals if t <= start + 0.01]
+    assert len(first_wave) == 40
+    assert server.max_per_window(1.0) <= 47
+    # 200 sends at 47/s: global-bounded, well within one 5 s window (plus a last partial second).
+    assert clock.now() - start < 5.5
+
+
+async def test_shared_hash_counts_routes_together(clock: ManualClock, limiter: RateLimiter) -> None:
+    """Scenario 3: two routes share one server counter under one hash."""
+    shared = ("shared-hash", 5, 5.0)
+    server = FakeDiscord(
+        clock,
+        limits={"GET /channels/{channel_id}": shared, "PATCH /channels/{channel_id}": shared},
+    )
+    get = routes.GET_CHANNEL.compile(channel_id=7)
+    patch = routes.UPDATE_CHANNEL.compile(channel_id=7)
+    coros = [call(limiter, server, r) for _ in range(10) for r in (get, patch)]
+    results = await run(clock, coros)
+    assert results == [200] * 20
+    assert server.rejected == 0
+    assert server.max_per_window(5.0) <= 5
+    assert limiter.view(get) == limiter.view(patch)
+
+
+async def test_hash_change_rehomes_queued_requests(
+    clock: ManualClock, limiter: RateLimiter
+) -> None:
+    """Scenario 4: after 3 answers the route reports hash B; 10 more are queued."""
+    server = FakeDiscord(clock, hash_of=lambda route, index: "A" if index < 3 else "B")
+    results = await run(clock, [call(limiter, server, create(1)) for _ in range(13)])
+    assert results == [200] * 13
+    assert server.rejected == 0
+    assert server.max_per_window(5.0) <= 5
+    assert limiter.view(create(1)).bucket_hash == "B"
+    assert limiter.stats.hash_changes == 1
+
+
+async def test_delete_age_variants_without_headers(clock: ManualClock) -> None:
+    """Scenario 5: three delete buckets by age; young deletes answer with no headers."""
+    limiter = RateLimiter(clock=clock)
+    now_ms = 1_800_000_000_000.0
+
+    def message(age_ms: float, n: int) -> int:
+        return (int(now_ms - age_ms - routes.DISCORD_EPOCH_MS) << 22) + n
+
+    ids = [message(2_000, n) for n in range(6)]
+    ids += [message(3_600_000, n) for n in range(6)]
+    ids += [message(20 * 86_400_000, n) for n in range(6)]
+    delete_routes = [
+        routes.DELETE_MESSAGE.compile(
+            routes.message_delete_variant(i, now_ms), channel_id=5, message_id=i
+        )
+        for i in ids
+    ]
+    assert {r.variant for r in delete_routes} == {"young", "", "ancient"}
+    base = "DELETE /channels/{channel_id}/messages/{message_id}"
+    server = FakeDiscord(
+        clock,
+        limits={
+            base + ":young": ("young-hash", 50, 1.0),
+            base: ("mid-hash", 3, 0.333),
+            base + ":ancient": ("old-hash", 30, 4.0),
+        },
+        with_headers=lambda route: route.variant != "young",
+    )
+    results = await run(clock, [call(limiter, server, r) for r in delete_routes])
+    assert results == [200] * 18
+    assert server.rejected == 0
+    assert limiter.stats.hash_changes <= 3
+    young = limiter.view(delete_routes[0])
+    assert not young.known and young.in_flight == 0
+
+
+async def test_sublimit_delays_only_its_variant(clock: ManualClock) -> None:
+    """Scenario 6: a rename 429s with remaining 4; plain edits carry on; 600 s > max_wait."""
+    limiter = RateLimiter(clock=clock, max_wait=60.0)
+    renames = 0
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        nonlocal renames
+        if route.variant != "name":
+            return None
+        renames += 1
+        if renames < 3:
+            return None
+        headers = {
+            **VIA,
+            "x-ratelimit-limit": "5",
+            "x-ratelimit-remaining": "4",
+            "x-ratelimit-reset-after": "4.0",
+            "x-ratelimit-bucket": "channel-edit",
+            "x-ratelimit-scope": "user",
+            "retry-after": "600",
+        }
+        return 429, headers, {"message": "limited", "retry_after": 600.0, "global": False}
+
+    server = FakeDiscord(clock, hook=hook, default=(10, 15.0))
+    rename = routes.UPDATE_CHANNEL.compile("name", channel_id=9)
+    plain = routes.UPDATE_CHANNEL.compile(channel_id=9)
+    first = await run(clock, [call(limiter, server, rename) for _ in range(2)])
+    assert first == [200, 200]
+    third = await run(clock, [call(limiter, server, rename)])
+    assert isinstance(third[0], RateLimited) and third[0].scope == "sublimit"
+    before = clock.now()
+    later = await run(
+        clock, [call(limiter, server, plain) for _ in range(3)] + [call(limiter, server, rename)]
+    )
+    assert later[:3] == [200, 200, 200]
+    assert isinstance(later[3], RateLimited)
+    assert clock.now() - before < 1.0
+    assert server.rejected == 1
+    assert limiter.view(rename).sublimited_in > 500
+
+
+async def test_old_message_edit_quota_is_a_sublimit(clock: ManualClock) -> None:
+    """Scenario 7: 30046 on edits of an old message; other edits go on, no retry spin."""
+    limiter = RateLimiter(clock=clock)
+    old_edits = 0
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        nonlocal old_edits
+        if route.variant != "old":
+            return None
+        old_edits += 1
+        if old_edits != 3:
+            return None
+        body = {"message": "old", "code": 30046, "retry_after": 30.0, "global": False}
+        return 429, {**VIA, "retry-after": "30"}, body
+
+    server = FakeDiscord(clock, hook=hook, default=(50, 5.0))
+
+    def edit(channel: int, variant: str) -> CompiledRoute:
+        return routes.UPDATE_MESSAGE.compile(variant, channel_id=channel, message_id=1)
+
+    old = [edit(1, "old") for _ in range(4)]
+    fresh = [edit(1, "") for _ in range(6)] + [edit(2, "old") for _ in range(3)]
+    started: list[float] = []
+    results = await run(clock, [call(limiter, server, r, started=started) for r in old])
+    assert results == [200] * 4
+    assert server.rejected == 1
+    assert limiter.stats.sublimited == 1
+    stamp = clock.now()
+    results = await run(clock, [call(limiter, server, r) for r in fresh])
+    assert results == [200] * 9
+    assert clock.now() - stamp < 1.0
+    assert server.rejected == 1
+
+
+async def test_global_429_halts_every_sender(clock: ManualClock, limiter: RateLimiter) -> None:
+    """Scenario 8: a global 429 (2.0 s) while 30 writes to 30 channels are in flight."""
+    blocked_at: list[float] = []
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        if index == 10:
+            blocked_at.append(clock.now())
+            headers = {**VIA, "x-ratelimit-global": "true", "retry-after": "2"}
+            return 429, headers, {"message": "global", "retry_after": 2.0, "global": True}
+        return None
+
+    server = FakeDiscord(clock, hook=hook)
+    started: list[float] = []
+    coros = [call(limiter, server, create(c), started=started) for c in range(30)]
+    coros += [call(limiter, server, create(c), started=started) for c in range(30)]
+    results = await run(clock, coros)
+    assert results == [200] * 60
+    answered = blocked_at[0] + 0.01
+    in_flight_then = sum(1 for t in started if t <= answered) - 10
+    assert server.rejected <= max(1, in_flight_then)
+    assert not [t for t in started if answered < t < answered + 2.0]
+    assert limiter.stats.global_ratelimited == server.rejected
+
+
+async def test_proactive_global_limit(clock: ManualClock, limiter: RateLimiter) -> None:
+    """Scenario 9: 600 creates to 600 channels stay under 50 in every sliding second."""
+    server = FakeDiscord(clock)
+    start = clock.now()
+    results = await run(clock, [call(limiter, server, create(c)) for c in range(600)])
+    assert results == [200] * 600
+    assert server.rejected == 0
+    assert server.max_per_window(1.0) <= 47
+    elapsed = clock.now() - start
+    assert 600 / elapsed >= 0.9 * 47
+
+
+async def test_invalid_token_fails_everything_at_once(
+    clock: ManualClock, limiter: RateLimiter
+) -> None:
+    """Scenario 15: a 401 on the first request; the 50 queued behind it never reach the server."""
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        return 401, {}, {"message": "401: Unauthorized", "code": 0}
+
+    server = FakeDiscord(clock, hook=hook)
+    results = await run(clock, [call(limiter, server, create(1)) for _ in range(51)])
+    assert all(isinstance(r, InvalidToken) for r in results)
+    assert len(server.arrivals) == 1
+    with pytest.raises(InvalidToken):
+        await limiter.acquire(create(2))
+
+
+async def test_shared_scope_waits_without_counting(clock: ManualClock) -> None:
+    """A shared 429 waits max(Retry-After, retry_after) and is not an invalid request."""
+    limiter = RateLimiter(clock=clock)
+    seen: list[float] = []
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        seen.append(clock.now())
+        if index == 0:
+            headers = {**VIA, "x-ratelimit-scope": "shared", "retry-after": "3"}
+            return 429, headers, {"message": "shared", "retry_after": 2.5, "global": False}
+        return None
+
+    server = FakeDiscord(clock, hook=hook)
+    results = await run(clock, [call(limiter, server, create(1))])
+    assert results == [200]
+    assert seen[1] - seen[0] >= 3.0
+    assert limiter.invalid_count == 0
+    assert limiter.stats.shared_ratelimited == 1
+
+
+async def test_fractional_reset_after_is_kept(clock: ManualClock, limiter: RateLimiter) -> None:
+    """A 0.333 s window refills after 0.333 s (+margin), not after 0 s or 1 s."""
+    server = FakeDiscord(clock, default=(1, 0.333))
+    started: list[float] = []
+    results = await run(
+        clock, [call(limiter, server, create(1), latency=0.0, started=started) for _ in range(3)]
+    )
+    assert results == [200] * 3
+    gaps = [b - a for a, b in zip(started, started[1:], strict=False)]
+    assert all(0.333 <= g < 0.45 for g in gaps), gaps
+
+
+async def test_cloudflare_429_opens_breaker(clock: ManualClock, limiter: RateLimiter) -> None:
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        return 429, {"retry-after": "120", "content-type": "text/html"}, b"<html>banned</html>"
+
+    server = FakeDiscord(clock, hook=hook)
+    results = await run(clock, [call(limiter, server, create(1))])
+    assert isinstance(results[0], CloudflareBanned)
+    with pytest.raises(CloudflareBanned):
+        await limiter.acquire(create(2))
+    await clock.advance(121.0)
+    permit = await limiter.acquire(create(2))
+    limiter.release(permit)
+    assert len(server.arrivals) == 1
+
+
+async def test_429_without_via_is_cloudflare(clock: ManualClock, limiter: RateLimiter) -> None:
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        return 429, {"retry-after": "5"}, {"message": "x", "retry_after": 5.0, "global": False}
+
+    server = FakeDiscord(clock, hook=hook)
+    results = await run(clock, [call(limiter, server, create(1))])
+    assert isinstance(results[0], CloudflareBanned)
+    assert limiter.stats.cloudflare == 1
+
+
+async def test_invalid_counter_warns_then_refuses(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = RateLimiter(clock=clock, invalid_warn=3, invalid_refuse=5)
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        return 403, dict(VIA), {"message": "Missing Access", "code": 50001}
+
+    server = FakeDiscord(clock, hook=hook)
+    for _ in range(5):
+        assert await run(clock, [call(limiter, server, create(1))]) == [403]
+    assert any("invalid" in r.message for r in caplog.records)
+    with pytest.raises(InvalidRequestLimit):
+        await limiter.acquire(create(1))
+    await clock.advance(601.0)
+    limiter.release(await limiter.acquire(create(1)))
+
+
+async def test_cancelled_waiter_gives_its_place_back(
+    clock: ManualClock, limiter: RateLimiter
+) -> None:
+    route = create(1)
+    first = await limiter.acquire(route)
+    queued = asyncio.ensure_future(limiter.acquire(route))
+    behind = asyncio.ensure_future(limiter.acquire(route))
+    await clock.settle()
+    assert limiter.view(route).queued == 2
+    queued.cancel()
+    await clock.settle()
+    assert limiter.view(route).queued == 1
+    limiter.release(first)  # never sent: the probe slot comes back
+    await clock.settle()
+    assert behind.done()
+    limiter.release(behind.result())
+
+
+async def test_unsent_permit_returns_bucket_and_global_slots(clock: ManualClock) -> None:
+    limiter = RateLimiter(clock=clock, global_limit=2)
+    server = FakeDiscord(clock)
+    await run(clock, [call(limiter, server, create(1))])
+    await clock.advance(1.0)
+    route = create(1)
+    remaining = limiter.view(route).remaining
+    permits = [await limiter.acquire(route), await limiter.acquire(create(2))]
+    assert limiter.capacity(create(3)) == 0
+    assert limiter.view(route).remaining == remaining - 1
+    for permit in permits:
+        limiter.release(permit)
+    assert limiter.view(route).remaining == remaining
+    assert limiter.capacity(create(3)) == 1  # unknown bucket: one probe
+
+
+async def test_try_acquire_and_next_slot(clock: ManualClock, limiter: RateLimiter) -> None:
+    server = FakeDiscord(clock, default=(2, 5.0))
+    route = create(1)
+    await run(clock, [call(limiter, server, route) for _ in range(2)])
+    assert limiter.try_acquire(route) is None
+    assert 0 < limiter.next_slot(route) <= 5.1
+    await clock.advance(limiter.next_slot(route))
+    permit = limiter.try_acquire(route)
+    assert permit is not None
+    limiter.release(permit)
+
+
+async def test_global_wait_over_max_wait_raises(clock: ManualClock) -> None:
+    limiter = RateLimiter(clock=clock, max_wait=10.0)
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        if index == 0:
+            headers = {**VIA, "x-ratelimit-global": "true", "retry-after": "30"}
+            return 429, headers, {"message": "g", "retry_after": 30.0, "global": True}
+        return None
+
+    server = FakeDiscord(clock, hook=hook)
+    results = await run(clock, [call(limiter, server, create(1))])
+    assert isinstance(results[0], RateLimited) and results[0].scope == "global"
+    with pytest.raises(RateLimited):
+        await limiter.acquire(create(2))
+
+
+async def test_drained_429_applies_headers_and_retries(
+    clock: ManualClock, limiter: RateLimiter
+) -> None:
+    """Another process spent the bucket: a user 429 with remaining 0 waits, then succeeds."""
+    drained = deque([True])
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        if index == 0 and drained:
+            drained.popleft()
+            headers = {
+                **VIA,
+                "x-ratelimit-limit": "5",
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-reset-after": "2.5",
+                "x-ratelimit-bucket": "b",
+                "x-ratelimit-scope": "user",
+                "retry-after": "3",
+            }
+            return 429, headers, {"message": "x", "retry_after": 2.5, "global": False}
+        return None
+
+    server = FakeDiscord(clock, hook=hook)
+    started: list[float] = []
+    results = await run(clock, [call(limiter, server, create(1), started=started)])
+    assert results == [200]
+    assert started[1] - started[0] >= 3.0
+    assert server.rejected == 1
+
+
+def test_headers_parse_rejects_garbage() -> None:
+    from discobase.http.ratelimit import RateLimitHeaders
+
+    info = RateLimitHeaders.parse(
+        {"x-ratelimit-limit": "five", "x-ratelimit-reset-after": "nan", "retry-after": "-1"}
+    )
+    assert info.limit is None and info.reset_after is None and info.retry_after is None
+    assert not info.complete
