@@ -21,10 +21,13 @@ responses in 10 minutes ban the IP), so this limiter aims never to earn one:
    Reset-After counts to a full reset, so this is safe). Inside a window ``remaining`` only goes
    down: each answer gives ``header remaining - other requests still in flight``, since those
    may not have been counted yet. Answers from a window that has already ended are ignored.
-3. **The global limit** (50 per second per bot) is enforced before it bites: a sliding log of
-   dispatch times caps sends at ``global_limit`` (default 47) in any window of one second. A
-   request takes its global slot last, only once its bucket is ready, so requests parked on a
-   drained bucket never hold global capacity.
+3. **The global limit** (50 per second per bot) is enforced before it bites: a sliding log
+   caps requests at ``global_limit`` (default 47) in any window of one second. Each request is
+   logged at the time of its *answer* (and counts as "now" while in flight): the server counted
+   it somewhere between send and answer, so a log of send times would let latency jitter squeeze
+   more than the cap into one server window (Discord's issue #5144). A request takes its global
+   slot last, only once its bucket is ready, so requests parked on a drained bucket never hold
+   global capacity.
 
 And when the server says no anyway:
 
@@ -232,14 +235,14 @@ class Permit:
         sent: whether the request went on the wire (set by :meth:`mark_sent`).
     """
 
-    __slots__ = ("_bucket", "_epoch", "_probe", "_stamp", "done", "route", "sent")
+    __slots__ = ("_bucket", "_epoch", "_global", "_probe", "done", "route", "sent")
 
-    def __init__(self, route: CompiledRoute, bucket: _Bucket, stamp: float | None) -> None:
+    def __init__(self, route: CompiledRoute, bucket: _Bucket, counted: bool) -> None:
         self.route = route
         self._bucket = bucket
         self._epoch = bucket.epoch
         self._probe = not bucket.known
-        self._stamp = stamp
+        self._global = counted
         self.sent = False
         self.done = False
 
@@ -295,6 +298,11 @@ class RateLimiter:
         self._pinned: set[str] = set()
         self._buckets: dict[BucketKey, _Bucket] = {}
         self._gates: dict[tuple[str, Majors], float] = {}
+        # The global window: requests in flight count as sent "now" until answered, then as
+        # sent at the moment of the answer. The server saw each one somewhere between our
+        # send and its answer, so this is the latest time it can have counted it; a
+        # send-time log lets latency jitter squeeze more than the cap into a server window.
+        self._global_in_flight = 0
         self._global_log: deque[float] = deque()
         self._global_blocked_until = 0.0
         self._breaker_until = 0.0
@@ -342,7 +350,8 @@ class RateLimiter:
         bucket_free = max(0, view.remaining - view.queued)
         if route.route.global_exempt:
             return bucket_free
-        return min(bucket_free, self.global_limit - len(self._global_log))
+        used = self._global_in_flight + len(self._global_log)
+        return max(0, min(bucket_free, self.global_limit - used))
 
     def next_slot(self, route: CompiledRoute) -> float:
         """Return seconds until a request on ``route`` could start (0 if now)."""
@@ -443,15 +452,21 @@ class RateLimiter:
             bucket.epoch += 1
         bucket.remaining -= 1
         bucket.in_flight += 1
-        stamp: float | None = None
-        if not route.route.global_exempt:
-            stamp = now
-            self._global_log.append(now)
+        counted = not route.route.global_exempt
+        if counted:
+            self._global_in_flight += 1
         self.stats.acquired += 1
-        permit = Permit(route, bucket, stamp)
+        permit = Permit(route, bucket, counted)
         if permit._probe:
             self._probing[route.majors] = self._probing.get(route.majors, 0) + 1
         return permit
+
+    def _end_global(self, permit: Permit, now: float) -> None:
+        if permit._global:
+            permit._global = False
+            self._global_in_flight -= 1
+            if permit.sent:
+                self._global_log.append(now)
 
     def _end_probe(self, permit: Permit) -> None:
         if permit._probe:
@@ -471,15 +486,11 @@ class RateLimiter:
         permit.done = True
         self._end_probe(permit)
         now = self._clock.now()
+        self._end_global(permit, now)
         bucket = permit._bucket.resolve()
         bucket.in_flight = max(0, bucket.in_flight - 1)
         if not permit.sent:
             bucket.remaining = min(bucket.limit, bucket.remaining + 1)
-            if permit._stamp is not None:
-                try:
-                    self._global_log.remove(permit._stamp)
-                except ValueError:
-                    pass  # already slid out of the window
         elif not bucket.known:
             bucket.remaining = 1
         elif bucket.remaining <= 0 and bucket.reset_at == _INF and bucket.in_flight == 0:
@@ -511,6 +522,7 @@ class RateLimiter:
         permit.done = True
         self._end_probe(permit)
         now = self._clock.now()
+        self._end_global(permit, now)
         route = permit.route
         info = RateLimitHeaders.parse(headers)
         bucket = permit._bucket.resolve()
@@ -716,9 +728,13 @@ class RateLimiter:
         log = self._global_log
         while log and log[0] <= now - self.global_period:
             log.popleft()
-        if len(log) < self.global_limit:
+        excess = self._global_in_flight + len(log) - self.global_limit
+        if excess < 0:
             return blocked
-        return max(blocked, log[0] + self.global_period - now)
+        if excess >= len(log):
+            # Everything counted is still in flight: look again once answers can have aged.
+            return max(blocked, self.global_period)
+        return max(blocked, log[excess] + self.global_period - now)
 
     def _gate_delay(self, route: CompiledRoute, now: float) -> float:
         key = (route.key, route.majors)
