@@ -8,13 +8,14 @@ through its documented Python API (ARCHITECTURE.md), never its internals.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conformance.openapi import CheckedSession, OpenAPISpec, missing_spec_reason
+from tests.conformance.openapi import CheckedSession, OpenAPISpec, Reply, missing_spec_reason
 
 # Real seconds per Discord second: a 5-second window lasts 50 ms.
 TIME_SCALE = 0.01
@@ -76,3 +77,53 @@ async def channel_id(api: CheckedSession, guild_id: str) -> str:
     reply = await api.post(f"/guilds/{guild_id}/channels", json={"name": "records", "type": 0})
     assert reply.status == 201, reply.body
     return str(reply.json()["id"])
+
+
+# -- helpers the test modules import ----------------------------------------------------------
+
+DISCORD_EPOCH_MS = 1420070400000
+
+
+def snowflake_ms(snowflake: str) -> int:
+    """Return the Unix time in ms a snowflake encodes (bits 63-22 past the Discord epoch)."""
+    return (int(snowflake) >> 22) + DISCORD_EPOCH_MS
+
+
+async def call(api: CheckedSession, method: str, path: str, **kwargs: Any) -> Reply:
+    """Send a request as a polite client: wait out an exhausted bucket, retry a 429.
+
+    Setup steps use this so that they never trip a limit by accident; the rate-limit tests
+    themselves send raw requests.
+    """
+    for _ in range(100):
+        reply = await api.request(method, path, **kwargs)
+        if reply.status != 429:
+            if reply.header("X-RateLimit-Remaining") == "0":
+                await asyncio.sleep(float(reply.header("X-RateLimit-Reset-After") or 0))
+            return reply
+        await asyncio.sleep(float(reply.json()["retry_after"]))
+    raise AssertionError(f"{method} {path} stayed rate limited")
+
+
+async def post_messages(
+    api: CheckedSession, channel: str, count: int, prefix: str = "m"
+) -> list[str]:
+    """Create ``count`` messages in order; return their ids, oldest first."""
+    ids = []
+    for i in range(count):
+        reply = await call(
+            api, "POST", f"/channels/{channel}/messages", json={"content": f"{prefix}{i}"}
+        )
+        assert reply.status == 200, reply.body
+        ids.append(reply.json()["id"])
+    return ids
+
+
+async def create_channel(
+    api: CheckedSession, guild: str, name: str, **fields: Any
+) -> dict[str, Any]:
+    """Create a guild channel politely and return it."""
+    reply = await call(api, "POST", f"/guilds/{guild}/channels", json={"name": name, **fields})
+    assert reply.status == 201, reply.body
+    channel: dict[str, Any] = reply.json()
+    return channel
