@@ -152,6 +152,8 @@ class BucketView:
         in_flight: requests sent and not yet answered.
         queued: requests waiting for this bucket.
         sublimited_in: seconds until this route variant's sub-limit (or shared limit) lifts.
+        window: the longest ``Reset-After`` seen, a lower bound on the window's length (0 while
+            unknown).
     """
 
     known: bool
@@ -162,6 +164,7 @@ class BucketView:
     in_flight: int
     queued: int
     sublimited_in: float
+    window: float = 0.0
 
 
 @dataclass(slots=True)
@@ -323,7 +326,7 @@ class RateLimiter:
         gate = max(0.0, self._gates.get((route.key, route.majors), 0.0) - now)
         bucket_hash = self._hashes.get(route.key)
         if bucket is None:
-            return BucketView(False, bucket_hash, 1, 1, _INF, 0, 0, gate)
+            return BucketView(False, bucket_hash, 1, 1, _INF, 0, 0, gate, 0.0)
         remaining = bucket.remaining
         if self._refills(bucket, now):
             remaining = max(0, bucket.limit - bucket.in_flight)
@@ -337,6 +340,7 @@ class RateLimiter:
             bucket.in_flight,
             len(bucket.queue),
             gate,
+            bucket.window,
         )
 
     def capacity(self, route: CompiledRoute) -> int:
