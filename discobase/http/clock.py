@@ -98,9 +98,12 @@ class ManualClock:
             deadline = self.next_deadline
             if deadline is None or deadline > target:
                 break
-            _, _, timer = heapq.heappop(self._timers)
-            self._now = max(self._now, timer.when)
-            timer.callback()
+            self._now = max(self._now, deadline)
+            # Fire every timer due at this instant before letting tasks run.
+            while self._timers and self._timers[0][0] <= deadline:
+                _, _, timer = heapq.heappop(self._timers)
+                if not timer.cancelled:
+                    timer.callback()
             await self.settle()
         self._now = target
         await self.settle()

@@ -316,6 +316,7 @@ class RateLimiter:
         # In-flight probes of unlearned routes per resource: they may share a bucket with
         # a hash learned meanwhile, so estimates of that bucket count them as spent.
         self._probing: dict[Majors, int] = {}
+        self._gc_at = 1024
 
     # ------------------------------------------------------------------ queries
 
@@ -710,8 +711,18 @@ class RateLimiter:
         key = (bucket_hash if bucket_hash else "?" + route.key, route.majors)
         bucket = self._buckets.get(key)
         if bucket is None:
+            if len(self._buckets) >= self._gc_at:
+                self._collect(self._clock.now())
             bucket = self._buckets[key] = _Bucket(key)
         return bucket
+
+    def _collect(self, now: float) -> None:
+        """Forget idle buckets whose window has passed (deleted channels, old resources)."""
+        for key, bucket in list(self._buckets.items()):
+            idle = not bucket.queue and bucket.in_flight == 0
+            if idle and (not bucket.known or now >= bucket.reset_at):
+                del self._buckets[key]
+        self._gc_at = max(1024, 2 * len(self._buckets))
 
     def _refills(self, bucket: _Bucket, now: float) -> bool:
         return bucket.known and now >= bucket.reset_at

@@ -582,3 +582,13 @@ def test_headers_parse_rejects_garbage() -> None:
     )
     assert info.limit is None and info.reset_after is None and info.retry_after is None
     assert not info.complete
+
+
+async def test_idle_buckets_are_forgotten(clock: ManualClock, limiter: RateLimiter) -> None:
+    server = FakeDiscord(clock, default=(5, 1.0))
+    await run(clock, [call(limiter, server, create(c)) for c in range(600)])
+    await clock.advance(2.0)
+    await run(clock, [call(limiter, server, create(f"new{c}")) for c in range(600)])
+    assert limiter.view(create(0)).limit == 1  # forgotten: back to probing
+    assert limiter.view(create("new599")).known
+    assert server.rejected == 0
