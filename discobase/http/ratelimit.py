@@ -215,13 +215,14 @@ class _Bucket:
 
 
 class _Waiter:
-    __slots__ = ("bucket", "future", "poked", "route")
+    __slots__ = ("bucket", "future", "in_line", "poked", "route")
 
     def __init__(self, route: CompiledRoute) -> None:
         self.route = route
         self.bucket: _Bucket | None = None
         self.future: asyncio.Future[None] | None = None
         self.poked = False
+        self.in_line = False  # waiting in the global line
 
     def wake(self) -> None:
         if self.future is not None and not self.future.done():
@@ -306,6 +307,7 @@ class RateLimiter:
         # send and its answer, so this is the latest time it can have counted it; a
         # send-time log lets latency jitter squeeze more than the cap into a server window.
         self._global_in_flight = 0
+        self._global_line: deque[_Waiter] = deque()
         self._global_log: deque[float] = deque()
         self._global_blocked_until = 0.0
         self._breaker_until = 0.0
@@ -355,7 +357,7 @@ class RateLimiter:
         bucket_free = max(0, view.remaining - view.queued)
         if route.route.global_exempt:
             return bucket_free
-        used = self._global_in_flight + len(self._global_log)
+        used = self._global_in_flight + len(self._global_log) + len(self._global_line)
         return max(0, min(bucket_free, self.global_limit - used))
 
     def next_slot(self, route: CompiledRoute) -> float:
@@ -389,7 +391,7 @@ class RateLimiter:
         if self._gate_delay(route, now) > 0:
             return None
         bucket = self._bucket_for(route)
-        if bucket.queue:
+        if bucket.queue or (self._global_line and not route.route.global_exempt):
             return None
         if max(self._bucket_delay(bucket, now), self._global_delay(route, now)) > 0:
             return None
@@ -419,6 +421,7 @@ class RateLimiter:
                 gate = self._gate_delay(route, now)
                 if gate > 0:
                     self._leave_queue(waiter)
+                    self._leave_global(waiter)
                     self._check_wait(gate, route, "sublimit")
                     await self._sleep(waiter, gate)
                     continue
@@ -431,15 +434,32 @@ class RateLimiter:
                         bucket.queue.append(waiter)
                 bucket = waiter.bucket
                 if bucket.queue[0] is not waiter:
+                    self._leave_global(waiter)  # a retry went ahead of us in the bucket
                     await self._sleep(waiter, None)
                     continue
                 blocked = max(0.0, self._global_blocked_until - now)
                 if blocked > 0:
                     self._check_wait(blocked, route, "global")
-                delay = max(self._bucket_delay(bucket, now), self._global_delay(route, now))
+                delay = self._bucket_delay(bucket, now)
+                if delay > 0:
+                    self._leave_global(waiter)  # parked on its bucket: hold no global place
+                    await self._sleep(waiter, delay)
+                    continue
+                if not route.route.global_exempt:
+                    # Ready buckets take global slots in FIFO order; only the first sleeps on
+                    # a timer, the rest are woken one by one as slots are taken.
+                    line = self._global_line
+                    if not waiter.in_line:
+                        waiter.in_line = True
+                        line.append(waiter)
+                    if line[0] is not waiter:
+                        await self._sleep(waiter, None)
+                        continue
+                delay = self._global_delay(route, now)
                 if delay > 0:
                     await self._sleep(waiter, delay)
                     continue
+                self._leave_global(waiter)
                 bucket.queue.popleft()
                 waiter.bucket = None
                 permit = self._take(bucket, route, now)
@@ -447,7 +467,18 @@ class RateLimiter:
                 return permit
         finally:
             self._leave_queue(waiter)
+            self._leave_global(waiter)
             self._waiters.discard(waiter)
+
+    def _leave_global(self, waiter: _Waiter) -> None:
+        if not waiter.in_line:
+            return
+        waiter.in_line = False
+        line = self._global_line
+        was_first = bool(line) and line[0] is waiter
+        line.remove(waiter)
+        if was_first and line:
+            line[0].wake()
 
     def _take(self, bucket: _Bucket, route: CompiledRoute, now: float) -> Permit:
         if self._refills(bucket, now):

@@ -592,3 +592,24 @@ async def test_idle_buckets_are_forgotten(clock: ManualClock, limiter: RateLimit
     assert limiter.view(create(0)).limit == 1  # forgotten: back to probing
     assert limiter.view(create("new599")).known
     assert server.rejected == 0
+
+
+async def test_global_line_is_first_come_first_served(clock: ManualClock) -> None:
+    """With the global budget spent, ready buckets get slots in the order they became ready."""
+    limiter = RateLimiter(clock=clock, global_limit=2)
+    server = FakeDiscord(clock, default=(50, 5.0))
+    started: list[tuple[float, Any]] = []
+
+    async def one(channel: int) -> None:
+        permit = await limiter.acquire(create(channel))
+        started.append((clock.now(), channel))
+        permit.mark_sent()
+        status, headers, body = server.handle(create(channel))
+        limiter.on_response(permit, status, headers, body)
+
+    await run(clock, [one(c) for c in range(6)])
+    assert [c for _, c in started] == list(range(6))
+    assert server.max_per_window(1.0) <= 2
+    assert limiter.capacity(create(99)) == 0  # the last two answers are under a second old
+    await clock.advance(1.0)
+    assert limiter.capacity(create(99)) == 1  # an unknown bucket: one probe
