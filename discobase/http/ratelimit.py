@@ -27,7 +27,7 @@ responses in 10 minutes ban the IP), so this limiter aims never to earn one:
    it somewhere between send and answer, so a log of send times would let latency jitter squeeze
    more than the cap into one server window (Discord's issue #5144). A request takes its global
    slot last, only once its bucket is ready, so requests parked on a drained bucket never hold
-   global capacity.
+   global capacity; ready requests line up for global slots first come, first served.
 
 And when the server says no anyway:
 

@@ -1,4 +1,9 @@
-"""HTTPClient over real sockets against a misbehaving Discord; 429s counted server-side."""
+"""HTTPClient over real sockets against a misbehaving Discord; 429s counted server-side.
+
+Buckets are fixed windows that open at their first request, as Discord's are; the server
+enforces them and counts every 429, so ``server.rejected == 0`` is the bucket check. The global
+limit is a sliding second, checked from the server's arrival log.
+"""
 
 from __future__ import annotations
 
@@ -25,17 +30,12 @@ def client_for(server: AdversarialServer, **kwargs: object) -> HTTPClient:
     return HTTPClient("good-token", api_url=server.url, time_scale=SCALE, **kwargs)  # type: ignore[arg-type]
 
 
-def by_channel(arrival: object) -> str:
-    return getattr(arrival, "major", "")
-
-
 async def test_cold_burst_one_channel(server: AdversarialServer) -> None:
     async with client_for(server) as http:
         await asyncio.gather(*(http.create_message(1, content=str(i)) for i in range(20)))
         stats = http.stats
     assert server.rejected == 0 and stats.ratelimited == 0
     assert len(server.messages["1"]) == 20
-    assert server.max_in_window(5.0) <= 5
     first = server.arrivals[0].at
     assert server.arrivals[1].at > first  # nothing else went out with the probe
 
@@ -46,7 +46,6 @@ async def test_many_channels_in_parallel(server: AdversarialServer) -> None:
             *(http.create_message(c, content="x") for c in range(1, 41) for _ in range(5))
         )
     assert server.rejected == 0
-    assert server.max_in_window(5.0, key=by_channel) <= 5
     assert server.max_in_window(1.0) <= 50
 
 
@@ -62,7 +61,6 @@ async def test_shared_hash_and_skewed_reset(server: AdversarialServer) -> None:
             *(http.edit_channel(9, position=1) for _ in range(8)),
         )
     assert server.rejected == 0
-    assert server.max_in_window(5.0) <= 4
 
 
 async def test_hash_change_mid_queue(server: AdversarialServer) -> None:
@@ -73,7 +71,6 @@ async def test_hash_change_mid_queue(server: AdversarialServer) -> None:
         await asyncio.gather(*(http.create_message(2, content="x") for _ in range(13)))
         assert http.ratelimiter.stats.hash_changes == 1
     assert server.rejected == 0
-    assert server.max_in_window(5.0) <= 5
 
 
 async def test_missing_headers_still_one_at_a_time(server: AdversarialServer) -> None:
