@@ -84,12 +84,13 @@ class HTTPClient:
         token: the bot token (never shown in a repr, a log line or an error).
         api_url: the origin to talk to, e.g. ``http://127.0.0.1:8765``; ``/api/v10`` is added.
         time_scale: real seconds per Discord second; scales the client's own constants (the
-            global window, backoff, margins, ``max_wait``, ``timeout``).
+            global window, backoff, margins, ``max_wait``); values read from the wire are
+            taken as they are.
         global_limit: requests per second at most (Discord allows 50).
         max_wait: the longest rate-limit wait (Discord seconds) to sleep through before raising
             :class:`~discobase.http.errors.RateLimited`.
         max_retries: extra attempts after a 5xx, a timeout or a dropped connection.
-        timeout: seconds (Discord's) one attempt may take.
+        timeout: real seconds one attempt may take.
         transport: a custom transport (tests); default aiohttp.
         clock: a custom clock (tests); default the running loop's.
         rng: the random source for backoff jitter and nonces.
@@ -118,7 +119,8 @@ class HTTPClient:
         self._base = self.api_url + API_PATH
         self.time_scale = time_scale
         self.max_retries = max_retries
-        self.timeout = timeout * time_scale
+        # Not scaled: it guards against a slow network or host, which run on real time.
+        self.timeout = timeout
         self._clock: Clock = clock or LoopClock()
         self._rng = rng or random.Random()
         self._transport = transport
