@@ -62,13 +62,19 @@ async def run(emu: Any, token: str, guild_id: str, channels: int, seconds: float
 
         async def writer(channel_id: str) -> None:
             nonlocal created
-            while loop.time() < deadline:
+            while True:
                 await http.create_message(channel_id, content="x" * 64)
-                created += 1
+                if loop.time() <= deadline:
+                    created += 1
 
-        # More writers than a window allows keep every bucket's queue full.
-        await asyncio.gather(*(writer(c) for c in ids for _ in range(8)))
-        elapsed = (loop.time() - start) / scale
+        # More writers than a window allows keep every bucket's queue full; at the deadline
+        # they are cancelled, and only creates answered by then count.
+        tasks = [asyncio.ensure_future(writer(c)) for c in ids for _ in range(8)]
+        await asyncio.sleep(max(0.0, deadline - loop.time()))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        elapsed = seconds
         allowed = 0.0
         for channel_id in ids:
             view = http.ratelimiter.view(routes.CREATE_MESSAGE.compile(channel_id=channel_id))
