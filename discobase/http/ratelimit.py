@@ -17,10 +17,13 @@ responses in 10 minutes ban the IP), so this limiter aims never to earn one:
 2. **Windows.** ``X-RateLimit-Reset-After`` (fractional seconds) is turned into a deadline on the
    monotonic clock at the moment the response is *received*, which is always later than the
    server's own deadline, plus a small margin. ``X-RateLimit-Reset`` (wall clock) is ignored:
-   clocks skew. A bucket is assumed to refill to ``limit`` at that deadline (a fixed window;
-   Reset-After counts to a full reset, so this is safe). Inside a window ``remaining`` only goes
-   down: each answer gives ``header remaining - other requests still in flight``, since those
-   may not have been counted yet. Answers from a window that has already ended are ignored.
+   clocks skew. A bucket is assumed to refill to ``limit`` (minus requests still in flight,
+   which may land in the new window) at that deadline: a fixed window; Reset-After counts to a
+   full reset, so this is safe. Between refills ``remaining`` only goes down and the deadline
+   only later: each answer gives ``header remaining - other requests still in flight`` (those
+   may not have been counted yet), and answers overtake each other, so a later reset may just
+   be a slower answer. Answers to requests sent before the last refill describe a window
+   already over and are ignored.
 3. **The global limit** (50 per second per bot) is enforced before it bites: a sliding log
    caps requests at ``global_limit`` (default 47) in any window of one second. Each request is
    logged at the time of its *answer* (and counts as "now" while in flight): the server counted
@@ -650,24 +653,19 @@ class RateLimiter:
         others = max(0, bucket.in_flight - 1) + self._probing.get(majors, 0)
         estimate = max(0, info.remaining - others)
         bucket.window = max(bucket.window, info.reset_after)
-        tolerance = 0.2 * self.time_scale
+        bucket.limit = max(1, info.limit)
         if not bucket.known:
             bucket.known = True
-            bucket.limit = max(1, info.limit)
             bucket.remaining = estimate
             bucket.reset_at = new_reset
         elif bucket.reset_at == _INF:
-            # Refilled locally; this answer starts the window we are already spending.
-            bucket.limit = max(1, info.limit)
+            # Refilled locally; this answer dates the window we are already spending.
             bucket.remaining = min(bucket.remaining, estimate)
             bucket.reset_at = new_reset
-        elif new_reset > bucket.reset_at + tolerance:
-            bucket.limit = max(1, info.limit)
-            bucket.remaining = estimate
-            bucket.reset_at = new_reset
-        elif new_reset < bucket.reset_at - tolerance:
-            return  # from an older window than the one we know of
         else:
+            # Answers overtake each other, so a later reset may only mean a slower answer,
+            # not a new window: never raise ``remaining`` before our own refill, and keep the
+            # latest reset, which is the safe one even if a request landed in a new window.
             bucket.remaining = min(bucket.remaining, estimate)
             bucket.reset_at = max(bucket.reset_at, new_reset)
 

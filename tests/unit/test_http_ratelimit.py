@@ -7,6 +7,7 @@ Nothing here sleeps for real: the limiter and the fake server share a ManualCloc
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -132,7 +133,7 @@ async def call(
     server: FakeDiscord,
     route: CompiledRoute,
     *,
-    latency: float = 0.02,
+    latency: float | Callable[[], tuple[float, float]] = 0.02,
     started: list[float] | None = None,
 ) -> int:
     """Send one request the way the client does; return the final status."""
@@ -143,12 +144,13 @@ async def call(
         permit.mark_sent()
         if started is not None:
             started.append(server.clock.now())
+        there, back = latency() if callable(latency) else (latency / 2, latency / 2)
         server.in_flight += 1
         server.max_in_flight = max(server.max_in_flight, server.in_flight)
-        await pause(server.clock, latency / 2)
+        await pause(server.clock, there)
         status, headers, body = server.handle(route)
         server.in_flight -= 1
-        await pause(server.clock, latency / 2)
+        await pause(server.clock, back)
         if status == 401:
             limiter.on_response(permit, status, headers, body)
             raise InvalidToken("401", status=401)
@@ -613,3 +615,51 @@ async def test_global_line_is_first_come_first_served(clock: ManualClock) -> Non
     assert limiter.capacity(create(99)) == 0  # the last two answers are under a second old
     await clock.advance(1.0)
     assert limiter.capacity(create(99)) == 1  # an unknown bucket: one probe
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_jittery_latency_earns_no_429(clock: ManualClock, seed: int) -> None:
+    """Answers overtake each other and arrive late (old windows after a refill): no 429."""
+    rng = random.Random(seed)
+    limiter = RateLimiter(clock=clock)
+    server = FakeDiscord(clock, default=(5, 2.0))
+
+    def jitter() -> tuple[float, float]:
+        return rng.uniform(0.0, 0.5), rng.uniform(0.0, 1.5)
+
+    coros = [call(limiter, server, create(c), latency=jitter) for c in range(4) for _ in range(40)]
+    results = await run(clock, coros)
+    assert results == [200] * 160
+    assert server.rejected == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_jittery_mix_of_shared_changing_and_global(clock: ManualClock, seed: int) -> None:
+    """Shared hashes, a hash change mid-run and a tight global cap, under jitter: no 429."""
+    rng = random.Random(seed)
+    limiter = RateLimiter(clock=clock, global_limit=8)
+    shared = ("shared", 4, 1.5)
+    server = FakeDiscord(
+        clock,
+        global_limit=8,
+        default=(3, 1.0),
+        limits={"GET /channels/{channel_id}": shared, "PATCH /channels/{channel_id}": shared},
+        hash_of=lambda route, index: (
+            "shared" if route.method != "POST" else ("post-a" if index < 40 else "post-b")
+        ),
+    )
+
+    def jitter() -> tuple[float, float]:
+        return rng.uniform(0.0, 0.3), rng.uniform(0.0, 0.6)
+
+    kinds = [routes.GET_CHANNEL, routes.UPDATE_CHANNEL, routes.CREATE_MESSAGE]
+    coros = [
+        call(
+            limiter, server, rng.choice(kinds).compile(channel_id=rng.randrange(3)), latency=jitter
+        )
+        for _ in range(150)
+    ]
+    results = await run(clock, coros)
+    assert results == [200] * 150
+    assert server.rejected == 0
+    assert server.max_per_window(1.0) <= 8
