@@ -33,15 +33,15 @@ class Result:
     allowed: float  # per Discord second
 
 
-def count_429(stats: dict[str, Any]) -> int:
-    """Find the emulator's count of 429 responses in its stats, whatever it calls it."""
+def count_429(stats: dict[Any, Any]) -> int:
+    """Find the emulator's count of 429 responses in its stats (``{429: n}`` or ``*_429``)."""
     total = 0
     for key, value in stats.items():
+        name = str(key)
         if isinstance(value, dict):
-            if key == "gateway":
-                continue
-            total += count_429(value)
-        elif isinstance(value, int) and ("429" in key or "rate_limited" in key.lower()):
+            if name != "gateway":
+                total += count_429(value)
+        elif isinstance(value, int) and ("429" in name or "rate_limited" in name.lower()):
             total += value
     return total
 

@@ -59,7 +59,7 @@ class AiohttpTransport:
                 )
         except TimeoutError as exc:
             raise TransportFailure("the request timed out", timeout=True) from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except (aiohttp.ClientError, OSError, ValueError) as exc:  # ValueError: a bad URL
             # The exception's text can hold the URL but never the headers.
             raise TransportFailure(f"connection failed: {type(exc).__name__}") from exc
 
