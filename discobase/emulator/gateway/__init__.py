@@ -1,30 +1,16 @@
 """The local Discord's gateway (websocket) server.
 
-Placeholder interface while the real server is written; see ARCHITECTURE.md for the contract.
+Layer: the emulator. Imports nothing from the client (``discobase.http``,
+``discobase.gateway``, ``discobase.storage``). ``Emulator`` builds one ``GatewayServer``
+(reachable as ``emu.gateway``), calls ``add_routes(app)`` before serving, shows ``stats()``
+under ``"gateway"``, and calls ``reset()`` and ``await close()``. See
+``docs/emulator-gateway.md`` for the behaviour and the fault-injection API.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from .codes import CloseCode, Opcode
+from .config import GatewayConfig
+from .server import GatewayServer
 
-__all__ = ["GatewayServer"]
-
-
-class GatewayServer:
-    """Serves the gateway websocket for one emulator."""
-
-    def __init__(self, emulator: Any) -> None:
-        self._emulator = emulator
-
-    def add_routes(self, app: Any) -> None:
-        """Register the websocket routes on the emulator's aiohttp application."""
-
-    def stats(self) -> dict[str, Any]:
-        """Counters: connections, identifies, resumes, close codes."""
-        return {}
-
-    def reset(self) -> None:
-        """Forget every session and counter."""
-
-    async def close(self) -> None:
-        """Close every connection."""
+__all__ = ["CloseCode", "GatewayConfig", "GatewayServer", "Opcode"]

@@ -1,0 +1,374 @@
+"""The local gateway server: routes, sessions, fan-out and fault injection (emulator layer).
+
+Layer: the emulator's gateway. It reads the emulator's state only through the contract in
+ARCHITECTURE.md (``state.bot_by_token``, ``guilds_for_bot``, ``guild_create_payload``,
+``session_start_limit``, ``record_identify``, the event bus and the clock) and imports
+nothing from the client packages (``discobase.http``, ``discobase.gateway``, storage).
+
+Served at ``/gateway`` (the URL ``GET /gateway`` returns) and ``/gateway/resume`` (READY's
+``resume_gateway_url``); both speak the same protocol, and the counters record which one each
+connection used so that tests can check clients resume where Discord tells them to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from .codes import CloseCode
+from .compression import UnsupportedCompression, new_compressor
+from .config import GatewayConfig
+from .connection import GatewayConnection
+from .limits import SlidingLog
+from .protocol import SUPPORTED_VERSIONS, Identify, in_shard, strip_message_content
+from .session import Session, SessionRegistry
+from .stats import GatewayCounters
+
+__all__ = ["GatewayServer"]
+
+BASE_PATH = "/gateway"
+RESUME_PATH = "/gateway/resume"
+ADMIN_PREFIX = "/_emulator/gateway"
+
+
+class GatewayServer:
+    """Serve Discord's gateway websocket for one emulator.
+
+    Args:
+        emulator: The owning emulator (its ``state``, ``events`` and ``clock``).
+        config: Limits and intervals in Discord units; defaults follow Discord.
+    """
+
+    def __init__(self, emulator: Any, config: GatewayConfig | None = None) -> None:
+        self._emulator = emulator
+        self.config = config or GatewayConfig()
+        self.counters = GatewayCounters()
+        self.sessions = SessionRegistry()
+        self.dispatch_delay = 0.0
+        self._connections: set[GatewayConnection] = set()
+        self._attached: dict[str, GatewayConnection] = {}
+        self._identify_logs: dict[tuple[str, int], SlidingLog] = {}
+        self._subscribed = False
+        self._closing = False
+
+    # -- wiring -----------------------------------------------------------------------------
+
+    @property
+    def scale(self) -> float:
+        """Real seconds per Discord second."""
+        clock = getattr(self._emulator, "clock", None)
+        scale: Any = getattr(clock, "time_scale", None)
+        if scale is None:
+            scale = getattr(self._emulator, "time_scale", 1.0)
+        return float(scale)
+
+    @property
+    def _state(self) -> Any:
+        return self._emulator.state
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the websocket and admin routes on the emulator's application."""
+        self._subscribe()
+        app.router.add_get(BASE_PATH, self._serve_base)
+        app.router.add_get(RESUME_PATH, self._serve_resume)
+        from .admin import add_admin_routes
+
+        add_admin_routes(app, self, ADMIN_PREFIX)
+
+    def _subscribe(self) -> None:
+        if not self._subscribed:
+            self._emulator.events.subscribe(self._on_event)
+            self._subscribed = True
+
+    def stats(self) -> dict[str, Any]:
+        """Return the counters plus what is live now (``open`` sockets, ``sessions``)."""
+        out = self.counters.snapshot()
+        out["open"] = len(self._connections)
+        out["sessions"] = len(self.sessions)
+        return out
+
+    def reset(self) -> None:
+        """Forget every session, counter, limit and fault; open sockets are left to close."""
+        self.counters = GatewayCounters()
+        self.sessions.clear()
+        self._attached.clear()
+        self._identify_logs.clear()
+        self.dispatch_delay = 0.0
+        for conn in self._connections:
+            conn.acking = True
+
+    async def close(self) -> None:
+        """Close every connection with 1001 (going away), as a restarting Discord would."""
+        self._closing = True
+        await asyncio.gather(
+            *(conn.close(CloseCode.GOING_AWAY, "emulator stopping") for conn in self._connections),
+            return_exceptions=True,
+        )
+
+    # -- the websocket endpoints ---------------------------------------------------------
+
+    async def _serve_base(self, request: web.Request) -> web.WebSocketResponse:
+        return await self._serve(request, "base")
+
+    async def _serve_resume(self, request: web.Request) -> web.WebSocketResponse:
+        return await self._serve(request, "resume")
+
+    async def _serve(self, request: web.Request, url_kind: str) -> web.WebSocketResponse:
+        # Discord does not negotiate permessage-deflate; its compression is in the payloads.
+        ws = web.WebSocketResponse(
+            timeout=self.config.close_timeout, max_msg_size=1 << 20, compress=False
+        )
+        await ws.prepare(request)
+        self.counters.connected(url_kind)
+        query = request.query
+        problem = _query_problem(query)
+        if problem is not None:
+            code, reason = problem
+            self.counters.server_close(code)
+            await ws.close(code=code, message=reason.encode())
+            return ws
+        try:
+            compressor = new_compressor(query.get("compress"))
+        except UnsupportedCompression:
+            self.counters.server_close(CloseCode.UNKNOWN_ERROR)
+            await ws.close(code=CloseCode.UNKNOWN_ERROR, message=b"compression not served here")
+            return ws
+        conn = GatewayConnection(self, request, ws, url_kind, compressor)
+        self._connections.add(conn)
+        try:
+            await conn.run()
+        finally:
+            self._connections.discard(conn)
+        return ws
+
+    # -- what connections ask of the server ----------------------------------------------
+
+    def bot_by_token(self, token: str) -> Any:
+        """Return the bot with ``token``, or None."""
+        return self._state.bot_by_token(token)
+
+    def session_start_limit(self, bot: Any) -> dict[str, Any]:
+        """Return the bot's daily identify budget as ``GET /gateway/bot`` reports it."""
+        limit: dict[str, Any] = self._state.session_start_limit(bot)
+        return limit
+
+    def take_identify_slot(self, bot: Any, shard_id: int, now: float) -> bool:
+        """Count an identify against ``max_concurrency`` per 5 s; False if over the limit.
+
+        Shards share a slot when ``shard_id % max_concurrency`` matches (Discord's buckets),
+        so one bucket admits one identify per window.
+        """
+        concurrency = max(1, int(getattr(bot, "max_concurrency", 1)))
+        key = (str(bot.id), shard_id % concurrency)
+        log = self._identify_logs.get(key)
+        window = self.config.identify_window * self.scale
+        if log is None or log.window != window:
+            log = self._identify_logs[key] = SlidingLog(1, window)
+        return log.record(now)
+
+    def start_session(self, conn: GatewayConnection, bot: Any, identify: Identify) -> Session:
+        """Open a session for an accepted IDENTIFY and queue READY and the GUILD_CREATEs."""
+        self._state.record_identify(bot)
+        bot_id = str(bot.id)
+        session = self.sessions.create(
+            bot_id, identify.intents, identify.shard, self.config.replay_limit
+        )
+        self.attach(conn, session)
+        guild_ids = [str(g.id) for g in self._state.guilds_for_bot(bot_id)]
+        guild_ids = [gid for gid in guild_ids if in_shard(gid, identify.shard)]
+        conn.enqueue(
+            session.next_payload("READY", self._ready(bot, session, guild_ids), replay=False)
+        )
+        for gid in guild_ids:
+            guild = dict(self._state.guild_create_payload(gid, bot_id))
+            guild["unavailable"] = False
+            conn.enqueue(session.next_payload("GUILD_CREATE", guild))
+        return session
+
+    def _ready(self, bot: Any, session: Session, guild_ids: Iterable[str]) -> dict[str, Any]:
+        ready: dict[str, Any] = {
+            "v": 10,
+            "user": self._user(bot),
+            "guilds": [{"id": gid, "unavailable": True} for gid in guild_ids],
+            "session_id": session.session_id,
+            "session_type": "normal",
+            "resume_gateway_url": self._resume_url(),
+            "application": {"id": str(bot.application_id), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": [],
+            "user_settings": {},
+            "_trace": ['["discobase-emulator-gateway",{"micros":0}]'],
+        }
+        if session.shard != (0, 1):
+            ready["shard"] = list(session.shard)
+        return ready
+
+    def _user(self, bot: Any) -> dict[str, Any]:
+        user_payload = getattr(self._state, "user_payload", None)
+        if callable(user_payload):
+            user: dict[str, Any] = dict(user_payload(bot))
+            return user
+        return {
+            "id": str(bot.id),
+            "username": bot.username,
+            "discriminator": "0",
+            "global_name": None,
+            "avatar": None,
+            "bot": True,
+            "system": False,
+            "verified": True,
+            "mfa_enabled": False,
+            "email": None,
+            "flags": 0,
+            "public_flags": 0,
+        }
+
+    def _resume_url(self) -> str:
+        url = str(self._emulator.url)
+        return "ws" + url[len("http") :] + RESUME_PATH if url.startswith("http") else url
+
+    def resumable_session(self, session_id: str, bot_id: str, seq: int | None) -> Session | None:
+        """Return the session a RESUME may take over, or None (unknown, foreign, bad seq)."""
+        session = self.sessions.get(session_id, self._now(), self._session_ttl())
+        if session is None or session.bot_id != bot_id or not session.can_resume_from(seq):
+            return None
+        return session
+
+    def attached(self, session: Session) -> GatewayConnection | None:
+        """Return the connection a session currently delivers to."""
+        return self._attached.get(session.session_id)
+
+    def attach(self, conn: GatewayConnection, session: Session) -> None:
+        """Deliver the session's dispatches to ``conn`` from now on."""
+        session.detached_at = None
+        self._attached[session.session_id] = conn
+
+    def detach(self, conn: GatewayConnection, *, ended: bool) -> None:
+        """Stop delivering to ``conn``; the session stays resumable unless ``ended``."""
+        session = conn.session
+        if session is None:
+            return
+        if self._attached.get(session.session_id) is conn:
+            del self._attached[session.session_id]
+            session.detached_at = self._now()
+        if ended:
+            self.sessions.end(session)
+        conn.session = None
+
+    def forget(self, conn: GatewayConnection) -> None:
+        """Drop a finished connection from the live set."""
+        self._connections.discard(conn)
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _session_ttl(self) -> float:
+        return self.config.session_ttl * self.scale
+
+    # -- fan-out -------------------------------------------------------------------------
+
+    def _on_event(self, event: Any) -> None:
+        """Number, buffer and deliver one bus event to every session that should see it."""
+        try:
+            now = self._now()
+        except RuntimeError:  # published outside a running loop: nobody is connected
+            return
+        self.sessions.expire(now, self._session_ttl())
+        name = str(event.name)
+        guilds_of: dict[str, set[str]] = {}
+        for session in self.sessions:
+            if not self._wants(session, event, guilds_of):
+                continue
+            data = strip_message_content(name, event.data, session.bot_id, session.intents)
+            payload = session.next_payload(name, data)
+            conn = self._attached.get(session.session_id)
+            if conn is not None:
+                conn.enqueue(payload)
+
+    def _wants(self, session: Session, event: Any, guilds_of: dict[str, set[str]]) -> bool:
+        target = getattr(event, "target_bot_id", None)
+        if target is not None:
+            return str(target) == session.bot_id
+        intent = getattr(event, "intent", None)
+        if intent and not session.intents & int(intent):
+            return False
+        guild_id = getattr(event, "guild_id", None)
+        if guild_id is None:
+            return True
+        if not in_shard(guild_id, session.shard):
+            return False
+        if session.bot_id not in guilds_of:
+            guilds_of[session.bot_id] = {
+                str(g.id) for g in self._state.guilds_for_bot(session.bot_id)
+            }
+        return str(guild_id) in guilds_of[session.bot_id]
+
+    # -- fault injection -----------------------------------------------------------------
+
+    def connections(self, bot_id: str | None = None) -> list[GatewayConnection]:
+        """Return the open connections, or those of one bot (authenticated ones only)."""
+        return [conn for conn in self._connections if bot_id is None or conn.bot_id == str(bot_id)]
+
+    async def drop(self, bot_id: str | None = None, close_code: int | None = None) -> int:
+        """Cut connections: with ``close_code`` None, without a close frame; else close with it.
+
+        Returns:
+            How many connections were affected.
+        """
+        targets = self.connections(bot_id)
+        for conn in targets:
+            if close_code is None:
+                conn.drop()
+            else:
+                await conn.close(close_code, "closed by the emulator")
+        return len(targets)
+
+    def stop_acks(self, bot_id: str | None = None) -> None:
+        """Stop answering heartbeats (a zombie connection from the client's point of view)."""
+        for conn in self.connections(bot_id):
+            conn.acking = False
+
+    def resume_acks(self) -> None:
+        """Answer heartbeats again on every connection."""
+        for conn in self._connections:
+            conn.acking = True
+
+    async def send_reconnect(self, bot_id: str | None = None) -> int:
+        """Send op 7 RECONNECT; return how many connections got it."""
+        targets = self.connections(bot_id)
+        for conn in targets:
+            await conn.send_reconnect()
+        return len(targets)
+
+    async def send_invalid_session(self, resumable: bool, bot_id: str | None = None) -> int:
+        """Send op 9 with ``d = resumable``; a non-resumable one ends the session."""
+        targets = self.connections(bot_id)
+        for conn in targets:
+            await conn.send_invalid_session(resumable)
+        return len(targets)
+
+    async def request_heartbeat(self, bot_id: str | None = None) -> int:
+        """Send op 1; each client must answer with a heartbeat at once."""
+        targets = self.connections(bot_id)
+        for conn in targets:
+            await conn.request_heartbeat()
+        return len(targets)
+
+    def delay_dispatches(self, seconds: float) -> None:
+        """Hold every dispatch queued from now on for ``seconds`` (Discord seconds; 0 = off)."""
+        self.dispatch_delay = max(0.0, float(seconds))
+
+
+def _query_problem(query: Any) -> tuple[int, str] | None:
+    if query.get("v") not in SUPPORTED_VERSIONS:
+        return CloseCode.INVALID_API_VERSION, "invalid API version"
+    if query.get("encoding", "json") != "json":
+        # ETF is a real Discord encoding the emulator does not speak.
+        return CloseCode.DECODE_ERROR, "only encoding=json is served here"
+    return None
