@@ -55,11 +55,11 @@ class GatewayCounters:
 
     def server_close(self, code: int) -> None:
         """Count a close frame the server sent."""
-        self.close_codes[code] += 1
+        self.close_codes[int(code)] += 1
 
     def client_close(self, code: int) -> None:
         """Count a close the client started (1006 when the socket just ended)."""
-        self.client_close_codes[code] += 1
+        self.client_close_codes[int(code)] += 1
 
     def snapshot(self) -> dict[str, Any]:
         """Return plain dicts (close codes keyed by int)."""
