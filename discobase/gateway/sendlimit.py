@@ -44,7 +44,7 @@ class SendLimiter:
         self._sent: deque[float] = deque()
 
     def _expire(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - self.window:
+        while self._sent and self._sent[0] + self.window <= now:
             self._sent.popleft()
 
     def count(self, now: float) -> int:
