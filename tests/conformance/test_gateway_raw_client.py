@@ -128,6 +128,13 @@ class RawGateway:
             if payload["op"] == op:
                 return payload
 
+    async def recv_answer(self, timeout: float = WAIT) -> dict[str, Any]:
+        """Return the next payload that is not a heartbeat ACK."""
+        while True:
+            payload = await self.recv(timeout)
+            if payload["op"] != Opcode.HEARTBEAT_ACK:
+                return payload
+
     async def recv_dispatch(self, name: str, timeout: float = WAIT) -> dict[str, Any]:
         """Return the next dispatch named ``name``, skipping everything else."""
         while True:

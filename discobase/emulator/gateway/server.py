@@ -86,6 +86,10 @@ class GatewayServer:
     def stats(self) -> dict[str, Any]:
         """Return the counters plus what is live now (``open`` sockets, ``sessions``)."""
         out = self.counters.snapshot()
+        try:
+            self.sessions.expire(self._now(), self._session_ttl())
+        except RuntimeError:  # no running loop: nothing can have expired since the last look
+            pass
         out["open"] = len(self._connections)
         out["sessions"] = len(self.sessions)
         return out
