@@ -95,14 +95,18 @@ class GatewayServer:
         return out
 
     def reset(self) -> None:
-        """Forget every session, counter, limit and fault; open sockets are left to close."""
+        """Forget every session, counter, limit and fault.
+
+        Open sockets are cut (without a close frame): their sessions no longer exist, and a
+        client must find that out by reconnecting rather than wait on a silent socket.
+        """
+        for conn in list(self._connections):
+            conn.drop()
         self.counters = GatewayCounters()
         self.sessions.clear()
         self._attached.clear()
         self._identify_logs.clear()
         self.dispatch_delay = 0.0
-        for conn in self._connections:
-            conn.acking = True
 
     async def close(self) -> None:
         """Close every connection with 1001 (going away), as a restarting Discord would."""
@@ -171,7 +175,11 @@ class GatewayServer:
         window = self.config.identify_window * self.scale
         if log is None or log.window != window:
             log = self._identify_logs[key] = SlidingLog(1, window)
-        return log.record(now)
+        # A refused identify does not count: Discord answers it with op 9 and nothing else.
+        if not log.allows(now):
+            return False
+        log.record(now)
+        return True
 
     def start_session(self, conn: GatewayConnection, bot: Any, identify: Identify) -> Session:
         """Open a session for an accepted IDENTIFY and queue READY and the GUILD_CREATEs."""
