@@ -108,6 +108,8 @@ class GatewayClient:
         self._error: GatewayError | None = None
         self._closed = False
         self._loop_done = asyncio.Event()
+        self._run_done = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         phase = self._protocol.phase.value if self._protocol else "idle"
@@ -182,7 +184,7 @@ class GatewayClient:
             compress=self._compress,
             connect_timeout=self._connect_timeout,
         )
-        dispatcher = asyncio.create_task(self._dispatch_events())
+        dispatcher = self._dispatcher = asyncio.create_task(self._dispatch_events())
         try:
             await self._runner.run()
         except GatewayError as exc:
@@ -193,8 +195,10 @@ class GatewayClient:
             self._loop_done.set()
             self._notify()
             self._events.put_nowait(_STOP)
-            if dispatcher is not asyncio.current_task():
+            try:
                 await asyncio.shield(dispatcher)
+            finally:
+                self._run_done.set()
 
     async def wait_ready(self) -> None:
         """Wait for READY and every guild's GUILD_CREATE.
@@ -227,13 +231,19 @@ class GatewayClient:
     async def close(self) -> None:
         """Close the connection with 1000 (which ends the session) and stop :meth:`run`."""
         if self._closed:
+            if self._protocol is not None and asyncio.current_task() is not self._dispatcher:
+                await self._run_done.wait()
             return
         if self._protocol is None or self._runner is None:
             self._closed = True
             self._notify()
             return
         self._runner.submit(self._protocol.close(self._runner.now()))
-        await self._loop_done.wait()
+        if asyncio.current_task() is self._dispatcher:
+            # Called from a listener: run() finishes once this listener returns.
+            await self._loop_done.wait()
+        else:
+            await self._run_done.wait()
 
     # --- internals ----------------------------------------------------------------------
 
