@@ -258,6 +258,7 @@ class ProtocolConfig:
         ready_timeout: seconds to wait for READY or RESUMED after IDENTIFY or RESUME.
         min_real_timeout: a floor in *real* seconds under the scaled handshake timeouts:
             network and scheduling latency do not shrink with ``time_scale``.
+        send_window_margin: real seconds added to the scaled 60 s send window, for latency.
         backoff_base: seconds; the first retry waits up to this (full jitter).
         backoff_cap: seconds; no retry waits longer.
         backoff_reset_after: seconds a connection must stay up before the backoff restarts.
@@ -275,6 +276,7 @@ class ProtocolConfig:
     hello_timeout: float = 20.0
     ready_timeout: float = 15.0
     min_real_timeout: float = 1.0
+    send_window_margin: float = 0.5
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
     backoff_reset_after: float = 60.0
@@ -477,7 +479,9 @@ class GatewayProtocol:
     def _on_begin_connection(self, now: float, data: Any, previous: Phase) -> list[Action]:
         self._socket_open = True
         url = self.pending_url or self.config.url
-        window = GATEWAY_SEND_WINDOW * self.config.time_scale
+        # Discord counts arrivals, we count departures: latency can bunch a burst sent across
+        # a window edge into one server window, so the log also covers that slack.
+        window = self._scaled(GATEWAY_SEND_WINDOW) + self.config.send_window_margin
         self.conn = ConnectionState(
             url=url,
             opened_at=now,

@@ -8,7 +8,7 @@ never retries a fatal close, never sends more than the gateway allows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,13 +130,17 @@ async def test_resumable_drops_resume(close_code: int | None) -> None:
         await h.world.gateway.drop(close_code=close_code)
         during = await h.write_many(3, "d")
         await eventually(lambda: len(h.sessions()) == 2)
-        await h.delivered(during)
         gw = h.gw()
         if close_code in (1000, 1001):
             # The server ends the session on these; the client tries RESUME first (costs no
-            # session start) and identifies after op 9 false.
+            # session start) and identifies after op 9 false. Records written meanwhile are
+            # not replayed: SessionEvent(resumed=False) tells storage to catch up over REST.
             assert h.sessions() == [False, False] and gw["identifies"] == 2
+            assert gw["resume_failures"] == 1
+            after = await h.write_many(2, "e")
+            await h.delivered(after)
         else:
+            await h.delivered(during)
             assert h.sessions() == [False, True]
             assert gw["identifies"] == 1 and gw["resumes"] == 1
 
@@ -232,24 +236,25 @@ async def test_faults_while_records_are_written_lose_nothing() -> None:
     async with connected() as h:
         gateway = h.world.gateway
         written: set[str] = set()
-        faults = [
-            gateway.send_reconnect,
-            lambda: gateway.drop(),
-            lambda: gateway.drop(close_code=4000),
-            lambda: gateway.send_invalid_session(True),
-            gateway.request_heartbeat,
-            lambda: gateway.drop(close_code=4008),
+        faults: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("op 7", gateway.send_reconnect),
+            ("drop without a close frame", lambda: gateway.drop()),
+            ("close 4000", lambda: gateway.drop(close_code=4000)),
+            ("op 9 true", lambda: gateway.send_invalid_session(True)),
+            ("op 1", gateway.request_heartbeat),
+            ("close 4008", lambda: gateway.drop(close_code=4008)),
         ]
-        for round_, fault in enumerate(faults * 2):
+        for round_, (name, fault) in enumerate(faults * 2):
             written |= await h.write_many(3, f"r{round_}")
             sessions = len(h.sessions())
             await fault()
             written |= await h.write_many(3, f"s{round_}")
-            if fault is not gateway.request_heartbeat:
+            if name != "op 1":
                 await eventually(lambda n=sessions: len(h.sessions()) > n)  # type: ignore[misc]
         await h.delivered(written)
         gw = h.gw()
         # Every reconnect resumed: one session start for the whole run, compression intact.
-        assert gw["identifies"] == 1 and all(h.sessions()[1:])
-        assert 4008 not in gw["close_codes"]
-        assert h.client.stats.connects == gw["connections"]
+        assert gw["identifies"] == 1 and all(h.sessions()[1:]) and len(h.sessions()) == 11
+        assert gw["close_codes"].get(4008, 0) == 2  # only the two injected ones
+        assert gw["missed_heartbeats"] == 0
+        assert h.client.stats.connects == gw["connections"] == 11
