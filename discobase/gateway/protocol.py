@@ -494,8 +494,9 @@ class GatewayProtocol:
         if self.pending_url is not None and self.pending_url == self.resume_url:
             # The resume URL refused us: it may be gone; the base URL still routes a RESUME.
             self.resume_url = None
+        delay = self._backoff()
         self.failures += 1
-        return [self._plan_connect(now, delay=self._backoff())]
+        return [self._plan_connect(now, delay)]
 
     def _on_authenticate(self, now: float, data: Any, previous: Phase) -> list[Action]:
         conn = self._conn()

@@ -453,11 +453,11 @@ def test_backoff_is_jittered_exponential_and_capped() -> None:
     for _ in range(9):
         [connect] = only(h.refuse(), Connect)
         delays.append(connect.delay)
-    assert delays == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0, 60.0]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
     h2 = Harness(rng=FakeRandom(0.3))
     h2.start()
     [connect] = only(h2.refuse(), Connect)
-    assert connect.delay == pytest.approx(0.3 * 2.0)
+    assert connect.delay == pytest.approx(0.3 * 1.0)
 
 
 def test_backoff_resets_after_a_minute_up() -> None:
