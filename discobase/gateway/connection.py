@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +38,12 @@ from discobase.gateway.protocol import (
     Stop,
 )
 
-__all__ = ["GatewayRunner", "gateway_url"]
+__all__ = ["LATE_BEAT_WARNING", "GatewayRunner", "RunnerStats", "gateway_url"]
+
+_log = logging.getLogger("discobase.gateway")
+
+#: Real seconds a heartbeat may be late before a warning is logged.
+LATE_BEAT_WARNING = 1.0
 
 
 def gateway_url(url: str, *, compress: bool) -> str:
@@ -210,7 +216,7 @@ class GatewayRunner:
             return
         deadline = self.protocol.deadline
         if deadline is not None and deadline <= self.now():
-            self._pending.extend(self.protocol.tick(self.now()))
+            self._tick()
             return
         timeout = None if deadline is None else deadline - self.now()
         try:
@@ -219,9 +225,19 @@ class GatewayRunner:
         except TimeoutError:
             self._drain()  # what arrived while we slept counts before the timer does
             if not self._pending:
-                self._pending.extend(self.protocol.tick(self.now()))
+                self._tick()
             return
         self._handle(item)
+
+    def _tick(self) -> None:
+        now = self.now()
+        conn = self.protocol.conn
+        if conn is not None and conn.next_beat is not None and conn.interval is not None:
+            late = now - conn.next_beat
+            if late > max(LATE_BEAT_WARNING, conn.interval / 2):
+                # The event loop was blocked: Discord will soon see a missed heartbeat.
+                _log.warning("gateway heartbeat is %.1f s late; is the event loop blocked?", late)
+        self._pending.extend(self.protocol.tick(now))
 
     def _drain(self) -> None:
         while True:
