@@ -1,0 +1,100 @@
+"""Reading entries back from Discord (storage layer: REST reads; knows nothing of models or the
+gateway).
+
+History is paged forward with ``after=``: Discord returns each page newest first even then, so
+the next cursor is the page's *largest* id. Attachments are downloaded from the URLs a message
+carries; a refused download (the signed URL expired) fetches the message again for fresh ones.
+Multi-part batches are held until their last part is seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from discobase.errors import StorageCorrupted
+from discobase.http import HTTPClient
+from discobase.http.errors import Forbidden, NotFound
+from discobase.storage import codec
+
+__all__ = ["BatchAssembler", "fetch_stream", "page_forward", "read_ops"]
+
+PAGE = 100
+
+
+async def page_forward(
+    http: HTTPClient, channel_id: int, after: int = 0
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Yield a channel's messages after ``after``, oldest first, one page at a time."""
+    cursor = after
+    while True:
+        page = await http.fetch_messages(channel_id, after=cursor, limit=PAGE)
+        if not isinstance(page, list) or not page:
+            return
+        page = sorted(page, key=lambda m: int(m["id"]))
+        cursor = int(page[-1]["id"])
+        yield page
+        if len(page) < PAGE:
+            return
+
+
+async def _download(http: HTTPClient, channel_id: int, header: codec.Header) -> list[bytes]:
+    attachments = header.attachments
+    try:
+        return [await http.download_attachment(url) for _, url in attachments]
+    except (Forbidden, NotFound):
+        # Signed attachment URLs expire; a fresh fetch of the message signs them anew.
+        message = await http.fetch_message(channel_id, header.message_id)
+        fresh = sorted(
+            (str(a["filename"]), str(a["url"])) for a in message.get("attachments") or ()
+        )
+        return [await http.download_attachment(url) for _, url in fresh]
+
+
+async def fetch_stream(http: HTTPClient, channel_id: int, headers: list[codec.Header]) -> bytes:
+    """Download the attachments of entries (parts in order) and join them into one stream."""
+    chunks: list[bytes] = []
+    for header in headers:
+        files = await _download(http, channel_id, header)
+        if len(files) < header.files:
+            raise StorageCorrupted(f"entry {header.message_id} lost attachments")
+        chunks.extend(files[: header.files])
+    return b"".join(chunks)
+
+
+async def read_ops(
+    http: HTTPClient, channel_id: int, headers: list[codec.Header]
+) -> list[codec.Op]:
+    """Return the operations of an entry (or of a complete batch's parts, in order)."""
+    if len(headers) == 1 and headers[0].ops is not None:
+        return headers[0].ops
+    stream = await fetch_stream(http, channel_id, headers)
+    return [codec.op_from_wire(raw) for raw in codec.decode_stream(stream)]
+
+
+@dataclass(slots=True)
+class _Pending:
+    parts: dict[int, codec.Header] = field(default_factory=dict)
+    count: int = 1
+
+
+class BatchAssembler:
+    """Hold the parts of multi-part batches until each batch is complete."""
+
+    def __init__(self) -> None:
+        self._batches: dict[str, _Pending] = {}
+
+    def add(self, header: codec.Header) -> list[codec.Header] | None:
+        """Add a part; return every part in order once the batch is complete."""
+        assert header.batch is not None
+        pending = self._batches.setdefault(header.batch, _Pending(count=header.parts))
+        pending.parts.setdefault(header.part, header)
+        if len(pending.parts) < pending.count:
+            return None
+        del self._batches[header.batch]
+        return [pending.parts[i] for i in range(pending.count)]
+
+    def first_ids(self) -> list[int]:
+        """Return the smallest part id of every incomplete batch."""
+        return [min(h.message_id for h in p.parts.values()) for p in self._batches.values()]

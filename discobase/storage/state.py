@@ -1,0 +1,275 @@
+"""A table's live records and hash indexes (storage layer: pure; knows nothing of messages or I/O).
+
+Theory
+------
+The log decides; this module only replays it. Each record remembers the message id of the
+last operation applied to it, and a deleted record leaves that id behind as a tombstone. An
+operation carried by message ``m`` is applied only if ``m`` is at least the record's id: so
+entries may arrive in any order (a process's own acknowledgement before another's gateway
+event, a catch-up after a reconnect, a replay from a snapshot) and every reader still ends with
+the state of the log read in message-id order, and applying an entry twice changes nothing.
+
+Unique indexes are enforced where a writer can still say no: before it sends. The log itself
+may hold duplicates (two processes racing), so indexes map a value to every id that has it.
+Pending writes (sent, not yet acknowledged) hold claims on their unique values so two local
+saves of one value cannot both go out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from discobase import _json
+from discobase.errors import UniqueViolation
+from discobase.storage.codec import Op, Put
+
+__all__ = ["TableState", "index_key"]
+
+_MISSING = object()
+
+
+def index_key(value: Any) -> Any:
+    """Return the hashable key of a JSON-mode value (``1``, ``1.0`` and ``True`` stay apart)."""
+    kind = type(value)
+    if kind is str or kind is int:
+        return value
+    if value is None:
+        return None
+    return (kind.__name__, _json.dumps_str(value))
+
+
+class _Index:
+    """Map a key to the ids holding it: an int for one id, a set beyond (most keys are one)."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self) -> None:
+        self._map: dict[Any, int | set[int]] = {}
+
+    def add(self, key: Any, record_id: int) -> None:
+        held = self._map.get(key)
+        if held is None:
+            self._map[key] = record_id
+        elif isinstance(held, set):
+            held.add(record_id)
+        elif held != record_id:
+            self._map[key] = {held, record_id}
+
+    def remove(self, key: Any, record_id: int) -> None:
+        held = self._map.get(key)
+        if held is None:
+            return
+        if isinstance(held, set):
+            held.discard(record_id)
+            if len(held) == 1:
+                self._map[key] = next(iter(held))
+        elif held == record_id:
+            del self._map[key]
+
+    def get(self, key: Any) -> Collection[int]:
+        held = self._map.get(key)
+        if held is None:
+            return ()
+        if isinstance(held, set):
+            return frozenset(held)
+        return (held,)
+
+
+class TableState:
+    """The live records of one table, their indexes and the writes still pending.
+
+    Args:
+        table: the table's name (for error messages).
+        indexes: indexed field name -> unique?
+        defaults: JSON-mode defaults of fields that older records may lack (indexed as such).
+    """
+
+    def __init__(
+        self,
+        table: str,
+        indexes: Mapping[str, bool],
+        defaults: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.table = table
+        self._records: dict[int, dict[str, Any]] = {}
+        self._view = MappingProxyType(self._records)
+        # Record id -> message id of the last operation applied (kept after a delete).
+        self._versions: dict[int, int] = {}
+        self._indexes = {name: _Index() for name in indexes}
+        self._unique = [name for name, unique in indexes.items() if unique]
+        self._defaults = dict(defaults or {})
+        # Pending writes: record id -> stack of (token, data or None for a delete).
+        self._pending: dict[int, list[tuple[int, dict[str, Any] | None]]] = {}
+        # Unique claims of pending writes: field -> key -> {record id: count}.
+        self._claims: dict[str, dict[Any, dict[int, int]]] = {name: {} for name in self._unique}
+        self._next_token = 0
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def records(self) -> Mapping[int, dict[str, Any]]:
+        """Return a read-only view of the live records."""
+        return self._view
+
+    def get(self, record_id: int) -> dict[str, Any] | None:
+        """Return a record's JSON-mode data, or ``None``."""
+        return self._records.get(record_id)
+
+    def count(self) -> int:
+        """Return how many records are live."""
+        return len(self._records)
+
+    def lookup(self, field: str, value: Any) -> Collection[int] | None:
+        """Return the ids whose ``field`` equals ``value`` (JSON-mode); ``None`` if not indexed."""
+        index = self._indexes.get(field)
+        if index is None:
+            return None
+        return index.get(index_key(value))
+
+    def version(self, record_id: int) -> int | None:
+        """Return the message id of the last operation applied to a record (or its delete)."""
+        return self._versions.get(record_id)
+
+    # ------------------------------------------------------------------ applying the log
+
+    def load(self, version: int, records: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        """Take records from a snapshot whose replay starts after message ``version``."""
+        for record_id, data in records:
+            self.apply(version, (Put(record_id, data),))
+
+    def apply(self, version: int, ops: Sequence[Op]) -> int:
+        """Apply the operations of the entry at message ``version``, in order.
+
+        Returns:
+            How many operations changed the state (older ones are skipped).
+        """
+        versions = self._versions
+        records = self._records
+        changed = 0
+        for op in ops:
+            record_id = op.id
+            seen = versions.get(record_id)
+            if seen is not None and version < seen:
+                continue
+            versions[record_id] = version
+            old = records.get(record_id)
+            if old is not None:
+                self._unindex(record_id, old)
+            if isinstance(op, Put):
+                records[record_id] = op.data
+                self._index(record_id, op.data)
+            elif old is not None:
+                del records[record_id]
+            changed += 1
+        return changed
+
+    def _value(self, data: Mapping[str, Any], field: str) -> Any:
+        value = data.get(field, _MISSING)
+        if value is _MISSING:
+            return self._defaults.get(field, _MISSING)
+        return value
+
+    def _index(self, record_id: int, data: Mapping[str, Any]) -> None:
+        for field, index in self._indexes.items():
+            value = self._value(data, field)
+            if value is not _MISSING:
+                index.add(index_key(value), record_id)
+
+    def _unindex(self, record_id: int, data: Mapping[str, Any]) -> None:
+        for field, index in self._indexes.items():
+            value = self._value(data, field)
+            if value is not _MISSING:
+                index.remove(index_key(value), record_id)
+
+    # ------------------------------------------------------------------ pending writes
+
+    def _effective(
+        self, record_id: int, local: Mapping[int, dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        if record_id in local:
+            return local[record_id]
+        stack = self._pending.get(record_id)
+        if stack:
+            return stack[-1][1]
+        return self._records.get(record_id)
+
+    def check(self, ops: Sequence[Op]) -> None:
+        """Refuse a group that would duplicate a unique value of live or pending records.
+
+        Raises:
+            UniqueViolation: naming the field and the value.
+        """
+        if not self._unique:
+            return
+        local: dict[int, dict[str, Any] | None] = {}
+        local_claims: dict[tuple[str, Any], set[int]] = {}
+        for op in ops:
+            data = op.data if isinstance(op, Put) else None
+            local[op.id] = data
+            if data is None:
+                continue
+            for field in self._unique:
+                value = self._value(data, field)
+                if value is _MISSING:
+                    continue
+                key = index_key(value)
+                holders = set(self._indexes[field].get(key))
+                holders.update(self._claims[field].get(key, ()))
+                holders.update(local_claims.get((field, key), ()))
+                holders.discard(op.id)
+                for holder in holders:
+                    other = self._effective(holder, local)
+                    if other is not None and index_key(self._value(other, field)) == key:
+                        raise UniqueViolation(
+                            f"{self.table}.{field} is unique and {value!r} is already taken "
+                            f"by record {holder}",
+                            table=self.table,
+                            field=field,
+                            value=value,
+                        )
+                local_claims.setdefault((field, key), set()).add(op.id)
+
+    def hold(self, ops: Sequence[Op]) -> int:
+        """Record a group as pending (after :meth:`check`) and return its token."""
+        self._next_token += 1
+        token = self._next_token
+        for op in ops:
+            data = op.data if isinstance(op, Put) else None
+            self._pending.setdefault(op.id, []).append((token, data))
+            if data is not None:
+                for field in self._unique:
+                    value = self._value(data, field)
+                    if value is not _MISSING:
+                        held = self._claims[field].setdefault(index_key(value), {})
+                        held[op.id] = held.get(op.id, 0) + 1
+        return token
+
+    def release(self, token: int, ops: Sequence[Op]) -> None:
+        """Forget a pending group (acknowledged and applied, or failed)."""
+        for op in ops:
+            stack = self._pending.get(op.id)
+            if stack:
+                stack[:] = [entry for entry in stack if entry[0] != token]
+                if not stack:
+                    del self._pending[op.id]
+            if isinstance(op, Put):
+                for field in self._unique:
+                    value = self._value(op.data, field)
+                    if value is _MISSING:
+                        continue
+                    key = index_key(value)
+                    held = self._claims[field].get(key)
+                    if held is None or op.id not in held:
+                        continue
+                    held[op.id] -= 1
+                    if held[op.id] <= 0:
+                        del held[op.id]
+                    if not held:
+                        del self._claims[field][key]
+
+    @property
+    def pending_count(self) -> int:
+        """Return how many records have writes in flight."""
+        return len(self._pending)

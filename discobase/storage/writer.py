@@ -1,0 +1,351 @@
+"""The group-commit writer of one table (storage layer: sends through the HTTP client; knows
+nothing of pydantic models, the gateway or other tables).
+
+Theory
+------
+Discord lets a channel take about five messages per five seconds, so the cost of a write is the
+request, not the bytes. The writer keeps one message in flight at a time and, whenever the
+channel's bucket has room, packs *every* operation pending at that moment into the next
+message: inline in ``content`` while it fits, as a compressed attachment beyond, as a
+multi-part batch when even ten attachments cannot hold it. When idle, a lone save goes out at
+once; under load, batches grow by themselves. One message in flight keeps a table's writes in
+submission order (two messages in flight could be numbered by Discord in either order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from discobase import _json
+from discobase.errors import DatabaseError
+from discobase.http import File, HTTPClient, routes
+from discobase.http.errors import HTTPException, PayloadTooLarge
+from discobase.storage import codec
+from discobase.storage.codec import Op, Put
+from discobase.storage.state import TableState
+
+__all__ = ["Group", "Limits", "Writer", "encode_lines", "plan_messages"]
+
+_log = logging.getLogger("discobase.storage")
+
+MiB = 1024 * 1024
+_ALLOWED_MENTIONS: dict[str, Any] = {"parse": []}
+# Above this many bytes, compression runs in a thread so the event loop keeps serving.
+_THREAD_BYTES = 256 * 1024
+
+
+@dataclass(slots=True)
+class Limits:
+    """Discord's size limits as this engine knows them (shared by a database's writers).
+
+    Attributes:
+        file_limit: the largest attachment, in bytes; lowered when Discord refuses one.
+        max_files: attachments per message.
+        request_limit: file bytes per message (Discord takes 25 MiB per request in all).
+        take_budget: uncompressed bytes the writer packs into one round at most.
+        min_file_limit: the floor the file limit is never lowered below.
+    """
+
+    file_limit: int = 10 * MiB
+    max_files: int = 10
+    request_limit: int = 24 * MiB
+    take_budget: int = 32 * MiB
+    min_file_limit: int = 64 * 1024
+
+    def lower(self, refused: int) -> bool:
+        """Learn that a file of ``refused`` bytes was too large; return whether it helps."""
+        target = max(self.min_file_limit, min(self.file_limit, refused) // 2)
+        if target >= self.file_limit and refused <= self.min_file_limit:
+            return False
+        self.file_limit = min(self.file_limit, target)
+        self.request_limit = min(self.request_limit, self.file_limit * self.max_files)
+        return True
+
+
+@dataclass(slots=True)
+class Group:
+    """Operations that stand or fall together, and who waits for them."""
+
+    ops: list[Op]
+    tokens: list[int]
+    futures: list[asyncio.Future[None]]
+    lines: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.lines:
+            self.lines = encode_lines(self.ops)
+            self.size = sum(len(line) + 1 for line in self.lines)
+
+
+def encode_lines(ops: Sequence[Op]) -> list[bytes]:
+    """Encode operations as UTF-8 JSON lines (attachments need no escaping)."""
+    dumps = _json.dumps
+    return [
+        dumps(["p", str(op.id), op.data]) if isinstance(op, Put) else dumps(["d", str(op.id)])
+        for op in ops
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to post: its content and files."""
+
+    content: str
+    files: tuple[File, ...] = ()
+
+
+def plan_messages(lines: Sequence[bytes], size: int, limits: Limits) -> list[Outgoing]:
+    """Lay out encoded operations as the messages that carry them.
+
+    Args:
+        lines: the operations as JSON lines.
+        size: their total length in bytes, newlines included.
+        limits: the size limits to respect.
+
+    Returns:
+        One inline message, one message with attachments, or the parts of a batch.
+    """
+    if size + codec.INLINE_OVERHEAD <= codec.CONTENT_LIMIT:
+        # Escaping only lengthens text, so only a batch this small can be inline.
+        inline = [codec.escape_json(line.decode()) for line in lines]
+        content = codec.inline_content(inline)
+        if len(content) <= codec.CONTENT_LIMIT:
+            return [Outgoing(content)]
+    stream = codec.encode_stream(lines)
+    return plan_stream("log", stream, limits)
+
+
+def plan_stream(kind: str, stream: bytes, limits: Limits, **fields: Any) -> list[Outgoing]:
+    """Cut a compressed stream into messages of ``kind`` (parts of one batch if several)."""
+    pieces = codec.split_stream(
+        stream,
+        file_limit=limits.file_limit,
+        max_files=limits.max_files,
+        request_limit=limits.request_limit,
+    )
+    batch = secrets.token_hex(8) if len(pieces) > 1 else None
+    out: list[Outgoing] = []
+    for part, files in enumerate(pieces):
+        header = codec.encode_header(
+            kind,
+            **fields,
+            files=len(files),
+            batch=batch,
+            part=part if batch else None,
+            parts=len(pieces) if batch else None,
+        )
+        attached = tuple(File(codec.file_name(i), data) for i, data in enumerate(files))
+        out.append(Outgoing(header, attached))
+    return out
+
+
+async def post(
+    http: HTTPClient, channel_id: int, message: Outgoing, nonce: str | None = None
+) -> dict[str, Any]:
+    """Post one message as discobase posts everything: silent, no mentions, no embeds."""
+    result = await http.create_message(
+        channel_id,
+        content=message.content,
+        files=message.files,
+        nonce=nonce or str(secrets.randbits(63)),
+        flags=codec.MESSAGE_FLAGS,
+        allowed_mentions=_ALLOWED_MENTIONS,
+    )
+    if not isinstance(result, dict) or "id" not in result:
+        raise DatabaseError("Discord answered a message create without a message")
+    return result
+
+
+class Writer:
+    """Send a table's pending operation groups, many per message, one message at a time.
+
+    Args:
+        http: the open HTTP client.
+        channel_id: the table's channel.
+        state: the table's state; acknowledged operations are applied to it.
+        limits: size limits shared by the engine's writers.
+        time_scale: real seconds per Discord second (for the idle poll).
+        on_sent: called with each acknowledged message id, before it is applied, so gateway
+            echoes of it can be skipped.
+        on_applied: called after an acknowledged entry was applied, with its operation count.
+        own_nonces: the set in which in-flight nonces are registered for the same purpose.
+    """
+
+    def __init__(
+        self,
+        http: HTTPClient,
+        channel_id: int,
+        state: TableState,
+        limits: Limits,
+        *,
+        time_scale: float = 1.0,
+        on_sent: Callable[[int], None] | None = None,
+        on_applied: Callable[[int, int], None] | None = None,
+        own_nonces: set[str] | None = None,
+    ) -> None:
+        self._http = http
+        self.channel_id = channel_id
+        self._state = state
+        self._limits = limits
+        self._time_scale = time_scale
+        self._on_sent = on_sent
+        self._on_applied = on_applied
+        self._own_nonces = own_nonces if own_nonces is not None else set()
+        self._route = routes.CREATE_MESSAGE.compile(channel_id=channel_id)
+        self._queue: deque[Group] = deque()
+        self._kick = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self.messages_sent = 0
+
+    def enqueue(self, group: Group) -> None:
+        """Queue a group; its futures resolve once Discord acknowledged it."""
+        if self._closing:
+            raise DatabaseError("the table's writer is closed")
+        self._queue.append(group)
+        self._idle.clear()
+        self._kick.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def flush(self) -> None:
+        """Wait until every queued group was sent (or failed)."""
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        """Send what is queued, then stop."""
+        self._closing = True
+        self._kick.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def abort(self) -> None:
+        """Stop at once; queued groups fail."""
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._fail(list(self._queue), DatabaseError("the database was closed before the write"))
+        self._queue.clear()
+        self._idle.set()
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._idle.set()
+                if self._closing:
+                    return
+                self._kick.clear()
+                await self._kick.wait()
+                continue
+            await self._wait_for_room()
+            groups = self._take()
+            await self._send(groups)
+
+    async def _wait_for_room(self) -> None:
+        limiter = self._http.ratelimiter
+        while limiter.capacity(self._route) <= 0:
+            delay = limiter.next_slot(self._route)
+            # An unanswered probe or someone else's queued request leaves no timer to wait
+            # for; poll at a fraction of a Discord second then.
+            if not 0 < delay < float("inf"):
+                delay = 0.05 * self._time_scale
+            self._kick.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), timeout=delay)
+
+    def _take(self) -> list[Group]:
+        taken = [self._queue.popleft()]
+        size = taken[0].size
+        budget = self._limits.take_budget
+        while self._queue and size + self._queue[0].size <= budget:
+            group = self._queue.popleft()
+            taken.append(group)
+            size += group.size
+        return taken
+
+    async def _send(self, groups: list[Group]) -> None:
+        lines = [line for group in groups for line in group.lines]
+        size = sum(group.size for group in groups)
+        try:
+            last_id = await self._post_all(lines, size)
+        except (HTTPException, DatabaseError) as exc:
+            self._fail(groups, exc)
+            return
+        except asyncio.CancelledError:
+            self._fail(groups, DatabaseError("the database was closed during the write"))
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug must fail the futures, not hang them
+            _log.exception("storage writer failed")
+            self._fail(groups, DatabaseError(f"the write failed: {type(exc).__name__}"))
+            return
+        ops = [op for group in groups for op in group.ops]
+        self._state.apply(last_id, ops)
+        for group in groups:
+            for token in group.tokens:
+                self._state.release(token, group.ops)
+            for future in group.futures:
+                if not future.done():
+                    future.set_result(None)
+        if self._on_applied is not None:
+            self._on_applied(last_id, len(ops))
+
+    async def _post_all(self, lines: list[bytes], size: int) -> int:
+        """Post the messages carrying ``lines`` and return the id of the last one."""
+        while True:
+            if size > _THREAD_BYTES:
+                plan = await asyncio.to_thread(plan_messages, lines, size, self._limits)
+            else:
+                plan = plan_messages(lines, size, self._limits)
+            try:
+                last_id = 0
+                for message in plan:
+                    last_id = await self._post(message)
+                return last_id
+            except PayloadTooLarge:
+                # A part may already be stored; it stays an incomplete batch, which readers
+                # never apply, and the batch is written again under a new id.
+                largest = max((len(f.data) for m in plan for f in m.files), default=0)
+                if not largest or not self._limits.lower(largest):
+                    raise
+                _log.warning(
+                    "Discord refused a %d-byte attachment; files are now cut at %d bytes",
+                    largest,
+                    self._limits.file_limit,
+                )
+
+    async def _post(self, message: Outgoing) -> int:
+        nonce = str(secrets.randbits(63))
+        self._own_nonces.add(nonce)
+        try:
+            result = await post(self._http, self.channel_id, message, nonce)
+        finally:
+            self._own_nonces.discard(nonce)
+        message_id = int(result["id"])
+        self.messages_sent += 1
+        if self._on_sent is not None:
+            self._on_sent(message_id)
+        return message_id
+
+    def _fail(self, groups: list[Group], exc: BaseException) -> None:
+        for group in groups:
+            for token in group.tokens:
+                self._state.release(token, group.ops)
+            for future in group.futures:
+                if not future.done():
+                    future.set_exception(exc)
