@@ -1,12 +1,85 @@
 """discobase: use a Discord bot as a database.
 
 Tables are channels, records are messages. See the README and the documentation site.
+
+This is the public namespace. Importing it loads pydantic but not aiohttp: the HTTP and
+gateway clients are imported when a database logs in, and their errors on first access.
 """
 
 from __future__ import annotations
 
-from discobase.errors import DatabaseError, DiscobaseError, UsageError
+from typing import Any
+
+from discobase.database import Database
+from discobase.errors import (
+    AmbiguousGuild,
+    DatabaseError,
+    DiscobaseError,
+    GuildNotFound,
+    InvalidQuery,
+    MultipleRecordsFound,
+    NotConnected,
+    RecordNotFound,
+    RecordStateError,
+    SchemaMismatch,
+    StorageCorrupted,
+    TableNotBuilt,
+    TableNotRegistered,
+    TableRegistrationError,
+    UniqueViolation,
+    UsageError,
+)
+from discobase.index import Index
+from discobase.query import Count, Records
+from discobase.table import Table
 
 __version__ = "0.1.0"
 
-__all__ = ["DatabaseError", "DiscobaseError", "UsageError", "__version__"]
+__all__ = [
+    "AmbiguousGuild",
+    "Count",
+    "Database",
+    "DatabaseError",
+    "DiscobaseError",
+    "Forbidden",
+    "GatewayError",
+    "GuildNotFound",
+    "HTTPException",
+    "Index",
+    "InvalidQuery",
+    "InvalidToken",
+    "MultipleRecordsFound",
+    "NotConnected",
+    "RecordNotFound",
+    "RecordStateError",
+    "Records",
+    "SchemaMismatch",
+    "StorageCorrupted",
+    "Table",
+    "TableNotBuilt",
+    "TableNotRegistered",
+    "TableRegistrationError",
+    "UniqueViolation",
+    "UsageError",
+    "__version__",
+]
+
+# Errors of the layers below, loaded on first access: importing discobase.http or
+# discobase.gateway at import time would load asyncio's and aiohttp's neighbours for nothing.
+_LAZY = {
+    "Forbidden": "discobase.http.errors",
+    "HTTPException": "discobase.http.errors",
+    "InvalidToken": "discobase.http.errors",
+    "GatewayError": "discobase.gateway.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'discobase' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -6,7 +6,8 @@ asyncio escapes a public call. Each layer defines its own branch next to its cod
 
     DiscobaseError
     ├── UsageError                   the caller used the API wrongly (this module)
-    │   └── ...                      not connected, table not built, saved record saved again
+    │   └── ...                      NotConnected, TableNotBuilt, TableNotRegistered,
+    │                                TableRegistrationError, RecordStateError, InvalidQuery
     ├── HTTPException                discobase.http.errors: a request failed (status, code, route)
     │   └── ...                      BadRequest, Unauthorized/InvalidToken, Forbidden, NotFound,
     │                                ServerError, RateLimited, CloudflareBanned, TransportError
@@ -14,7 +15,9 @@ asyncio escapes a public call. Each layer defines its own branch next to its cod
     │   └── ...                      GatewayClosed (with may_reconnect), handshake timeouts,
     │                                identify budget exhausted
     └── DatabaseError                this module: the database cannot do what was asked
-        └── ...                      guild not found, schema mismatch, unique violation, ...
+        └── ...                      GuildNotFound, AmbiguousGuild, SchemaMismatch,
+                                     UniqueViolation, RecordNotFound, MultipleRecordsFound,
+                                     StorageCorrupted
 
 A token never appears in an error's message or repr.
 """
@@ -26,6 +29,7 @@ __all__ = [
     "DatabaseError",
     "DiscobaseError",
     "GuildNotFound",
+    "InvalidQuery",
     "MultipleRecordsFound",
     "NotConnected",
     "RecordNotFound",
@@ -33,6 +37,7 @@ __all__ = [
     "SchemaMismatch",
     "StorageCorrupted",
     "TableNotBuilt",
+    "TableNotRegistered",
     "TableRegistrationError",
     "UniqueViolation",
     "UsageError",
@@ -57,6 +62,14 @@ class NotConnected(UsageError):
 
 class TableNotBuilt(UsageError):
     """A table was registered after login and not built; ``await db.build_tables()``."""
+
+
+class TableNotRegistered(UsageError):
+    """A ``Table`` subclass was used without ``@db.table``; decorate it first."""
+
+
+class InvalidQuery(UsageError):
+    """A query names an unknown field, gives a value the field cannot hold, or is empty."""
 
 
 class TableRegistrationError(UsageError):

@@ -1,0 +1,607 @@
+"""``Database``: one guild as a database (public API layer: wires http, gateway and storage).
+
+A ``Database`` owns, while it is logged in, an HTTP client, a gateway client and a storage
+engine; it finds its guild, opens every registered table, feeds the gateway's message events
+to storage and turns storage's write futures into tasks. Construction does no I/O, and the
+three layers below are imported only when a login starts, so ``import discobase`` never loads
+aiohttp. This module must not know the storage format nor the gateway protocol.
+
+Lifecycle: ``new`` -> ``starting`` (login running) -> ``ready`` -> ``closed``; a failed
+start goes to ``closed`` too, keeping the error for :meth:`Database.wait_ready`. A closed
+database may log in again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging as _logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from discobase.errors import (
+    AmbiguousGuild,
+    GuildNotFound,
+    NotConnected,
+    TableNotBuilt,
+    TableRegistrationError,
+    UsageError,
+)
+from discobase.table import Table, TableBinding, TableStoreLike
+
+if TYPE_CHECKING:
+    from discobase.gateway import GatewayClient, GatewayEvent
+    from discobase.http import HTTPClient
+    from discobase.storage import StorageEngine
+
+__all__ = ["DEFAULT_API_URL", "PERMISSIONS", "Database", "invite_url"]
+
+log = _logging.getLogger("discobase")
+
+DEFAULT_API_URL = "https://discord.com"
+
+#: The permissions discobase needs in its guild: VIEW_CHANNEL, SEND_MESSAGES,
+#: READ_MESSAGE_HISTORY, MANAGE_CHANNELS, MANAGE_MESSAGES (bulk delete of old log entries),
+#: ATTACH_FILES (large batches and snapshots) and PIN_MESSAGES (snapshots are pinned).
+PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 4) | (1 << 13) | (1 << 15) | (1 << 51)
+
+# Gateway intents: GUILDS | GUILD_MESSAGES. A bot reads its own messages' content without the
+# privileged MESSAGE_CONTENT intent, and only its own messages matter.
+_INTENTS = (1 << 0) | (1 << 9)
+
+T = TypeVar("T", bound=Table)
+
+
+def invite_url(application_id: int | str, permissions: int = PERMISSIONS) -> str:
+    """Return the OAuth2 link that adds the bot to a server with the permissions it needs."""
+    return (
+        "https://discord.com/oauth2/authorize"
+        f"?client_id={application_id}&scope=bot&permissions={permissions}"
+    )
+
+
+class Database:
+    """A Discord guild used as a database.
+
+    Args:
+        name: the guild's exact name; the bot must be a member of it.
+        guild_id: pick the guild by id instead (needed when several share the name).
+        api_url: the Discord-compatible server to use, e.g. the local Discord's URL;
+            defaults to ``$DISCOBASE_API_URL``, then to Discord itself.
+        logging: attach a readable handler to the ``discobase`` logger (INFO and above).
+            Otherwise discobase logs through the standard ``logging`` module and prints
+            nothing.
+        time_scale: real seconds per Discord second, for the local Discord run faster than
+            real time; defaults to ``$DISCOBASE_TIME_SCALE``, then to 1.0.
+
+    Example::
+
+        db = discobase.Database("My discord database")
+
+        @db.table
+        class User(discobase.Table):
+            name: str
+
+        async with db.conn(token):
+            await User(name="Peter").save()
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        guild_id: int | str | None = None,
+        api_url: str | None = None,
+        logging: bool = False,
+        time_scale: float | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise UsageError("a Database needs the name of its guild, a non-empty string")
+        self.name = name
+        self.guild_id: int | None = int(guild_id) if guild_id is not None else None
+        self.api_url = (api_url or os.environ.get("DISCOBASE_API_URL") or DEFAULT_API_URL).rstrip(
+            "/"
+        )
+        self.time_scale = _time_scale(time_scale)
+        if logging:
+            enable_logging()
+        self._tables: dict[str, TableBinding] = {}
+        self._state = "new"
+        self._runner: asyncio.Task[None] | None = None
+        self._ready: asyncio.Event | None = None
+        self._closing: asyncio.Event | None = None
+        self._failure_seen = False
+        self._http: HTTPClient | None = None
+        self._gateway: GatewayClient | None = None
+        self._gateway_task: asyncio.Task[None] | None = None
+        self._engine: StorageEngine | None = None
+        self._engine_open = False
+        self._early_events: list[tuple[str, Any]] = []
+        self._sessions = 0
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    def __repr__(self) -> str:
+        guild = f" guild_id={self.guild_id}" if self.guild_id is not None else ""
+        return f"<Database name={self.name!r}{guild} state={self._state}>"
+
+    # ------------------------------------------------------------------ tables
+
+    @property
+    def tables(self) -> dict[str, type[Table]]:
+        """Return the registered tables by name."""
+        return {name: binding.model for name, binding in self._tables.items()}
+
+    @property
+    def is_ready(self) -> bool:
+        """Return whether the database is logged in and its tables are open."""
+        return self._state == "ready"
+
+    def table(self, model: type[T]) -> type[T]:
+        """Register a ``Table`` subclass on this database (use as a class decorator).
+
+        The table's name is the class name in lower case. A table registered after login
+        must be built with ``await db.build_tables()`` before use.
+
+        Raises:
+            TableRegistrationError: not a ``Table`` subclass, a name already taken, a class
+                already registered on another database, or a field named ``id``.
+        """
+        if not isinstance(model, type) or not issubclass(model, Table) or model is Table:
+            raise TableRegistrationError(
+                f"@db.table takes a subclass of discobase.Table, not {model!r}"
+            )
+        current = model.__dict__.get("__discobase_binding__")
+        if isinstance(current, TableBinding):
+            if current.database is self:
+                return model
+            raise TableRegistrationError(
+                f"{model.__name__} is already a table of {current.database!r}; "
+                "a class belongs to one database: define a second class for the other one"
+            )
+        name = model.__name__.lower()
+        if name in self._tables:
+            raise TableRegistrationError(
+                f"{self!r} already has a table named {name!r} "
+                f"({self._tables[name].model.__qualname__}); table names come from class "
+                "names in lower case and must be unique"
+            )
+        if "id" in model.model_fields:
+            raise TableRegistrationError(
+                f"{model.__name__} declares a field named 'id'; discobase gives every record "
+                "its id (record.id), so pick another name"
+            )
+        binding = TableBinding(self, model, name)
+        model.__discobase_binding__ = binding
+        self._tables[name] = binding
+        return model
+
+    async def build_tables(self) -> None:
+        """Open every registered table that is not open yet; safe to call any number of times.
+
+        Raises:
+            NotConnected: the database is not logged in.
+            SchemaMismatch: a table's stored schema is incompatible with its class.
+        """
+        if self._state != "ready" or self._engine is None:
+            raise NotConnected(
+                "build_tables() needs a logged-in database: call it inside "
+                "`async with db.conn(token):` or after `await db.wait_ready()`"
+            )
+        await self._open_tables(self._engine)
+
+    async def _open_tables(self, engine: StorageEngine) -> None:
+        from discobase.storage.catalog import TableSpec
+
+        # A table registered while another opens is picked up by the next round.
+        while unbuilt := [b for b in self._tables.values() if b.store is None]:
+            for binding in unbuilt:
+                spec = TableSpec(
+                    name=binding.name,
+                    schema=binding.schema(),
+                    fields=binding.has_default(),
+                    indexes=binding.indexes,
+                )
+                store = await engine.open_table(spec)
+                binding.store = store
+                log.info("table %r ready (%d records)", binding.name, store.count())
+
+    def _store_for(self, binding: TableBinding) -> TableStoreLike:
+        """Raise the error that says why ``binding`` has no store (called by Table)."""
+        name = binding.model.__name__
+        if self._state == "ready":
+            raise TableNotBuilt(
+                f"table {binding.name!r} was registered after login; "
+                f"call `await db.build_tables()` before using {name}"
+            )
+        if self._state == "starting":
+            raise NotConnected(
+                f"the database is still starting; `await db.wait_ready()` before using {name}"
+            )
+        raise NotConnected(
+            f"the database is not connected; use {name} inside `async with db.conn(token):` "
+            "or after `db.login_task(token)` and `await db.wait_ready()`"
+        )
+
+    # ------------------------------------------------------------------ writes
+
+    def batch(self) -> AbstractAsyncContextManager[Any]:
+        """Group every write made inside ``async with db.batch():`` into atomic batches.
+
+        Changes to one table inside the block are written as one batch that readers apply
+        all or nothing. The tasks the writes return complete after the block: do not await
+        them inside it.
+
+        Raises:
+            NotConnected: the database is not ready.
+        """
+        if self._state != "ready" or self._engine is None:
+            raise NotConnected("db.batch() needs a connected database (inside db.conn())")
+        manager: AbstractAsyncContextManager[Any] = self._engine.batch()
+        return manager
+
+    def _track(self, future: asyncio.Future[Any], what: str, result: Any) -> asyncio.Task[Any]:
+        """Return a task that completes with ``result`` once ``future`` (a write) does.
+
+        The database keeps the task until it finishes, so an unawaited write still runs,
+        and logs its failure so none is lost; ``close()`` waits for every pending write.
+        """
+
+        async def wait() -> Any:
+            # Cancelling the caller's task must not cancel a write already handed to storage.
+            await asyncio.shield(future)
+            return result
+
+        task = asyncio.get_running_loop().create_task(wait(), name=f"discobase {what}")
+        self._pending.add(task)
+
+        def finished(done: asyncio.Task[Any]) -> None:
+            self._pending.discard(done)
+            if done.cancelled():
+                return
+            exc = done.exception()
+            if exc is not None:
+                log.error("%s failed: %s", what, exc, exc_info=exc)
+
+        task.add_done_callback(finished)
+        return task
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def login(self, token: str) -> None:
+        """Log in, open the guild and every table, and run until :meth:`close`.
+
+        Raises:
+            InvalidToken: the token was refused.
+            GuildNotFound, AmbiguousGuild: the guild cannot be determined.
+            SchemaMismatch: a table's stored schema conflicts with its class.
+            HTTPException, GatewayError: Discord refused or failed for good.
+        """
+        await self.login_task(token)
+
+    def login_task(self, token: str) -> asyncio.Task[None]:
+        """Start :meth:`login` as a task the database keeps, and return it.
+
+        Follow it with ``await db.wait_ready()``; await the task to keep the program running
+        until the database is closed.
+
+        Raises:
+            UsageError: the database is already logged in or logging in.
+        """
+        if not isinstance(token, str) or not token:
+            raise UsageError("login needs a bot token, a non-empty string")
+        if self._runner is not None and not self._runner.done():
+            raise UsageError("this database is already logged in (or logging in)")
+        self._state = "starting"
+        self._ready = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._failure_seen = False
+        runner = asyncio.get_running_loop().create_task(
+            self._run(token), name=f"discobase login {self.name!r}"
+        )
+        runner.add_done_callback(self._login_finished)
+        self._runner = runner
+        return runner
+
+    async def wait_ready(self) -> None:
+        """Return once the guild and every registered table are ready.
+
+        Raises:
+            NotConnected: no login was started, or the database closed before it was ready.
+            Exception: whatever made the start fail (``InvalidToken``, ``GuildNotFound``,
+                ``Forbidden`` for a missing permission, ...).
+        """
+        runner, ready = self._runner, self._ready
+        if runner is None or ready is None:
+            raise NotConnected("call db.login_task(token) (or use db.conn(token)) first")
+        if self._state == "ready":
+            return
+        waiter = asyncio.ensure_future(ready.wait())
+        try:
+            await asyncio.wait({waiter, runner}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if self._state == "ready":
+            return
+        if runner.done() and not runner.cancelled() and runner.exception() is not None:
+            self._failure_seen = True
+            failure = runner.exception()
+            assert failure is not None
+            raise failure
+        raise NotConnected("the database was closed before it was ready")
+
+    def conn(self, token: str) -> AbstractAsyncContextManager[Database]:
+        """Log in for the duration of an ``async with`` block, ready on entry.
+
+        The database is closed on exit, also when the block raises; pending writes are
+        waited for first.
+        """
+        return self._conn(token)
+
+    @asynccontextmanager
+    async def _conn(self, token: str) -> AsyncIterator[Database]:
+        self.login_task(token)
+        try:
+            await self.wait_ready()
+            yield self
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Wait for pending writes, then disconnect; a no-op when not logged in."""
+        runner, closing = self._runner, self._closing
+        if runner is None and self._state == "ready":
+            await self._shutdown()  # attached with _use_storage()
+            return
+        if runner is None or closing is None or runner.done():
+            return
+        closing.set()
+        if runner is asyncio.current_task():
+            return
+        if self._state == "starting":
+            # Nothing is ready to flush yet, and a start may wait on Discord for long.
+            runner.cancel()
+        # Wait without taking the runner's error: login()'s caller or wait_ready() gets it.
+        await asyncio.wait({runner})
+
+    async def _use_storage(self, engine: StorageEngine) -> None:
+        """Become ready over an already open storage engine, without Discord.
+
+        The seam unit tests use to run tables over a fake engine: it skips login, the guild
+        and the gateway, opens every registered table and leaves the database ready.
+        """
+        if self._state in ("starting", "ready"):
+            raise UsageError("this database is already logged in (or logging in)")
+        self._engine = engine
+        self._engine_open = True
+        self._state = "starting"
+        try:
+            await self._open_tables(engine)
+        except BaseException:
+            await self._shutdown()
+            raise
+        self._state = "ready"
+
+    async def _run(self, token: str) -> None:
+        try:
+            await self._start(token)
+            self._state = "ready"
+            assert self._ready is not None
+            self._ready.set()
+            log.info("database %r ready", self.name)
+            await self._serve()
+        finally:
+            await self._shutdown()
+
+    async def _start(self, token: str) -> None:
+        # Imported here so that `import discobase` does not load aiohttp.
+        from discobase.gateway import GatewayClient
+        from discobase.http import HTTPClient
+        from discobase.storage import StorageEngine
+
+        http = self._http = HTTPClient(token, api_url=self.api_url, time_scale=self.time_scale)
+        await http.open()
+        me = await http.fetch_current_user()
+        bot_id = int(me["id"])
+        guild_id = await self._find_guild(http, bot_id)
+        self.guild_id = guild_id
+        log.info("using guild %d for database %r", guild_id, self.name)
+
+        engine = self._engine = StorageEngine(
+            http, guild_id=guild_id, bot_id=bot_id, time_scale=self.time_scale
+        )
+        gateway_bot = await http.fetch_gateway_bot()
+        gateway = self._gateway = GatewayClient(
+            token,
+            url=gateway_bot["url"],
+            intents=_INTENTS,
+            session_start_limit=gateway_bot.get("session_start_limit"),
+            time_scale=self.time_scale,
+        )
+        gateway.add_listener(self._on_gateway_event)
+        self._gateway_task = asyncio.get_running_loop().create_task(
+            gateway.run(), name="discobase gateway"
+        )
+        # Listening before reading means no write by another process falls between the
+        # tables' REST reads and the first event; storage applies an entry twice harmlessly.
+        await _first_of(gateway.wait_ready(), self._gateway_task)
+        await engine.open()
+        self._engine_open = True
+        early, self._early_events = self._early_events, []
+        for name, data in early:
+            await engine.on_event(name, data)
+        await self._open_tables(engine)
+
+    async def _serve(self) -> None:
+        closing, gateway_task = self._closing, self._gateway_task
+        assert closing is not None and gateway_task is not None
+        close_wait = asyncio.ensure_future(closing.wait())
+        try:
+            await asyncio.wait({close_wait, gateway_task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            close_wait.cancel()
+        if gateway_task.done() and not closing.is_set():
+            # The gateway stopped on its own: a fatal close code, or the budget ran out.
+            gateway_task.result()
+            raise NotConnected("the gateway connection ended")
+
+    async def _shutdown(self) -> None:
+        was_ready = self._state == "ready"
+        self._state = "closing"
+        if self._pending:
+            await asyncio.wait(set(self._pending))
+        for binding in self._tables.values():
+            binding.store = None
+        engine, gateway, gateway_task, http = (
+            self._engine,
+            self._gateway,
+            self._gateway_task,
+            self._http,
+        )
+        self._engine = self._gateway = self._gateway_task = self._http = None
+        self._engine_open = False
+        self._early_events = []
+        self._sessions = 0
+        try:
+            if engine is not None:
+                await _quietly(engine.close(), "closing storage")
+            if gateway is not None:
+                await _quietly(gateway.close(), "closing the gateway")
+            if gateway_task is not None:
+                await asyncio.wait({gateway_task})
+                if not gateway_task.cancelled() and gateway_task.exception() is not None:
+                    log.debug("gateway ended with %r", gateway_task.exception())
+            if http is not None:
+                await _quietly(http.close(), "closing the HTTP client")
+        finally:
+            self._state = "closed"
+            if was_ready:
+                log.info("database %r closed", self.name)
+
+    def _login_finished(self, runner: asyncio.Task[None]) -> None:
+        if runner.cancelled():
+            return
+        exc = runner.exception()
+        if exc is not None and not self._failure_seen:
+            # Nobody may ever await a login_task(); its failure must still be seen.
+            log.error("database %r stopped: %s", self.name, exc, exc_info=exc)
+
+    # ------------------------------------------------------------------ the guild
+
+    async def _find_guild(self, http: HTTPClient, bot_id: int) -> int:
+        from discobase.http.errors import HTTPException
+
+        guilds = await http.fetch_my_guilds()
+        if self.guild_id is not None:
+            if any(int(g["id"]) == self.guild_id for g in guilds):
+                return self.guild_id
+            link = await self._invite_link(http, bot_id)
+            raise GuildNotFound(
+                f"the bot is not a member of guild {self.guild_id}; invite it with {link}"
+            )
+        named = [g for g in guilds if g.get("name") == self.name]
+        if len(named) > 1:
+            ids = ", ".join(str(g["id"]) for g in named)
+            raise AmbiguousGuild(
+                f"the bot is in {len(named)} guilds named {self.name!r} (ids {ids}); "
+                f"pass guild_id= to Database to pick one"
+            )
+        if named:
+            return int(named[0]["id"])
+        try:
+            created = await http.create_guild(self.name)
+        except HTTPException as exc:
+            if exc.status is None or exc.status >= 500 or exc.status in (401, 429):
+                raise
+            log.debug("creating guild %r was refused: %s", self.name, exc)
+        else:
+            log.info("created guild %r", self.name)
+            return int(created["id"])
+        link = await self._invite_link(http, bot_id)
+        raise GuildNotFound(
+            f"the bot is in no guild named {self.name!r}. Discord no longer lets bots create "
+            "servers (since July 2025): create the server in Discord yourself, then add the "
+            f"bot with {link}"
+        )
+
+    @staticmethod
+    async def _invite_link(http: HTTPClient, bot_id: int) -> str:
+        from discobase.http.errors import HTTPException
+
+        try:
+            application = await http.fetch_current_application()
+            application_id = application["id"]
+        except (HTTPException, KeyError, TypeError):
+            # A bot's user id is its application's id for every application made since 2019.
+            application_id = bot_id
+        return invite_url(application_id)
+
+    # ------------------------------------------------------------------ gateway events
+
+    async def _on_gateway_event(self, event: GatewayEvent) -> None:
+        from discobase.gateway import DispatchEvent
+
+        engine = self._engine
+        if isinstance(event, DispatchEvent):
+            if not event.name.startswith("MESSAGE_") or engine is None:
+                return
+            if not self._engine_open:
+                self._early_events.append((event.name, event.data))
+                return
+            await engine.on_event(event.name, event.data)
+            return
+        self._sessions += 1
+        if not event.resumed and self._sessions > 1 and engine is not None and self._engine_open:
+            # A new session after the first: events may have been missed while away.
+            log.info("gateway reconnected with a new session; catching up")
+            await engine.catch_up()
+
+
+async def _first_of(awaitable: Any, task: asyncio.Task[None]) -> None:
+    """Await ``awaitable`` unless ``task`` ends first, in which case raise why it ended."""
+    waiter = asyncio.ensure_future(awaitable)
+    try:
+        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not waiter.done():
+            waiter.cancel()
+    if waiter.done() and not waiter.cancelled():
+        waiter.result()
+        return
+    task.result()
+    raise NotConnected("the gateway connection ended before it was ready")
+
+
+async def _quietly(awaitable: Any, what: str) -> None:
+    try:
+        await awaitable
+    except Exception as exc:
+        log.warning("%s failed: %s", what, exc)
+
+
+def _time_scale(value: float | None) -> float:
+    if value is None:
+        raw = os.environ.get("DISCOBASE_TIME_SCALE")
+        try:
+            value = float(raw) if raw else 1.0
+        except ValueError:
+            raise UsageError(f"DISCOBASE_TIME_SCALE must be a number, not {raw!r}") from None
+    if not value > 0:
+        raise UsageError(f"time_scale must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
+_handler: _logging.Handler | None = None
+
+
+def enable_logging(level: int = _logging.INFO) -> None:
+    """Attach a readable handler to the ``discobase`` logger (once per process)."""
+    global _handler
+    if _handler is None:
+        _handler = _logging.StreamHandler()
+        _handler.setFormatter(
+            _logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        )
+        log.addHandler(_handler)
+    if log.level == _logging.NOTSET or log.level > level:
+        log.setLevel(level)

@@ -1,0 +1,522 @@
+"""The ``Table`` base class users subclass (public API layer: pydantic models over a store).
+
+A table is a pydantic model. ``@db.table`` attaches a :class:`TableBinding` to the class; once
+the database is ready the binding holds the table's store, and the methods here turn records
+into JSON-mode dicts for it and its dicts back into records. This module must not know how the
+store keeps its records (messages, snapshots, the gateway) nor import the HTTP client: writes
+go through the store's ``submit`` and come back as futures the database turns into tasks.
+
+Records are written in JSON mode exactly as pydantic serialises them to JSON, and read back by
+validating that JSON, so every type pydantic can serialise round-trips: bytes as base64, non-
+finite floats as strings, datetimes with their offsets, enums by value, nested models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import types
+import typing
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, overload
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+
+from discobase import _json
+from discobase.errors import (
+    InvalidQuery,
+    MultipleRecordsFound,
+    RecordNotFound,
+    RecordStateError,
+    StorageCorrupted,
+    TableNotRegistered,
+    UsageError,
+)
+from discobase.index import declared_indexes
+from discobase.query import (
+    MISSING,
+    Count,
+    Records,
+    StoreView,
+    order_ids,
+    parse_order_by,
+    select_ids,
+)
+
+if TYPE_CHECKING:
+    from discobase.database import Database
+
+__all__ = ["Table", "TableBinding", "TableStoreLike"]
+
+# Types whose JSON form is the Python value itself and orders the same way.
+_PLAIN = (str, int, bool)
+# Config keys that change a string on its way in: a query value must then be validated.
+_STRING_RULES = ("str_strip_whitespace", "str_to_lower", "str_to_upper")
+
+
+class TableStoreLike(StoreView, typing.Protocol):
+    """The storage contract's ``TableStore`` as this module uses it."""
+
+    def new_id(self) -> int:
+        """Return a fresh record id."""
+        ...
+
+    def get(self, record_id: int) -> dict[str, Any] | None:
+        """Return a record's JSON-mode dict, or ``None``."""
+        ...
+
+    def count(self) -> int:
+        """Return the number of live records."""
+        ...
+
+    def submit(self, ops: Sequence[Any]) -> asyncio.Future[None]:
+        """Queue ``ops`` as one atomic batch; the future resolves once Discord has them."""
+        ...
+
+
+class TableBinding:
+    """What ``@db.table`` attaches to a class: its database, name, fields, indexes and store.
+
+    Attributes:
+        database: the database the table belongs to.
+        model: the table's class.
+        name: the table's name (the class name in lower case).
+        indexes: ``{field: unique}`` of the declared indexes.
+        store: the open store, ``None`` until the database built the table.
+    """
+
+    def __init__(self, database: Database, model: type[Table], name: str) -> None:
+        self.database = database
+        self.model = model
+        self.name = name
+        self.fields: dict[str, FieldInfo] = dict(model.model_fields)
+        self.indexes = declared_indexes(self.fields)
+        self.store: TableStoreLike | None = None
+        self.defaults = _json_defaults(model, self.fields)
+        validated = _fields_with_validators(model)
+        strings_rewritten = any(model.model_config.get(k) for k in _STRING_RULES)
+        # Fields whose query values are already in JSON form when they have the field's type.
+        self._as_is = {
+            name: info.annotation
+            for name, info in self.fields.items()
+            if name not in validated
+            and info.annotation in _PLAIN
+            and not (info.annotation is str and strings_rewritten)
+        }
+        self._raw_sortable = {
+            name for name, info in self.fields.items() if _orders_as_json(info.annotation)
+        }
+
+    def require_store(self) -> TableStoreLike:
+        """Return the open store, or raise the error that says what to do first."""
+        store = self.store
+        if store is None:
+            return self.database._store_for(self)
+        return store
+
+    def schema(self) -> dict[str, Any]:
+        """Return the JSON schema the catalog keeps for this table."""
+        return self.model.model_json_schema()
+
+    def has_default(self) -> dict[str, bool]:
+        """Return ``{field: has a default}`` for every field."""
+        return {name: not info.is_required() for name, info in self.fields.items()}
+
+    def query_value(self, field: str, value: Any) -> Any:
+        """Return ``value`` in the JSON form records store for ``field``.
+
+        Raises:
+            InvalidQuery: no such field, or ``value`` is not valid for it.
+        """
+        kind = self._as_is.get(field)
+        if kind is not None and type(value) is kind:
+            return value
+        if field not in self.fields:
+            known = ", ".join(sorted(self.fields)) or "(none)"
+            raise InvalidQuery(
+                f"{self.model.__name__} has no field {field!r}; its fields are: {known}"
+            )
+        try:
+            return self._dump_field(field, value)
+        except ValidationError as exc:
+            reason = exc.errors()[0].get("msg", "invalid value")
+            raise InvalidQuery(
+                f"{value!r} cannot be a value of {self.model.__name__}.{field}: {reason}"
+            ) from None
+
+    def _dump_field(self, field: str, value: Any) -> Any:
+        # Validating an assignment runs the model's own field validators and config, so the
+        # query value is turned into exactly what a record with that value would store.
+        model = self.model
+        try:
+            probe = model.model_construct()
+            model.__pydantic_validator__.validate_assignment(probe, field, value)
+        except ValidationError:
+            raise
+        except Exception:
+            # A model validator that needs the other fields: validate the field on its own.
+            info = self.fields[field]
+            adapter: TypeAdapter[Any] = TypeAdapter(typing.cast(Any, info.annotation))
+            return _json.loads(adapter.dump_json(adapter.validate_python(value)))
+        return _json.loads(probe.model_dump_json(include={field}))[field]
+
+    def sort_value(self, records: Mapping[int, dict[str, Any]], record_id: int, field: str) -> Any:
+        """Return a raw JSON value to order by, for fields whose JSON orders like the value."""
+        if field == "id":
+            return record_id
+        value = records[record_id].get(field, MISSING)
+        if value is MISSING:
+            value = self.defaults.get(field, MISSING)
+        return None if value is MISSING else value
+
+    def orders_as_json(self, field: str) -> bool:
+        """Tell whether a field's stored JSON values sort like its Python values."""
+        return field == "id" or field in self._raw_sortable
+
+    def load(self, record_id: int, data: Mapping[str, Any]) -> Table:
+        """Turn a stored dict into a record carrying its id.
+
+        Raises:
+            StorageCorrupted: the stored data does not fit the model.
+        """
+        try:
+            record = self.model.model_validate_json(_json.dumps(data))
+        except ValidationError as exc:
+            raise StorageCorrupted(
+                f"record {record_id} of table {self.name!r} does not fit "
+                f"{self.model.__name__}: {exc.errors()[0].get('msg', 'invalid')}"
+            ) from None
+        record._id = record_id
+        return record
+
+
+class Table(BaseModel):
+    """The base of every table: a pydantic model whose instances are records.
+
+    Subclass it, declare fields as on any pydantic model, and register the class with
+    ``@db.table``; the table's name is the class name in lower case. Records are written with
+    :meth:`save`, :meth:`update`, :meth:`delete` or :meth:`commit`, each of which returns an
+    ``asyncio.Task``: awaiting it waits until Discord has stored the change, and a task left
+    alone still runs (a failure is logged under the ``discobase`` logger). Queries
+    (:meth:`find`, :meth:`find_unique`, :meth:`get`, :meth:`count`) read the table's records
+    from memory.
+
+    Inside ``async with db.batch():`` the tasks complete when the batch is written, after the
+    block: await them after it, not inside it.
+    """
+
+    model_config = ConfigDict(
+        validate_assignment=True,
+        ser_json_bytes="base64",
+        val_json_bytes="base64",
+        ser_json_inf_nan="strings",
+    )
+
+    __discobase_binding__: ClassVar[TableBinding | None] = None
+    _id: int | None = PrivateAttr(default=None)
+
+    @property
+    def id(self) -> int | None:
+        """Return the record's id: set by ``save()`` at once, ``None`` before."""
+        return self._id
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        yield "id", self._id
+        yield from super().__repr_args__()
+
+    # ------------------------------------------------------------------ writes
+
+    def save(self) -> asyncio.Task[Self]:
+        """Insert this record; the returned task completes once it is stored.
+
+        The record gets its id at once. After a failed save, ``commit()`` retries the write
+        under the same id.
+
+        Raises:
+            RecordStateError: the record is already saved (use ``update()`` or ``commit()``).
+            UniqueViolation: a unique index already holds one of its values.
+            NotConnected, TableNotBuilt, TableNotRegistered: the table is not usable yet.
+        """
+        binding = _binding_of(type(self))
+        store = binding.require_store()
+        if self._id is not None:
+            raise RecordStateError(
+                f"this {binding.name} record is already saved (id {self._id}); "
+                "use update() to write its changes, or commit() to save or update"
+            )
+        from discobase.storage.codec import Put
+
+        record_id = store.new_id()
+        future = store.submit([Put(record_id, self._dump())])
+        self._id = record_id
+        return binding.database._track(future, f"save of {binding.name} {record_id}", self)
+
+    def update(self) -> asyncio.Task[Self]:
+        """Write this saved record's current fields; the task completes once stored.
+
+        Raises:
+            RecordStateError: the record was never saved (use ``save()`` or ``commit()``).
+            UniqueViolation: a unique index already holds one of its values.
+        """
+        binding = _binding_of(type(self))
+        store = binding.require_store()
+        record_id = self._id
+        if record_id is None:
+            raise RecordStateError(
+                f"this {binding.name} record is not saved yet; "
+                "use save() to insert it, or commit() to save or update"
+            )
+        from discobase.storage.codec import Put
+
+        future = store.submit([Put(record_id, self._dump())])
+        return binding.database._track(future, f"update of {binding.name} {record_id}", self)
+
+    def delete(self) -> asyncio.Task[None]:
+        """Delete this saved record; the task completes once the deletion is stored.
+
+        Once it completes the record is unsaved again (``id`` is ``None``): ``save()`` would
+        insert it anew under a new id.
+
+        Raises:
+            RecordStateError: the record was never saved.
+        """
+        binding = _binding_of(type(self))
+        store = binding.require_store()
+        record_id = self._id
+        if record_id is None:
+            raise RecordStateError(
+                f"this {binding.name} record is not saved, so there is nothing to delete; "
+                "only records saved with save() (or found with find()) can be deleted"
+            )
+        from discobase.storage.codec import Delete
+
+        future = store.submit([Delete(record_id)])
+
+        def forget(done: asyncio.Future[None]) -> None:
+            if not done.cancelled() and done.exception() is None and self._id == record_id:
+                self._id = None
+
+        future.add_done_callback(forget)
+        return binding.database._track(future, f"delete of {binding.name} {record_id}", None)
+
+    def commit(self) -> asyncio.Task[Self]:
+        """Save this record if it is new, update it otherwise."""
+        return self.save() if self._id is None else self.update()
+
+    @classmethod
+    def save_many(cls, records: Iterable[Self]) -> asyncio.Task[list[Self]]:
+        """Insert several new records as one atomic batch.
+
+        Every record gets its id at once; readers see all of them or none.
+
+        Raises:
+            UsageError: a record is not of this table, or appears twice.
+            RecordStateError: a record is already saved.
+            UniqueViolation: a unique index would hold a value twice.
+        """
+        binding = _binding_of(cls)
+        store = binding.require_store()
+        batch = list(records)
+        seen: set[int] = set()
+        for record in batch:
+            if type(record) is not cls:
+                raise UsageError(
+                    f"save_many() of {cls.__name__} got a {type(record).__name__}; "
+                    f"call save_many() on that record's own table"
+                )
+            if id(record) in seen:
+                raise UsageError("save_many() got the same record twice")
+            seen.add(id(record))
+            if record._id is not None:
+                raise RecordStateError(
+                    f"a {binding.name} record given to save_many() is already saved "
+                    f"(id {record._id}); update it with update() or commit()"
+                )
+        from discobase.storage.codec import Put
+
+        ids = [store.new_id() for _ in batch]
+        future = store.submit([Put(i, r._dump()) for i, r in zip(ids, batch, strict=True)])
+        for record_id, record in zip(ids, batch, strict=True):
+            record._id = record_id
+        what = f"save_many of {len(batch)} {binding.name} records"
+        return binding.database._track(future, what, batch)
+
+    def _dump(self) -> dict[str, Any]:
+        # model_dump_json honours the JSON-only settings (base64 bytes, "Infinity") that
+        # model_dump(mode="json") ignores; decoding it gives the exact JSON-mode dict.
+        data: dict[str, Any] = _json.loads(self.model_dump_json())
+        return data
+
+    # ------------------------------------------------------------------ queries
+
+    @classmethod
+    def find(
+        cls,
+        *,
+        order_by: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        **fields: Any,
+    ) -> Records[Self]:
+        """Return the records equal to every given field (all records without arguments).
+
+        The result is a list that may also be awaited: ``for u in User.find(name="Peter")``
+        and ``await User.find(name="Peter")`` both work.
+
+        Args:
+            order_by: a field name, ``"-name"`` for descending, or a sequence of them
+                (``"id"`` is creation order, the default); ``None`` values come last.
+            limit: return at most this many records.
+            offset: skip this many records first.
+            **fields: field name -> value; ``id`` may be given too.
+
+        Raises:
+            InvalidQuery: an unknown field, a value the field cannot hold, a bad ``order_by``,
+                ``limit`` or ``offset``.
+        """
+        binding = _binding_of(cls)
+        store = binding.require_store()
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InvalidQuery(f"limit must be a non-negative int, not {limit!r}")
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidQuery(f"offset must be a non-negative int, not {offset!r}")
+        keys = parse_order_by(order_by, binding.fields)
+        ids = _matching_ids(binding, store, fields)
+        records = store.records()
+        loaded: dict[int, Table] = {}
+        if keys and all(binding.orders_as_json(field) for field, _ in keys):
+            ids = order_ids(ids, keys, lambda i, f: binding.sort_value(records, i, f))
+        elif keys:
+            loaded = {i: binding.load(i, records[i]) for i in ids}
+            ids = order_ids(ids, keys, lambda i, f: i if f == "id" else getattr(loaded[i], f))
+        end = None if limit is None else offset + limit
+        page = ids[offset:end]
+        return Records(
+            typing.cast(Self, loaded.get(i) or binding.load(i, records[i])) for i in page
+        )
+
+    @overload
+    @classmethod
+    async def find_unique(cls, *, strict: Literal[True] = True, **fields: Any) -> Self: ...
+
+    @overload
+    @classmethod
+    async def find_unique(cls, *, strict: bool, **fields: Any) -> Self | None: ...
+
+    @classmethod
+    async def find_unique(cls, *, strict: bool = True, **fields: Any) -> Self | None:
+        """Return the one record equal to every given field.
+
+        Args:
+            strict: when true, anything but exactly one match is an error; when false, the
+                first match (by id) or ``None``.
+            **fields: field name -> value (at least one).
+
+        Raises:
+            InvalidQuery: no field given, or an unknown field.
+            RecordNotFound: strict, and nothing matched.
+            MultipleRecordsFound: strict, and several records matched.
+        """
+        binding = _binding_of(cls)
+        store = binding.require_store()
+        if not fields:
+            raise InvalidQuery(
+                "find_unique() needs at least one field to match, e.g. "
+                f"{cls.__name__}.find_unique(name=...); use find() to list every record"
+            )
+        ids = _matching_ids(binding, store, fields)
+        if strict and len(ids) != 1:
+            query = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+            if not ids:
+                raise RecordNotFound(f"no {binding.name} record has {query}")
+            raise MultipleRecordsFound(
+                f"{len(ids)} {binding.name} records have {query}; "
+                "use find() for all of them or find_unique(..., strict=False) for the first"
+            )
+        if not ids:
+            return None
+        return typing.cast(Self, binding.load(ids[0], store.records()[ids[0]]))
+
+    @classmethod
+    async def get(cls, record_id: int) -> Self:
+        """Return the record with this id.
+
+        Raises:
+            RecordNotFound: no record has this id.
+        """
+        binding = _binding_of(cls)
+        data = binding.require_store().get(record_id)
+        if data is None:
+            raise RecordNotFound(f"no {binding.name} record has id {record_id}")
+        return typing.cast(Self, binding.load(record_id, data))
+
+    @classmethod
+    def count(cls, **fields: Any) -> Count:
+        """Return how many records equal every given field (all records without arguments).
+
+        The result is an ``int`` that may also be awaited.
+        """
+        binding = _binding_of(cls)
+        store = binding.require_store()
+        if not fields:
+            return Count(store.count())
+        return Count(len(_matching_ids(binding, store, fields)))
+
+
+def _binding_of(model: type[Table]) -> TableBinding:
+    # Read the class's own dict: a subclass of a registered table inherits the attribute but
+    # is not that table.
+    binding = model.__dict__.get("__discobase_binding__")
+    if binding is None:
+        raise TableNotRegistered(
+            f"{model.__name__} is not a table of any database yet; "
+            f"decorate it with @db.table (and call await db.build_tables() if the "
+            "database is already connected)"
+        )
+    return typing.cast(TableBinding, binding)
+
+
+def _matching_ids(
+    binding: TableBinding, store: TableStoreLike, fields: Mapping[str, Any]
+) -> list[int]:
+    conditions = dict(fields)
+    within: Collection[int] | None = None
+    if "id" in conditions and "id" not in binding.fields:
+        wanted = conditions.pop("id")
+        within = (wanted,) if isinstance(wanted, int) else ()
+    json_conditions = {name: binding.query_value(name, value) for name, value in conditions.items()}
+    return select_ids(store, json_conditions, binding.defaults, within=within)
+
+
+def _json_defaults(model: type[BaseModel], fields: Mapping[str, FieldInfo]) -> dict[str, Any]:
+    # What a stored record that predates a field is read with. default_factory values may
+    # differ per record, so they stay unknown (such records never match on that field).
+    defaults: dict[str, Any] = {}
+    for name, info in fields.items():
+        if info.is_required() or info.default_factory is not None:
+            continue
+        try:
+            adapter: TypeAdapter[Any] = TypeAdapter(typing.cast(Any, info.annotation))
+            defaults[name] = _json.loads(adapter.dump_json(info.default))
+        except Exception:
+            defaults[name] = MISSING
+    return defaults
+
+
+def _fields_with_validators(model: type[BaseModel]) -> set[str]:
+    names: set[str] = set()
+    decorators = model.__pydantic_decorators__
+    for group in (decorators.field_validators, decorators.field_serializers):
+        for decorator in group.values():
+            fields = decorator.info.fields
+            names.update(model.model_fields if "*" in fields else fields)
+    return names
+
+
+def _orders_as_json(annotation: Any) -> bool:
+    if annotation in _PLAIN:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return len(args) == 1 and args[0] in _PLAIN
+    return False

@@ -1,0 +1,113 @@
+"""An in-memory stand-in for the storage engine, for testing the public API without Discord.
+
+It keeps the storage contract (``open_table`` -> a store with ``records``, ``lookup``,
+``new_id``, ``get``, ``count``, ``submit``) and nothing else: writes resolve on the next loop
+turn, or fail with ``fail_next``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from discobase.errors import UniqueViolation
+
+
+class FakeStore:
+    """One table's records and indexes, in memory."""
+
+    def __init__(self, spec: Any, ids: itertools.count[int]) -> None:
+        self.spec = spec
+        self.channel_id = 1000 + next(ids)
+        self._ids = ids
+        self._records: dict[int, dict[str, Any]] = {}
+        self.lookups: list[tuple[str, Any]] = []
+        self.batches: list[list[Any]] = []
+        self.fail_next: BaseException | None = None
+        self.held: list[asyncio.Future[None]] | None = None
+
+    def new_id(self) -> int:
+        return next(self._ids)
+
+    def get(self, record_id: int) -> dict[str, Any] | None:
+        return self._records.get(record_id)
+
+    def records(self) -> Mapping[int, dict[str, Any]]:
+        return self._records
+
+    def count(self) -> int:
+        return len(self._records)
+
+    def lookup(self, field: str, value: Any) -> Collection[int] | None:
+        if field not in self.spec.indexes:
+            return None
+        self.lookups.append((field, value))
+        return {i for i, d in self._records.items() if d.get(field) == value}
+
+    def put_now(self, record_id: int, data: dict[str, Any]) -> None:
+        """Store a record as if another process had written it."""
+        self._records[record_id] = data
+
+    def submit(self, ops: Sequence[Any]) -> asyncio.Future[None]:
+        for field, unique in self.spec.indexes.items():
+            if not unique:
+                continue
+            touched = {op.id for op in ops}
+            taken = {d.get(field) for i, d in self._records.items() if i not in touched}
+            for op in ops:
+                value = getattr(op, "data", {}).get(field)
+                if value is not None and value in taken:
+                    raise UniqueViolation(
+                        f"duplicate {field}", table=self.spec.name, field=field, value=value
+                    )
+                taken.add(value)
+        self.batches.append(list(ops))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        failure, self.fail_next = self.fail_next, None
+        if failure is not None:
+            future.set_exception(failure)
+            return future
+        for op in ops:
+            data = getattr(op, "data", None)
+            if data is None:
+                self._records.pop(op.id, None)
+            else:
+                self._records[op.id] = data
+        if self.held is not None:
+            self.held.append(future)
+        else:
+            future.set_result(None)
+        return future
+
+
+class FakeEngine:
+    """The storage engine's contract over :class:`FakeStore` tables."""
+
+    def __init__(self) -> None:
+        self.stores: dict[str, FakeStore] = {}
+        self.closed = False
+        self.batches_entered = 0
+        self._ids = itertools.count(1 << 40)
+
+    async def open_table(self, spec: Any) -> FakeStore:
+        store = self.stores.get(spec.name)
+        if store is None:
+            store = self.stores[spec.name] = FakeStore(spec, self._ids)
+        return store
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        self.batches_entered += 1
+        yield
+
+    async def on_event(self, name: str, data: Any) -> None:
+        pass
+
+    async def catch_up(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,195 @@
+"""Database construction, table registration and the errors of using tables too early."""
+
+from __future__ import annotations
+
+import pytest
+
+import discobase
+from discobase.database import PERMISSIONS, invite_url
+from discobase.errors import (
+    NotConnected,
+    TableNotBuilt,
+    TableNotRegistered,
+    TableRegistrationError,
+    UsageError,
+)
+from tests.unit.tablefakes import FakeEngine
+
+
+def test_construction_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCOBASE_API_URL", "http://127.0.0.1:9/")
+    monkeypatch.setenv("DISCOBASE_TIME_SCALE", "0.25")
+    db = discobase.Database("x")
+    assert db.api_url == "http://127.0.0.1:9"
+    assert db.time_scale == 0.25
+    explicit = discobase.Database("x", api_url="http://h:1", time_scale=2, guild_id="42")
+    assert (explicit.api_url, explicit.time_scale, explicit.guild_id) == ("http://h:1", 2.0, 42)
+
+
+def test_construction_defaults_to_discord(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISCOBASE_API_URL", raising=False)
+    monkeypatch.delenv("DISCOBASE_TIME_SCALE", raising=False)
+    db = discobase.Database("x")
+    assert db.api_url == "https://discord.com" and db.time_scale == 1.0
+
+
+def test_bad_arguments_are_usage_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UsageError):
+        discobase.Database("")
+    with pytest.raises(UsageError):
+        discobase.Database("x", time_scale=0)
+    monkeypatch.setenv("DISCOBASE_TIME_SCALE", "fast")
+    with pytest.raises(UsageError, match="DISCOBASE_TIME_SCALE"):
+        discobase.Database("x")
+
+
+def test_the_table_name_is_the_class_name_in_lower_case() -> None:
+    db = discobase.Database("x")
+
+    @db.table
+    class UserProfile(discobase.Table):
+        name: str
+
+    assert db.tables == {"userprofile": UserProfile}
+
+
+def test_registering_something_that_is_not_a_table() -> None:
+    db = discobase.Database("x")
+    with pytest.raises(TableRegistrationError, match="subclass of discobase.Table"):
+        db.table(int)  # type: ignore[type-var]
+    with pytest.raises(TableRegistrationError):
+        db.table(discobase.Table)
+
+
+def test_two_tables_of_one_name_are_refused() -> None:
+    db = discobase.Database("My discord database")
+
+    @db.table
+    class User(discobase.Table):
+        name: str
+        password: str
+
+    with pytest.raises(TableRegistrationError, match="already has a table named 'user'"):
+
+        @db.table
+        class User(discobase.Table):  # type: ignore[no-redef]
+            some_other_field: str
+
+
+def test_one_class_on_two_databases_is_refused() -> None:
+    first, second = discobase.Database("a"), discobase.Database("b")
+
+    @first.table
+    class Note(discobase.Table):
+        text: str
+
+    assert first.table(Note) is Note  # registering twice on the same database is harmless
+    with pytest.raises(TableRegistrationError, match="one database"):
+        second.table(Note)
+
+
+def test_a_subclass_of_a_table_is_its_own_table() -> None:
+    db = discobase.Database("x")
+
+    @db.table
+    class Base(discobase.Table):
+        a: int
+
+    class Child(Base):
+        b: int
+
+    with pytest.raises(TableNotRegistered):
+        Child.find()
+    db.table(Child)
+    assert set(db.tables) == {"base", "child"}
+
+
+async def test_using_a_table_before_login_says_how_to_connect() -> None:
+    db = discobase.Database("x")
+
+    @db.table
+    class User(discobase.Table):
+        name: str
+
+    with pytest.raises(NotConnected, match=r"db\.conn"):
+        User.find()
+    with pytest.raises(NotConnected):
+        User(name="a").save()
+    with pytest.raises(NotConnected, match=r"login_task"):
+        await db.wait_ready()
+    with pytest.raises(NotConnected):
+        await db.build_tables()
+    with pytest.raises(NotConnected):
+        db.batch()
+
+
+async def test_unregistered_table_says_to_decorate_it() -> None:
+    class Loose(discobase.Table):
+        name: str
+
+    with pytest.raises(TableNotRegistered, match="@db.table"):
+        Loose.find()
+
+
+async def test_late_table_is_refused_until_build_tables() -> None:
+    db = discobase.Database("x")
+    engine = FakeEngine()
+    await db._use_storage(engine)  # type: ignore[arg-type]
+    try:
+
+        @db.table
+        class User(discobase.Table):
+            name: str
+            password: str
+
+        with pytest.raises(TableNotBuilt, match=r"await db\.build_tables\(\)"):
+            await User(name="Peter", password="foobar").save()
+        await db.build_tables()
+        await db.build_tables()  # idempotent
+        await User(name="Peter", password="foobar").save()
+        assert User.count() == 1
+        assert list(engine.stores) == ["user"]
+    finally:
+        await db.close()
+    assert engine.closed
+    with pytest.raises(NotConnected):
+        User.find()
+
+
+async def test_a_field_named_id_is_refused() -> None:
+    db = discobase.Database("x")
+    with pytest.warns(UserWarning), pytest.raises(TableRegistrationError, match="'id'"):
+
+        @db.table
+        class Thing(discobase.Table):
+            id: int
+
+
+def test_spec_parts_of_a_table() -> None:
+    db = discobase.Database("x")
+    from typing import Annotated
+
+    @db.table
+    class Item(discobase.Table):
+        sku: Annotated[str, discobase.Index(unique=True)]
+        name: Annotated[str, discobase.Index()]
+        price: float = 0.0
+
+    binding = Item.__discobase_binding__
+    assert binding is not None
+    assert binding.indexes == {"sku": True, "name": False}
+    assert binding.has_default() == {"sku": False, "name": False, "price": True}
+    assert binding.schema()["properties"]["price"]["type"] == "number"
+
+
+def test_invite_url_carries_the_needed_permissions() -> None:
+    url = invite_url(1234)
+    assert url.startswith("https://discord.com/oauth2/authorize?client_id=1234&scope=bot")
+    assert url.endswith(f"permissions={PERMISSIONS}")
+    for bit in (4, 10, 11, 13, 15, 16, 51):
+        assert PERMISSIONS & (1 << bit)
+
+
+def test_repr_never_shows_secrets() -> None:
+    db = discobase.Database("x", guild_id=5)
+    assert repr(db) == "<Database name='x' guild_id=5 state=new>"

@@ -1,0 +1,226 @@
+"""Record writes: tasks, ids, state errors, batches, failures that are logged, not lost."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import enum
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import pydantic
+import pytest
+
+import discobase
+from discobase.errors import RecordStateError, UniqueViolation, UsageError
+from tests.unit.tablefakes import FakeEngine, FakeStore
+
+database = discobase.Database("writes")
+
+
+@database.table
+class User(discobase.Table):
+    name: str
+    email: Annotated[str | None, discobase.Index(unique=True)] = None
+
+
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Address(pydantic.BaseModel):
+    street: str
+    tags: list[str] = []
+
+
+@database.table
+class Everything(discobase.Table):
+    text: str = "é\x00\u200b @everyone 😀 **bold**"
+    number: int = 2**62
+    real: float = 0.1
+    flag: bool = True
+    nothing: None = None
+    items: list[int] = [1, 2, 3]
+    mapping: dict[str, Any] = {"a": {"b": [1.5, None, "c"]}}
+    address: Address = Address(street="Main", tags=["x"])
+    when: datetime.datetime = datetime.datetime(2025, 7, 1, 12, 30, 1, 123456, tzinfo=datetime.UTC)
+    naive: datetime.datetime = datetime.datetime(2025, 7, 1, 12, 30)
+    day: datetime.date = datetime.date(2025, 1, 2)
+    span: datetime.timedelta = datetime.timedelta(days=1, microseconds=5)
+    colour: Colour = Colour.BLUE
+    ident: uuid.UUID = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    blob: bytes = b"\x00\xff\xfe binary"
+    infinite: float = float("inf")
+    optional: str | None = None
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[FakeEngine]:
+    fake = FakeEngine()
+    await database._use_storage(fake)  # type: ignore[arg-type]
+    yield fake
+    await database.close()
+
+
+def store_of(engine: FakeEngine, name: str = "user") -> FakeStore:
+    return engine.stores[name]
+
+
+async def test_save_returns_a_task_and_gives_the_id_at_once(engine: FakeEngine) -> None:
+    user = User(name="Peter")
+    assert user.id is None
+    task = user.save()
+    assert isinstance(task, asyncio.Task)
+    assert user.id is not None
+    assert await task is user
+    assert [u.name for u in User.find(id=user.id)] == ["Peter"]
+
+
+async def test_save_on_a_saved_record_names_update(engine: FakeEngine) -> None:
+    user = User(name="Peter")
+    await user.save()
+    with pytest.raises(RecordStateError, match=r"update\(\)"):
+        user.save()
+
+
+async def test_update_and_delete_on_an_unsaved_record_name_save(engine: FakeEngine) -> None:
+    user = User(name="Peter")
+    with pytest.raises(RecordStateError, match=r"save\(\)"):
+        user.update()
+    with pytest.raises(RecordStateError, match=r"save\(\)"):
+        user.delete()
+
+
+async def test_update_writes_the_changed_fields_under_the_same_id(engine: FakeEngine) -> None:
+    user = await User(name="Peter").save()
+    user.name = "Pete"
+    await user.update()
+    assert [(u.id, u.name) for u in User.find()] == [(user.id, "Pete")]
+
+
+async def test_delete_removes_and_leaves_the_record_unsaved(engine: FakeEngine) -> None:
+    user = await User(name="Peter").save()
+    await user.delete()
+    assert User.count() == 0
+    assert user.id is None
+    await user.save()
+    assert User.count() == 1
+
+
+async def test_commit_saves_then_updates(engine: FakeEngine) -> None:
+    user = User(name="Peter")
+    await user.commit()
+    first_id = user.id
+    user.name = "Paul"
+    await user.commit()
+    assert user.id == first_id
+    assert [u.name for u in User.find()] == ["Paul"]
+    assert len(store_of(engine).batches) == 2
+
+
+async def test_unawaited_saves_complete_in_the_background(engine: FakeEngine) -> None:
+    for i in range(5):
+        User(name=f"u{i}").save()
+    await database.close()  # close waits for pending writes
+    assert store_of(engine).count() == 5
+
+
+async def test_a_failed_background_write_is_logged(
+    engine: FakeEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    store_of(engine).fail_next = discobase.DatabaseError("boom")
+    with caplog.at_level(logging.ERROR, logger="discobase"):
+        task = User(name="Peter").save()
+        with pytest.raises(discobase.DatabaseError, match="boom"):
+            await task
+    assert any("boom" in r.getMessage() for r in caplog.records)
+
+
+async def test_commit_retries_a_failed_save_under_the_same_id(engine: FakeEngine) -> None:
+    store_of(engine).fail_next = discobase.DatabaseError("boom")
+    user = User(name="Peter")
+    with pytest.raises(discobase.DatabaseError):
+        await user.save()
+    record_id = user.id
+    await user.commit()
+    assert user.id == record_id and User.count() == 1
+
+
+async def test_unique_index_refuses_a_duplicate_at_once(engine: FakeEngine) -> None:
+    await User(name="a", email="x@y").save()
+    with pytest.raises(UniqueViolation):
+        User(name="b", email="x@y").save()
+    assert User.count() == 1
+
+
+async def test_cancelling_the_wait_does_not_cancel_the_write(engine: FakeEngine) -> None:
+    store = store_of(engine)
+    store.held = []
+    task = User(name="Peter").save()
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not store.held[0].cancelled()
+    store.held[0].set_result(None)
+
+
+async def test_save_many_is_one_batch(engine: FakeEngine) -> None:
+    users = [User(name=f"u{i}") for i in range(50)]
+    saved = await User.save_many(users)
+    assert saved == users
+    assert len(store_of(engine).batches) == 1
+    assert len({u.id for u in users}) == 50
+    assert User.count() == 50
+
+
+async def test_save_many_refuses_saved_foreign_and_repeated_records(engine: FakeEngine) -> None:
+    saved = await User(name="a").save()
+    with pytest.raises(RecordStateError):
+        User.save_many([saved])
+    with pytest.raises(UsageError):
+        User.save_many([Everything()])  # type: ignore[list-item]
+    fresh = User(name="b")
+    with pytest.raises(UsageError):
+        User.save_many([fresh, fresh])
+    assert fresh.id is None
+
+
+async def test_every_json_type_round_trips_exactly(engine: FakeEngine) -> None:
+    original = Everything()
+    await original.save()
+    (found,) = Everything.find()
+    assert found == original
+    assert found.when.utcoffset() == datetime.timedelta(0)
+    assert found.naive.tzinfo is None
+    assert found.blob == b"\x00\xff\xfe binary"
+    assert found.infinite == float("inf")
+    # What storage receives is plain JSON: it survives an encode/decode unchanged.
+    from discobase import _json
+
+    data = store_of(engine, "everything").get(original.id)  # type: ignore[arg-type]
+    assert _json.loads(_json.dumps(data)) == data
+    assert "id" not in data  # type: ignore[operator]
+
+
+async def test_query_on_every_type(engine: FakeEngine) -> None:
+    await Everything().save()
+    await Everything(colour=Colour.RED, blob=b"x", items=[]).save()
+    assert Everything.count(colour=Colour.RED) == 1
+    assert Everything.count(colour="blue") == 1
+    assert Everything.count(blob=b"x") == 1
+    assert Everything.count(items=[1, 2, 3]) == 1
+    assert Everything.count(address={"street": "Main", "tags": ["x"]}) == 2
+    assert Everything.count(ident=uuid.UUID("12345678-1234-5678-1234-567812345678")) == 2
+    assert Everything.count(infinite=float("inf")) == 2
+
+
+async def test_batch_uses_the_engine_batch(engine: FakeEngine) -> None:
+    async with database.batch():
+        first = User(name="a").save()
+        second = User(name="b").save()
+    await asyncio.gather(first, second)
+    assert engine.batches_entered == 1
