@@ -1,0 +1,171 @@
+"""The admin API under ``/_emulator/``: seed bots and guilds, read stats, inject faults, reset.
+
+Layer: the emulator. For tests in another process (``discobase emulator`` running as a server).
+It is not part of Discord's API and needs no token: the emulator listens on loopback. The
+gateway's own admin routes live under ``/_emulator/gateway/``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from .server import Emulator
+
+__all__ = ["PREFIX", "add_admin_routes"]
+
+PREFIX = "/_emulator"
+
+
+def _reply(body: Any, status: int = 200) -> web.Response:
+    response = web.Response(status=status, body=orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
+class _BadRequest(Exception):
+    pass
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _BadRequest("body is not JSON") from None
+    if not isinstance(body, dict):
+        raise _BadRequest("body must be a JSON object")
+    return body
+
+
+def add_admin_routes(app: web.Application, emu: Emulator) -> None:
+    """Register the admin endpoints on ``app``."""
+
+    def bot_out(bot: Any) -> dict[str, Any]:
+        return {
+            "id": bot.id,
+            "token": bot.token,
+            "username": bot.username,
+            "application_id": bot.application_id,
+        }
+
+    def bot_named(bot_id: Any) -> Any:
+        bot = emu.state.bots.get(str(bot_id))
+        if bot is None:
+            raise _BadRequest(f"no bot {bot_id}")
+        return bot
+
+    async def health(request: web.Request) -> web.Response:
+        return _reply({"ok": True, "url": emu.url, "time_scale": emu.time_scale})
+
+    async def stats(request: web.Request) -> web.Response:
+        return _reply(emu.stats())
+
+    async def list_bots(request: web.Request) -> web.Response:
+        return _reply([bot_out(b) for b in emu.state.bots.values()])
+
+    async def create_bot(request: web.Request) -> web.Response:
+        body = await _body(request)
+        return _reply(bot_out(emu.create_bot(str(body.get("name", "discobase")))), 201)
+
+    async def list_guilds(request: web.Request) -> web.Response:
+        return _reply(
+            [
+                {"id": g.id, "name": g.name, "members": list(g.members)}
+                for g in emu.state.guilds.values()
+            ]
+        )
+
+    async def create_guild(request: web.Request) -> web.Response:
+        body = await _body(request)
+        bots = [bot_named(b) for b in body.get("bots", [])]
+        perms = body.get("permissions")
+        guild_id = emu.create_guild(
+            str(body.get("name", "discobase")),
+            bots=bots,
+            permissions=None if perms is None else int(perms),
+            everyone_permissions=int(body.get("everyone_permissions", 0)),
+        )
+        return _reply({"id": guild_id}, 201)
+
+    async def add_bot(request: web.Request) -> web.Response:
+        body = await _body(request)
+        perms = body.get("permissions")
+        emu.add_bot_to_guild(
+            request.match_info["guild_id"],
+            bot_named(body.get("bot_id")),
+            None if perms is None else int(perms),
+        )
+        return web.Response(status=204)
+
+    async def remove_bot(request: web.Request) -> web.Response:
+        emu.remove_bot_from_guild(
+            request.match_info["guild_id"], bot_named(request.match_info["bot_id"])
+        )
+        return web.Response(status=204)
+
+    async def set_permissions(request: web.Request) -> web.Response:
+        body = await _body(request)
+        emu.set_permissions(
+            request.match_info["guild_id"],
+            bot_named(request.match_info["bot_id"]),
+            int(body["permissions"]),
+        )
+        return web.Response(status=204)
+
+    async def fault(request: web.Request) -> web.Response:
+        body = await _body(request)
+        emu.fail_next(
+            str(body.get("method", "*")),
+            str(body["path_regex"]),
+            int(body["status"]),
+            count=int(body.get("count", 1)),
+            after_write=bool(body.get("after_write", False)),
+        )
+        return web.Response(status=204)
+
+    async def reset(request: web.Request) -> web.Response:
+        body = await _body(request)
+        if body.get("data"):
+            emu.reset_data()
+        else:
+            emu.reset()
+        return web.Response(status=204)
+
+    async def advance(request: web.Request) -> web.Response:
+        body = await _body(request)
+        emu.advance(float(body["seconds"]))
+        return _reply({"now": emu.clock.now()})
+
+    handlers = {
+        ("GET", ""): health,
+        ("GET", "/stats"): stats,
+        ("GET", "/bots"): list_bots,
+        ("POST", "/bots"): create_bot,
+        ("GET", "/guilds"): list_guilds,
+        ("POST", "/guilds"): create_guild,
+        ("POST", "/guilds/{guild_id}/bots"): add_bot,
+        ("DELETE", "/guilds/{guild_id}/bots/{bot_id}"): remove_bot,
+        ("PUT", "/guilds/{guild_id}/bots/{bot_id}/permissions"): set_permissions,
+        ("POST", "/faults"): fault,
+        ("POST", "/reset"): reset,
+        ("POST", "/advance"): advance,
+    }
+    for (method, path), handler in handlers.items():
+        app.router.add_route(method, PREFIX + path, _guarded(handler))
+
+
+def _guarded(handler: Any) -> Any:
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+        except (_BadRequest, KeyError, ValueError, TypeError) as exc:
+            return _reply({"error": str(exc) or type(exc).__name__}, 400)
+        return response
+
+    return run

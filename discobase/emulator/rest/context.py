@@ -1,0 +1,204 @@
+"""One REST request as the handlers see it: the bot, path parameters and the parsed body.
+
+Layer: the emulator's REST side. Knows aiohttp's request object; knows nothing of the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from ..errors import ApiError, form_error
+from ..models import Bot
+
+if TYPE_CHECKING:
+    from ..server import Emulator
+
+__all__ = ["Context", "Reply", "Route", "Upload"]
+
+MiB = 1024 * 1024
+
+
+def too_large() -> ApiError:
+    """Return Discord's answer to an oversized upload (413, code 40005)."""
+    return ApiError(413, 40005, "Request entity too large")
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One ``files[n]`` part of a multipart request."""
+
+    index: int
+    filename: str
+    content_type: str | None
+    data: bytes
+
+
+@dataclass(slots=True)
+class Reply:
+    """A handler's answer: status and JSON body (None for an empty 204)."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[["Context"], Awaitable[Reply]]
+LimitSelector = Callable[["Context"], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One endpoint: method, path template, handler and its rate-limit bucket.
+
+    Attributes:
+        method: HTTP method.
+        template: Discord's path template, e.g. ``/channels/{channel_id}/messages``.
+        handler: The coroutine that answers.
+        limit: The key of its bucket in the limits table (None: only the global limit).
+        major: The path parameter that is the top-level resource (channel, guild).
+        auth: Whether a bot token is required.
+        select: Chooses the bucket(s) from the request when one name is not enough
+            (message age for deletes, the name/topic sub-limit); overrides ``limit``.
+    """
+
+    method: str
+    template: str
+    handler: Handler
+    limit: str | None = None
+    major: str | None = None
+    auth: bool = True
+    select: LimitSelector | None = None
+
+    @property
+    def key(self) -> str:
+        """Return ``"METHOD /template"``, the name counters use."""
+        return f"{self.method} {self.template}"
+
+
+class Context:
+    """The request, the authenticated bot, path parameters and the lazily parsed body."""
+
+    def __init__(
+        self, emu: Emulator, request: web.Request, bot: Bot | None, params: dict[str, str]
+    ) -> None:
+        self.emu = emu
+        self.state = emu.state
+        self.request = request
+        self._bot = bot
+        self.params = params
+        self._parsed: tuple[Any, list[Upload]] | None = None
+
+    @property
+    def bot(self) -> Bot:
+        """Return the authenticated bot (routes with ``auth=False`` must not ask)."""
+        assert self._bot is not None, "route without auth asked for the bot"
+        return self._bot
+
+    @property
+    def query(self) -> Any:
+        """Return the query string as a multidict."""
+        return self.request.query
+
+    async def json(self) -> Any:
+        """Return the JSON body (from ``payload_json`` or plain fields for multipart)."""
+        return (await self.payload())[0]
+
+    async def payload(self) -> tuple[Any, list[Upload]]:
+        """Return the body's JSON and its uploaded files, parsed once."""
+        if self._parsed is None:
+            self._parsed = await self._parse()
+        return self._parsed
+
+    async def _parse(self) -> tuple[Any, list[Upload]]:
+        request = self.request
+        limit = self.emu.max_request_size
+        if request.content_length is not None and request.content_length > limit:
+            raise too_large()
+        ctype = request.content_type
+        if ctype == "multipart/form-data":
+            return await self._parse_multipart(limit)
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise too_large() from None
+        if not raw:
+            return {}, []
+        if ctype == "application/json":
+            try:
+                return orjson.loads(raw), []
+            except orjson.JSONDecodeError:
+                raise ApiError(400, 50109, "The request body contains invalid JSON.") from None
+        if ctype == "application/x-www-form-urlencoded":
+            from urllib.parse import parse_qsl
+
+            return dict(parse_qsl(raw.decode(errors="replace"))), []
+        raise form_error([], "CONTENT_TYPE_INVALID", f"Expected Content-Type to be {_TYPES}.")
+
+    async def _parse_multipart(self, limit: int) -> tuple[Any, list[Upload]]:
+        reader = await self.request.multipart()
+        body: dict[str, Any] = {}
+        payload_json: Any = None
+        files: list[Upload] = []
+        total = 0
+        per_file = self.emu.max_file_size
+        while True:
+            part = await reader.next()
+            if part is None:
+                break
+            if not isinstance(part, _BodyPart):  # nested multipart: Discord refuses it too
+                raise form_error([], "CONTENT_TYPE_INVALID", "Nested multipart is not allowed.")
+            name = part.name or ""
+            chunks = []
+            while True:
+                chunk = await part.read_chunk(1 << 16)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > limit:
+                    raise too_large()
+                chunks.append(chunk)
+            data = b"".join(chunks)
+            if name == "payload_json":
+                try:
+                    payload_json = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    raise form_error(
+                        "payload_json", "JSON_INVALID", "The payload_json is not valid JSON."
+                    ) from None
+            elif name.startswith("files[") and name.endswith("]") or part.filename:
+                index = _file_index(name, len(files))
+                if len(data) > per_file:
+                    raise too_large()
+                files.append(
+                    Upload(
+                        index,
+                        part.filename or f"file{index}",
+                        part.headers.get("Content-Type"),
+                        data,
+                    )
+                )
+            else:
+                body[name] = data.decode(errors="replace")
+        if payload_json is not None:
+            if not isinstance(payload_json, dict):
+                raise form_error("payload_json", "DICT_TYPE_CONVERT", "Only dictionaries.")
+            body = {**body, **payload_json}
+        return body, files
+
+
+_TYPES = "application/json, application/x-www-form-urlencoded or multipart/form-data"
+
+try:  # aiohttp >= 3.9 keeps BodyPartReader in aiohttp.multipart
+    from aiohttp.multipart import BodyPartReader as _BodyPart
+except ImportError:  # pragma: no cover
+    from aiohttp import BodyPartReader as _BodyPart
+
+
+def _file_index(name: str, fallback: int) -> int:
+    inner = name[len("files[") : -1] if name.startswith("files[") else ""
+    return int(inner) if inner.isdigit() else fallback

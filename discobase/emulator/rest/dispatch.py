@@ -1,0 +1,341 @@
+"""Route, authenticate, rate-limit, fault-inject and answer every ``/api/v{9,10}`` request.
+
+Layer: the emulator's REST side. Knows aiohttp's server API; knows nothing of the client.
+
+Order of checks, as Discord applies them: a banned address gets Cloudflare's HTML; an unknown
+path gets 404 and a known path with the wrong method 405; then the token (401), the bot's
+global limit, injected faults, the route bucket(s), and finally the handler. Every 401, 403 and
+non-``shared`` 429 counts toward the address's invalid-request limit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from ..errors import ApiError, form_error
+from ..limits import Decision
+from .context import Context, Reply, Route
+
+if TYPE_CHECKING:
+    from ..server import Emulator
+
+__all__ = ["Fault", "RestApi", "json_response"]
+
+API_VERSIONS = ("9", "10")
+_VERSIONED = re.compile(r"^/api(?:/v(?P<version>\d+))?(?P<path>/.*)?$")
+_PARAM = re.compile(r"\{(\w+)\}")
+_SNOWFLAKE = re.compile(r"^(0|[1-9][0-9]{0,19})$")
+_VIA = "1.1 google"
+_BAN_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Access denied | discord.com used Cloudflare to "
+    b"restrict access</title></head>\n<body><h1>Error 1015</h1><p>You are being rate "
+    b"limited.</p><p>The owner of this website (discord.com) has banned you temporarily "
+    b"from accessing this website.</p></body></html>\n"
+)
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    """Answer JSON with ``Content-Type: application/json`` exactly (no charset)."""
+    response = web.Response(status=status, body=orjson.dumps(body), headers=headers)
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
+@dataclass(slots=True)
+class Fault:
+    """An injected failure: answer ``status`` to the next ``count`` matching requests."""
+
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    count: int
+    after_write: bool
+
+    def matches(self, method: str, path: str) -> bool:
+        """Return whether a request matches and the fault has answers left."""
+        return (
+            self.count > 0
+            and (self.method == "*" or self.method == method)
+            and self.pattern.search(path) is not None
+        )
+
+
+class Stats:
+    """The REST counters behind ``Emulator.stats()``."""
+
+    def __init__(self) -> None:
+        self.requests_total = 0
+        self.by_route: Counter[str] = Counter()
+        self.by_status: Counter[int] = Counter()
+        self.ratelimited: Counter[str] = Counter()
+        self.invalid_requests = 0
+        self.bans = 0
+        self.banned_requests = 0
+        self.faults = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return a copy of every counter."""
+        return {
+            "requests_total": self.requests_total,
+            "requests_by_route": dict(self.by_route),
+            "responses_by_status": dict(self.by_status),
+            "ratelimited_by_scope": {
+                "user": self.ratelimited["user"],
+                "global": self.ratelimited["global"],
+                "shared": self.ratelimited["shared"],
+            },
+            "invalid_requests": self.invalid_requests,
+            "bans": self.bans,
+            "banned_requests": self.banned_requests,
+            "faults_injected": self.faults,
+        }
+
+
+class RestApi:
+    """Serve Discord's REST API for one emulator.
+
+    Args:
+        emu: The owning emulator.
+        routes: The endpoints (see ``rest.routes.ROUTES``).
+    """
+
+    def __init__(self, emu: Emulator, routes: Iterable[Route]) -> None:
+        self.emu = emu
+        self.stats = Stats()
+        self.faults: list[Fault] = []
+        self._table: list[tuple[re.Pattern[str], Route]] = []
+        for route in routes:
+            self._table.append((_compile(route.template), route))
+
+    def reset(self) -> None:
+        """Forget counters and pending faults."""
+        self.stats = Stats()
+        self.faults.clear()
+
+    def add_fault(
+        self, method: str, path_regex: str, status: int, count: int, after_write: bool
+    ) -> None:
+        """Queue an injected failure (see ``Emulator.fail_next``)."""
+        self.faults.append(
+            Fault(method.upper(), re.compile(path_regex), status, count, after_write)
+        )
+
+    # -- the aiohttp entry point -----------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer one request under ``/api``."""
+        stats = self.stats
+        stats.requests_total += 1
+        limiter = self.emu.limiter
+        now = self.emu.clock.elapsed()
+        address = request.remote or "?"
+        banned = limiter.banned_for(address, now)
+        if banned > 0:
+            stats.banned_requests += 1
+            stats.by_status[429] += 1
+            return web.Response(
+                status=429,
+                body=_BAN_PAGE,
+                headers={
+                    "Content-Type": "text/html; charset=UTF-8",
+                    "Retry-After": str(max(1, math.ceil(self.emu.clock.to_real(banned)))),
+                },
+            )
+        response, scope = await self._answer(request, now)
+        status = response.status
+        stats.by_status[status] += 1
+        if status in (401, 403) or (status == 429 and scope != "shared"):
+            stats.invalid_requests += 1
+            if limiter.record_invalid(address, self.emu.clock.elapsed()):
+                stats.bans += 1
+        return response
+
+    async def _answer(self, request: web.Request, now: float) -> tuple[web.Response, str | None]:
+        match = _VERSIONED.match(request.path)
+        if match is None:
+            return _not_found(), None
+        version, path = match.group("version"), match.group("path") or "/"
+        if version not in API_VERSIONS:
+            # Unversioned requests go to v6 on Discord; the emulator serves only v9 and v10.
+            return json_response(400, {"message": "Invalid API version", "code": 50041}), None
+        route, params = self._route(request.method, path)
+        if route is None or params is None:
+            if params is None:
+                return _not_found(), None
+            return json_response(405, {"message": "405: Method Not Allowed", "code": 0}), None
+        self.stats.by_route[route.key] += 1
+        bot = None
+        if route.auth:
+            bot = self._authenticate(request)
+            if bot is None:
+                return json_response(401, {"message": "401: Unauthorized", "code": 0}), None
+            wait = self.emu.limiter.check_global(bot.id, now)
+            if wait > 0:
+                return self._global_429(wait), "global"
+        for name, value in params.items():
+            if name.endswith("_id") and not _SNOWFLAKE.match(value):
+                error = form_error(name, "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')
+                return json_response(error.status, error.body()), None
+        fault = self._take_fault(request.method, path)
+        if fault is not None and not fault.after_write:
+            return self._fault_response(fault.status), None
+        ctx = Context(self.emu, request, bot, params)
+        headers: dict[str, str] = {}
+        try:
+            if bot is not None:
+                decision, refused = await self._route_limits(ctx, route, bot.id, now)
+                if refused is not None:
+                    return self._route_429(refused), "user"
+                if decision is not None:
+                    headers = self._rate_headers(decision)
+            reply = await route.handler(ctx)
+        except ApiError as error:
+            reply = Reply(error.status, error.body())
+        if fault is not None:  # after_write: the handler ran (and stored); answer the error
+            response = self._fault_response(fault.status)
+            response.headers.update(headers)
+            return response, None
+        headers.update(reply.headers)
+        if reply.body is None and reply.status == 204:
+            return web.Response(status=204, headers=headers), None
+        return json_response(reply.status, reply.body, headers), None
+
+    def _route(self, method: str, path: str) -> tuple[Route | None, dict[str, str] | None]:
+        known = False
+        for regex, route in self._table:
+            m = regex.match(path)
+            if m is None:
+                continue
+            known = True
+            if route.method == method:
+                return route, m.groupdict()
+        return None, ({} if known else None)
+
+    def _authenticate(self, request: web.Request) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme != "Bot" or not token:
+            return None
+        return self.emu.state.bot_by_token(token.strip())
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.matches(method, path):
+                fault.count -= 1
+                if fault.count <= 0:
+                    self.faults.remove(fault)
+                self.stats.faults += 1
+                return fault
+        return None
+
+    def _fault_response(self, status: int) -> web.Response:
+        if status == 429:
+            return self._route_429(Decision(False, 1, 0, 1.0, "injected-fault"))
+        reason = _REASONS.get(status, "Error")
+        return json_response(status, {"message": f"{status}: {reason}", "code": 0})
+
+    # -- rate limits ----------------------------------------------------------------------
+
+    async def _route_limits(
+        self, ctx: Context, route: Route, bot_id: str, now: float
+    ) -> tuple[Decision | None, Decision | None]:
+        if route.select is not None:
+            names = await route.select(ctx)
+        else:
+            names = [route.limit] if route.limit else []
+        if not names:
+            return None, None
+        major = ctx.params.get(route.major, "") if route.major else ""
+        resource = f"{bot_id}:{major}"
+        limiter = self.emu.limiter
+        for name in names:
+            peek = limiter.peek(name, resource, now)
+            if not peek.allowed:
+                return None, peek
+        decisions = [limiter.check(name, resource, now) for name in names]
+        return decisions[0], None
+
+    def _rate_headers(self, decision: Decision) -> dict[str, str]:
+        clock = self.emu.clock
+        reset_after = clock.to_real(decision.reset_after)
+        return {
+            "X-RateLimit-Limit": str(decision.limit),
+            "X-RateLimit-Remaining": str(decision.remaining),
+            "X-RateLimit-Reset": f"{clock.wall() + reset_after:.3f}",
+            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+            "X-RateLimit-Bucket": decision.bucket,
+        }
+
+    def _route_429(self, decision: Decision) -> web.Response:
+        self.stats.ratelimited["user"] += 1
+        retry_after = self._real(decision.reset_after)
+        headers = self._rate_headers(decision)
+        headers.update(
+            {
+                "Retry-After": str(max(1, math.ceil(retry_after))),
+                "X-RateLimit-Scope": "user",
+                "Via": _VIA,
+            }
+        )
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": retry_after,
+            "global": False,
+        }
+        return json_response(429, body, headers)
+
+    def _global_429(self, wait: float) -> web.Response:
+        self.stats.ratelimited["global"] += 1
+        retry_after = self._real(wait)
+        headers = {
+            "Retry-After": str(max(1, math.ceil(retry_after))),
+            "X-RateLimit-Global": "true",
+            "X-RateLimit-Scope": "global",
+            "Via": _VIA,
+        }
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": retry_after,
+            "global": True,
+        }
+        return json_response(429, body, headers)
+
+    def _real(self, discord_seconds: float) -> float:
+        # A float with millisecond precision, never 0 (a client would spin).
+        return max(round(self.emu.clock.to_real(discord_seconds), 3), 0.001)
+
+
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Request Entity Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    parts = _PARAM.split(template)
+    # split() alternates literal text and parameter names.
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
+    )
+    return re.compile(f"^{regex}$")
+
+
+def _not_found() -> web.Response:
+    return json_response(404, {"message": "404: Not Found", "code": 0})

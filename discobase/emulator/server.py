@@ -1,0 +1,266 @@
+"""``Emulator``: the local Discord (REST, CDN, gateway, admin API) on one loopback port.
+
+Layer: the emulator. Wires the state, clock, event bus, rate limiter, REST API, CDN, admin
+API and the gateway server into one aiohttp application. Imports nothing from the client
+packages (``discobase.http``, ``discobase.gateway``, ``discobase.storage``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from .cdn import Cdn
+from .clock import Clock
+from .events import EventBus
+from .gateway import GatewayServer
+from .limits import LimitConfig, RateLimiter
+from .models import Bot, Guild
+from .rest.context import MiB
+from .rest.dispatch import RestApi, json_response
+from .rest.routes import CREATE_GUILD, ROUTES
+from .state import State
+
+__all__ = ["Emulator"]
+
+
+class Emulator:
+    """A faithful local Discord for tests and offline use.
+
+    Use it as an async context manager (or call ``start()``/``stop()``)::
+
+        async with Emulator(time_scale=0.01) as emu:
+            bot = emu.create_bot("db")
+            guild_id = emu.create_guild("My db", bots=[bot])
+            ...  # point a client at emu.url with bot.token
+
+    Args:
+        time_scale: Real seconds per Discord second; every window, expiry and interval
+            shrinks by it (0.01: a 5-second window lasts 50 ms).
+        host: Interface to listen on.
+        port: TCP port (0: a free one; read ``url`` after start).
+        data_dir: Keep the state in ``DIR/emulator.sqlite3`` across restarts.
+        allow_guild_create: Serve the legacy ``POST /guilds`` (Discord removed it for bots
+            on 2025-07-28; without this option it is an unknown route).
+        attachment_url_lifetime: How long signed attachment URLs stay valid (Discord s).
+        limits: Overrides of the rate-limit table (see ``LimitConfig.with_overrides``).
+        max_file_size: Largest accepted file (Discord's default: 10 MiB).
+        max_request_size: Largest accepted request body (Discord: 25 MiB).
+    """
+
+    def __init__(
+        self,
+        time_scale: float = 1.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: str | Path | None = None,
+        allow_guild_create: bool = False,
+        attachment_url_lifetime: float = 86_400.0,
+        limits: Mapping[str, Any] | None = None,
+        max_file_size: int = 10 * MiB,
+        max_request_size: int = 25 * MiB,
+    ) -> None:
+        self.time_scale = float(time_scale)
+        self.host = host
+        self.port = port
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.allow_guild_create = allow_guild_create
+        self.max_file_size = max_file_size
+        self.max_request_size = max_request_size
+        self.clock = Clock(time_scale)
+        self.events = EventBus()
+        self.state = State(self.clock, self.events)
+        self.limiter = RateLimiter(LimitConfig().with_overrides(limits))
+        self.cdn = Cdn(self.state, self.clock, lambda: self.url, attachment_url_lifetime)
+        self.state.sign_url = self.cdn.sign
+        self.state.gateway_url = self._gateway_url
+        routes = ROUTES + ((CREATE_GUILD,) if allow_guild_create else ())
+        self.rest = RestApi(self, routes)
+        self.gateway = GatewayServer(self)
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self._store: Any = None
+        if self.data_dir is not None:
+            from .persistence import SqliteStore
+
+            self._store = SqliteStore(self.data_dir / "emulator.sqlite3")
+            self._store.load_into(self.state, self.cdn)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Return the server's origin, ``http://HOST:PORT`` (after ``start()``)."""
+        if self._url is None:
+            raise RuntimeError("the emulator is not started; use `async with Emulator()`")
+        return self._url
+
+    def _gateway_url(self) -> str:
+        return "ws" + self.url[len("http") :] + "/gateway"
+
+    def build_app(self) -> web.Application:
+        """Return the aiohttp application (REST, CDN, admin, gateway)."""
+        from .admin import add_admin_routes
+
+        app = web.Application(client_max_size=self.max_request_size + MiB)
+        self.gateway.add_routes(app)
+        self.cdn.add_routes(app)
+        add_admin_routes(app, self)
+        app.router.add_route("*", "/api", self.rest.handle)
+        app.router.add_route("*", "/api/{tail:.*}", self.rest.handle)
+        app.router.add_route("*", "/{tail:.*}", _not_found)
+        return app
+
+    async def start(self) -> None:
+        """Start listening; ``url`` is valid afterwards."""
+        if self._runner is not None:
+            return
+        runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        shown = f"[{host}]" if ":" in str(host) else str(host)
+        self.port = int(port)
+        self._url = f"http://{shown}:{port}"
+
+    async def stop(self) -> None:
+        """Close gateway connections, stop serving and flush the store."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await self.gateway.close()
+            await runner.cleanup()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- seeding -------------------------------------------------------------------------
+
+    def create_bot(self, name: str = "discobase") -> Bot:
+        """Register a bot; the result has ``.id``, ``.token`` and ``.application_id``."""
+        return self.state.create_bot(name)
+
+    def create_guild(
+        self,
+        name: str,
+        bots: Iterable[Bot] = (),
+        permissions: int | None = None,
+        *,
+        everyone_permissions: int = 0,
+    ) -> str:
+        """Create a guild (owned by a synthetic human) and return its id.
+
+        Args:
+            name: The guild's name.
+            bots: Bots to add, each with its own role.
+            permissions: That role's permission bits (default: ``permissions.BOT_DEFAULT``,
+                what a database bot is invited with); pass fewer to test 403s.
+            everyone_permissions: The @everyone role's bits (default 0).
+        """
+        guild = self.state.create_guild(
+            name, bots, permissions=permissions, everyone_permissions=everyone_permissions
+        )
+        return guild.id
+
+    def _guild(self, guild_id: str | int) -> Guild:
+        guild = self.state.guilds.get(str(guild_id))
+        if guild is None:
+            raise KeyError(f"no guild {guild_id}")
+        return guild
+
+    def add_bot_to_guild(
+        self, guild_id: str | int, bot: Bot, permissions: int | None = None
+    ) -> None:
+        """Add ``bot`` to a guild (it receives GUILD_CREATE)."""
+        guild = self._guild(guild_id)
+        if bot.id not in guild.members:
+            self.state.add_member(guild, bot, permissions)
+
+    def remove_bot_from_guild(self, guild_id: str | int, bot: Bot) -> None:
+        """Remove ``bot`` from a guild (it receives GUILD_DELETE)."""
+        self.state.remove_member(self._guild(guild_id), bot.id)
+
+    def set_permissions(self, guild_id: str | int, bot: Bot, permissions: int) -> None:
+        """Replace the permission bits of the bot's own role in a guild."""
+        self.state.set_permissions(self._guild(guild_id), bot, permissions)
+
+    # -- control -------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Return the counters: requests, responses by status, 429s by scope, ..., gateway."""
+        out = self.rest.stats.snapshot()
+        out["cdn"] = {"downloads": self.cdn.downloads, "refused": self.cdn.refused}
+        out["gateway"] = self.gateway.stats()
+        return out
+
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        count: int = 1,
+        after_write: bool = False,
+    ) -> None:
+        """Answer ``status`` to the next ``count`` requests that match.
+
+        Args:
+            method: HTTP method (``"*"`` for any).
+            path_regex: Searched in the path after ``/api/v10``, e.g.
+                ``r"/channels/\\d+/messages"``.
+            status: The status to answer (a 429 comes with a proper rate-limit body).
+            count: How many requests to fail.
+            after_write: Perform the request (store the write) and *then* answer the error:
+                the "500 after the message was stored" case.
+        """
+        self.rest.add_fault(method, path_regex, status, count, after_write)
+
+    def advance(self, seconds: float) -> None:
+        """Move the Discord clock forward by ``seconds`` (for 14-day rules and expiries)."""
+        self.clock.advance(seconds)
+
+    def reset(self) -> None:
+        """Forget counters, rate-limit windows, bans, faults and gateway sessions.
+
+        Bots, guilds, channels and messages stay (``reset_data()`` wipes them too).
+        """
+        self.rest.reset()
+        self.limiter.reset()
+        self.gateway.reset()
+        self.cdn.downloads = self.cdn.refused = 0
+
+    def reset_data(self) -> None:
+        """Forget every bot, guild, channel, message and file, and everything ``reset`` does."""
+        self.reset()
+        state = self.state
+        for table in (state.bots, state.humans, state.guilds, state.channels, state.messages):
+            table.clear()
+        state.blobs.clear()
+        state.blob_types.clear()
+        state.reset_indexes()
+        if self._store is not None:
+            self._store.clear()
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    return json_response(404, {"message": "404: Not Found", "code": 0})

@@ -1,0 +1,730 @@
+"""The emulator's world: bots, guilds, channels, messages and files, and their wire payloads.
+
+Layer: the emulator. Knows nothing of HTTP requests or the client; the REST handlers validate
+requests and call these methods, which change the state, persist it (when a store is attached)
+and publish the gateway-visible change on the event bus.
+
+Messages of a channel are kept as a list of int ids sorted ascending, so that creating is an
+append, and every page is two bisects and a slice.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from .clock import Clock
+from .events import GUILD_MESSAGES, GUILDS, EmulatorEvent, EventBus
+from .models import Attachment, Bot, Channel, Guild, Member, Message, Role
+from .permissions import BOT_DEFAULT, channel_permissions
+from .snowflakes import SnowflakeFactory
+
+__all__ = ["AttachmentSigner", "State", "Store", "iso"]
+
+DAILY_IDENTIFIES = 1000
+DAY = 86_400.0
+
+
+def iso(epoch_seconds: float) -> str:
+    """Format epoch seconds as Discord's ISO 8601 timestamp (microseconds, +00:00)."""
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="microseconds")
+
+
+class AttachmentSigner(Protocol):
+    """Make a fresh signed CDN URL for an attachment."""
+
+    def __call__(self, channel_id: str, attachment_id: str, filename: str) -> str: ...
+
+
+class Store(Protocol):
+    """Where state changes are written through (see ``persistence.SqliteStore``)."""
+
+    def save(self, kind: str, key: str, record: Any) -> None: ...
+
+    def delete(self, kind: str, key: str) -> None: ...
+
+    def save_blob(self, key: str, data: bytes) -> None: ...
+
+    def delete_blob(self, key: str) -> None: ...
+
+
+class State:
+    """Everything the emulated Discord knows.
+
+    Args:
+        clock: The Discord clock (timestamps, snowflakes).
+        events: The bus on which changes are published.
+    """
+
+    def __init__(self, clock: Clock, events: EventBus) -> None:
+        self.clock = clock
+        self.events = events
+        self.snowflakes = SnowflakeFactory(clock.now)
+        self.bots: dict[str, Bot] = {}
+        self.humans: dict[str, str] = {}
+        self.guilds: dict[str, Guild] = {}
+        self.channels: dict[str, Channel] = {}
+        self.messages: dict[int, Message] = {}
+        self.blobs: dict[str, bytes] = {}
+        self.blob_types: dict[str, str | None] = {}
+        self.store: Store | None = None
+        self.sign_url: AttachmentSigner = _unsigned
+        self.gateway_url: Callable[[], str] = lambda: "ws://127.0.0.1/gateway"
+        self._tokens: dict[str, Bot] = {}
+        # (author id, nonce) -> (message id, Discord time); enforce_nonce dedupe.
+        self._nonces: dict[tuple[str, str], tuple[int, float]] = {}
+        self.nonce_window = 300.0
+
+    def reset_indexes(self) -> None:
+        """Forget the token and nonce indexes (after the tables were cleared)."""
+        self._tokens = {bot.token: bot for bot in self.bots.values()}
+        self._nonces.clear()
+
+    # -- ids, persistence -------------------------------------------------------------------
+
+    def new_id(self) -> str:
+        """Return a fresh snowflake as a string."""
+        return str(self.snowflakes.next())
+
+    def _save(self, kind: str, key: str, record: Any) -> None:
+        if self.store is not None:
+            self.store.save(kind, key, record)
+
+    def _forget(self, kind: str, key: str) -> None:
+        if self.store is not None:
+            self.store.delete(kind, key)
+
+    def _publish(
+        self,
+        name: str,
+        data: Any,
+        guild_id: str | None,
+        intent: int,
+        target_bot_id: str | None = None,
+    ) -> None:
+        self.events.publish(EmulatorEvent(name, data, guild_id, intent, target_bot_id))
+
+    # -- bots ------------------------------------------------------------------------------
+
+    def create_bot(self, username: str) -> Bot:
+        """Register a bot with a Discord-shaped token."""
+        bot_id = self.new_id()
+        bot = Bot(id=bot_id, token=make_token(bot_id), username=username, application_id=bot_id)
+        self.add_bot(bot)
+        return bot
+
+    def add_bot(self, bot: Bot) -> None:
+        """Register an existing bot record (also used when loading a store)."""
+        self.bots[bot.id] = bot
+        self._tokens[bot.token] = bot
+        self._save("bot", bot.id, bot)
+
+    def bot_by_token(self, token: str) -> Bot | None:
+        """Return the bot whose token is ``token``, or None."""
+        return self._tokens.get(token)
+
+    def session_start_limit(self, bot: Bot) -> dict[str, Any]:
+        """Return the daily identify budget as ``GET /gateway/bot`` reports it (scaled ms)."""
+        now = self.clock.now()
+        used = [t for t in bot.identifies if now - t < DAY]
+        bot.identifies[:] = used
+        reset_after = (used[0] + DAY - now) if used else DAY
+        return {
+            "total": DAILY_IDENTIFIES,
+            "remaining": max(0, DAILY_IDENTIFIES - len(used)),
+            "reset_after": int(self.clock.to_real(reset_after) * 1000),
+            "max_concurrency": bot.max_concurrency,
+        }
+
+    def record_identify(self, bot: Bot) -> None:
+        """Count one identify against the bot's daily budget."""
+        bot.identifies.append(self.clock.now())
+        self._save("bot", bot.id, bot)
+
+    # -- guilds ----------------------------------------------------------------------------
+
+    def create_guild(
+        self,
+        name: str,
+        bots: Iterable[Bot] = (),
+        *,
+        permissions: int | None = None,
+        everyone_permissions: int = 0,
+        owner: str | None = None,
+    ) -> Guild:
+        """Create a guild owned by a (synthetic) human, with a #general channel.
+
+        Args:
+            name: The guild's name.
+            bots: Bots that join it, each with a role holding ``permissions``.
+            permissions: The bots' role permissions (default: what a database bot needs).
+            everyone_permissions: The @everyone role's permissions (default none, so that a
+                bot's role alone decides what it may do).
+            owner: The owner's user id (default: a new synthetic human).
+        """
+        guild_id = self.new_id()
+        owner_id = owner or self.new_id()
+        if owner is None:
+            self.humans[owner_id] = f"owner-{name}"
+            self._save("human", owner_id, self.humans[owner_id])
+        guild = Guild(id=guild_id, name=name, owner_id=owner_id)
+        guild.roles[guild_id] = Role(guild_id, "@everyone", everyone_permissions, 0)
+        guild.members[owner_id] = Member(owner_id, [], self.clock.now())
+        self.guilds[guild_id] = guild
+        self._save("guild", guild_id, guild)
+        self.create_channel(guild, name="general", type=0)
+        for bot in bots:
+            self.add_member(guild, bot, permissions)
+        return guild
+
+    def add_member(self, guild: Guild, bot: Bot, permissions: int | None = None) -> None:
+        """Add ``bot`` to ``guild`` with its own managed role; send it GUILD_CREATE."""
+        role_id = self.new_id()
+        perms = BOT_DEFAULT if permissions is None else permissions
+        guild.roles[role_id] = Role(role_id, bot.username, perms, len(guild.roles), True)
+        guild.members[bot.id] = Member(bot.id, [role_id], self.clock.now())
+        self._save("guild", guild.id, guild)
+        payload = self.guild_create_payload(guild.id, bot.id)
+        self._publish("GUILD_CREATE", payload, guild.id, GUILDS, target_bot_id=bot.id)
+
+    def set_permissions(self, guild: Guild, bot: Bot, permissions: int) -> None:
+        """Replace the permissions of the bot's own role in ``guild``."""
+        member = guild.members[bot.id]
+        for role_id in member.role_ids:
+            role = guild.roles[role_id]
+            if role.managed:
+                role.permissions = permissions
+        self._save("guild", guild.id, guild)
+
+    def remove_member(self, guild: Guild, user_id: str) -> None:
+        """Remove a member; a bot gets GUILD_DELETE (without ``unavailable``)."""
+        member = guild.members.pop(user_id, None)
+        if member is None:
+            return
+        for role_id in member.role_ids:
+            role = guild.roles.get(role_id)
+            if role is not None and role.managed:
+                del guild.roles[role_id]
+        self._save("guild", guild.id, guild)
+        if user_id in self.bots:
+            self._publish("GUILD_DELETE", {"id": guild.id}, guild.id, GUILDS, user_id)
+
+    def guilds_for_bot(self, bot_id: str) -> list[Guild]:
+        """Return the guilds ``bot_id`` is a member of, by ascending id."""
+        found = [g for g in self.guilds.values() if bot_id in g.members]
+        found.sort(key=lambda g: int(g.id))
+        return found
+
+    def guild_permissions(self, guild: Guild, user_id: str) -> int:
+        """Return a member's guild-level permissions (0 for a non-member)."""
+        from .permissions import ALL
+
+        if user_id == guild.owner_id:
+            return ALL
+        member = guild.members.get(user_id)
+        if member is None:
+            return 0
+        perms = guild.roles[guild.id].permissions
+        for role_id in member.role_ids:
+            role = guild.roles.get(role_id)
+            if role is not None:
+                perms |= role.permissions
+        return perms
+
+    def permissions_in(self, channel: Channel, user_id: str) -> int:
+        """Return a member's permissions in ``channel`` (0 for a non-member)."""
+        guild = self.guilds[channel.guild_id]
+        member = guild.members.get(user_id)
+        if member is None:
+            return 0
+        return channel_permissions(
+            base=self.guild_permissions(guild, user_id),
+            everyone_id=guild.id,
+            role_ids=member.role_ids,
+            member_id=user_id,
+            overwrites=channel.permission_overwrites,
+        )
+
+    # -- channels --------------------------------------------------------------------------
+
+    def create_channel(self, guild: Guild, **fields: Any) -> Channel:
+        """Create a channel in ``guild`` (fields already validated); publish CHANNEL_CREATE."""
+        channel = Channel(id=self.new_id(), guild_id=guild.id, **fields)
+        if "position" not in fields:
+            channel.position = sum(
+                1 for cid in guild.channel_ids if self.channels[cid].type == channel.type
+            )
+        self.channels[channel.id] = channel
+        guild.channel_ids.append(channel.id)
+        self._save("guild", guild.id, guild)
+        self._save("channel", channel.id, channel)
+        self._publish("CHANNEL_CREATE", self.channel_payload(channel), guild.id, GUILDS)
+        return channel
+
+    def update_channel(self, channel: Channel, changes: dict[str, Any]) -> None:
+        """Apply validated ``changes``; publish CHANNEL_UPDATE."""
+        for name, value in changes.items():
+            setattr(channel, name, value)
+        self._save("channel", channel.id, channel)
+        self._publish("CHANNEL_UPDATE", self.channel_payload(channel), channel.guild_id, GUILDS)
+
+    def delete_channel(self, channel: Channel) -> dict[str, Any]:
+        """Delete a channel and its messages; orphaned children lose their parent."""
+        payload = self.channel_payload(channel)
+        guild = self.guilds[channel.guild_id]
+        guild.channel_ids.remove(channel.id)
+        del self.channels[channel.id]
+        for message_id in channel.message_ids:
+            message = self.messages.pop(message_id, None)
+            if message is not None:
+                self._drop_files(message.attachments)
+                self._forget("message", str(message_id))
+        self._save("guild", guild.id, guild)
+        self._forget("channel", channel.id)
+        self._publish("CHANNEL_DELETE", payload, guild.id, GUILDS)
+        for cid in list(guild.channel_ids):
+            child = self.channels[cid]
+            if child.parent_id == channel.id:
+                self.update_channel(child, {"parent_id": None})
+        return payload
+
+    # -- messages --------------------------------------------------------------------------
+
+    def find_nonce(self, author_id: str, nonce: str) -> Message | None:
+        """Return the live message ``author_id`` recently created with ``nonce``."""
+        found = self._nonces.get((author_id, nonce))
+        if found is None:
+            return None
+        message_id, at = found
+        if self.clock.now() - at > self.nonce_window:
+            del self._nonces[(author_id, nonce)]
+            return None
+        return self.messages.get(message_id)
+
+    def remember_nonce(self, author_id: str, nonce: str, message: Message) -> None:
+        """Record a nonce for ``enforce_nonce`` dedupe (kept in memory only, like Discord)."""
+        if len(self._nonces) > 100_000:
+            horizon = self.clock.now() - self.nonce_window
+            self._nonces = {k: v for k, v in self._nonces.items() if v[1] >= horizon}
+        self._nonces[(author_id, nonce)] = (message.id, self.clock.now())
+
+    def create_message(
+        self,
+        channel: Channel,
+        author_id: str,
+        *,
+        files: Iterable[tuple[Attachment, bytes]] = (),
+        nonce: Any = None,
+        **fields: Any,
+    ) -> Message:
+        """Store a message (fields validated); publish MESSAGE_CREATE."""
+        message_id = self.snowflakes.next()
+        attachments = []
+        for attachment, data in files:
+            self.store_file(attachment, data)
+            attachments.append(attachment)
+        message = Message(
+            id=message_id,
+            channel_id=channel.id,
+            author_id=author_id,
+            timestamp=self.clock.now(),
+            attachments=attachments,
+            **fields,
+        )
+        self.messages[message_id] = message
+        ids = channel.message_ids
+        if not ids or ids[-1] < message_id:
+            ids.append(message_id)
+        else:  # only after a restart with an odd clock; keep the list sorted
+            ids.insert(bisect_left(ids, message_id), message_id)
+        channel.last_message_id = str(message_id)
+        self._save("message", str(message_id), message)
+        self._save("channel", channel.id, channel)
+        payload = self.message_event_payload(message, channel)
+        if nonce is not None:
+            payload["nonce"] = nonce
+        self._publish("MESSAGE_CREATE", payload, channel.guild_id, GUILD_MESSAGES)
+        return message
+
+    def edit_message(self, message: Message, changes: dict[str, Any]) -> None:
+        """Apply validated ``changes``; drop removed files; publish MESSAGE_UPDATE."""
+        if "attachments" in changes:
+            kept = {a.id for a in changes["attachments"]}
+            self._drop_files([a for a in message.attachments if a.id not in kept])
+        for name, value in changes.items():
+            setattr(message, name, value)
+        self._save("message", str(message.id), message)
+        channel = self.channels[message.channel_id]
+        self._publish(
+            "MESSAGE_UPDATE",
+            self.message_event_payload(message, channel),
+            channel.guild_id,
+            GUILD_MESSAGES,
+        )
+
+    def _unlink(self, channel: Channel, message: Message) -> None:
+        ids = channel.message_ids
+        index = bisect_left(ids, message.id)
+        if index < len(ids) and ids[index] == message.id:
+            del ids[index]
+        if message.pinned:
+            channel.pins = [p for p in channel.pins if p[1] != message.id]
+        del self.messages[message.id]
+        self._drop_files(message.attachments)
+        self._forget("message", str(message.id))
+
+    def delete_message(self, message: Message) -> None:
+        """Delete one message; publish MESSAGE_DELETE."""
+        channel = self.channels[message.channel_id]
+        self._unlink(channel, message)
+        self._save("channel", channel.id, channel)
+        data = {"id": str(message.id), "channel_id": channel.id, "guild_id": channel.guild_id}
+        self._publish("MESSAGE_DELETE", data, channel.guild_id, GUILD_MESSAGES)
+
+    def bulk_delete(self, channel: Channel, message_ids: list[int]) -> None:
+        """Delete the existing messages among ``message_ids``; publish MESSAGE_DELETE_BULK."""
+        deleted = []
+        for message_id in message_ids:
+            message = self.messages.get(message_id)
+            if message is not None and message.channel_id == channel.id:
+                self._unlink(channel, message)
+                deleted.append(str(message_id))
+        self._save("channel", channel.id, channel)
+        data = {"ids": deleted, "channel_id": channel.id, "guild_id": channel.guild_id}
+        self._publish("MESSAGE_DELETE_BULK", data, channel.guild_id, GUILD_MESSAGES)
+
+    def store_file(self, attachment: Attachment, data: bytes) -> None:
+        """Keep an uploaded file's bytes (the CDN serves them)."""
+        self.blobs[attachment.id] = data
+        self.blob_types[attachment.id] = attachment.content_type
+        if self.store is not None:
+            self.store.save_blob(attachment.id, data)
+
+    def _drop_files(self, attachments: Iterable[Attachment]) -> None:
+        for attachment in attachments:
+            self.blobs.pop(attachment.id, None)
+            self.blob_types.pop(attachment.id, None)
+            if self.store is not None:
+                self.store.delete_blob(attachment.id)
+
+    def list_messages(
+        self,
+        channel: Channel,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        around: int | None = None,
+        limit: int = 50,
+    ) -> list[Message]:
+        """Return a page of messages, newest first (also with ``after``)."""
+        ids = channel.message_ids
+        if around is not None:
+            # Half before (and including) the id, half after, like discord.py expects.
+            centre = bisect_left(ids, around)
+            newer = limit // 2
+            start = max(0, centre - (limit - newer))
+            hit = centre < len(ids) and ids[centre] == around
+            end = min(len(ids), centre + newer + (1 if hit else 0))
+            start = max(0, min(start, end - limit))
+            window = ids[start:end]
+            window = window[-limit:] if len(window) > limit else window
+        elif after is not None:
+            start = bisect_right(ids, after)
+            window = ids[start : start + limit]
+        else:
+            end = len(ids) if before is None else bisect_left(ids, before)
+            window = ids[max(0, end - limit) : end]
+        return [self.messages[i] for i in reversed(window)]
+
+    # -- pins ------------------------------------------------------------------------------
+
+    def pin(self, channel: Channel, message: Message, by: str) -> None:
+        """Pin a message; post the type-6 system message; publish the events."""
+        now = self.clock.now()
+        message.pinned = True
+        channel.pins.append((now, message.id))
+        channel.last_pin_timestamp = now
+        self._save("message", str(message.id), message)
+        self._after_pin_change(channel, message)
+        self.create_message(
+            channel,
+            by,
+            content="",
+            type=6,
+            message_reference={
+                "type": 0,
+                "channel_id": channel.id,
+                "message_id": str(message.id),
+                "guild_id": channel.guild_id,
+            },
+        )
+
+    def unpin(self, channel: Channel, message: Message) -> None:
+        """Unpin a message; publish the events."""
+        message.pinned = False
+        channel.pins = [p for p in channel.pins if p[1] != message.id]
+        self._save("message", str(message.id), message)
+        self._after_pin_change(channel, message)
+
+    def _after_pin_change(self, channel: Channel, message: Message) -> None:
+        self._save("channel", channel.id, channel)
+        self._publish(
+            "MESSAGE_UPDATE",
+            self.message_event_payload(message, channel),
+            channel.guild_id,
+            GUILD_MESSAGES,
+        )
+        last = iso(channel.last_pin_timestamp) if channel.last_pin_timestamp else None
+        self._publish(
+            "CHANNEL_PINS_UPDATE",
+            {"guild_id": channel.guild_id, "channel_id": channel.id, "last_pin_timestamp": last},
+            channel.guild_id,
+            GUILDS,
+        )
+
+    # -- payloads --------------------------------------------------------------------------
+
+    def user_payload(self, bot: Bot) -> dict[str, Any]:
+        """Return the bot's user object as ``GET /users/@me`` sends it."""
+        user = self.public_user(bot.id)
+        user.update({"mfa_enabled": False, "locale": "en-US", "verified": True, "email": None})
+        return user
+
+    def public_user(self, user_id: str) -> dict[str, Any]:
+        """Return a user object as it appears in messages and member lists."""
+        bot = self.bots.get(user_id)
+        name = bot.username if bot is not None else self.humans.get(user_id, "unknown")
+        return {
+            "id": user_id,
+            "username": name,
+            "discriminator": "0" if bot is None else "0000",
+            "global_name": None,
+            "avatar": None,
+            "avatar_decoration_data": None,
+            "collectibles": None,
+            "primary_guild": None,
+            "banner": None,
+            "accent_color": None,
+            "bot": bot is not None,
+            "system": False,
+            "public_flags": 0,
+            "flags": 0,
+        }
+
+    def role_payload(self, role: Role) -> dict[str, Any]:
+        """Return a role object."""
+        return {
+            "id": role.id,
+            "name": role.name,
+            "permissions": str(role.permissions),
+            "position": role.position,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "managed": role.managed,
+            "mentionable": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "flags": 0,
+        }
+
+    def member_payload(self, guild: Guild, user_id: str, *, with_user: bool) -> dict[str, Any]:
+        """Return a guild member object (partial without ``user``, as in messages)."""
+        member = guild.members[user_id]
+        payload: dict[str, Any] = {
+            "roles": list(member.role_ids),
+            "joined_at": iso(member.joined_at),
+            "nick": None,
+            "avatar": None,
+            "banner": None,
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "pending": False,
+            "flags": 0,
+            "communication_disabled_until": None,
+        }
+        if with_user:
+            payload["user"] = self.public_user(user_id)
+        return payload
+
+    def guild_payload(self, guild: Guild) -> dict[str, Any]:
+        """Return a guild object as ``GET /guilds/{id}`` sends it."""
+        system = next((cid for cid in guild.channel_ids if self.channels[cid].type == 0), None)
+        return {
+            "id": guild.id,
+            "name": guild.name,
+            "icon": None,
+            "description": None,
+            "home_header": None,
+            "splash": None,
+            "discovery_splash": None,
+            "features": [],
+            "banner": None,
+            "owner_id": guild.owner_id,
+            "application_id": None,
+            "region": "deprecated",
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "system_channel_id": system,
+            "system_channel_flags": 0,
+            "widget_enabled": False,
+            "widget_channel_id": None,
+            "verification_level": 0,
+            "roles": [self.role_payload(r) for r in guild.roles.values()],
+            "default_message_notifications": 0,
+            "mfa_level": 0,
+            "explicit_content_filter": 0,
+            "max_presences": None,
+            "max_members": 500000,
+            "max_stage_video_channel_users": 50,
+            "max_video_channel_users": 25,
+            "vanity_url_code": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "rules_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "public_updates_channel_id": None,
+            "premium_progress_bar_enabled": False,
+            "nsfw": False,
+            "nsfw_level": 0,
+            "emojis": [],
+            "stickers": [],
+            "incidents_data": None,
+        }
+
+    def guild_create_payload(self, guild_id: str, bot_id: str) -> dict[str, Any]:
+        """Return the full GUILD_CREATE object for ``bot_id`` (roles, channels, members, ...)."""
+        guild = self.guilds[guild_id]
+        payload = self.guild_payload(guild)
+        members = [uid for uid in (guild.owner_id, bot_id) if uid in guild.members]
+        payload.update(
+            {
+                "joined_at": iso(guild.members[bot_id].joined_at)
+                if bot_id in guild.members
+                else iso(self.clock.now()),
+                "large": False,
+                "unavailable": False,
+                "member_count": len(guild.members),
+                "voice_states": [],
+                "members": [self.member_payload(guild, uid, with_user=True) for uid in members],
+                "channels": [self.channel_payload(self.channels[c]) for c in guild.channel_ids],
+                "threads": [],
+                "presences": [],
+                "stage_instances": [],
+                "guild_scheduled_events": [],
+                "soundboard_sounds": [],
+                "lazy": True,
+            }
+        )
+        return payload
+
+    def channel_payload(self, channel: Channel) -> dict[str, Any]:
+        """Return a guild channel object."""
+        payload: dict[str, Any] = {
+            "id": channel.id,
+            "type": channel.type,
+            "guild_id": channel.guild_id,
+            "name": channel.name,
+            "position": channel.position,
+            "permission_overwrites": [dict(o) for o in channel.permission_overwrites],
+            "parent_id": channel.parent_id,
+            "flags": channel.flags,
+            "nsfw": channel.nsfw,
+        }
+        if channel.type in (2, 13):
+            payload.update(
+                {
+                    "bitrate": channel.bitrate,
+                    "user_limit": channel.user_limit,
+                    "rtc_region": None,
+                    "last_message_id": channel.last_message_id,
+                    "rate_limit_per_user": channel.rate_limit_per_user,
+                }
+            )
+        elif channel.type != 4:
+            payload.update(
+                {
+                    "topic": channel.topic,
+                    "last_message_id": channel.last_message_id,
+                    "rate_limit_per_user": channel.rate_limit_per_user,
+                    "last_pin_timestamp": iso(channel.last_pin_timestamp)
+                    if channel.last_pin_timestamp
+                    else None,
+                }
+            )
+        return payload
+
+    def attachment_payload(self, channel_id: str, attachment: Attachment) -> dict[str, Any]:
+        """Return an attachment object with a freshly signed URL."""
+        url = self.sign_url(channel_id, attachment.id, attachment.filename)
+        payload: dict[str, Any] = {
+            "id": attachment.id,
+            "filename": attachment.filename,
+            "size": attachment.size,
+            "url": url,
+            "proxy_url": url,
+            "flags": attachment.flags,
+        }
+        if attachment.content_type is not None:
+            payload["content_type"] = attachment.content_type
+        if attachment.description is not None:
+            payload["description"] = attachment.description
+        if attachment.title is not None:
+            payload["title"] = attachment.title
+        return payload
+
+    def message_payload(self, message: Message) -> dict[str, Any]:
+        """Return a message object as the REST API sends it."""
+        payload: dict[str, Any] = {
+            "type": message.type,
+            "content": message.content,
+            "mentions": [self.public_user(u) for u in message.mentions],
+            "mention_roles": list(message.mention_roles),
+            "attachments": [
+                self.attachment_payload(message.channel_id, a) for a in message.attachments
+            ],
+            "embeds": list(message.embeds),
+            "timestamp": iso(message.timestamp),
+            "edited_timestamp": iso(message.edited_timestamp) if message.edited_timestamp else None,
+            "flags": message.flags,
+            "components": list(message.components),
+            "id": str(message.id),
+            "channel_id": message.channel_id,
+            "author": self.public_user(message.author_id),
+            "pinned": message.pinned,
+            "mention_everyone": message.mention_everyone,
+            "tts": message.tts,
+        }
+        if message.message_reference is not None:
+            payload["message_reference"] = dict(message.message_reference)
+        if message.author_id in self.bots:
+            payload["application_id"] = self.bots[message.author_id].application_id
+        return payload
+
+    def message_event_payload(self, message: Message, channel: Channel) -> dict[str, Any]:
+        """Return the MESSAGE_CREATE/UPDATE payload: the message, guild_id, member, type."""
+        payload = self.message_payload(message)
+        payload["guild_id"] = channel.guild_id
+        payload["channel_type"] = channel.type
+        guild = self.guilds.get(channel.guild_id)
+        if guild is not None and message.author_id in guild.members:
+            payload["member"] = self.member_payload(guild, message.author_id, with_user=False)
+        return payload
+
+
+def make_token(user_id: str) -> str:
+    """Return a token in Discord's shape: ``base64(user id).base64(time).signature``."""
+    first = base64.b64encode(user_id.encode()).decode().rstrip("=")
+    second = base64.urlsafe_b64encode(secrets.token_bytes(4)).decode().rstrip("=")
+    third = base64.urlsafe_b64encode(secrets.token_bytes(27)).decode().rstrip("=")
+    return f"{first}.{second}.{third}"
+
+
+def _unsigned(channel_id: str, attachment_id: str, filename: str) -> str:
+    return f"/attachments/{channel_id}/{attachment_id}/{filename}"
