@@ -113,8 +113,9 @@ def plan_messages(lines: Sequence[bytes], size: int, limits: Limits) -> list[Out
     Returns:
         One inline message, one message with attachments, or the parts of a batch.
     """
-    if size + codec.INLINE_OVERHEAD <= codec.CONTENT_LIMIT:
-        # Escaping only lengthens text, so only a batch this small can be inline.
+    # Lines are joined by commas inline (one fewer than the newlines counted in ``size``), and
+    # escaping only lengthens text, so only a batch this small can be inline.
+    if size - 1 + codec.INLINE_OVERHEAD <= codec.CONTENT_LIMIT:
         inline = [codec.escape_json(line.decode()) for line in lines]
         content = codec.inline_content(inline)
         if len(content) <= codec.CONTENT_LIMIT:

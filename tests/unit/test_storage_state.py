@@ -1,0 +1,146 @@
+"""Table state: message-id ordering, idempotent re-apply, indexes and unique enforcement."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from discobase.errors import UniqueViolation
+from discobase.storage.codec import Delete, Put
+from discobase.storage.ids import IdGenerator, snowflake_at, snowflake_ms
+from discobase.storage.state import TableState
+
+
+def make() -> TableState:
+    return TableState("user", {"name": False, "email": True}, defaults={"name": "anon"})
+
+
+def test_apply_put_get_count_lookup() -> None:
+    state = make()
+    state.apply(
+        10, [Put(1, {"name": "Peter", "email": "p@x"}), Put(2, {"name": "Peter", "email": "q@x"})]
+    )
+    assert state.count() == 2
+    assert state.get(1) == {"name": "Peter", "email": "p@x"}
+    assert set(state.lookup("name", "Peter") or ()) == {1, 2}
+    assert list(state.lookup("email", "q@x") or ()) == [2]
+    assert state.lookup("unindexed", 1) is None
+    assert list(state.lookup("name", "nobody") or ()) == []
+
+
+def test_later_entry_wins_whatever_the_arrival_order() -> None:
+    entries = [
+        (10, [Put(1, {"name": "a", "email": "1"})]),
+        (20, [Put(1, {"name": "b", "email": "1"})]),
+        (30, [Delete(1)]),
+        (40, [Put(2, {"name": "c", "email": "2"})]),
+        (50, [Put(2, {"name": "d", "email": "2"}), Put(3, {"name": "d", "email": "3"})]),
+    ]
+    results = set()
+    for order in itertools.permutations(entries):
+        state = make()
+        for version, ops in order:
+            state.apply(version, ops)
+        for version, ops in order:  # applying twice changes nothing
+            state.apply(version, ops)
+        results.add(tuple(sorted((k, tuple(sorted(v.items()))) for k, v in state.records.items())))
+        assert set(state.lookup("name", "d") or ()) == {2, 3}
+        assert list(state.lookup("name", "a") or ()) == []
+    assert len(results) == 1
+
+
+def test_ops_in_one_entry_apply_in_order() -> None:
+    state = make()
+    state.apply(
+        5, [Put(1, {"name": "a", "email": "x"}), Put(1, {"name": "b", "email": "x"}), Delete(1)]
+    )
+    assert state.get(1) is None and state.count() == 0
+    state.apply(5, [Delete(1), Put(1, {"name": "z", "email": "x"})])
+    assert state.get(1) == {"name": "z", "email": "x"}
+
+
+def test_missing_field_is_indexed_under_its_default() -> None:
+    state = make()
+    state.apply(1, [Put(1, {"email": "a"})])
+    assert list(state.lookup("name", "anon") or ()) == [1]
+
+
+def test_index_keys_keep_json_types_apart() -> None:
+    state = TableState("t", {"v": False})
+    state.apply(
+        1,
+        [
+            Put(1, {"v": 1}),
+            Put(2, {"v": 1.0}),
+            Put(3, {"v": True}),
+            Put(4, {"v": "1"}),
+            Put(5, {"v": [1]}),
+            Put(6, {"v": None}),
+        ],
+    )
+    assert list(state.lookup("v", 1) or ()) == [1]
+    assert list(state.lookup("v", 1.0) or ()) == [2]
+    assert list(state.lookup("v", True) or ()) == [3]
+    assert list(state.lookup("v", "1") or ()) == [4]
+    assert list(state.lookup("v", [1]) or ()) == [5]
+    assert list(state.lookup("v", None) or ()) == [6]
+
+
+def test_unique_checked_against_live_and_pending() -> None:
+    state = make()
+    state.apply(1, [Put(1, {"name": "a", "email": "taken"})])
+    with pytest.raises(UniqueViolation) as info:
+        state.check([Put(2, {"name": "b", "email": "taken"})])
+    assert info.value.field == "email" and info.value.value == "taken"
+    state.check([Put(1, {"name": "renamed", "email": "taken"})])  # same record: fine
+    ops = [Put(3, {"name": "c", "email": "new"})]
+    state.check(ops)
+    token = state.hold(ops)
+    with pytest.raises(UniqueViolation):
+        state.check([Put(4, {"name": "d", "email": "new"})])
+    state.release(token, ops)
+    state.check([Put(4, {"name": "d", "email": "new"})])
+
+
+def test_unique_freed_by_pending_change_and_within_group() -> None:
+    state = make()
+    state.apply(1, [Put(1, {"name": "a", "email": "e"})])
+    move = [Put(1, {"name": "a", "email": "other"})]
+    state.check(move)
+    token = state.hold(move)
+    state.check([Put(2, {"name": "b", "email": "e"})])  # record 1 is leaving "e"
+    state.release(token, move)
+    state.check([Delete(1), Put(2, {"name": "b", "email": "e"})])  # freed in the same group
+    with pytest.raises(UniqueViolation):
+        state.check([Put(5, {"name": "x", "email": "dup"}), Put(6, {"name": "y", "email": "dup"})])
+
+
+def test_load_snapshot_then_replay_older_entries() -> None:
+    state = make()
+    state.load(100, [(1, {"name": "snap", "email": "1"})])
+    state.apply(90, [Put(1, {"name": "old", "email": "1"})])  # before the replay point
+    assert state.get(1) == {"name": "snap", "email": "1"}
+    state.apply(110, [Put(1, {"name": "new", "email": "1"})])
+    assert state.get(1) == {"name": "new", "email": "1"}
+
+
+def test_ids_increase_and_follow_the_clock() -> None:
+    now = [1_700_000_000_000]
+    gen = IdGenerator(clock_ms=lambda: now[0], seed=5)
+    ids = [gen.new_id() for _ in range(10_000)]
+    assert ids == sorted(set(ids))
+    assert all(0 < i < 2**63 for i in ids)
+    assert snowflake_ms(ids[0]) == now[0]
+    now[0] += 1000
+    later = gen.new_id()
+    assert later > ids[-1] and snowflake_ms(later) == now[0]
+    now[0] -= 5000  # a clock stepping back never repeats an id
+    assert gen.new_id() > later
+    assert snowflake_at(0) == 0
+
+
+def test_two_generators_started_together_differ() -> None:
+    a = IdGenerator(clock_ms=lambda: 1_700_000_000_000, seed=1)
+    b = IdGenerator(clock_ms=lambda: 1_700_000_000_000, seed=1_000)
+    assert {a.new_id() for _ in range(100)}.isdisjoint({b.new_id() for _ in range(100)})
