@@ -258,7 +258,8 @@ class ProtocolConfig:
         ready_timeout: seconds to wait for READY or RESUMED after IDENTIFY or RESUME.
         min_real_timeout: a floor in *real* seconds under the scaled handshake timeouts:
             network and scheduling latency do not shrink with ``time_scale``.
-        send_window_margin: real seconds added to the scaled 60 s send window, for latency.
+        latency_margin: real seconds added to the scaled send window and identify spacing:
+            Discord measures arrivals, the client departures, and latency does not scale.
         backoff_base: seconds; the first retry waits up to this (full jitter).
         backoff_cap: seconds; no retry waits longer.
         backoff_reset_after: seconds a connection must stay up before the backoff restarts.
@@ -276,7 +277,7 @@ class ProtocolConfig:
     hello_timeout: float = 20.0
     ready_timeout: float = 15.0
     min_real_timeout: float = 1.0
-    send_window_margin: float = 0.5
+    latency_margin: float = 0.5
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
     backoff_reset_after: float = 60.0
@@ -481,7 +482,7 @@ class GatewayProtocol:
         url = self.pending_url or self.config.url
         # Discord counts arrivals, we count departures: latency can bunch a burst sent across
         # a window edge into one server window, so the log also covers that slack.
-        window = self._scaled(GATEWAY_SEND_WINDOW) + self.config.send_window_margin
+        window = self._scaled(GATEWAY_SEND_WINDOW) + self.config.latency_margin
         self.conn = ConnectionState(
             url=url,
             opened_at=now,
@@ -698,7 +699,8 @@ class GatewayProtocol:
     def _identify_allowed_at(self) -> float:
         if self.last_identify_at is None:
             return float("-inf")
-        return self.last_identify_at + self._scaled(self.config.identify_spacing)
+        spacing = self._scaled(self.config.identify_spacing) + self.config.latency_margin
+        return self.last_identify_at + spacing
 
     def _heartbeat(self, now: float) -> Send:
         conn = self._conn()

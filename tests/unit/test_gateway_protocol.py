@@ -56,6 +56,7 @@ class Harness:
 
     def __init__(self, rng: Any = None, **config: Any) -> None:
         self.rng = rng if rng is not None else FakeRandom(0.5)
+        config.setdefault("latency_margin", 0.0)  # exact times; one test sets it
         self.proto = GatewayProtocol(
             ProtocolConfig(token=TOKEN, url=BASE, **config), random=self.rng
         )
@@ -329,6 +330,16 @@ def test_identifies_are_kept_five_seconds_apart() -> None:
     h.now += 0.5
     [connect] = only(h.recv(Opcode.INVALID_SESSION, False), Connect)
     assert connect.delay == pytest.approx(first + 5.0 - h.now)
+
+
+def test_latency_margin_widens_identify_spacing_and_the_send_window() -> None:
+    h = Harness(rng=FakeRandom(0.0), latency_margin=0.5, time_scale=0.01)
+    h.connect_ready()
+    first = h.now
+    [connect] = only(h.recv(Opcode.INVALID_SESSION, False), Connect)
+    assert h.now + connect.delay == pytest.approx(first + 0.05 + 0.5)
+    h.open()
+    assert h.proto.conn is not None and h.proto.conn.limiter.window == pytest.approx(0.6 + 0.5)
 
 
 def test_identify_waits_for_the_spacing_when_the_socket_opened_early() -> None:
