@@ -13,8 +13,6 @@ database may log in again.
 
 from __future__ import annotations
 
-import asyncio
-import logging as _logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -31,13 +29,22 @@ from discobase.errors import (
 from discobase.table import Table, TableBinding, TableStoreLike
 
 if TYPE_CHECKING:
+    import asyncio
+    import logging as _logging
+
     from discobase.gateway import GatewayClient, GatewayEvent
     from discobase.http import HTTPClient
     from discobase.storage import StorageEngine
 
 __all__ = ["DEFAULT_API_URL", "PERMISSIONS", "Database", "invite_url"]
 
-log = _logging.getLogger("discobase")
+
+def _log() -> _logging.Logger:
+    """Return the ``discobase`` logger (``logging`` is imported on first use, not at import)."""
+    import logging
+
+    return logging.getLogger("discobase")
+
 
 DEFAULT_API_URL = "https://discord.com"
 
@@ -204,7 +211,7 @@ class Database:
                 )
                 store = await engine.open_table(spec)
                 binding.store = store
-                log.info("table %r ready (%d records)", binding.name, store.count())
+                _log().info("table %r ready (%d records)", binding.name, store.count())
 
     def _store_for(self, binding: TableBinding) -> TableStoreLike:
         """Raise the error that says why ``binding`` has no store (called by Table)."""
@@ -246,6 +253,7 @@ class Database:
         The database keeps the task until it finishes, so an unawaited write still runs,
         and logs its failure so none is lost; ``close()`` waits for every pending write.
         """
+        import asyncio  # loaded on use: `import discobase` stays light
 
         async def wait() -> Any:
             # Cancelling the caller's task must not cancel a write already handed to storage.
@@ -261,7 +269,7 @@ class Database:
                 return
             exc = done.exception()
             if exc is not None:
-                log.error("%s failed: %s", what, exc, exc_info=exc)
+                _log().error("%s failed: %s", what, exc, exc_info=exc)
 
         task.add_done_callback(finished)
         return task
@@ -288,6 +296,8 @@ class Database:
         Raises:
             UsageError: the database is already logged in or logging in.
         """
+        import asyncio  # loaded on use: `import discobase` stays light
+
         if not isinstance(token, str) or not token:
             raise UsageError("login needs a bot token, a non-empty string")
         if self._runner is not None and not self._runner.done():
@@ -311,6 +321,8 @@ class Database:
             Exception: whatever made the start fail (``InvalidToken``, ``GuildNotFound``,
                 ``Forbidden`` for a missing permission, ...).
         """
+        import asyncio  # loaded on use: `import discobase` stays light
+
         runner, ready = self._runner, self._ready
         if runner is None or ready is None:
             raise NotConnected("call db.login_task(token) (or use db.conn(token)) first")
@@ -349,6 +361,8 @@ class Database:
 
     async def close(self) -> None:
         """Wait for pending writes, then disconnect; a no-op when not logged in."""
+        import asyncio  # loaded on use: `import discobase` stays light
+
         runner, closing = self._runner, self._closing
         if runner is None and self._state == "ready":
             await self._shutdown()  # attached with _use_storage()
@@ -388,12 +402,14 @@ class Database:
             self._state = "ready"
             assert self._ready is not None
             self._ready.set()
-            log.info("database %r ready", self.name)
+            _log().info("database %r ready", self.name)
             await self._serve()
         finally:
             await self._shutdown()
 
     async def _start(self, token: str) -> None:
+        import asyncio  # loaded on use: `import discobase` stays light
+
         # Imported here so that `import discobase` does not load aiohttp.
         from discobase.gateway import GatewayClient
         from discobase.http import HTTPClient
@@ -405,7 +421,7 @@ class Database:
         bot_id = int(me["id"])
         guild_id = await self._find_guild(http, bot_id)
         self.guild_id = guild_id
-        log.info("using guild %d for database %r", guild_id, self.name)
+        _log().info("using guild %d for database %r", guild_id, self.name)
 
         engine = self._engine = StorageEngine(
             http, guild_id=guild_id, bot_id=bot_id, time_scale=self.time_scale
@@ -433,6 +449,8 @@ class Database:
         await self._open_tables(engine)
 
     async def _serve(self) -> None:
+        import asyncio  # loaded on use: `import discobase` stays light
+
         closing, gateway_task = self._closing, self._gateway_task
         assert closing is not None and gateway_task is not None
         close_wait = asyncio.ensure_future(closing.wait())
@@ -446,6 +464,8 @@ class Database:
             raise NotConnected("the gateway connection ended")
 
     async def _shutdown(self) -> None:
+        import asyncio  # loaded on use: `import discobase` stays light
+
         was_ready = self._state == "ready"
         self._state = "closing"
         if self._pending:
@@ -470,13 +490,13 @@ class Database:
             if gateway_task is not None:
                 await asyncio.wait({gateway_task})
                 if not gateway_task.cancelled() and gateway_task.exception() is not None:
-                    log.debug("gateway ended with %r", gateway_task.exception())
+                    _log().debug("gateway ended with %r", gateway_task.exception())
             if http is not None:
                 await _quietly(http.close(), "closing the HTTP client")
         finally:
             self._state = "closed"
             if was_ready:
-                log.info("database %r closed", self.name)
+                _log().info("database %r closed", self.name)
 
     def _login_finished(self, runner: asyncio.Task[None]) -> None:
         if runner.cancelled():
@@ -484,7 +504,7 @@ class Database:
         exc = runner.exception()
         if exc is not None and not self._failure_seen:
             # Nobody may ever await a login_task(); its failure must still be seen.
-            log.error("database %r stopped: %s", self.name, exc, exc_info=exc)
+            _log().error("database %r stopped: %s", self.name, exc, exc_info=exc)
 
     # ------------------------------------------------------------------ the guild
 
@@ -513,9 +533,9 @@ class Database:
         except HTTPException as exc:
             if exc.status is None or exc.status >= 500 or exc.status in (401, 429):
                 raise
-            log.debug("creating guild %r was refused: %s", self.name, exc)
+            _log().debug("creating guild %r was refused: %s", self.name, exc)
         else:
-            log.info("created guild %r", self.name)
+            _log().info("created guild %r", self.name)
             return int(created["id"])
         link = await self._invite_link(http, bot_id)
         raise GuildNotFound(
@@ -553,12 +573,14 @@ class Database:
         self._sessions += 1
         if not event.resumed and self._sessions > 1 and engine is not None and self._engine_open:
             # A new session after the first: events may have been missed while away.
-            log.info("gateway reconnected with a new session; catching up")
+            _log().info("gateway reconnected with a new session; catching up")
             await engine.catch_up()
 
 
 async def _first_of(awaitable: Any, task: asyncio.Task[None]) -> None:
     """Await ``awaitable`` unless ``task`` ends first, in which case raise why it ended."""
+    import asyncio  # loaded on use: `import discobase` stays light
+
     waiter = asyncio.ensure_future(awaitable)
     try:
         await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
@@ -576,7 +598,7 @@ async def _quietly(awaitable: Any, what: str) -> None:
     try:
         await awaitable
     except Exception as exc:
-        log.warning("%s failed: %s", what, exc)
+        _log().warning("%s failed: %s", what, exc)
 
 
 def _time_scale(value: float | None) -> float:
@@ -594,14 +616,22 @@ def _time_scale(value: float | None) -> float:
 _handler: _logging.Handler | None = None
 
 
-def enable_logging(level: int = _logging.INFO) -> None:
-    """Attach a readable handler to the ``discobase`` logger (once per process)."""
+def enable_logging(level: int | None = None) -> None:
+    """Attach a readable handler to the ``discobase`` logger (once per process).
+
+    Args:
+        level: the logger's level; INFO when not given.
+    """
+    import logging
+
     global _handler
+    log = _log()
     if _handler is None:
-        _handler = _logging.StreamHandler()
+        _handler = logging.StreamHandler()
         _handler.setFormatter(
-            _logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
         )
         log.addHandler(_handler)
-    if log.level == _logging.NOTSET or log.level > level:
-        log.setLevel(level)
+    wanted = logging.INFO if level is None else level
+    if log.level == logging.NOTSET or log.level > wanted:
+        log.setLevel(wanted)

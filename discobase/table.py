@@ -13,13 +13,12 @@ finite floats as strings, datetimes with their offsets, enums by value, nested m
 
 from __future__ import annotations
 
-import asyncio
 import types
 import typing
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, overload
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 from pydantic.fields import FieldInfo
 
 from discobase import _json
@@ -44,6 +43,10 @@ from discobase.query import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from pydantic import TypeAdapter
+
     from discobase.database import Database
 
 __all__ = ["Table", "TableBinding", "TableStoreLike"]
@@ -156,6 +159,8 @@ class TableBinding:
         except Exception:
             # A model validator that needs the other fields: validate the field on its own.
             info = self.fields[field]
+            from pydantic import TypeAdapter
+
             adapter: TypeAdapter[Any] = TypeAdapter(typing.cast(Any, info.annotation))
             return _json.loads(adapter.dump_json(adapter.validate_python(value)))
         return _json.loads(probe.model_dump_json(include={field}))[field]
@@ -205,7 +210,10 @@ class Table(BaseModel):
     block: await them after it, not inside it.
     """
 
+    # defer_build: building a validator at class creation costs more than the rest of
+    # `import discobase`; each table builds its own on first use instead.
     model_config = ConfigDict(
+        defer_build=True,
         validate_assignment=True,
         ser_json_bytes="base64",
         val_json_bytes="base64",
@@ -496,6 +504,8 @@ def _json_defaults(model: type[BaseModel], fields: Mapping[str, FieldInfo]) -> d
         if info.is_required() or info.default_factory is not None:
             continue
         try:
+            from pydantic import TypeAdapter
+
             adapter: TypeAdapter[Any] = TypeAdapter(typing.cast(Any, info.annotation))
             defaults[name] = _json.loads(adapter.dump_json(info.default))
         except Exception:
