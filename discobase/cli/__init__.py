@@ -1,0 +1,129 @@
+"""The ``discobase`` command line: parse arguments, dispatch to one subcommand module.
+
+Top layer (beside the public API). This module imports nothing heavy: each subcommand's module
+is imported only when that subcommand runs, so ``discobase --help`` starts at once and never
+loads aiohttp or the emulator. Tokens come from the environment only, never from a flag, so
+they stay out of shell history and process listings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from discobase.cli.env import API_URL_VAR, DATABASE_VAR, TOKEN_VAR
+
+__all__ = ["build_parser", "main"]
+
+_DESCRIPTION = """\
+Use a Discord bot as a database: tables are channels, records are messages.
+
+Commands that talk to a server read the bot token from $DISCOBASE_TOKEN and the server from
+$DISCOBASE_API_URL (Discord itself when unset). Start a local Discord with
+`discobase emulator`; try everything at once with `discobase demo`.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="discobase",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from discobase import __version__
+
+    parser.add_argument("--version", action="version", version=f"discobase {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    # Listed for --help only: main() hands `emulator ...` over before argparse sees it.
+    commands.add_parser(
+        "emulator",
+        help="run the local Discord (see `discobase emulator --help`)",
+        add_help=False,
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="start a local Discord in-process and walk through the database",
+        description="Start a local Discord, define tables, save, find, update and delete "
+        "records, and show what lies in the guild. Needs no token.",
+    )
+    demo.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="real seconds per Discord second in the local Discord (default 1: real time)",
+    )
+
+    tables = commands.add_parser(
+        "tables",
+        help="list the tables with their record count, channel and schema",
+    )
+    _add_database_options(tables)
+
+    dump = commands.add_parser("dump", help="write a table's records to stdout as JSON lines")
+    _add_database_options(dump)
+    dump.add_argument("table", help="the table's name")
+
+    load = commands.add_parser("load", help="save the records of a JSON lines file, in batches")
+    _add_database_options(load)
+    load.add_argument("table", help="the table's name (it must exist)")
+    load.add_argument("file", help="a file with one JSON object per line; `-` reads stdin")
+
+    stats = commands.add_parser(
+        "stats",
+        help="connect, then show the requests made and the rate-limit state",
+    )
+    _add_database_options(stats)
+    return parser
+
+
+def _add_database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        "-d",
+        help=f"the database's (guild's) name; default ${DATABASE_VAR}",
+    )
+    parser.add_argument("--guild-id", help="the guild's id, when several share the name")
+    parser.epilog = (
+        f"The token is read from ${TOKEN_VAR}, the server from ${API_URL_VAR} (default: Discord)."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand and return the process exit status.
+
+    Args:
+        argv: the arguments after the program name; ``sys.argv[1:]`` when omitted.
+
+    Returns:
+        0 on success, 1 when the command failed, 2 on a usage error.
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["emulator"]:
+        # The emulator owns its options; argparse here would swallow its --help.
+        import importlib
+
+        emulator_cli = importlib.import_module("discobase.emulator.cli")
+        return int(emulator_cli.main(args_list[1:]) or 0)
+
+    args = build_parser().parse_args(args_list)
+    from discobase.cli.errors import CommandError
+
+    try:
+        if args.command == "demo":
+            from discobase.cli.demo import run_demo
+
+            return run_demo(time_scale=args.time_scale)
+        from discobase.cli.commands import run_command
+
+        return run_command(args)
+    except CommandError as exc:
+        print(f"discobase: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print("discobase: interrupted", file=sys.stderr)
+        return 130
