@@ -1,0 +1,426 @@
+"""The storage engine against the local Discord, over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from discobase.errors import SchemaMismatch, UniqueViolation
+from discobase.gateway import GatewayClient, Intents
+from discobase.gateway.events import DispatchEvent, SessionEvent
+from discobase.http import HTTPClient
+from discobase.http.errors import ServerError
+from discobase.storage import Delete, Limits, Put, StorageEngine, TableSpec, codec
+from discobase.storage.writer import encode_lines, plan_messages, post
+from tests.conftest import TIME_SCALE
+
+SCHEMA: dict[str, Any] = {
+    "title": "User",
+    "type": "object",
+    "properties": {
+        "name": {"title": "Name", "type": "string"},
+        "email": {"title": "Email", "type": "string"},
+        "age": {"title": "Age", "type": "integer", "default": 0},
+    },
+    "required": ["name", "email"],
+}
+SPEC = TableSpec(
+    name="user",
+    schema=SCHEMA,
+    fields={"name": False, "email": False, "age": True},
+    indexes={"name": False, "email": True},
+)
+
+
+def user(i: int, **extra: Any) -> dict[str, Any]:
+    return {"name": f"user{i % 7}", "email": f"u{i}@example.com", "age": i, **extra}
+
+
+class World:
+    """One bot in one guild of a fresh emulator."""
+
+    def __init__(self, emu: Any) -> None:
+        self.emu = emu
+        self.bot = emu.create_bot("db")
+        self.guild_id = int(emu.create_guild("db", bots=[self.bot]))
+
+    @asynccontextmanager
+    async def node(self, *, gateway: bool = False, **tuning: Any) -> AsyncIterator[StorageEngine]:
+        """An engine as one process would run it (optionally fed by a real gateway)."""
+        async with HTTPClient(self.bot.token, api_url=self.emu.url, time_scale=TIME_SCALE) as http:
+            engine = StorageEngine(
+                http,
+                guild_id=self.guild_id,
+                bot_id=int(self.bot.id),
+                time_scale=TIME_SCALE,
+                **tuning,
+            )
+            client: GatewayClient | None = None
+            task: asyncio.Task[None] | None = None
+            if gateway:
+                info = await http.fetch_gateway_bot()
+                client = GatewayClient(
+                    self.bot.token,
+                    url=info["url"],
+                    intents=Intents.GUILDS | Intents.GUILD_MESSAGES,
+                    session_start_limit=info["session_start_limit"],
+                    time_scale=TIME_SCALE,
+                )
+                ready = asyncio.Event()
+
+                async def listen(event: Any) -> None:
+                    if isinstance(event, DispatchEvent):
+                        await engine.on_event(event.name, event.data)
+                    elif isinstance(event, SessionEvent):
+                        if ready.is_set() and not event.resumed:
+                            await engine.catch_up()
+
+                client.add_listener(listen)
+                task = asyncio.create_task(client.run())
+                await asyncio.wait_for(client.wait_ready(), 30)
+                ready.set()
+            await engine.open()
+            try:
+                yield engine
+            finally:
+                await engine.close()
+                if client is not None and task is not None:
+                    await client.close()
+                    await asyncio.wait_for(task, 30)
+
+    def channel_messages(self, channel_id: int) -> list[Any]:
+        channel = self.emu.state.channels[str(channel_id)]
+        return [self.emu.state.messages[i] for i in channel.message_ids]
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    async def wait() -> None:
+        while not check():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+async def gather(futures: list[asyncio.Future[None]]) -> None:
+    await asyncio.wait_for(asyncio.gather(*futures), 60)
+
+
+async def test_writes_are_durable_and_reopen_identically(emulator: Any) -> None:
+    world = World(emulator)
+    async with world.node() as engine:
+        store = await engine.open_table(SPEC)
+        assert await engine.open_table(SPEC) is store  # idempotent
+        ids = [store.new_id() for _ in range(300)]
+        futures = [store.submit([Put(i, user(n))]) for n, i in enumerate(ids)]
+        assert store.count() == 0  # visible only once durable
+        await gather(futures)
+        assert store.count() == 300
+        await gather([store.submit([Delete(ids[0]), Put(ids[1], user(1, age=99))])])
+        expected = dict(store.records())
+        assert list(store.lookup("email", "u5@example.com") or ()) == [ids[5]]
+        writes = store.writer.messages_sent
+        assert writes <= 6, writes
+    async with world.node() as again:
+        store2 = await again.open_table(SPEC)
+        assert dict(store2.records()) == expected
+        assert set(store2.lookup("name", "user3") or ()) == {
+            i for i, data in expected.items() if data["name"] == "user3"
+        }
+    stats = emulator.stats()
+    assert stats["ratelimited_by_scope"]["user"] == 0
+    assert stats["ratelimited_by_scope"]["global"] == 0
+
+
+@pytest.mark.parametrize("target", [1999, 2000, 2001])
+async def test_records_at_the_content_limit_round_trip(emulator: Any, target: int) -> None:
+    world = World(emulator)
+    async with world.node() as engine:
+        store = await engine.open_table(SPEC)
+        rid = store.new_id()
+        probe = user(1, note="")
+        overhead = codec.INLINE_OVERHEAD + len(codec.encode_op(Put(rid, probe)))
+        data = user(1, note="x" * (target - overhead))
+        assert len(codec.inline_content([codec.encode_op(Put(rid, data))])) == target
+        await gather([store.submit([Put(rid, data)])])
+        entries = [m for m in world.channel_messages(store.channel_id) if m.content.startswith("{")]
+        assert len(entries) == 1
+        assert bool(entries[0].attachments) == (target > 2000)
+    async with world.node() as again:
+        assert (await again.open_table(SPEC)).get(rid) == data
+
+
+async def test_awkward_text_and_a_five_megabyte_record_are_stored_exactly(emulator: Any) -> None:
+    world = World(emulator)
+    texts = [
+        "@everyone @here <@123456789012345678> hi",
+        "emoji 😀🎉 👩‍👩‍👧 🇫🇷 and CJK 漢字",
+        "control \x00\x01\x07\x1b\x7f\u2028 and \r\n\t",
+        "**bold** __u__ ~~s~~ ||spoiler|| `x` ```py\nprint()\n``` > quote\n# heading https://x.y",
+        "   spaces around   ",
+    ]
+    big = user(100, blob="0123456789abcdef\u00e9" * (5 * 1024 * 1024 // 17))
+    async with world.node() as engine:
+        store = await engine.open_table(SPEC)
+        ids = [store.new_id() for _ in texts]
+        await gather(
+            [
+                store.submit([Put(i, user(n, note=t))])
+                for n, (i, t) in enumerate(zip(ids, texts, strict=True))
+            ]
+        )
+        big_id = store.new_id()
+        await gather([store.submit([Put(big_id, big)])])
+        for message in world.channel_messages(store.channel_id):
+            assert not message.mention_everyone
+            assert message.flags & 4 and message.flags & 4096
+    async with world.node() as again:
+        store2 = await again.open_table(SPEC)
+        for n, (i, t) in enumerate(zip(ids, texts, strict=True)):
+            assert store2.get(i) == user(n, note=t)
+        assert store2.get(big_id) == big
+
+
+async def test_a_500_after_the_create_was_stored_leaves_no_duplicate(emulator: Any) -> None:
+    world = World(emulator)
+    async with world.node() as engine:
+        store = await engine.open_table(SPEC)
+        emulator.fail_next("POST", rf"/channels/{store.channel_id}/messages", 500, after_write=True)
+        rid = store.new_id()
+        await gather([store.submit([Put(rid, user(1))])])
+        entries = [m for m in world.channel_messages(store.channel_id) if m.content.startswith("{")]
+        assert len(entries) == 1
+        assert store.get(rid) == user(1)
+        assert emulator.stats()["faults_injected"] >= 1
+
+
+class DyingHTTP(HTTPClient):
+    """An HTTP client whose process dies after ``survive`` message creates."""
+
+    survive = 1_000_000
+
+    async def create_message(self, channel_id: int | str, **kwargs: Any) -> Any:
+        if self.survive <= 0:
+            raise ServerError(
+                "the writer died", status=500, route="POST /channels/{channel_id}/messages"
+            )
+        self.survive -= 1
+        return await super().create_message(channel_id, **kwargs)
+
+
+async def test_a_writer_killed_mid_batch_shows_nothing_partial(emulator: Any) -> None:
+    world = World(emulator)
+    small = Limits(file_limit=2048, max_files=2, request_limit=4096)
+    async with world.node() as engine:
+        store = await engine.open_table(SPEC)
+        before = store.new_id()
+        await gather([store.submit([Put(before, user(0))])])
+    async with DyingHTTP(world.bot.token, api_url=emulator.url, time_scale=TIME_SCALE) as http:
+        dying = StorageEngine(http, guild_id=world.guild_id, bot_id=int(world.bot.id), limits=small)
+        await dying.open()
+        store = await dying.open_table(SPEC)
+        http.survive = 1  # the first part goes out, then the process dies
+        batch = [Put(store.new_id(), user(i + 1, pad=f"{i * 7919:>40}")) for i in range(400)]
+        future = store.submit(batch)
+        with pytest.raises(ServerError):
+            await asyncio.wait_for(future, 60)
+        assert store.count() == 1
+        await dying.close()
+    parts = [m for m in world.channel_messages(store.channel_id) if '"batch"' in m.content]
+    assert len(parts) == 1, "exactly one part of the batch reached Discord"
+    async with world.node(limits=small) as engine:
+        reader = await engine.open_table(SPEC)
+        assert list(reader.records()) == [before]
+        # The same writer, alive, gets the whole batch through; readers then see all of it.
+        await gather([reader.submit(batch)])
+    async with world.node() as engine:
+        assert (await engine.open_table(SPEC)).count() == 401
+
+
+async def test_foreign_messages_in_a_table_channel_are_ignored(emulator: Any) -> None:
+    world = World(emulator)
+    other = emulator.create_bot("intruder")
+    emulator.add_bot_to_guild(world.guild_id, other)
+    async with world.node() as engine:
+        store = await engine.open_table(SPEC)
+        await gather([store.submit([Put(store.new_id(), user(1))])])
+        fake = codec.inline_content([codec.encode_op(Put(1, user(666)))])
+        async with HTTPClient(other.token, api_url=emulator.url, time_scale=TIME_SCALE) as intruder:
+            await intruder.create_message(store.channel_id, content=fake)  # another bot
+            await intruder.create_message(store.channel_id, content="hello people")
+        guild = emulator.state.guilds[str(world.guild_id)]
+        channel = emulator.state.channels[str(store.channel_id)]
+        emulator.state.create_message(channel, guild.owner_id, content=fake)  # a human
+        await engine.http.create_message(store.channel_id, content="the bot, no marker")
+    async with world.node() as again:
+        store2 = await again.open_table(SPEC)
+        assert store2.count() == 1 and store2.get(1) is None
+
+
+async def test_unique_index_refuses_before_sending(emulator: Any) -> None:
+    world = World(emulator)
+    async with world.node() as engine:
+        store = await engine.open_table(SPEC)
+        first = store.submit([Put(store.new_id(), user(1))])
+        with pytest.raises(UniqueViolation):  # pending, not yet acknowledged
+            store.submit([Put(store.new_id(), user(1))])
+        await gather([first])
+        with pytest.raises(UniqueViolation) as info:
+            store.submit([Put(store.new_id(), user(1))])
+        assert info.value.field == "email"
+        sent = store.writer.messages_sent
+    assert sent == 1
+
+
+async def test_batch_is_one_message_per_table_and_abandoned_on_error(emulator: Any) -> None:
+    world = World(emulator)
+    other_spec = TableSpec(name="item", schema={"properties": {}}, fields={}, indexes={})
+    async with world.node() as engine:
+        users = await engine.open_table(SPEC)
+        items = await engine.open_table(other_spec)
+        async with engine.batch():
+            futures = [users.submit([Put(users.new_id(), user(i))]) for i in range(30)]
+            futures.append(items.submit([Put(items.new_id(), {})]))
+            await asyncio.sleep(0.05)
+            assert users.count() == 0 and users.writer.messages_sent == 0
+        await gather(futures)
+        assert users.writer.messages_sent == 1 and items.writer.messages_sent == 1
+        with pytest.raises(RuntimeError):
+            async with engine.batch():
+                lost = users.submit([Put(users.new_id(), user(100))])
+                raise RuntimeError("boom")
+        assert lost.done() and lost.exception() is not None
+        # The abandoned group freed its unique claim.
+        await gather([users.submit([Put(users.new_id(), user(100))])])
+        assert users.count() == 31
+
+
+async def test_schema_changes(emulator: Any) -> None:
+    world = World(emulator)
+    async with world.node() as engine:
+        await engine.open_table(SPEC)
+    added = TableSpec(
+        name="user",
+        schema={
+            **SCHEMA,
+            "properties": {**SCHEMA["properties"], "nick": {"type": "string", "default": ""}},
+        },
+        fields={**SPEC.fields, "nick": True},
+        indexes=SPEC.indexes,
+    )
+    async with world.node() as engine:
+        await engine.open_table(added)
+        assert engine.catalog is not None
+        assert "nick" in engine.catalog.tables["user"].fields
+    removed = TableSpec(
+        name="user",
+        schema={**SCHEMA, "properties": {"name": {"type": "string"}}},
+        fields={"name": False},
+        indexes={},
+    )
+    retyped = TableSpec(
+        name="user",
+        schema={
+            **added.schema,
+            "properties": {**added.schema["properties"], "age": {"type": "string"}},
+        },
+        fields=added.fields,
+        indexes={},
+    )
+    bare = TableSpec(
+        name="user",
+        schema={
+            **added.schema,
+            "properties": {**added.schema["properties"], "x": {"type": "integer"}},
+        },
+        fields={**added.fields, "x": False},
+        indexes={},
+    )
+    async with world.node() as engine:
+        with pytest.raises(SchemaMismatch) as info:
+            await engine.open_table(removed)
+        assert set(info.value.fields) == {"age", "email", "nick"}
+        with pytest.raises(SchemaMismatch) as info:
+            await engine.open_table(retyped)
+        assert info.value.fields == ["age"]
+        with pytest.raises(SchemaMismatch) as info:
+            await engine.open_table(bare)
+        assert info.value.fields == ["x"]
+        assert (await engine.open_table(added)).count() == 0
+
+
+async def test_snapshot_is_pinned_recorded_and_used_to_reopen(emulator: Any) -> None:
+    world = World(emulator)
+    async with world.node(snapshot_messages=4) as engine:
+        store = await engine.open_table(SPEC)
+        for round_ in range(6):
+            await gather(
+                [store.submit([Put(store.new_id(), user(round_ * 10 + k))]) for k in range(3)]
+            )
+        await eventually(lambda: store.snapshots_written >= 1)
+        await engine.flush()
+        expected = dict(store.records())
+        pins = await engine.http.fetch_pins(store.channel_id)
+        assert any('"t":"snap"' in item["message"]["content"] for item in pins["items"])
+        assert engine.catalog is not None and "user" in engine.catalog.snapshots
+    async with world.node() as again:
+        store2 = await again.open_table(SPEC)
+        assert dict(store2.records()) == expected
+
+
+async def test_two_processes_converge_through_the_gateway(emulator: Any) -> None:
+    world = World(emulator)
+    async with world.node(gateway=True) as a, world.node(gateway=True) as b:
+        sa, sb = await a.open_table(SPEC), await b.open_table(SPEC)
+        ids = [sa.new_id() for _ in range(40)]
+        futures = [sa.submit([Put(i, user(n))]) for n, i in enumerate(ids[:20])]
+        futures += [sb.submit([Put(i, user(n))]) for n, i in enumerate(ids[20:], start=20)]
+        # Both change the same record; the later message wins everywhere.
+        futures.append(sa.submit([Put(ids[0], user(0, age=1))]))
+        await gather(futures)
+        await gather([sb.submit([Put(ids[0], user(0, age=2))])])
+        await eventually(lambda: sa.count() == 40 and sb.count() == 40)
+        await eventually(lambda: dict(sa.records()) == dict(sb.records()))
+        assert sa.get(ids[0]) == user(0, age=2)
+        # A process that missed events catches up over REST.
+        async with world.node() as c:
+            sc = await c.open_table(SPEC)
+            await gather([sa.submit([Delete(ids[1])])])
+            assert sc.get(ids[1]) is not None
+            await c.catch_up()
+            assert sc.get(ids[1]) is None
+        await eventually(lambda: sb.get(ids[1]) is None)
+
+
+async def test_ten_thousand_concurrent_writes_share_few_requests(emulator: Any) -> None:
+    world = World(emulator)
+    async with world.node() as engine:
+        store = await engine.open_table(SPEC)
+        before = emulator.stats()["requests_total"]
+        futures = [store.submit([Put(store.new_id(), user(i))]) for i in range(10_000)]
+        await gather(futures)
+        used = emulator.stats()["requests_total"] - before
+    assert store.count() == 10_000
+    assert used <= 20, used
+    assert emulator.stats()["ratelimited_by_scope"]["user"] == 0
+
+
+async def test_a_part_posted_by_hand_without_its_partner_is_invisible(emulator: Any) -> None:
+    world = World(emulator)
+    small = Limits(file_limit=1024, max_files=1, request_limit=1024)
+    async with world.node() as engine:
+        store = await engine.open_table(SPEC)
+        ops = [Put(i, user(i, pad="z" * 50)) for i in range(1, 300)]
+        lines = encode_lines(ops)
+        plan = plan_messages(lines, sum(len(x) + 1 for x in lines), small)
+        assert len(plan) >= 2
+        for message in plan[:-1]:
+            await post(engine.http, store.channel_id, message)
+    async with world.node() as engine:
+        assert (await engine.open_table(SPEC)).count() == 0
+        await post(engine.http, engine.tables["user"].channel_id, plan[-1])
+        await engine.catch_up()
+        assert engine.tables["user"].count() == 299
