@@ -198,7 +198,7 @@ class Database:
         await self._open_tables(self._engine)
 
     async def _open_tables(self, engine: StorageEngine) -> None:
-        from discobase.storage.catalog import TableSpec
+        from discobase.storage import TableSpec
 
         # A table registered while another opens is picked up by the next round.
         while unbuilt := [b for b in self._tables.values() if b.store is None]:

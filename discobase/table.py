@@ -252,7 +252,7 @@ class Table(BaseModel):
                 f"this {binding.name} record is already saved (id {self._id}); "
                 "use update() to write its changes, or commit() to save or update"
             )
-        from discobase.storage.codec import Put
+        from discobase.storage import Put
 
         record_id = store.new_id()
         future = store.submit([Put(record_id, self._dump())])
@@ -274,7 +274,7 @@ class Table(BaseModel):
                 f"this {binding.name} record is not saved yet; "
                 "use save() to insert it, or commit() to save or update"
             )
-        from discobase.storage.codec import Put
+        from discobase.storage import Put
 
         future = store.submit([Put(record_id, self._dump())])
         return binding.database._track(future, f"update of {binding.name} {record_id}", self)
@@ -296,7 +296,7 @@ class Table(BaseModel):
                 f"this {binding.name} record is not saved, so there is nothing to delete; "
                 "only records saved with save() (or found with find()) can be deleted"
             )
-        from discobase.storage.codec import Delete
+        from discobase.storage import Delete
 
         future = store.submit([Delete(record_id)])
 
@@ -340,7 +340,7 @@ class Table(BaseModel):
                     f"a {binding.name} record given to save_many() is already saved "
                     f"(id {record._id}); update it with update() or commit()"
                 )
-        from discobase.storage.codec import Put
+        from discobase.storage import Put
 
         ids = [store.new_id() for _ in batch]
         future = store.submit([Put(i, r._dump()) for i, r in zip(ids, batch, strict=True)])

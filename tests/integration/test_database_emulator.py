@@ -1,0 +1,189 @@
+"""The public API against the local Discord over real sockets: start-up, writes, live sync."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import pytest
+
+import discobase
+from discobase.errors import GuildNotFound, TableNotBuilt
+from tests.conftest import TIME_SCALE
+
+WAIT = 30.0  # generous: the suite must pass on a loaded machine
+
+
+def make_db(emu: Any, name: str = "My discord database", **kwargs: Any) -> discobase.Database:
+    return discobase.Database(name, api_url=emu.url, time_scale=TIME_SCALE, **kwargs)
+
+
+async def eventually(check: Any, timeout: float = WAIT) -> None:
+    """Poll ``check()`` until it is true (live sync has no completion signal to await)."""
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
+async def test_save_find_update_delete_round_trip(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.create_guild("My discord database", bots=[bot])
+    db = make_db(emulator)
+
+    @db.table
+    class User(discobase.Table):
+        name: Annotated[str, discobase.Index()]
+        password: str
+
+    async with asyncio.timeout(WAIT), db.conn(bot.token):
+        peter = await User(name="Peter", password="foobar").save()
+        assert peter.id is not None
+        assert [u.password for u in User.find(name="Peter")] == ["foobar"]
+        peter.password = "changed"
+        await peter.update()
+        assert (await User.get(peter.id)).password == "changed"
+        await peter.delete()
+        assert User.count() == 0
+    assert not db.is_ready
+
+
+async def test_records_survive_a_new_login(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.create_guild("persist", bots=[bot])
+    db = make_db(emulator, "persist")
+
+    @db.table
+    class Note(discobase.Table):
+        text: str
+
+    async with asyncio.timeout(WAIT):
+        async with db.conn(bot.token):
+            await Note.save_many([Note(text=f"n{i}") for i in range(30)])
+        async with db.conn(bot.token):
+            assert sorted(n.text for n in Note.find()) == sorted(f"n{i}" for i in range(30))
+
+
+def item_table(db: discobase.Database) -> type[Any]:
+    """Define a table named ``item`` on ``db`` (a class belongs to one database)."""
+
+    @db.table
+    class Item(discobase.Table):
+        label: str
+
+    return Item
+
+
+async def test_two_databases_see_each_others_writes(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.create_guild("shared", bots=[bot])
+    first, second = make_db(emulator, "shared"), make_db(emulator, "shared")
+    item_a, item_b = item_table(first), item_table(second)
+    async with asyncio.timeout(WAIT):
+        # Opened one after the other so that both adopt one channel for the table.
+        async with first.conn(bot.token):
+            pass
+        async with first.conn(bot.token), second.conn(bot.token):
+            await item_a(label="from first").save()
+            await eventually(lambda: item_b.count() == 1)
+            await item_b(label="from second").save()
+            await eventually(lambda: item_a.count() == 2)
+            assert sorted(i.label for i in item_a.find()) == ["from first", "from second"]
+            assert [i.id for i in item_a.find()] == [i.id for i in item_b.find()]
+            (mine,) = item_b.find(label="from first")
+            mine.label = "edited by second"
+            await mine.update()
+            await eventually(lambda: item_a.count(label="edited by second") == 1)
+
+
+async def test_a_missing_guild_raises_at_wait_ready_with_the_invite_link(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    db = make_db(emulator, "nowhere")
+    async with asyncio.timeout(WAIT):
+        db.login_task(bot.token)
+        with pytest.raises(GuildNotFound) as caught:
+            await db.wait_ready()
+    message = str(caught.value)
+    assert "July 2025" in message
+    assert f"client_id={bot.application_id}&scope=bot&permissions=" in message
+    assert bot.token not in message
+
+
+async def test_the_legacy_create_guild_is_tried_once(emulator: Any) -> None:
+    from discobase.emulator import Emulator
+
+    async with Emulator(time_scale=TIME_SCALE, allow_guild_create=True) as legacy:
+        bot = legacy.create_bot("db")
+        db = make_db(legacy, "brand new")
+        async with asyncio.timeout(WAIT), db.conn(bot.token):
+            assert db.guild_id is not None
+        assert [g.name for g in legacy.state.guilds_for_bot(bot.id)] == ["brand new"]
+
+
+async def test_two_guilds_of_one_name_ask_for_guild_id(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.create_guild("twin", bots=[bot])
+    second = emulator.create_guild("twin", bots=[bot])
+    db = make_db(emulator, "twin")
+    async with asyncio.timeout(WAIT):
+        with pytest.raises(discobase.AmbiguousGuild, match="guild_id"):
+            async with db.conn(bot.token):
+                pass
+        chosen = make_db(emulator, "twin", guild_id=second)
+        async with chosen.conn(bot.token):
+            assert chosen.guild_id == int(second)
+
+
+async def test_a_bad_token_raises_at_wait_ready(emulator: Any) -> None:
+    db = make_db(emulator)
+    async with asyncio.timeout(WAIT):
+        db.login_task("not-a-token")
+        with pytest.raises(discobase.InvalidToken):
+            await db.wait_ready()
+
+
+async def test_a_late_table_needs_build_tables(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.create_guild("late", bots=[bot])
+    db = make_db(emulator, "late")
+    async with asyncio.timeout(WAIT), db.conn(bot.token):
+
+        @db.table
+        class Late(discobase.Table):
+            x: int
+
+        with pytest.raises(TableNotBuilt):
+            Late(x=1).save()
+        await db.build_tables()
+        await Late(x=1).save()
+
+
+async def test_a_human_message_in_a_table_channel_is_ignored(emulator: Any) -> None:
+    from discobase.storage import Put
+    from discobase.storage.codec import encode_op, inline_content
+
+    bot = emulator.create_bot("db")
+    guild_id = emulator.create_guild("humans", bots=[bot])
+    db = make_db(emulator, "humans")
+
+    @db.table
+    class Msg(discobase.Table):
+        text: str
+
+    async with asyncio.timeout(WAIT):
+        async with db.conn(bot.token):
+            await Msg(text="real").save()
+            state = emulator.state
+            channel = next(
+                c
+                for c in state.channels.values()
+                if str(c.guild_id) == str(guild_id) and c.name == "msg"
+            )
+            human = state.guilds[str(guild_id)].owner_id
+            # A human pastes something that looks exactly like an entry, and some chat.
+            forged = inline_content([encode_op(Put(42, {"text": "forged"}))])
+            state.create_message(channel, human, content=forged)
+            state.create_message(channel, human, content="hello @everyone")
+            await Msg(text="second").save()
+            assert sorted(m.text for m in Msg.find()) == ["real", "second"]
+        async with db.conn(bot.token):
+            assert sorted(m.text for m in Msg.find()) == ["real", "second"]
