@@ -304,12 +304,12 @@ class GatewayServer:
                 conn.enqueue(payload)
 
     def _wants(self, session: Session, event: Any, guilds_of: dict[str, set[str]]) -> bool:
-        target = getattr(event, "target_bot_id", None)
-        if target is not None:
-            return str(target) == session.bot_id
         intent = getattr(event, "intent", None)
         if intent and not session.intents & int(intent):
             return False
+        target = getattr(event, "target_bot_id", None)
+        if target is not None:
+            return str(target) == session.bot_id
         guild_id = getattr(event, "guild_id", None)
         if guild_id is None:
             return True

@@ -1,0 +1,112 @@
+"""Conformance: fault injection through the admin API, as a test in another process would.
+
+Layer: conformance tests over real loopback sockets: plain HTTP calls to
+``/_emulator/gateway/...`` and the raw websocket client. Where "nothing happened" must be
+shown (no ACK), a later frame the server is known to send proves the order instead of a wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from discobase.emulator.gateway import Opcode
+from tests.conformance.test_gateway_raw_client import RawGateway
+
+ADMIN = "/_emulator/gateway"
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+async def _admin(session: aiohttp.ClientSession, emu: Any, name: str, **body: Any) -> Any:
+    async with session.post(f"{emu.url}{ADMIN}/{name}", json=body) as reply:
+        assert reply.status == 200, await reply.text()
+        return await reply.json()
+
+
+async def _identified(session: aiohttp.ClientSession, emu: Any, bot: Any) -> RawGateway:
+    # No background heartbeats: each test sends its own, so every ACK is accounted for.
+    emu.gateway.config.heartbeat_timeout_factor = 1_000
+    gw = await RawGateway.connect(session, emu.url)
+    await gw.identify(bot.token)
+    await gw.recv_dispatch("GUILD_CREATE")
+    return gw
+
+
+async def test_stop_acks_makes_a_zombie_until_resume_acks(
+    emu: Any, session: aiohttp.ClientSession, bot: Any, guild_id: str
+) -> None:
+    gw = await _identified(session, emu, bot)
+    await _admin(session, emu, "stop_acks", bot_id=bot.id)
+    await gw.heartbeat()
+    assert await _admin(session, emu, "reconnect", bot_id=bot.id) == {"affected": 1}
+    assert (await gw.recv())["op"] == Opcode.RECONNECT  # no ACK came before it
+    await _admin(session, emu, "resume_acks")
+    await gw.heartbeat()
+    assert (await gw.recv())["op"] == Opcode.HEARTBEAT_ACK
+    await gw.close()
+
+
+async def test_invalid_session_and_requested_heartbeat_routes(
+    emu: Any, session: aiohttp.ClientSession, bot: Any, guild_id: str
+) -> None:
+    gw = await _identified(session, emu, bot)
+    await _admin(session, emu, "invalid_session", resumable=True, bot_id=bot.id)
+    assert await gw.recv() == {"op": 9, "d": True, "s": None, "t": None}
+    await _admin(session, emu, "request_heartbeat")
+    request = await gw.recv()
+    assert request["op"] == Opcode.HEARTBEAT and request["d"] == gw.seq
+    await gw.close()
+
+
+async def test_drop_route_closes_with_the_code_asked(
+    emu: Any, session: aiohttp.ClientSession, bot: Any, guild_id: str
+) -> None:
+    gw = await _identified(session, emu, bot)
+    assert await _admin(session, emu, "drop", close_code=4321) == {"affected": 1}
+    assert await gw.expect_close() == 4321
+    async with session.get(f"{emu.url}{ADMIN}/stats") as reply:
+        stats = await reply.json()
+    assert stats["close_codes"] == {"4321": 1}
+    assert stats["identifies"] == 1
+
+
+async def test_drop_route_without_a_code_cuts_the_socket(
+    emu: Any, session: aiohttp.ClientSession, bot: Any, guild_id: str
+) -> None:
+    gw = await _identified(session, emu, bot)
+    await _admin(session, emu, "drop", bot_id=bot.id)
+    assert await gw.expect_close() in (None, 1006)
+    assert emu.stats()["gateway"]["drops"] == 1
+    assert emu.stats()["gateway"]["close_codes"] == {}
+
+
+async def test_faults_aimed_at_one_bot_spare_the_others(
+    emu: Any, session: aiohttp.ClientSession, bot: Any, guild_id: str
+) -> None:
+    other = emu.create_bot("other")
+    emu.create_guild("Other", bots=[other])
+    gw = await _identified(session, emu, bot)
+    bystander = await _identified(session, emu, other)
+    assert await _admin(session, emu, "reconnect", bot_id=other.id) == {"affected": 1}
+    assert (await bystander.recv())["op"] == Opcode.RECONNECT
+    await gw.heartbeat()
+    assert (await gw.recv())["op"] == Opcode.HEARTBEAT_ACK
+    await gw.close()
+    await bystander.close()
+
+
+async def test_delay_dispatches_route_sets_the_delay(
+    emu: Any, session: aiohttp.ClientSession
+) -> None:
+    await _admin(session, emu, "delay_dispatches", seconds=2.5)
+    assert emu.gateway.dispatch_delay == 2.5
+    await _admin(session, emu, "delay_dispatches", seconds=0)
+    assert emu.gateway.dispatch_delay == 0

@@ -1,0 +1,139 @@
+"""Third-party proof: an unmodified discord.py ``Client`` lives on the local gateway.
+
+Layer: conformance tests. discord.py 2.x is pointed at the emulator through two public class
+attributes and nothing else: ``discord.http.Route.BASE`` (its REST base URL) and
+``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`` (the gateway URL a plain ``Client``
+connects to; discord.py also falls back to it after op 9 ``d: false``). No private name is
+patched. The client connects with its default compression (zlib-stream, or zstd-stream when a
+zstd module is importable), reaches ``on_ready``, sees its guild and channels, receives the
+events for the messages it sends, edits and deletes, and survives op 7 by resuming on READY's
+``resume_gateway_url``: the server counts one IDENTIFY and one RESUME.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+discord = pytest.importorskip("discord")
+yarl = pytest.importorskip("yarl")
+from discord.gateway import DiscordWebSocket  # noqa: E402
+from discord.http import Route  # noqa: E402
+
+WAIT = 30.0
+
+
+@pytest.fixture
+def pointed_at(emu: Any) -> Iterator[None]:
+    """Point discord.py's REST and gateway URLs at the emulator, and restore them after."""
+    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    Route.BASE = emu.url + "/api/v10"
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL("ws" + emu.url[len("http") :] + "/gateway")
+    yield
+    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+class Recorder:
+    """A discord.py client plus what it saw, as queues the test can wait on."""
+
+    def __init__(self) -> None:
+        # A short guild_ready_timeout only makes on_ready come sooner; late GUILD_CREATEs
+        # still fill the cache, and the test waits for the guild itself.
+        self.client = discord.Client(intents=discord.Intents.default(), guild_ready_timeout=0.5)
+        self.ready = asyncio.Event()
+        self.resumed = asyncio.Event()
+        self.events: asyncio.Queue[tuple[str, int, Any]] = asyncio.Queue()
+        client = self.client
+
+        @client.event
+        async def on_ready() -> None:
+            self.ready.set()
+
+        @client.event
+        async def on_resumed() -> None:
+            self.resumed.set()
+
+        @client.event
+        async def on_message(message: Any) -> None:
+            await self.events.put(("create", message.id, message.content))
+
+        @client.event
+        async def on_raw_message_edit(payload: Any) -> None:
+            await self.events.put(("edit", payload.message_id, payload.data.get("content")))
+
+        @client.event
+        async def on_raw_message_delete(payload: Any) -> None:
+            await self.events.put(("delete", payload.message_id, None))
+
+    async def next_event(self) -> tuple[str, int, Any]:
+        return await asyncio.wait_for(self.events.get(), WAIT)
+
+
+async def _eventually(predicate: Any) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while not predicate():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_discord_py_client_connects_sees_events_and_resumes_after_op7(
+    emu: Any, bot: Any, guild_id: str, channel_id: str, pointed_at: None
+) -> None:
+    recorder = Recorder()
+    client = recorder.client
+    runner = asyncio.create_task(client.start(bot.token))
+    try:
+        await asyncio.wait_for(recorder.ready.wait(), WAIT)
+        assert client.user is not None and str(client.user.id) == bot.id
+        await _eventually(lambda: client.get_guild(int(guild_id)) is not None)
+        guild = client.get_guild(int(guild_id))
+        channel = guild.get_channel(int(channel_id))
+        assert channel is not None and channel in guild.text_channels
+        assert guild.default_role.id == int(guild_id)
+
+        message = await channel.send("hello from discord.py")
+        assert await recorder.next_event() == ("create", message.id, "hello from discord.py")
+        await message.edit(content="edited")
+        assert await recorder.next_event() == ("edit", message.id, "edited")
+        await message.delete()
+        assert await recorder.next_event() == ("delete", message.id, None)
+
+        assert await emu.gateway.send_reconnect(bot.id) == 1
+        await asyncio.wait_for(recorder.resumed.wait(), WAIT)
+        after = await channel.send("after the reconnect")
+        assert await recorder.next_event() == ("create", after.id, "after the reconnect")
+
+        stats = emu.stats()["gateway"]
+        assert stats["identifies"] == 1
+        assert stats["resumes"] == 1
+        assert stats["resumes_by_url"]["resume"] == 1
+        assert stats["client_close_codes"].get(4000) == 1  # discord.py closes resumably on op 7
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, WAIT)
+
+
+async def test_discord_py_client_survives_a_dropped_socket(
+    emu: Any, bot: Any, guild_id: str, channel_id: str, pointed_at: None
+) -> None:
+    recorder = Recorder()
+    client = recorder.client
+    runner = asyncio.create_task(client.start(bot.token))
+    try:
+        await asyncio.wait_for(recorder.ready.wait(), WAIT)
+        await _eventually(lambda: client.get_guild(int(guild_id)) is not None)
+        channel = client.get_guild(int(guild_id)).get_channel(int(channel_id))
+
+        assert await emu.gateway.drop(bot.id) == 1  # no close frame
+        await asyncio.wait_for(recorder.resumed.wait(), WAIT)
+        message = await channel.send("after the drop")
+        assert await recorder.next_event() == ("create", message.id, "after the drop")
+        stats = emu.stats()["gateway"]
+        assert stats["identifies"] == 1 and stats["resumes"] == 1
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, WAIT)
