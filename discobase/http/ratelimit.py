@@ -37,11 +37,13 @@ And when the server says no anyway:
 - a **global** 429 blocks every sender until it passes; the request is re-queued at the head;
 - a 429 with ``scope: shared`` (someone else's use of the resource) waits on a gate for that route
   key and resource only, and is not counted as invalid;
-- a 429 while ``remaining > 0``, or with code 20028/30046/40062, is a **sub-limit**: only that
-  variant (e.g. channel renames, edits of old messages) waits; the rest of the bucket moves on;
+- a 429 while ``remaining > 0``, with code 20028/30046/40062, or naming another bucket than the
+  route's is a **sub-limit**: only that variant (e.g. channel renames, edits of old messages)
+  waits; the rest of the bucket moves on;
 - any other 429 means the bucket is drained: the headers are applied and the request re-queued;
 - the wait is always the larger of ``Retry-After`` and the body's ``retry_after``; a wait over
-  ``max_wait`` raises :class:`RateLimited` instead of sleeping;
+  ``max_wait`` (or a bucket window longer than it) raises :class:`RateLimited` instead of
+  sleeping;
 - a 429 without ``Via`` or without a JSON body is Cloudflare's: a breaker opens and every
   request fails with :class:`CloudflareBanned` until it closes;
 - 401/403/429 (not ``shared``) feed a 10-minute sliding counter that warns, then refuses to
@@ -445,6 +447,9 @@ class RateLimiter:
                     self._check_wait(blocked, route, "global")
                 delay = self._bucket_delay(bucket, now)
                 if delay > 0:
+                    if delay < _INF:
+                        # A window longer than max_wait: say so rather than sleep through it.
+                        self._check_wait(delay, route, "user")
                     self._leave_global(waiter)  # parked on its bucket: hold no global place
                     await self._sleep(waiter, delay)
                     continue
@@ -571,7 +576,11 @@ class RateLimiter:
             self._count_invalid(now)
         if status == 401:
             self.mark_token_invalid()
-        if info.bucket is not None:
+        known_hash = self._hashes.get(route.key)
+        # A 429 naming another bucket than the route's reveals a hidden limit on this kind of
+        # request (Discord's channel renames: 2 per 10 minutes under 10-per-15-s headers).
+        hidden = status == 429 and known_hash is not None and info.bucket not in (None, known_hash)
+        if info.bucket is not None and not hidden:
             bucket = self._learn(route, info.bucket, bucket, now)
         try:
             if permit._bucket is bucket and permit._epoch != bucket.epoch:
@@ -579,7 +588,7 @@ class RateLimiter:
             if status != 429:
                 self._apply(bucket, info, now, route.majors)
                 return False
-            return self._on_429(route, bucket, info, payload, now)
+            return self._on_429(route, bucket, info, payload, now, hidden)
         finally:
             bucket.in_flight = max(0, bucket.in_flight - 1)
             if not bucket.known:
@@ -593,6 +602,7 @@ class RateLimiter:
         info: RateLimitHeaders,
         payload: dict[str, Any] | None,
         now: float,
+        hidden: bool,
     ) -> bool:
         self.stats.ratelimited += 1
         body_wait = _float(str(payload.get("retry_after"))) if payload else None
@@ -619,6 +629,12 @@ class RateLimiter:
             self._apply(bucket, info, now, route.majors)
             self._set_gate(route, now + wait + self.margin)
             self._check_wait(wait, route, "shared")
+            return True
+        if hidden:
+            self.stats.sublimited += 1
+            _log.info("hidden limit on %s for %.3f s", route, wait)
+            self._set_gate(route, now + wait + self.margin)
+            self._check_wait(wait, route, "sublimit")
             return True
         if (info.remaining is not None and info.remaining > 0) or code in SUBLIMIT_CODES:
             self.stats.sublimited += 1
