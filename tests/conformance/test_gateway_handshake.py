@@ -44,7 +44,8 @@ async def test_hello_comes_first_with_a_scaled_interval_and_heartbeats_are_acked
     assert await gw.recv() == {"op": 11, "d": None, "s": None, "t": None}
     assert gw.binary_frames >= 2 and gw.text_frames == 0
     await gw.close()
-    assert emu.stats()["gateway"]["heartbeats"] == 1
+    stats = emu.stats()["gateway"]
+    assert stats["heartbeats"] == 1 and stats["connects_by_compression"] == {"zlib-stream": 1}
 
 
 async def test_uncompressed_connections_get_text_frames(

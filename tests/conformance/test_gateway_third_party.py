@@ -23,6 +23,8 @@ yarl = pytest.importorskip("yarl")
 from discord.gateway import DiscordWebSocket  # noqa: E402
 from discord.http import Route  # noqa: E402
 
+from discobase.emulator.gateway.compression import ZSTD_AVAILABLE  # noqa: E402
+
 WAIT = 30.0
 
 
@@ -112,6 +114,10 @@ async def test_discord_py_client_connects_sees_events_and_resumes_after_op7(
         assert stats["resumes"] == 1
         assert stats["resumes_by_url"]["resume"] == 1
         assert stats["client_close_codes"].get(4000) == 1  # discord.py closes resumably on op 7
+        # Its default compression: zstd-stream where Python has compression.zstd (3.14), which
+        # the emulator then serves too; zlib-stream otherwise (the dev venv has no zstandard).
+        default = "zstd-stream" if ZSTD_AVAILABLE else "zlib-stream"
+        assert stats["connects_by_compression"] == {default: 2}
     finally:
         await client.close()
         await asyncio.wait_for(runner, WAIT)

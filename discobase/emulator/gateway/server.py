@@ -130,8 +130,8 @@ class GatewayServer:
             timeout=self.config.close_timeout, max_msg_size=1 << 20, compress=False
         )
         await ws.prepare(request)
-        self.counters.connected(url_kind)
         query = request.query
+        self.counters.connected(url_kind, query.get("compress") or "none")
         problem = _query_problem(query)
         if problem is not None:
             code, reason = problem

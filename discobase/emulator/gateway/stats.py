@@ -23,6 +23,7 @@ class GatewayCounters:
 
     connections: int = 0
     connects_by_url: dict[str, int] = field(default_factory=_by_url)
+    connects_by_compression: Counter[str] = field(default_factory=Counter)
     identifies: int = 0
     identifies_by_url: dict[str, int] = field(default_factory=_by_url)
     identify_rate_limited: int = 0
@@ -38,10 +39,11 @@ class GatewayCounters:
     close_codes: Counter[int] = field(default_factory=Counter)
     client_close_codes: Counter[int] = field(default_factory=Counter)
 
-    def connected(self, url_kind: str) -> None:
-        """Count a websocket accepted on the base or resume URL."""
+    def connected(self, url_kind: str, compression: str) -> None:
+        """Count a websocket accepted on the base or resume URL, by ``compress`` asked."""
         self.connections += 1
         self.connects_by_url[url_kind] += 1
+        self.connects_by_compression[compression] += 1
 
     def identified(self, url_kind: str) -> None:
         """Count a successful IDENTIFY."""
