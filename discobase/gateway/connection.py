@@ -42,7 +42,8 @@ __all__ = ["LATE_BEAT_WARNING", "GatewayRunner", "RunnerStats", "gateway_url"]
 
 _log = logging.getLogger("discobase.gateway")
 
-#: Real seconds a heartbeat may be late before a warning is logged.
+#: Real seconds a heartbeat may always be late before a warning is logged (at full scale the
+#: threshold is 10 s, or half an interval when that is shorter).
 LATE_BEAT_WARNING = 1.0
 
 
@@ -234,7 +235,7 @@ class GatewayRunner:
         conn = self.protocol.conn
         if conn is not None and conn.next_beat is not None and conn.interval is not None:
             late = now - conn.next_beat
-            if late > max(LATE_BEAT_WARNING, conn.interval / 2):
+            if late > max(LATE_BEAT_WARNING, min(10.0, conn.interval / 2)):
                 # The event loop was blocked: Discord will soon see a missed heartbeat.
                 _log.warning("gateway heartbeat is %.1f s late; is the event loop blocked?", late)
         self._pending.extend(self.protocol.tick(now))

@@ -34,6 +34,7 @@ scaled in HELLO.
 from __future__ import annotations
 
 import enum
+import sys
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -283,7 +284,7 @@ class ProtocolConfig:
     backoff_reset_after: float = 60.0
     invalid_session_wait: tuple[float, float] = (1.0, 5.0)
     properties: Mapping[str, str] = field(
-        default_factory=lambda: {"os": "linux", "browser": "discobase", "device": "discobase"}
+        default_factory=lambda: {"os": sys.platform, "browser": "discobase", "device": "discobase"}
     )
 
 
