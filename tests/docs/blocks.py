@@ -9,7 +9,9 @@ Convention for the documentation (README.md and docs/**/*.md):
   there) or ``os.environ["DISCOBASE_TOKEN"]``; ``DISCOBASE_API_URL`` points at the local
   Discord, so ``discobase.Database(name)`` needs no ``api_url``.
 - ``asyncio.run(main())`` behind ``if __name__ == "__main__":`` is not reached; the test runs
-  ``main()`` itself when the block defines it.
+  ``main()`` itself when the block defines it, and calls each ``async def test_*`` with the
+  ``discobase.testing`` fixtures it names. Top-level ``await`` and ``async with`` are allowed,
+  as in ``python -m asyncio``.
 - An HTML comment on the line just before the fence changes how the block is run:
   ``<!-- docs-test: skip REASON -->`` does not run it (keep these few: a program that runs
   forever), ``<!-- docs-test: continue -->`` runs it after the page's previous runnable block
