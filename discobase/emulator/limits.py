@@ -109,7 +109,7 @@ DEFAULT_LIMITS: Mapping[str, RouteLimit] = MappingProxyType(
             _limit("guild_channels", 5, 5.0, _DEFAULT),
             _limit("guild_get", 5, 5.0, _DEFAULT),
             _limit("user_me", 5, 5.0, _DEFAULT),
-            _limit("my_guilds", 1, 1.0, _DEFAULT + " (pages of 200, rarely needed)"),
+            _limit("my_guilds", 5, 5.0, _DEFAULT),
             _limit("leave_guild", 1, 1.0, _DEFAULT),
             _limit("application_me", 5, 5.0, _DEFAULT),
             _limit("gateway_bot", 2, 5.0, _DEFAULT),

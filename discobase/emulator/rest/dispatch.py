@@ -192,8 +192,8 @@ class RestApi:
         try:
             if bot is not None:
                 decision, refused = await self._route_limits(ctx, route, bot.id, now)
-                if refused is not None:
-                    return self._route_429(refused), "user"
+                if decision is not None and refused is not None:
+                    return self._route_429(decision, refused), "user"
                 if decision is not None:
                     headers = self._rate_headers(decision)
             reply = await route.handler(ctx)
@@ -238,7 +238,7 @@ class RestApi:
 
     def _fault_response(self, status: int) -> web.Response:
         if status == 429:
-            return self._route_429(Decision(False, 1, 0, 1.0, "injected-fault"))
+            return self._route_429(Decision(False, 1, 0, 1.0, "injected-fault"), 1.0)
         reason = _REASONS.get(status, "Error")
         return json_response(status, {"message": f"{status}: {reason}", "code": 0})
 
@@ -246,7 +246,15 @@ class RestApi:
 
     async def _route_limits(
         self, ctx: Context, route: Route, bot_id: str, now: float
-    ) -> tuple[Decision | None, Decision | None]:
+    ) -> tuple[Decision | None, float | None]:
+        """Take the request from its bucket(s); return the headers' bucket and any refusal.
+
+        Returns:
+            The decision whose headers the answer carries, and the Discord seconds to wait
+            when refused (None when allowed). A refusal by a sub-limit (the second bucket)
+            carries the *main* bucket's headers, whose ``Remaining`` may be above 0: that is
+            how Discord shows a sub-limit.
+        """
         if route.select is not None:
             names = await route.select(ctx)
         else:
@@ -256,10 +264,11 @@ class RestApi:
         major = ctx.params.get(route.major, "") if route.major else ""
         resource = f"{bot_id}:{major}"
         limiter = self.emu.limiter
-        for name in names:
+        for i, name in enumerate(names):
             peek = limiter.peek(name, resource, now)
             if not peek.allowed:
-                return None, peek
+                main = peek if i == 0 else limiter.peek(names[0], resource, now)
+                return main, peek.reset_after
         decisions = [limiter.check(name, resource, now) for name in names]
         return decisions[0], None
 
@@ -274,9 +283,9 @@ class RestApi:
             "X-RateLimit-Bucket": decision.bucket,
         }
 
-    def _route_429(self, decision: Decision) -> web.Response:
+    def _route_429(self, decision: Decision, wait: float) -> web.Response:
         self.stats.ratelimited["user"] += 1
-        retry_after = self._real(decision.reset_after)
+        retry_after = self._real(wait)
         headers = self._rate_headers(decision)
         headers.update(
             {
@@ -289,6 +298,7 @@ class RestApi:
             "message": "You are being rate limited.",
             "retry_after": retry_after,
             "global": False,
+            "code": 0,
         }
         return json_response(429, body, headers)
 
@@ -305,6 +315,7 @@ class RestApi:
             "message": "You are being rate limited.",
             "retry_after": retry_after,
             "global": True,
+            "code": 0,
         }
         return json_response(429, body, headers)
 
