@@ -134,8 +134,8 @@ if importlib.util.find_spec("pytest_asyncio") is not None:
     import pytest
     import pytest_asyncio
 
-    @pytest.fixture
-    def discobase_time_scale() -> float:
+    @pytest.fixture(name="discobase_time_scale")
+    def _time_scale_fixture() -> float:
         """Real seconds per Discord second of the local Discord (override to change)."""
         return DEFAULT_TIME_SCALE
 
@@ -145,8 +145,8 @@ if importlib.util.find_spec("pytest_asyncio") is not None:
         async with local_discord(time_scale=discobase_time_scale) as local:
             yield local
 
-    @pytest_asyncio.fixture
-    async def discobase_db(local_discord: LocalDiscord) -> AsyncIterator[Database]:
+    @pytest_asyncio.fixture(name="discobase_db")
+    async def _discobase_db_fixture(local_discord: LocalDiscord) -> AsyncIterator[Database]:
         """A connected Database on a fresh local Discord, with no tables yet.
 
         Register tables with ``@discobase_db.table``, then ``await
