@@ -198,6 +198,7 @@ class _Bucket:
         "remaining",
         "reset_at",
         "window",
+        "window_start",
     )
 
     def __init__(self, key: BucketKey) -> None:
@@ -207,6 +208,8 @@ class _Bucket:
         self.remaining = 1
         self.reset_at = _INF  # when the current window refills; inf: not until an answer says
         self.window = 0.0  # the longest Reset-After seen: a guess at the window's length
+        # The server's current window ends somewhere in [window_start, reset_at - margin].
+        self.window_start = -_INF
         self.in_flight = 0
         self.epoch = 0  # bumped at each local refill; answers from older epochs are stale
         self.queue: deque[_Waiter] = deque()
@@ -244,11 +247,14 @@ class Permit:
         sent: whether the request went on the wire (set by :meth:`mark_sent`).
     """
 
-    __slots__ = ("_bucket", "_epoch", "_global", "_probe", "done", "route", "sent")
+    __slots__ = ("_bucket", "_epoch", "_global", "_probe", "_taken_at", "done", "route", "sent")
 
-    def __init__(self, route: CompiledRoute, bucket: _Bucket, counted: bool) -> None:
+    def __init__(
+        self, route: CompiledRoute, bucket: _Bucket, counted: bool, taken_at: float
+    ) -> None:
         self.route = route
         self._bucket = bucket
+        self._taken_at = taken_at
         self._epoch = bucket.epoch
         self._probe = not bucket.known
         self._global = counted
@@ -324,6 +330,7 @@ class RateLimiter:
         # a hash learned meanwhile, so estimates of that bucket count them as spent.
         self._probing: dict[Majors, int] = {}
         self._gc_at = 1024
+        self._sent_at = 0.0  # when the request being answered was let through
 
     # ------------------------------------------------------------------ queries
 
@@ -500,7 +507,7 @@ class RateLimiter:
         if counted:
             self._global_in_flight += 1
         self.stats.acquired += 1
-        permit = Permit(route, bucket, counted)
+        permit = Permit(route, bucket, counted, now)
         if permit._probe:
             self._probing[route.majors] = self._probing.get(route.majors, 0) + 1
         return permit
@@ -540,6 +547,7 @@ class RateLimiter:
         elif bucket.remaining <= 0 and bucket.reset_at == _INF and bucket.in_flight == 0:
             # No answer will schedule the refill; assume a full window from now.
             bucket.reset_at = now + bucket.window + self.margin
+            bucket.window_start = bucket.reset_at - self.margin
         self._wake_head(bucket)
 
     def on_response(
@@ -585,6 +593,7 @@ class RateLimiter:
         try:
             if permit._bucket is bucket and permit._epoch != bucket.epoch:
                 info = _without_window(info)  # it describes a window already refilled past
+            self._sent_at = permit._taken_at
             if status != 429:
                 self._apply(bucket, info, now, route.majors)
                 return False
@@ -648,6 +657,7 @@ class RateLimiter:
         if bucket.known:
             bucket.remaining = 0
             bucket.reset_at = until if bucket.reset_at == _INF else max(bucket.reset_at, until)
+            bucket.window_start = bucket.reset_at - self.margin
         else:
             self._set_gate(route, until)  # nothing learned: hold this route and resource
         self._check_wait(wait, route, "user")
@@ -665,25 +675,39 @@ class RateLimiter:
             return  # no headers: learn nothing (young-message deletes answer like this)
         assert info.limit is not None and info.remaining is not None
         assert info.reset_after is not None
-        new_reset = now + info.reset_after + self.margin
+        # The request reached the server between its send and its answer, so the end of the
+        # window it landed in lies in [sent + Reset-After, received + Reset-After].
+        earliest = min(self._sent_at, now) + info.reset_after
+        latest = now + info.reset_after
+        new_reset = latest + self.margin
         others = max(0, bucket.in_flight - 1) + self._probing.get(majors, 0)
         estimate = max(0, info.remaining - others)
         bucket.window = max(bucket.window, info.reset_after)
         bucket.limit = max(1, info.limit)
+        # Never raise ``remaining`` before our own refill: answers overtake each other.
         if not bucket.known:
             bucket.known = True
             bucket.remaining = estimate
-            bucket.reset_at = new_reset
+            bucket.reset_at, bucket.window_start = new_reset, earliest
         elif bucket.reset_at == _INF:
             # Refilled locally; this answer dates the window we are already spending.
             bucket.remaining = min(bucket.remaining, estimate)
-            bucket.reset_at = new_reset
+            bucket.reset_at, bucket.window_start = new_reset, earliest
         else:
-            # Answers overtake each other, so a later reset may only mean a slower answer,
-            # not a new window: never raise ``remaining`` before our own refill, and keep the
-            # latest reset, which is the safe one even if a request landed in a new window.
             bucket.remaining = min(bucket.remaining, estimate)
-            bucket.reset_at = max(bucket.reset_at, new_reset)
+            current_end = bucket.reset_at - self.margin
+            if earliest > current_end:
+                # Certainly a later server window (a request sent late landed after a reset).
+                bucket.reset_at, bucket.window_start = new_reset, earliest
+            elif latest < bucket.window_start:
+                pass  # certainly an earlier window: nothing to learn about the reset
+            elif latest - earliest <= bucket.window / 2:
+                # The same window, seen through a narrow enough gap: narrow its end.
+                bucket.window_start = max(bucket.window_start, earliest)
+                bucket.reset_at = min(bucket.reset_at, new_reset)
+            else:
+                # Too slow an answer to tell windows apart: keep the later end, which is safe.
+                bucket.reset_at = max(bucket.reset_at, new_reset)
 
     # ------------------------------------------------------------------ hashes
 
@@ -726,10 +750,12 @@ class RateLimiter:
         if bucket.known and not target.known:
             target.known, target.limit = True, bucket.limit
             target.remaining, target.reset_at = bucket.remaining, bucket.reset_at
+            target.window_start = bucket.window_start
         elif bucket.known and target.known:
             target.remaining = min(target.remaining, bucket.remaining)
             later = max(target.reset_at, bucket.reset_at)
             target.reset_at = later
+            target.window_start = max(target.window_start, bucket.window_start)
             target.limit = min(target.limit, bucket.limit)
         elif not bucket.known and not target.known:
             target.remaining = min(target.remaining, bucket.remaining)

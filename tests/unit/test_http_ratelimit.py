@@ -663,3 +663,23 @@ async def test_jittery_mix_of_shared_changing_and_global(clock: ManualClock, see
     assert results == [200] * 150
     assert server.rejected == 0
     assert server.max_per_window(1.0) <= 8
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_trickle_across_window_edges_earns_no_429(clock: ManualClock, seed: int) -> None:
+    """Requests start at random times, so some land just after a reset (a new window that
+    one of our own answers reveals early): narrowing the reset must not refill too soon."""
+    rng = random.Random(seed)
+    limiter = RateLimiter(clock=clock)
+    server = FakeDiscord(clock, default=(3, 1.0))
+
+    def jitter() -> tuple[float, float]:
+        return rng.uniform(0.0, 0.12), rng.uniform(0.0, 0.12)
+
+    async def later(delay: float) -> int:
+        await pause(clock, delay)
+        return await call(limiter, server, create(1), latency=jitter)
+
+    results = await run(clock, [later(rng.uniform(0.0, 20.0)) for _ in range(80)])
+    assert results == [200] * 80
+    assert server.rejected == 0
