@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from discobase.gateway import GatewayClient, IdentifyBudgetExhausted, SessionEvent
+from discobase.gateway import DispatchEvent, GatewayClient, IdentifyBudgetExhausted, SessionEvent
 from tests.integration.gateway_world import open_world
 from tests.integration.test_gateway_client_faults import SCALE, WAIT, connected, eventually
 
@@ -96,3 +96,19 @@ async def test_close_from_a_listener_does_not_deadlock() -> None:
         client.add_listener(close_on_ready)
         await asyncio.wait_for(client.run(), WAIT)
         await eventually(lambda: world.gateway.stats()["client_close_codes"].get(1000) == 1)
+
+
+async def test_message_events_reach_listeners_with_their_content() -> None:
+    async with connected() as h:
+        message_id = await h.world.write("first")
+        await h.world.http.edit_message(h.world.channel_id, message_id, content="second")
+        await h.world.http.delete_message(h.world.channel_id, message_id)
+
+        def names() -> list[str]:
+            return [e.name for e in h.events if isinstance(e, DispatchEvent)]
+
+        await eventually(lambda: "MESSAGE_DELETE" in names())
+        by_name = {e.name: e.data for e in h.events if isinstance(e, DispatchEvent)}
+        assert by_name["MESSAGE_CREATE"]["content"] == "first"  # own messages keep content
+        assert by_name["MESSAGE_UPDATE"]["content"] == "second"
+        assert by_name["MESSAGE_DELETE"]["id"] == message_id
