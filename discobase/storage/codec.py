@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -47,6 +47,7 @@ __all__ = [
     "escape_json",
     "file_name",
     "inline_content",
+    "iter_stream",
     "is_entry_message",
     "op_from_wire",
     "parse_header",
@@ -145,16 +146,45 @@ def decode_stream(data: bytes) -> list[Any]:
     Raises:
         StorageCorrupted: the data is not a complete zlib stream of JSON lines.
     """
-    try:
-        decompressor = zlib.decompressobj()
-        raw = decompressor.decompress(data)
-    except zlib.error as exc:
-        raise StorageCorrupted("an attachment is not a valid zlib stream") from exc
+    return [raw for chunk in iter_stream(data) for raw in chunk]
+
+
+def iter_stream(data: bytes, *, chunk_bytes: int = 1 << 20) -> Iterator[list[Any]]:
+    """Decompress a zlib stream of JSON lines piece by piece, yielding the decoded lines.
+
+    Pieces keep the memory of a large snapshot's load to about ``chunk_bytes`` of text at a
+    time instead of the whole decompressed stream.
+
+    Raises:
+        StorageCorrupted: the data is not a complete zlib stream of JSON lines.
+    """
+    decompressor = zlib.decompressobj()
+    pending = b""
+    source = data
+    while True:
+        try:
+            piece = decompressor.decompress(source, chunk_bytes)
+        except zlib.error as exc:
+            raise StorageCorrupted("an attachment is not a valid zlib stream") from exc
+        source = decompressor.unconsumed_tail
+        done = decompressor.eof or (not source and not piece)
+        text = pending + piece
+        cut = len(text) if done else text.rfind(b"\n") + 1
+        pending = text[cut:]
+        if cut:
+            yield _parse_lines(text[:cut])
+        if done:
+            break
     if not decompressor.eof:
         raise StorageCorrupted("an attachment's zlib stream is truncated")
-    # JSON text never holds a raw newline, so the lines joined by commas are one JSON array:
-    # a single parse is several times faster than one per line.
-    lines = [line for line in raw.split(b"\n") if line.strip()]
+
+
+def _parse_lines(text: bytes) -> list[Any]:
+    # JSON text never holds a raw newline, so lines joined by commas are one JSON array: a
+    # single parse is much faster than one per line.
+    lines = [line for line in text.split(b"\n") if line.strip()]
+    if not lines:
+        return []
     try:
         decoded = _json.loads(b"[" + b",".join(lines) + b"]")
     except _json.JSONDecodeError as exc:

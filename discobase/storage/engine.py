@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any
 
@@ -32,11 +33,12 @@ from discobase.storage.catalog import (
 )
 from discobase.storage.codec import Op
 from discobase.storage.ids import IdGenerator
-from discobase.storage.reader import BatchAssembler, fetch_stream, page_forward, read_ops
+from discobase.storage.reader import BatchAssembler, fetch_stream, page_forward, read_raw
 from discobase.storage.snapshot import (
     SnapshotInfo,
     decode_records,
     encode_records,
+    gc_paused,
     header_info,
     replay_from,
 )
@@ -109,11 +111,14 @@ class TableStore:
             state,
             engine.limits,
             time_scale=engine.time_scale,
-            on_sent=engine._own_ids.add,
+            on_sent=self._on_sent,
             on_applied=self._on_applied,
             own_nonces=engine._own_nonces,
         )
         self._assembler = BatchAssembler()
+        # Ids of entries applied lately: a snapshot lists those after its replay position.
+        self._recent: deque[int] = deque(maxlen=256)
+        self._skip: frozenset[int] = frozenset()
         # Largest entry id seen through the gateway or REST (catch-up resumes after it).
         self.seen_cursor = 0
         self._opening = True
@@ -209,15 +214,29 @@ class TableStore:
                     return
             else:
                 parts = [header]
-            ops = await read_ops(engine.http, self.channel_id, parts)
+            version = max(part.message_id for part in parts)
+            if version in self._skip:
+                return  # the snapshot this table was loaded from holds it already
+            ops = parts[0].ops if len(parts) == 1 else None
+            if ops is not None:
+                count = len(ops)
+                self.state.apply(version, ops)
+            else:
+                raws = await read_raw(engine.http, self.channel_id, parts)
+                count = len(raws)
+                with gc_paused():
+                    self.state.apply_wire(version, raws)
         except StorageCorrupted:
             if strict:
                 raise
             _log.exception("table %s: entry %d could not be read", self.spec.name, message_id)
             return
-        version = max(part.message_id for part in parts)
-        self.state.apply(version, ops)
-        self._on_applied(version, len(ops))
+        self._recent.extend(part.message_id for part in parts)
+        self._on_applied(version, count)
+
+    def _on_sent(self, message_id: int) -> None:
+        self._engine._own_ids.add(message_id)
+        self._recent.append(message_id)
 
     def _on_applied(self, message_id: int, op_count: int) -> None:
         self._tail_ops += op_count
@@ -241,21 +260,26 @@ class TableStore:
             header, info = snap
             try:
                 stream = await fetch_stream(http, self.channel_id, [header])
-                records = decode_records(stream)
+                with gc_paused():
+                    for chunk in decode_records(stream):
+                        self.state.apply_wire(info.replay_from, chunk, versioned=True)
+                del stream
             except (StorageCorrupted, HTTPException):
+                self.state.clear()
                 _log.exception(
                     "table %s: snapshot %d unreadable; replaying the whole log",
                     self.spec.name,
                     info.message_id,
                 )
             else:
-                self.state.load(info.replay_from, records)
                 start = info.replay_from
+                self._skip = info.skip
         self.seen_cursor = start
         async for page in page_forward(http, self.channel_id, after=start):
             for message in page:
                 await self.ingest(message)
         self._opening = False
+        self._skip = frozenset()
         buffered, self._buffer = self._buffer, []
         for message in buffered:
             await self.ingest(message, live=True)
@@ -304,13 +328,20 @@ class TableStore:
         try:
             records = dict(self.state.records)
             position = replay_from(self.seen_cursor, self._assembler.first_ids())
+            recent = self.state.versions_after(position)
+            # Content holds at most 2000 characters: list the newest entries only.
+            skip = sorted(m for m in set(self._recent) if m > position)[-60:]
             self._tail_ops = 0
             self._tail_messages = 0
             if len(records) > 2000:
-                stream = await asyncio.to_thread(encode_records, records)
+                stream = await asyncio.to_thread(encode_records, records, recent)
             else:
-                stream = encode_records(records)
-            fields = {"from": str(position), "records": len(records)}
+                stream = encode_records(records, recent)
+            fields: dict[str, Any] = {
+                "from": str(position),
+                "records": len(records),
+                "skip": [str(m) for m in skip],
+            }
             plan = plan_stream("snap", stream, engine.limits, **fields)
             if len(plan) > 1:
                 _log.warning(
@@ -332,7 +363,8 @@ class TableStore:
                 "table": self.spec.name,
                 "channel": str(self.channel_id),
                 "message": str(message_id),
-                **fields,
+                "from": fields["from"],
+                "records": len(records),
             }
             await engine._post_catalog("snapref", body)
             self.snapshots_written += 1

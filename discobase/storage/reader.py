@@ -18,7 +18,7 @@ from discobase.http import HTTPClient
 from discobase.http.errors import Forbidden, NotFound
 from discobase.storage import codec
 
-__all__ = ["BatchAssembler", "fetch_stream", "page_forward", "read_ops"]
+__all__ = ["BatchAssembler", "fetch_stream", "page_forward", "read_raw"]
 
 PAGE = 100
 
@@ -63,14 +63,9 @@ async def fetch_stream(http: HTTPClient, channel_id: int, headers: list[codec.He
     return b"".join(chunks)
 
 
-async def read_ops(
-    http: HTTPClient, channel_id: int, headers: list[codec.Header]
-) -> list[codec.Op]:
-    """Return the operations of an entry (or of a complete batch's parts, in order)."""
-    if len(headers) == 1 and headers[0].ops is not None:
-        return headers[0].ops
-    stream = await fetch_stream(http, channel_id, headers)
-    return [codec.op_from_wire(raw) for raw in codec.decode_stream(stream)]
+async def read_raw(http: HTTPClient, channel_id: int, headers: list[codec.Header]) -> list[Any]:
+    """Return the decoded operation arrays held in the attachments of entries (parts in order)."""
+    return codec.decode_stream(await fetch_stream(http, channel_id, headers))
 
 
 @dataclass(slots=True)
@@ -89,6 +84,8 @@ class BatchAssembler:
         """Add a part; return every part in order once the batch is complete."""
         assert header.batch is not None
         pending = self._batches.setdefault(header.batch, _Pending(count=header.parts))
+        if header.parts != pending.count:
+            raise StorageCorrupted(f"entry {header.message_id} disagrees on its batch's size")
         pending.parts.setdefault(header.part, header)
         if len(pending.parts) < pending.count:
             return None

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from discobase import _json
-from discobase.errors import UniqueViolation
+from discobase.errors import StorageCorrupted, UniqueViolation
 from discobase.storage.codec import Op, Put
 
 __all__ = ["TableState", "index_key"]
@@ -68,6 +68,9 @@ class _Index:
         elif held == record_id:
             del self._map[key]
 
+    def clear(self) -> None:
+        self._map.clear()
+
     def get(self, key: Any) -> Collection[int]:
         held = self._map.get(key)
         if held is None:
@@ -100,6 +103,10 @@ class TableState:
         self._indexes = {name: _Index() for name in indexes}
         self._unique = [name for name, unique in indexes.items() if unique]
         self._defaults = dict(defaults or {})
+        self._indexed = [
+            (name, index, self._defaults.get(name, _MISSING))
+            for name, index in self._indexes.items()
+        ]
         # Pending writes: record id -> stack of (token, data or None for a delete).
         self._pending: dict[int, list[tuple[int, dict[str, Any] | None]]] = {}
         # Unique claims of pending writes: field -> key -> {record id: count}.
@@ -134,10 +141,17 @@ class TableState:
 
     # ------------------------------------------------------------------ applying the log
 
+    def clear(self) -> None:
+        """Forget every record, version and index entry (pending writes stay)."""
+        self._records.clear()
+        self._versions.clear()
+        for index in self._indexes.values():
+            index.clear()
+
     def load(self, version: int, records: Iterable[tuple[int, dict[str, Any]]]) -> None:
         """Take records from a snapshot whose replay starts after message ``version``."""
         for record_id, data in records:
-            self.apply(version, (Put(record_id, data),))
+            self._apply_one(version, record_id, data)
 
     def apply(self, version: int, ops: Sequence[Op]) -> int:
         """Apply the operations of the entry at message ``version``, in order.
@@ -145,43 +159,84 @@ class TableState:
         Returns:
             How many operations changed the state (older ones are skipped).
         """
-        versions = self._versions
-        records = self._records
         changed = 0
         for op in ops:
-            record_id = op.id
-            seen = versions.get(record_id)
-            if seen is not None and version < seen:
-                continue
-            versions[record_id] = version
-            old = records.get(record_id)
-            if old is not None:
-                self._unindex(record_id, old)
-            if isinstance(op, Put):
-                records[record_id] = op.data
-                self._index(record_id, op.data)
-            elif old is not None:
-                del records[record_id]
-            changed += 1
+            changed += self._apply_one(version, op.id, op.data if isinstance(op, Put) else None)
         return changed
+
+    def apply_wire(self, version: int, raws: Iterable[Any], *, versioned: bool = False) -> int:
+        """Apply decoded operation arrays (``["p", id, data]``, ``["d", id]``) without copying.
+
+        Args:
+            version: the message id of the entry.
+            raws: the decoded arrays.
+            versioned: a snapshot's arrays may end with the message id that last changed the
+                record; it is used instead of ``version`` then.
+
+        Raises:
+            StorageCorrupted: an array is not an operation.
+        """
+        changed = 0
+        apply_one = self._apply_one
+        for raw in raws:
+            try:
+                kind = raw[0]
+                record_id = int(raw[1])
+                if kind == "p":
+                    data = raw[2]
+                    if type(data) is not dict:
+                        raise TypeError("data")
+                    at = int(raw[3]) if versioned and len(raw) > 3 else version
+                elif kind == "d":
+                    data = None
+                    at = int(raw[2]) if versioned and len(raw) > 2 else version
+                else:
+                    raise ValueError(kind)
+            except (TypeError, ValueError, IndexError, KeyError) as exc:
+                raise StorageCorrupted(f"malformed operation: {str(raw)[:80]}") from exc
+            changed += apply_one(at, record_id, data)
+        return changed
+
+    def _apply_one(self, version: int, record_id: int, data: dict[str, Any] | None) -> int:
+        versions = self._versions
+        seen = versions.get(record_id)
+        if seen is not None and version < seen:
+            return 0
+        versions[record_id] = version
+        records = self._records
+        old = records.get(record_id)
+        if old is not None:
+            if self._indexed:
+                self._unindex(record_id, old)
+            if data is None:
+                del records[record_id]
+        if data is not None:
+            records[record_id] = data
+            if self._indexed:
+                self._index(record_id, data)
+        return 1
+
+    def versions_after(self, position: int) -> dict[int, int]:
+        """Return record id -> version for every record or tombstone changed after ``position``."""
+        return {rid: v for rid, v in self._versions.items() if v > position}
+
+    def _index(self, record_id: int, data: Mapping[str, Any]) -> None:
+        for field, index, default in self._indexed:
+            value = data.get(field, default)
+            if value is not _MISSING:
+                index.add(value if type(value) is str else index_key(value), record_id)
+
+    def _unindex(self, record_id: int, data: Mapping[str, Any]) -> None:
+        for field, index, default in self._indexed:
+            value = data.get(field, default)
+            if value is not _MISSING:
+                index.remove(value if type(value) is str else index_key(value), record_id)
 
     def _value(self, data: Mapping[str, Any], field: str) -> Any:
         value = data.get(field, _MISSING)
         if value is _MISSING:
             return self._defaults.get(field, _MISSING)
         return value
-
-    def _index(self, record_id: int, data: Mapping[str, Any]) -> None:
-        for field, index in self._indexes.items():
-            value = self._value(data, field)
-            if value is not _MISSING:
-                index.add(index_key(value), record_id)
-
-    def _unindex(self, record_id: int, data: Mapping[str, Any]) -> None:
-        for field, index in self._indexes.items():
-            value = self._value(data, field)
-            if value is not _MISSING:
-                index.remove(index_key(value), record_id)
 
     # ------------------------------------------------------------------ pending writes
 
@@ -215,29 +270,51 @@ class TableState:
                 if value is _MISSING:
                     continue
                 key = index_key(value)
-                holders = set(self._indexes[field].get(key))
-                holders.update(self._claims[field].get(key, ()))
-                holders.update(local_claims.get((field, key), ()))
-                holders.discard(op.id)
-                for holder in holders:
-                    other = self._effective(holder, local)
-                    if other is not None and index_key(self._value(other, field)) == key:
-                        raise UniqueViolation(
-                            f"{self.table}.{field} is unique and {value!r} is already taken "
-                            f"by record {holder}",
-                            table=self.table,
-                            field=field,
-                            value=value,
-                        )
-                local_claims.setdefault((field, key), set()).add(op.id)
+                live = self._indexes[field].get(key)
+                claimed = self._claims[field].get(key)
+                mine = local_claims.get((field, key))
+                if live or claimed or mine:
+                    holders = {*live, *(claimed or ()), *(mine or ())}
+                    holders.discard(op.id)
+                    self._refuse_taken(field, value, key, holders, local)
+                if mine is None:
+                    local_claims[(field, key)] = {op.id}
+                else:
+                    mine.add(op.id)
+
+    def _refuse_taken(
+        self,
+        field: str,
+        value: Any,
+        key: Any,
+        holders: set[int],
+        local: Mapping[int, dict[str, Any] | None],
+    ) -> None:
+        for holder in holders:
+            other = self._effective(holder, local)
+            if other is not None and index_key(self._value(other, field)) == key:
+                raise UniqueViolation(
+                    f"{self.table}.{field} is unique and {value!r} is already taken "
+                    f"by record {holder}",
+                    table=self.table,
+                    field=field,
+                    value=value,
+                )
 
     def hold(self, ops: Sequence[Op]) -> int:
         """Record a group as pending (after :meth:`check`) and return its token."""
         self._next_token += 1
         token = self._next_token
+        if not self._unique:
+            return token  # pending values matter only to unique checks
+        pending = self._pending
         for op in ops:
             data = op.data if isinstance(op, Put) else None
-            self._pending.setdefault(op.id, []).append((token, data))
+            stack = pending.get(op.id)
+            if stack is None:
+                pending[op.id] = [(token, data)]
+            else:
+                stack.append((token, data))
             if data is not None:
                 for field in self._unique:
                     value = self._value(data, field)
@@ -248,12 +325,19 @@ class TableState:
 
     def release(self, token: int, ops: Sequence[Op]) -> None:
         """Forget a pending group (acknowledged and applied, or failed)."""
+        if not self._unique:
+            return
+        pending = self._pending
         for op in ops:
-            stack = self._pending.get(op.id)
+            stack = pending.get(op.id)
             if stack:
-                stack[:] = [entry for entry in stack if entry[0] != token]
-                if not stack:
-                    del self._pending[op.id]
+                if len(stack) == 1:
+                    if stack[0][0] == token:
+                        del pending[op.id]
+                else:
+                    stack[:] = [entry for entry in stack if entry[0] != token]
+                    if not stack:
+                        del pending[op.id]
             if isinstance(op, Put):
                 for field in self._unique:
                     value = self._value(op.data, field)
