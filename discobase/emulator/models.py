@@ -34,9 +34,9 @@ class Bot:
     """
 
     id: str
-    token: str
-    username: str
-    application_id: str
+    token: str = field(repr=False)
+    username: str = ""
+    application_id: str = ""
     approved_intents: int = PRIVILEGED_DEFAULT
     max_concurrency: int = 1
     identifies: list[float] = field(default_factory=list)

@@ -1,0 +1,201 @@
+"""The emulator's Python API: bots, guilds, permissions, events, stats, faults and reset.
+
+Layer: integration tests (the emulator over loopback sockets, with a small time scale).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from discobase.emulator import Emulator, EmulatorEvent
+from discobase.emulator.permissions import BOT_DEFAULT, MANAGE_CHANNELS, SEND_MESSAGES
+
+TIME_SCALE = 0.01
+
+
+class Api:
+    """A bare client: one bot's token, answers as (status, headers, JSON or None)."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str | None) -> None:
+        self.session = session
+        self.base = url + "/api/v10"
+        self.headers = {"Authorization": f"Bot {token}"} if token else {}
+
+    async def __call__(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any, Any]:
+        async with self.session.request(
+            method, self.base + path, headers=self.headers, **kwargs
+        ) as reply:
+            raw = await reply.read()
+            body = await reply.json() if raw and reply.content_type == "application/json" else None
+            return reply.status, reply.headers, body
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(time_scale=TIME_SCALE) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def test_tokens_have_discords_shape(emu: Emulator) -> None:
+    bot = emu.create_bot("shape")
+    first = bot.token.split(".")[0]
+    assert len(bot.token.split(".")) == 3
+    assert base64.b64decode(first + "=" * (-len(first) % 4)).decode() == bot.id
+    assert emu.state.bot_by_token(bot.token) is bot
+    assert emu.state.bot_by_token(bot.token + "x") is None
+    assert bot.token not in repr(bot)
+
+
+async def test_url_and_gateway_discovery(emu: Emulator, session: aiohttp.ClientSession) -> None:
+    assert emu.url.startswith("http://127.0.0.1:")
+    status, headers, body = await Api(session, emu.url, None)("GET", "/gateway")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert body == {"url": "ws" + emu.url[4:] + "/gateway"}
+
+
+async def test_guild_seeding_and_permissions(emu: Emulator, session: aiohttp.ClientSession) -> None:
+    full = emu.create_bot("full")
+    weak = emu.create_bot("weak")
+    guild_id = emu.create_guild("perm", bots=[full])
+    emu.add_bot_to_guild(guild_id, weak, permissions=BOT_DEFAULT & ~MANAGE_CHANNELS)
+    ok = await Api(session, emu.url, full.token)(
+        "POST", f"/guilds/{guild_id}/channels", json={"name": "t"}
+    )
+    assert ok[0] == 201
+    refused = await Api(session, emu.url, weak.token)(
+        "POST", f"/guilds/{guild_id}/channels", json={"name": "t"}
+    )
+    assert refused[0] == 403 and refused[2]["code"] == 50013
+    emu.set_permissions(guild_id, weak, BOT_DEFAULT & ~SEND_MESSAGES)
+    channel_id = ok[2]["id"]
+    mute = await Api(session, emu.url, weak.token)(
+        "POST", f"/channels/{channel_id}/messages", json={"content": "x"}
+    )
+    assert mute[0] == 403 and mute[2]["code"] == 50013
+    outsider = emu.create_bot("outsider")
+    hidden = await Api(session, emu.url, outsider.token)("GET", f"/channels/{channel_id}")
+    assert hidden[0] == 403 and hidden[2]["code"] == 50001
+
+
+async def test_events_carry_discords_dispatch_payloads(
+    emu: Emulator, session: aiohttp.ClientSession
+) -> None:
+    seen: list[EmulatorEvent] = []
+    emu.events.subscribe(seen.append)
+    bot = emu.create_bot("events")
+    guild_id = emu.create_guild("ev", bots=[bot])
+    api = Api(session, emu.url, bot.token)
+    _, _, channel = await api("POST", f"/guilds/{guild_id}/channels", json={"name": "c"})
+    _, _, message = await api("POST", f"/channels/{channel['id']}/messages", json={"content": "hi"})
+    await api(
+        "PATCH", f"/channels/{channel['id']}/messages/{message['id']}", json={"content": "yo"}
+    )
+    await api("DELETE", f"/channels/{channel['id']}/messages/{message['id']}")
+    emu.remove_bot_from_guild(guild_id, bot)
+    names = [e.name for e in seen]
+    assert names == [
+        "CHANNEL_CREATE",  # #general
+        "GUILD_CREATE",
+        "CHANNEL_CREATE",
+        "MESSAGE_CREATE",
+        "MESSAGE_UPDATE",
+        "MESSAGE_DELETE",
+        "GUILD_DELETE",
+    ]
+    join, create = seen[1], seen[3]
+    assert join.target_bot_id == bot.id and join.data["id"] == guild_id
+    assert {c["name"] for c in join.data["channels"]} == {"general"}
+    assert create.intent == 512 and create.guild_id == guild_id
+    assert create.data["guild_id"] == guild_id and "member" in create.data
+    assert create.data["content"] == "hi" and create.data["author"]["id"] == bot.id
+    assert seen[2].intent == 1
+    assert seen[5].data == {
+        "id": message["id"],
+        "channel_id": channel["id"],
+        "guild_id": guild_id,
+    }
+    assert seen[6].data == {"id": guild_id} and seen[6].target_bot_id == bot.id
+
+
+async def test_stats_count_requests_statuses_and_scopes(
+    emu: Emulator, session: aiohttp.ClientSession
+) -> None:
+    bot = emu.create_bot("stats")
+    await Api(session, emu.url, bot.token)("GET", "/users/@me")
+    await Api(session, emu.url, "nope")("GET", "/users/@me")
+    await Api(session, emu.url, bot.token)("GET", "/no/such/route")
+    stats = emu.stats()
+    assert stats["requests_total"] == 3
+    assert stats["requests_by_route"]["GET /users/@me"] == 2
+    assert stats["responses_by_status"] == {200: 1, 401: 1, 404: 1}
+    assert stats["invalid_requests"] == 1
+    assert set(stats["ratelimited_by_scope"]) == {"user", "global", "shared"}
+    assert "gateway" in stats
+    emu.reset()
+    assert emu.stats()["requests_total"] == 0
+
+
+async def test_fail_next_before_and_after_the_write(
+    emu: Emulator, session: aiohttp.ClientSession
+) -> None:
+    bot = emu.create_bot("faults")
+    guild_id = emu.create_guild("f", bots=[bot])
+    api = Api(session, emu.url, bot.token)
+    _, _, channel = await api("POST", f"/guilds/{guild_id}/channels", json={"name": "c"})
+    path = f"/channels/{channel['id']}/messages"
+    emu.fail_next("POST", r"/channels/\d+/messages$", 503)
+    status, _, body = await api("POST", path, json={"content": "lost"})
+    assert status == 503 and body["code"] == 0
+    emu.fail_next("POST", r"/channels/\d+/messages$", 500, after_write=True)
+    status, headers, _ = await api("POST", path, json={"content": "stored"})
+    assert status == 500 and "X-RateLimit-Bucket" in headers
+    _, _, page = await api("GET", path)
+    assert [m["content"] for m in page] == ["stored"]
+    assert (await api("POST", path, json={"content": "ok"}))[0] == 200
+    assert emu.stats()["faults_injected"] == 2
+
+
+async def test_reset_data_forgets_everything(emu: Emulator) -> None:
+    bot = emu.create_bot("gone")
+    emu.create_guild("gone", bots=[bot])
+    emu.reset_data()
+    assert emu.state.bots == {} and emu.state.guilds == {}
+    assert emu.state.bot_by_token(bot.token) is None
+
+
+async def test_api_v9_is_served_and_others_are_not(
+    emu: Emulator, session: aiohttp.ClientSession
+) -> None:
+    bot = emu.create_bot("versions")
+    for version, expected in (("v9", 200), ("v10", 200), ("v8", 400), ("v11", 400)):
+        async with session.get(
+            f"{emu.url}/api/{version}/users/@me", headers={"Authorization": f"Bot {bot.token}"}
+        ) as reply:
+            assert reply.status == expected, version
+
+
+async def test_post_guilds_is_an_unknown_route_unless_allowed(
+    session: aiohttp.ClientSession,
+) -> None:
+    for allowed, expected in ((False, 404), (True, 201)):
+        async with Emulator(time_scale=TIME_SCALE, allow_guild_create=allowed) as emu:
+            bot = emu.create_bot("legacy")
+            status, _, body = await Api(session, emu.url, bot.token)(
+                "POST", "/guilds", json={"name": "made by a bot"}
+            )
+            assert status == expected
+            if not allowed:
+                assert body == {"message": "404: Not Found", "code": 0}
+            else:
+                assert body["owner_id"] == bot.id
