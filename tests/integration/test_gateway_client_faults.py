@@ -230,6 +230,7 @@ async def test_uncompressed_connections_work_too() -> None:
         ids = await h.write_many(3, "u")
         await h.delivered(ids)
         await eventually(lambda: h.sessions() == [False, True])
+        assert h.gw()["connects_by_compression"] == {"none": 2}
 
 
 async def test_faults_while_records_are_written_lose_nothing() -> None:
@@ -258,3 +259,4 @@ async def test_faults_while_records_are_written_lose_nothing() -> None:
         assert gw["close_codes"].get(4008, 0) == 2  # only the two injected ones
         assert gw["missed_heartbeats"] == 0
         assert h.client.stats.connects == gw["connections"] == 11
+        assert gw["connects_by_compression"] == {"zlib-stream": 11}
