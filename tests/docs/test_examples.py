@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 EXPECTED = {
+    "costs.py": "0 responses were 429",
     "quickstart.py": "2 users",
     "todo.py": "[x] #1 write docs",
 }

@@ -1,0 +1,61 @@
+"""Count what each kind of call costs in requests, on a local Discord.
+
+Run it with ``.venv/bin/python examples/costs.py``. The local Discord counts every request it
+serves, so the figures are the server's, not the client's own estimate.
+"""
+
+import asyncio
+
+import discobase
+from discobase.testing import local_discord
+
+
+def make_database(local):
+    db = local.database()
+
+    @db.table
+    class User(discobase.Table):
+        name: str
+
+    @db.table
+    class Post(discobase.Table):
+        title: str
+
+    return db, User
+
+
+async def main() -> None:
+    async with local_discord(time_scale=0.01) as local:
+        stats = local.emulator.stats
+        last = stats()["requests_total"]
+
+        def report(what: str) -> None:
+            nonlocal last
+            now = stats()["requests_total"]
+            print(f"{now - last:6d} requests  {what}")
+            last = now
+
+        db, User = make_database(local)
+        async with db.conn(local.token):
+            report("connect to a new database and create 2 tables")
+            await User(name="Peter").save()
+            report("one save()")
+            await asyncio.gather(*(User(name=f"user{i}").save() for i in range(1000)))
+            report("1000 concurrent save() calls")
+            await User.save_many([User(name=f"bulk{i}") for i in range(10_000)])
+            report("save_many() of 10,000 records")
+            for i in range(5):
+                await User(name=f"one by one {i}").save()
+            report("5 save() calls, each awaited before the next")
+            User.find(name="user5")
+            User.count()
+            report("find() and count()")
+
+        db, User = make_database(local)
+        async with db.conn(local.token):
+            report(f"connect again: open 2 existing tables ({User.count()} records)")
+        rate_limited = stats()["responses_by_status"].get(429, 0)
+        print(f"{rate_limited:6d} responses were 429 (rate limited)")
+
+
+asyncio.run(main())
