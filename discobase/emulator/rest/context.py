@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import orjson
 from aiohttp import web
@@ -177,7 +178,7 @@ class Context:
                 files.append(
                     Upload(
                         index,
-                        part.filename or f"file{index}",
+                        unquote(part.filename or "") or f"file{index}",
                         part.headers.get("Content-Type"),
                         data,
                     )
