@@ -118,7 +118,9 @@ class Database:
         self._runner: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
         self._closing: asyncio.Event | None = None
-        self._failure_seen = False
+        # Callers that will receive a failed start (login(), wait_ready()): when there are
+        # some, the failure is theirs to handle and is not logged as well.
+        self._receivers = 0
         self._http: HTTPClient | None = None
         self._gateway: GatewayClient | None = None
         self._gateway_task: asyncio.Task[None] | None = None
@@ -285,7 +287,9 @@ class Database:
             SchemaMismatch: a table's stored schema conflicts with its class.
             HTTPException, GatewayError: Discord refused or failed for good.
         """
-        await self.login_task(token)
+        runner = self.login_task(token)
+        self._receivers += 1
+        await runner
 
     def login_task(self, token: str) -> asyncio.Task[None]:
         """Start :meth:`login` as a task the database keeps, and return it.
@@ -305,7 +309,7 @@ class Database:
         self._state = "starting"
         self._ready = asyncio.Event()
         self._closing = asyncio.Event()
-        self._failure_seen = False
+        self._receivers = 0
         runner = asyncio.get_running_loop().create_task(
             self._run(token), name=f"discobase login {self.name!r}"
         )
@@ -329,14 +333,15 @@ class Database:
         if self._state == "ready":
             return
         waiter = asyncio.ensure_future(ready.wait())
+        self._receivers += 1
         try:
             await asyncio.wait({waiter, runner}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._receivers -= 1
             waiter.cancel()
         if self._state == "ready":
             return
         if runner.done() and not runner.cancelled() and runner.exception() is not None:
-            self._failure_seen = True
             failure = runner.exception()
             assert failure is not None
             raise failure
@@ -502,7 +507,7 @@ class Database:
         if runner.cancelled():
             return
         exc = runner.exception()
-        if exc is not None and not self._failure_seen:
+        if exc is not None and not self._receivers:
             # Nobody may ever await a login_task(); its failure must still be seen.
             _log().error("database %r stopped: %s", self.name, exc, exc_info=exc)
 

@@ -187,3 +187,80 @@ async def test_a_human_message_in_a_table_channel_is_ignored(emulator: Any) -> N
             assert sorted(m.text for m in Msg.find()) == ["real", "second"]
         async with db.conn(bot.token):
             assert sorted(m.text for m in Msg.find()) == ["real", "second"]
+
+
+async def test_a_missing_permission_raises_at_wait_ready(emulator: Any) -> None:
+    from discobase.database import PERMISSIONS
+
+    bot = emulator.create_bot("db")
+    manage_channels = 1 << 4
+    emulator.create_guild("locked", bots=[bot], permissions=PERMISSIONS & ~manage_channels)
+    db = make_db(emulator, "locked")
+
+    @db.table
+    class Thing(discobase.Table):
+        x: int
+
+    async with asyncio.timeout(WAIT):
+        db.login_task(bot.token)
+        with pytest.raises(discobase.Forbidden):
+            await db.wait_ready()
+    with pytest.raises(discobase.NotConnected):
+        Thing.find()
+
+
+async def test_conn_closes_when_the_block_raises(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.create_guild("raises", bots=[bot])
+    db = make_db(emulator, "raises")
+
+    @db.table
+    class Thing(discobase.Table):
+        x: int
+
+    async with asyncio.timeout(WAIT):
+        with pytest.raises(RuntimeError, match="in the block"):
+            async with db.conn(bot.token):
+                Thing(x=1).save()  # not awaited: close() still waits for it
+                raise RuntimeError("in the block")
+        assert not db.is_ready
+        async with db.conn(bot.token):
+            assert [t.x for t in Thing.find()] == [1]
+
+
+async def test_close_during_start_stops_the_login(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.create_guild("early close", bots=[bot])
+    db = make_db(emulator, "early close")
+    async with asyncio.timeout(WAIT):
+        task = db.login_task(bot.token)
+        await asyncio.sleep(0)
+        await db.close()
+        assert task.done()
+        with pytest.raises(discobase.NotConnected):
+            await db.wait_ready()
+
+
+async def test_logging_true_prints_readable_lines_and_false_prints_nothing(
+    emulator: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    bot = emulator.create_bot("db")
+    emulator.create_guild("quiet", bots=[bot])
+    async with asyncio.timeout(WAIT), make_db(emulator, "quiet").conn(bot.token):
+        pass
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    from discobase import database
+
+    logger = logging.getLogger("discobase")
+    try:
+        async with asyncio.timeout(WAIT), make_db(emulator, "quiet", logging=True).conn(bot.token):
+            pass
+        assert "database 'quiet' ready" in capsys.readouterr().err
+    finally:
+        if database._handler is not None:
+            logger.removeHandler(database._handler)
+            database._handler = None
+        logger.setLevel(logging.NOTSET)
