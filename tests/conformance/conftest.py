@@ -9,7 +9,8 @@ through its documented Python API (ARCHITECTURE.md), never its internals.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -42,6 +43,25 @@ async def emu() -> AsyncIterator[Any]:
 
     async with Emulator(time_scale=TIME_SCALE) as emulator:
         yield emulator
+
+
+@pytest.fixture
+async def start_emulator(
+    http_session: aiohttp.ClientSession, openapi_spec: OpenAPISpec | None
+) -> AsyncIterator[Callable[..., Awaitable[tuple[Any, Any, CheckedSession, str]]]]:
+    """Start emulators with given options (time scale, limits); each with a bot, client, guild."""
+    from discobase.emulator import Emulator
+
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(**options: Any) -> tuple[Any, Any, CheckedSession, str]:
+            emulator = await stack.enter_async_context(Emulator(**options))
+            bot = emulator.create_bot("rate-limited")
+            guild = str(emulator.create_guild("Limits", bots=[bot]))
+            api = CheckedSession(http_session, emulator.url, openapi_spec, bot.token)
+            return emulator, bot, api, guild
+
+        yield start
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ Sources: discord-api-facts.md section 2.8 and fact 9.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from tests.conformance.conftest import call, post_messages
+from tests.conformance.conftest import call, create_channel, post_messages
 from tests.conformance.openapi import CheckedSession
 
 
@@ -49,7 +50,12 @@ async def test_pinning_posts_a_type_6_system_message(api: CheckedSession, channe
     assert page[1]["id"] == ids[0] and page[1]["type"] == 0
 
 
-async def test_250_pins_per_channel_then_30003(api: CheckedSession, channel_id: str) -> None:
+async def test_250_pins_per_channel_then_30003(start_emulator: Any) -> None:
+    # Roomy buckets: this test is about the pin count, not the rate limits.
+    _, _, api, guild = await start_emulator(
+        time_scale=0.01, limits={"message_create": (10_000, 5.0), "pin": (10_000, 5.0)}
+    )
+    channel_id = (await create_channel(api, guild, "pins"))["id"]
     ids = await post_messages(api, channel_id, 251)
     for message in ids[:250]:
         assert await pin(api, channel_id, message) == 204

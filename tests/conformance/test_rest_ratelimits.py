@@ -11,16 +11,14 @@ wait for a window to pass, so they stay fast.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import pytest
 
 from tests.conformance.conftest import create_channel, post_messages
-from tests.conformance.openapi import CheckedSession, OpenAPISpec, Reply
+from tests.conformance.openapi import CheckedSession, Reply
 
 RATE_HEADERS = (
     "X-RateLimit-Limit",
@@ -29,25 +27,6 @@ RATE_HEADERS = (
     "X-RateLimit-Reset-After",
     "X-RateLimit-Bucket",
 )
-
-
-@pytest.fixture
-async def start_emulator(
-    http_session: aiohttp.ClientSession, openapi_spec: OpenAPISpec | None
-) -> AsyncIterator[Callable[..., Awaitable[tuple[Any, Any, CheckedSession, str]]]]:
-    """Start emulators with given options; each gets a bot, a checked client and a guild."""
-    from discobase.emulator import Emulator
-
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def start(**options: Any) -> tuple[Any, Any, CheckedSession, str]:
-            emulator = await stack.enter_async_context(Emulator(**options))
-            bot = emulator.create_bot("rate-limited")
-            guild = str(emulator.create_guild("Limits", bots=[bot]))
-            api = CheckedSession(http_session, emulator.url, openapi_spec, bot.token)
-            return emulator, bot, api, guild
-
-        yield start
 
 
 @pytest.fixture
