@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from discobase.cli.env import API_URL_VAR, DATABASE_VAR, TOKEN_VAR
+from discobase.cli.env import API_URL_VAR, DATABASE_VAR, GUILD_ID_VAR, TOKEN_VAR
 
 __all__ = ["build_parser", "main"]
 
@@ -87,7 +87,9 @@ def _add_database_options(parser: argparse.ArgumentParser) -> None:
         "-d",
         help=f"the database's (guild's) name; default ${DATABASE_VAR}",
     )
-    parser.add_argument("--guild-id", help="the guild's id, when several share the name")
+    parser.add_argument(
+        "--guild-id", help=f"the guild's id, when several share the name; default ${GUILD_ID_VAR}"
+    )
     parser.epilog = (
         f"The token is read from ${TOKEN_VAR}, the server from ${API_URL_VAR} (default: Discord)."
     )
@@ -105,10 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["emulator"]:
         # The emulator owns its options; argparse here would swallow its --help.
-        import importlib
+        from discobase.emulator.cli import main as emulator_main
 
-        emulator_cli = importlib.import_module("discobase.emulator.cli")
-        return int(emulator_cli.main(args_list[1:]) or 0)
+        return emulator_main(args_list[1:])
 
     args = build_parser().parse_args(args_list)
     from discobase.cli.errors import CommandError

@@ -15,6 +15,7 @@ from discobase.cli.errors import CommandError
 __all__ = [
     "API_URL_VAR",
     "DATABASE_VAR",
+    "GUILD_ID_VAR",
     "TIME_SCALE_VAR",
     "TOKEN_VAR",
     "Settings",
@@ -24,6 +25,7 @@ __all__ = [
 TOKEN_VAR = "DISCOBASE_TOKEN"
 API_URL_VAR = "DISCOBASE_API_URL"
 DATABASE_VAR = "DISCOBASE_DATABASE"
+GUILD_ID_VAR = "DISCOBASE_GUILD_ID"
 TIME_SCALE_VAR = "DISCOBASE_TIME_SCALE"
 
 
@@ -55,7 +57,8 @@ def read_settings(
 
     Args:
         database: the ``--database`` option, if given.
-        guild_id: the ``--guild-id`` option, if given.
+        guild_id: the ``--guild-id`` option, if given; else ``$DISCOBASE_GUILD_ID`` unless
+            ``--database`` was given.
         environ: the environment to read; ``os.environ`` when omitted.
 
     Returns:
@@ -71,6 +74,9 @@ def read_settings(
             f"set {TOKEN_VAR} to the bot token (the local Discord prints one when it starts)",
             status=2,
         )
+    if database is None and guild_id is None:
+        # `discobase emulator` prints both; the id is the more precise of the two.
+        guild_id = env.get(GUILD_ID_VAR, "").strip() or None
     name = database or env.get(DATABASE_VAR, "").strip()
     if not name and not guild_id:
         raise CommandError(f"name the database with --database NAME or {DATABASE_VAR}", status=2)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -170,3 +172,26 @@ def test_demo_runs_twice(capfd: pytest.CaptureFixture[str]) -> None:
         assert "users left: 2" in proc.stdout
         assert "#discobase" in proc.stdout and "#user" in proc.stdout
         assert "0 rate-limited (429)" in proc.stdout
+
+
+async def test_progress_goes_to_stderr_when_it_is_a_terminal(local: LocalDiscord) -> None:
+    await fill(local, users=300)
+    leader, follower = pty.openpty()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "discobase",
+            "dump",
+            "user",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=follower,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0
+        assert len(out.splitlines()) == 300  # stdout stays clean JSON lines
+        terminal = os.read(leader, 65536).decode()
+        assert "300/300 records dumped" in terminal
+    finally:
+        os.close(leader)
+        os.close(follower)
