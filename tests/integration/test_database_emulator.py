@@ -264,3 +264,24 @@ async def test_logging_true_prints_readable_lines_and_false_prints_nothing(
             logger.removeHandler(database._handler)
             database._handler = None
         logger.setLevel(logging.NOTSET)
+
+
+async def test_databases_converge_after_the_gateway_sessions_end(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.create_guild("reconnects", bots=[bot])
+    first, second = make_db(emulator, "reconnects"), make_db(emulator, "reconnects")
+    item_a, item_b = item_table(first), item_table(second)
+    async with asyncio.timeout(WAIT):
+        async with first.conn(bot.token):
+            pass
+        async with first.conn(bot.token), second.conn(bot.token):
+            await item_a(label="before").save()
+            await eventually(lambda: item_b.count() == 1)
+            # Both sessions end for good: each process identifies again and may have
+            # missed what was written meanwhile, which it reads back over REST.
+            await emulator.gateway.send_invalid_session(False, bot.id)
+            await item_a.save_many([item_a(label=f"during {i}") for i in range(20)])
+            await emulator.gateway.drop(bot.id)
+            await item_a(label="after").save()
+            await eventually(lambda: item_b.count() == 22)
+            assert sorted(i.label for i in item_b.find()) == sorted(i.label for i in item_a.find())

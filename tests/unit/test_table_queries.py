@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import pytest
 
@@ -21,6 +21,11 @@ class User(discobase.Table):
     password: str
     age: int | None = None
     joined: datetime.datetime | None = None
+
+
+@database.table
+class Loose(discobase.Table):
+    value: Any = None
 
 
 @pytest.fixture
@@ -155,3 +160,14 @@ async def test_a_record_missing_a_newer_field_reads_its_default(
     store.put_now(10, {"name": "Old", "password": "p"})
     assert [u.id for u in User.find(age=None, name="Old")] == [10]
     assert (await User.get(10)).joined is None
+
+
+async def test_true_is_not_one_in_a_scan(db: discobase.Database) -> None:
+    store = db._engine.stores["loose"]  # type: ignore[union-attr]
+    for record_id, value in [(1, True), (2, 1), (3, 1.0), (4, "1"), (5, None)]:
+        store.put_now(record_id, {"value": value})
+    assert [r.id for r in Loose.find(value=1)] == [2, 3]
+    assert [r.id for r in Loose.find(value=True)] == [1]
+    assert [r.id for r in Loose.find(value="1")] == [4]
+    assert [r.id for r in Loose.find(value=None)] == [5]
+    assert [r.id for r in Loose.find(value=1, id=3)] == [3]
