@@ -39,6 +39,9 @@ MiB = 1024 * 1024
 _ALLOWED_MENTIONS: dict[str, Any] = {"parse": []}
 # Above this many bytes, compression runs in a thread so the event loop keeps serving.
 _THREAD_BYTES = 256 * 1024
+# Discord seconds the writer waits for room in the bucket before handing the request to the
+# HTTP client's queue anyway.
+_ROOM_PATIENCE = 30.0
 
 
 @dataclass(slots=True)
@@ -260,7 +263,15 @@ class Writer:
 
     async def _wait_for_room(self) -> None:
         limiter = self._http.ratelimiter
-        while limiter.capacity(self._route) <= 0:
+        loop = asyncio.get_running_loop()
+        # Past this, the request is sent anyway and the HTTP client's own queue decides (it
+        # raises at once for a refused token or an open Cloudflare breaker, which leave no
+        # capacity forever).
+        give_up = loop.time() + _ROOM_PATIENCE * self._time_scale
+        while limiter.capacity(self._route) <= 0 and not limiter.token_invalid:
+            now = loop.time()
+            if now >= give_up:
+                return
             delay = limiter.next_slot(self._route)
             # An unanswered probe or someone else's queued request leaves no timer to wait
             # for; poll at a fraction of a Discord second then.
@@ -268,7 +279,7 @@ class Writer:
                 delay = 0.05 * self._time_scale
             self._kick.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), timeout=delay)
+                await asyncio.wait_for(self._kick.wait(), timeout=min(delay, give_up - now))
 
     def _take(self) -> list[Group]:
         taken = [self._queue.popleft()]

@@ -1,0 +1,136 @@
+"""The group-commit writer over a fake Discord (the HTTP client's MockTransport seam)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from typing import Any
+
+import pytest
+
+from discobase import _json
+from discobase.http import HTTPClient, MockTransport, RawResponse
+from discobase.http.errors import InvalidToken
+from discobase.storage import codec
+from discobase.storage.codec import Put
+from discobase.storage.state import TableState
+from discobase.storage.writer import Group, Limits, Writer
+
+CHANNEL = 555
+BOT = 42
+
+
+class FakeDiscord:
+    """Answer message creates; refuse bodies over ``max_body`` with 413/40005, or every call."""
+
+    def __init__(self, *, max_body: int = 1 << 30, status: int = 200) -> None:
+        self.max_body = max_body
+        self.status = status
+        self.bodies: list[bytes] = []
+        self.refused = 0
+        self._ids = itertools.count(1_000_000)
+        self.gate: asyncio.Event | None = None
+
+    async def __call__(
+        self, method: str, url: str, headers: Any, body: bytes | None
+    ) -> RawResponse:
+        assert method == "POST" and url.endswith(f"/channels/{CHANNEL}/messages")
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.status != 200:
+            return _reply(self.status, {"code": 0, "message": "no"})
+        data = body or b""
+        if len(data) > self.max_body:
+            self.refused += 1
+            return _reply(413, {"code": 40005, "message": "Request entity too large"})
+        self.bodies.append(data)
+        return _reply(200, {"id": str(next(self._ids)), "channel_id": str(CHANNEL)})
+
+
+def _reply(status: int, body: Any) -> RawResponse:
+    return RawResponse(status, "", {"content-type": "application/json"}, _json.dumps(body))
+
+
+def group(state: TableState, ops: list[Put]) -> tuple[Group, asyncio.Future[None]]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    state.check(ops)
+    return Group(ops=list(ops), tokens=[state.hold(ops)], futures=[future]), future
+
+
+async def run(
+    fake: FakeDiscord, limits: Limits | None = None
+) -> tuple[HTTPClient, TableState, Writer]:
+    http = HTTPClient("t0k3n", api_url="http://fake", transport=MockTransport(fake))
+    await http.open()
+    state = TableState("t", {"k": True})
+    return http, state, Writer(http, CHANNEL, state, limits or Limits(), time_scale=0.001)
+
+
+async def test_a_lone_write_goes_out_at_once_and_a_crowd_shares_messages() -> None:
+    fake = FakeDiscord()
+    http, state, writer = await run(fake)
+    fake.gate = asyncio.Event()
+    g, first = group(state, [Put(1, {"k": "a"})])
+    writer.enqueue(g)
+    await asyncio.sleep(0)
+    futures = []
+    for i in range(2, 300):
+        g, f = group(state, [Put(i, {"k": str(i)})])
+        writer.enqueue(g)
+        futures.append(f)
+    fake.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, *futures), 30)
+    assert len(fake.bodies) == 2  # the lone write, then everyone who queued behind it
+    assert state.count() == 299 and state.pending_count == 0
+    assert list(state.lookup("k", "7") or ()) == [7]
+    await writer.close()
+    await http.close()
+
+
+async def test_inline_messages_are_silent_and_mention_nobody() -> None:
+    fake = FakeDiscord()
+    http, state, writer = await run(fake)
+    g, f = group(state, [Put(1, {"k": "@everyone"})])
+    writer.enqueue(g)
+    await asyncio.wait_for(f, 30)
+    body = _json.loads(fake.bodies[0])
+    assert body["allowed_mentions"] == {"parse": []}
+    assert body["flags"] == codec.MESSAGE_FLAGS
+    assert body["enforce_nonce"] is True and body["nonce"]
+    assert body["content"].startswith('{"discobase":1,"t":"log"')
+    await writer.close()
+    await http.close()
+
+
+async def test_a_refused_file_size_is_learned_and_the_batch_split() -> None:
+    fake = FakeDiscord(max_body=64 * 1024)
+    limits = Limits(min_file_limit=4096)
+    http, state, writer = await run(fake, limits)
+    rng = random.Random(1)
+    ops = [Put(i, {"k": f"{i}", "pad": rng.randbytes(40).hex()}) for i in range(3000)]
+    g, f = group(state, ops)
+    writer.enqueue(g)
+    await asyncio.wait_for(f, 30)
+    assert fake.refused >= 1
+    assert limits.file_limit < 64 * 1024
+    assert len(fake.bodies) >= 2 and all(len(b) <= 64 * 1024 for b in fake.bodies)
+    assert state.count() == 3000
+    await writer.close()
+    await http.close()
+
+
+async def test_a_refused_token_fails_the_writes_instead_of_hanging() -> None:
+    fake = FakeDiscord(status=401)
+    http, state, writer = await run(fake)
+    g1, f1 = group(state, [Put(1, {"k": "a"})])
+    writer.enqueue(g1)
+    with pytest.raises(InvalidToken):
+        await asyncio.wait_for(f1, 30)
+    g2, f2 = group(state, [Put(2, {"k": "a"})])  # the failed write freed its unique claim
+    writer.enqueue(g2)
+    with pytest.raises(InvalidToken):
+        await asyncio.wait_for(f2, 30)
+    assert state.count() == 0 and state.pending_count == 0
+    await writer.close()
+    await http.close()
