@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from .clock import Clock
 from .events import GUILD_MESSAGES, GUILDS, EmulatorEvent, EventBus
-from .models import Attachment, Bot, Channel, Guild, Member, Message, Role
+from .models import MESSAGE_CONTENT, Attachment, Bot, Channel, Guild, Member, Message, Role
 from .permissions import BOT_DEFAULT, channel_permissions
 from .snowflakes import SnowflakeFactory
 
@@ -679,8 +679,15 @@ class State:
             payload["title"] = attachment.title
         return payload
 
-    def message_payload(self, message: Message) -> dict[str, Any]:
-        """Return a message object as the REST API sends it."""
+    def message_payload(self, message: Message, viewer: Bot | None = None) -> dict[str, Any]:
+        """Return a message object as the REST API sends it.
+
+        Args:
+            message: The message.
+            viewer: The bot reading it. Without the MESSAGE_CONTENT intent a bot sees empty
+                content, embeds, attachments and components, except in its own messages and
+                in messages that mention it (facts 2.10).
+        """
         payload: dict[str, Any] = {
             "type": message.type,
             "content": message.content,
@@ -701,6 +708,13 @@ class State:
             "mention_everyone": message.mention_everyone,
             "tts": message.tts,
         }
+        if (
+            viewer is not None
+            and not viewer.approved_intents & MESSAGE_CONTENT
+            and message.author_id != viewer.id
+            and viewer.id not in message.mentions
+        ):
+            payload.update({"content": "", "embeds": [], "attachments": [], "components": []})
         if message.message_reference is not None:
             payload["message_reference"] = dict(message.message_reference)
         if message.author_id in self.bots:

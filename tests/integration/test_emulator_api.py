@@ -199,3 +199,20 @@ async def test_post_guilds_is_an_unknown_route_unless_allowed(
                 assert body == {"message": "404: Not Found", "code": 0}
             else:
                 assert body["owner_id"] == bot.id
+
+
+async def test_without_message_content_others_messages_read_empty(
+    emu: Emulator, session: aiohttp.ClientSession
+) -> None:
+    writer = emu.create_bot("writer")
+    reader = emu.create_bot("reader")
+    reader.approved_intents = 0
+    guild_id = emu.create_guild("mc", bots=[writer, reader])
+    channel = emu.state.guilds[guild_id].channel_ids[0]
+    write = Api(session, emu.url, writer.token)
+    await write("POST", f"/channels/{channel}/messages", json={"content": "secret"})
+    await write("POST", f"/channels/{channel}/messages", json={"content": f"hey <@{reader.id}>"})
+    _, _, page = await Api(session, emu.url, reader.token)("GET", f"/channels/{channel}/messages")
+    assert [m["content"] for m in page] == [f"hey <@{reader.id}>", ""]
+    _, _, own_view = await write("GET", f"/channels/{channel}/messages")
+    assert own_view[1]["content"] == "secret"

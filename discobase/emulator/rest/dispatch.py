@@ -111,9 +111,11 @@ class RestApi:
         self.emu = emu
         self.stats = Stats()
         self.faults: list[Fault] = []
-        self._table: list[tuple[re.Pattern[str], Route]] = []
+        # Indexed by first path segment, so matching tries a handful of patterns, not all.
+        self._table: dict[str, list[tuple[re.Pattern[str], Route]]] = {}
         for route in routes:
-            self._table.append((_compile(route.template), route))
+            first = route.template.split("/", 2)[1]
+            self._table.setdefault(first, []).append((_compile(route.template), route))
 
     def reset(self) -> None:
         """Forget counters and pending faults."""
@@ -210,7 +212,7 @@ class RestApi:
 
     def _route(self, method: str, path: str) -> tuple[Route | None, dict[str, str] | None]:
         known = False
-        for regex, route in self._table:
+        for regex, route in self._table.get(path.split("/", 2)[1], ()):
             m = regex.match(path)
             if m is None:
                 continue

@@ -316,14 +316,14 @@ async def list_messages(ctx: Context) -> Reply:
     elif before is not None:
         after = None
     page = ctx.state.list_messages(channel, before=before, after=after, around=around, limit=limit)
-    return Reply(200, [ctx.state.message_payload(m) for m in page])
+    return Reply(200, [ctx.state.message_payload(m, ctx.bot) for m in page])
 
 
 async def get_message(ctx: Context) -> Reply:
     """``GET /channels/{channel_id}/messages/{message_id}``."""
     channel = channel_for(ctx, ctx.params["channel_id"], READ_MESSAGE_HISTORY)
     message = message_in(ctx, channel, ctx.params["message_id"])
-    return Reply(200, ctx.state.message_payload(message))
+    return Reply(200, ctx.state.message_payload(message, ctx.bot))
 
 
 async def edit_message(ctx: Context) -> Reply:
@@ -364,7 +364,7 @@ async def edit_message(ctx: Context) -> Reply:
         raise ApiError(400, 50006, "Cannot send an empty message")
     changes["edited_timestamp"] = ctx.state.clock.now()
     ctx.state.edit_message(message, changes)
-    return Reply(200, ctx.state.message_payload(message))
+    return Reply(200, ctx.state.message_payload(message, ctx.bot))
 
 
 def _edited_attachments(

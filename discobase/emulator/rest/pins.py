@@ -35,7 +35,10 @@ async def list_pins(ctx: Context) -> Reply:
         return Reply(200, {"items": [], "has_more": False})
     pins = [p for p in reversed(channel.pins) if before is None or p[0] < before]
     items = [
-        {"pinned_at": iso(at), "message": ctx.state.message_payload(ctx.state.messages[mid])}
+        {
+            "pinned_at": iso(at),
+            "message": ctx.state.message_payload(ctx.state.messages[mid], ctx.bot),
+        }
         for at, mid in pins[:limit]
     ]
     return Reply(200, {"items": items, "has_more": len(pins) > limit})
@@ -47,7 +50,9 @@ async def list_pins_legacy(ctx: Context) -> Reply:
     if not ctx.state.permissions_in(channel, ctx.bot.id) & READ_MESSAGE_HISTORY:
         return Reply(200, [])
     newest = list(reversed(channel.pins))[:50]
-    return Reply(200, [ctx.state.message_payload(ctx.state.messages[mid]) for _, mid in newest])
+    return Reply(
+        200, [ctx.state.message_payload(ctx.state.messages[mid], ctx.bot) for _, mid in newest]
+    )
 
 
 async def pin_message(ctx: Context) -> Reply:
