@@ -110,3 +110,32 @@ async def test_delay_dispatches_route_sets_the_delay(
     assert emu.gateway.dispatch_delay == 2.5
     await _admin(session, emu, "delay_dispatches", seconds=0)
     assert emu.gateway.dispatch_delay == 0
+
+
+async def test_history_records_each_connection_for_client_tests(
+    emu: Any, session: aiohttp.ClientSession, bot: Any, guild_id: str
+) -> None:
+    gw = await _identified(session, emu, bot)
+    await gw.heartbeat()
+    await gw.recv_op(Opcode.HEARTBEAT_ACK)
+    await gw.close(4000)
+    again = await RawGateway.connect(session, emu.url, "/gateway/resume", compress=None)
+    await again.resume(bot.token, _session_id(gw), gw.seq)
+    await again.recv_dispatch("RESUMED")
+    await again.close(1000)
+
+    async with session.get(f"{emu.url}{ADMIN}/history", params={"bot_id": bot.id}) as reply:
+        first, second = await reply.json()
+    assert first["url"] == "base" and first["started"] == "identify"
+    assert first["compression"] == "zlib-stream"
+    assert first["heartbeat_seqs"] == [gw.seq] and len(first["heartbeats"]) == 1
+    assert len(first["frames"]) == 2  # IDENTIFY and the heartbeat
+    assert first["client_close_code"] == 4000 and not first["open"]
+    assert second["url"] == "resume" and second["started"] == "resume"
+    assert second["compression"] == "none" and second["client_close_code"] == 1000
+    assert emu.gateway.history()[0].max_frames_in(60.0) == 2
+
+
+def _session_id(gw: RawGateway) -> str:
+    ready = next(f for f in gw.frames if f.get("t") == "READY")
+    return str(ready["d"]["session_id"])

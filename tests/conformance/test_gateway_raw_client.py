@@ -28,6 +28,7 @@ from discobase.emulator.gateway.protocol import (
     strip_message_content,
 )
 from discobase.emulator.gateway.session import SessionRegistry
+from discobase.emulator.gateway.stats import ConnectionRecord
 
 GUILDS = 1 << 0
 GUILD_MESSAGES = 1 << 9
@@ -311,3 +312,11 @@ def test_session_replays_after_seq_and_refuses_what_it_no_longer_holds() -> None
     session.detached_at = 100.0
     assert registry.get(session.session_id, now=150.0, ttl=60.0) is session
     assert registry.get(session.session_id, now=161.0, ttl=60.0) is None
+
+
+def test_connection_record_finds_the_busiest_window() -> None:
+    record = ConnectionRecord(url="base", compression="none")
+    for at in (0.0, 1.0, 1.5, 2.0, 10.0, 10.5):
+        record.frame(at)
+    assert record.max_frames_in(2.0) == 3  # 0.0 has left the window [0.0, 2.0) at 2.0
+    assert record.max_frames_in(60.0) == 6

@@ -4,7 +4,8 @@ Layer: the emulator's gateway. Thin JSON routes over :class:`.server.GatewayServ
 injection, so that a test in another process (or language) can break connections too. Not
 part of Discord's API.
 
-Routes (all ``POST`` with an optional JSON body, except ``GET .../stats``):
+Routes (all ``POST`` with an optional JSON body, except ``GET .../stats`` and
+``GET .../history?bot_id=``):
 ``drop {bot_id?, close_code?}``, ``stop_acks {bot_id?}``, ``resume_acks``,
 ``reconnect {bot_id?}``, ``invalid_session {resumable, bot_id?}``,
 ``request_heartbeat {bot_id?}``, ``delay_dispatches {seconds}``.
@@ -56,6 +57,10 @@ def add_admin_routes(app: web.Application, server: GatewayServer, prefix: str) -
             snapshot[key] = {str(code): n for code, n in snapshot[key].items()}
         return _reply(snapshot)
 
+    async def history(request: web.Request) -> web.Response:
+        records = server.history(request.query.get("bot_id"))
+        return _reply([record.as_dict() for record in records])
+
     async def drop(request: web.Request) -> web.Response:
         body = await _body(request)
         code = body.get("close_code")
@@ -89,6 +94,7 @@ def add_admin_routes(app: web.Application, server: GatewayServer, prefix: str) -
         return _reply({})
 
     app.router.add_get(f"{prefix}/stats", stats)
+    app.router.add_get(f"{prefix}/history", history)
     routes: dict[str, Handler] = {
         "drop": drop,
         "stop_acks": stop_acks,

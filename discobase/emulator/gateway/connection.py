@@ -30,6 +30,7 @@ from .protocol import (
     parse_resume,
 )
 from .session import Session
+from .stats import ConnectionRecord
 
 if TYPE_CHECKING:
     from .server import GatewayServer
@@ -52,12 +53,14 @@ class GatewayConnection:
         ws: web.WebSocketResponse,
         url_kind: str,
         compressor: StreamCompressor | None,
+        record: ConnectionRecord,
     ) -> None:
         self.server = server
         self.request = request
         self.ws = ws
         self.url_kind = url_kind
         self.compressor = compressor
+        self.record = record
         self.session: Session | None = None
         self.bot_id: str | None = None
         self.acking = True
@@ -67,7 +70,7 @@ class GatewayConnection:
         config = server.config
         self.interval = max(1.0, round(config.heartbeat_interval_ms * server.scale))
         self._send_log = SlidingLog(config.send_limit, config.send_window * server.scale)
-        self._last_beat = self._loop.time()
+        self._last_beat = self._hello_at = self._loop.time()
         self._requested_by: float | None = None
         self._send_lock = asyncio.Lock()
         self._queue: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
@@ -106,6 +109,8 @@ class GatewayConnection:
         if self.server_close_code is None and not self.dropped:
             code = self.ws.close_code if self.ws.close_code is not None else 1006
             stats.client_close(code)
+            self.record.client_close_code = int(code)
+        self.record.open = False
         session = self.session
         if session is None or self.server.attached(session) is not self:
             self.server.forget(self)
@@ -124,6 +129,7 @@ class GatewayConnection:
             return
         self._closing = True
         self.server_close_code = code
+        self.record.server_close_code = int(code)
         self.server.counters.server_close(code)
         try:
             await self.ws.close(code=code, message=reason.encode()[:120])
@@ -136,6 +142,7 @@ class GatewayConnection:
             return
         self._closing = True
         self.dropped = True
+        self.record.dropped = True
         self.server.counters.drops += 1
         transport = self.request.transport
         if transport is not None:
@@ -215,8 +222,9 @@ class GatewayConnection:
             except TimeoutError:
                 pass
 
-    def _on_heartbeat(self) -> None:
+    def _on_heartbeat(self, seq: Any) -> None:
         self._last_beat = self._loop.time()
+        self.record.heartbeat(self._last_beat - self._hello_at, seq if type(seq) is int else None)
         self._requested_by = None
         self._beat_changed.set()
         self.server.counters.heartbeats += 1
@@ -224,11 +232,13 @@ class GatewayConnection:
     # -- receiving -------------------------------------------------------------------------
 
     async def _on_frame(self, data: str | bytes) -> None:
-        if not self._send_log.record(self._loop.time()):
+        now = self._loop.time()
+        self.record.frame(now - self._hello_at)
+        if not self._send_log.record(now):
             raise Violation(CloseCode.RATE_LIMITED, "you are being rate limited")
         op, d = decode_payload(data)
         if op is Opcode.HEARTBEAT:
-            self._on_heartbeat()
+            self._on_heartbeat(d)
             if self.acking:
                 await self._send_control(Opcode.HEARTBEAT_ACK, None)
                 self.server.counters.acks += 1
@@ -258,8 +268,9 @@ class GatewayConnection:
             server.counters.identify_rate_limited += 1
             await self._send_control(Opcode.INVALID_SESSION, False)
             return
-        self.bot_id = str(bot.id)
+        self.bot_id = self.record.bot_id = str(bot.id)
         self.session = server.start_session(self, bot, identify)
+        self.record.started = "identify"
         server.counters.identified(self.url_kind)
 
     async def _resume(self, d: Any) -> None:
@@ -278,8 +289,9 @@ class GatewayConnection:
             # A session serves one socket; the stale one is closed resumably.
             server.detach(previous, ended=False)
             await previous.close(CloseCode.UNKNOWN_ERROR, "session resumed elsewhere")
-        self.bot_id = str(bot.id)
+        self.bot_id = self.record.bot_id = str(bot.id)
         self.session = session
+        self.record.started = "resume"
         server.attach(self, session)
         for payload in session.replay_after(resume.seq):
             self.enqueue(payload)

@@ -13,6 +13,7 @@ connection used so that tests can check clients resume where Discord tells them 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,10 +26,11 @@ from .connection import GatewayConnection
 from .limits import SlidingLog
 from .protocol import SUPPORTED_VERSIONS, Identify, in_shard, strip_message_content
 from .session import Session, SessionRegistry
-from .stats import GatewayCounters
+from .stats import ConnectionRecord, GatewayCounters
 
 __all__ = ["GatewayServer"]
 
+HISTORY_LIMIT = 1_000
 BASE_PATH = "/gateway"
 RESUME_PATH = "/gateway/resume"
 ADMIN_PREFIX = "/_emulator/gateway"
@@ -51,6 +53,7 @@ class GatewayServer:
         self._connections: set[GatewayConnection] = set()
         self._attached: dict[str, GatewayConnection] = {}
         self._identify_logs: dict[tuple[str, int], SlidingLog] = {}
+        self._history: deque[ConnectionRecord] = deque(maxlen=HISTORY_LIMIT)
         self._subscribed = False
         self._closing = False
 
@@ -94,6 +97,14 @@ class GatewayServer:
         out["sessions"] = len(self.sessions)
         return out
 
+    def history(self, bot_id: str | None = None) -> list[ConnectionRecord]:
+        """Return what each connection did, oldest first (the last 1000; optionally one bot's).
+
+        Tests of clients read heartbeat cadence (``heartbeats``, ``heartbeat_seqs``), send
+        rates (``max_frames_in(window)``), the URL of each connect and how each one ended.
+        """
+        return [r for r in self._history if bot_id is None or r.bot_id == str(bot_id)]
+
     def reset(self) -> None:
         """Forget every session, counter, limit and fault.
 
@@ -103,6 +114,7 @@ class GatewayServer:
         for conn in list(self._connections):
             conn.drop()
         self.counters = GatewayCounters()
+        self._history.clear()
         self.sessions.clear()
         self._attached.clear()
         self._identify_logs.clear()
@@ -131,20 +143,25 @@ class GatewayServer:
         )
         await ws.prepare(request)
         query = request.query
-        self.counters.connected(url_kind, query.get("compress") or "none")
+        compression = query.get("compress") or "none"
+        self.counters.connected(url_kind, compression)
+        record = ConnectionRecord(url=url_kind, compression=compression)
+        self._history.append(record)
         problem = _query_problem(query)
         if problem is not None:
             code, reason = problem
+            record.server_close_code, record.open = int(code), False
             self.counters.server_close(code)
             await ws.close(code=code, message=reason.encode())
             return ws
         try:
             compressor = new_compressor(query.get("compress"))
         except UnsupportedCompression:
+            record.server_close_code, record.open = int(CloseCode.UNKNOWN_ERROR), False
             self.counters.server_close(CloseCode.UNKNOWN_ERROR)
             await ws.close(code=CloseCode.UNKNOWN_ERROR, message=b"compression not served here")
             return ws
-        conn = GatewayConnection(self, request, ws, url_kind, compressor)
+        conn = GatewayConnection(self, request, ws, url_kind, compressor, record)
         self._connections.add(conn)
         try:
             await conn.run()

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GatewayCounters"]
+__all__ = ["ConnectionRecord", "GatewayCounters"]
 
 
 def _by_url() -> dict[str, int]:
@@ -69,3 +69,64 @@ class GatewayCounters:
         for name, value in vars(self).items():
             out[name] = dict(value) if isinstance(value, dict) else value
         return out
+
+
+# Frames remembered per connection: enough for several send windows, bounded for long runs.
+_MAX_TIMES = 2_000
+
+
+@dataclass
+class ConnectionRecord:
+    """What one connection did, for tests of client behaviour (cadence, URLs, closes).
+
+    Times are real seconds after HELLO was sent.
+
+    Attributes:
+        url: ``"base"`` or ``"resume"``.
+        compression: The ``compress`` query value, or ``"none"``.
+        bot_id: The bot once IDENTIFY or RESUME named a valid token.
+        started: ``"identify"`` or ``"resume"`` once a session was started or resumed on it.
+        heartbeats: When each op 1 arrived.
+        heartbeat_seqs: The ``d`` of each op 1.
+        frames: When each client payload arrived (heartbeats included).
+        server_close_code: The code the server closed with, if it did.
+        client_close_code: The code the client closed with (1006 if the socket just ended).
+        dropped: The server cut the socket without a close frame.
+        open: The socket is still open.
+    """
+
+    url: str
+    compression: str
+    bot_id: str | None = None
+    started: str | None = None
+    heartbeats: list[float] = field(default_factory=list)
+    heartbeat_seqs: list[int | None] = field(default_factory=list)
+    frames: list[float] = field(default_factory=list)
+    server_close_code: int | None = None
+    client_close_code: int | None = None
+    dropped: bool = False
+    open: bool = True
+
+    def frame(self, at: float) -> None:
+        """Note a client payload at ``at``."""
+        if len(self.frames) < _MAX_TIMES:
+            self.frames.append(at)
+
+    def heartbeat(self, at: float, seq: int | None) -> None:
+        """Note an op 1 at ``at`` carrying ``seq``."""
+        if len(self.heartbeats) < _MAX_TIMES:
+            self.heartbeats.append(at)
+            self.heartbeat_seqs.append(seq)
+
+    def max_frames_in(self, window: float) -> int:
+        """Return the most client payloads seen in any ``window`` seconds."""
+        best = start = 0
+        for end, at in enumerate(self.frames):
+            while at - self.frames[start] >= window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the record as plain JSON-ready values."""
+        return dict(vars(self))
