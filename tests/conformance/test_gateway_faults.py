@@ -139,3 +139,29 @@ async def test_history_records_each_connection_for_client_tests(
 def _session_id(gw: RawGateway) -> str:
     ready = next(f for f in gw.frames if f.get("t") == "READY")
     return str(ready["d"]["session_id"])
+
+
+async def test_refused_connects_answer_503_on_the_url_asked(
+    emu: Any, session: aiohttp.ClientSession
+) -> None:
+    await _admin(session, emu, "refuse_connects", count=1, url="resume")
+    base = await RawGateway.connect(session, emu.url, "/gateway")  # not refused
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await RawGateway.connect(session, emu.url, "/gateway/resume")
+    assert refused.value.status == 503
+    again = await RawGateway.connect(session, emu.url, "/gateway/resume")  # only once
+    await base.close()
+    await again.close()
+    stats = emu.stats()["gateway"]
+    assert stats["refused_connects"] == 1
+    assert stats["connects_by_url"] == {"base": 1, "resume": 1}
+
+
+async def test_reconnect_can_come_before_hello(emu: Any, session: aiohttp.ClientSession) -> None:
+    emu.gateway.reconnect_before_hello()
+    gw = await RawGateway.connect(session, emu.url, read_hello=False)
+    assert (await gw.recv())["op"] == Opcode.RECONNECT
+    assert (await gw.recv())["op"] == Opcode.HELLO
+    await gw.close()
+    later = await RawGateway.connect(session, emu.url)  # HELLO first again
+    await later.close()

@@ -8,7 +8,8 @@ Routes (all ``POST`` with an optional JSON body, except ``GET .../stats`` and
 ``GET .../history?bot_id=``):
 ``drop {bot_id?, close_code?}``, ``stop_acks {bot_id?}``, ``resume_acks``,
 ``reconnect {bot_id?}``, ``invalid_session {resumable, bot_id?}``,
-``request_heartbeat {bot_id?}``, ``delay_dispatches {seconds}``.
+``request_heartbeat {bot_id?}``, ``delay_dispatches {seconds}``,
+``refuse_connects {count?, url?}``, ``reconnect_before_hello {count?}``.
 """
 
 from __future__ import annotations
@@ -88,6 +89,18 @@ def add_admin_routes(app: web.Application, server: GatewayServer, prefix: str) -
         count = await server.request_heartbeat(_bot_id(await _body(request)))
         return _reply({"affected": count})
 
+    async def refuse_connects(request: web.Request) -> web.Response:
+        body = await _body(request)
+        url = body.get("url")
+        if url not in (None, "base", "resume"):
+            raise web.HTTPBadRequest(text="url must be 'base', 'resume' or null")
+        server.refuse_connects(int(body.get("count", 1)), url)
+        return _reply({})
+
+    async def reconnect_before_hello(request: web.Request) -> web.Response:
+        server.reconnect_before_hello(int((await _body(request)).get("count", 1)))
+        return _reply({})
+
     async def delay_dispatches(request: web.Request) -> web.Response:
         body = await _body(request)
         server.delay_dispatches(float(body.get("seconds", 0)))
@@ -103,6 +116,8 @@ def add_admin_routes(app: web.Application, server: GatewayServer, prefix: str) -
         "invalid_session": invalid_session,
         "request_heartbeat": request_heartbeat,
         "delay_dispatches": delay_dispatches,
+        "refuse_connects": refuse_connects,
+        "reconnect_before_hello": reconnect_before_hello,
     }
     for name, handler in routes.items():
         app.router.add_post(f"{prefix}/{name}", handler)

@@ -84,6 +84,8 @@ class GatewayConnection:
         writer = asyncio.create_task(self._write_dispatches())
         watchdog = asyncio.create_task(self._watch_heartbeats())
         try:
+            if self.server.take_early_reconnect():
+                await self._send_control(Opcode.RECONNECT, None)
             await self._send_control(Opcode.HELLO, {"heartbeat_interval": self.interval})
             await self._read()
         finally:

@@ -54,6 +54,8 @@ class GatewayServer:
         self._attached: dict[str, GatewayConnection] = {}
         self._identify_logs: dict[tuple[str, int], SlidingLog] = {}
         self._history: deque[ConnectionRecord] = deque(maxlen=HISTORY_LIMIT)
+        self._refusals: list[str | None] = []
+        self.early_reconnects = 0
         self._subscribed = False
         self._closing = False
 
@@ -118,6 +120,8 @@ class GatewayServer:
         self.sessions.clear()
         self._attached.clear()
         self._identify_logs.clear()
+        self._refusals.clear()
+        self.early_reconnects = 0
         self.dispatch_delay = 0.0
 
     async def close(self) -> None:
@@ -130,13 +134,16 @@ class GatewayServer:
 
     # -- the websocket endpoints ---------------------------------------------------------
 
-    async def _serve_base(self, request: web.Request) -> web.WebSocketResponse:
+    async def _serve_base(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "base")
 
-    async def _serve_resume(self, request: web.Request) -> web.WebSocketResponse:
+    async def _serve_resume(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "resume")
 
-    async def _serve(self, request: web.Request, url_kind: str) -> web.WebSocketResponse:
+    async def _serve(self, request: web.Request, url_kind: str) -> web.StreamResponse:
+        if self._take_refusal(url_kind):
+            self.counters.refused_connects += 1
+            return web.Response(status=503, text="refused by fault injection")
         # Discord does not negotiate permessage-deflate; its compression is in the payloads.
         ws = web.WebSocketResponse(
             timeout=self.config.close_timeout, max_msg_size=1 << 20, compress=False
@@ -388,6 +395,35 @@ class GatewayServer:
         for conn in targets:
             await conn.request_heartbeat()
         return len(targets)
+
+    def refuse_connects(self, count: int = 1, url: str | None = None) -> None:
+        """Answer the next ``count`` websocket upgrades with HTTP 503 instead of a socket.
+
+        Args:
+            count: How many connection attempts to refuse.
+            url: ``"base"`` or ``"resume"`` to refuse only on that URL; None for either.
+        """
+        if url not in (None, "base", "resume"):
+            raise ValueError("url must be 'base', 'resume' or None")
+        self._refusals.extend([url] * count)
+
+    def _take_refusal(self, url_kind: str) -> bool:
+        for i, url in enumerate(self._refusals):
+            if url is None or url == url_kind:
+                del self._refusals[i]
+                return True
+        return False
+
+    def reconnect_before_hello(self, count: int = 1) -> None:
+        """Send op 7 before HELLO on the next ``count`` connections (Discord may)."""
+        self.early_reconnects += count
+
+    def take_early_reconnect(self) -> bool:
+        """Consume one pending op-7-before-HELLO; return whether there was one."""
+        if self.early_reconnects <= 0:
+            return False
+        self.early_reconnects -= 1
+        return True
 
     def delay_dispatches(self, seconds: float) -> None:
         """Hold every dispatch queued from now on for ``seconds`` (Discord seconds; 0 = off)."""

@@ -36,6 +36,7 @@ class GatewayCounters:
     missed_heartbeats: int = 0
     dispatches: int = 0
     drops: int = 0
+    refused_connects: int = 0
     close_codes: Counter[int] = field(default_factory=Counter)
     client_close_codes: Counter[int] = field(default_factory=Counter)
 
