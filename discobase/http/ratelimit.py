@@ -82,6 +82,8 @@ __all__ = ["BucketView", "LimiterStats", "Permit", "RateLimitHeaders", "RateLimi
 _log = logging.getLogger("discobase.http")
 
 _INF = math.inf
+# Discord gives Reset-After in milliseconds; dates derived from it are this uncertain.
+_HEADER_ROUNDING = 0.001
 Majors = tuple[tuple[str, str], ...]
 BucketKey = tuple[str, Majors]
 
@@ -676,10 +678,10 @@ class RateLimiter:
         assert info.limit is not None and info.remaining is not None
         assert info.reset_after is not None
         # The request reached the server between its send and its answer, so the end of the
-        # window it landed in lies in [sent + Reset-After, received + Reset-After].
-        earliest = min(self._sent_at, now) + info.reset_after
-        latest = now + info.reset_after
-        new_reset = latest + self.margin
+        # window it landed in lies in [sent + Reset-After, received + Reset-After], give or
+        # take the header's millisecond rounding.
+        earliest = min(self._sent_at, now) + info.reset_after - _HEADER_ROUNDING
+        latest = now + info.reset_after + _HEADER_ROUNDING
         others = max(0, bucket.in_flight - 1) + self._probing.get(majors, 0)
         estimate = max(0, info.remaining - others)
         bucket.window = max(bucket.window, info.reset_after)
@@ -688,26 +690,34 @@ class RateLimiter:
         if not bucket.known:
             bucket.known = True
             bucket.remaining = estimate
-            bucket.reset_at, bucket.window_start = new_reset, earliest
-        elif bucket.reset_at == _INF:
+            self._date_window(bucket, earliest, latest)
+            return
+        bucket.remaining = min(bucket.remaining, estimate)
+        if bucket.reset_at == _INF:
             # Refilled locally; this answer dates the window we are already spending.
-            bucket.remaining = min(bucket.remaining, estimate)
-            bucket.reset_at, bucket.window_start = new_reset, earliest
+            self._date_window(bucket, earliest, latest)
+            return
+        current_end = bucket.reset_at - self.margin
+        if earliest > current_end:
+            # Certainly a later server window (a request sent late landed after a reset).
+            self._date_window(bucket, earliest, latest)
+            return
+        # Each interval holds its own window's end, and two windows' ends are at least a
+        # window apart, so two intervals narrower than a quarter window overlap only when
+        # they date the same window. Only then is it safe to narrow the end.
+        narrow = bucket.window / 4
+        if latest - earliest <= narrow and current_end - bucket.window_start <= narrow:
+            if latest < bucket.window_start:
+                return  # an earlier window: nothing to learn about the reset
+            bucket.window_start = max(bucket.window_start, earliest)
+            bucket.reset_at = min(bucket.reset_at, latest + self.margin)
         else:
-            bucket.remaining = min(bucket.remaining, estimate)
-            current_end = bucket.reset_at - self.margin
-            if earliest > current_end:
-                # Certainly a later server window (a request sent late landed after a reset).
-                bucket.reset_at, bucket.window_start = new_reset, earliest
-            elif latest < bucket.window_start:
-                pass  # certainly an earlier window: nothing to learn about the reset
-            elif latest - earliest <= bucket.window / 2:
-                # The same window, seen through a narrow enough gap: narrow its end.
-                bucket.window_start = max(bucket.window_start, earliest)
-                bucket.reset_at = min(bucket.reset_at, new_reset)
-            else:
-                # Too slow an answer to tell windows apart: keep the later end, which is safe.
-                bucket.reset_at = max(bucket.reset_at, new_reset)
+            # Too slow an answer to tell windows apart: keep the later end, which is safe.
+            bucket.reset_at = max(bucket.reset_at, latest + self.margin)
+
+    def _date_window(self, bucket: _Bucket, earliest: float, latest: float) -> None:
+        bucket.window_start = earliest
+        bucket.reset_at = latest + self.margin
 
     # ------------------------------------------------------------------ hashes
 
