@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from discobase.emulator.gateway import CloseCode, Opcode
@@ -172,3 +173,25 @@ async def test_a_heartbeat_carries_any_seq_and_is_acked_with_null_s(
         await gw.send(Opcode.HEARTBEAT, 2)
         ack = await gw.recv_op(Opcode.HEARTBEAT_ACK)
         assert ack["s"] is None and ack["t"] is None
+
+
+async def test_zstd_stream_is_served_only_where_the_stdlib_has_zstd(
+    emu: Any, session: aiohttp.ClientSession
+) -> None:
+    from discobase.emulator.gateway.compression import ZSTD_AVAILABLE
+
+    gw = await RawGateway.connect(session, emu.url, compress="zstd-stream", read_hello=False)
+    if not ZSTD_AVAILABLE:
+        assert await gw.expect_close() == CloseCode.UNKNOWN_ERROR
+        return
+    import importlib
+
+    zstd = importlib.import_module("compression.zstd")
+    decompressor = zstd.ZstdDecompressor()
+    frame = await gw.ws.receive(timeout=10)
+    hello = orjson.loads(decompressor.decompress(frame.data))
+    assert hello["op"] == Opcode.HELLO
+    await gw.ws.send_str('{"op": 1, "d": null}')
+    frame = await gw.ws.receive(timeout=10)
+    assert orjson.loads(decompressor.decompress(frame.data))["op"] == Opcode.HEARTBEAT_ACK
+    await gw.close()
