@@ -429,9 +429,10 @@ class State:
             start = max(0, centre - (limit - newer))
             hit = centre < len(ids) and ids[centre] == around
             end = min(len(ids), centre + newer + (1 if hit else 0))
+            # Near either end, the page fills up from the other side (limit stays the size).
             start = max(0, min(start, end - limit))
-            window = ids[start:end]
-            window = window[-limit:] if len(window) > limit else window
+            end = min(len(ids), max(end, start + limit))
+            window = ids[start:end][-limit:]
         elif after is not None:
             start = bisect_right(ids, after)
             window = ids[start : start + limit]
