@@ -33,7 +33,7 @@ from discobase.storage.catalog import (
 )
 from discobase.storage.codec import Op
 from discobase.storage.ids import IdGenerator
-from discobase.storage.reader import BatchAssembler, fetch_stream, page_forward, read_raw
+from discobase.storage.reader import BatchAssembler, fetch_stream, page_forward
 from discobase.storage.snapshot import (
     SnapshotInfo,
     decode_records,
@@ -48,6 +48,9 @@ from discobase.storage.writer import Group, Limits, Outgoing, Writer, plan_strea
 __all__ = ["StorageEngine", "TableStore"]
 
 _log = logging.getLogger("discobase.storage")
+
+# Snapshots kept pinned per table; older ones are unpinned (the catalog still names them).
+_KEEP_PINNED = 2
 
 _BATCH: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
     "discobase_storage_batch", default=None
@@ -127,6 +130,8 @@ class TableStore:
         self._tail_ops = 0
         self._tail_messages = 0
         self._snapshot_task: asyncio.Task[None] | None = None
+        # Snapshot messages known to be pinned, oldest first.
+        self._pinned: list[int] = []
         self.snapshots_written = 0
 
     def __repr__(self) -> str:
@@ -222,9 +227,12 @@ class TableStore:
                 count = len(ops)
                 self.state.apply(version, ops)
             else:
-                raws = await read_raw(engine.http, self.channel_id, parts)
-                count = len(raws)
+                stream = await fetch_stream(engine.http, self.channel_id, parts)
                 with gc_paused():
+                    # Decoded in full before anything is applied: a corrupt batch changes
+                    # nothing.
+                    raws = codec.decode_stream(stream)
+                    count = len(raws)
                     self.state.apply_wire(version, raws)
         except StorageCorrupted:
             if strict:
@@ -304,9 +312,11 @@ class TableStore:
             header = codec.parse_header(message, engine.bot_id)
             if header is None or header.kind != "snap":
                 continue
+            self._pinned.append(header.message_id)
             info = header_info(header, self.channel_id)
             if best is None or info.replay_from > best[1].replay_from:
                 best = (header, info)
+        self._pinned.sort()
         if catalog_snapshot is not None and (
             best is None or catalog_snapshot.replay_from > best[1].replay_from
         ):
@@ -359,6 +369,9 @@ class TableStore:
                 _log.warning(
                     "table %s: snapshot %d could not be pinned", self.spec.name, message_id
                 )
+            else:
+                self._pinned.append(message_id)
+                await self._unpin_old()
             body = {
                 "table": self.spec.name,
                 "channel": str(self.channel_id),
@@ -375,14 +388,22 @@ class TableStore:
         finally:
             self._snapshot_task = None
 
+    async def _unpin_old(self) -> None:
+        # Discord keeps at most 250 pins per channel: keep the newest snapshots pinned only.
+        while len(self._pinned) > _KEEP_PINNED:
+            old = self._pinned.pop(0)
+            try:
+                await self._engine.http.unpin_message(self.channel_id, old)
+            except HTTPException:
+                _log.warning("table %s: old snapshot %d stays pinned", self.spec.name, old)
+
     async def close(self) -> None:
-        """Flush pending writes and stop the writer and any snapshot in progress."""
+        """Flush pending writes, then let a snapshot in progress finish (the next open is
+        faster for it; cancelling one half-way would lose nothing either)."""
         await self.writer.close()
         task = self._snapshot_task
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.shield(task)
 
 
 class StorageEngine:

@@ -18,7 +18,7 @@ from discobase.http import HTTPClient
 from discobase.http.errors import Forbidden, NotFound
 from discobase.storage import codec
 
-__all__ = ["BatchAssembler", "fetch_stream", "page_forward", "read_raw"]
+__all__ = ["BatchAssembler", "fetch_stream", "page_forward"]
 
 PAGE = 100
 
@@ -61,11 +61,6 @@ async def fetch_stream(http: HTTPClient, channel_id: int, headers: list[codec.He
             raise StorageCorrupted(f"entry {header.message_id} lost attachments")
         chunks.extend(files[: header.files])
     return b"".join(chunks)
-
-
-async def read_raw(http: HTTPClient, channel_id: int, headers: list[codec.Header]) -> list[Any]:
-    """Return the decoded operation arrays held in the attachments of entries (parts in order)."""
-    return codec.decode_stream(await fetch_stream(http, channel_id, headers))
 
 
 @dataclass(slots=True)
