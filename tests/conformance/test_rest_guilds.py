@@ -48,6 +48,20 @@ async def test_leaving_a_guild(api: CheckedSession, guild_id: str) -> None:
     assert (await api.get(f"/guilds/{guild_id}")).status in (403, 404)
 
 
+async def test_my_guilds_limit_is_1_to_200(api: CheckedSession, guild_id: str) -> None:
+    assert (await api.get("/users/@me/guilds", params={"limit": "200"})).status == 200
+    for bad in ("0", "201"):
+        reply = await api.get("/users/@me/guilds", params={"limit": bad})
+        assert reply.status == 400
+        assert reply.json()["code"] == 50035
+
+
+async def test_leaving_an_unknown_guild_is_10004(api: CheckedSession) -> None:
+    reply = await api.delete("/users/@me/guilds/123456789012345678")
+    assert reply.status == 404
+    assert reply.json()["code"] == 10004
+
+
 async def test_get_guild(api: CheckedSession, guild_id: str) -> None:
     reply = await api.get(f"/guilds/{guild_id}")
     assert reply.status == 200
@@ -131,6 +145,22 @@ async def test_50_channels_per_category(api: CheckedSession, guild_id: str) -> N
     assert reply.status == 400
     # The overflow is still a valid channel outside the category.
     assert (await create_channel(api, guild_id, "outside", type=0))["parent_id"] is None
+
+
+async def test_text_channel_topic_is_at_most_1024(api: CheckedSession, channel_id: str) -> None:
+    ok = await api.patch(f"/channels/{channel_id}", json={"topic": "t" * 1024})
+    assert ok.status == 200
+    too_long = await api.patch(f"/channels/{channel_id}", json={"topic": "t" * 1025})
+    assert too_long.status == 400
+    assert too_long.json()["code"] == 50035
+
+
+async def test_unknown_channel_is_10003(api: CheckedSession) -> None:
+    for method in ("GET", "PATCH", "DELETE"):
+        body = {"json": {"topic": "x"}} if method == "PATCH" else {}
+        reply = await api.request(method, "/channels/123456789012345678", **body)
+        assert reply.status == 404
+        assert reply.json()["code"] == 10003
 
 
 async def test_get_and_patch_channel(api: CheckedSession, channel_id: str) -> None:

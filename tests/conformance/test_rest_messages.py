@@ -89,6 +89,29 @@ async def test_empty_message_is_50006(
     assert reply.json()["code"] == 50006
 
 
+async def test_allowed_mentions_parse_and_list_of_one_kind_conflict(
+    api: CheckedSession, channel_id: str
+) -> None:
+    mentions = {"parse": ["users"], "users": ["198622483471925248"]}
+    reply = await create(api, channel_id, content="hi", allowed_mentions=mentions)
+    assert reply.status == 400
+    assert reply.json()["code"] == 50035
+
+
+async def test_embeds_are_rich_and_limited(api: CheckedSession, channel_id: str) -> None:
+    ok = await create(api, channel_id, embeds=[{"title": "t", "description": "d"}])
+    assert ok.status == 200
+    assert ok.json()["embeds"][0]["type"] == "rich"
+    assert ok.json()["embeds"][0]["title"] == "t"
+    too_many = await create(api, channel_id, embeds=[{"title": str(i)} for i in range(11)])
+    assert too_many.status == 400
+    long_title = await create(api, channel_id, embeds=[{"title": "t" * 257}])
+    assert long_title.status == 400
+    # 6000 characters in total across all embeds of a message.
+    heavy = [{"description": "d" * 4000}, {"description": "d" * 2001}]
+    assert (await create(api, channel_id, embeds=heavy)).status == 400
+
+
 async def test_suppress_notifications_flag_is_kept(api: CheckedSession, channel_id: str) -> None:
     reply = await create(api, channel_id, content="quiet", flags=4096)
     assert reply.status == 200
@@ -131,6 +154,9 @@ async def test_missing_channel_is_10003(api: CheckedSession) -> None:
     reply = await api.post("/channels/123456789012345678/messages", json={"content": "x"})
     assert reply.status == 404
     assert reply.json()["code"] == 10003
+    listing = await api.get("/channels/123456789012345678/messages")
+    assert listing.status == 404
+    assert listing.json()["code"] == 10003
 
 
 # -- uploads --------------------------------------------------------------------------------

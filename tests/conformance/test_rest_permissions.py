@@ -124,3 +124,15 @@ async def test_channel_overwrites_are_applied(emu: Any, api: CheckedSession, bot
     )["id"]
     reply = await api.post(f"/channels/{locked}/messages", json={"content": "x"})
     assert_forbidden(reply, 50013)
+
+
+async def test_deleting_anothers_message_needs_manage_messages(
+    emu: Any, api: CheckedSession, bot: Any
+) -> None:
+    guild, channel, ids = await setup(emu, api, bot)
+    other = emu.create_bot("moderator")
+    emu.add_bot_to_guild(guild, other, DATABASE_BOT & ~MANAGE_MESSAGES)
+    moderator = api.with_token(other.token)
+    assert_forbidden(await moderator.delete(f"/channels/{channel}/messages/{ids[0]}"), 50013)
+    emu.set_permissions(guild, other, DATABASE_BOT)
+    assert (await moderator.delete(f"/channels/{channel}/messages/{ids[0]}")).status == 204

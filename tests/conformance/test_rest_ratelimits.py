@@ -155,6 +155,18 @@ async def test_invalid_requests_lead_to_a_cloudflare_ban(start_emulator: Any) ->
     stats = emu.stats()
     assert stats["invalid_requests"] >= 20
     assert stats["bans"] == 1
+    # The ban is temporary: it lifts after its configured duration.
+    emu.advance(601)
+    assert (await api.get("/users/@me")).status == 200
+
+
+async def test_403s_count_as_invalid_requests(start_emulator: Any) -> None:
+    emu, bot, api, _ = await start_emulator(time_scale=1.0)
+    bare = str(emu.create_guild("Bare", bots=[bot], permissions=0))
+    emu.reset()
+    reply = await api.post(f"/guilds/{bare}/channels", json={"name": "nope"})
+    assert reply.status == 403
+    assert emu.stats()["invalid_requests"] == 1
 
 
 async def test_404s_are_not_invalid_requests(start_emulator: Any) -> None:
