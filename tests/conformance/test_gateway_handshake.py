@@ -195,3 +195,25 @@ async def test_zstd_stream_is_served_only_where_the_stdlib_has_zstd(
     frame = await gw.ws.receive(timeout=10)
     assert orjson.loads(decompressor.decompress(frame.data))["op"] == Opcode.HEARTBEAT_ACK
     await gw.close()
+
+
+async def test_ready_echoes_the_shard_only_when_identify_sent_one(
+    emu: Any, session: aiohttp.ClientSession, bot: Any, guild_id: str
+) -> None:
+    emu.gateway.config.identify_window = 0.0  # two identifies back to back
+    for shard in ([0, 1], None):
+        gw = await RawGateway.connect(session, emu.url)
+        gw.start_heartbeats()
+        extra = {} if shard is None else {"shard": shard}
+        await gw.identify(bot.token, **extra)
+        ready = (await gw.recv_dispatch("READY"))["d"]
+        assert ready.get("shard") == shard
+        await gw.close(4000)
+
+
+async def test_an_invalid_shard_closes_with_4010(
+    emu: Any, session: aiohttp.ClientSession, bot: Any
+) -> None:
+    gw = await RawGateway.connect(session, emu.url)
+    await gw.identify(bot.token, shard=[1, 1])
+    assert await gw.expect_close() == CloseCode.INVALID_SHARD

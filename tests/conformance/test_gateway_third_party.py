@@ -143,3 +143,28 @@ async def test_discord_py_client_survives_a_dropped_socket(
     finally:
         await client.close()
         await asyncio.wait_for(runner, WAIT)
+
+
+async def test_discord_py_sharded_client_uses_the_url_from_get_gateway_bot(
+    emu: Any, bot: Any, guild_id: str, pointed_at: None
+) -> None:
+    # AutoShardedClient asks GET /gateway/bot for the URL and shard count, so no gateway URL
+    # is configured here beyond the REST base: the emulator's answer must be enough.
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL("wss://gateway.invalid/")
+    client = discord.AutoShardedClient(intents=discord.Intents.default(), guild_ready_timeout=0.5)
+    ready = asyncio.Event()
+
+    @client.event
+    async def on_ready() -> None:
+        ready.set()
+
+    runner = asyncio.create_task(client.start(bot.token))
+    try:
+        await asyncio.wait_for(ready.wait(), WAIT)
+        await _eventually(lambda: client.get_guild(int(guild_id)) is not None)
+        assert client.shard_count == 1
+        stats = emu.stats()["gateway"]
+        assert stats["identifies"] == 1 and stats["connects_by_url"]["base"] == 1
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, WAIT)

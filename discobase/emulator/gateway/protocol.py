@@ -84,6 +84,7 @@ class Identify:
     token: str
     intents: int
     shard: tuple[int, int]
+    shard_sent: bool = False
 
     def __repr__(self) -> str:
         # Never let a token reach a log line or a traceback.
@@ -125,7 +126,9 @@ def parse_identify(d: Any) -> Identify:
         or not 0 <= shard[0] < shard[1]
     ):
         raise Violation(CloseCode.INVALID_SHARD, "invalid shard")
-    return Identify(token=d["token"], intents=intents, shard=(shard[0], shard[1]))
+    return Identify(
+        token=d["token"], intents=intents, shard=(shard[0], shard[1]), shard_sent="shard" in d
+    )
 
 
 def check_intents(intents: int, approved: int | None) -> None:

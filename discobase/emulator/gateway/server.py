@@ -216,7 +216,9 @@ class GatewayServer:
         guild_ids = [str(g.id) for g in self._state.guilds_for_bot(bot_id)]
         guild_ids = [gid for gid in guild_ids if in_shard(gid, identify.shard)]
         conn.enqueue(
-            session.next_payload("READY", self._ready(bot, session, guild_ids), replay=False)
+            session.next_payload(
+                "READY", self._ready(bot, session, guild_ids, identify.shard_sent), replay=False
+            )
         )
         for gid in guild_ids:
             guild = dict(self._state.guild_create_payload(gid, bot_id))
@@ -224,7 +226,9 @@ class GatewayServer:
             conn.enqueue(session.next_payload("GUILD_CREATE", guild))
         return session
 
-    def _ready(self, bot: Any, session: Session, guild_ids: Iterable[str]) -> dict[str, Any]:
+    def _ready(
+        self, bot: Any, session: Session, guild_ids: Iterable[str], shard_sent: bool
+    ) -> dict[str, Any]:
         ready: dict[str, Any] = {
             "v": 10,
             "user": self._user(bot),
@@ -241,7 +245,7 @@ class GatewayServer:
             "user_settings": {},
             "_trace": ['["discobase-emulator-gateway",{"micros":0}]'],
         }
-        if session.shard != (0, 1):
+        if shard_sent:  # READY echoes the shard only when IDENTIFY named one
             ready["shard"] = list(session.shard)
         return ready
 
