@@ -22,6 +22,7 @@ from discobase.errors import (
     AmbiguousGuild,
     GuildNotFound,
     NotConnected,
+    StartTimeout,
     TableNotBuilt,
     TableRegistrationError,
     UsageError,
@@ -81,6 +82,9 @@ class Database:
             nothing.
         time_scale: real seconds per Discord second, for the local Discord run faster than
             real time; defaults to ``$DISCOBASE_TIME_SCALE``, then to 1.0.
+        start_timeout: real seconds the gateway may take to become ready at login before
+            :meth:`wait_ready` raises ``StartTimeout`` (the gateway client itself retries a
+            lost connection for ever).
 
     Example::
 
@@ -102,6 +106,7 @@ class Database:
         api_url: str | None = None,
         logging: bool = False,
         time_scale: float | None = None,
+        start_timeout: float = 60.0,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise UsageError("a Database needs the name of its guild, a non-empty string")
@@ -111,6 +116,9 @@ class Database:
             "/"
         )
         self.time_scale = _time_scale(time_scale)
+        if not start_timeout > 0:
+            raise UsageError(f"start_timeout must be positive, not {start_timeout!r}")
+        self.start_timeout = float(start_timeout)
         if logging:
             enable_logging()
         self._tables: dict[str, TableBinding] = {}
@@ -445,7 +453,15 @@ class Database:
         )
         # Listening before reading means no write by another process falls between the
         # tables' REST reads and the first event; storage applies an entry twice harmlessly.
-        await _first_of(gateway.wait_ready(), self._gateway_task)
+        try:
+            async with asyncio.timeout(self.start_timeout):
+                await _first_of(gateway.wait_ready(), self._gateway_task)
+        except TimeoutError:
+            why = gateway.last_error
+            raise StartTimeout(
+                f"the gateway was not ready after {self.start_timeout:g} s"
+                + (f"; last error: {why}" if why is not None else "")
+            ) from why
         await engine.open()
         self._engine_open = True
         early, self._early_events = self._early_events, []

@@ -15,7 +15,7 @@ asyncio escapes a public call. Each layer defines its own branch next to its cod
     │   └── ...                      GatewayClosed (with may_reconnect), handshake timeouts,
     │                                identify budget exhausted
     └── DatabaseError                this module: the database cannot do what was asked
-        └── ...                      GuildNotFound, AmbiguousGuild, SchemaMismatch,
+        └── ...                      GuildNotFound, AmbiguousGuild, StartTimeout, SchemaMismatch,
                                      UniqueViolation, RecordNotFound, MultipleRecordsFound,
                                      StorageCorrupted
 
@@ -35,6 +35,7 @@ __all__ = [
     "RecordNotFound",
     "RecordStateError",
     "SchemaMismatch",
+    "StartTimeout",
     "StorageCorrupted",
     "TableNotBuilt",
     "TableNotRegistered",
@@ -82,6 +83,10 @@ class RecordStateError(UsageError):
 
 class GuildNotFound(DatabaseError):
     """No guild the bot is in matches the database; the message carries the invite link."""
+
+
+class StartTimeout(DatabaseError):
+    """The gateway did not become ready within the database's ``start_timeout``."""
 
 
 class AmbiguousGuild(DatabaseError):

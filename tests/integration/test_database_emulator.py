@@ -285,3 +285,14 @@ async def test_databases_converge_after_the_gateway_sessions_end(emulator: Any) 
             await item_a(label="after").save()
             await eventually(lambda: item_b.count() == 22)
             assert sorted(i.label for i in item_b.find()) == sorted(i.label for i in item_a.find())
+
+
+async def test_an_unreachable_gateway_raises_at_wait_ready(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.create_guild("no gateway", bots=[bot])
+    emulator.gateway.delay_dispatches(1e6)  # REST answers; READY never comes
+    db = make_db(emulator, "no gateway", start_timeout=1.0)
+    async with asyncio.timeout(WAIT):
+        db.login_task(bot.token)
+        with pytest.raises(discobase.StartTimeout, match="not ready after 1 s"):
+            await db.wait_ready()
