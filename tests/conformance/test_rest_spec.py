@@ -1,16 +1,27 @@
 """Check the judge itself: the OpenAPI validator finds operations and rejects wrong answers.
 
-Layer: conformance tests. Needs only the spec file, not the emulator.
+Layer: conformance tests. Needs the spec file; one test also drives the emulator to show that
+the checked session validates every answer it gets.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
-from tests.conformance.openapi import OpenAPISpec, SpecViolation, spec_path
+from tests.conformance.openapi import (
+    CheckedSession,
+    OpenAPISpec,
+    SpecCheckingProxy,
+    SpecViolation,
+    spec_path,
+)
 
 JSON = {"Content-Type": "application/json"}
 
@@ -158,3 +169,64 @@ def test_charset_suffix_is_a_problem(require_spec: OpenAPISpec) -> None:
     )
     with pytest.raises(SpecViolation):
         result.raise_for_problems("GET", "/api/v10/nowhere", 404)
+
+
+@pytest.mark.openapi
+async def test_every_api_answer_is_validated(
+    require_spec: OpenAPISpec, api: CheckedSession, channel_id: str
+) -> None:
+    await api.get("/users/@me")
+    created = (await api.post(f"/channels/{channel_id}/messages", json={"content": "x"})).json()
+    await api.get(f"/channels/{channel_id}/messages")
+    await api.delete(f"/channels/{channel_id}/messages/{created['id']}")
+    await api.get("/nowhere")
+    api_exchanges = [e for e in api.ledger.exchanges if e[1].startswith("/api/")]
+    assert len(api_exchanges) == 6
+    assert api.ledger.validated == len(api_exchanges)
+    assert api.ledger.problems == []
+
+
+@pytest.fixture
+async def lying_upstream() -> AsyncIterator[str]:
+    """A tiny server that answers every request with a message whose id is a number."""
+
+    async def answer(request: web.Request) -> web.Response:
+        response = web.Response(body=json.dumps({**MESSAGE, "id": 12}).encode())
+        response.headers["Content-Type"] = "application/json"
+        response.headers["Via"] = "1.1 google"
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    await web.SockSite(runner, sock).start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    await runner.cleanup()
+
+
+@pytest.mark.openapi
+async def test_proxy_passes_bytes_through_and_records_problems(
+    require_spec: OpenAPISpec, lying_upstream: str
+) -> None:
+    async with SpecCheckingProxy(lying_upstream, require_spec) as proxy:
+        async with aiohttp.ClientSession() as session:
+            url = f"{proxy.url}/api/v10/channels/1/messages/2"
+            async with session.get(url) as response:
+                assert response.headers["Content-Type"] == "application/json"
+                assert response.headers["Via"] == "1.1 google"
+                assert (await response.json())["id"] == 12
+    assert proxy.ledger.exchanges == [("GET", "/api/v10/channels/1/messages/2", 200)]
+    assert any("$.id" in problem for problem in proxy.ledger.problems)
+
+
+@pytest.mark.openapi
+async def test_checked_session_raises_on_a_lying_server(
+    require_spec: OpenAPISpec, lying_upstream: str
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        checked = CheckedSession(session, lying_upstream, require_spec, "token")
+        with pytest.raises(SpecViolation, match=r"\$\.id"):
+            await checked.get("/channels/1/messages/2")
