@@ -14,16 +14,18 @@ responses in 10 minutes ban the IP), so this limiter aims never to earn one:
    When a hash is learned (or changes), the live bucket object, with its queued waiters, is
    re-homed under the new key; if one already lives there the two merge (the smaller
    ``remaining``, the later reset, one FIFO), so two client queues never spend one server bucket.
-2. **Windows.** ``X-RateLimit-Reset-After`` (fractional seconds) is turned into a deadline on the
-   monotonic clock at the moment the response is *received*, which is always later than the
-   server's own deadline, plus a small margin. ``X-RateLimit-Reset`` (wall clock) is ignored:
-   clocks skew. A bucket is assumed to refill to ``limit`` (minus requests still in flight,
-   which may land in the new window) at that deadline: a fixed window; Reset-After counts to a
-   full reset, so this is safe. Between refills ``remaining`` only goes down and the deadline
-   only later: each answer gives ``header remaining - other requests still in flight`` (those
-   may not have been counted yet), and answers overtake each other, so a later reset may just
-   be a slower answer. Answers to requests sent before the last refill describe a window
-   already over and are ignored.
+2. **Windows.** ``X-RateLimit-Reset`` (wall clock) is ignored: clocks skew. The request reached
+   the server somewhere between our send and its answer, so ``X-RateLimit-Reset-After``
+   (fractional seconds, kept) dates the end of the window it landed in to the interval
+   [sent + Reset-After, received + Reset-After] on the monotonic clock. The bucket refills at
+   the interval's end plus a small margin, always at or after the server's own reset, to
+   ``limit`` minus the requests still in flight (they may land in the new window); windows are
+   fixed (Reset-After counts to a full reset), so this is safe. Answers overtake each other and
+   a request sent late can land in the next window, so between refills ``remaining`` only goes
+   down (``header remaining - other requests in flight``, which may not be counted yet), an
+   answer dated certainly later moves the refill later, and the refill is brought earlier only
+   by intervals too narrow (under a quarter window) to straddle two windows. Answers to
+   requests sent before the last refill describe a window already over and are ignored.
 3. **The global limit** (50 per second per bot) is enforced before it bites: a sliding log
    caps requests at ``global_limit`` (default 47) in any window of one second. Each request is
    logged at the time of its *answer* (and counts as "now" while in flight): the server counted
