@@ -158,3 +158,44 @@ async def test_snowflake_time_follows_the_discord_clock(
     # After 2015-01-01 and before 2100: a real epoch, not a counter.
     assert datetime(2015, 1, 1).timestamp() * 1000 < snowflake_ms(first["id"])
     assert snowflake_ms(second["id"]) < datetime(2100, 1, 1).timestamp() * 1000
+
+
+@pytest.mark.parametrize("version", ["v5", "v4", "v3"])
+async def test_discontinued_versions_are_400(api: CheckedSession, version: str) -> None:
+    reply = await api.get(f"/api/{version}/users/@me")
+    assert reply.status == 400
+    assert reply.json()["code"] == 50041
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", None])
+async def test_body_without_an_accepted_content_type_is_50035(
+    api: CheckedSession, channel_id: str, content_type: str | None
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    reply = await api.post(
+        f"/channels/{channel_id}/messages", data=b'{"content": "x"}', headers=headers
+    )
+    assert reply.status == 400
+    assert reply.json()["code"] == 50035
+
+
+async def test_invalid_json_is_50109(api: CheckedSession, channel_id: str) -> None:
+    reply = await api.post(
+        f"/channels/{channel_id}/messages",
+        data=b'{"content": ',
+        headers={"Content-Type": "application/json"},
+    )
+    assert reply.status == 400
+    assert reply.json()["code"] == 50109
+
+
+async def test_form_urlencoded_fields_are_accepted(api: CheckedSession, channel_id: str) -> None:
+    reply = await api.post(f"/channels/{channel_id}/messages", data={"content": "from a form"})
+    assert reply.status == 200
+    assert reply.json()["content"] == "from a form"
+
+
+async def test_malformed_snowflake_in_path_is_a_form_error(api: CheckedSession) -> None:
+    reply = await api.get("/channels/not-a-number")
+    assert reply.status == 400
+    assert reply.json()["code"] == 50035

@@ -70,6 +70,12 @@ async def test_get_guild(api: CheckedSession, guild_id: str) -> None:
     assert guild["name"] == "Conformance"
 
 
+async def test_get_guild_with_counts(api: CheckedSession, guild_id: str) -> None:
+    guild = (await api.get(f"/guilds/{guild_id}", params={"with_counts": "true"})).json()
+    assert guild["approximate_member_count"] >= 1
+    assert "approximate_presence_count" in guild
+
+
 async def test_unknown_guild_is_refused(api: CheckedSession) -> None:
     reply = await api.get("/guilds/123456789012345678")
     assert reply.status in (403, 404)

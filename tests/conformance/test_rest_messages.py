@@ -150,6 +150,15 @@ async def test_nonce_over_25_chars_is_refused(api: CheckedSession, channel_id: s
     assert reply.json()["code"] == 50035
 
 
+async def test_category_is_not_a_text_channel(api: CheckedSession, guild_id: str) -> None:
+    category = (
+        await call(api, "POST", f"/guilds/{guild_id}/channels", json={"name": "c", "type": 4})
+    ).json()
+    reply = await create(api, category["id"], content="x")
+    assert reply.status in (400, 403)
+    assert reply.json()["code"] == 50008
+
+
 async def test_missing_channel_is_10003(api: CheckedSession) -> None:
     reply = await api.post("/channels/123456789012345678/messages", json={"content": "x"})
     assert reply.status == 404
