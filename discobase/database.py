@@ -136,6 +136,7 @@ class Database:
         self._engine_open = False
         self._early_events: list[tuple[str, Any]] = []
         self._sessions = 0
+        self._missed_while_starting = False
         self._pending: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
@@ -468,6 +469,9 @@ class Database:
         for name, data in early:
             await engine.on_event(name, data)
         await self._open_tables(engine)
+        if self._missed_while_starting:
+            self._missed_while_starting = False
+            await engine.catch_up()
 
     async def _serve(self) -> None:
         import asyncio  # loaded on use: `import discobase` stays light
@@ -503,6 +507,7 @@ class Database:
         self._engine_open = False
         self._early_events = []
         self._sessions = 0
+        self._missed_while_starting = False
         try:
             if engine is not None:
                 await _quietly(engine.close(), "closing storage")
@@ -592,10 +597,15 @@ class Database:
             await engine.on_event(event.name, event.data)
             return
         self._sessions += 1
-        if not event.resumed and self._sessions > 1 and engine is not None and self._engine_open:
-            # A new session after the first: events may have been missed while away.
+        if event.resumed or self._sessions == 1:
+            return
+        # A new session after the first: events may have been missed while away.
+        if self._state == "ready" and engine is not None:
             _log().info("gateway reconnected with a new session; catching up")
             await engine.catch_up()
+        else:
+            # Tables still opening may have read past the gap already: catch up once open.
+            self._missed_while_starting = True
 
 
 async def _first_of(awaitable: Any, task: asyncio.Task[None]) -> None:
