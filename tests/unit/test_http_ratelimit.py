@@ -683,3 +683,51 @@ async def test_trickle_across_window_edges_earns_no_429(clock: ManualClock, seed
     results = await run(clock, [later(rng.uniform(0.0, 20.0)) for _ in range(80)])
     assert results == [200] * 80
     assert server.rejected == 0
+
+
+async def test_429_naming_another_bucket_gates_only_its_variant(clock: ManualClock) -> None:
+    """Renames pass under 10-per-15-s headers, then a 429 names a hidden 2-per-10-min bucket."""
+    limiter = RateLimiter(clock=clock, max_wait=60.0)
+    renames = 0
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        nonlocal renames
+        if route.variant != "name":
+            return None
+        renames += 1
+        if renames < 3:
+            return None
+        headers = {
+            **VIA,
+            "x-ratelimit-limit": "2",
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset-after": "590.0",
+            "x-ratelimit-bucket": "hidden-renames",
+            "x-ratelimit-scope": "user",
+            "retry-after": "590",
+        }
+        return 429, headers, {"message": "limited", "retry_after": 590.0, "global": False}
+
+    server = FakeDiscord(
+        clock, hook=hook, limits={"PATCH /channels/{channel_id}": ("edits", 10, 15.0)}
+    )
+    rename = routes.UPDATE_CHANNEL.compile("name", channel_id=1)
+    plain = routes.UPDATE_CHANNEL.compile(channel_id=1)
+    assert await run(clock, [call(limiter, server, rename) for _ in range(2)]) == [200, 200]
+    (third,) = await run(clock, [call(limiter, server, rename)])
+    assert isinstance(third, RateLimited) and third.scope == "sublimit"
+    assert limiter.view(rename).bucket_hash == "edits"  # not re-homed onto the hidden bucket
+    results = await run(clock, [call(limiter, server, plain) for _ in range(3)])
+    assert results == [200] * 3
+    (fourth,) = await run(clock, [call(limiter, server, rename)])
+    assert isinstance(fourth, RateLimited)
+    assert server.rejected == 1
+
+
+async def test_window_longer_than_max_wait_raises(clock: ManualClock) -> None:
+    limiter = RateLimiter(clock=clock, max_wait=10.0)
+    server = FakeDiscord(clock, default=(1, 600.0))
+    assert await run(clock, [call(limiter, server, create(1))]) == [200]
+    (second,) = await run(clock, [call(limiter, server, create(1))])
+    assert isinstance(second, RateLimited) and second.retry_after > 500
+    assert len(server.arrivals) == 1
