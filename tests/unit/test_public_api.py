@@ -20,3 +20,29 @@ def test_import_does_not_load_the_emulator_or_aiohttp_web() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_import_loads_no_network_layer_until_login() -> None:
+    code = (
+        "import sys, discobase; "
+        "db = discobase.Database('x'); "
+        "heavy = ('aiohttp', 'asyncio', 'discobase.http', 'discobase.gateway', "
+        "'discobase.storage'); "
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_errors_of_the_lower_layers_are_reexported() -> None:
+    from discobase.gateway.errors import GatewayError
+    from discobase.http.errors import Forbidden, HTTPException, InvalidToken
+
+    assert discobase.InvalidToken is InvalidToken
+    assert discobase.Forbidden is Forbidden
+    assert discobase.HTTPException is HTTPException
+    assert discobase.GatewayError is GatewayError
+    for name in discobase.__all__:
+        value = getattr(discobase, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, discobase.DiscobaseError), name
