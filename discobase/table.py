@@ -446,17 +446,19 @@ class Table(BaseModel):
         return typing.cast(Self, binding.load(ids[0], store.records()[ids[0]]))
 
     @classmethod
-    async def get(cls, record_id: int) -> Self:
+    async def get(cls, record_id: int | str) -> Self:
         """Return the record with this id.
 
         Raises:
             RecordNotFound: no record has this id.
         """
         binding = _binding_of(cls)
-        data = binding.require_store().get(record_id)
-        if data is None:
-            raise RecordNotFound(f"no {binding.name} record has id {record_id}")
-        return typing.cast(Self, binding.load(record_id, data))
+        store = binding.require_store()
+        wanted = _as_id(record_id)
+        data = None if wanted is None else store.get(wanted)
+        if wanted is None or data is None:
+            raise RecordNotFound(f"no {binding.name} record has id {record_id!r}")
+        return typing.cast(Self, binding.load(wanted, data))
 
     @classmethod
     def count(cls, **fields: Any) -> Count:
@@ -490,10 +492,19 @@ def _matching_ids(
     conditions = dict(fields)
     within: Collection[int] | None = None
     if "id" in conditions and "id" not in binding.fields:
-        wanted = conditions.pop("id")
-        within = (wanted,) if isinstance(wanted, int) else ()
+        wanted = _as_id(conditions.pop("id"))
+        within = () if wanted is None else (wanted,)
     json_conditions = {name: binding.query_value(name, value) for name, value in conditions.items()}
     return select_ids(store, json_conditions, binding.defaults, within=within)
+
+
+def _as_id(value: Any) -> int | None:
+    # Ids are ints; accept their decimal string too (as Discord writes snowflakes).
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 def _json_defaults(model: type[BaseModel], fields: Mapping[str, FieldInfo]) -> dict[str, Any]:

@@ -100,6 +100,8 @@ async def test_a_value_the_field_cannot_hold_is_an_error(db: discobase.Database)
 async def test_find_by_id(db: discobase.Database) -> None:
     assert [u.name for u in User.find(id=2)] == ["Paul"]
     assert User.find(id=99) == []
+    assert [u.name for u in User.find(id="2")] == ["Paul"]
+    assert (await User.get("2")).name == "Paul"
 
 
 async def test_order_limit_offset(db: discobase.Database) -> None:
