@@ -240,6 +240,9 @@ class HTTPClient:
         front = False
         while True:
             permit = await limiter.acquire(route, front=front)
+            if self._state != "open":
+                limiter.release(permit)
+                raise ClientClosed("the HTTPClient was closed while the request waited")
             front = True  # a retry keeps its place at the head of its queue
             try:
                 permit.mark_sent()

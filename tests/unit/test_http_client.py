@@ -319,3 +319,25 @@ def test_routes_compile_keys_and_majors() -> None:
     assert routes.message_delete_variant(old, now) == ""
     assert not routes.CREATE_MESSAGE.is_idempotent
     assert routes.BULK_DELETE_MESSAGES.is_idempotent
+
+
+async def test_close_while_queued_raises_client_closed(clock: ManualClock) -> None:
+    gate = asyncio.Event()
+
+    async def handler(
+        method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> RawResponse:
+        await gate.wait()
+        return respond(200, {})
+
+    client = HTTPClient(TOKEN, transport=MockTransport(handler), clock=clock)
+    await client.open()
+    route = routes.GET_CHANNEL.compile(channel_id=1)
+    first = asyncio.ensure_future(client.request(route))
+    queued = asyncio.ensure_future(client.request(route))
+    await clock.settle()
+    await client.close()
+    gate.set()
+    assert await first == {}
+    with pytest.raises(ClientClosed):
+        await queued
