@@ -124,8 +124,11 @@ async def test_429_body_and_headers(real_time_api: Any) -> None:
 
 
 async def test_global_limit_of_50_per_second(start_emulator: Any) -> None:
-    # Route buckets made roomy so that only the global limit can refuse.
-    _, _, api, guild = await start_emulator(time_scale=1.0, limits={"channel_get": (1000, 5.0)})
+    # Route buckets made roomy so that only the global limit can refuse, and time slowed
+    # tenfold so that the whole burst surely lands inside one (10 s real) global second.
+    _, _, api, guild = await start_emulator(
+        time_scale=10.0, limits={"channel_get": (1000, 5.0), "guild_channel_create": (1000, 5.0)}
+    )
     channel = (await create_channel(api, guild, "global"))["id"]
     burst = await asyncio.gather(*(api.get(f"/channels/{channel}") for _ in range(80)))
     statuses = [r.status for r in burst]
@@ -139,6 +142,9 @@ async def test_global_limit_of_50_per_second(start_emulator: Any) -> None:
     assert sample.header("X-RateLimit-Global") == "true"
     assert sample.header("X-RateLimit-Scope") == "global"
     assert sample.header("Via")
+    assert sample.header("Retry-After")
+    # Reported in real seconds: at most one (scaled) global window away.
+    assert 0 < sample.json()["retry_after"] <= 10.0
 
 
 async def test_invalid_requests_lead_to_a_cloudflare_ban(start_emulator: Any) -> None:
