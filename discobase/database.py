@@ -268,7 +268,13 @@ class Database:
 
         async def wait() -> Any:
             # Cancelling the caller's task must not cancel a write already handed to storage.
-            await asyncio.shield(future)
+            try:
+                await asyncio.shield(future)
+            except asyncio.CancelledError:
+                if not future.cancelled():
+                    raise
+                # Storage gave the write up (it was closed): that is a failure, not a cancel.
+                raise NotConnected(f"{what} was abandoned: the database closed first") from None
             return result
 
         task = asyncio.get_running_loop().create_task(wait(), name=f"discobase {what}")

@@ -224,3 +224,13 @@ async def test_batch_uses_the_engine_batch(engine: FakeEngine) -> None:
         second = User(name="b").save()
     await asyncio.gather(first, second)
     assert engine.batches_entered == 1
+
+
+async def test_a_write_storage_abandons_fails_instead_of_cancelling(engine: FakeEngine) -> None:
+    store = store_of(engine)
+    store.held = []
+    task = User(name="Peter").save()
+    await asyncio.sleep(0)
+    store.held[0].cancel()
+    with pytest.raises(discobase.NotConnected, match="abandoned"):
+        await task
