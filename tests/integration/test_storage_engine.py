@@ -425,3 +425,17 @@ async def test_a_part_posted_by_hand_without_its_partner_is_invisible(emulator: 
         await post(engine.http, engine.tables["user"].channel_id, plan[-1])
         await engine.catch_up()
         assert engine.tables["user"].count() == 299
+
+
+async def test_processes_converge_after_a_session_that_could_not_resume(emulator: Any) -> None:
+    world = World(emulator)
+    async with world.node(gateway=True) as a, world.node(gateway=True) as b:
+        sa, sb = await a.open_table(SPEC), await b.open_table(SPEC)
+        await gather([sa.submit([Put(sa.new_id(), user(0))])])
+        await eventually(lambda: sb.count() == 1)
+        # Every session ends; writes made before the new sessions are up reach B only
+        # through its REST catch-up.
+        assert await emulator.gateway.send_invalid_session(False) >= 2
+        await gather([sa.submit([Put(sa.new_id(), user(i))]) for i in range(1, 30)])
+        await eventually(lambda: sb.count() == 30)
+        await eventually(lambda: dict(sa.records()) == dict(sb.records()))
