@@ -26,6 +26,7 @@ from discobase.storage import codec
 from discobase.storage.ids import snowflake_at, snowflake_ms
 
 __all__ = [
+    "BATCH_WINDOW_MS",
     "REPLAY_LAG_MS",
     "SnapshotInfo",
     "decode_records",
@@ -37,6 +38,9 @@ __all__ = [
 
 #: How far before the last seen entry a snapshot's replay starts (Discord milliseconds).
 REPLAY_LAG_MS = 5_000
+#: A multi-part batch whose first part is older than this (Discord milliseconds) behind the
+#: last seen entry is abandoned: its parts must all be written within this window.
+BATCH_WINDOW_MS = 600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +66,17 @@ def replay_from(last_seen: int, incomplete_first: Iterable[int] = ()) -> int:
 
     Args:
         last_seen: the largest entry id the writer had applied or skipped.
-        incomplete_first: the first part id of every batch still incomplete.
+        incomplete_first: the first part id of every batch still incomplete. Batches begun
+            more than ``BATCH_WINDOW_MS`` before ``last_seen`` are taken for abandoned (their
+            writer died) and no longer hold the position back.
     """
     if last_seen <= 0:
         return 0
-    lagged = snowflake_at(snowflake_ms(last_seen) - REPLAY_LAG_MS)
-    return max(0, min([lagged, *(first - 1 for first in incomplete_first)]))
+    seen_ms = snowflake_ms(last_seen)
+    lagged = snowflake_at(seen_ms - REPLAY_LAG_MS)
+    oldest = snowflake_at(seen_ms - BATCH_WINDOW_MS)
+    held = [first - 1 for first in incomplete_first if first > oldest]
+    return max(0, min([lagged, *held]))
 
 
 def encode_records(records: Mapping[int, dict[str, Any]], recent: Mapping[int, int]) -> bytes:

@@ -12,6 +12,7 @@ from discobase.storage.catalog import Catalog, TableEntry, TableSpec, check_sche
 from discobase.storage.codec import Delete, Put
 from discobase.storage.ids import snowflake_at, snowflake_ms
 from discobase.storage.snapshot import (
+    BATCH_WINDOW_MS,
     REPLAY_LAG_MS,
     decode_records,
     encode_records,
@@ -62,6 +63,8 @@ def test_replay_position_lags_and_respects_incomplete_batches() -> None:
     position = replay_from(last)
     assert snowflake_ms(last) - snowflake_ms(position) == REPLAY_LAG_MS
     assert replay_from(last, [position - 10]) == position - 11
+    abandoned = snowflake_at(snowflake_ms(last) - BATCH_WINDOW_MS - 1)
+    assert replay_from(last, [abandoned]) == position
     assert replay_from(0) == 0
 
 
