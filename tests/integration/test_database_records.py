@@ -146,3 +146,52 @@ async def test_a_batch_spans_tables_and_save_many_is_atomic(emulator: Any) -> No
                 1.8,
                 1.7,
             ]
+
+
+def user_v1(db: discobase.Database) -> type[Any]:
+    @db.table
+    class User(discobase.Table):
+        name: str
+        password: str
+
+    return User
+
+
+def user_v2(db: discobase.Database) -> type[Any]:
+    @db.table
+    class User(discobase.Table):
+        name: str
+        password: str
+        age: int = 0  # added, with a default: compatible
+
+    return User
+
+
+def user_v3(db: discobase.Database) -> type[Any]:
+    @db.table
+    class User(discobase.Table):
+        name: str  # password removed: refused
+
+    return User
+
+
+async def test_schema_changes_across_logins(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.create_guild("schemas", bots=[bot])
+
+    def database() -> discobase.Database:
+        return discobase.Database("schemas", api_url=emulator.url, time_scale=TIME_SCALE)
+
+    first, grown, shrunk = database(), database(), database()
+    v1, v2, _ = user_v1(first), user_v2(grown), user_v3(shrunk)
+    async with asyncio.timeout(WAIT):
+        async with first.conn(bot.token):
+            await v1(name="Peter", password="foobar").save()
+        async with grown.conn(bot.token):
+            (peter,) = v2.find()
+            assert (peter.name, peter.age) == ("Peter", 0)
+            assert v2.count(age=0) == 1
+        with pytest.raises(discobase.SchemaMismatch) as caught:
+            async with shrunk.conn(bot.token):
+                pass
+    assert "password" in caught.value.fields
