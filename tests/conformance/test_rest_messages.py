@@ -129,6 +129,20 @@ async def test_enforced_nonce_returns_the_existing_message(
     assert await history(api, channel_id) == [first.json()["id"]]
 
 
+async def test_enforced_nonce_is_per_author(
+    emu: Any, api: CheckedSession, bot: Any, guild_id: str, channel_id: str
+) -> None:
+    other = emu.create_bot("second-writer")
+    emu.add_bot_to_guild(guild_id, other)
+    mine = await create(api, channel_id, content="a", nonce="shared", enforce_nonce=True)
+    theirs = await create(
+        api.with_token(other.token), channel_id, content="b", nonce="shared", enforce_nonce=True
+    )
+    assert theirs.status == 200
+    assert theirs.json()["id"] != mine.json()["id"]
+    assert theirs.json()["author"]["id"] == other.id
+
+
 async def test_nonce_without_enforcement_does_not_dedupe(
     api: CheckedSession, channel_id: str
 ) -> None:
@@ -186,6 +200,25 @@ async def test_multipart_upload_with_payload_json(api: CheckedSession, channel_i
     assert by_name["b.txt"]["size"] == 4
     for attachment in message["attachments"]:
         assert isinstance(attachment["id"], str)
+
+
+async def test_attachment_request_fields_spoiler_and_description(
+    api: CheckedSession, channel_id: str
+) -> None:
+    form = multipart(
+        {"content": "s", "attachments": [{"id": 0, "is_spoiler": True, "description": "one"}]},
+        {0: ("a.png", b"png")},
+    )
+    message = (await api.post(f"/channels/{channel_id}/messages", data=form)).json()
+    attachment = message["attachments"][0]
+    assert attachment["flags"] & (1 << 3)  # IS_SPOILER
+    assert attachment["description"] == "one"
+    # Since 2026-06-24 an attachment's description can be edited through the list.
+    edited = await api.patch(
+        f"/channels/{channel_id}/messages/{message['id']}",
+        json={"attachments": [{"id": attachment["id"], "description": "two"}]},
+    )
+    assert edited.json()["attachments"][0]["description"] == "two"
 
 
 async def test_files_alone_are_not_an_empty_message(api: CheckedSession, channel_id: str) -> None:
@@ -299,6 +332,16 @@ async def test_get_one_and_unknown(api: CheckedSession, channel_id: str) -> None
     missing = await api.get(f"/channels/{channel_id}/messages/{int(created['id']) + 1}")
     assert missing.status == 404
     assert missing.json()["code"] == 10008
+
+
+async def test_message_of_another_channel_is_unknown(
+    api: CheckedSession, guild_id: str, channel_id: str
+) -> None:
+    created = (await create(api, channel_id, content="here")).json()
+    elsewhere = (await call(api, "POST", f"/guilds/{guild_id}/channels", json={"name": "e"})).json()
+    reply = await api.get(f"/channels/{elsewhere['id']}/messages/{created['id']}")
+    assert reply.status == 404
+    assert reply.json()["code"] == 10008
 
 
 async def test_edit_by_author(api: CheckedSession, channel_id: str) -> None:

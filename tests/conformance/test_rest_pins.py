@@ -68,3 +68,22 @@ async def test_pinning_an_unknown_message_is_10008(api: CheckedSession, channel_
     reply = await api.put(f"/channels/{channel_id}/messages/pins/123456789012345678")
     assert reply.status == 404
     assert reply.json()["code"] == 10008
+
+
+async def test_pins_limit_is_1_to_50(api: CheckedSession, channel_id: str) -> None:
+    path = f"/channels/{channel_id}/messages/pins"
+    assert (await api.get(path, params={"limit": "50"})).status == 200
+    for bad in ("0", "51"):
+        reply = await api.get(path, params={"limit": bad})
+        assert reply.status == 400
+        assert reply.json()["code"] == 50035
+
+
+async def test_deleting_a_pinned_message_removes_the_pin(
+    api: CheckedSession, channel_id: str
+) -> None:
+    ids = await post_messages(api, channel_id, 1)
+    await pin(api, channel_id, ids[0])
+    assert (await call(api, "DELETE", f"/channels/{channel_id}/messages/{ids[0]}")).status == 204
+    listing = (await api.get(f"/channels/{channel_id}/messages/pins")).json()
+    assert listing == {"items": [], "has_more": False}
