@@ -17,6 +17,7 @@ saves of one value cannot both go out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -37,6 +38,9 @@ def index_key(value: Any) -> Any:
         return value
     if value is None:
         return None
+    if kind is dict or kind is list:
+        # Equal dicts with keys in another order must meet: serialise with sorted keys.
+        return (kind.__name__, json.dumps(value, sort_keys=True, separators=(",", ":")))
     return (kind.__name__, _json.dumps_str(value))
 
 

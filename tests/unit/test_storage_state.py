@@ -85,6 +85,8 @@ def test_index_keys_keep_json_types_apart() -> None:
     assert list(state.lookup("v", "1") or ()) == [4]
     assert list(state.lookup("v", [1]) or ()) == [5]
     assert list(state.lookup("v", None) or ()) == [6]
+    state.apply(2, [Put(7, {"v": {"a": 1, "b": [2, 3]}})])
+    assert list(state.lookup("v", {"b": [2, 3], "a": 1}) or ()) == [7]
 
 
 def test_unique_checked_against_live_and_pending() -> None:
