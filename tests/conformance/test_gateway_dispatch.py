@@ -16,6 +16,7 @@ from discobase.emulator.gateway import Opcode
 from tests.conformance.conftest import call
 from tests.conformance.openapi import CheckedSession, OpenAPISpec
 from tests.conformance.test_gateway_raw_client import (
+    GUILD_MEMBERS,
     GUILD_MESSAGES,
     GUILDS,
     MESSAGE_CONTENT,
@@ -154,3 +155,24 @@ async def test_guild_create_and_delete_when_a_bot_joins_and_leaves(
     left = await gw.recv_dispatch("GUILD_DELETE")
     assert left["d"]["id"] == guild_id and "unavailable" not in left["d"]
     await gw.close()
+
+
+async def test_request_guild_members_gets_one_chunk(
+    emu: Any, session: aiohttp.ClientSession, bot: Any, guild_id: str
+) -> None:
+    async with ready_gateway(session, emu.url, bot.token, GUILDS | GUILD_MEMBERS) as (gw, _):
+        await gw.send(
+            Opcode.REQUEST_GUILD_MEMBERS,
+            {"guild_id": guild_id, "query": "", "limit": 0, "nonce": "n1"},
+        )
+        chunk = (await gw.recv_dispatch("GUILD_MEMBERS_CHUNK"))["d"]
+        assert chunk["guild_id"] == guild_id and chunk["nonce"] == "n1"
+        assert chunk["chunk_index"] == 0 and chunk["chunk_count"] == 1
+        assert bot.id in {m["user"]["id"] for m in chunk["members"]}
+
+        await gw.send(
+            Opcode.REQUEST_GUILD_MEMBERS, {"guild_id": guild_id, "user_ids": [bot.id, "1"]}
+        )
+        chunk = (await gw.recv_dispatch("GUILD_MEMBERS_CHUNK"))["d"]
+        assert [m["user"]["id"] for m in chunk["members"]] == [bot.id]
+        assert chunk["not_found"] == ["1"]

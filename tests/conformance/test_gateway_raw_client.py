@@ -31,6 +31,7 @@ from discobase.emulator.gateway.session import SessionRegistry
 from discobase.emulator.gateway.stats import ConnectionRecord
 
 GUILDS = 1 << 0
+GUILD_MEMBERS = 1 << 1
 GUILD_MESSAGES = 1 << 9
 MESSAGE_CONTENT = 1 << 15
 # Generous waits: the suite must pass on a loaded machine; nothing here measures durations.

@@ -168,3 +168,37 @@ async def test_discord_py_sharded_client_uses_the_url_from_get_gateway_bot(
     finally:
         await client.close()
         await asyncio.wait_for(runner, WAIT)
+
+
+@pytest.mark.parametrize("presences", [False, True], ids=["op8-chunk", "presences"])
+async def test_discord_py_with_the_members_intent_gets_every_member(
+    emu: Any, bot: Any, guild_id: str, pointed_at: None, presences: bool
+) -> None:
+    # With the members intent but not presences, discord.py requests each guild's members
+    # (op 8) before on_ready: GUILD_CREATE lists only the bot and the owner, so the third
+    # member can only come from the GUILD_MEMBERS_CHUNK. With presences, GUILD_CREATE itself
+    # lists every member of a small guild, and discord.py asks for nothing.
+    other = emu.create_bot("another-member")
+    emu.add_bot_to_guild(guild_id, other)
+    intents = discord.Intents.all()
+    intents.presences = presences
+    client = discord.Client(intents=intents, guild_ready_timeout=0.5)
+    ready = asyncio.Event()
+
+    @client.event
+    async def on_ready() -> None:
+        ready.set()
+
+    runner = asyncio.create_task(client.start(bot.token))
+    try:
+        await asyncio.wait_for(ready.wait(), WAIT)
+        await _eventually(lambda: client.get_guild(int(guild_id)) is not None)
+        guild = client.get_guild(int(guild_id))
+        await _eventually(lambda: guild.chunked)
+        chunks = emu.stats()["gateway"]["dispatches_by_name"].get("GUILD_MEMBERS_CHUNK", 0)
+        assert chunks == (0 if presences else 1)
+        assert guild.get_member(int(bot.id)) is not None
+        assert guild.get_member(int(other.id)) is not None
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, WAIT)

@@ -11,6 +11,8 @@ from enum import IntEnum
 
 __all__ = [
     "CLIENT_OPCODES",
+    "GUILD_MEMBERS",
+    "GUILD_PRESENCES",
     "KNOWN_INTENTS",
     "MESSAGE_CONTENT",
     "PRIVILEGED_INTENTS",

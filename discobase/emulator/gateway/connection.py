@@ -180,7 +180,7 @@ class GatewayConnection:
             if wait > 0:
                 await asyncio.sleep(wait)
             await self._send(payload)
-            self.server.counters.dispatches += 1
+            self.server.counters.dispatched(str(payload["t"]))
 
     async def send_reconnect(self) -> None:
         """Ask the client to reconnect and resume (op 7)."""
@@ -254,7 +254,9 @@ class GatewayConnection:
             await self._resume(d)
         elif self.session is None:
             raise Violation(CloseCode.NOT_AUTHENTICATED, "not authenticated")
-        # Presence, voice and member requests are accepted and have no effect here.
+        elif op is Opcode.REQUEST_GUILD_MEMBERS:
+            self.server.request_guild_members(self.session, d)
+        # Presence, voice and the other requests are accepted and have no effect here.
 
     async def _identify(self, d: Any) -> None:
         server = self.server

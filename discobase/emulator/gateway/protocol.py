@@ -34,6 +34,7 @@ __all__ = [
     "check_intents",
     "decode_payload",
     "in_shard",
+    "members_chunk",
     "parse_identify",
     "parse_resume",
     "strip_message_content",
@@ -218,3 +219,41 @@ def strip_message_content(name: str, data: Any, bot_id: str, intents: int) -> An
             out = dict(out) if out is data else out
             out["referenced_message"] = stripped_ref
     return out
+
+
+def members_chunk(
+    members: list[dict[str, Any]], guild_id: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    """Build the one GUILD_MEMBERS_CHUNK that answers a member request (op 8).
+
+    Applies ``user_ids`` (reporting the ``not_found`` ones), or ``query`` (a username prefix,
+    case-insensitive) with ``limit`` (0 = no limit); echoes ``nonce``; ``presences`` asked for
+    are empty (the emulator tracks none).
+    """
+    user_ids = request.get("user_ids")
+    not_found: list[str] = []
+    if user_ids is not None:
+        wanted = [str(u) for u in (user_ids if isinstance(user_ids, list) else [user_ids])]
+        by_id = {str(m["user"]["id"]): m for m in members}
+        chosen = [by_id[u] for u in wanted if u in by_id]
+        not_found = [u for u in wanted if u not in by_id]
+    else:
+        query = str(request.get("query") or "").lower()
+        chosen = [
+            m for m in members if str(m["user"].get("username", "")).lower().startswith(query)
+        ]
+        limit = request.get("limit")
+        if type(limit) is int and limit > 0:
+            chosen = chosen[:limit]
+    chunk: dict[str, Any] = {
+        "guild_id": guild_id,
+        "members": chosen,
+        "chunk_index": 0,
+        "chunk_count": 1,
+        "not_found": not_found,
+    }
+    if request.get("presences"):
+        chunk["presences"] = []
+    if "nonce" in request:
+        chunk["nonce"] = request["nonce"]
+    return chunk

@@ -19,12 +19,19 @@ from typing import Any
 
 from aiohttp import web
 
-from .codes import CloseCode
+from .codes import GUILD_PRESENCES, CloseCode
 from .compression import UnsupportedCompression, new_compressor
 from .config import GatewayConfig
 from .connection import GatewayConnection
 from .limits import SlidingLog
-from .protocol import SUPPORTED_VERSIONS, Identify, in_shard, strip_message_content
+from .protocol import (
+    SUPPORTED_VERSIONS,
+    Identify,
+    Violation,
+    in_shard,
+    members_chunk,
+    strip_message_content,
+)
 from .session import Session, SessionRegistry
 from .stats import ConnectionRecord, GatewayCounters
 
@@ -223,6 +230,9 @@ class GatewayServer:
         for gid in guild_ids:
             guild = dict(self._state.guild_create_payload(gid, bot_id))
             guild["unavailable"] = False
+            if identify.intents & GUILD_PRESENCES:
+                # With presences Discord lists every member of a (non-large) guild.
+                guild["members"] = self._members(gid, bot_id)
             conn.enqueue(session.next_payload("GUILD_CREATE", guild))
         return session
 
@@ -272,6 +282,39 @@ class GatewayServer:
     def _resume_url(self) -> str:
         url = str(self._emulator.url)
         return "ws" + url[len("http") :] + RESUME_PATH if url.startswith("http") else url
+
+    def request_guild_members(self, session: Session, d: Any) -> None:
+        """Answer op 8 with one GUILD_MEMBERS_CHUNK per guild the bot is in.
+
+        Raises:
+            Violation: 4001 when ``d`` is not a member request.
+        """
+        if not isinstance(d, dict) or "guild_id" not in d:
+            raise Violation(CloseCode.UNKNOWN_OPCODE, "REQUEST_GUILD_MEMBERS needs guild_id")
+        requested = d["guild_id"] if isinstance(d["guild_id"], list) else [d["guild_id"]]
+        mine = {str(g.id) for g in self._state.guilds_for_bot(session.bot_id)}
+        for guild_id in (str(g) for g in requested):
+            if guild_id in mine:
+                payload = members_chunk(self._members(guild_id, session.bot_id), guild_id, d)
+                self._deliver(session, "GUILD_MEMBERS_CHUNK", payload)
+
+    def _members(self, guild_id: str, bot_id: str) -> list[dict[str, Any]]:
+        guilds = getattr(self._state, "guilds", None)
+        member_payload = getattr(self._state, "member_payload", None)
+        if isinstance(guilds, dict) and guild_id in guilds and callable(member_payload):
+            guild = guilds[guild_id]
+            return [member_payload(guild, uid, with_user=True) for uid in guild.members]
+        # The contract's fallback: the members GUILD_CREATE carries (the bot and the owner).
+        members: list[dict[str, Any]] = self._state.guild_create_payload(guild_id, bot_id)[
+            "members"
+        ]
+        return members
+
+    def _deliver(self, session: Session, name: str, data: Any) -> None:
+        payload = session.next_payload(name, data)
+        conn = self._attached.get(session.session_id)
+        if conn is not None:
+            conn.enqueue(payload)
 
     def resumable_session(self, session_id: str, bot_id: str, seq: int | None) -> Session | None:
         """Return the session a RESUME may take over, or None (unknown, foreign, bad seq)."""
@@ -326,10 +369,7 @@ class GatewayServer:
             if not self._wants(session, event, guilds_of):
                 continue
             data = strip_message_content(name, event.data, session.bot_id, session.intents)
-            payload = session.next_payload(name, data)
-            conn = self._attached.get(session.session_id)
-            if conn is not None:
-                conn.enqueue(payload)
+            self._deliver(session, name, data)
 
     def _wants(self, session: Session, event: Any, guilds_of: dict[str, set[str]]) -> bool:
         intent = getattr(event, "intent", None)

@@ -35,6 +35,7 @@ class GatewayCounters:
     acks: int = 0
     missed_heartbeats: int = 0
     dispatches: int = 0
+    dispatches_by_name: Counter[str] = field(default_factory=Counter)
     drops: int = 0
     refused_connects: int = 0
     close_codes: Counter[int] = field(default_factory=Counter)
@@ -55,6 +56,11 @@ class GatewayCounters:
         """Count a successful RESUME."""
         self.resumes += 1
         self.resumes_by_url[url_kind] += 1
+
+    def dispatched(self, name: str) -> None:
+        """Count a dispatch written to a socket."""
+        self.dispatches += 1
+        self.dispatches_by_name[name] += 1
 
     def server_close(self, code: int) -> None:
         """Count a close frame the server sent."""
