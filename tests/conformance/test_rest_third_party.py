@@ -110,6 +110,11 @@ async def test_discord_py_http_client(
         assert attachment["filename"] == "blob.bin" and attachment["size"] == len(payload)
         assert await http.get_from_cdn(attachment["url"]) == payload
 
+        await http.pin_message(channel_id, ids[3])
+        pins = await http.pins_from(channel_id)
+        assert [item["message"]["id"] for item in pins["items"]] == [ids[3]]
+        await http.unpin_message(channel_id, ids[3])
+
         await http.delete_channel(channel_id)
     finally:
         await http.close()
@@ -142,6 +147,11 @@ async def test_discord_py_models_parse_every_answer(
         edited = await fetched.edit(content="m1 edited")
         assert edited.content == "m1 edited" and edited.edited_at is not None
         await sent[0].delete()
+
+        await edited.pin()
+        pinned = [m.id async for m in channel.pins()]
+        assert pinned == [edited.id]
+        await edited.unpin()
 
         uploaded = await channel.send(file=discord.File(io.BytesIO(b"abc" * 100), filename="x.txt"))
         assert await uploaded.attachments[0].read() == b"abc" * 100
