@@ -216,3 +216,16 @@ async def test_without_message_content_others_messages_read_empty(
     assert [m["content"] for m in page] == [f"hey <@{reader.id}>", ""]
     _, _, own_view = await write("GET", f"/channels/{channel}/messages")
     assert own_view[1]["content"] == "secret"
+
+
+async def test_after_write_fault_waits_for_a_request_that_writes(
+    emu: Emulator, session: aiohttp.ClientSession
+) -> None:
+    bot = emu.create_bot("patient")
+    guild_id = emu.create_guild("p", bots=[bot])
+    channel = emu.state.guilds[guild_id].channel_ids[0]
+    api = Api(session, emu.url, bot.token)
+    emu.fail_next("POST", r"/messages$", 500, after_write=True)
+    assert (await api("POST", f"/channels/{channel}/messages", json={}))[0] == 400
+    assert (await api("POST", f"/channels/{channel}/messages", json={"content": "x"}))[0] == 500
+    assert emu.stats()["faults_injected"] == 1

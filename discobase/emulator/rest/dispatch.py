@@ -186,8 +186,9 @@ class RestApi:
             if name.endswith("_id") and not _SNOWFLAKE.match(value):
                 error = form_error(name, "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')
                 return json_response(error.status, error.body()), None
-        fault = self._take_fault(request.method, path)
+        fault = self._find_fault(request.method, path)
         if fault is not None and not fault.after_write:
+            self._consume(fault)
             return self._fault_response(fault.status), None
         ctx = Context(self.emu, request, bot, params)
         headers: dict[str, str] = {}
@@ -201,7 +202,9 @@ class RestApi:
             reply = await route.handler(ctx)
         except ApiError as error:
             reply = Reply(error.status, error.body())
-        if fault is not None:  # after_write: the handler ran (and stored); answer the error
+        if fault is not None and reply.status < 300 and self._consume(fault):
+            # after_write: the handler ran and stored; answer the error. A request that failed
+            # on its own leaves the fault for the next one.
             response = self._fault_response(fault.status)
             response.headers.update(headers)
             return response, None
@@ -228,15 +231,21 @@ class RestApi:
             return None
         return self.emu.state.bot_by_token(token.strip())
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
+    def _find_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.matches(method, path):
-                fault.count -= 1
-                if fault.count <= 0:
-                    self.faults.remove(fault)
-                self.stats.faults += 1
                 return fault
         return None
+
+    def _consume(self, fault: Fault) -> bool:
+        """Use one answer of ``fault``; False if concurrent requests used them all first."""
+        if fault.count <= 0:
+            return False
+        fault.count -= 1
+        if fault.count <= 0 and fault in self.faults:
+            self.faults.remove(fault)
+        self.stats.faults += 1
+        return True
 
     def _fault_response(self, status: int) -> web.Response:
         if status == 429:
