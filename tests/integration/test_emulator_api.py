@@ -229,3 +229,23 @@ async def test_after_write_fault_waits_for_a_request_that_writes(
     assert (await api("POST", f"/channels/{channel}/messages", json={}))[0] == 400
     assert (await api("POST", f"/channels/{channel}/messages", json={"content": "x"}))[0] == 500
     assert emu.stats()["faults_injected"] == 1
+
+
+def test_the_emulator_imports_nothing_from_the_client() -> None:
+    import ast
+    from pathlib import Path
+
+    import discobase.emulator
+
+    root = Path(discobase.emulator.__file__).parent
+    forbidden = ("discobase.http", "discobase.gateway", "discobase.storage", "discobase.database")
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                assert not node.module.startswith(forbidden), f"{path}: {node.module}"
+            if isinstance(node, ast.ImportFrom) and node.level > 0:
+                depth = len(path.relative_to(root).parts)  # 1 = directly in emulator/
+                assert node.level < depth + 1, f"{path} reaches outside the emulator"
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert not alias.name.startswith(forbidden), f"{path}: {alias.name}"
