@@ -129,7 +129,8 @@ async def test_history_records_each_connection_for_client_tests(
     assert first["url"] == "base" and first["started"] == "identify"
     assert first["compression"] == "zlib-stream"
     assert first["heartbeat_seqs"] == [gw.seq] and len(first["heartbeats"]) == 1
-    assert len(first["frames"]) == 2  # IDENTIFY and the heartbeat
+    assert len(first["frames"]) == 2 and first["ops"] == [2, 1]  # IDENTIFY, heartbeat
+    assert 0 <= first["ready_at"] <= first["heartbeats"][0]
     assert first["client_close_code"] == 4000 and not first["open"]
     assert second["url"] == "resume" and second["started"] == "resume"
     assert second["compression"] == "none" and second["client_close_code"] == 1000

@@ -239,6 +239,7 @@ class GatewayConnection:
         if not self._send_log.record(now):
             raise Violation(CloseCode.RATE_LIMITED, "you are being rate limited")
         op, d = decode_payload(data)
+        self.record.op(int(op))
         if op is Opcode.HEARTBEAT:
             self._on_heartbeat(d)
             if self.acking:
@@ -275,6 +276,7 @@ class GatewayConnection:
         self.bot_id = self.record.bot_id = str(bot.id)
         self.session = server.start_session(self, bot, identify)
         self.record.started = "identify"
+        self.record.ready_at = self._loop.time() - self._hello_at
         server.counters.identified(self.url_kind)
 
     async def _resume(self, d: Any) -> None:
@@ -296,6 +298,7 @@ class GatewayConnection:
         self.bot_id = self.record.bot_id = str(bot.id)
         self.session = session
         self.record.started = "resume"
+        self.record.ready_at = self._loop.time() - self._hello_at
         server.attach(self, session)
         for payload in session.replay_after(resume.seq):
             self.enqueue(payload)

@@ -96,6 +96,8 @@ class ConnectionRecord:
         heartbeats: When each op 1 arrived.
         heartbeat_seqs: The ``d`` of each op 1.
         frames: When each client payload arrived (heartbeats included).
+        ops: The opcode of each decodable client payload, in order.
+        ready_at: When the session was started (READY queued) or resumed (replay queued).
         server_close_code: The code the server closed with, if it did.
         client_close_code: The code the client closed with (1006 if the socket just ended).
         dropped: The server cut the socket without a close frame.
@@ -109,6 +111,8 @@ class ConnectionRecord:
     heartbeats: list[float] = field(default_factory=list)
     heartbeat_seqs: list[int | None] = field(default_factory=list)
     frames: list[float] = field(default_factory=list)
+    ops: list[int] = field(default_factory=list)
+    ready_at: float | None = None
     server_close_code: int | None = None
     client_close_code: int | None = None
     dropped: bool = False
@@ -118,6 +122,11 @@ class ConnectionRecord:
         """Note a client payload at ``at``."""
         if len(self.frames) < _MAX_TIMES:
             self.frames.append(at)
+
+    def op(self, op: int) -> None:
+        """Note the opcode of the payload just noted."""
+        if len(self.ops) < _MAX_TIMES:
+            self.ops.append(op)
 
     def heartbeat(self, at: float, seq: int | None) -> None:
         """Note an op 1 at ``at`` carrying ``seq``."""
