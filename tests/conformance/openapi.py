@@ -66,41 +66,51 @@ def missing_spec_reason() -> str:
     )
 
 
+def _is_date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    # RFC 3339 requires an offset; a naive timestamp is ambiguous.
+    return parsed.tzinfo is not None and "T" in value.upper()
+
+
+def _is_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    parts = urlsplit(value)
+    return bool(parts.scheme) and bool(parts.netloc) and " " not in value
+
+
+def _is_int32(value: object) -> bool:
+    return not isinstance(value, int) or -(2**31) <= value < 2**31
+
+
+def _is_int64(value: object) -> bool:
+    return not isinstance(value, int) or -(2**63) <= value < 2**63
+
+
+def _is_snowflake(value: object) -> bool:
+    # The pattern already forces a decimal string; a snowflake is also an unsigned 64-bit.
+    return not isinstance(value, str) or not value.isdigit() or int(value) < 2**64
+
+
+_FORMATS = {
+    "date-time": _is_date_time,
+    "uri": _is_uri,
+    "int32": _is_int32,
+    "int64": _is_int64,
+    "snowflake": _is_snowflake,
+}
+
+
 def _format_checker() -> FormatChecker:
     """Enforce the formats the spec uses; jsonschema only annotates them by default."""
     checker = FormatChecker(formats=())
-
-    @checker.checks("date-time")
-    def _date_time(value: object) -> bool:
-        if not isinstance(value, str):
-            return True
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return False
-        # RFC 3339 requires an offset; a naive timestamp is ambiguous.
-        return parsed.tzinfo is not None and "T" in value.upper()
-
-    @checker.checks("uri")
-    def _uri(value: object) -> bool:
-        if not isinstance(value, str):
-            return True
-        parts = urlsplit(value)
-        return bool(parts.scheme) and bool(parts.netloc) and " " not in value
-
-    @checker.checks("int32")
-    def _int32(value: object) -> bool:
-        return not isinstance(value, int) or -(2**31) <= value < 2**31
-
-    @checker.checks("int64")
-    def _int64(value: object) -> bool:
-        return not isinstance(value, int) or -(2**63) <= value < 2**63
-
-    @checker.checks("snowflake")
-    def _snowflake(value: object) -> bool:
-        # The pattern already forces a decimal string; a snowflake is also an unsigned 64-bit.
-        return not isinstance(value, str) or not value.isdigit() or int(value) < 2**64
-
+    for name, check in _FORMATS.items():
+        checker.checks(name)(check)
     return checker
 
 
@@ -172,7 +182,7 @@ class OpenAPISpec:
             document: the parsed OpenAPI 3.1 document.
         """
         self.document = document
-        resource: Resource[Any] = Resource(contents=document, specification=DRAFT202012)
+        resource: Resource[Any] = DRAFT202012.create_resource(document)
         self._registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
         self._checker = _format_checker()
         self._validators: dict[str, Draft202012Validator] = {}
