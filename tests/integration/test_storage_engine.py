@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -439,3 +440,28 @@ async def test_processes_converge_after_a_session_that_could_not_resume(emulator
         await gather([sa.submit([Put(sa.new_id(), user(i))]) for i in range(1, 30)])
         await eventually(lambda: sb.count() == 30)
         await eventually(lambda: dict(sa.records()) == dict(sb.records()))
+
+
+async def test_multi_part_batches_and_long_catalog_entries_travel_live(emulator: Any) -> None:
+    world = World(emulator)
+    small = Limits(file_limit=2048, max_files=2, request_limit=4096)
+    wide = TableSpec(
+        name="wide",
+        schema={
+            "properties": {f"field_{i:03d}": {"type": "string", "default": ""} for i in range(80)}
+        },
+        fields={f"field_{i:03d}": True for i in range(80)},
+    )
+    async with world.node(gateway=True, limits=small) as a, world.node(gateway=True) as b:
+        sa = await a.open_table(wide)
+        entries = [m for m in world.channel_messages(a.catalog.channel_id) if m.attachments]  # type: ignore[union-attr]
+        assert entries, "the wide schema does not fit in content"
+        sb = await b.open_table(wide)
+        assert sb.channel_id == sa.channel_id
+        rng = random.Random(7)
+        ops = [Put(sa.new_id(), {"field_000": rng.randbytes(30).hex()}) for i in range(400)]
+        await gather([sa.submit(ops)])
+        parts = [m for m in world.channel_messages(sa.channel_id) if '"batch"' in m.content]
+        assert len(parts) >= 2
+        await eventually(lambda: sb.count() == 400)
+        assert dict(sb.records()) == dict(sa.records())
