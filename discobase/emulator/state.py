@@ -502,7 +502,8 @@ class State:
         return {
             "id": user_id,
             "username": name,
-            "discriminator": "0" if bot is None else "0000",
+            # Bots keep a four-digit discriminator; migrated users have "0".
+            "discriminator": "0" if bot is None else str(1000 + int(user_id) % 9000),
             "global_name": None,
             "avatar": None,
             "avatar_decoration_data": None,
