@@ -15,8 +15,8 @@ from .models import Bot
 from .server import Emulator
 
 __all__ = [
-    "DEFAULT_LIMITS",
     "Bot",
+    "DEFAULT_LIMITS",
     "Clock",
     "Emulator",
     "EmulatorEvent",

@@ -249,3 +249,10 @@ def test_the_emulator_imports_nothing_from_the_client() -> None:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     assert not alias.name.startswith(forbidden), f"{path}: {alias.name}"
+
+
+def test_public_names_are_sorted_and_real() -> None:
+    import discobase.emulator as package
+
+    assert list(package.__all__) == sorted(package.__all__)
+    assert all(hasattr(package, name) for name in package.__all__)
