@@ -16,8 +16,8 @@ from .server import Emulator
 
 __all__ = [
     "Bot",
-    "DEFAULT_LIMITS",
     "Clock",
+    "DEFAULT_LIMITS",
     "Emulator",
     "EmulatorEvent",
     "EventBus",
