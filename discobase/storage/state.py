@@ -180,8 +180,9 @@ class TableState:
         Raises:
             StorageCorrupted: an array is not an operation.
         """
-        changed = 0
-        apply_one = self._apply_one
+        # Every array is checked before any is applied: a malformed entry changes nothing.
+        checked: list[tuple[int, int, dict[str, Any] | None]] = []
+        append = checked.append
         for raw in raws:
             try:
                 kind = raw[0]
@@ -198,6 +199,10 @@ class TableState:
                     raise ValueError(kind)
             except (TypeError, ValueError, IndexError, KeyError) as exc:
                 raise StorageCorrupted(f"malformed operation: {str(raw)[:80]}") from exc
+            append((at, record_id, data))
+        apply_one = self._apply_one
+        changed = 0
+        for at, record_id, data in checked:
             changed += apply_one(at, record_id, data)
         return changed
 

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from discobase.errors import UniqueViolation
+from discobase.errors import StorageCorrupted, UniqueViolation
 from discobase.storage.codec import Delete, Put
 from discobase.storage.ids import IdGenerator, snowflake_at, snowflake_ms
 from discobase.storage.state import TableState
@@ -146,3 +146,10 @@ def test_two_generators_started_together_differ() -> None:
     a = IdGenerator(clock_ms=lambda: 1_700_000_000_000, seed=1)
     b = IdGenerator(clock_ms=lambda: 1_700_000_000_000, seed=1_000)
     assert {a.new_id() for _ in range(100)}.isdisjoint({b.new_id() for _ in range(100)})
+
+
+def test_a_malformed_entry_changes_nothing() -> None:
+    state = make()
+    with pytest.raises(StorageCorrupted):
+        state.apply_wire(5, [["p", "1", {"name": "a", "email": "x"}], ["p", "2", "not a dict"]])
+    assert state.count() == 0 and state.version(1) is None
