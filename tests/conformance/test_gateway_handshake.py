@@ -217,3 +217,10 @@ async def test_an_invalid_shard_closes_with_4010(
     gw = await RawGateway.connect(session, emu.url)
     await gw.identify(bot.token, shard=[1, 1])
     assert await gw.expect_close() == CloseCode.INVALID_SHARD
+
+
+async def test_etf_encoding_is_refused_with_4002(emu: Any, session: aiohttp.ClientSession) -> None:
+    gw = await RawGateway.connect(
+        session, emu.url, query={"v": "10", "encoding": "etf"}, read_hello=False
+    )
+    assert await gw.expect_close() == CloseCode.DECODE_ERROR

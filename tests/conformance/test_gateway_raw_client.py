@@ -321,3 +321,18 @@ def test_connection_record_finds_the_busiest_window() -> None:
         record.frame(at)
     assert record.max_frames_in(2.0) == 3  # 0.0 has left the window [0.0, 2.0) at 2.0
     assert record.max_frames_in(60.0) == 6
+
+
+def test_a_reply_strips_the_referenced_message_on_its_own() -> None:
+    referenced = {"id": "1", "author": {"id": "7"}, "content": "theirs", "mentions": []}
+    reply = {
+        "id": "2",
+        "author": {"id": "5"},
+        "content": "mine",
+        "mentions": [],
+        "referenced_message": referenced,
+    }
+    seen = strip_message_content("MESSAGE_CREATE", reply, "5", GUILDS)
+    assert seen["content"] == "mine"
+    assert seen["referenced_message"]["content"] == ""
+    assert reply["referenced_message"]["content"] == "theirs"

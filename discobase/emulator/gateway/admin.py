@@ -2,7 +2,7 @@
 
 Layer: the emulator's gateway. Thin JSON routes over :class:`.server.GatewayServer`'s fault
 injection, so that a test in another process (or language) can break connections too. Not
-part of Discord's API.
+part of Discord's API. Knows no sockets or sessions: every decision stays in the server.
 
 Routes (all ``POST`` with an optional JSON body, except ``GET .../stats`` and
 ``GET .../history?bot_id=``):

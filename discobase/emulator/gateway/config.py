@@ -1,7 +1,8 @@
 """Tunable numbers of the local gateway (emulator layer, gateway side).
 
 Layer: the emulator's gateway. Plain values in Discord units (milliseconds and seconds as
-Discord states them); the server multiplies every time by the emulator's time scale.
+Discord states them); the server multiplies every time by the emulator's time scale. Knows
+nothing of clocks or sockets.
 """
 
 from __future__ import annotations

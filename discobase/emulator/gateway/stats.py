@@ -1,7 +1,8 @@
 """Counters of the local gateway (emulator layer, gateway side).
 
 Layer: the emulator's gateway. Plain counting; ``Emulator.stats()`` shows them under
-``"gateway"`` and the admin API serves them as JSON.
+``"gateway"`` and the admin API serves them as JSON. Knows nothing of sockets or clocks:
+callers pass times in.
 """
 
 from __future__ import annotations
