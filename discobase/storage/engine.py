@@ -381,7 +381,7 @@ class TableStore:
             }
             await engine._post_catalog("snapref", body)
             self.snapshots_written += 1
-        except HTTPException:
+        except (HTTPException, DatabaseError):
             _log.exception(
                 "table %s: snapshot failed (the log still holds everything)", self.spec.name
             )
