@@ -16,6 +16,7 @@ from discobase.gateway.events import DispatchEvent, SessionEvent
 from discobase.http import HTTPClient
 from discobase.http.errors import ServerError
 from discobase.storage import Delete, Limits, Put, StorageEngine, TableSpec, codec
+from discobase.storage.reader import fetch_stream
 from discobase.storage.writer import encode_lines, plan_messages, post
 from tests.conftest import TIME_SCALE
 
@@ -465,3 +466,21 @@ async def test_multi_part_batches_and_long_catalog_entries_travel_live(emulator:
         assert len(parts) >= 2
         await eventually(lambda: sb.count() == 400)
         assert dict(sb.records()) == dict(sa.records())
+
+
+async def test_an_expired_attachment_url_is_signed_again(emulator: Any) -> None:
+    world = World(emulator)
+    async with world.node() as engine:
+        store = await engine.open_table(SPEC)
+        rid = store.new_id()
+        data = user(1, blob="y" * 5000)
+        await gather([store.submit([Put(rid, data)])])
+        [message] = [
+            m for m in await engine.http.fetch_messages(store.channel_id) if m["attachments"]
+        ]
+        header = codec.parse_header(message, engine.bot_id)
+        assert header is not None and header.files == 1
+        emulator.advance(30 * 24 * 3600)  # every signed URL handed out so far has expired
+        stream = await fetch_stream(engine.http, store.channel_id, [header])
+        assert codec.decode_stream(stream) == [["p", str(rid), data]]
+        assert emulator.stats()["cdn"]["refused"] >= 1
