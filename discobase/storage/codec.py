@@ -39,7 +39,6 @@ __all__ = [
     "Put",
     "INLINE_OVERHEAD",
     "Op",
-    "decode_op",
     "decode_stream",
     "encode_header",
     "encode_op",
@@ -124,15 +123,6 @@ def op_from_wire(raw: Any) -> Op:
     except (TypeError, ValueError, IndexError, KeyError) as exc:
         raise StorageCorrupted(f"malformed operation: {str(raw)[:80]}") from exc
     raise StorageCorrupted(f"malformed operation: {str(raw)[:80]}")
-
-
-def decode_op(line: bytes | str) -> Op:
-    """Decode one operation from its JSON text."""
-    try:
-        raw = _json.loads(line)
-    except _json.JSONDecodeError as exc:
-        raise StorageCorrupted("an operation is not valid JSON") from exc
-    return op_from_wire(raw)
 
 
 def encode_stream(lines: Iterable[bytes], *, level: int = 6) -> bytes:

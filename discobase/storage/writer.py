@@ -234,18 +234,6 @@ class Writer:
             await self._task
             self._task = None
 
-    async def abort(self) -> None:
-        """Stop at once; queued groups fail."""
-        self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._fail(list(self._queue), DatabaseError("the database was closed before the write"))
-        self._queue.clear()
-        self._idle.set()
-
     # ------------------------------------------------------------------ the loop
 
     async def _run(self) -> None:
