@@ -32,6 +32,9 @@ WAIT = 30.0
 def pointed_at(emu: Any) -> Iterator[None]:
     """Point discord.py's REST and gateway URLs at the emulator, and restore them after."""
     saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    # discord.py beats from a thread every 450 ms here; on a loaded machine a late beat must
+    # not turn into an unplanned resume that the counters below would then see.
+    emu.gateway.config.heartbeat_timeout_factor = 10
     Route.BASE = emu.url + "/api/v10"
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL("ws" + emu.url[len("http") :] + "/gateway")
     yield
