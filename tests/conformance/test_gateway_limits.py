@@ -111,3 +111,15 @@ async def test_payloads_other_than_heartbeats_count_toward_the_send_limit(
             await gw.send(Opcode.PRESENCE_UPDATE, presence)
         assert await gw.expect_close() == CloseCode.RATE_LIMITED
     await eventually(lambda: emu.stats()["gateway"]["close_codes"].get(4008) == 1)
+
+
+async def test_an_exhausted_daily_budget_closes_with_4004(
+    emu: Any, session: aiohttp.ClientSession, bot: Any, guild_id: str
+) -> None:
+    for _ in range(emu.state.session_start_limit(bot)["remaining"]):
+        emu.state.record_identify(bot)
+    assert emu.state.session_start_limit(bot)["remaining"] == 0
+    gw = await RawGateway.connect(session, emu.url)
+    await gw.identify(bot.token)
+    assert await gw.expect_close() == CloseCode.AUTHENTICATION_FAILED
+    assert emu.stats()["gateway"]["identifies"] == 0
