@@ -195,3 +195,25 @@ async def test_schema_changes_across_logins(emulator: Any) -> None:
             async with shrunk.conn(bot.token):
                 pass
     assert "password" in caught.value.fields
+
+
+async def test_server_errors_neither_duplicate_nor_lose_a_save(emulator: Any) -> None:
+    db, token = connect(emulator, "faults")
+
+    @db.table
+    class Order(discobase.Table):
+        item: str
+
+    messages = r"/channels/\d+/messages"
+    async with asyncio.timeout(WAIT):
+        async with db.conn(token):
+            # Stored, then answered 500: the retry carries the same nonce.
+            emulator.fail_next("POST", messages, 500, after_write=True)
+            await Order(item="once").save()
+            # Refused outright: the task fails with the HTTP error, and it is logged.
+            emulator.fail_next("POST", messages, 403)
+            with pytest.raises(discobase.HTTPException):
+                await Order(item="refused").save()
+            assert [o.item for o in Order.find()] == ["once"]
+        async with db.conn(token):
+            assert [o.item for o in Order.find()] == ["once"]
