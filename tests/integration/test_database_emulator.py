@@ -296,3 +296,13 @@ async def test_an_unreachable_gateway_raises_at_wait_ready(emulator: Any) -> Non
         db.login_task(bot.token)
         with pytest.raises(discobase.StartTimeout, match="not ready after 1 s"):
             await db.wait_ready()
+
+
+async def test_a_guild_id_the_bot_is_not_in_raises_with_the_invite_link(emulator: Any) -> None:
+    bot, other = emulator.create_bot("db"), emulator.create_bot("other")
+    elsewhere = emulator.create_guild("elsewhere", bots=[other])
+    db = make_db(emulator, "elsewhere", guild_id=elsewhere)
+    async with asyncio.timeout(WAIT):
+        with pytest.raises(GuildNotFound, match=f"guild {elsewhere}.*client_id="):
+            async with db.conn(bot.token):
+                pass
