@@ -628,7 +628,9 @@ class StorageEngine:
         """Read what the gateway may have missed (after a connection that did not resume)."""
         if self._closing or self.catalog is None:
             return
-        await self._read_catalog(after=self.catalog.cursor)
+        # The cursor may be one of our own entries, posted while events were missed: read a
+        # little further back (ingesting an entry twice is harmless).
+        await self._read_catalog(after=replay_from(self.catalog.cursor))
         for store in list(self.tables.values()):
             async for page in page_forward(self.http, store.channel_id, after=store.seen_cursor):
                 for message in page:
