@@ -51,6 +51,8 @@ _log = logging.getLogger("discobase.storage")
 
 # Snapshots kept pinned per table; older ones are unpinned (the catalog still names them).
 _KEEP_PINNED = 2
+# Own entry ids remembered so their gateway echoes are skipped.
+_OWN_IDS_MAX = 20_000
 
 _BATCH: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
     "discobase_storage_batch", default=None
@@ -243,7 +245,14 @@ class TableStore:
         self._on_applied(version, count)
 
     def _on_sent(self, message_id: int) -> None:
-        self._engine._own_ids.add(message_id)
+        own = self._engine._own_ids
+        own.add(message_id)
+        if len(own) > _OWN_IDS_MAX:
+            # Without a gateway, echoes never come to remove them; forgetting old ones costs
+            # at most a re-read of our own entries in a catch-up.
+            keep = sorted(own)[-_OWN_IDS_MAX // 2 :]
+            own.clear()
+            own.update(keep)
         self._recent.append(message_id)
 
     def _on_applied(self, message_id: int, op_count: int) -> None:
