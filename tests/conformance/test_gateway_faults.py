@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from discobase.emulator.gateway import Opcode
-from tests.conformance.test_gateway_raw_client import RawGateway
+from tests.conformance.test_gateway_raw_client import RawGateway, eventually
 
 ADMIN = "/_emulator/gateway"
 
@@ -166,3 +166,21 @@ async def test_reconnect_can_come_before_hello(emu: Any, session: aiohttp.Client
     await gw.close()
     later = await RawGateway.connect(session, emu.url)  # HELLO first again
     await later.close()
+
+
+async def test_reset_zeroes_counters_but_keeps_live_connections(
+    emu: Any, session: aiohttp.ClientSession, bot: Any, guild_id: str
+) -> None:
+    other = emu.create_bot("gone")
+    emu.create_guild("Gone", bots=[other])
+    gw = await _identified(session, emu, bot)
+    gone = await _identified(session, emu, other)
+    await gone.close(4000)  # its session is detached (resumable) now
+    await eventually(lambda: emu.stats()["gateway"]["open"] == 1)
+    emu.gateway.stop_acks(bot.id)
+    emu.reset()
+    stats = emu.stats()["gateway"]
+    assert stats["identifies"] == 0 and stats["open"] == 1 and stats["sessions"] == 1
+    await gw.heartbeat()
+    assert (await gw.recv())["op"] == Opcode.HEARTBEAT_ACK  # faults are forgotten too
+    await gw.close()

@@ -12,5 +12,6 @@ from __future__ import annotations
 from .codes import CloseCode, Opcode
 from .config import GatewayConfig
 from .server import GatewayServer
+from .stats import ConnectionRecord
 
-__all__ = ["CloseCode", "GatewayConfig", "GatewayServer", "Opcode"]
+__all__ = ["CloseCode", "ConnectionRecord", "GatewayConfig", "GatewayServer", "Opcode"]

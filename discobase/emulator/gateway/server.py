@@ -115,17 +115,19 @@ class GatewayServer:
         return [r for r in self._history if bot_id is None or r.bot_id == str(bot_id)]
 
     def reset(self) -> None:
-        """Forget every session, counter, limit and fault.
+        """Forget counters, history, identify limits, faults and every detached session.
 
-        Open sockets are cut (without a close frame): their sessions no longer exist, and a
-        client must find that out by reconnecting rather than wait on a silent socket.
+        Live connections and their sessions are kept, so that a test can zero the counters
+        while its client stays connected (tests call ``Emulator.reset()`` for exactly that).
         """
-        for conn in list(self._connections):
-            conn.drop()
         self.counters = GatewayCounters()
         self._history.clear()
-        self.sessions.clear()
-        self._attached.clear()
+        live = {id(conn.session) for conn in self._connections if conn.session is not None}
+        for session in self.sessions:
+            if id(session) not in live:
+                self.sessions.end(session)
+        for conn in self._connections:
+            conn.acking = True
         self._identify_logs.clear()
         self._refusals.clear()
         self.early_reconnects = 0
