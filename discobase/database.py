@@ -317,17 +317,21 @@ class Database:
         """
         import asyncio  # loaded on use: `import discobase` stays light
 
-        if not isinstance(token, str) or not token:
-            raise UsageError("login needs a bot token, a non-empty string")
+        _check_token(token)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise UsageError(
+                "login_task() runs in an event loop: call it from a coroutine "
+                "(for example inside asyncio.run(main()))"
+            ) from None
         if self._runner is not None and not self._runner.done():
             raise UsageError("this database is already logged in (or logging in)")
         self._state = "starting"
         self._ready = asyncio.Event()
         self._closing = asyncio.Event()
         self._receivers = 0
-        runner = asyncio.get_running_loop().create_task(
-            self._run(token), name=f"discobase login {self.name!r}"
-        )
+        runner = loop.create_task(self._run(token), name=f"discobase login {self.name!r}")
         runner.add_done_callback(self._login_finished)
         self._runner = runner
         return runner
@@ -368,6 +372,7 @@ class Database:
         The database is closed on exit, also when the block raises; pending writes are
         waited for first.
         """
+        _check_token(token)
         return self._conn(token)
 
     @asynccontextmanager
@@ -636,6 +641,11 @@ async def _quietly(awaitable: Any, what: str) -> None:
         await awaitable
     except Exception as exc:
         _log().warning("%s failed: %s", what, exc)
+
+
+def _check_token(token: object) -> None:
+    if not isinstance(token, str) or not token:
+        raise UsageError("login needs a bot token, a non-empty string")
 
 
 def _time_scale(value: float | None) -> float:

@@ -193,3 +193,11 @@ def test_invite_url_carries_the_needed_permissions() -> None:
 def test_repr_never_shows_secrets() -> None:
     db = discobase.Database("x", guild_id=5)
     assert repr(db) == "<Database name='x' guild_id=5 state=new>"
+
+
+def test_login_task_outside_an_event_loop_is_a_usage_error() -> None:
+    db = discobase.Database("x")
+    with pytest.raises(UsageError, match="event loop"):
+        db.login_task("token")
+    with pytest.raises(UsageError, match="token"):
+        discobase.Database("x").conn("")
