@@ -137,8 +137,9 @@ async def test_a_bad_token_raises_at_wait_ready(emulator: Any) -> None:
     db = make_db(emulator)
     async with asyncio.timeout(WAIT):
         db.login_task("not-a-token")
-        with pytest.raises(discobase.InvalidToken):
+        with pytest.raises(discobase.InvalidToken) as caught:
             await db.wait_ready()
+    assert "not-a-token" not in f"{caught.value} {caught.value!r} {db!r}"
 
 
 async def test_a_late_table_needs_build_tables(emulator: Any) -> None:
