@@ -152,6 +152,8 @@ class RestApi:
                 },
             )
         response, scope = await self._answer(request, now)
+        # Discord's API answers pass Google's front end; only Cloudflare's ban page lacks it.
+        response.headers.setdefault("Via", _VIA)
         status = response.status
         stats.by_status[status] += 1
         if status in (401, 403) or (status == 429 and scope != "shared"):
