@@ -102,7 +102,8 @@ DEFAULT_LIMITS: Mapping[str, RouteLimit] = MappingProxyType(
                 2,
                 600.0,
                 "announced May 2020: name/topic changes 2 per 10 minutes per channel "
-                "(discord-api-docs #2190, #2208)",
+                "(discord-api-docs #2190, #2208); hidden: answers and the 429 carry the main "
+                "edit bucket's headers (#1900, #2761)",
             ),
             _limit("channel_delete", 5, 5.0, _DEFAULT),
             _limit("guild_channel_create", 5, 5.0, _DEFAULT),
