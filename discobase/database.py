@@ -189,6 +189,15 @@ class Database:
                 f"{model.__name__} declares a field named 'id'; discobase gives every record "
                 "its id (record.id), so pick another name"
             )
+        from pydantic.errors import PydanticUserError
+
+        try:
+            # Table defers building validators (for import time); build now, so a type
+            # pydantic cannot handle fails here as it would at class creation. Forward
+            # references that are not defined yet stay allowed, as in pydantic.
+            model.model_rebuild(raise_errors=False)
+        except PydanticUserError as exc:
+            raise TableRegistrationError(f"{model.__name__} cannot be a table: {exc}") from exc
         binding = TableBinding(self, model, name)
         model.__discobase_binding__ = binding
         self._tables[name] = binding

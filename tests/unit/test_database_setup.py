@@ -201,3 +201,17 @@ def test_login_task_outside_an_event_loop_is_a_usage_error() -> None:
         db.login_task("token")
     with pytest.raises(UsageError, match="token"):
         discobase.Database("x").conn("")
+
+
+def test_a_field_type_pydantic_cannot_handle_fails_at_registration() -> None:
+    class Opaque:
+        pass
+
+    db = discobase.Database("x")
+
+    class Holder(discobase.Table):
+        thing: Opaque
+
+    with pytest.raises(TableRegistrationError, match="Holder cannot be a table"):
+        db.table(Holder)
+    assert db.tables == {}
