@@ -719,8 +719,6 @@ class State:
             payload.update({"content": "", "embeds": [], "attachments": [], "components": []})
         if message.message_reference is not None:
             payload["message_reference"] = dict(message.message_reference)
-        if message.author_id in self.bots:
-            payload["application_id"] = self.bots[message.author_id].application_id
         return payload
 
     def message_event_payload(self, message: Message, channel: Channel) -> dict[str, Any]:
