@@ -233,3 +233,17 @@ async def test_delete_buckets_depend_on_message_age(
     assert old_bucket and middle_bucket and old_bucket != middle_bucket
     young_bucket = replies["young"].header("X-RateLimit-Bucket")
     assert young_bucket != middle_bucket
+
+
+async def test_guild_routes_are_keyed_by_guild(real_time_api: Any) -> None:
+    emu, bot, api, guild = real_time_api
+    other = str(emu.create_guild("Other", bots=[bot]))
+    first = await api.post(f"/guilds/{guild}/channels", json={"name": "a0"})
+    limit = int(first.header("X-RateLimit-Limit") or "")
+    for i in range(1, limit):
+        assert (await api.post(f"/guilds/{guild}/channels", json={"name": f"a{i}"})).status == 201
+    assert (await api.post(f"/guilds/{guild}/channels", json={"name": "over"})).status == 429
+    elsewhere = await api.post(f"/guilds/{other}/channels", json={"name": "b"})
+    assert elsewhere.status == 201
+    assert int(elsewhere.header("X-RateLimit-Remaining") or "") == limit - 1
+    assert elsewhere.header("X-RateLimit-Bucket") == first.header("X-RateLimit-Bucket")
