@@ -194,3 +194,32 @@ async def test_proactive_global_limit_server_side() -> None:
         assert srv.rejected == 0
         assert srv.max_in_window(1.0) <= 50
         assert view.known
+
+
+async def test_old_message_edit_quota_holds_only_old_edits(server: AdversarialServer) -> None:
+    """A 30046 429 on an edit of an old message delays that kind of edit only."""
+    server.rules.append(Rule("PATCH", r"/channels/(\d+)/messages/(\d+)", "msg-edit", 50, 5.0))
+    server.inject(
+        "PATCH",
+        r"/channels/\d+/messages/1",
+        lambda r: server.ratelimited(retry_after=3.0, code=30046),
+    )
+    async with client_for(server) as http:
+        old = asyncio.ensure_future(http.edit_message(7, 1, content="old"))  # id 1: 2015
+        await asyncio.sleep(0.5 * SCALE)  # let the old edit meet its 429 first
+        young = await asyncio.gather(
+            *(http.edit_message(7, http_now_id(), content="new") for _ in range(3))
+        )
+        assert await old == {"content": "old"}
+        assert all(m == {"content": "new"} for m in young)
+        assert http.ratelimiter.stats.sublimited == 1
+    assert server.rejected == 1
+    old_arrivals = [a.at for a in server.arrivals if a.path.endswith("/messages/1")]
+    assert old_arrivals[1] - old_arrivals[0] >= 3.0
+
+
+def http_now_id() -> int:
+    """A snowflake made now: a message younger than an hour."""
+    import time
+
+    return (int(time.time() * 1000) - 1_420_070_400_000) << 22
