@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -101,6 +102,19 @@ async def test_gateway_bot_reports_session_start_limit(api: CheckedSession) -> N
     assert 0 <= limit["remaining"] <= limit["total"]
     assert isinstance(limit["reset_after"], int) and limit["reset_after"] >= 0
     assert limit["max_concurrency"] >= 1
+
+
+async def test_gateway_urls_point_at_this_server(emu: Any, api: CheckedSession) -> None:
+    origin = urlsplit(emu.url)
+    for path in ("/gateway", "/gateway/bot"):
+        url = urlsplit((await api.get(path)).json()["url"])
+        assert (url.hostname, url.port) == (origin.hostname, origin.port)
+
+
+async def test_session_start_limit_reset_is_scaled_milliseconds(api: CheckedSession) -> None:
+    limit = (await api.get("/gateway/bot")).json()["session_start_limit"]
+    # A day in ms, times the suite's time scale of 0.01.
+    assert 0 < limit["reset_after"] <= 86_400_000 * 0.01
 
 
 async def test_gateway_bot_needs_a_token(api: CheckedSession) -> None:

@@ -98,3 +98,11 @@ async def test_deleted_message_attachment_is_gone(api: CheckedSession, channel_i
     assert (await api.delete(f"/channels/{channel_id}/messages/{message['id']}")).status == 204
     status, _ = await download(api, url)
     assert status in (403, 404)
+
+
+async def test_url_lifetime_is_configurable(start_emulator: Any) -> None:
+    _, _, api, guild = await start_emulator(time_scale=0.01, attachment_url_lifetime=3600.0)
+    channel = (await api.post(f"/guilds/{guild}/channels", json={"name": "short"})).json()["id"]
+    url = (await upload(api, channel, "s.bin", b"short-lived"))["attachments"][0]["url"]
+    signed = signature(url)
+    assert int(signed["ex"], 16) - int(signed["is"], 16) == 3600

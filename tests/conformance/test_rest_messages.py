@@ -466,3 +466,18 @@ async def test_bulk_delete_older_than_14_days_is_50034(
     assert await history(api, channel_id) == (old + fresh)[::-1]
     # Single deletes still work on old messages.
     assert (await call(api, "DELETE", f"/channels/{channel_id}/messages/{old[0]}")).status == 204
+
+
+async def test_upload_limits_are_configurable(start_emulator: Any) -> None:
+    _, _, api, guild = await start_emulator(
+        time_scale=0.01, max_file_size=1024, max_request_size=4096
+    )
+    channel = (await call(api, "POST", f"/guilds/{guild}/channels", json={"name": "small"})).json()
+    path = f"/channels/{channel['id']}/messages"
+    ok = await api.post(path, data=multipart({"content": "a"}, {0: ("a", b"x" * 1024)}))
+    assert ok.status == 200
+    big_file = await api.post(path, data=multipart({"content": "b"}, {0: ("b", b"x" * 1025)}))
+    assert big_file.json()["code"] in (40005, 50045)
+    files = {n: (f"f{n}", b"x" * 1000) for n in range(5)}
+    big_request = await api.post(path, data=multipart({"content": "c"}, files))
+    assert big_request.json()["code"] == 40005
