@@ -484,3 +484,22 @@ async def test_an_expired_attachment_url_is_signed_again(emulator: Any) -> None:
         stream = await fetch_stream(engine.http, store.channel_id, [header])
         assert codec.decode_stream(stream) == [["p", str(rid), data]]
         assert emulator.stats()["cdn"]["refused"] >= 1
+
+
+async def test_two_processes_creating_the_same_table_at_once_agree(emulator: Any) -> None:
+    world = World(emulator)
+    async with world.node() as a, world.node() as b:
+        sa, sb = await asyncio.gather(a.open_table(SPEC), b.open_table(SPEC))
+        assert sa.channel_id == sb.channel_id
+        assert a.catalog is not None and b.catalog is not None
+        assert a.catalog.channel_id == b.catalog.channel_id
+        await gather([sa.submit([Put(sa.new_id(), user(1))])])
+        await b.catch_up()
+        assert sb.count() == 1
+    guild = emulator.state.guilds[str(world.guild_id)]
+    names = [
+        emulator.state.channels[c].name
+        for c in emulator.state.channels
+        if emulator.state.channels[c].guild_id == guild.id
+    ]
+    assert names.count("user") == 1 and names.count("discobase") == 1
