@@ -548,11 +548,17 @@ class RateLimiter:
             bucket.remaining = min(bucket.limit, bucket.remaining + 1)
         elif not bucket.known:
             bucket.remaining = 1
-        elif bucket.remaining <= 0 and bucket.reset_at == _INF and bucket.in_flight == 0:
-            # No answer will schedule the refill; assume a full window from now.
-            bucket.reset_at = now + bucket.window + self.margin
-            bucket.window_start = bucket.reset_at - self.margin
+        else:
+            self._unstick(bucket, now)
         self._wake_head(bucket)
+
+    def _unstick(self, bucket: _Bucket, now: float) -> None:
+        """Schedule a refill no answer will date (all answered without headers, or none)."""
+        if bucket.known and bucket.remaining <= 0 and bucket.reset_at == _INF:
+            if bucket.in_flight == 0:
+                # The last request of the window went out at the latest now.
+                bucket.reset_at = now + bucket.window + self.margin
+                bucket.window_start = bucket.reset_at - self.margin
 
     def on_response(
         self, permit: Permit, status: int, headers: Mapping[str, str], body: Any
@@ -606,6 +612,7 @@ class RateLimiter:
             bucket.in_flight = max(0, bucket.in_flight - 1)
             if not bucket.known:
                 bucket.remaining = 1
+            self._unstick(bucket, now)
             self._wake_head(bucket)
 
     def _on_429(

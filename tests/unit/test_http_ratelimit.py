@@ -731,3 +731,17 @@ async def test_window_longer_than_max_wait_raises(clock: ManualClock) -> None:
     (second,) = await run(clock, [call(limiter, server, create(1))])
     assert isinstance(second, RateLimited) and second.retry_after > 500
     assert len(server.arrivals) == 1
+
+
+async def test_answers_without_headers_after_a_refill_do_not_stall(clock: ManualClock) -> None:
+    """A known bucket whose next window's answers carry no headers (5xx pages, young deletes
+    misfiled) still refills: one window after the last answer."""
+    limiter = RateLimiter(clock=clock)
+    headers_on = True
+    server = FakeDiscord(clock, default=(2, 1.0), with_headers=lambda route: headers_on)
+    assert await run(clock, [call(limiter, server, create(1)) for _ in range(2)]) == [200] * 2
+    headers_on = False
+    await clock.advance(2.0)
+    results = await run(clock, [call(limiter, server, create(1)) for _ in range(6)])
+    assert results == [200] * 6
+    assert server.rejected == 0
