@@ -256,3 +256,40 @@ def test_public_names_are_sorted_and_real() -> None:
 
     assert list(package.__all__) == sorted(package.__all__)
     assert all(hasattr(package, name) for name in package.__all__)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("components", 1),
+        ("embeds", [{"fields": [1]}]),
+        ("allowed_mentions", {"users": 5}),
+        ("nonce", [1]),
+        ("flags", "x"),
+        ("message_reference", {"message_id": "abc"}),
+        ("attachments", [{}]),
+    ],
+)
+async def test_malformed_message_fields_are_form_errors_not_500s(
+    emu: Emulator, session: aiohttp.ClientSession, field: str, value: Any
+) -> None:
+    bot = emu.create_bot("fuzz")
+    guild_id = emu.create_guild("fuzz", bots=[bot])
+    channel = emu.state.guilds[guild_id].channel_ids[0]
+    status, _, body = await Api(session, emu.url, bot.token)(
+        "POST", f"/channels/{channel}/messages", json={"content": "c", field: value}
+    )
+    assert status == 400 and body["code"] in (50035, 30015), body
+
+
+async def test_malformed_overwrites_are_form_errors(
+    emu: Emulator, session: aiohttp.ClientSession
+) -> None:
+    bot = emu.create_bot("fuzz")
+    guild_id = emu.create_guild("fuzz", bots=[bot])
+    status, _, body = await Api(session, emu.url, bot.token)(
+        "POST",
+        f"/guilds/{guild_id}/channels",
+        json={"name": "x", "permission_overwrites": [{"id": "1", "allow": "lots"}]},
+    )
+    assert status == 400 and body["errors"]["permission_overwrites"]["0"]["allow"]

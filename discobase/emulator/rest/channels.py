@@ -75,17 +75,19 @@ def _overwrites(value: Any) -> list[dict[str, Any]]:
     for i, item in enumerate(value):
         if not isinstance(item, dict) or "id" not in item:
             raise form_error(["permission_overwrites", i, "id"], "BASE_TYPE_REQUIRED", "Required")
-        kind = int(item.get("type", 0) or 0)
-        if kind not in (0, 1):
+        kind = item.get("type", 0) or 0
+        if kind not in (0, 1, "0", "1"):
             raise form_error(["permission_overwrites", i, "type"], "BASE_TYPE_CHOICES", "0 or 1")
-        out.append(
-            {
-                "id": str(item["id"]),
-                "type": kind,
-                "allow": str(int(item.get("allow") or 0)),
-                "deny": str(int(item.get("deny") or 0)),
-            }
-        )
+        kind = int(kind)
+        bits = {}
+        for key in ("allow", "deny"):
+            raw = str(item.get(key) or 0)
+            if not raw.isdigit():
+                raise form_error(
+                    ["permission_overwrites", i, key], "NUMBER_TYPE_COERCE", f'"{raw}" is not int.'
+                )
+            bits[key] = str(int(raw))
+        out.append({"id": str(item["id"]), "type": kind, **bits})
     return out
 
 
@@ -191,7 +193,7 @@ async def edit_channel(ctx: Context) -> Reply:
     body = await ctx.json()
     fields = channel_fields(ctx, guild, body, channel_type=channel.type, own_id=channel.id)
     if isinstance(body, dict) and "type" in body and body["type"] != channel.type:
-        if {body["type"], channel.type} != {0, 5}:
+        if not isinstance(body["type"], int) or {body["type"], channel.type} != {0, 5}:
             raise form_error("type", "BASE_TYPE_CHOICES", "Only text and announcement swap.")
         fields["type"] = body["type"]
     if fields:

@@ -10,6 +10,7 @@ non-``shared`` 429 counts toward the address's invalid-request limit.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from ..server import Emulator
 
 __all__ = ["Fault", "RestApi", "json_response"]
+
+_log = logging.getLogger("discobase.emulator")
 
 API_VERSIONS = ("9", "10")
 _VERSIONED = re.compile(r"^/api(?:/v(?P<version>\d+))?(?P<path>/.*)?$")
@@ -204,6 +207,11 @@ class RestApi:
             reply = await route.handler(ctx)
         except ApiError as error:
             reply = Reply(error.status, error.body())
+        except Exception:
+            # A bug of the emulator: answer like Discord's rare 500s (clients retry those) and
+            # keep the traceback visible, instead of aiohttp's plain-text page.
+            _log.exception("emulator error on %s %s", request.method, route.template)
+            return self._fault_response(500), None
         if fault is not None and reply.status < 300 and self._consume(fault):
             # after_write: the handler ran and stored; answer the error. A request that failed
             # on its own leaves the fault for the next one.

@@ -82,9 +82,13 @@ def _embeds(body: dict[str, Any]) -> list[Any]:
             if isinstance(text, str):
                 total += _bounded(len(text.strip()), cap, ["embeds", i, key])
         fields = embed.get("fields") or []
+        if not isinstance(fields, list):
+            raise form_error(["embeds", i, "fields"], "BASE_TYPE_LIST", "Must be a list.")
         if len(fields) > 25:
             raise form_error(["embeds", i, "fields"], "BASE_TYPE_MAX_LENGTH", "At most 25.")
         for j, item in enumerate(fields):
+            if not isinstance(item, dict):
+                raise form_error(["embeds", i, "fields", j], "DICT_TYPE_CONVERT", "Only dicts.")
             total += _bounded(len(str(item.get("name", "")).strip()), 256, ["embeds", i, j])
             total += _bounded(len(str(item.get("value", "")).strip()), 1024, ["embeds", i, j])
         for key, sub, cap in (("footer", "text", 2048), ("author", "name", 256)):
@@ -118,6 +122,15 @@ def _nonce(body: dict[str, Any]) -> Any:
     return nonce
 
 
+def _list(body: dict[str, Any], key: str) -> list[Any]:
+    value = body.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise form_error(key, "BASE_TYPE_LIST", "Must be a list.")
+    return value
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.lower() in ("true", "1")
@@ -132,9 +145,9 @@ def _mentions(ctx: Context, channel: Channel, content: str, body: dict[str, Any]
     if allowed is not None:
         if not isinstance(allowed, dict):
             raise form_error("allowed_mentions", "DICT_TYPE_CONVERT", "Only dictionaries.")
-        parse = list(allowed.get("parse") or [])
-        users = [str(u) for u in allowed.get("users") or []]
-        roles = [str(r) for r in allowed.get("roles") or []]
+        parse = _list(allowed, "parse")
+        users = [str(u) for u in _list(allowed, "users")]
+        roles = [str(r) for r in _list(allowed, "roles")]
         for kind in parse:
             if kind not in ("users", "roles", "everyone"):
                 raise form_error(["allowed_mentions", "parse"], "BASE_TYPE_CHOICES", "Unknown.")
@@ -233,7 +246,7 @@ async def create_message(ctx: Context) -> Reply:
     flags = body.get("flags") or 0
     if not isinstance(flags, int) or flags & ~CREATE_FLAGS:
         raise form_error("flags", "MESSAGE_FLAGS_INVALID", "Invalid message flags.")
-    components = body.get("components") or []
+    components = _list(body, "components")
     specs = _attachment_specs(body)
     if len(uploads) > MAX_FILES:
         raise ApiError(400, 30015, "Maximum number of attachments in a message reached (10)")
@@ -344,7 +357,7 @@ async def edit_message(ctx: Context) -> Reply:
     if "embeds" in body or "embed" in body:
         changes["embeds"] = _embeds(body)
     if "components" in body:
-        changes["components"] = list(body.get("components") or [])
+        changes["components"] = _list(body, "components")
     if body.get("flags") is not None:
         flags = body["flags"]
         if not isinstance(flags, int):
