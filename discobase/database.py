@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from discobase.http import HTTPClient
     from discobase.storage import StorageEngine
 
-__all__ = ["DEFAULT_API_URL", "PERMISSIONS", "Database", "invite_url"]
+__all__ = ["DEFAULT_API_URL", "PERMISSIONS", "Database", "enable_logging", "invite_url"]
 
 
 def _log() -> _logging.Logger:

@@ -262,6 +262,9 @@ class Table(BaseModel):
     def update(self) -> asyncio.Task[Self]:
         """Write this saved record's current fields; the task completes once stored.
 
+        Writes are whole records and the later entry wins: if another process deleted the
+        record meanwhile, this writes it again.
+
         Raises:
             RecordStateError: the record was never saved (use ``save()`` or ``commit()``).
             UniqueViolation: a unique index already holds one of its values.
