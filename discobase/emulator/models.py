@@ -85,6 +85,8 @@ class Attachment:
     description: str | None = None
     title: str | None = None
     flags: int = 0
+    width: int | None = None
+    height: int | None = None
 
 
 @dataclass(slots=True)

@@ -679,6 +679,9 @@ class State:
             payload["description"] = attachment.description
         if attachment.title is not None:
             payload["title"] = attachment.title
+        if attachment.width is not None:
+            payload["width"] = attachment.width
+            payload["height"] = attachment.height
         return payload
 
     def message_payload(self, message: Message, viewer: Bot | None = None) -> dict[str, Any]:

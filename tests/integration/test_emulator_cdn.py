@@ -65,3 +65,27 @@ async def test_forged_or_bare_urls_are_refused(uploaded: Any) -> None:
         async with session.get(bad) as reply:
             assert reply.status == 404
     assert emu.stats()["cdn"]["refused"] == 3
+
+
+async def test_images_report_their_dimensions(uploaded: Any) -> None:
+    import struct
+    import zlib
+
+    _, session, message_url, _ = uploaded
+    header = struct.pack(">IIBBBBB", 640, 480, 8, 2, 0, 0, 0)
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", 13)
+        + b"IHDR"
+        + header
+        + struct.pack(">I", zlib.crc32(b"IHDR" + header))
+    )
+    form = aiohttp.FormData()
+    form.add_field("files[0]", png, filename="pic.png", content_type="image/png")
+    form.add_field("files[1]", b"not an image", filename="notes.txt")
+    channel_url = message_url.rsplit("/", 1)[0]
+    async with session.post(channel_url, data=form) as reply:
+        picture, notes = (await reply.json())["attachments"]
+    assert (picture["width"], picture["height"]) == (640, 480)
+    assert picture["content_type"] == "image/png"
+    assert "width" not in notes

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from ..errors import ApiError, form_error, missing_permissions
+from ..images import dimensions
 from ..models import Attachment, Channel, Message
 from ..permissions import (
     ATTACH_FILES,
@@ -222,6 +223,9 @@ def _new_attachments(
             title=spec.get("title"),
             flags=flags,
         )
+        size = dimensions(upload.data)
+        if size is not None:
+            attachment.width, attachment.height = size
         out.append((attachment, upload.data))
     return out
 
