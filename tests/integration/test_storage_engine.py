@@ -51,7 +51,9 @@ class World:
         self.guild_id = int(emu.create_guild("db", bots=[self.bot]))
 
     @asynccontextmanager
-    async def node(self, *, gateway: bool = False, **tuning: Any) -> AsyncIterator[StorageEngine]:
+    async def node(
+        self, *, gateway: bool = False, opened: bool = True, **tuning: Any
+    ) -> AsyncIterator[StorageEngine]:
         """An engine as one process would run it (optionally fed by a real gateway)."""
         async with HTTPClient(self.bot.token, api_url=self.emu.url, time_scale=TIME_SCALE) as http:
             engine = StorageEngine(
@@ -85,7 +87,8 @@ class World:
                 task = asyncio.create_task(client.run())
                 await asyncio.wait_for(client.wait_ready(), 30)
                 ready.set()
-            await engine.open()
+            if opened:
+                await engine.open()
             try:
                 yield engine
             finally:
@@ -486,9 +489,10 @@ async def test_an_expired_attachment_url_is_signed_again(emulator: Any) -> None:
         assert emulator.stats()["cdn"]["refused"] >= 1
 
 
-async def test_two_processes_creating_the_same_table_at_once_agree(emulator: Any) -> None:
+async def test_two_processes_creating_the_catalog_and_a_table_at_once_agree(emulator: Any) -> None:
     world = World(emulator)
-    async with world.node() as a, world.node() as b:
+    async with world.node(opened=False) as a, world.node(opened=False) as b:
+        await asyncio.gather(a.open(), b.open())
         sa, sb = await asyncio.gather(a.open_table(SPEC), b.open_table(SPEC))
         assert sa.channel_id == sb.channel_id
         assert a.catalog is not None and b.catalog is not None
