@@ -185,8 +185,10 @@ class RestApi:
             if bot is None:
                 return json_response(401, {"message": "401: Unauthorized", "code": 0}), None
             wait = self.emu.limiter.check_global(bot.id, now)
-            if wait > 0:
-                return self._global_429(wait), "global"
+        else:  # without a token, the global limit applies per client address
+            wait = self.emu.limiter.check_global(f"address:{request.remote}", now)
+        if wait > 0:
+            return self._global_429(wait), "global"
         for name, value in params.items():
             if name.endswith("_id") and not _SNOWFLAKE.match(value):
                 error = form_error(name, "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')
