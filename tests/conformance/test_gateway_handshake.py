@@ -41,6 +41,7 @@ async def test_hello_comes_first_with_a_scaled_interval_and_heartbeats_are_acked
         "s": None,
         "t": None,
     }
+    assert type(gw.hello["d"]["heartbeat_interval"]) is int  # milliseconds, an integer
     await gw.send(Opcode.HEARTBEAT, None)
     assert await gw.recv() == {"op": 11, "d": None, "s": None, "t": None}
     assert gw.binary_frames >= 2 and gw.text_frames == 0

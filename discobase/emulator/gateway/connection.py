@@ -68,7 +68,7 @@ class GatewayConnection:
         self.dropped = False
         self._loop = asyncio.get_running_loop()
         config = server.config
-        self.interval = max(1.0, round(config.heartbeat_interval_ms * server.scale))
+        self.interval = max(1, round(config.heartbeat_interval_ms * server.scale))
         self._send_log = SlidingLog(config.send_limit, config.send_window * server.scale)
         self._last_beat = self._hello_at = self._loop.time()
         self._requested_by: float | None = None
