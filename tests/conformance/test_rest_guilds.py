@@ -48,6 +48,18 @@ async def test_leaving_a_guild(api: CheckedSession, guild_id: str) -> None:
     assert (await api.get(f"/guilds/{guild_id}")).status in (403, 404)
 
 
+async def test_channels_of_a_left_guild_are_missing_access(
+    api: CheckedSession, guild_id: str, channel_id: str
+) -> None:
+    assert (await api.delete(f"/users/@me/guilds/{guild_id}")).status == 204
+    for reply in (
+        await api.get(f"/channels/{channel_id}"),
+        await api.post(f"/channels/{channel_id}/messages", json={"content": "x"}),
+    ):
+        assert reply.status == 403
+        assert reply.json()["code"] == 50001
+
+
 async def test_my_guilds_limit_is_1_to_200(api: CheckedSession, guild_id: str) -> None:
     assert (await api.get("/users/@me/guilds", params={"limit": "200"})).status == 200
     for bad in ("0", "201"):

@@ -481,3 +481,36 @@ async def test_upload_limits_are_configurable(start_emulator: Any) -> None:
     files = {n: (f"f{n}", b"x" * 1000) for n in range(5)}
     big_request = await api.post(path, data=multipart({"content": "c"}, files))
     assert big_request.json()["code"] == 40005
+
+
+async def test_bulk_delete_judges_age_by_snowflake_even_for_unknown_ids(
+    api: CheckedSession, channel_id: str
+) -> None:
+    ids = await post_messages(api, channel_id, 1)
+    fifteen_days_ms = 15 * 86_400 * 1000
+    ancient = str(((int(ids[0]) >> 22) - fifteen_days_ms) << 22)
+    reply = await bulk(api, channel_id, [ids[0], ancient])
+    assert reply.status == 400
+    assert reply.json()["code"] == 50034
+
+
+async def test_edit_keeps_content_rules(api: CheckedSession, channel_id: str) -> None:
+    created = (await create(api, channel_id, content="keep")).json()
+    path = f"/channels/{channel_id}/messages/{created['id']}"
+    empty = await call(api, "PATCH", path, json={"content": ""})
+    assert empty.status == 400 and empty.json()["code"] == 50006
+    long = await call(api, "PATCH", path, json={"content": "a" * 2001})
+    assert long.status == 400 and long.json()["code"] == 50035
+    assert "content" in long.json()["errors"]
+    suppressed = await call(api, "PATCH", path, json={"flags": 4})
+    assert suppressed.status == 200 and suppressed.json()["flags"] & 4
+
+
+async def test_multipart_with_plain_form_fields(api: CheckedSession, channel_id: str) -> None:
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("content", "plain field")
+    form.add_field("files[0]", io.BytesIO(b"abc"), filename="a.bin")
+    reply = await api.post(f"/channels/{channel_id}/messages", data=form)
+    assert reply.status == 200
+    assert reply.json()["content"] == "plain field"
+    assert reply.json()["attachments"][0]["filename"] == "a.bin"

@@ -87,3 +87,16 @@ async def test_deleting_a_pinned_message_removes_the_pin(
     assert (await call(api, "DELETE", f"/channels/{channel_id}/messages/{ids[0]}")).status == 204
     listing = (await api.get(f"/channels/{channel_id}/messages/pins")).json()
     assert listing == {"items": [], "has_more": False}
+
+
+async def test_pins_first_page_is_newest_first_with_has_more(
+    api: CheckedSession, channel_id: str
+) -> None:
+    ids = await post_messages(api, channel_id, 3)
+    for message in ids:
+        assert await pin(api, channel_id, message) == 204
+    first = (await api.get(f"/channels/{channel_id}/messages/pins", params={"limit": "2"})).json()
+    assert first["has_more"] is True
+    assert [i["message"]["id"] for i in first["items"]] == [ids[2], ids[1]]
+    stamps = [datetime.fromisoformat(i["pinned_at"]) for i in first["items"]]
+    assert stamps == sorted(stamps, reverse=True)
