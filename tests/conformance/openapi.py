@@ -11,6 +11,7 @@ Three things live here:
 - ``OpenAPISpec``: find the operation of a ``(method, path)`` pair, take the response object
   for a status (exact, then ``4XX``-style, then ``default``), resolve ``$ref`` and validate the
   JSON body (and the documented rate-limit headers) with ``jsonschema``, formats enforced.
+  Where Discord's docs contradict the spec, ``apply_errata`` corrects the spec and says so.
 - ``CheckedSession``: an aiohttp session wrapper whose every JSON answer is validated.
 - ``SpecCheckingProxy``: a loopback reverse proxy that validates every answer passing through,
   so an unmodified third-party client can be judged without touching its internals.
