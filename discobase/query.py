@@ -86,6 +86,12 @@ def select_ids(
         within: only these ids may match (e.g. a query on ``id``).
     """
     records = store.records()
+    if within is None and len(conditions) == 1:
+        # The most common query, one equality on an indexed field: no planning needed.
+        ((field, value),) = conditions.items()
+        ids = store.lookup(field, value) if isinstance(value, _SCALARS) else None
+        if ids is not None:
+            return sorted(i for i in ids if i in records)
     looked_up: list[Collection[int]] = [] if within is None else [within]
     scanned: list[tuple[str, Any]] = []
     for field, value in conditions.items():

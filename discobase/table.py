@@ -185,13 +185,18 @@ class TableBinding:
             StorageCorrupted: the stored data does not fit the model.
         """
         try:
-            record = self.model.model_validate_json(_json.dumps(data))
+            record: Table = self.model.__pydantic_validator__.validate_json(_json.dumps(data))
         except ValidationError as exc:
             raise StorageCorrupted(
                 f"record {record_id} of table {self.name!r} does not fit "
                 f"{self.model.__name__}: {exc.errors()[0].get('msg', 'invalid')}"
             ) from None
-        record._id = record_id
+        # Straight into pydantic's private dict: this runs once per record a query returns.
+        private = record.__pydantic_private__
+        if private is None:  # pragma: no cover  (Table declares a private attribute)
+            record._id = record_id
+        else:
+            private["_id"] = record_id
         return record
 
 
