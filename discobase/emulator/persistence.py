@@ -133,6 +133,8 @@ class SqliteStore:
             channel = state.channels.get(message.channel_id)
             if channel is not None:
                 channel.message_ids.append(message.id)
+                if channel.last_message_id is None or int(channel.last_message_id) < message.id:
+                    channel.last_message_id = str(message.id)
         for message in messages:
             for attachment in message.attachments:
                 state.blob_types[attachment.id] = attachment.content_type

@@ -342,8 +342,8 @@ class State:
         else:  # only after a restart with an odd clock; keep the list sorted
             ids.insert(bisect_left(ids, message_id), message_id)
         channel.last_message_id = str(message_id)
+        # The channel row is not rewritten: loading derives last_message_id from the messages.
         self._save("message", str(message_id), message)
-        self._save("channel", channel.id, channel)
         payload = self.message_event_payload(message, channel)
         if nonce is not None:
             payload["nonce"] = nonce

@@ -46,6 +46,8 @@ async def test_state_survives_a_restart(tmp_path: Path) -> None:
             async with session.get(f"{base}/channels/{channel_id}/messages") as reply:
                 page = await reply.json()
             assert [m["id"] for m in page] == [ids[2], ids[1]]
+            async with session.get(f"{base}/channels/{channel_id}") as reply:
+                assert (await reply.json())["last_message_id"] == ids[2]
             url = page[0]["attachments"][0]["url"]
             assert url.startswith(emu.url)
             async with session.get(url) as reply:
