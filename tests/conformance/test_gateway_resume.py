@@ -232,3 +232,15 @@ async def test_delayed_dispatches_wait_while_acks_do_not_and_resume_replays_them
     again = await _resume(session, emu, bot, session_id, last_seq)
     assert (await again.recv_dispatch("MESSAGE_CREATE"))["d"]["id"] == held
     await again.close()
+
+
+async def test_reconnect_closes_a_socket_the_client_left_open_when_asked(
+    emu: Any, session: aiohttp.ClientSession, bot: Any, guild_id: str
+) -> None:
+    gw, session_id = await _identified(session, emu, bot)
+    assert await emu.gateway.send_reconnect(bot.id, close_after=1.0) == 1
+    await gw.recv_op(Opcode.RECONNECT)
+    assert await gw.expect_close() == 4000  # the session is kept: resume works
+    again = await _resume(session, emu, bot, session_id, gw.seq)
+    assert (await again.recv_answer())["t"] == "RESUMED"
+    await again.close()

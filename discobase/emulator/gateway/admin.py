@@ -7,7 +7,7 @@ part of Discord's API. Knows no sockets or sessions: every decision stays in the
 Routes (all ``POST`` with an optional JSON body, except ``GET .../stats`` and
 ``GET .../history?bot_id=``):
 ``drop {bot_id?, close_code?}``, ``stop_acks {bot_id?}``, ``resume_acks``,
-``reconnect {bot_id?}``, ``invalid_session {resumable, bot_id?}``,
+``reconnect {bot_id?, close_after?}``, ``invalid_session {resumable, bot_id?}``,
 ``request_heartbeat {bot_id?}``, ``delay_dispatches {seconds}``,
 ``refuse_connects {count?, url?}``, ``reconnect_before_hello {count?}``.
 """
@@ -77,7 +77,9 @@ def add_admin_routes(app: web.Application, server: GatewayServer, prefix: str) -
         return _reply({})
 
     async def reconnect(request: web.Request) -> web.Response:
-        count = await server.send_reconnect(_bot_id(await _body(request)))
+        body = await _body(request)
+        after = body.get("close_after")
+        count = await server.send_reconnect(_bot_id(body), None if after is None else float(after))
         return _reply({"affected": count})
 
     async def invalid_session(request: web.Request) -> web.Response:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -63,6 +63,7 @@ class GatewayServer:
         self._history: deque[ConnectionRecord] = deque(maxlen=HISTORY_LIMIT)
         self._refusals: list[str | None] = []
         self.early_reconnects = 0
+        self._timers: set[asyncio.Task[None]] = set()
         self._subscribed = False
         self._closing = False
 
@@ -136,6 +137,9 @@ class GatewayServer:
     async def close(self) -> None:
         """Close every connection with 1001 (going away), as a restarting Discord would."""
         self._closing = True
+        for task in list(self._timers):
+            task.cancel()
+        await asyncio.gather(*self._timers, return_exceptions=True)
         await asyncio.gather(
             *(conn.close(CloseCode.GOING_AWAY, "emulator stopping") for conn in self._connections),
             return_exceptions=True,
@@ -421,12 +425,35 @@ class GatewayServer:
         for conn in self._connections:
             conn.acking = True
 
-    async def send_reconnect(self, bot_id: str | None = None) -> int:
-        """Send op 7 RECONNECT; return how many connections got it."""
+    async def send_reconnect(
+        self, bot_id: str | None = None, close_after: float | None = None
+    ) -> int:
+        """Send op 7 RECONNECT; return how many connections got it.
+
+        Args:
+            bot_id: Only this bot's connections; None for all.
+            close_after: Discord seconds after which the server closes a socket the client
+                has not closed itself (with 4000, the session kept), as Discord may; None
+                leaves it open.
+        """
         targets = self.connections(bot_id)
         for conn in targets:
             await conn.send_reconnect()
+            if close_after is not None:
+                self._later(close_after, conn.close, CloseCode.UNKNOWN_ERROR, "reconnect")
         return len(targets)
+
+    def _later(
+        self, seconds: float, action: Callable[..., Coroutine[Any, Any, None]], *args: Any
+    ) -> None:
+        # The coroutine is made only when it is due, so a cancelled timer leaves none unawaited.
+        async def run() -> None:
+            await asyncio.sleep(seconds * self.scale)
+            await action(*args)
+
+        task = asyncio.create_task(run())
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
 
     async def send_invalid_session(self, resumable: bool, bot_id: str | None = None) -> int:
         """Send op 9 with ``d = resumable``; a non-resumable one ends the session."""
