@@ -14,6 +14,9 @@ unless the caller orders them.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
+from functools import partial
+from itertools import compress
+from operator import eq, itemgetter
 from typing import Any, Protocol, Self, TypeVar
 
 from discobase.errors import InvalidQuery
@@ -113,7 +116,8 @@ def select_ids(
         matches = [i for i, _ in pool]
     elif len(scanned) == 1:
         field, value = scanned[0]
-        matches = _scan_one(records, pool, field, value, defaults.get(field, MISSING))
+        default = defaults.get(field, MISSING)
+        matches = _scan_one(records, pool, field, value, default, full=not looked_up)
     else:
         matches = [i for i, data in pool if _matches(data, scanned, defaults)]
     matches.sort()
@@ -126,10 +130,20 @@ def _scan_one(
     field: str,
     value: Any,
     default: Any,
+    *,
+    full: bool,
 ) -> list[int]:
-    # The common unindexed query, as one comprehension: a function call per record would
-    # double the cost of scanning 100,000 records.
-    found = [i for i, data in pool if data.get(field, default) == value]
+    found: list[int] | None = None
+    if full:
+        # A full scan runs in C when every record has the field: twice as fast as the
+        # comprehension below, which handles the records that lack it.
+        try:
+            equal = map(partial(eq, value), map(itemgetter(field), records.values()))
+            found = list(compress(records.keys(), equal))
+        except KeyError:
+            pool = records.items()
+    if found is None:
+        found = [i for i, data in pool if data.get(field, default) == value]
     if isinstance(value, (bool, int, float)) and found:
         # == let True match 1 and 1.0 match True; recheck the (few) matches strictly.
         return [i for i in found if _json_equal(records[i].get(field, default), value)]

@@ -161,6 +161,8 @@ async def test_a_record_missing_a_newer_field_reads_its_default(
     store = db._engine.stores["user"]  # type: ignore[union-attr]
     store.put_now(10, {"name": "Old", "password": "p"})
     assert [u.id for u in User.find(age=None, name="Old")] == [10]
+    assert [u.id for u in User.find(age=None)] == [3, 10]  # a full scan, one field
+    assert [u.id for u in User.find(password="p")] == [10]
     assert (await User.get(10)).joined is None
 
 
