@@ -242,8 +242,8 @@ class Table(BaseModel):
     def save(self) -> asyncio.Task[Self]:
         """Insert this record; the returned task completes once it is stored.
 
-        The record gets its id at once. After a failed save, ``commit()`` retries the write
-        under the same id.
+        The record gets its id at once; queries see it once the task is done. After a
+        failed save, ``commit()`` retries the write under the same id.
 
         Raises:
             RecordStateError: the record is already saved (use ``update()`` or ``commit()``).
