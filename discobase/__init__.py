@@ -8,7 +8,7 @@ gateway clients are imported when a database logs in, and their errors on first 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from discobase.database import Database
 from discobase.errors import (
@@ -33,6 +33,10 @@ from discobase.errors import (
 from discobase.index import Index
 from discobase.query import Count, Records
 from discobase.table import Table
+
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
+    from discobase.gateway.errors import GatewayError
+    from discobase.http.errors import Forbidden, HTTPException, InvalidToken
 
 __version__ = "0.1.0"
 
