@@ -514,3 +514,40 @@ async def test_multipart_with_plain_form_fields(api: CheckedSession, channel_id:
     assert reply.status == 200
     assert reply.json()["content"] == "plain field"
     assert reply.json()["attachments"][0]["filename"] == "a.bin"
+
+
+@pytest.mark.parametrize(
+    ("allowed", "user_mentioned", "everyone"),
+    [
+        (None, True, True),  # ordinary messages parse all three kinds by default
+        ({"parse": []}, False, False),  # what a database should send
+        ({"parse": ["users"]}, True, False),
+        ({"users": ["<other>"]}, True, False),
+    ],
+)
+async def test_allowed_mentions_decide_what_is_parsed(
+    emu: Any,
+    api: CheckedSession,
+    guild_id: str,
+    channel_id: str,
+    allowed: dict[str, Any] | None,
+    user_mentioned: bool,
+    everyone: bool,
+) -> None:
+    other = emu.create_bot("mentioned")
+    emu.add_bot_to_guild(guild_id, other)
+    body: dict[str, Any] = {"content": f"hi <@{other.id}> @everyone"}
+    if allowed is not None:
+        body["allowed_mentions"] = {
+            k: [other.id if v == "<other>" else v for v in vs] for k, vs in allowed.items()
+        }
+    message = (await create(api, channel_id, **body)).json()
+    assert ([u["id"] for u in message["mentions"]] == [other.id]) is user_mentioned
+    assert message["mention_everyone"] is everyone
+
+
+async def test_around_with_limit_1_is_the_message_itself(
+    api: CheckedSession, channel_id: str
+) -> None:
+    ids = await post_messages(api, channel_id, 3)
+    assert await history(api, channel_id, around=ids[1], limit=1) == [ids[1]]
