@@ -54,10 +54,6 @@ DEFAULT_API_URL = "https://discord.com"
 #: ATTACH_FILES (large batches and snapshots) and PIN_MESSAGES (snapshots are pinned).
 PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 4) | (1 << 13) | (1 << 15) | (1 << 51)
 
-# Gateway intents: GUILDS | GUILD_MESSAGES. A bot reads its own messages' content without the
-# privileged MESSAGE_CONTENT intent, and only its own messages matter.
-_INTENTS = (1 << 0) | (1 << 9)
-
 T = TypeVar("T", bound=Table)
 
 
@@ -445,7 +441,7 @@ class Database:
         import asyncio  # loaded on use: `import discobase` stays light
 
         # Imported here so that `import discobase` does not load aiohttp.
-        from discobase.gateway import GatewayClient
+        from discobase.gateway import GatewayClient, Intents
         from discobase.http import HTTPClient
         from discobase.storage import StorageEngine
 
@@ -464,7 +460,9 @@ class Database:
         gateway = self._gateway = GatewayClient(
             token,
             url=gateway_bot["url"],
-            intents=_INTENTS,
+            # A bot reads its own messages' content without the privileged MESSAGE_CONTENT
+            # intent, and only its own messages matter.
+            intents=Intents.GUILDS | Intents.GUILD_MESSAGES,
             session_start_limit=gateway_bot.get("session_start_limit"),
             time_scale=self.time_scale,
         )
