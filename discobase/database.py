@@ -602,11 +602,25 @@ class Database:
 
     # ------------------------------------------------------------------ gateway events
 
+    def _on_guild_delete(self, data: Any) -> None:
+        # An outage sends GUILD_DELETE with "unavailable"; without it the bot was removed.
+        if not isinstance(data, dict) or data.get("unavailable"):
+            return
+        if self.guild_id is not None and str(data.get("id")) == str(self.guild_id):
+            _log().error(
+                "the bot was removed from guild %d (database %r): writes will fail until it "
+                "is invited again",
+                self.guild_id,
+                self.name,
+            )
+
     async def _on_gateway_event(self, event: GatewayEvent) -> None:
         from discobase.gateway import DispatchEvent
 
         engine = self._engine
         if isinstance(event, DispatchEvent):
+            if event.name == "GUILD_DELETE":
+                self._on_guild_delete(event.data)
             if not event.name.startswith("MESSAGE_") or engine is None:
                 return
             if not self._engine_open:

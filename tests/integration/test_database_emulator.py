@@ -307,3 +307,17 @@ async def test_a_guild_id_the_bot_is_not_in_raises_with_the_invite_link(emulator
         with pytest.raises(GuildNotFound, match=f"guild {elsewhere}.*client_id="):
             async with db.conn(bot.token):
                 pass
+
+
+async def test_removal_from_the_guild_is_logged(
+    emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    bot = emulator.create_bot("db")
+    guild_id = emulator.create_guild("kicked", bots=[bot])
+    db = make_db(emulator, "kicked")
+    with caplog.at_level(logging.ERROR, logger="discobase"):
+        async with asyncio.timeout(WAIT), db.conn(bot.token):
+            emulator.remove_bot_from_guild(guild_id, bot)
+            await eventually(lambda: any("removed" in r.getMessage() for r in caplog.records))
