@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import orjson
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from ..errors import ApiError, form_error
 from ..models import Bot
@@ -151,7 +151,7 @@ class Context:
             part = await reader.next()
             if part is None:
                 break
-            if not isinstance(part, _BodyPart):  # nested multipart: Discord refuses it too
+            if not isinstance(part, BodyPartReader):  # nested multipart: Discord refuses it too
                 raise form_error([], "CONTENT_TYPE_INVALID", "Nested multipart is not allowed.")
             name = part.name or ""
             chunks = []
@@ -193,12 +193,6 @@ class Context:
 
 
 _TYPES = "application/json, application/x-www-form-urlencoded or multipart/form-data"
-
-try:  # aiohttp >= 3.9 keeps BodyPartReader in aiohttp.multipart
-    from aiohttp.multipart import BodyPartReader as _BodyPart
-except ImportError:  # pragma: no cover
-    from aiohttp import BodyPartReader as _BodyPart
-
 
 def _file_index(name: str, fallback: int) -> int:
     inner = name[len("files[") : -1] if name.startswith("files[") else ""
