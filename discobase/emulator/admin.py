@@ -126,6 +126,8 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
             int(body["status"]),
             count=int(body.get("count", 1)),
             after_write=bool(body.get("after_write", False)),
+            scope=str(body.get("scope", "user")),
+            retry_after=float(body.get("retry_after", 1.0)),
         )
         return web.Response(status=204)
 

@@ -221,6 +221,9 @@ class Emulator:
         status: int,
         count: int = 1,
         after_write: bool = False,
+        *,
+        scope: str = "user",
+        retry_after: float = 1.0,
     ) -> None:
         """Answer ``status`` to the next ``count`` requests that match.
 
@@ -232,8 +235,11 @@ class Emulator:
             count: How many requests to fail.
             after_write: Perform the request (store the write) and *then* answer the error:
                 the "500 after the message was stored" case.
+            scope: For a 429: ``"user"`` (a route bucket, with its headers), ``"global"``
+                or ``"shared"`` (not counted as an invalid request).
+            retry_after: For a 429: the wait it asks for, in Discord seconds.
         """
-        self.rest.add_fault(method, path_regex, status, count, after_write)
+        self.rest.add_fault(method, path_regex, status, count, after_write, scope, retry_after)
 
     def advance(self, seconds: float) -> None:
         """Move the Discord clock forward by ``seconds`` (for 14-day rules and expiries)."""

@@ -293,3 +293,21 @@ async def test_malformed_overwrites_are_form_errors(
         json={"name": "x", "permission_overwrites": [{"id": "1", "allow": "lots"}]},
     )
     assert status == 400 and body["errors"]["permission_overwrites"]["0"]["allow"]
+
+
+async def test_injected_429s_of_each_scope(emu: Emulator, session: aiohttp.ClientSession) -> None:
+    bot = emu.create_bot("scopes")
+    api = Api(session, emu.url, bot.token)
+    emu.fail_next("GET", "/users/@me$", 429, scope="shared", retry_after=2.0)
+    emu.fail_next("GET", "/users/@me$", 429, scope="global")
+    emu.fail_next("GET", "/users/@me$", 429)
+    shared, global_, user = [await api("GET", "/users/@me") for _ in range(3)]
+    assert shared[1]["X-RateLimit-Scope"] == "shared"
+    assert shared[2]["retry_after"] == pytest.approx(2.0 * TIME_SCALE)
+    assert global_[1]["X-RateLimit-Global"] == "true" and global_[2]["global"] is True
+    assert user[1]["X-RateLimit-Scope"] == "user" and user[2]["global"] is False
+    stats = emu.stats()
+    assert stats["ratelimited_by_scope"] == {"user": 1, "global": 1, "shared": 1}
+    assert stats["invalid_requests"] == 2  # a shared 429 is not the caller's fault
+    with pytest.raises(ValueError):
+        emu.fail_next("GET", "/", 429, scope="nobody")

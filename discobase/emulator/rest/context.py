@@ -194,6 +194,7 @@ class Context:
 
 _TYPES = "application/json, application/x-www-form-urlencoded or multipart/form-data"
 
+
 def _file_index(name: str, fallback: int) -> int:
     inner = name[len("files[") : -1] if name.startswith("files[") else ""
     return int(inner) if inner.isdigit() else fallback

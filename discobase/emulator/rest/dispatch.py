@@ -61,6 +61,8 @@ class Fault:
     status: int
     count: int
     after_write: bool
+    scope: str = "user"
+    retry_after: float = 1.0
 
     def matches(self, method: str, path: str) -> bool:
         """Return whether a request matches and the fault has answers left."""
@@ -126,11 +128,28 @@ class RestApi:
         self.faults.clear()
 
     def add_fault(
-        self, method: str, path_regex: str, status: int, count: int, after_write: bool
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        count: int,
+        after_write: bool,
+        scope: str = "user",
+        retry_after: float = 1.0,
     ) -> None:
         """Queue an injected failure (see ``Emulator.fail_next``)."""
+        if scope not in ("user", "global", "shared"):
+            raise ValueError(f"scope must be user, global or shared, not {scope!r}")
         self.faults.append(
-            Fault(method.upper(), re.compile(path_regex), status, count, after_write)
+            Fault(
+                method.upper(),
+                re.compile(path_regex),
+                status,
+                count,
+                after_write,
+                scope,
+                retry_after,
+            )
         )
 
     # -- the aiohttp entry point -----------------------------------------------------------
@@ -196,7 +215,7 @@ class RestApi:
         fault = self._find_fault(request.method, path)
         if fault is not None and not fault.after_write:
             self._consume(fault)
-            return self._fault_response(fault.status), None
+            return self._fault_response(fault), fault.scope
         ctx = Context(self.emu, request, bot, params)
         headers: dict[str, str] = {}
         try:
@@ -213,13 +232,14 @@ class RestApi:
             # A bug of the emulator: answer like Discord's rare 500s (clients retry those) and
             # keep the traceback visible, instead of aiohttp's plain-text page.
             _log.exception("emulator error on %s %s", request.method, route.template)
-            return self._fault_response(500), None
+            return self._error_500(), None
         if fault is not None and reply.status < 300 and self._consume(fault):
             # after_write: the handler ran and stored; answer the error. A request that failed
             # on its own leaves the fault for the next one.
-            response = self._fault_response(fault.status)
-            response.headers.update(headers)
-            return response, None
+            response = self._fault_response(fault)
+            for name, value in headers.items():
+                response.headers.setdefault(name, value)
+            return response, fault.scope
         headers.update(reply.headers)
         if reply.body is None and reply.status == 204:
             return web.Response(status=204, headers=headers), None
@@ -259,11 +279,37 @@ class RestApi:
         self.stats.faults += 1
         return True
 
-    def _fault_response(self, status: int) -> web.Response:
-        if status == 429:
-            return self._route_429(Decision(False, 1, 0, 1.0, "injected-fault"), 1.0)
-        reason = _REASONS.get(status, "Error")
-        return json_response(status, {"message": f"{status}: {reason}", "code": 0})
+    def _fault_response(self, fault: Fault) -> web.Response:
+        if fault.status != 429:
+            reason = _REASONS.get(fault.status, "Error")
+            return json_response(fault.status, {"message": f"{fault.status}: {reason}", "code": 0})
+        if fault.scope == "global":
+            return self._global_429(fault.retry_after)
+        if fault.scope == "shared":
+            return self._shared_429(fault.retry_after)
+        decision = Decision(False, 1, 0, fault.retry_after, "injected-fault")
+        return self._route_429(decision, fault.retry_after)
+
+    def _error_500(self) -> web.Response:
+        return json_response(500, {"message": "500: Internal Server Error", "code": 0})
+
+    def _shared_429(self, wait: float) -> web.Response:
+        # A limit on the resource, shared by everyone: it is not the caller's fault, so the
+        # caller's own bucket may still have room and the answer does not count as invalid.
+        self.stats.ratelimited["shared"] += 1
+        retry_after = self._real(wait)
+        headers = {
+            "Retry-After": str(max(1, math.ceil(retry_after))),
+            "X-RateLimit-Scope": "shared",
+            "Via": _VIA,
+        }
+        body = {
+            "message": "The resource is being rate limited.",
+            "retry_after": retry_after,
+            "global": False,
+            "code": 0,
+        }
+        return json_response(429, body, headers)
 
     # -- rate limits ----------------------------------------------------------------------
 
