@@ -121,7 +121,8 @@ class Emulator:
             return
         runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        # Handlers finish in microseconds; a stop should not wait a minute for a stuck client.
+        site = web.TCPSite(runner, self.host, self.port, shutdown_timeout=2.0)
         try:
             await site.start()
         except BaseException:
