@@ -119,10 +119,12 @@ class Emulator:
         """Start listening; ``url`` is valid afterwards."""
         if self._runner is not None:
             return
-        runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
-        await runner.setup()
         # Handlers finish in microseconds; a stop should not wait a minute for a stuck client.
-        site = web.TCPSite(runner, self.host, self.port, shutdown_timeout=2.0)
+        runner = web.AppRunner(
+            self.build_app(), access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
         try:
             await site.start()
         except BaseException:
