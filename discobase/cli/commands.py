@@ -210,6 +210,7 @@ async def _load(settings: Settings, table: str, path: str) -> None:
         store = await session.open_table(table)
         assert entry is not None
         records = list(parse_records(lines, entry.fields))
+        check_unique(store, records, entry.indexes)
         progress = Progress(sys.stderr, total=len(records), verb="loaded")
         await _write(store, records, progress)
         progress.finish()
@@ -258,6 +259,36 @@ def parse_records(lines: Iterable[str], fields: dict[str, bool]) -> Iterator[dic
             raise CommandError(f"line {number} lacks required fields: {', '.join(missing)}")
         parsed.append(data)
     return iter(parsed)
+
+
+def check_unique(
+    store: TableStore, records: list[dict[str, Any]], indexes: dict[str, bool]
+) -> None:
+    """Refuse, before anything is written, a value a unique index already holds.
+
+    The writer checks each chunk as it is submitted; checking the whole file first keeps a
+    load from stopping halfway, after some chunks were written.
+
+    Raises:
+        CommandError: naming the field, the value and the line's position among the records.
+    """
+    from discobase.storage.state import index_key
+
+    for field in (name for name, unique in indexes.items() if unique):
+        seen: dict[Any, int] = {}
+        for number, data in enumerate(records, start=1):
+            if field not in data:
+                continue
+            value = data[field]
+            key = index_key(value)
+            taken = store.lookup(field, value)
+            if taken or key in seen:
+                where = f"record {seen[key]} of the file" if key in seen else "a stored record"
+                raise CommandError(
+                    f"record {number} of the file: {field} is unique and {value!r} is "
+                    f"already taken by {where}; nothing was written"
+                )
+            seen[key] = number
 
 
 async def _write(store: TableStore, records: list[dict[str, Any]], progress: Progress) -> None:

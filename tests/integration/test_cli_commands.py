@@ -14,11 +14,13 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 
 import discobase
 from discobase.cli import main
+from discobase.cli.commands import LOAD_CHUNK
 from discobase.testing import LocalDiscord, local_discord
 
 TIME_SCALE = 0.02
@@ -195,3 +197,29 @@ async def test_progress_goes_to_stderr_when_it_is_a_terminal(local: LocalDiscord
     finally:
         os.close(leader)
         os.close(follower)
+
+
+async def test_load_checks_unique_indexes_before_writing(
+    local: LocalDiscord, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = local.database()
+
+    @db.table
+    class Account(discobase.Table):
+        email: Annotated[str, discobase.Index(unique=True)]
+
+    async with db.conn(local.token):
+        await Account(email="taken@example.com").save()
+
+    lines = [json.dumps({"email": f"user{i}@example.com"}) for i in range(LOAD_CHUNK + 10)]
+    clash = tmp_path / "clash.jsonl"
+    clash.write_text("\n".join([*lines, '{"email": "taken@example.com"}']), encoding="utf-8")
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text("\n".join([*lines, lines[3]]), encoding="utf-8")
+
+    assert await run("load", "account", str(clash)) == 1
+    assert "already taken by a stored record; nothing was written" in capsys.readouterr().err
+    assert await run("load", "account", str(twice)) == 1
+    assert "already taken by record 4 of the file" in capsys.readouterr().err
+    assert await run("tables") == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:2] == ["account", "1"]
