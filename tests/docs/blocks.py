@@ -6,8 +6,12 @@ Convention for the documentation (README.md and docs/**/*.md):
   against a fresh local Discord, in which a bot has joined a guild for each
   ``Database("NAME"`` the block names.
 - A block may use the bot token as ``"My bot token..."`` (the test puts the local bot's token
-  there) or ``os.environ["DISCOBASE_TOKEN"]``; ``DISCOBASE_API_URL`` points at the local
-  Discord, so ``discobase.Database(name)`` needs no ``api_url``.
+  there) or ``os.environ["DISCOBASE_TOKEN"]``; ``DISCOBASE_API_URL`` and
+  ``DISCOBASE_TIME_SCALE`` point at the local Discord, so ``discobase.Database(name)`` needs
+  no ``api_url``.
+- An API sketch may use ``token``, ``http`` (an open ``HTTPClient``), ``guild_id``,
+  ``channel_id`` (a fresh channel), ``gateway_bot``, ``on_event``, ``api_url`` and ``asyncio``
+  without defining them; the test provides them.
 - ``asyncio.run(main())`` behind ``if __name__ == "__main__":`` is not reached; the test runs
   ``main()`` itself when the block defines it, and calls each ``async def test_*`` with the
   ``discobase.testing`` fixtures it names. Top-level ``await`` and ``async with`` are allowed,

@@ -171,6 +171,8 @@ async def test_example_runs(block: CodeBlock, source: str, monkeypatch: pytest.M
             emu.create_guild(name, bots=[bot])
         monkeypatch.setenv("DISCOBASE_TOKEN", bot.token)
         monkeypatch.setenv("DISCOBASE_API_URL", emu.url)
+        # The client's own waits (identify spacing, backoff) run as fast as the server's.
+        monkeypatch.setenv("DISCOBASE_TIME_SCALE", str(TIME_SCALE))
         program = source.replace(TOKEN_PLACEHOLDER, repr(bot.token))
         filename = f"{block.path.relative_to(ROOT)}:{block.line}"
         work = asyncio.to_thread(run_program, program, filename, block.source)
