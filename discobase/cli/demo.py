@@ -127,12 +127,17 @@ async def _tour(time_scale: float) -> None:
                 _step(f"The latest raw messages in #{channel['name']}")
                 for message in messages:
                     _show(_describe(message))
+                if not messages:
+                    _show("(no messages: discobase leaves channels it does not own alone)")
 
         _step("Traffic")
         stats = emu.stats()
         _show(f"{_requests(emu)} requests in all, {_count_429(stats)} rate-limited (429)")
         _show(f"the whole tour took {time.perf_counter() - started:.1f} s")
-    print("\nDone. Read the quickstart in README.md; try `make docs` for the guide.")
+    print(
+        "\nDone. Next: the quickstart in README.md, `make docs` for the guide, and "
+        "`discobase emulator` to keep a local Discord running for your own programs."
+    )
 
 
 def _requests(emu: Any) -> int:
