@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import re
 import symtable
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,36 @@ TOKEN_PLACEHOLDER = '"My bot token..."'
 _DATABASE_NAME = re.compile(r"Database\(\s*(?:name\s*=\s*)?\"([^\"]+)\"")
 # `asyncio.run(` at the start of a line: the block runs itself when executed.
 _RUNS_ITSELF = re.compile(r"^asyncio\.run\(", re.MULTILINE)
+
+
+# Blocks that configure process-wide state (logging handlers and levels) run in an
+# interpreter of their own, so they cannot change what later tests see.
+ISOLATE = re.compile(r"\blogging\b")
+
+
+async def run_in_subprocess(program: str, filename: str, own_part: str, folder: Path) -> None:
+    """Run a block with run_program() in a fresh interpreter; fail with its stderr."""
+    (folder / "program.py").write_text(program, encoding="utf-8")
+    (folder / "own.py").write_text(own_part, encoding="utf-8")
+    driver = (
+        "import pathlib, sys\n"
+        "from tests.docs.test_code_blocks import run_program\n"
+        "folder = pathlib.Path(sys.argv[1])\n"
+        "run_program((folder / 'program.py').read_text(), sys.argv[2], "
+        "(folder / 'own.py').read_text())\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        driver,
+        str(folder),
+        filename,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode(errors="replace")
 
 
 def pages() -> list[Path]:
@@ -159,7 +190,9 @@ def test_the_docs_have_examples() -> None:
 
 
 @pytest.mark.parametrize(("block", "source"), PROGRAMS, ids=[block.name for block, _ in PROGRAMS])
-async def test_example_runs(block: CodeBlock, source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_example_runs(
+    block: CodeBlock, source: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     if block.marker == "skip":
         pytest.skip(block.argument or "marked docs-test: skip")
     from discobase.emulator import Emulator
@@ -175,7 +208,10 @@ async def test_example_runs(block: CodeBlock, source: str, monkeypatch: pytest.M
         monkeypatch.setenv("DISCOBASE_TIME_SCALE", str(TIME_SCALE))
         program = source.replace(TOKEN_PLACEHOLDER, repr(bot.token))
         filename = f"{block.path.relative_to(ROOT)}:{block.line}"
-        work = asyncio.to_thread(run_program, program, filename, block.source)
+        if ISOLATE.search(source):
+            work = run_in_subprocess(program, filename, block.source, tmp_path)
+        else:
+            work = asyncio.to_thread(run_program, program, filename, block.source)
         if block.marker == "raises":
             with pytest.raises(Exception) as caught:
                 await asyncio.wait_for(work, BLOCK_TIMEOUT)
