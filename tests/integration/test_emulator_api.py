@@ -311,3 +311,32 @@ async def test_injected_429s_of_each_scope(emu: Emulator, session: aiohttp.Clien
     assert stats["invalid_requests"] == 2  # a shared 429 is not the caller's fault
     with pytest.raises(ValueError):
         emu.fail_next("GET", "/", 429, scope="nobody")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "status", "stored"),
+    [
+        ("My  Big Table", 0, 201, "my-big-table"),
+        ("Voice Room", 2, 201, "Voice Room"),
+        ("   ", 0, 400, None),
+        ("x" * 101, 0, 400, None),
+    ],
+)
+async def test_channel_names_are_normalised_and_bounded(
+    emu: Emulator,
+    session: aiohttp.ClientSession,
+    name: str,
+    kind: int,
+    status: int,
+    stored: str | None,
+) -> None:
+    bot = emu.create_bot("names")
+    guild_id = emu.create_guild("names", bots=[bot])
+    got, _, body = await Api(session, emu.url, bot.token)(
+        "POST", f"/guilds/{guild_id}/channels", json={"name": name, "type": kind}
+    )
+    assert got == status
+    if stored is not None:
+        assert body["name"] == stored
+    else:
+        assert body["code"] == 50035 and "name" in body["errors"]

@@ -103,6 +103,8 @@ def channel_fields(
         if name is None:
             raise form_error("name", "BASE_TYPE_REQUIRED", "This field is required")
         out["name"] = normalise_name(name, channel_type)
+        if not out["name"]:
+            raise form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
     if "topic" in body:
         out["topic"] = _string(body, "topic", 0, 4096 if channel_type in (15, 16) else 1024)
     if "nsfw" in body:
