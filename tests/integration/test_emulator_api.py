@@ -340,3 +340,21 @@ async def test_channel_names_are_normalised_and_bounded(
         assert body["name"] == stored
     else:
         assert body["code"] == 50035 and "name" in body["errors"]
+
+
+async def test_moderators_may_change_only_the_flags_of_others_messages(
+    emu: Emulator, session: aiohttp.ClientSession
+) -> None:
+    author = emu.create_bot("author")
+    moderator = emu.create_bot("moderator")
+    guild_id = emu.create_guild("mod", bots=[author, moderator])
+    channel = emu.state.guilds[guild_id].channel_ids[0]
+    _, _, message = await Api(session, emu.url, author.token)(
+        "POST", f"/channels/{channel}/messages", json={"content": "x"}
+    )
+    mod = Api(session, emu.url, moderator.token)
+    path = f"/channels/{channel}/messages/{message['id']}"
+    status, _, body = await mod("PATCH", path, json={"flags": 4})
+    assert status == 200 and body["flags"] == 4 and body["content"] == "x"
+    status, _, body = await mod("PATCH", path, json={"content": "mine now"})
+    assert status == 403 and body["code"] == 50005

@@ -344,16 +344,23 @@ async def get_message(ctx: Context) -> Reply:
 
 
 async def edit_message(ctx: Context) -> Reply:
-    """``PATCH /channels/{channel_id}/messages/{message_id}``: author only."""
+    """``PATCH /channels/{channel_id}/messages/{message_id}``: author only.
+
+    With MANAGE_MESSAGES a bot may change only the ``flags`` (SUPPRESS_EMBEDS) of others'
+    messages; any other field of someone else's message is 50005.
+    """
     channel = channel_for(ctx, ctx.params["channel_id"])
     message = message_in(ctx, channel, ctx.params["message_id"])
-    if message.author_id != ctx.bot.id:
-        raise ApiError(403, 50005, "Cannot edit a message authored by another user")
-    if message.type not in EDITABLE_TYPES:
-        raise ApiError(400, 50021, "Cannot execute action on a system message")
     body, uploads = await ctx.payload()
     if not isinstance(body, dict):
         raise form_error([], "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+    if message.author_id != ctx.bot.id:
+        only_flags = not uploads and set(body) <= {"flags"}
+        perms = ctx.state.permissions_in(channel, ctx.bot.id)
+        if not (only_flags and perms & MANAGE_MESSAGES):
+            raise ApiError(403, 50005, "Cannot edit a message authored by another user")
+    if message.type not in EDITABLE_TYPES:
+        raise ApiError(400, 50021, "Cannot execute action on a system message")
     changes: dict[str, Any] = {}
     if "content" in body:
         changes["content"] = _content(body)
