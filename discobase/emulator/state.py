@@ -684,7 +684,9 @@ class State:
             payload["height"] = attachment.height
         return payload
 
-    def message_payload(self, message: Message, viewer: Bot | None = None) -> dict[str, Any]:
+    def message_payload(
+        self, message: Message, viewer: Bot | None = None, *, nested: bool = True
+    ) -> dict[str, Any]:
         """Return a message object as the REST API sends it.
 
         Args:
@@ -692,6 +694,7 @@ class State:
             viewer: The bot reading it. Without the MESSAGE_CONTENT intent a bot sees empty
                 content, embeds, attachments and components, except in its own messages and
                 in messages that mention it (facts 2.10).
+            nested: Include ``referenced_message`` of a reply (one level deep, as Discord).
         """
         payload: dict[str, Any] = {
             "type": message.type,
@@ -722,6 +725,12 @@ class State:
             payload.update({"content": "", "embeds": [], "attachments": [], "components": []})
         if message.message_reference is not None:
             payload["message_reference"] = dict(message.message_reference)
+            if message.type == 19 and nested:
+                # A reply carries the message it answers, one level deep (null once deleted).
+                target = self.messages.get(int(message.message_reference["message_id"]))
+                payload["referenced_message"] = (
+                    None if target is None else self.message_payload(target, viewer, nested=False)
+                )
         return payload
 
     def message_event_payload(self, message: Message, channel: Channel) -> dict[str, Any]:

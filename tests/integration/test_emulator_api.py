@@ -358,3 +358,26 @@ async def test_moderators_may_change_only_the_flags_of_others_messages(
     assert status == 200 and body["flags"] == 4 and body["content"] == "x"
     status, _, body = await mod("PATCH", path, json={"content": "mine now"})
     assert status == 403 and body["code"] == 50005
+
+
+async def test_replies_carry_the_message_they_answer(
+    emu: Emulator, session: aiohttp.ClientSession
+) -> None:
+    bot = emu.create_bot("replier")
+    guild_id = emu.create_guild("replies", bots=[bot])
+    channel = emu.state.guilds[guild_id].channel_ids[0]
+    api = Api(session, emu.url, bot.token)
+    path = f"/channels/{channel}/messages"
+    _, _, first = await api("POST", path, json={"content": "question"})
+    _, _, reply = await api(
+        "POST", path, json={"content": "answer", "message_reference": {"message_id": first["id"]}}
+    )
+    assert reply["type"] == 19 and reply["referenced_message"]["id"] == first["id"]
+    assert reply["message_reference"]["message_id"] == first["id"]
+    await api("DELETE", f"{path}/{first['id']}")
+    _, _, again = await api("GET", f"{path}/{reply['id']}")
+    assert again["referenced_message"] is None
+    missing, _, body = await api(
+        "POST", path, json={"content": "x", "message_reference": {"message_id": first["id"]}}
+    )
+    assert missing == 400 and body["code"] == 50035
