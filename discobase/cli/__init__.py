@@ -128,3 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("discobase: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `discobase dump t | head`: the reader left. Point stdout at nothing so the
+        # interpreter's final flush does not fail again, and stop quietly.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
