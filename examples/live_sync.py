@@ -1,0 +1,51 @@
+"""Two processes share one database: what one writes, the other sees through the gateway.
+
+Run it with ``.venv/bin/python examples/live_sync.py``. It starts a local Discord, keeps a
+database open in this process, and runs a second Python process that writes into the same
+table; this process never reads over REST after opening, yet sees every record arrive.
+"""
+
+import asyncio
+import os
+import sys
+
+import discobase
+from discobase.testing import local_discord
+
+db = discobase.Database(os.environ.get("DISCOBASE_DATABASE", "shared"))
+
+
+@db.table
+class Message(discobase.Table):
+    author: str
+    text: str
+
+
+async def writer() -> None:
+    """The second process: write three messages and leave."""
+    async with db.conn(os.environ["DISCOBASE_TOKEN"]):
+        for i in range(3):
+            await Message(author=f"pid {os.getpid()}", text=f"hello #{i}").save()
+
+
+async def reader() -> None:
+    """This process: open the table, start the writer, watch its records arrive."""
+    async with local_discord("shared", time_scale=0.05) as local:
+        env = {**os.environ, **local.environ(), "DISCOBASE_TIME_SCALE": "0.05"}
+        # `db` was built at import, before this local Discord existed: point it here.
+        db.api_url, db.time_scale = local.url, local.time_scale
+        async with db.conn(local.token):
+            print("records before:", Message.count())
+            child = await asyncio.create_subprocess_exec(sys.executable, __file__, "write", env=env)
+            await child.wait()
+            for _ in range(200):  # the gateway delivers within moments; allow a slow machine
+                if Message.count() == 3:
+                    break
+                await asyncio.sleep(0.05)
+            for message in Message.find():
+                print(f"seen live: {message.author} says {message.text!r}")
+            print("records after:", Message.count())
+
+
+if __name__ == "__main__":
+    asyncio.run(writer() if sys.argv[1:] == ["write"] else reader())
