@@ -223,3 +223,22 @@ async def test_load_checks_unique_indexes_before_writing(
     assert "already taken by record 4 of the file" in capsys.readouterr().err
     assert await run("tables") == 0
     assert capsys.readouterr().out.splitlines()[1].split()[:2] == ["account", "1"]
+
+
+def test_help_version_and_the_emulators_own_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"discobase {discobase.__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    for command in ("emulator", "demo", "tables", "dump", "load", "stats"):
+        assert command in listing
+    with pytest.raises(SystemExit) as exited:
+        main(["emulator", "--help"])  # handed over whole to the emulator's own parser
+    assert exited.value.code == 0
+    assert "--data" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    assert exited.value.code == 2
