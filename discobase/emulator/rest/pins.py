@@ -6,7 +6,7 @@ PIN_MESSAGES and posts a type-6 system message.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ..errors import ApiError, form_error
 from ..permissions import PIN_MESSAGES, READ_MESSAGE_HISTORY
@@ -25,15 +25,24 @@ async def list_pins(ctx: Context) -> Reply:
     channel = channel_for(ctx, ctx.params["channel_id"])
     limit = query_int(ctx, "limit", 50, 1, 50)
     raw_before = ctx.query.get("before")
-    before: float | None = None
+    # Compared as datetimes at the microsecond precision of the timestamps we hand out, so a
+    # page's last ``pinned_at`` passed back as ``before`` is excluded exactly (a float compare
+    # against the unrounded pin time would let it through about half the time).
+    before: datetime | None = None
     if raw_before is not None:
         try:
-            before = datetime.fromisoformat(raw_before.replace("Z", "+00:00")).timestamp()
+            before = datetime.fromisoformat(raw_before.replace("Z", "+00:00"))
         except ValueError:
             raise form_error("before", "DATE_TYPE_PARSE", "Could not parse date.") from None
+        if before.tzinfo is None:
+            before = before.replace(tzinfo=UTC)
     if not ctx.state.permissions_in(channel, ctx.bot.id) & READ_MESSAGE_HISTORY:
         return Reply(200, {"items": [], "has_more": False})
-    pins = [p for p in reversed(channel.pins) if before is None or p[0] < before]
+    pins = [
+        p
+        for p in reversed(channel.pins)
+        if before is None or datetime.fromisoformat(iso(p[0])) < before
+    ]
     items = [
         {
             "pinned_at": iso(at),
