@@ -112,8 +112,8 @@ class Recorder:
 
 
 @pytest.fixture
-async def recorder(emu: Any, bot: Any, guild_id: str) -> AsyncIterator[Recorder]:
-    """A started hikari bot; closed (and its sockets with it) after the test."""
+async def recorder(emu: Any, bot: Any, guild_id: str, channel_id: str) -> AsyncIterator[Recorder]:
+    """A started hikari bot, started after ``channel_id`` exists; closed after the test."""
     recorder = Recorder(emu, bot.token, guild_id)
     try:
         await recorder.start()
