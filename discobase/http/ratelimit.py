@@ -14,6 +14,10 @@ responses in 10 minutes ban the IP), so this limiter aims never to earn one:
    When a hash is learned (or changes), the live bucket object, with its queued waiters, is
    re-homed under the new key; if one already lives there the two merge (the smaller
    ``remaining``, the later reset, one FIFO), so two client queues never spend one server bucket.
+   A route whose hash keeps flipping (more than 4 changes a minute) is answered by several
+   counters whose windows we cannot line up, so it is **pinned**: its bucket stops following
+   hashes and becomes a sliding log holding the stricter terms of every counter seen (the
+   smallest limit per the longest window), which no fixed window of any of them can exceed.
 2. **Windows.** ``X-RateLimit-Reset`` (wall clock) is ignored: clocks skew. The request reached
    the server somewhere between our send and its answer, so ``X-RateLimit-Reset-After``
    (fractional seconds, kept) dates the end of the window it landed in to the interval
@@ -198,6 +202,7 @@ class _Bucket:
         "limit",
         "merged_into",
         "epoch",
+        "log",
         "queue",
         "remaining",
         "reset_at",
@@ -218,6 +223,8 @@ class _Bucket:
         self.epoch = 0  # bumped at each local refill; answers from older epochs are stale
         self.queue: deque[_Waiter] = deque()
         self.merged_into: _Bucket | None = None
+        # Pinned buckets only: when each answered request was answered (a sliding log).
+        self.log: deque[float] | None = None
 
     def resolve(self) -> _Bucket:
         bucket = self
@@ -315,6 +322,9 @@ class RateLimiter:
         self._hashes: dict[str, str] = {}
         self._hash_flips: dict[str, deque[float]] = {}
         self._pinned: set[str] = set()
+        # The terms each hash has shown: (smallest limit, longest Reset-After).
+        self._hash_terms: dict[str, tuple[int, float]] = {}
+        self._route_hashes: dict[str, set[str]] = {}
         self._buckets: dict[BucketKey, _Bucket] = {}
         self._gates: dict[tuple[str, Majors], float] = {}
         # The global window: requests in flight count as sent "now" until answered, then as
@@ -347,9 +357,14 @@ class RateLimiter:
         if bucket is None:
             return BucketView(False, bucket_hash, 1, 1, _INF, 0, 0, gate, 0.0)
         remaining = bucket.remaining
-        if self._refills(bucket, now):
-            remaining = max(0, bucket.limit - bucket.in_flight)
-        reset_in = max(0.0, bucket.reset_at - now) if bucket.reset_at < _INF else _INF
+        if bucket.log is not None:
+            period = self._prune_log(bucket, now)
+            remaining = max(0, bucket.limit - bucket.in_flight - len(bucket.log))
+            reset_in = max(0.0, bucket.log[0] + period - now) if bucket.log else _INF
+        else:
+            if self._refills(bucket, now):
+                remaining = max(0, bucket.limit - bucket.in_flight)
+            reset_in = max(0.0, bucket.reset_at - now) if bucket.reset_at < _INF else _INF
         return BucketView(
             bucket.known,
             bucket_hash,
@@ -500,7 +515,7 @@ class RateLimiter:
             line[0].wake()
 
     def _take(self, bucket: _Bucket, route: CompiledRoute, now: float) -> Permit:
-        if self._refills(bucket, now):
+        if bucket.log is None and self._refills(bucket, now):
             # Requests still in flight from the old window may land in the new one.
             bucket.remaining = max(0, bucket.limit - bucket.in_flight)
             bucket.reset_at = _INF
@@ -546,6 +561,8 @@ class RateLimiter:
         bucket.in_flight = max(0, bucket.in_flight - 1)
         if not permit.sent:
             bucket.remaining = min(bucket.limit, bucket.remaining + 1)
+        elif bucket.log is not None:
+            bucket.log.append(now)  # it may have been counted; as late as now
         elif not bucket.known:
             bucket.remaining = 1
         else:
@@ -554,6 +571,8 @@ class RateLimiter:
 
     def _unstick(self, bucket: _Bucket, now: float) -> None:
         """Schedule a refill no answer will date (all answered without headers, or none)."""
+        if bucket.log is not None:
+            return
         if bucket.known and bucket.remaining <= 0 and bucket.reset_at == _INF:
             if bucket.in_flight == 0:
                 # The last request of the window went out at the latest now.
@@ -590,6 +609,8 @@ class RateLimiter:
         bucket = permit._bucket.resolve()
         payload = body if isinstance(body, dict) else None
         shared = status == 429 and info.scope == "shared"
+        if info.bucket is not None and info.complete and status != 429:
+            self._note_terms(info)
         if status in (401, 403) or (status == 429 and not shared):
             self._count_invalid(now)
         if status == 401:
@@ -610,7 +631,9 @@ class RateLimiter:
             return self._on_429(route, bucket, info, payload, now, hidden)
         finally:
             bucket.in_flight = max(0, bucket.in_flight - 1)
-            if not bucket.known:
+            if bucket.log is not None:
+                bucket.log.append(now)
+            elif not bucket.known:
                 bucket.remaining = 1
             self._unstick(bucket, now)
             self._wake_head(bucket)
@@ -665,7 +688,9 @@ class RateLimiter:
             return True
         self._apply(bucket, info, now, route.majors)
         until = now + wait + self.margin
-        if bucket.known:
+        if bucket.log is not None:
+            self._set_gate(route, until)  # a pinned bucket: hold this route and resource
+        elif bucket.known:
             bucket.remaining = 0
             bucket.reset_at = until if bucket.reset_at == _INF else max(bucket.reset_at, until)
             bucket.window_start = bucket.reset_at - self.margin
@@ -686,6 +711,11 @@ class RateLimiter:
             return  # no headers: learn nothing (young-message deletes answer like this)
         assert info.limit is not None and info.remaining is not None
         assert info.reset_after is not None
+        if bucket.log is not None:
+            # Pinned: keep the stricter terms; the log, not the headers, times the sends.
+            bucket.limit = min(bucket.limit, max(1, info.limit))
+            bucket.window = max(bucket.window, info.reset_after)
+            return
         # The request reached the server between its send and its answer, so the end of the
         # window it landed in lies in [sent + Reset-After, received + Reset-After], give or
         # take the header's millisecond rounding.
@@ -728,12 +758,48 @@ class RateLimiter:
         bucket.window_start = earliest
         bucket.reset_at = latest + self.margin
 
+    def _note_terms(self, info: RateLimitHeaders) -> None:
+        assert info.bucket is not None and info.limit is not None
+        assert info.reset_after is not None
+        limit, window = self._hash_terms.get(info.bucket, (max(1, info.limit), 0.0))
+        self._hash_terms[info.bucket] = (
+            min(limit, max(1, info.limit)),
+            max(window, info.reset_after),
+        )
+
+    def _pin(self, route: CompiledRoute, bucket: _Bucket, now: float) -> None:
+        """Turn ``bucket`` into a sliding log on the stricter terms of the route's hashes."""
+        terms = [
+            self._hash_terms[h]
+            for h in self._route_hashes.get(route.key, ())
+            if h in self._hash_terms
+        ]
+        if bucket.known:
+            terms.append((bucket.limit, bucket.window))
+        if not terms:
+            terms.append((1, self.global_period))
+        bucket.known = True
+        bucket.limit = min(limit for limit, _ in terms)
+        bucket.window = max(window for _, window in terms)
+        bucket.reset_at = _INF
+        # What was sent in the last window is not known for sure: start from a full one.
+        bucket.log = deque([now] * bucket.limit)
+
+    def _prune_log(self, bucket: _Bucket, now: float) -> float:
+        """Drop answers older than a pinned bucket's window; return the window used."""
+        assert bucket.log is not None
+        period = bucket.window + self.margin
+        while bucket.log and bucket.log[0] <= now - period:
+            bucket.log.popleft()
+        return period
+
     # ------------------------------------------------------------------ hashes
 
     def _learn(
         self, route: CompiledRoute, bucket_hash: str, bucket: _Bucket, now: float
     ) -> _Bucket:
         old = self._hashes.get(route.key)
+        self._route_hashes.setdefault(route.key, set()).add(bucket_hash)
         if old != bucket_hash:
             if old is not None:
                 if route.key in self._pinned:
@@ -744,15 +810,18 @@ class RateLimiter:
                 while flips and flips[0] < now - 60.0 * self.time_scale:
                     flips.popleft()
                 if len(flips) > 4:
-                    # Thrashing between hashes: keep the current one rather than churn.
+                    # Thrashing between counters we cannot tell apart: stop remapping and
+                    # hold the route to the stricter terms of every hash it has shown.
                     self._pinned.add(route.key)
+                    self._pin(route, bucket, now)
                     _log.warning("bucket hash of %s keeps changing; pinned", route.key)
                     return bucket
                 _log.info("bucket hash of %s changed", route.key)
             self._hashes[route.key] = bucket_hash
             sources = ["?" + route.key] + ([old] if old is not None else [])
             for key in [k for k in self._buckets if k[0] in sources]:
-                self._rehome(self._buckets[key], (bucket_hash, key[1]))
+                if self._buckets[key].log is None:  # a pinned bucket stays where it is
+                    self._rehome(self._buckets[key], (bucket_hash, key[1]))
         if bucket.key != (bucket_hash, route.majors) and bucket.key[0] in ("?" + route.key, old):
             self._rehome(bucket, (bucket_hash, route.majors))
         return bucket.resolve()
@@ -778,6 +847,11 @@ class RateLimiter:
             target.limit = min(target.limit, bucket.limit)
         elif not bucket.known and not target.known:
             target.remaining = min(target.remaining, bucket.remaining)
+        if bucket.log is not None or target.log is not None:
+            # A pinned bucket stays pinned, on the stricter terms of both.
+            target.limit = min(b.limit for b in (bucket, target) if b.known or b.log is not None)
+            target.known = True
+            target.log = deque(sorted([*(bucket.log or ()), *(target.log or ())]))
         # An unknown bucket joining a known one brings only its in-flight requests.
         target.window = max(target.window, bucket.window)
         target.in_flight += bucket.in_flight
@@ -818,6 +892,15 @@ class RateLimiter:
         return bucket.known and now >= bucket.reset_at
 
     def _bucket_delay(self, bucket: _Bucket, now: float) -> float:
+        if bucket.log is not None:
+            # A request counts from its answer (``now`` while in flight), as the global log.
+            period = self._prune_log(bucket, now)
+            excess = bucket.in_flight + len(bucket.log) - bucket.limit
+            if excess < 0:
+                return 0.0
+            if excess >= len(bucket.log):
+                return _INF  # an answer in flight will tell
+            return bucket.log[excess] + period - now
         if bucket.remaining > 0:
             return 0.0
         if self._refills(bucket, now):

@@ -49,6 +49,8 @@ class FakeDiscord:
     in_flight: int = 0
     max_in_flight: int = 0
     hook: Callable[[CompiledRoute, int], tuple[int, dict[str, str], Any] | None] | None = None
+    # Which counter (name, limit, period) answers the index-th arrival; default: bucket_of.
+    counter_of: Callable[[CompiledRoute, int], tuple[str, int, float]] | None = None
 
     @property
     def rejected(self) -> int:
@@ -78,7 +80,10 @@ class FakeDiscord:
             self.statuses.append(429)
             body = {"message": "global", "retry_after": 1.0, "global": True}
             return 429, {**VIA, "x-ratelimit-global": "true", "retry-after": "1"}, body
-        name, limit, period = self.bucket_of(route)
+        if self.counter_of is not None:
+            name, limit, period = self.counter_of(route, index)
+        else:
+            name, limit, period = self.bucket_of(route)
         window = self.windows.setdefault((name, route.majors), Window())
         if now >= window.ends:
             window.count, window.ends = 0, now + period
@@ -745,3 +750,31 @@ async def test_answers_without_headers_after_a_refill_do_not_stall(clock: Manual
     results = await run(clock, [call(limiter, server, create(1)) for _ in range(6)])
     assert results == [200] * 6
     assert server.rejected == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_hash_flipping_between_two_counters_pins_the_stricter(
+    clock: ManualClock, seed: int
+) -> None:
+    """The route answers from two real counters in turn (A 5/1 s, B 2/3 s), each naming its
+    own hash: after a few flips the limiter pins the route to the stricter terms of both and
+    stops remapping; from then on neither counter refuses anything."""
+    rng = random.Random(seed)
+    limiter = RateLimiter(clock=clock)
+    server = FakeDiscord(
+        clock, counter_of=lambda route, index: ("A", 5, 1.0) if index % 2 == 0 else ("B", 2, 3.0)
+    )
+
+    def jitter() -> tuple[float, float]:
+        return rng.uniform(0.0, 0.05), rng.uniform(0.0, 0.05)
+
+    results = await run(
+        clock, [call(limiter, server, create(1), latency=jitter) for _ in range(30)]
+    )
+    assert results == [200] * 30
+    # The fifth flip pins the route; only a request already sent by then may be refused.
+    assert server.rejected <= 1
+    assert 429 not in server.statuses[12:], server.statuses
+    assert limiter.stats.hash_changes <= 5
+    view = limiter.view(create(1))
+    assert view.limit == 2 and view.window >= 2.9
