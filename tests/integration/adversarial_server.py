@@ -59,8 +59,15 @@ class Injection:
 
 @dataclass
 class Window:
-    count: int = 0
+    """One fixed window of one bucket at one top-level resource, as the server counted it."""
+
+    bucket: str = ""
+    major: str = ""
+    limit: int = 0
+    starts: float = 0.0
     ends: float = 0.0
+    count: int = 0  # requests admitted
+    arrivals: int = 0  # requests that reached the bucket (admitted or refused with a 429)
 
 
 DEFAULT_RULES = [
@@ -86,6 +93,7 @@ class AdversarialServer:
     injections: list[Injection] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     windows: dict[tuple[str, str], Window] = field(default_factory=dict)
+    closed_windows: list[Window] = field(default_factory=list)
     rule_hits: dict[str, int] = field(default_factory=dict)
     concurrency: int = 0
     max_concurrency: int = 0
@@ -131,6 +139,21 @@ class AdversarialServer:
                     lo += 1
                 best = max(best, hi - lo + 1)
         return best
+
+    def bucket_windows(self) -> list[Window]:
+        """Every bucket window so far (closed and current), in the order they opened."""
+        return sorted([*self.closed_windows, *self.windows.values()], key=lambda w: w.starts)
+
+    def overfull_windows(self) -> list[Window]:
+        """The bucket windows that saw more requests than their limit allowed."""
+        return [w for w in self.bucket_windows() if w.arrivals > w.limit]
+
+    def check_limits(self) -> None:
+        """Assert that no bucket window and no sliding second got more than was allowed."""
+        over = self.overfull_windows()
+        assert not over, f"bucket windows over their limit: {over}"
+        busiest = self.max_in_window(1.0)
+        assert busiest <= self.global_limit, f"{busiest} requests in one second"
 
     def inject(
         self,
@@ -237,9 +260,13 @@ class AdversarialServer:
             hits = self.rule_hits.get(rule.bucket, 0)
             self.rule_hits[rule.bucket] = hits + 1
             bucket_hash = rule.hash_of(hits) if rule.hash_of else rule.bucket
-            window = self.windows.setdefault((rule.bucket, major), Window())
-            if now >= window.ends:
-                window.count, window.ends = 0, now + rule.period
+            window = self.windows.get((rule.bucket, major))
+            if window is None or now >= window.ends:
+                if window is not None:
+                    self.closed_windows.append(window)
+                window = Window(rule.bucket, major, rule.limit, now, now + rule.period)
+                self.windows[(rule.bucket, major)] = window
+            window.arrivals += 1
             reset_after = (window.ends - now) * self.time_scale
             if rule.headers:
                 headers.update(
