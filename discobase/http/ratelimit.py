@@ -43,11 +43,13 @@ And when the server says no anyway:
 - a **global** 429 blocks every sender until it passes; the request is re-queued at the head;
 - a 429 with ``scope: shared`` (someone else's use of the resource) waits on a gate for that route
   key and resource only, and is not counted as invalid;
-- a 429 while ``remaining > 0``, with code 20028/30046/40062, or naming another bucket than the
-  route's is a **sub-limit**: only that variant (e.g. channel renames, edits of old messages)
-  waits; the rest of the bucket moves on;
+- a 429 while ``remaining > 0``, with code 20028/30046/40062, or naming a bucket no route is
+  known to use is a **sub-limit**: only that variant (e.g. channel renames, edits of old
+  messages) waits; the rest of the bucket moves on (a 429 naming a bucket another route uses
+  means the route moved onto it: the buckets merge);
 - any other 429 means the bucket is drained: the headers are applied and the request re-queued;
-- the wait is always the larger of ``Retry-After`` and the body's ``retry_after``; a wait over
+- the wait is always the larger of ``Retry-After`` and the body's ``retry_after`` (a 429 with
+  neither waits out the window, or a second); a wait over
   ``max_wait`` (or a bucket window longer than it) raises :class:`RateLimited` instead of
   sleeping;
 - a 429 without ``Via`` or without a JSON body is Cloudflare's: a breaker opens and every
@@ -617,8 +619,14 @@ class RateLimiter:
             self.mark_token_invalid()
         known_hash = self._hashes.get(route.key)
         # A 429 naming another bucket than the route's reveals a hidden limit on this kind of
-        # request (Discord's channel renames: 2 per 10 minutes under 10-per-15-s headers).
-        hidden = status == 429 and known_hash is not None and info.bucket not in (None, known_hash)
+        # request (Discord's channel renames: 2 per 10 minutes under 10-per-15-s headers),
+        # unless it names a bucket other routes use: then Discord moved this route onto it.
+        hidden = (
+            status == 429
+            and known_hash is not None
+            and info.bucket not in (None, known_hash)
+            and info.bucket not in self._hashes.values()
+        )
         if info.bucket is not None and not hidden:
             bucket = self._learn(route, info.bucket, bucket, now)
         try:
@@ -650,6 +658,10 @@ class RateLimiter:
         self.stats.ratelimited += 1
         body_wait = _float(str(payload.get("retry_after"))) if payload else None
         wait = max(info.retry_after or 0.0, body_wait or 0.0)
+        if info.retry_after is None and body_wait is None:
+            # A 429 that names no wait: never retry at once (a client that read the missing
+            # value as 0 s spun into a ban); wait out the window, or a second at least.
+            wait = max(info.reset_after or 0.0, self.global_period)
         if payload is None or (self.require_via and not info.via):
             self.stats.cloudflare += 1
             until = info.retry_after if info.retry_after is not None else self.breaker_default
@@ -822,11 +834,14 @@ class RateLimiter:
             for key in [k for k in self._buckets if k[0] in sources]:
                 if self._buckets[key].log is None:  # a pinned bucket stays where it is
                     self._rehome(self._buckets[key], (bucket_hash, key[1]))
+        bucket = bucket.resolve()  # the loop may have merged it already: never merge twice
         if bucket.key != (bucket_hash, route.majors) and bucket.key[0] in ("?" + route.key, old):
             self._rehome(bucket, (bucket_hash, route.majors))
         return bucket.resolve()
 
     def _rehome(self, bucket: _Bucket, key: BucketKey) -> None:
+        if bucket.merged_into is not None:
+            return  # already part of another bucket; its requests are counted there
         if self._buckets.get(bucket.key) is bucket:
             del self._buckets[bucket.key]
         target = self._buckets.get(key)

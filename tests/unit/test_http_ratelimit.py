@@ -237,6 +237,7 @@ async def test_shared_hash_counts_routes_together(clock: ManualClock, limiter: R
     assert server.rejected == 0
     assert server.max_per_window(5.0) <= 5
     assert limiter.view(get) == limiter.view(patch)
+    assert limiter.view(get).in_flight == 0  # merging the probes' buckets counted each once
 
 
 async def test_hash_change_rehomes_queued_requests(
@@ -778,3 +779,192 @@ async def test_hash_flipping_between_two_counters_pins_the_stricter(
     assert limiter.stats.hash_changes <= 5
     view = limiter.view(create(1))
     assert view.limit == 2 and view.window >= 2.9
+
+
+async def test_429_naming_no_wait_is_not_retried_at_once(clock: ManualClock) -> None:
+    """A 429 with neither Retry-After nor retry_after (discordrb read it as 0 s and spun)."""
+    limiter = RateLimiter(clock=clock)
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        if index == 0:
+            return 429, dict(VIA), {"message": "limited", "global": False}
+        return None
+
+    server = FakeDiscord(clock, hook=hook)
+    started: list[float] = []
+    assert await run(clock, [call(limiter, server, create(1), started=started)]) == [200]
+    assert started[1] - started[0] >= 1.0
+    assert server.rejected == 1
+
+
+@pytest.mark.parametrize("code", [20028, 30046, 40062])
+async def test_sublimit_codes_hold_only_their_variant(clock: ManualClock, code: int) -> None:
+    """A 429 with a sub-limit code gates its route variant at its resource for the whole
+    ``retry_after``; the bucket's other variants wait only for its window, and the same
+    variant elsewhere goes on at once."""
+    limiter = RateLimiter(clock=clock)
+
+    base = "PATCH /channels/{channel_id}/messages/{message_id}"
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        if index == 2:
+            # Remaining 0 and the bucket's own hash: only the code says "sub-limit".
+            headers = {
+                **VIA,
+                "x-ratelimit-limit": "50",
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-reset-after": "4.0",
+                "x-ratelimit-bucket": base,
+                "x-ratelimit-scope": "user",
+                "retry-after": "30",
+            }
+            return 429, headers, {"message": "x", "code": code, "retry_after": 30.0}
+        return None
+
+    server = FakeDiscord(clock, hook=hook, default=(50, 5.0))
+
+    def edit(variant: str, channel: int) -> CompiledRoute:
+        return routes.UPDATE_MESSAGE.compile(variant, channel_id=channel, message_id=1)
+
+    # Both variants learn the one hash they share.
+    assert await run(clock, [call(limiter, server, edit(v, 1)) for v in ("old", "")]) == [200] * 2
+    assert limiter.view(edit("old", 1)).bucket_hash == limiter.view(edit("", 1)).bucket_hash
+    start = clock.now()
+
+    async def later(route: CompiledRoute, started: list[float]) -> int:
+        await pause(clock, 0.1)  # after the first old edit met its 429
+        return await call(limiter, server, route, started=started)
+
+    gated: list[float] = []
+    free: list[float] = []
+    coros = [call(limiter, server, edit("old", 1), started=gated), later(edit("old", 1), gated)]
+    coros += [later(edit("", 1), free), later(edit("old", 2), free)]
+    assert await run(clock, coros) == [200] * 4
+    assert server.rejected == 1 and limiter.stats.sublimited == 1
+    # The bucket itself is drained (Remaining 0) only until its window ends (5 s at most).
+    assert all(t < start + 5.5 for t in free), (start, free, gated)
+    assert sorted(gated)[1] >= start + 30.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "body_global"),
+    [
+        ({"x-ratelimit-global": "true"}, False),
+        ({"x-ratelimit-scope": "global"}, False),
+        ({}, True),
+    ],
+)
+async def test_any_global_signal_halts_everyone(
+    clock: ManualClock, headers: dict[str, str], body_global: bool
+) -> None:
+    """Headers and body disagree on ``global``: any one of the three signals is enough."""
+    limiter = RateLimiter(clock=clock)
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        if index == 0:
+            answer = {**VIA, **headers, "retry-after": "2"}
+            return 429, answer, {"message": "g", "retry_after": 2.0, "global": body_global}
+        return None
+
+    server = FakeDiscord(clock, hook=hook)
+    started: list[float] = []
+    results = await run(
+        clock, [call(limiter, server, create(c), started=started) for c in range(5)]
+    )
+    assert results == [200] * 5
+    rejected_at = server.arrivals[0][0]
+    late = [t for t in started if rejected_at + 0.01 < t < rejected_at + 2.0]
+    assert not late
+    assert limiter.stats.global_ratelimited == 1
+
+
+async def test_view_reports_the_learned_bucket(clock: ManualClock, limiter: RateLimiter) -> None:
+    """view(): learned limit, remaining, reset in, in flight, queued; capacity agrees."""
+    server = FakeDiscord(clock, default=(5, 5.0))
+    route = create(1)
+    unknown = limiter.view(route)
+    assert (unknown.known, unknown.limit, unknown.remaining, unknown.queued) == (False, 1, 1, 0)
+    assert limiter.capacity(route) == 1
+    assert await run(clock, [call(limiter, server, route, latency=0.0) for _ in range(2)]) == [
+        200,
+        200,
+    ]
+    view = limiter.view(route)
+    assert view.known and view.bucket_hash is not None
+    assert (view.limit, view.remaining, view.in_flight, view.queued) == (5, 3, 0, 0)
+    assert 4.9 <= view.reset_in <= 5.1
+    assert limiter.capacity(route) == 3
+    held = [await limiter.acquire(route) for _ in range(3)]
+    waiting = asyncio.ensure_future(limiter.acquire(route))
+    await clock.settle()
+    view = limiter.view(route)
+    assert (view.remaining, view.in_flight, view.queued) == (0, 3, 1)
+    assert limiter.capacity(route) == 0
+    assert limiter.next_slot(route) == pytest.approx(view.reset_in)
+    waiting.cancel()
+    for permit in held:
+        limiter.release(permit)
+    assert limiter.view(route).remaining == 3
+
+
+async def test_hash_change_moves_every_resource_queue(
+    clock: ManualClock, limiter: RateLimiter
+) -> None:
+    """Scenario 4 across resources: an answer on channel 1 reveals hash B while channel 2 still
+    has requests queued under A; channel 2's later requests join that same queue, not a fresh
+    probe beside it."""
+    server = FakeDiscord(clock, hash_of=lambda route, index: "A" if index < 3 else "B")
+
+    async def later(channel: int) -> int:
+        await pause(clock, 2.0)
+        return await call(limiter, server, create(channel))
+
+    coros = [call(limiter, server, create(c)) for c in (1, 2) for _ in range(8)]
+    coros += [later(c) for c in (1, 2) for _ in range(4)]
+    assert await run(clock, coros) == [200] * 24
+    assert server.rejected == 0
+    assert limiter.view(create(2)).bucket_hash == "B"
+
+
+@pytest.mark.parametrize("seed", range(10))
+async def test_hash_change_onto_a_known_bucket_merges_conservatively(
+    clock: ManualClock, seed: int
+) -> None:
+    """PATCH channel has its own counter, then Discord folds it into GET's (its answers name
+    GET's hash, first on a 429): the two learned buckets merge, keeping the smaller remaining
+    and the later reset, and the one counter then sees no more than its limit."""
+    rng = random.Random(seed)
+    limiter = RateLimiter(clock=clock)
+    patches = 0
+
+    def counter_of(route: CompiledRoute, index: int) -> tuple[str, int, float]:
+        nonlocal patches
+        if route.method == "PATCH":
+            patches += 1
+            if patches <= 6:
+                return ("p", 5, 2.0)
+        return ("g", 5, 2.0)
+
+    server = FakeDiscord(clock, counter_of=counter_of)
+    # Two channels: the answer that reveals the fold comes from one, and the other's
+    # buckets merge on what the limiter already knew (no headers of their own).
+    kinds = [
+        r.compile(channel_id=c) for r in (routes.GET_CHANNEL, routes.UPDATE_CHANNEL) for c in (3, 4)
+    ]
+
+    def jitter() -> tuple[float, float]:
+        return rng.uniform(0.0, 0.1), rng.uniform(0.0, 0.1)
+
+    async def later(route: CompiledRoute, delay: float) -> int:
+        await pause(clock, delay)
+        return await call(limiter, server, route, latency=jitter)
+
+    coros = [later(rng.choice(kinds), rng.uniform(0.0, 10.0)) for _ in range(100)]
+    assert await run(clock, coros) == [200] * 100
+    # PATCHes already on the wire when the counters fold may be refused (they were sent
+    # on PATCH's own budget); anything sent after the first refusal came back is not.
+    refused = [t for (t, _), s in zip(server.arrivals, server.statuses, strict=True) if s == 429]
+    assert all(t <= refused[0] + 0.2 for t in refused), refused
+    for channel in (3, 4):
+        views = {limiter.view(r) for r in kinds if r.majors == (("channel_id", str(channel)),)}
+        assert len(views) == 1 and views.pop().in_flight == 0
