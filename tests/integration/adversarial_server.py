@@ -9,6 +9,8 @@ missing headers, global 429s, 401s, 5xx after a write, dropped connections.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import re
 import time
@@ -32,6 +34,8 @@ class Rule:
     period: float  # Discord seconds
     headers: bool = True  # send X-RateLimit-* at all
     hash_of: Callable[[int], str] | None = None  # by arrival index on this rule
+    # Several real counters behind one route: the hash hash_of names picks (limit, period).
+    counters: dict[str, tuple[int, float]] | None = None
 
     def matches(self, method: str, path: str) -> re.Match[str] | None:
         return re.fullmatch(self.pattern, path) if method == self.method else None
@@ -52,7 +56,7 @@ class Injection:
 
     method: str
     pattern: str
-    respond: Callable[[web.Request], web.StreamResponse | None]
+    respond: Callable[[web.Request], Any]
     count: int = 1
     after_write: bool = False
 
@@ -155,11 +159,20 @@ class AdversarialServer:
         busiest = self.max_in_window(1.0)
         assert busiest <= self.global_limit, f"{busiest} requests in one second"
 
+    def stall(self, seconds: float) -> Callable[[web.Request], Any]:
+        """An answer that comes only after ``seconds`` real seconds (a hung upstream)."""
+
+        async def respond(request: web.Request) -> web.StreamResponse:
+            await asyncio.sleep(seconds)
+            return web.json_response({"message": "late", "code": 0}, status=500)
+
+        return respond
+
     def inject(
         self,
         method: str,
         pattern: str,
-        respond: Callable[[web.Request], web.StreamResponse | None],
+        respond: Callable[[web.Request], Any],
         *,
         count: int = 1,
         after_write: bool = False,
@@ -250,6 +263,8 @@ class AdversarialServer:
         injection = self._injection(request.method, path, after_write=False)
         if injection is not None:
             forced = injection.respond(request)
+            if inspect.isawaitable(forced):
+                forced = await forced
             if forced is not None:
                 return forced
         recent = sum(1 for a in self.arrivals if a.at > now - 1.0)
@@ -260,33 +275,39 @@ class AdversarialServer:
             hits = self.rule_hits.get(rule.bucket, 0)
             self.rule_hits[rule.bucket] = hits + 1
             bucket_hash = rule.hash_of(hits) if rule.hash_of else rule.bucket
-            window = self.windows.get((rule.bucket, major))
+            counter, limit, period = rule.bucket, rule.limit, rule.period
+            if rule.counters is not None:
+                counter = bucket_hash
+                limit, period = rule.counters[bucket_hash]
+            window = self.windows.get((counter, major))
             if window is None or now >= window.ends:
                 if window is not None:
                     self.closed_windows.append(window)
-                window = Window(rule.bucket, major, rule.limit, now, now + rule.period)
-                self.windows[(rule.bucket, major)] = window
+                window = Window(counter, major, limit, now, now + period)
+                self.windows[(counter, major)] = window
             window.arrivals += 1
             reset_after = (window.ends - now) * self.time_scale
             if rule.headers:
                 headers.update(
                     {
-                        "X-RateLimit-Limit": str(rule.limit),
+                        "X-RateLimit-Limit": str(limit),
                         "X-RateLimit-Reset-After": f"{reset_after:.4f}",
                         "X-RateLimit-Reset": f"{time.time() + reset_after + self.reset_skew:.3f}",
                         "X-RateLimit-Bucket": bucket_hash,
                     }
                 )
-            if window.count >= rule.limit:
+            if window.count >= limit:
                 extra = {**headers, "X-RateLimit-Remaining": "0"}
                 return self.ratelimited(retry_after=window.ends - now, scope="user", extra=extra)
             window.count += 1
             if rule.headers:
-                headers["X-RateLimit-Remaining"] = str(rule.limit - window.count)
+                headers["X-RateLimit-Remaining"] = str(limit - window.count)
         body, status = await self._work(request, path)
         injection = self._injection(request.method, path, after_write=True)
         if injection is not None:
             forced = injection.respond(request)
+            if inspect.isawaitable(forced):
+                forced = await forced
             if forced is not None:
                 return forced
         if status == 204:
