@@ -13,9 +13,11 @@ finite floats as strings, datetimes with their offsets, enums by value, nested m
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import types
 import typing
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, overload
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
@@ -55,6 +57,8 @@ __all__ = ["Table", "TableBinding", "TableStoreLike"]
 _PLAIN = (str, int, bool)
 # Config keys that change a string on its way in: a query value must then be validated.
 _STRING_RULES = ("str_strip_whitespace", "str_to_lower", "str_to_upper")
+# From this many records on, save_many serialises them with one list adapter call.
+_BATCH_DUMP_MIN = 64
 
 
 class TableStoreLike(StoreView, typing.Protocol):
@@ -109,6 +113,7 @@ class TableBinding:
         self._raw_sortable = {
             name for name, info in self.fields.items() if _orders_as_json(info.annotation)
         }
+        self._list_adapter: TypeAdapter[list[Any]] | None = None
 
     def require_store(self) -> TableStoreLike:
         """Return the open store, or raise the error that says what to do first."""
@@ -164,6 +169,28 @@ class TableBinding:
             adapter: TypeAdapter[Any] = TypeAdapter(typing.cast(Any, info.annotation))
             return _json.loads(adapter.dump_json(adapter.validate_python(value)))
         return _json.loads(probe.model_dump_json(include={field}))[field]
+
+    def dump_many(self, records: Sequence[Table]) -> list[dict[str, Any]]:
+        """Return the JSON-mode dicts of records of this table, as ``Table._dump`` would.
+
+        A large batch is serialised by one call of a list adapter and decoded by one parse:
+        a third of the time of one call per record, and no Python loop while the event loop
+        waits.
+        """
+        if len(records) < _BATCH_DUMP_MIN:
+            return [record._dump() for record in records]
+        adapter = self._list_adapter
+        if adapter is None:
+            from pydantic import TypeAdapter
+
+            try:
+                adapter = TypeAdapter(list[self.model])  # type: ignore[name-defined]
+            except Exception:
+                # A model pydantic cannot wrap in a list yet (a forward reference): one by one.
+                return [record._dump() for record in records]
+            self._list_adapter = adapter
+        data: list[dict[str, Any]] = _json.loads(adapter.dump_json(list(records)))
+        return data
 
     def sort_value(self, records: Mapping[int, dict[str, Any]], record_id: int, field: str) -> Any:
         """Return a raw JSON value to order by, for fields whose JSON orders like the value."""
@@ -231,10 +258,10 @@ class Table(BaseModel):
     @property
     def id(self) -> int | None:
         """Return the record's id: set by ``save()`` at once, ``None`` before."""
-        return self._id
+        return _id_of(self)
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
-        yield "id", self._id
+        yield "id", _id_of(self)
         yield from super().__repr_args__()
 
     # ------------------------------------------------------------------ writes
@@ -252,9 +279,10 @@ class Table(BaseModel):
         """
         binding = _binding_of(type(self))
         store = binding.require_store()
-        if self._id is not None:
+        saved_id = _id_of(self)
+        if saved_id is not None:
             raise RecordStateError(
-                f"this {binding.name} record is already saved (id {self._id}); "
+                f"this {binding.name} record is already saved (id {saved_id}); "
                 "use update() to write its changes, or commit() to save or update"
             )
         from discobase.storage import Put
@@ -317,7 +345,7 @@ class Table(BaseModel):
 
     def commit(self) -> asyncio.Task[Self]:
         """Save this record if it is new, update it otherwise."""
-        return self.save() if self._id is None else self.update()
+        return self.save() if _id_of(self) is None else self.update()
 
     @classmethod
     def save_many(cls, records: Iterable[Self]) -> asyncio.Task[list[Self]]:
@@ -343,17 +371,20 @@ class Table(BaseModel):
             if id(record) in seen:
                 raise UsageError("save_many() got the same record twice")
             seen.add(id(record))
-            if record._id is not None:
+            saved_id = _id_of(record)
+            if saved_id is not None:
                 raise RecordStateError(
                     f"a {binding.name} record given to save_many() is already saved "
-                    f"(id {record._id}); update it with update() or commit()"
+                    f"(id {saved_id}); update it with update() or commit()"
                 )
         from discobase.storage import Put
 
         ids = [store.new_id() for _ in batch]
-        future = store.submit([Put(i, r._dump()) for i, r in zip(ids, batch, strict=True)])
+        with _gc_paused(len(batch) >= _BATCH_DUMP_MIN):
+            datas = binding.dump_many(batch)
+            future = store.submit([Put(i, data) for i, data in zip(ids, datas, strict=True)])
         for record_id, record in zip(ids, batch, strict=True):
-            record._id = record_id
+            _set_id(record, record_id)
         what = f"save_many of {len(batch)} {binding.name} records"
         return binding.database._track(future, what, batch)
 
@@ -492,6 +523,40 @@ def _binding_of(model: type[Table]) -> TableBinding:
             "database is already connected)"
         )
     return typing.cast(TableBinding, binding)
+
+
+@contextlib.contextmanager
+def _gc_paused(pause: bool) -> Iterator[None]:
+    # Decoding a large batch's JSON makes hundreds of thousands of acyclic containers, and
+    # the collections their allocations trigger walk every live record again (a third of a
+    # save_many's time). Nothing awaits inside, so nothing else runs with the collector off.
+    enabled = pause and gc.isenabled()
+    if enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _id_of(record: Table) -> int | None:
+    # Not record._id: pydantic keeps private attributes out of the instance dict, so that
+    # lookup fails first and ends in BaseModel.__getattr__, microseconds per call (seconds
+    # for a save_many of 100,000 records).
+    private = record.__pydantic_private__
+    if private is None:  # pragma: no cover  (Table declares a private attribute)
+        return record._id
+    value: int | None = private.get("_id")
+    return value
+
+
+def _set_id(record: Table, record_id: int | None) -> None:
+    private = record.__pydantic_private__
+    if private is None:  # pragma: no cover
+        record._id = record_id
+    else:
+        private["_id"] = record_id
 
 
 def _matching_ids(

@@ -189,6 +189,22 @@ async def test_save_many_refuses_saved_foreign_and_repeated_records(engine: Fake
     assert fresh.id is None
 
 
+async def test_a_large_save_many_stores_what_save_would(engine: FakeEngine) -> None:
+    # Batches from 64 records on are serialised by one list adapter call, not one per record.
+    single = Everything(text="one ☃", span=datetime.timedelta(seconds=-1.5))
+    await single.save()
+    many = [
+        Everything(text=f"many ☃ {i}", span=datetime.timedelta(seconds=-1.5)) for i in range(100)
+    ]
+    await Everything.save_many(many)
+    store = store_of(engine, "everything")
+    expected = store.get(single.id)  # type: ignore[arg-type]
+    assert expected is not None
+    for i, record in enumerate(many):
+        assert store.get(record.id) == {**expected, "text": f"many ☃ {i}"}  # type: ignore[arg-type]
+    assert [r.text for r in Everything.find(order_by="id")][1:] == [r.text for r in many]
+
+
 async def test_every_json_type_round_trips_exactly(engine: FakeEngine) -> None:
     original = Everything()
     await original.save()
