@@ -39,6 +39,7 @@ __all__ = [
     "Put",
     "INLINE_OVERHEAD",
     "Op",
+    "compress_lines",
     "decode_stream",
     "encode_header",
     "encode_op",
@@ -128,6 +129,11 @@ def op_from_wire(raw: Any) -> Op:
 def encode_stream(lines: Iterable[bytes], *, level: int = 6) -> bytes:
     """Compress JSON lines (UTF-8, no raw newlines inside) into one zlib stream."""
     return zlib.compress(b"\n".join(lines) + b"\n", level)
+
+
+def compress_lines(blob: bytes, *, level: int = 6) -> bytes:
+    """Compress JSON lines already joined, each ending in a newline, into one zlib stream."""
+    return zlib.compress(blob, level)
 
 
 def decode_stream(data: bytes) -> list[Any]:

@@ -15,7 +15,16 @@ from discobase.http.errors import InvalidToken
 from discobase.storage import codec
 from discobase.storage.codec import Put
 from discobase.storage.state import TableState
-from discobase.storage.writer import Group, Limits, Writer
+from discobase.storage.writer import (
+    Group,
+    Limits,
+    Writer,
+    encode_blob,
+    encode_group,
+    encode_lines,
+    plan_blob,
+    plan_messages,
+)
 
 CHANNEL = 555
 BOT = 42
@@ -134,3 +143,26 @@ async def test_a_refused_token_fails_the_writes_instead_of_hanging() -> None:
     assert state.count() == 0 and state.pending_count == 0
     await writer.close()
     await http.close()
+
+
+async def test_groups_are_encoded_in_slices_into_the_same_lines() -> None:
+    ops: list[codec.Op] = [Put(i, {"k": f"v{i}", "n": "é\n"}) for i in range(5000)]
+    ops.append(codec.Delete(3))
+    expected = b"".join(line + b"\n" for line in encode_lines(ops))
+    assert encode_blob(ops) == expected
+    made = Group(ops=ops, tokens=[], futures=[])
+    await encode_group(made)
+    assert made.blob == expected and made.size == len(expected)
+    assert encode_blob([]) == b""
+
+
+def test_plan_blob_lays_out_what_plan_messages_does() -> None:
+    for count in (1, 3, 400):
+        ops: list[codec.Op] = [Put(i, {"k": "x" * 20}) for i in range(count)]
+        lines = encode_lines(ops)
+        by_lines = plan_messages(lines, sum(len(x) + 1 for x in lines), Limits())
+        by_blob = plan_blob(encode_blob(ops), Limits())
+        assert [m.content for m in by_blob] == [m.content for m in by_lines]
+        assert [[f.data for f in m.files] for m in by_blob] == [
+            [f.data for f in m.files] for m in by_lines
+        ]
