@@ -42,7 +42,7 @@ from discobase.storage.snapshot import (
     header_info,
     replay_from,
 )
-from discobase.storage.state import TableState
+from discobase.storage.state import TableState, check_wire
 from discobase.storage.writer import Group, Limits, Outgoing, Writer, plan_stream, post
 
 __all__ = ["StorageEngine", "TableStore"]
@@ -230,12 +230,22 @@ class TableStore:
                 self.state.apply(version, ops)
             else:
                 stream = await fetch_stream(engine.http, self.channel_id, parts)
+                # Decoded and checked in full before anything is applied: a corrupt batch
+                # changes nothing, and readers never see half of one. The decoding yields
+                # to the event loop between pieces; applying is one quick loop.
+                rows: list[tuple[int, int, dict[str, Any] | None]] = []
+                pieces = codec.iter_stream(stream)
+                while True:
+                    with gc_paused():
+                        chunk = next(pieces, None)
+                        if chunk is None:
+                            break
+                        rows.extend(check_wire(version, chunk))
+                    await asyncio.sleep(0)
+                del stream, pieces
+                count = len(rows)
                 with gc_paused():
-                    # Decoded in full before anything is applied: a corrupt batch changes
-                    # nothing.
-                    raws = codec.decode_stream(stream)
-                    count = len(raws)
-                    self.state.apply_wire(version, raws)
+                    self.state.apply_checked(rows)
         except StorageCorrupted:
             if strict:
                 raise
@@ -277,10 +287,18 @@ class TableStore:
             header, info = snap
             try:
                 stream = await fetch_stream(http, self.channel_id, [header])
-                with gc_paused():
-                    for chunk in decode_records(stream):
+                # A piece at a time, yielding in between: a 100,000-record snapshot takes a
+                # good part of a second to load, and the gateway's heartbeat must still go
+                # out. The table is not visible until it is open, so no reader sees a part.
+                chunks = decode_records(stream)
+                while True:
+                    with gc_paused():
+                        chunk = next(chunks, None)
+                        if chunk is None:
+                            break
                         self.state.apply_wire(info.replay_from, chunk, versioned=True)
-                del stream
+                    await asyncio.sleep(0)
+                del stream, chunks
             except (StorageCorrupted, HTTPException):
                 self.state.clear()
                 _log.exception(

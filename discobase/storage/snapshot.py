@@ -121,7 +121,8 @@ def gc_paused() -> Iterator[None]:
 
     Loading creates hundreds of thousands of acyclic containers, and each collection the
     allocations trigger walks them all again: pausing halves the load time. The block must
-    not await, so nothing else runs meanwhile.
+    not await, so nothing else runs meanwhile: large loads pause it around each piece and
+    yield to the event loop between pieces.
     """
     enabled = gc.isenabled()
     gc.disable()

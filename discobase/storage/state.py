@@ -26,7 +26,7 @@ from discobase import _json
 from discobase.errors import StorageCorrupted, UniqueViolation
 from discobase.storage.codec import Op, Put
 
-__all__ = ["TableState", "index_key"]
+__all__ = ["TableState", "check_wire", "index_key"]
 
 _MISSING = object()
 
@@ -42,6 +42,42 @@ def index_key(value: Any) -> Any:
         # Equal dicts with keys in another order must meet: serialise with sorted keys.
         return (kind.__name__, json.dumps(value, sort_keys=True, separators=(",", ":")))
     return (kind.__name__, _json.dumps_str(value))
+
+
+def check_wire(
+    version: int, raws: Iterable[Any], *, versioned: bool = False
+) -> list[tuple[int, int, dict[str, Any] | None]]:
+    """Check decoded operation arrays and return them as ``(version, id, data)`` rows.
+
+    Args:
+        version: the message id of the entry.
+        raws: the decoded arrays.
+        versioned: a snapshot's arrays may end with the message id that last changed the
+            record; it is used instead of ``version`` then.
+
+    Raises:
+        StorageCorrupted: an array is not an operation.
+    """
+    checked: list[tuple[int, int, dict[str, Any] | None]] = []
+    append = checked.append
+    for raw in raws:
+        try:
+            kind = raw[0]
+            record_id = int(raw[1])
+            if kind == "p":
+                data = raw[2]
+                if type(data) is not dict:
+                    raise TypeError("data")
+                at = int(raw[3]) if versioned and len(raw) > 3 else version
+            elif kind == "d":
+                data = None
+                at = int(raw[2]) if versioned and len(raw) > 2 else version
+            else:
+                raise ValueError(kind)
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            raise StorageCorrupted(f"malformed operation: {str(raw)[:80]}") from exc
+        append((at, record_id, data))
+    return checked
 
 
 class _Index:
@@ -154,8 +190,7 @@ class TableState:
 
     def load(self, version: int, records: Iterable[tuple[int, dict[str, Any]]]) -> None:
         """Take records from a snapshot whose replay starts after message ``version``."""
-        for record_id, data in records:
-            self._apply_one(version, record_id, data)
+        self._apply_rows((version, record_id, data) for record_id, data in records)
 
     def apply(self, version: int, ops: Sequence[Op]) -> int:
         """Apply the operations of the entry at message ``version``, in order.
@@ -163,10 +198,9 @@ class TableState:
         Returns:
             How many operations changed the state (older ones are skipped).
         """
-        changed = 0
-        for op in ops:
-            changed += self._apply_one(version, op.id, op.data if isinstance(op, Put) else None)
-        return changed
+        return self._apply_rows(
+            (version, op.id, op.data if type(op) is Put else None) for op in ops
+        )
 
     def apply_wire(self, version: int, raws: Iterable[Any], *, versioned: bool = False) -> int:
         """Apply decoded operation arrays (``["p", id, data]``, ``["d", id]``) without copying.
@@ -181,49 +215,45 @@ class TableState:
             StorageCorrupted: an array is not an operation.
         """
         # Every array is checked before any is applied: a malformed entry changes nothing.
-        checked: list[tuple[int, int, dict[str, Any] | None]] = []
-        append = checked.append
-        for raw in raws:
-            try:
-                kind = raw[0]
-                record_id = int(raw[1])
-                if kind == "p":
-                    data = raw[2]
-                    if type(data) is not dict:
-                        raise TypeError("data")
-                    at = int(raw[3]) if versioned and len(raw) > 3 else version
-                elif kind == "d":
-                    data = None
-                    at = int(raw[2]) if versioned and len(raw) > 2 else version
-                else:
-                    raise ValueError(kind)
-            except (TypeError, ValueError, IndexError, KeyError) as exc:
-                raise StorageCorrupted(f"malformed operation: {str(raw)[:80]}") from exc
-            append((at, record_id, data))
-        apply_one = self._apply_one
+        return self._apply_rows(check_wire(version, raws, versioned=versioned))
+
+    def apply_checked(self, rows: Iterable[tuple[int, int, dict[str, Any] | None]]) -> int:
+        """Apply ``(version, record id, data or None)`` rows made by :func:`check_wire`."""
+        return self._apply_rows(rows)
+
+    def _apply_rows(self, rows: Iterable[tuple[int, int, dict[str, Any] | None]]) -> int:
+        # One loop for every way in: this runs once per record when a snapshot loads or a
+        # save_many of 100,000 records is acknowledged, so it keeps to local names.
+        versions = self._versions
+        get_version = versions.get
+        records = self._records
+        indexed = self._indexed
         changed = 0
-        for at, record_id, data in checked:
-            changed += apply_one(at, record_id, data)
+        for version, record_id, data in rows:
+            seen = get_version(record_id)
+            if seen is not None:
+                if version < seen:
+                    continue
+                # A record is live only if some operation on it was applied before.
+                old = records.get(record_id)
+                if old is not None:
+                    if indexed:
+                        self._unindex(record_id, old)
+                    if data is None:
+                        del records[record_id]
+            versions[record_id] = version
+            changed += 1
+            if data is not None:
+                records[record_id] = data
+                if indexed:
+                    for field, index, default in indexed:
+                        value = data.get(field, default)
+                        if value is not _MISSING:
+                            index.add(value if type(value) is str else index_key(value), record_id)
         return changed
 
     def _apply_one(self, version: int, record_id: int, data: dict[str, Any] | None) -> int:
-        versions = self._versions
-        seen = versions.get(record_id)
-        if seen is not None and version < seen:
-            return 0
-        versions[record_id] = version
-        records = self._records
-        old = records.get(record_id)
-        if old is not None:
-            if self._indexed:
-                self._unindex(record_id, old)
-            if data is None:
-                del records[record_id]
-        if data is not None:
-            records[record_id] = data
-            if self._indexed:
-                self._index(record_id, data)
-        return 1
+        return self._apply_rows(((version, record_id, data),))
 
     def versions_after(self, position: int) -> dict[int, int]:
         """Return record id -> version for every record or tombstone changed after ``position``."""
