@@ -362,6 +362,10 @@ class HTTPClient:
                 return guilds
             after = str(max(int(g["id"]) for g in page))
 
+    async def leave_guild(self, guild_id: int | str) -> None:
+        """Leave a guild."""
+        await self.request(routes.LEAVE_GUILD.compile(guild_id=guild_id))
+
     # ------------------------------------------------------------------ guilds, channels
 
     async def create_guild(self, name: str, **fields: Any) -> Any:

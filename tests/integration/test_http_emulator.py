@@ -157,3 +157,9 @@ async def test_bad_token_fails_fast(emulator: Any) -> None:
         )
         assert all(isinstance(r, InvalidToken) for r in results)
         assert http.stats.requests_sent == 1
+
+
+async def test_leave_guild(setup: tuple[Any, HTTPClient, str]) -> None:
+    emu, http, guild_id = setup
+    await http.leave_guild(guild_id)
+    assert guild_id not in {g["id"] for g in await http.fetch_my_guilds()}

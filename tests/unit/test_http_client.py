@@ -341,3 +341,99 @@ async def test_close_while_queued_raises_client_closed(clock: ManualClock) -> No
     assert await first == {}
     with pytest.raises(ClientClosed):
         await queued
+
+
+async def test_user_agent_and_orjson_body(clock: ManualClock) -> None:
+    """``User-Agent: DiscordBot (url, version)``; bodies are orjson's compact bytes."""
+    import re
+
+    import orjson
+
+    client, seen = make_client(clock, lambda *_: respond(200, {}))
+    async with client:
+        route = routes.UPDATE_CHANNEL.compile(channel_id=1)
+        await drive(clock, client.request(route, json={"position": 2, "topic": "é"}))
+    _, _, headers, body = seen[0]
+    assert re.fullmatch(r"DiscordBot \(https?://[^ ,]+, \d+\.\d+\.\d+\S*\)", headers["User-Agent"])
+    assert body == orjson.dumps({"position": 2, "topic": "é"})
+    assert headers["Content-Type"] == "application/json"
+
+
+async def test_backoff_is_jittered_and_grows(clock: ManualClock) -> None:
+    """Retries wait a full-jitter backoff: uniform in [0, 0.5 s * 2^n], drawn from the rng."""
+    times: list[float] = []
+
+    def answer(i: int, *_: Any) -> RawResponse:
+        times.append(clock.now())
+        return respond(503, {"message": "busy", "code": 0}) if i < 3 else respond(200, {})
+
+    client, _ = make_client(clock, answer)
+    async with client:
+        assert await drive(clock, client.fetch_channel(1)) == {}
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(gaps) == 3
+    assert all(0 <= gap <= 0.5 * 2**n + 1e-9 for n, gap in enumerate(gaps)), gaps
+    expected = random.Random(4)
+    assert gaps == pytest.approx([expected.uniform(0.0, 0.5 * 2**n) for n in range(3)])
+
+
+@pytest.mark.parametrize("timeout", [True, False])
+async def test_timeouts_and_drops_are_retried_for_idempotent_routes_only(
+    clock: ManualClock, timeout: bool
+) -> None:
+    failure = TransportFailure("timed out" if timeout else "reset", timeout=timeout)
+
+    def answer(i: int, method: str, url: str, body: bytes | None) -> RawResponse | Exception:
+        return failure if method == "POST" or i == 0 else respond(200, {})
+
+    client, seen = make_client(clock, answer)
+    async with client:
+        assert await drive(clock, client.fetch_channel(1)) == {}
+        assert len(seen) == 2
+        route = routes.CREATE_MESSAGE.compile(channel_id=1)
+        with pytest.raises(TransportError):
+            # A create without enforce_nonce might have been stored: never sent twice.
+            await drive(clock, client.request(route, json={"content": "x", "nonce": "1"}))
+    assert len(seen) == 3
+
+
+async def test_token_never_leaks_on_any_path(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Debug logging on, through 429s, a sub-limit, 5xx, a dropped connection and errors."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    sublimit = {"message": "slow", "code": 30046, "retry_after": 1.0, "global": False}
+    answers: list[RawResponse | Exception] = [
+        respond(429, sublimit, {"retry-after": "1", "x-ratelimit-scope": "user"}),
+        respond(500, {"message": "x", "code": 0}),
+        TransportFailure("reset"),
+        respond(200, {"id": "1"}),
+        respond(404, {"message": "Unknown Channel", "code": 10003}),
+    ]
+    client, _ = make_client(clock, lambda i, *_: answers[min(i, len(answers) - 1)])
+    errors: list[BaseException] = []
+    async with client:
+        await drive(clock, client.edit_channel(1, name="x"))
+        try:
+            await drive(clock, client.fetch_channel(1))
+        except NotFound as exc:
+            errors.append(exc)
+    texts = [repr(client), repr(client.ratelimiter), caplog.text, str(client.stats)]
+    texts += [str(e) for e in errors] + [repr(e) for e in errors]
+    assert errors and caplog.records
+    for text in texts:
+        assert TOKEN not in text and "secret-part" not in text
+
+
+def test_every_route_has_a_typed_method() -> None:
+    import inspect
+
+    from discobase.http import client as client_module
+
+    source = inspect.getsource(client_module)
+    constants = [n for n in routes.__all__ if isinstance(getattr(routes, n), routes.Route)]
+    assert constants
+    missing = [n for n in constants if f"routes.{n}." not in source]
+    assert not missing, missing
