@@ -971,3 +971,28 @@ async def test_hash_change_onto_a_known_bucket_merges_conservatively(
     for channel in (3, 4):
         views = {limiter.view(r) for r in kinds if r.majors == (("channel_id", str(channel)),)}
         assert len(views) == 1 and views.pop().in_flight == 0
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "ban"),
+    [
+        ({"retry-after": "120"}, {"message": "x", "retry_after": 1.0, "global": False}, 120.0),
+        ({**VIA, "retry-after": "30"}, b"<html>Error 1015</html>", 30.0),
+        ({}, b"<html>Error 1015</html>", 3600.0),
+    ],
+    ids=["json-without-via", "html-with-via", "no-retry-after"],
+)
+async def test_cloudflare_breaker_lasts_its_retry_after_or_an_hour(
+    clock: ManualClock, headers: dict[str, str], body: Any, ban: float
+) -> None:
+    limiter = RateLimiter(clock=clock)
+    server = FakeDiscord(clock, hook=lambda route, index: (429, headers, body))
+    (result,) = await run(clock, [call(limiter, server, create(1))])
+    assert isinstance(result, CloudflareBanned) and result.retry_after == pytest.approx(ban)
+    await clock.advance(ban - 1.0)
+    assert limiter.capacity(create(2)) == 0
+    with pytest.raises(CloudflareBanned):
+        await limiter.acquire(routes.GET_MY_USER.compile())
+    await clock.advance(1.0)
+    limiter.release(await limiter.acquire(create(2)))
+    assert len(server.arrivals) == 1
