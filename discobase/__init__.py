@@ -2,8 +2,9 @@
 
 Tables are channels, records are messages. See the README and the documentation site.
 
-This is the public namespace. Importing it loads pydantic but not aiohttp: the HTTP and
-gateway clients are imported when a database logs in, and their errors on first access.
+This is the public namespace. Importing it loads neither pydantic's models nor aiohttp:
+``Table`` (and with it pydantic) is loaded on first access, the HTTP and gateway clients when
+a database logs in, and their errors on first access.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ from discobase.errors import (
 )
 from discobase.index import Index
 from discobase.query import Count, Records
-from discobase.table import Table
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     from discobase.gateway.errors import GatewayError
     from discobase.http.errors import Forbidden, HTTPException, InvalidToken
+    from discobase.table import Table
 
 __version__ = "0.1.0"
 
@@ -70,13 +71,16 @@ __all__ = [
     "__version__",
 ]
 
-# Errors of the layers below, loaded on first access: importing discobase.http or
+# Loaded on first access. Errors of the layers below: importing discobase.http or
 # discobase.gateway at import time would load asyncio's and aiohttp's neighbours for nothing.
+# Table: its module loads pydantic's model machinery (about 100 ms, most of the import), which
+# the command line, the emulator and a program that only catches discobase's errors never need.
 _LAZY = {
     "Forbidden": "discobase.http.errors",
     "HTTPException": "discobase.http.errors",
     "InvalidToken": "discobase.http.errors",
     "GatewayError": "discobase.gateway.errors",
+    "Table": "discobase.table",
 }
 
 

@@ -27,7 +27,6 @@ from discobase.errors import (
     TableRegistrationError,
     UsageError,
 )
-from discobase.table import Table, TableBinding, TableStoreLike
 
 if TYPE_CHECKING:
     import asyncio
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from discobase.gateway import GatewayClient, GatewayEvent
     from discobase.http import HTTPClient
     from discobase.storage import StorageEngine
+    from discobase.table import Table, TableBinding, TableStoreLike
 
 __all__ = ["DEFAULT_API_URL", "PERMISSIONS", "Database", "enable_logging", "invite_url"]
 
@@ -54,7 +54,7 @@ DEFAULT_API_URL = "https://discord.com"
 #: ATTACH_FILES (large batches and snapshots) and PIN_MESSAGES (snapshots are pinned).
 PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 4) | (1 << 13) | (1 << 15) | (1 << 51)
 
-T = TypeVar("T", bound=Table)
+T = TypeVar("T", bound="Table")
 
 
 def invite_url(application_id: int | str, permissions: int = PERMISSIONS) -> str:
@@ -161,6 +161,10 @@ class Database:
             TableRegistrationError: not a ``Table`` subclass, a name already taken, a class
                 already registered on another database, or a field named ``id``.
         """
+        # Loaded here, not at import: the table module loads pydantic's model machinery,
+        # most of `import discobase`'s time, and a program that defines tables has it anyway.
+        from discobase.table import Table, TableBinding
+
         if not isinstance(model, type) or not issubclass(model, Table) or model is Table:
             raise TableRegistrationError(
                 f"@db.table takes a subclass of discobase.Table, not {model!r}"

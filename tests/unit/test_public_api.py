@@ -46,3 +46,30 @@ def test_errors_of_the_lower_layers_are_reexported() -> None:
         value = getattr(discobase, name)
         if isinstance(value, type) and issubclass(value, Exception):
             assert issubclass(value, discobase.DiscobaseError), name
+
+
+def test_import_leaves_pydantic_models_and_storage_until_used() -> None:
+    # `import discobase` must stay a small fraction of its dependencies' import time: the
+    # table module (pydantic's model machinery) loads on first access of Table, storage and
+    # the clients at login.
+    code = (
+        "import sys, discobase; "
+        "late = ('discobase.table', 'pydantic.main', 'discobase.storage', 'discobase.http', "
+        "'discobase.gateway', 'aiohttp', 'yarl', 'orjson', 'asyncio', 'dataclasses'); "
+        "print(','.join(m for m in late if m in sys.modules)); "
+        "from discobase import Table; "
+        "print(Table is discobase.Table, 'pydantic.main' in sys.modules, 'aiohttp' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["", "True True False"]
+
+
+def test_a_table_can_be_defined_right_after_import() -> None:
+    code = (
+        "import discobase; "
+        "db = discobase.Database('x'); "
+        "User = db.table(type('User', (discobase.Table,), {'__annotations__': {'name': str}})); "
+        "print(sorted(db.tables), User(name='a').id)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['user'] None"
