@@ -94,7 +94,8 @@ class HTTPClient:
         transport: a custom transport (tests); default aiohttp.
         clock: a custom clock (tests); default the running loop's.
         rng: the random source for backoff jitter and nonces.
-        require_via: treat a 429 without a ``Via`` header as Cloudflare's.
+        require_via: treat a 429 without a ``Via`` header as Cloudflare's, unless its body is
+            Discord's JSON (an object with ``retry_after``); non-JSON 429s always are.
     """
 
     def __init__(

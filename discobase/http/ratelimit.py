@@ -52,8 +52,9 @@ And when the server says no anyway:
   neither waits out the window, or a second); a wait over
   ``max_wait`` (or a bucket window longer than it) raises :class:`RateLimited` instead of
   sleeping;
-- a 429 without ``Via`` or without a JSON body is Cloudflare's: a breaker opens and every
-  request fails with :class:`CloudflareBanned` until it closes;
+- a 429 whose body is not a JSON object, or that has neither ``Via`` nor Discord's
+  ``retry_after``, is Cloudflare's: a breaker opens (for ``Retry-After``, else an hour) and
+  every request fails with :class:`CloudflareBanned` until it closes;
 - 401/403/429 (not ``shared``) feed a 10-minute sliding counter that warns, then refuses to
   send, far below Discord's 10,000;
 - a 401 poisons the token: every queued and later request fails with :class:`InvalidToken`.
@@ -291,8 +292,8 @@ class RateLimiter:
         margin: Discord seconds added to every reset, for rounding on the server.
         invalid_warn: invalid responses per 10 minutes at which to log a warning.
         invalid_refuse: invalid responses per 10 minutes at which to refuse to send.
-        require_via: treat a 429 without a ``Via`` header as Cloudflare's (Discord's own 429s
-            carry ``Via``).
+        require_via: treat a 429 without a ``Via`` header as Cloudflare's, unless its body is
+            Discord's JSON (an object with ``retry_after``); non-JSON 429s always are.
     """
 
     def __init__(
@@ -662,7 +663,11 @@ class RateLimiter:
             # A 429 that names no wait: never retry at once (a client that read the missing
             # value as 0 s spun into a ban); wait out the window, or a second at least.
             wait = max(info.reset_after or 0.0, self.global_period)
-        if payload is None or (self.require_via and not info.via):
+        # Discord's own 429s carry ``Via`` and a JSON object with ``retry_after``. Cloudflare's
+        # are HTML (or JSON of another shape). A proxy can strip ``Via``, and a false breaker
+        # halts everything for up to an hour, so Discord's body shape alone is enough.
+        discord_shaped = payload is not None and body_wait is not None
+        if payload is None or (self.require_via and not info.via and not discord_shaped):
             self.stats.cloudflare += 1
             until = info.retry_after if info.retry_after is not None else self.breaker_default
             self._breaker_until = max(self._breaker_until, now + until)

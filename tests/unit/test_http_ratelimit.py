@@ -467,13 +467,34 @@ async def test_cloudflare_429_opens_breaker(clock: ManualClock, limiter: RateLim
 
 
 async def test_429_without_via_is_cloudflare(clock: ManualClock, limiter: RateLimiter) -> None:
+    """No Via and not Discord's body (Cloudflare's JSON error shape): the breaker opens."""
+
     def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
-        return 429, {"retry-after": "5"}, {"message": "x", "retry_after": 5.0, "global": False}
+        body = {"title": "Error 1015", "error_code": 1015, "cloudflare_error": True}
+        return 429, {"retry-after": "5"}, body
 
     server = FakeDiscord(clock, hook=hook)
     results = await run(clock, [call(limiter, server, create(1))])
     assert isinstance(results[0], CloudflareBanned)
     assert limiter.stats.cloudflare == 1
+
+
+async def test_discord_429_without_via_is_not_a_ban(
+    clock: ManualClock, limiter: RateLimiter
+) -> None:
+    """A proxy stripped Via, but the body is Discord's: wait and retry, no breaker."""
+
+    def hook(route: CompiledRoute, index: int) -> tuple[int, dict[str, str], Any] | None:
+        if index == 0:
+            body = {"message": "x", "retry_after": 5.0, "global": False}
+            return 429, {"retry-after": "5", "x-ratelimit-scope": "user"}, body
+        return None
+
+    server = FakeDiscord(clock, hook=hook)
+    started: list[float] = []
+    assert await run(clock, [call(limiter, server, create(1), started=started)]) == [200]
+    assert started[1] - started[0] >= 5.0
+    assert limiter.stats.cloudflare == 0
 
 
 async def test_invalid_counter_warns_then_refuses(
@@ -976,11 +997,11 @@ async def test_hash_change_onto_a_known_bucket_merges_conservatively(
 @pytest.mark.parametrize(
     ("headers", "body", "ban"),
     [
-        ({"retry-after": "120"}, {"message": "x", "retry_after": 1.0, "global": False}, 120.0),
+        ({"retry-after": "120"}, {"title": "Error 1015", "error_code": 1015}, 120.0),
         ({**VIA, "retry-after": "30"}, b"<html>Error 1015</html>", 30.0),
         ({}, b"<html>Error 1015</html>", 3600.0),
     ],
-    ids=["json-without-via", "html-with-via", "no-retry-after"],
+    ids=["cloudflare-json-without-via", "html-with-via", "no-retry-after"],
 )
 async def test_cloudflare_breaker_lasts_its_retry_after_or_an_hour(
     clock: ManualClock, headers: dict[str, str], body: Any, ban: float
