@@ -493,7 +493,7 @@ class Database:
         await self._open_tables(engine)
         if self._missed_while_starting:
             self._missed_while_starting = False
-            await engine.catch_up()
+            await self._catch_up(engine)
 
     async def _serve(self) -> None:
         import asyncio  # loaded on use: `import discobase` stays light
@@ -638,10 +638,54 @@ class Database:
         # A new session after the first: events may have been missed while away.
         if self._state == "ready" and engine is not None:
             _log().info("gateway reconnected with a new session; catching up")
-            await engine.catch_up()
+            await self._catch_up(engine)
         else:
             # Tables still opening may have read past the gap already: catch up once open.
             self._missed_while_starting = True
+
+    async def _catch_up(self, engine: StorageEngine) -> None:
+        """Read what the gateway missed, trying again while Discord fails transiently.
+
+        Runs in the gateway's listener task on purpose: later events wait until the gap is
+        read, because storage reads on from the newest entry it has seen, and a live entry
+        applied first would move that point past the missed ones. A catch-up given up after
+        one failure would lose the gap's records until the next new session. Failures that
+        waiting cannot cure (a corrupt entry, a missing permission) are raised (the gateway
+        client logs them) instead of blocking live events for ever.
+        """
+        import asyncio  # loaded on use: `import discobase` stays light
+        import random
+
+        from discobase.http.errors import RateLimited, ServerError, TransportError
+
+        attempt = 0
+        while True:
+            try:
+                await engine.catch_up()
+                return
+            except (ServerError, TransportError, RateLimited) as exc:
+                attempt += 1
+                ceiling = min(_CATCH_UP_CAP, _CATCH_UP_BASE * 2 ** (attempt - 1))
+                delay = ceiling * (0.5 + random.random() / 2) * self.time_scale
+                _log().warning(
+                    "catching up after a gateway gap failed (%s); trying again in %.1f s",
+                    exc,
+                    delay,
+                )
+            closing = self._closing
+            if closing is None or closing.is_set() or self._state not in ("starting", "ready"):
+                return
+            try:
+                async with asyncio.timeout(delay):
+                    await closing.wait()
+                return  # the database is closing: nothing left to catch up for
+            except TimeoutError:
+                pass
+
+
+#: Discord seconds between catch-up attempts: doubling from the base up to the cap, jittered.
+_CATCH_UP_BASE = 1.0
+_CATCH_UP_CAP = 60.0
 
 
 async def _first_of(awaitable: Any, task: asyncio.Task[None]) -> None:

@@ -402,6 +402,50 @@ async def test_a_gateway_fault_storm_while_two_databases_write() -> None:
             await db_b.close()
 
 
+async def test_a_catch_up_that_meets_5xx_is_retried_until_nothing_is_missing() -> None:
+    # A session Discord ended loses the events of the gap; the database reads them over
+    # REST. When those reads fail longer than the HTTP client retries, the catch-up must be
+    # tried again, or the records of the gap stay missing for good.
+    async with Emulator(time_scale=SCALE) as emu:
+        bot = emu.create_bot("db")
+        emu.create_guild(GUILD, bots=[bot])
+        db_a, db_b = database(emu), database(emu)
+        entry_a, entry_b = entry_table(db_a), entry_table(db_b)
+        async with asyncio.timeout(WAIT * 2):
+            await start(db_a, bot.token)
+            await start(db_b, bot.token)
+            channel = table_channel(emu)
+            a, b = Writer("a", entry_a), Writer("b", entry_b)
+            stop = asyncio.Event()
+            writers = [asyncio.create_task(w.run(stop)) for w in (a, b)]
+            try:
+                await both_live(emu, bot.id, a, b, (entry_a, entry_b))
+                identifies = gateway_counts(emu)["identifies"]
+                # Three catch-up attempts' worth of failures (the client tries each read 4
+                # times), shared between the two databases in whatever way they come.
+                emu.fail_next("GET", rf"^/channels/{channel.id}/messages$", 503, count=12)
+                assert await emu.gateway.send_invalid_session(False, bot.id) == 2
+                await eventually(
+                    lambda: gateway_counts(emu)["identifies"] >= identifies + 2, "new sessions"
+                )
+                await eventually(
+                    lambda: emu.stats()["faults_injected"] == 12, "the catch-ups to meet the 503s"
+                )
+                await both_live(emu, bot.id, a, b, (entry_a, entry_b))
+            finally:
+                stop.set()
+                await asyncio.gather(*writers)
+            assert not a.errors and not b.errors, (a.errors, b.errors)
+            everything = sorted(a.expected() + b.expected())
+            await eventually(
+                lambda: keys(entry_a) == everything and keys(entry_b) == everything,
+                "both databases to converge",
+            )
+            assert count_429(emu) == 0
+            await db_a.close()
+            await db_b.close()
+
+
 # ---------------------------------------------------------------------------------------
 # c. 5xx on message creates while two databases write
 # ---------------------------------------------------------------------------------------
