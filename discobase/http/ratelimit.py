@@ -739,7 +739,9 @@ class RateLimiter:
         earliest = min(self._sent_at, now) + info.reset_after - _HEADER_ROUNDING
         latest = now + info.reset_after + _HEADER_ROUNDING
         others = max(0, bucket.in_flight - 1) + self._probing.get(majors, 0)
-        estimate = max(0, info.remaining - others)
+        # The answered request was counted, so a Remaining of Limit or more disagrees with
+        # the Limit; believe the stricter of the two.
+        estimate = max(0, min(info.remaining, info.limit - 1) - others)
         bucket.window = max(bucket.window, info.reset_after)
         bucket.limit = max(1, info.limit)
         # Never raise ``remaining`` before our own refill: answers overtake each other.

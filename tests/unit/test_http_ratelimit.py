@@ -51,6 +51,7 @@ class FakeDiscord:
     hook: Callable[[CompiledRoute, int], tuple[int, dict[str, str], Any] | None] | None = None
     # Which counter (name, limit, period) answers the index-th arrival; default: bucket_of.
     counter_of: Callable[[CompiledRoute, int], tuple[str, int, float]] | None = None
+    remaining_lie: int = 0  # added to X-RateLimit-Remaining (headers that disagree)
 
     @property
     def rejected(self) -> int:
@@ -113,7 +114,7 @@ class FakeDiscord:
             return 429, headers, {"message": "limited", "retry_after": reset_after, "global": False}
         window.count += 1
         if self.with_headers(route):
-            headers["x-ratelimit-remaining"] = str(limit - window.count)
+            headers["x-ratelimit-remaining"] = str(limit - window.count + self.remaining_lie)
         self.statuses.append(200)
         return 200, headers, {"id": "1"}
 
@@ -1017,3 +1018,14 @@ async def test_cloudflare_breaker_lasts_its_retry_after_or_an_hour(
     await clock.advance(1.0)
     limiter.release(await limiter.acquire(create(2)))
     assert len(server.arrivals) == 1
+
+
+async def test_remaining_above_limit_is_not_believed(clock: ManualClock) -> None:
+    """Headers that disagree (Remaining 9 of Limit 5): the answering request was counted, so
+    at most Limit - 1 remain; the server never sees more than 5 in a window."""
+    limiter = RateLimiter(clock=clock)
+    server = FakeDiscord(clock, default=(5, 5.0), remaining_lie=5)
+    results = await run(clock, [call(limiter, server, create(1)) for _ in range(15)])
+    assert results == [200] * 15
+    assert server.rejected == 0
+    assert server.max_per_window(5.0) <= 5
