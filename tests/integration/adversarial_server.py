@@ -48,6 +48,7 @@ class Arrival:
     path: str
     major: str
     status: int = 0
+    answered: float = 0.0  # Discord seconds since start, when the answer was ready
 
 
 @dataclass
@@ -93,6 +94,7 @@ class AdversarialServer:
     rules: list[Rule] = field(default_factory=lambda: list(DEFAULT_RULES))
     reset_skew: float = 0.0  # added to X-RateLimit-Reset (a wall clock nobody should trust)
     token: str = "good-token"
+    latency: float = 0.0  # real seconds each answer is held back (makes overlap visible)
     arrivals: list[Arrival] = field(default_factory=list)
     injections: list[Injection] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -230,10 +232,13 @@ class AdversarialServer:
         self.concurrency += 1
         self.max_concurrency = max(self.max_concurrency, self.concurrency)
         try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
             response = await self._answer(request, path, now, rule, major)
         finally:
             self.concurrency -= 1
         arrival.status = response.status
+        arrival.answered = self.now()
         return response
 
     def _rule_for(self, method: str, path: str) -> tuple[Rule | None, re.Match[str] | None]:

@@ -47,19 +47,21 @@ def windows_of(server: AdversarialServer, bucket: str, major: str) -> list[int]:
 
 async def test_cold_burst_one_channel(server: AdversarialServer) -> None:
     """Scenario 1: 20 creates at once on an unknown route; one probe, then full windows."""
+    server.latency = 0.2 * SCALE  # answers take a fifth of a Discord second
     async with client_for(server) as http:
         await asyncio.gather(*(http.create_message(1, content=str(i)) for i in range(20)))
         stats = http.stats
     assert server.rejected == 0 and stats.ratelimited == 0
     server.check_limits()
     assert len(server.messages["1"]) == 20
-    first = server.arrivals[0].at
-    assert server.arrivals[1].at > first  # nothing else went out with the probe
+    probe, second = server.arrivals[:2]
+    assert second.at >= probe.answered  # nothing else went out before the probe's answer
     assert sum(windows_of(server, "msg-create", "1")) == 20
 
 
 async def test_many_channels_in_parallel(server: AdversarialServer) -> None:
     """Scenario 2: 40 channels x 5 creates; each channel's first request is its own probe."""
+    server.latency = 0.2 * SCALE
     async with client_for(server) as http:
         await asyncio.gather(
             *(http.create_message(c, content="x") for c in range(1, 41) for _ in range(5))
@@ -67,6 +69,12 @@ async def test_many_channels_in_parallel(server: AdversarialServer) -> None:
     assert server.rejected == 0
     server.check_limits()
     assert len({w.major for w in server.bucket_windows()}) == 40
+    for channel in range(1, 41):
+        probe, second = [a for a in server.arrivals if a.major == str(channel)][:2]
+        assert second.at >= probe.answered  # one probe per channel, then its bucket
+    probes = [next(a for a in server.arrivals if a.major == str(c)) for c in range(1, 41)]
+    # The probes went out together (one after another would take 40 x 0.2 s).
+    assert max(p.at for p in probes) - min(p.at for p in probes) < 1.0
 
 
 @pytest.mark.parametrize("skew", [-3600.0, 3600.0])
