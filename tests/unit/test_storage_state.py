@@ -153,3 +153,19 @@ def test_a_malformed_entry_changes_nothing() -> None:
     with pytest.raises(StorageCorrupted):
         state.apply_wire(5, [["p", "1", {"name": "a", "email": "x"}], ["p", "2", "not a dict"]])
     assert state.count() == 0 and state.version(1) is None
+
+
+def test_versioned_rows_share_their_version_and_refuse_a_bad_one() -> None:
+    state = make()
+    state.apply_wire(
+        5,
+        [["p", "1", {"email": "a"}, "700"], ["p", "2", {"email": "b"}, "700"], ["p", "3", {}]],
+        versioned=True,
+    )
+    assert state.version(1) == state.version(2) == 700 and state.version(3) == 5
+    assert state.version(1) is state.version(2)
+    for bad in (None, "x", [700]):
+        fresh = make()
+        with pytest.raises(StorageCorrupted):
+            fresh.apply_wire(5, [["p", "9", {"email": "z"}, bad]], versioned=True)
+        assert fresh.count() == 0
