@@ -540,6 +540,8 @@ class RateLimiter:
             self._global_in_flight -= 1
             if permit.sent:
                 self._global_log.append(now)
+            elif self._global_line:
+                self._global_line[0].wake()  # the slot is free again at once
 
     def _end_probe(self, permit: Permit) -> None:
         if permit._probe:

@@ -1029,3 +1029,21 @@ async def test_remaining_above_limit_is_not_believed(clock: ManualClock) -> None
     assert results == [200] * 15
     assert server.rejected == 0
     assert server.max_per_window(5.0) <= 5
+
+
+async def test_cancelled_in_the_global_line_wakes_the_next(clock: ManualClock) -> None:
+    """A request cancelled while its bucket is ready and it waits for a global slot leaves
+    the line, and an unsent permit's global slot is free at once: the next in line takes it
+    without waiting for time to pass."""
+    limiter = RateLimiter(clock=clock, global_limit=1)
+    first = await limiter.acquire(create(1))
+    second = asyncio.ensure_future(limiter.acquire(create(2)))
+    third = asyncio.ensure_future(limiter.acquire(create(3)))
+    await clock.settle()
+    assert not second.done() and not third.done()
+    second.cancel()
+    await clock.settle()
+    limiter.release(first)  # never sent: its global slot comes straight back
+    await clock.settle()
+    assert third.done()
+    limiter.release(third.result())
