@@ -157,6 +157,10 @@ class TableStore:
         """Return the ids whose ``field`` equals ``value`` (JSON-mode); ``None`` if not indexed."""
         return self.state.lookup(field, value)
 
+    def column(self, field: str) -> Mapping[int, Any]:
+        """Return ``{record id: stored value}`` of ``field`` for the live records that have it."""
+        return self.state.column(field)
+
     def count(self) -> int:
         """Return how many records are live."""
         return self.state.count()

@@ -47,6 +47,9 @@ class FakeStore:
         self.lookups.append((field, value))
         return {i for i, d in self._records.items() if d.get(field) == value}
 
+    def column(self, field: str) -> Mapping[int, Any]:
+        return {i: d[field] for i, d in self._records.items() if field in d}
+
     def put_now(self, record_id: int, data: dict[str, Any]) -> None:
         """Store a record as if another process had written it."""
         self._records[record_id] = data

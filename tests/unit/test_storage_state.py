@@ -169,3 +169,33 @@ def test_versioned_rows_share_their_version_and_refuse_a_bad_one() -> None:
         with pytest.raises(StorageCorrupted):
             fresh.apply_wire(5, [["p", "9", {"email": "z"}, bad]], versioned=True)
         assert fresh.count() == 0
+
+
+def test_a_column_follows_every_change_after_it_is_made() -> None:
+    import random
+
+    state = make()
+    rng = random.Random(7)
+
+    def expected(field: str) -> dict[int, object]:
+        return {i: d[field] for i, d in state.records.items() if field in d}
+
+    state.apply(1, [Put(i, {"name": f"n{i % 3}", "age": i}) for i in range(20)])
+    assert dict(state.column("age")) == expected("age")
+    for version in range(2, 300):
+        record_id = rng.randrange(30)
+        kind = rng.random()
+        if kind < 0.3:
+            state.apply(version, [Delete(record_id)])
+        elif kind < 0.5:
+            state.apply(version, [Put(record_id, {"name": "no age"})])
+        elif kind < 0.6:
+            state.apply_wire(version, [["p", str(record_id), {"age": [version]}]])
+        else:
+            state.apply(version, [Put(record_id, {"name": "x", "age": version % 7})])
+        if version == 150:
+            state.apply(1, [Put(record_id, {"age": "older entry: skipped"})])
+        assert dict(state.column("age")) == expected("age")
+    assert dict(state.column("name")) == expected("name")
+    state.clear()
+    assert dict(state.column("age")) == {} == dict(state.column("name"))
