@@ -205,6 +205,7 @@ class _Bucket:
         "limit",
         "merged_into",
         "epoch",
+        "guessed",
         "log",
         "queue",
         "remaining",
@@ -228,6 +229,8 @@ class _Bucket:
         self.merged_into: _Bucket | None = None
         # Pinned buckets only: when each answered request was answered (a sliding log).
         self.log: deque[float] | None = None
+        # Known only from 429s without headers: one request per ``window``, a guess.
+        self.guessed = False
 
     def resolve(self) -> _Bucket:
         bucket = self
@@ -710,11 +713,25 @@ class RateLimiter:
         if bucket.log is not None:
             self._set_gate(route, until)  # a pinned bucket: hold this route and resource
         elif bucket.known:
+            if bucket.guessed:
+                # Sent at least ``window`` after the last success was answered, and still
+                # ``wait`` short of the end of the window that success opened: the window is
+                # at least their sum.
+                bucket.window += wait
             bucket.remaining = 0
             bucket.reset_at = until if bucket.reset_at == _INF else max(bucket.reset_at, until)
             bucket.window_start = bucket.reset_at - self.margin
         else:
-            self._set_gate(route, until)  # nothing learned: hold this route and resource
+            # Refused by a limit that no answer ever described (Discord omits the headers on
+            # some routes): assume one request per window, the window at least the wait it
+            # asked for, so the route stops earning a 429 in every window. Headers, once
+            # seen, take over.
+            bucket.known = bucket.guessed = True
+            bucket.limit = 1
+            bucket.remaining = 0
+            bucket.window = max(bucket.window, wait)
+            bucket.reset_at = until
+            bucket.window_start = until - self.margin
         self._check_wait(wait, route, "user")
         return True
 
@@ -730,6 +747,7 @@ class RateLimiter:
             return  # no headers: learn nothing (young-message deletes answer like this)
         assert info.limit is not None and info.remaining is not None
         assert info.reset_after is not None
+        bucket.guessed = False
         if bucket.log is not None:
             # Pinned: keep the stricter terms; the log, not the headers, times the sends.
             bucket.limit = min(bucket.limit, max(1, info.limit))

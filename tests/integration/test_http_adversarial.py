@@ -138,6 +138,16 @@ async def test_missing_headers_still_one_at_a_time(server: AdversarialServer) ->
     assert server.max_concurrency == 1
 
 
+async def test_strict_limit_without_headers_stops_refusing(server: AdversarialServer) -> None:
+    """No X-RateLimit-* ever, yet 1 delete per second per channel is enforced: the client
+    learns the window from the first 429s and the refusals stop."""
+    server.rules = [Rule("DELETE", r"/channels/(\d+)/messages/(\d+)", "strict", 1, 1.0, False)]
+    async with client_for(server) as http:
+        await asyncio.gather(*(http.delete_message(3, 1000 + i) for i in range(10)))
+    assert server.rejected <= 3
+    assert all(a.status == 204 for a in server.arrivals[-5:])
+
+
 async def test_disagreeing_retry_after_uses_the_larger(server: AdversarialServer) -> None:
     """A shared-scope 429 whose header says 1 s and body 2 s: wait 2 s, count nothing."""
     server.inject(

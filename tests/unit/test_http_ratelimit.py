@@ -1047,3 +1047,25 @@ async def test_cancelled_in_the_global_line_wakes_the_next(clock: ManualClock) -
     await clock.settle()
     assert third.done()
     limiter.release(third.result())
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_limit_without_headers_is_learned_from_its_429s(
+    clock: ManualClock, seed: int
+) -> None:
+    """A route that never sends rate-limit headers yet enforces 1 per 2.5 s: the first 429s
+    teach the limiter a window (one request per the waits it was told), and the refusals stop
+    instead of recurring in every window."""
+    rng = random.Random(seed)
+    limiter = RateLimiter(clock=clock)
+    server = FakeDiscord(clock, default=(1, 2.5), with_headers=lambda route: False)
+
+    def jitter() -> tuple[float, float]:
+        return rng.uniform(0.0, 0.3), rng.uniform(0.0, 0.6)
+
+    results = await run(
+        clock, [call(limiter, server, create(1), latency=jitter) for _ in range(12)]
+    )
+    assert results == [200] * 12
+    assert server.rejected <= 3, server.statuses
+    assert 429 not in server.statuses[-8:], server.statuses
