@@ -68,6 +68,10 @@ class TableStoreLike(StoreView, typing.Protocol):
         """Return a fresh record id."""
         ...
 
+    def new_ids(self, count: int) -> list[int]:
+        """Return ``count`` fresh record ids."""
+        ...
+
     def get(self, record_id: int) -> dict[str, Any] | None:
         """Return a record's JSON-mode dict, or ``None``."""
         ...
@@ -379,7 +383,7 @@ class Table(BaseModel):
                 )
         from discobase.storage import Put
 
-        ids = [store.new_id() for _ in batch]
+        ids = store.new_ids(len(batch))
         with _gc_paused(len(batch) >= _BATCH_DUMP_MIN):
             datas = binding.dump_many(batch)
             future = store.submit([Put(i, data) for i, data in zip(ids, datas, strict=True)])

@@ -145,6 +145,10 @@ class TableStore:
         """Return a fresh record id, unique across processes, known before any write."""
         return self._engine.ids.new_id()
 
+    def new_ids(self, count: int) -> list[int]:
+        """Return ``count`` fresh record ids, ascending."""
+        return self._engine.ids.new_ids(count)
+
     def get(self, record_id: int) -> dict[str, Any] | None:
         """Return a record's JSON-mode data, or ``None``."""
         return self.state.get(record_id)

@@ -59,3 +59,12 @@ class IdGenerator:
         candidate = now | (last & _LOW_MASK)
         self._last = candidate if candidate > last else last + 1
         return self._last
+
+    def new_ids(self, count: int) -> list[int]:
+        """Return ``count`` consecutive ids, as ``count`` calls of :meth:`new_id` in one
+        millisecond would (a large ``save_many`` needs them at once)."""
+        if count <= 0:
+            return []
+        first = self.new_id()
+        self._last = first + count - 1
+        return list(range(first, first + count))

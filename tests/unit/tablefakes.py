@@ -32,6 +32,9 @@ class FakeStore:
     def new_id(self) -> int:
         return next(self._ids)
 
+    def new_ids(self, count: int) -> list[int]:
+        return [next(self._ids) for _ in range(count)]
+
     def get(self, record_id: int) -> dict[str, Any] | None:
         return self._records.get(record_id)
 

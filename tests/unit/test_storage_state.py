@@ -199,3 +199,13 @@ def test_a_column_follows_every_change_after_it_is_made() -> None:
     assert dict(state.column("name")) == expected("name")
     state.clear()
     assert dict(state.column("age")) == {} == dict(state.column("name"))
+
+
+def test_new_ids_continue_the_sequence() -> None:
+    now = [1_700_000_000_000]
+    gen = IdGenerator(clock_ms=lambda: now[0], seed=5)
+    before = gen.new_id()
+    block = gen.new_ids(1000)
+    assert block == list(range(before + 1, before + 1001))
+    assert gen.new_id() == block[-1] + 1
+    assert gen.new_ids(0) == []
