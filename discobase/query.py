@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
 from functools import partial
 from itertools import compress
-from operator import eq
+from operator import eq, itemgetter
 from typing import Any, Protocol, Self, TypeVar
 
 from discobase.errors import InvalidQuery
@@ -51,8 +51,9 @@ class StoreView(Protocol):
         """Return the ids whose ``field`` equals ``value``, or ``None`` if not indexed."""
         ...
 
-    def column(self, field: str) -> Mapping[int, Any]:
-        """Return ``{id: stored value}`` of ``field`` for the live records that have it."""
+    def column(self, field: str) -> Mapping[int, Any] | None:
+        """Return ``{id: stored value}`` of ``field`` for the live records that have it, or
+        ``None`` to have the records scanned instead."""
         ...
 
 
@@ -121,10 +122,11 @@ def select_ids(
     elif len(scanned) == 1:
         field, value = scanned[0]
         default = defaults.get(field, MISSING)
-        if looked_up:
-            matches = _scan_pool(records, pool, field, value, default)
+        column = None if looked_up else store.column(field)
+        if column is not None:
+            matches = _scan_column(records, column, field, value, default)
         else:
-            matches = _scan_column(records, store.column(field), field, value, default)
+            matches = _scan_pool(records, pool, field, value, default, full=not looked_up)
     else:
         matches = [i for i, data in pool if _matches(data, scanned, defaults)]
     matches.sort()
@@ -157,8 +159,20 @@ def _scan_pool(
     field: str,
     value: Any,
     default: Any,
+    *,
+    full: bool,
 ) -> list[int]:
-    found = [i for i, data in pool if data.get(field, default) == value]
+    found: list[int] | None = None
+    if full:
+        # A full scan runs in C when every record has the field: twice as fast as the
+        # comprehension below, which handles the records that lack it.
+        try:
+            equal = map(partial(eq, value), map(itemgetter(field), records.values()))
+            found = list(compress(records.keys(), equal))
+        except KeyError:
+            pool = records.items()
+    if found is None:
+        found = [i for i, data in pool if data.get(field, default) == value]
     return _strict(records, found, field, value, default)
 
 

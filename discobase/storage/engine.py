@@ -161,8 +161,9 @@ class TableStore:
         """Return the ids whose ``field`` equals ``value`` (JSON-mode); ``None`` if not indexed."""
         return self.state.lookup(field, value)
 
-    def column(self, field: str) -> Mapping[int, Any]:
-        """Return ``{record id: stored value}`` of ``field`` for the live records that have it."""
+    def column(self, field: str) -> Mapping[int, Any] | None:
+        """Return ``{record id: stored value}`` of ``field`` for the live records that have it,
+        or ``None`` where scanning the records is cheaper (see ``TableState.column``)."""
         return self.state.column(field)
 
     def count(self) -> int:

@@ -28,6 +28,7 @@ class FakeStore:
         self.batches: list[list[Any]] = []
         self.fail_next: BaseException | None = None
         self.held: list[asyncio.Future[None]] | None = None
+        self._asked: set[str] = set()
 
     def new_id(self) -> int:
         return next(self._ids)
@@ -50,7 +51,11 @@ class FakeStore:
         self.lookups.append((field, value))
         return {i for i, d in self._records.items() if d.get(field) == value}
 
-    def column(self, field: str) -> Mapping[int, Any]:
+    def column(self, field: str) -> Mapping[int, Any] | None:
+        # As the real store: the first scan of a field reads the records, later ones a column.
+        if field not in self._asked:
+            self._asked.add(field)
+            return None
         return {i: d[field] for i, d in self._records.items() if field in d}
 
     def put_now(self, record_id: int, data: dict[str, Any]) -> None:
