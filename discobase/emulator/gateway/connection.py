@@ -133,6 +133,15 @@ class GatewayConnection:
         self.server_close_code = code
         self.record.server_close_code = int(code)
         self.server.counters.server_close(code)
+        session = self.session
+        if (
+            code in _SESSION_ENDING_CLOSES
+            and session is not None
+            and self.server.attached(session) is self
+        ):
+            # End the session before the close frame leaves, not when this socket has wound
+            # down: a client that reconnects at once could otherwise RESUME it in between.
+            self.server.detach(self, ended=True)
         try:
             await self.ws.close(code=code, message=reason.encode()[:120])
         except ConnectionError:
