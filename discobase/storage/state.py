@@ -163,7 +163,7 @@ class TableState:
         self._claims: dict[str, dict[Any, dict[int, int]]] = {name: {} for name in self._unique}
         self._next_token = 0
         # Field -> {record id: stored value} of the records that carry the field, made by the
-        # first scan of that field and kept up to date after it (see column()).
+        # second scan of that field and kept up to date after it (see column()).
         self._columns: dict[str, dict[int, Any]] = {}
         self._asked: set[str] = set()
 
