@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import sys
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -18,3 +20,31 @@ async def emulator() -> AsyncIterator[Any]:
 
     async with Emulator(time_scale=TIME_SCALE) as emu:
         yield emu
+
+
+@pytest.fixture(autouse=True)
+def _isolate_discobase_logging() -> Iterator[None]:
+    """Give every test the ``discobase`` logger as it found it (handlers, level, propagation).
+
+    ``Database(logging=True)`` and ``enable_logging()`` attach one process-wide handler bound to
+    the ``sys.stderr`` of the moment, which under pytest is one test's capture file. Left in
+    place, it writes into a closed capture in later tests ("--- Logging error ---" on stderr)
+    and makes a later ``logging=True`` print nowhere that test can see, so whether a test
+    passed depended on which tests ran before it.
+    """
+    logger = logging.getLogger("discobase")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    database = sys.modules.get("discobase.database")  # not imported here: tests check imports
+    own_handler = getattr(database, "_handler", None)
+    yield
+    for handler in logger.handlers[:]:
+        if handler not in handlers:
+            logger.removeHandler(handler)
+    for handler in handlers:
+        if handler not in logger.handlers:
+            logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = propagate
+    database = sys.modules.get("discobase.database")
+    if database is not None:
+        database._handler = own_handler

@@ -255,16 +255,12 @@ async def test_logging_true_prints_readable_lines_and_false_prints_nothing(
     assert captured.out == "" and captured.err == ""
     from discobase import database
 
-    logger = logging.getLogger("discobase")
-    try:
-        async with asyncio.timeout(WAIT), make_db(emulator, "quiet", logging=True).conn(bot.token):
-            pass
-        assert "database 'quiet' ready" in capsys.readouterr().err
-    finally:
-        if database._handler is not None:
-            logger.removeHandler(database._handler)
-            database._handler = None
-        logger.setLevel(logging.NOTSET)
+    # The handler is made once per process, bound to the stderr of that moment: this test
+    # needs the first one. tests/conftest.py removes it again after every test.
+    assert database._handler is None and not logging.getLogger("discobase").handlers
+    async with asyncio.timeout(WAIT), make_db(emulator, "quiet", logging=True).conn(bot.token):
+        pass
+    assert "database 'quiet' ready" in capsys.readouterr().err
 
 
 async def test_databases_converge_after_the_gateway_sessions_end(emulator: Any) -> None:
