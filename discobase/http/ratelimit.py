@@ -839,10 +839,14 @@ class RateLimiter:
     ) -> _Bucket:
         old = self._hashes.get(route.key)
         self._route_hashes.setdefault(route.key, set()).add(bucket_hash)
+        if route.key in self._pinned:
+            # Every resource's bucket of a pinned route is pinned, new ones included.
+            bucket = bucket.resolve()
+            if bucket.log is None:
+                self._pin(route, bucket, now)
+            return bucket
         if old != bucket_hash:
             if old is not None:
-                if route.key in self._pinned:
-                    return bucket
                 self.stats.hash_changes += 1
                 flips = self._hash_flips.setdefault(route.key, deque())
                 flips.append(now)
@@ -852,7 +856,12 @@ class RateLimiter:
                     # Thrashing between counters we cannot tell apart: stop remapping and
                     # hold the route to the stricter terms of every hash it has shown.
                     self._pinned.add(route.key)
-                    self._pin(route, bucket, now)
+                    for other in list(self._buckets.values()):
+                        if other.key[0] == old and other.log is None:
+                            self._pin(route, other, now)
+                    bucket = bucket.resolve()
+                    if bucket.log is None:
+                        self._pin(route, bucket, now)
                     _log.warning("bucket hash of %s keeps changing; pinned", route.key)
                     return bucket
                 _log.info("bucket hash of %s changed", route.key)

@@ -1069,3 +1069,27 @@ async def test_limit_without_headers_is_learned_from_its_429s(
     assert results == [200] * 12
     assert server.rejected <= 3, server.statuses
     assert 429 not in server.statuses[-8:], server.statuses
+
+
+@pytest.mark.parametrize("seed", range(10))
+async def test_pinning_covers_every_resource_of_the_route(clock: ManualClock, seed: int) -> None:
+    """Hash flips seen on one channel pin the route on every channel, including channels
+    first used after the pin: none of them keeps following the flipping headers."""
+    rng = random.Random(seed)
+    limiter = RateLimiter(clock=clock)
+    server = FakeDiscord(
+        clock, counter_of=lambda route, index: ("A", 4, 2.0) if index % 2 else ("B", 1, 3.0)
+    )
+
+    def jitter() -> tuple[float, float]:
+        return rng.uniform(0.0, 0.05), rng.uniform(0.0, 0.1)
+
+    async def later(channel: int, delay: float) -> int:
+        await pause(clock, delay)
+        return await call(limiter, server, create(channel), latency=jitter)
+
+    coros = [later(c, 0.0) for c in (1, 2) for _ in range(8)]
+    coros += [later(c, rng.uniform(1.0, 40.0)) for c in (3, 4) for _ in range(8)]
+    assert await run(clock, coros) == [200] * 32
+    late = [s for (t, _), s in zip(server.arrivals, server.statuses, strict=True) if t > 1010.0]
+    assert 429 not in late, server.statuses
