@@ -345,6 +345,7 @@ async def test_a_gateway_fault_storm_while_two_databases_write() -> None:
             try:
                 await both_live(emu, bot.id, a, b, (entry_a, entry_b))
                 initial = gateway_counts(emu)
+                assert initial["identifies"] == 2  # one session per database
                 expected = dict.fromkeys(initial, 0)
                 faults = gateway_faults(emu, bot.id)
                 for fault in faults:
@@ -388,6 +389,8 @@ async def test_a_gateway_fault_storm_while_two_databases_write() -> None:
                 assert ended[key] - initial[key] == expected[key], (key, initial, ended, expected)
             gw = emu.gateway.stats()
             assert gw["close_codes"].get(4008, 0) == 0  # never over the send limit
+            for record in emu.gateway.history(bot.id):
+                assert record.max_frames_in(60 * SCALE) <= 120
             # Two processes of one bot identifying at once: Discord refuses the second with
             # op 9, and the client waits out the identify spacing, so it is refused once.
             assert gw["identify_rate_limited"] <= sum(1 for f in faults if f.identifies)
