@@ -16,7 +16,7 @@ import contextlib
 import contextvars
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from discobase import _json
@@ -74,7 +74,7 @@ class _Batch:
         self.closed = True
         for store, groups in self.groups.items():
             merged = Group(
-                ops=[op for g in groups for op in g.ops],
+                ops=[op for g in groups for op in g.materialize()],
                 tokens=[t for g in groups for t in g.tokens],
                 futures=[f for g in groups for f in g.futures],
             )
@@ -199,6 +199,30 @@ class TableStore:
             batch.add(self, group)
         else:
             self.writer.enqueue(group)
+        return future
+
+    def submit_later(self, chunks: Iterator[list[Op]], count: int) -> asyncio.Future[None]:
+        """Write ``count`` operations made a slice at a time, atomically, as :meth:`submit`.
+
+        A large ``save_many`` hands its records over as JSON slices that ``chunks`` decodes:
+        without a unique index nothing needs the operations before the writer sends them, so
+        the writer makes them, yielding to the event loop between slices. With a unique index
+        (or inside ``engine.batch()``) they are made at once and checked as ``submit`` does.
+
+        Raises:
+            UniqueViolation: a unique index would hold a value twice.
+            NotConnected: the engine is closed.
+        """
+        batch = _BATCH.get()
+        in_batch = batch is not None and batch.engine is self._engine and not batch.closed
+        if self.state.has_unique or in_batch or count <= 0:
+            with gc_paused():  # decoding builds thousands of dicts; nothing awaits here
+                ops = [op for chunk in chunks for op in chunk]
+            return self.submit(ops)
+        self._engine._check_usable()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        token = self.state.hold(())  # nothing to claim without a unique index
+        self.writer.enqueue(Group(ops=[], tokens=[token], futures=[future], later=chunks))
         return future
 
     # ------------------------------------------------------------------ applying entries

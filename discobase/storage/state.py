@@ -182,6 +182,11 @@ class TableState:
         """Return how many records are live."""
         return len(self._records)
 
+    @property
+    def has_unique(self) -> bool:
+        """Tell whether a unique index checks writes before they are sent."""
+        return bool(self._unique)
+
     def column(self, field: str) -> Mapping[int, Any] | None:
         """Return ``{record id: stored value}`` of ``field`` for the live records that have it.
 

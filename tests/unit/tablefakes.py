@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -61,6 +61,9 @@ class FakeStore:
     def put_now(self, record_id: int, data: dict[str, Any]) -> None:
         """Store a record as if another process had written it."""
         self._records[record_id] = data
+
+    def submit_later(self, chunks: Iterator[list[Any]], count: int) -> asyncio.Future[None]:
+        return self.submit([op for chunk in chunks for op in chunk])
 
     def submit(self, ops: Sequence[Any]) -> asyncio.Future[None]:
         for field, unique in self.spec.indexes.items():

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from discobase import _json
+from discobase.errors import DatabaseError
 from discobase.http import HTTPClient, MockTransport, RawResponse
 from discobase.http.errors import InvalidToken
 from discobase.storage import codec
@@ -166,3 +168,46 @@ def test_plan_blob_lays_out_what_plan_messages_does() -> None:
         assert [[f.data for f in m.files] for m in by_blob] == [
             [f.data for f in m.files] for m in by_lines
         ]
+
+
+async def test_operations_made_later_are_sent_as_one_entry_and_applied() -> None:
+    fake = FakeDiscord()
+    http, _, unused = await run(fake)
+    await unused.close()
+    state = TableState("t", {"k": False})  # no unique index: nothing is needed before sending
+    writer = Writer(http, CHANNEL, state, Limits(), time_scale=0.001)
+    made: list[int] = []
+
+    def slices() -> Iterator[list[codec.Op]]:
+        for start in range(0, 5000, 2048):
+            made.append(start)
+            yield [Put(i, {"k": str(i % 7)}) for i in range(start, min(start + 2048, 5000))]
+
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    writer.enqueue(Group(ops=[], tokens=[state.hold(())], futures=[future], later=slices()))
+    assert made == []  # nothing is made before the writer runs
+    await asyncio.wait_for(future, 30)
+    assert made == [0, 2048, 4096] and len(fake.bodies) == 1
+    assert state.count() == 5000 and len(state.lookup("k", "3") or ()) == 714
+    await writer.close()
+    await http.close()
+
+
+async def test_operations_that_cannot_be_made_fail_their_write_only() -> None:
+    fake = FakeDiscord()
+    http, state, writer = await run(fake)
+
+    def broken() -> Iterator[list[codec.Op]]:
+        yield [Put(1, {"k": "a"})]
+        raise ValueError("not JSON")
+
+    failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    writer.enqueue(Group(ops=[], tokens=[state.hold(())], futures=[failed], later=broken()))
+    g, fine = group(state, [Put(2, {"k": "b"})])
+    writer.enqueue(g)
+    with pytest.raises(DatabaseError):
+        await asyncio.wait_for(failed, 30)
+    await asyncio.wait_for(fine, 30)
+    assert state.get(1) is None and state.get(2) == {"k": "b"}
+    await writer.close()
+    await http.close()

@@ -7,7 +7,7 @@ import datetime
 import enum
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import pydantic
@@ -203,6 +203,30 @@ async def test_a_large_save_many_stores_what_save_would(engine: FakeEngine) -> N
     for i, record in enumerate(many):
         assert store.get(record.id) == {**expected, "text": f"many ☃ {i}"}  # type: ignore[arg-type]
     assert [r.text for r in Everything.find(order_by="id")][1:] == [r.text for r in many]
+
+
+async def test_save_many_writes_records_as_they_were_when_it_was_called(
+    engine: FakeEngine,
+) -> None:
+    # A large batch is serialised at once but decoded by the store when it needs the dicts.
+    store = store_of(engine)
+    handed: list[tuple[Iterator[list[Any]], int]] = []
+    written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def later(chunks: Iterator[list[Any]], count: int) -> asyncio.Future[None]:
+        handed.append((chunks, count))
+        return written
+
+    store.submit_later = later  # type: ignore[method-assign]
+    users = [User(name=f"u{i}") for i in range(3000)]
+    task = User.save_many(users)
+    users[0].name = "changed after save_many"
+    ((chunks, count),) = handed
+    ops = [op for chunk in chunks for op in chunk]
+    assert count == 3000 and [op.id for op in ops] == [u.id for u in users]
+    assert [op.data["name"] for op in ops] == [f"u{i}" for i in range(3000)]
+    written.set_result(None)
+    assert await task == users
 
 
 async def test_every_json_type_round_trips_exactly(engine: FakeEngine) -> None:
