@@ -73,3 +73,9 @@ def test_a_table_can_be_defined_right_after_import() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['user'] None"
+
+
+def test_lazy_names_are_listed_before_they_are_loaded() -> None:
+    code = "import discobase; print('Table' in dir(discobase), 'GatewayError' in dir(discobase))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True True"
