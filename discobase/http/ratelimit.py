@@ -316,7 +316,9 @@ class RateLimiter:
         self._clock: Clock = clock or LoopClock()
         self.time_scale = time_scale
         self.global_limit = global_limit
-        self.global_period = 1.0 * time_scale
+        # A second and a millisecond: a request answered at the instant another is sent a
+        # second later must not be read as out of the server's window (ties, rounding).
+        self.global_period = (1.0 + _HEADER_ROUNDING) * time_scale
         self.max_wait = max_wait * time_scale
         self.margin = margin * time_scale
         self.invalid_warn = invalid_warn

@@ -538,7 +538,7 @@ async def test_unsent_permit_returns_bucket_and_global_slots(clock: ManualClock)
     limiter = RateLimiter(clock=clock, global_limit=2)
     server = FakeDiscord(clock)
     await run(clock, [call(limiter, server, create(1))])
-    await clock.advance(1.0)
+    await clock.advance(1.01)  # a second (and a millisecond) later
     route = create(1)
     remaining = limiter.view(route).remaining
     permits = [await limiter.acquire(route), await limiter.acquire(create(2))]
@@ -644,7 +644,7 @@ async def test_global_line_is_first_come_first_served(clock: ManualClock) -> Non
     assert [c for _, c in started] == list(range(6))
     assert server.max_per_window(1.0) <= 2
     assert limiter.capacity(create(99)) == 0  # the last two answers are under a second old
-    await clock.advance(1.0)
+    await clock.advance(1.01)
     assert limiter.capacity(create(99)) == 1  # an unknown bucket: one probe
 
 
@@ -1093,3 +1093,16 @@ async def test_pinning_covers_every_resource_of_the_route(clock: ManualClock, se
     assert await run(clock, coros) == [200] * 32
     late = [s for (t, _), s in zip(server.arrivals, server.statuses, strict=True) if t > 1010.0]
     assert 429 not in late, server.statuses
+
+
+async def test_global_window_is_not_read_short_at_its_edge(clock: ManualClock) -> None:
+    """With answers arriving at once, the next batch must not start at the very instant the
+    previous one is a second old: a server counting that second inclusively would refuse it."""
+    limiter = RateLimiter(clock=clock, global_limit=5)
+    server = FakeDiscord(clock, global_limit=5, default=(50, 5.0))
+    started: list[float] = []
+    coros = [call(limiter, server, create(c), latency=0.0, started=started) for c in range(20)]
+    assert await run(clock, coros) == [200] * 20
+    times = sorted(started)
+    assert all(b - a > 1.0 for a, b in zip(times, times[5:], strict=False))
+    assert server.rejected == 0
