@@ -47,7 +47,9 @@ And when the server says no anyway:
   known to use is a **sub-limit**: only that variant (e.g. channel renames, edits of old
   messages) waits; the rest of the bucket moves on (a 429 naming a bucket another route uses
   means the route moved onto it: the buckets merge);
-- any other 429 means the bucket is drained: the headers are applied and the request re-queued;
+- any other 429 means the bucket is drained: the headers are applied and the request re-queued
+  (a route refused without ever sending headers is assumed to allow one request per window,
+  the window growing by each wait it is told, so that it stops earning a 429 per window);
 - the wait is always the larger of ``Retry-After`` and the body's ``retry_after`` (a 429 with
   neither waits out the window, or a second); a wait over
   ``max_wait`` (or a bucket window longer than it) raises :class:`RateLimited` instead of
