@@ -33,7 +33,9 @@ __all__ = [
     "encode_records",
     "gc_paused",
     "header_info",
+    "pause_gc",
     "replay_from",
+    "resume_gc",
 ]
 
 # Lines encoded per slice of a snapshot.
@@ -125,6 +127,30 @@ def decode_records(stream: bytes) -> Iterator[list[Any]]:
         yield chunk
 
 
+# How many holders want the cyclic collector off, and whether it was on before the first.
+# A count, not a saved flag per holder: pauses that overlap across awaits (two large writes
+# at once) must turn it back on only when the last one ends.
+_gc_holds = 0
+_gc_was_enabled = False
+
+
+def pause_gc() -> None:
+    """Hold the cyclic garbage collector off until the matching :func:`resume_gc`."""
+    global _gc_holds, _gc_was_enabled
+    if _gc_holds == 0:
+        _gc_was_enabled = gc.isenabled()
+        gc.disable()
+    _gc_holds += 1
+
+
+def resume_gc() -> None:
+    """Release one :func:`pause_gc` hold; the last one restores the collector's state."""
+    global _gc_holds
+    _gc_holds -= 1
+    if _gc_holds == 0 and _gc_was_enabled:
+        gc.enable()
+
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a snapshot's records are built.
@@ -134,13 +160,11 @@ def gc_paused() -> Iterator[None]:
     not await, so nothing else runs meanwhile: large loads pause it around each piece and
     yield to the event loop between pieces.
     """
-    enabled = gc.isenabled()
-    gc.disable()
+    pause_gc()
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        resume_gc()
 
 
 def header_info(header: codec.Header, channel_id: int) -> SnapshotInfo:

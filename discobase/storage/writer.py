@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import secrets
 from collections import deque
@@ -30,7 +29,7 @@ from discobase.http import File, HTTPClient, routes
 from discobase.http.errors import HTTPException, PayloadTooLarge
 from discobase.storage import codec
 from discobase.storage.codec import Op, Put
-from discobase.storage.snapshot import gc_paused
+from discobase.storage.snapshot import gc_paused, pause_gc, resume_gc
 from discobase.storage.state import TableState
 
 __all__ = [
@@ -157,8 +156,7 @@ async def encode_group(group: Group) -> None:
     # thousands of containers, and the collections they would trigger walk every live record
     # (0.3 s for 100,000 records, as long as the decoding itself). Whatever runs in between
     # only keeps its cyclic garbage a few hundred milliseconds longer.
-    enabled = gc.isenabled()
-    gc.disable()
+    pause_gc()
     try:
         for piece in _encode_slices(group.ops):
             slices.append(piece)
@@ -168,8 +166,7 @@ async def encode_group(group: Group) -> None:
             slices.extend(_encode_slices(chunk))
             await asyncio.sleep(0)
     finally:
-        if enabled:
-            gc.enable()
+        resume_gc()
     group.blob = b"".join(slices)
 
 

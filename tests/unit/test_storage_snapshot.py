@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -16,7 +17,10 @@ from discobase.storage.snapshot import (
     REPLAY_LAG_MS,
     decode_records,
     encode_records,
+    gc_paused,
+    pause_gc,
     replay_from,
+    resume_gc,
 )
 from discobase.storage.state import TableState
 
@@ -133,3 +137,25 @@ def test_catalog_first_entry_fixes_the_channel_latest_the_schema() -> None:
     assert catalog.snapshots["t"].message_id == 45
     with pytest.raises(StorageCorrupted):
         catalog.ingest(70, "table", {"name": "x"})
+
+
+def test_overlapping_gc_pauses_restore_the_collector_only_when_the_last_ends() -> None:
+    # Two large writes pause the collector across awaits and may end in either order.
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        pause_gc()
+        pause_gc()
+        resume_gc()
+        assert not gc.isenabled(), "one write still holds the collector off"
+        resume_gc()
+        assert gc.isenabled()
+        gc.disable()  # a program that runs without the collector keeps it off
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()
