@@ -7,6 +7,7 @@ shown (no ACK), a later frame the server is known to send proves the order inste
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -76,6 +77,19 @@ async def test_drop_route_closes_with_the_code_asked(
         stats = await reply.json()
     assert stats["close_codes"] == {"4321": 1}
     assert stats["identifies"] == 1
+
+
+async def test_a_connection_already_closing_is_not_dropped_again(
+    emu: Any, session: aiohttp.ClientSession, bot: Any, guild_id: str
+) -> None:
+    # A watchdog close racing an injected one: only the first counts, and only it is seen.
+    gw = await _identified(session, emu, bot)
+    first, second = await asyncio.gather(
+        emu.gateway.drop(close_code=4321), emu.gateway.drop(close_code=4000)
+    )
+    assert (first, second) == (1, 0)
+    assert await gw.expect_close() == 4321
+    assert emu.stats()["gateway"]["close_codes"] == {4321: 1}
 
 
 async def test_drop_route_without_a_code_cuts_the_socket(

@@ -125,6 +125,11 @@ class GatewayConnection:
         self.server.detach(self, ended=ended)
         self.server.forget(self)
 
+    @property
+    def closing(self) -> bool:
+        """Whether a close or drop has begun (a second one does nothing)."""
+        return self._closing
+
     async def close(self, code: int, reason: str = "") -> None:
         """Close with ``code`` (once); the reader loop then ends."""
         if self._closing:
