@@ -100,3 +100,10 @@ async def test_pins_first_page_is_newest_first_with_has_more(
     assert [i["message"]["id"] for i in first["items"]] == [ids[2], ids[1]]
     stamps = [datetime.fromisoformat(i["pinned_at"]) for i in first["items"]]
     assert stamps == sorted(stamps, reverse=True)
+    # The next page is asked for with the last item's pinned_at (facts 2.8): exclusive.
+    rest = await api.get(
+        f"/channels/{channel_id}/messages/pins",
+        params={"limit": "2", "before": first["items"][-1]["pinned_at"]},
+    )
+    assert [i["message"]["id"] for i in rest.json()["items"]] == [ids[0]]
+    assert rest.json()["has_more"] is False
