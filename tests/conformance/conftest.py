@@ -84,6 +84,12 @@ async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
+def session(http_session: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """The session the gateway tests open their raw websockets on: ``http_session`` itself."""
+    return http_session
+
+
+@pytest.fixture
 def api(
     emu: Any, bot: Any, http_session: aiohttp.ClientSession, openapi_spec: OpenAPISpec | None
 ) -> CheckedSession:

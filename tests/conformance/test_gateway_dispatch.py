@@ -6,11 +6,9 @@ websocket client watches the dispatches. Facts: discord-api-facts.md §2.10, §4
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 
 from discobase.emulator.gateway import Opcode
 from tests.conformance.conftest import call
@@ -23,12 +21,6 @@ from tests.conformance.test_gateway_raw_client import (
     RawGateway,
     ready_gateway,
 )
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def test_message_and_channel_events_follow_rest_changes(

@@ -8,7 +8,6 @@ shown (no ACK), a later frame the server is known to send proves the order inste
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -18,12 +17,6 @@ from discobase.emulator.gateway import Opcode
 from tests.conformance.test_gateway_raw_client import RawGateway, eventually
 
 ADMIN = "/_emulator/gateway"
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def _admin(session: aiohttp.ClientSession, emu: Any, name: str, **body: Any) -> Any:

@@ -7,7 +7,6 @@ Layer: conformance tests, driven by the raw websocket client in ``test_gateway_r
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -24,12 +23,6 @@ from tests.conformance.test_gateway_raw_client import (
     eventually,
     ready_gateway,
 )
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def test_hello_comes_first_with_a_scaled_interval_and_heartbeats_are_acked(

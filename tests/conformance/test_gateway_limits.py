@@ -8,11 +8,9 @@ discord-api-facts.md §4.3, §4.4, §4.9.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 
 from discobase.emulator.gateway import CloseCode, Opcode
 from tests.conformance.test_gateway_raw_client import (
@@ -20,12 +18,6 @@ from tests.conformance.test_gateway_raw_client import (
     eventually,
     ready_gateway,
 )
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def test_the_121st_payload_in_a_window_closes_with_4008(

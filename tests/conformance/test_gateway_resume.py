@@ -6,7 +6,6 @@ Facts: discord-api-facts.md §4.8; design scenarios 20 and 22 (the server side o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -19,12 +18,6 @@ from tests.conformance.test_gateway_raw_client import (
     RawGateway,
     eventually,
 )
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def _identified(session: aiohttp.ClientSession, emu: Any, bot: Any) -> tuple[RawGateway, str]:
