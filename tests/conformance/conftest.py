@@ -16,7 +16,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conformance.openapi import CheckedSession, OpenAPISpec, Reply, missing_spec_reason
+from tests.conformance.openapi import (
+    CheckedSession,
+    OpenAPISpec,
+    Reply,
+    SpecCheckingProxy,
+    missing_spec_reason,
+)
 
 # Real seconds per Discord second: a 5-second window lasts 50 ms.
 TIME_SCALE = 0.01
@@ -98,6 +104,13 @@ def api(
 
 
 @pytest.fixture
+async def proxy(emu: Any, openapi_spec: OpenAPISpec | None) -> AsyncIterator[SpecCheckingProxy]:
+    """A spec-checking proxy in front of the emulator, for third-party clients to talk to."""
+    async with SpecCheckingProxy(emu.url, openapi_spec) as checking:
+        yield checking
+
+
+@pytest.fixture
 async def channel_id(api: CheckedSession, guild_id: str) -> str:
     """A fresh text channel in ``guild_id``."""
     reply = await api.post(f"/guilds/{guild_id}/channels", json={"name": "records", "type": 0})
@@ -153,3 +166,20 @@ async def create_channel(
     assert reply.status == 201, reply.body
     channel: dict[str, Any] = reply.json()
     return channel
+
+
+def server_429s(emu: Any) -> int:
+    """Count the 429s the emulator itself answered, by status and by scope."""
+    stats = emu.stats()
+    by_status = stats["responses_by_status"]
+    by_scope = stats["ratelimited_by_scope"]
+    return max(int(by_status.get(429, 0)) + int(by_status.get("429", 0)), sum(by_scope.values()))
+
+
+def assert_clean(proxy: SpecCheckingProxy, emu: Any, openapi_spec: OpenAPISpec | None) -> None:
+    """Assert that the proxy judged answers and found no problem, and nobody saw a 429."""
+    assert proxy.ledger.problems == []
+    assert 429 not in proxy.ledger.statuses()
+    assert server_429s(emu) == 0
+    if openapi_spec is not None:
+        assert proxy.ledger.validated > 0

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.conformance.conftest import assert_clean
 from tests.conformance.openapi import OpenAPISpec, SpecCheckingProxy
 
 hikari = pytest.importorskip("hikari")
@@ -23,13 +24,6 @@ hikari = pytest.importorskip("hikari")
 # More than one page of hikari's history iterator, which always asks for limit=100: walking
 # the channel in either direction takes a full page, a partial one and an empty one.
 MESSAGES = 105
-
-
-@pytest.fixture
-async def proxy(emu: Any, openapi_spec: OpenAPISpec | None) -> AsyncIterator[SpecCheckingProxy]:
-    """A spec-checking proxy in front of the emulator."""
-    async with SpecCheckingProxy(emu.url, openapi_spec) as checking:
-        yield checking
 
 
 @pytest.fixture
@@ -46,22 +40,6 @@ async def rest(bot: Any, proxy: SpecCheckingProxy) -> AsyncIterator[Any]:
 
 def history_requests(emu: Any) -> int:
     return int(emu.stats()["requests_by_route"].get("GET /channels/{channel_id}/messages", 0))
-
-
-def server_429s(emu: Any) -> int:
-    """Count the 429s the emulator itself answered, by status and by scope."""
-    stats = emu.stats()
-    by_status = stats["responses_by_status"]
-    by_scope = stats["ratelimited_by_scope"]
-    return max(int(by_status.get(429, 0)) + int(by_status.get("429", 0)), sum(by_scope.values()))
-
-
-def assert_clean(proxy: SpecCheckingProxy, emu: Any, openapi_spec: OpenAPISpec | None) -> None:
-    assert proxy.ledger.problems == []
-    assert 429 not in proxy.ledger.statuses()
-    assert server_429s(emu) == 0
-    if openapi_spec is not None:
-        assert proxy.ledger.validated > 0
 
 
 async def test_hikari_rest_client(

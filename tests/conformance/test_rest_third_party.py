@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.conformance.conftest import assert_clean
 from tests.conformance.openapi import OpenAPISpec, SpecCheckingProxy
 
 discord = pytest.importorskip("discord")
@@ -23,37 +24,15 @@ from discord.http import HTTPClient, Route, handle_message_parameters  # noqa: E
 
 
 @pytest.fixture
-def api_base() -> Iterator[None]:
-    """Restore discord.py's global base URL after the test changed it."""
+def proxy(proxy: SpecCheckingProxy) -> Iterator[SpecCheckingProxy]:
+    """conftest's spec-checking proxy, with discord.py's global base URL pointed at it.
+
+    The URL is restored after the test, before the proxy closes.
+    """
     saved = Route.BASE
-    yield
+    Route.BASE = proxy.url + "/api/v10"
+    yield proxy
     Route.BASE = saved
-
-
-@pytest.fixture
-async def proxy(
-    emu: Any, openapi_spec: OpenAPISpec | None, api_base: None
-) -> AsyncIterator[SpecCheckingProxy]:
-    """A spec-checking proxy in front of the emulator, with discord.py pointed at it."""
-    async with SpecCheckingProxy(emu.url, openapi_spec) as checking:
-        Route.BASE = checking.url + "/api/v10"
-        yield checking
-
-
-def server_429s(emu: Any) -> int:
-    """Count the 429s the emulator itself answered, by status and by scope."""
-    stats = emu.stats()
-    by_status = stats["responses_by_status"]
-    by_scope = stats["ratelimited_by_scope"]
-    return max(int(by_status.get(429, 0)) + int(by_status.get("429", 0)), sum(by_scope.values()))
-
-
-def assert_clean(proxy: SpecCheckingProxy, emu: Any, openapi_spec: OpenAPISpec | None) -> None:
-    assert proxy.ledger.problems == []
-    assert 429 not in proxy.ledger.statuses()
-    assert server_429s(emu) == 0
-    if openapi_spec is not None:
-        assert proxy.ledger.validated > 0
 
 
 async def test_discord_py_http_client(
