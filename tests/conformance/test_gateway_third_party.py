@@ -13,11 +13,14 @@ events for the messages it sends, edits and deletes, and survives op 7 by resumi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+
+from tests.conformance.test_gateway_raw_client import eventually
 
 discord = pytest.importorskip("discord")
 yarl = pytest.importorskip("yarl")
@@ -59,14 +62,9 @@ class Recorder:
         # A short guild_ready_timeout only makes on_ready come sooner; late GUILD_CREATEs
         # still fill the cache, and the test waits for the guild itself.
         self.client = discord.Client(intents=discord.Intents.default(), guild_ready_timeout=0.5)
-        self.ready = asyncio.Event()
         self.resumed = asyncio.Event()
         self.events: asyncio.Queue[tuple[str, int, Any]] = asyncio.Queue()
         client = self.client
-
-        @client.event
-        async def on_ready() -> None:
-            self.ready.set()
 
         @client.event
         async def on_resumed() -> None:
@@ -88,12 +86,23 @@ class Recorder:
         return await asyncio.wait_for(self.events.get(), WAIT)
 
 
-async def _eventually(predicate: Any) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while not predicate():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+@contextlib.asynccontextmanager
+async def running(client: Any, token: str, guild_id: str) -> AsyncIterator[Any]:
+    """Start ``client``, wait for ``on_ready`` and for its guild, yield the guild; close after."""
+    ready = asyncio.Event()
+
+    @client.event
+    async def on_ready() -> None:
+        ready.set()
+
+    runner = asyncio.create_task(client.start(token))
+    try:
+        await asyncio.wait_for(ready.wait(), WAIT)
+        await eventually(lambda: client.get_guild(int(guild_id)) is not None, WAIT)
+        yield client.get_guild(int(guild_id))
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, WAIT)
 
 
 async def test_discord_py_client_connects_sees_events_and_resumes_after_op7(
@@ -101,12 +110,8 @@ async def test_discord_py_client_connects_sees_events_and_resumes_after_op7(
 ) -> None:
     recorder = Recorder()
     client = recorder.client
-    runner = asyncio.create_task(client.start(bot.token))
-    try:
-        await asyncio.wait_for(recorder.ready.wait(), WAIT)
+    async with running(client, bot.token, guild_id) as guild:
         assert client.user is not None and str(client.user.id) == bot.id
-        await _eventually(lambda: client.get_guild(int(guild_id)) is not None)
-        guild = client.get_guild(int(guild_id))
         channel = guild.get_channel(int(channel_id))
         assert channel is not None and channel in guild.text_channels
         assert guild.default_role.id == int(guild_id)
@@ -131,21 +136,14 @@ async def test_discord_py_client_connects_sees_events_and_resumes_after_op7(
         # Its default compression, which the emulator must serve (the dev venv has no zstd
         # module before Python 3.14, so zlib-stream there).
         assert stats["connects_by_compression"] == {_discord_py_default_compression(): 2}
-    finally:
-        await client.close()
-        await asyncio.wait_for(runner, WAIT)
 
 
 async def test_discord_py_client_survives_a_dropped_socket(
     emu: Any, bot: Any, guild_id: str, channel_id: str, pointed_at: None
 ) -> None:
     recorder = Recorder()
-    client = recorder.client
-    runner = asyncio.create_task(client.start(bot.token))
-    try:
-        await asyncio.wait_for(recorder.ready.wait(), WAIT)
-        await _eventually(lambda: client.get_guild(int(guild_id)) is not None)
-        channel = client.get_guild(int(guild_id)).get_channel(int(channel_id))
+    async with running(recorder.client, bot.token, guild_id) as guild:
+        channel = guild.get_channel(int(channel_id))
 
         assert await emu.gateway.drop(bot.id) == 1  # no close frame
         await asyncio.wait_for(recorder.resumed.wait(), WAIT)
@@ -153,9 +151,6 @@ async def test_discord_py_client_survives_a_dropped_socket(
         assert await recorder.next_event() == ("create", message.id, "after the drop")
         stats = emu.stats()["gateway"]
         assert stats["identifies"] == 1 and stats["resumes"] == 1
-    finally:
-        await client.close()
-        await asyncio.wait_for(runner, WAIT)
 
 
 async def test_discord_py_sharded_client_uses_the_url_from_get_gateway_bot(
@@ -165,22 +160,10 @@ async def test_discord_py_sharded_client_uses_the_url_from_get_gateway_bot(
     # is configured here beyond the REST base: the emulator's answer must be enough.
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL("wss://gateway.invalid/")
     client = discord.AutoShardedClient(intents=discord.Intents.default(), guild_ready_timeout=0.5)
-    ready = asyncio.Event()
-
-    @client.event
-    async def on_ready() -> None:
-        ready.set()
-
-    runner = asyncio.create_task(client.start(bot.token))
-    try:
-        await asyncio.wait_for(ready.wait(), WAIT)
-        await _eventually(lambda: client.get_guild(int(guild_id)) is not None)
+    async with running(client, bot.token, guild_id):
         assert client.shard_count == 1
         stats = emu.stats()["gateway"]
         assert stats["identifies"] == 1 and stats["connects_by_url"]["base"] == 1
-    finally:
-        await client.close()
-        await asyncio.wait_for(runner, WAIT)
 
 
 @pytest.mark.parametrize("presences", [False, True], ids=["op8-chunk", "presences"])
@@ -196,22 +179,9 @@ async def test_discord_py_with_the_members_intent_gets_every_member(
     intents = discord.Intents.all()
     intents.presences = presences
     client = discord.Client(intents=intents, guild_ready_timeout=0.5)
-    ready = asyncio.Event()
-
-    @client.event
-    async def on_ready() -> None:
-        ready.set()
-
-    runner = asyncio.create_task(client.start(bot.token))
-    try:
-        await asyncio.wait_for(ready.wait(), WAIT)
-        await _eventually(lambda: client.get_guild(int(guild_id)) is not None)
-        guild = client.get_guild(int(guild_id))
-        await _eventually(lambda: guild.chunked)
+    async with running(client, bot.token, guild_id) as guild:
+        await eventually(lambda: guild.chunked, WAIT)
         chunks = emu.stats()["gateway"]["dispatches_by_name"].get("GUILD_MEMBERS_CHUNK", 0)
         assert chunks == (0 if presences else 1)
         assert guild.get_member(int(bot.id)) is not None
         assert guild.get_member(int(other.id)) is not None
-    finally:
-        await client.close()
-        await asyncio.wait_for(runner, WAIT)
