@@ -111,6 +111,16 @@ class Recorder:
         return await asyncio.wait_for(self.events.get(), WAIT)
 
 
+def resumed_once(emu: Any) -> dict[str, Any]:
+    """Assert one session, resumed once on the resume URL and never refused; return the stats."""
+    stats: dict[str, Any] = emu.stats()["gateway"]
+    assert stats["identifies"] == 1
+    assert stats["resumes"] == 1
+    assert stats["resumes_by_url"]["resume"] == 1
+    assert stats["resume_failures"] == 0
+    return stats
+
+
 @pytest.fixture
 async def recorder(emu: Any, bot: Any, guild_id: str, channel_id: str) -> AsyncIterator[Recorder]:
     """A started hikari bot, started after ``channel_id`` exists; closed after the test."""
@@ -153,11 +163,7 @@ async def test_hikari_connects_sees_guild_and_message_events_and_resumes_after_o
     after = await hk.rest.create_message(channel, "after the reconnect")
     assert await recorder.next_event() == ("create", after.id, "after the reconnect")
 
-    stats = emu.stats()["gateway"]
-    assert stats["identifies"] == 1
-    assert stats["resumes"] == 1
-    assert stats["resumes_by_url"]["resume"] == 1
-    assert stats["resume_failures"] == 0
+    stats = resumed_once(emu)
     # hikari closes with 3000 on op 7, a code that keeps the session resumable.
     assert stats["client_close_codes"] == {3000: 1}
     assert stats["connects_by_compression"] == {_hikari_default_compression(): 2}
@@ -173,9 +179,5 @@ async def test_hikari_survives_a_dropped_socket_by_resuming(
     message = await hk.rest.create_message(int(channel_id), "after the drop")
     assert await recorder.next_event() == ("create", message.id, "after the drop")
 
-    stats = emu.stats()["gateway"]
-    assert stats["identifies"] == 1
-    assert stats["resumes"] == 1
-    assert stats["resumes_by_url"]["resume"] == 1
-    assert stats["resume_failures"] == 0
+    stats = resumed_once(emu)
     assert stats["drops"] == 1
