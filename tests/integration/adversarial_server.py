@@ -211,6 +211,11 @@ class AdversarialServer:
         return web.json_response(body, status=429, headers=headers)
 
     @staticmethod
+    def error(status: int, message: str) -> Callable[[web.Request], web.Response]:
+        """An answer for ``inject``: Discord's JSON error body with ``status``."""
+        return lambda request: web.json_response({"message": message, "code": 0}, status=status)
+
+    @staticmethod
     def cloudflare() -> web.Response:
         """Cloudflare's HTML 429: no Via, no JSON."""
         return web.Response(
@@ -248,16 +253,22 @@ class AdversarialServer:
                 return rule, match
         return None, None
 
-    def _injection(self, method: str, path: str, after_write: bool) -> Injection | None:
+    async def _forced(
+        self, request: web.Request, path: str, after_write: bool
+    ) -> web.StreamResponse | None:
+        """Spend the first matching injection and return its answer, if it gives one."""
         for injection in self.injections:
             if (
                 injection.count > 0
                 and injection.after_write == after_write
-                and injection.method == method
+                and injection.method == request.method
                 and re.fullmatch(injection.pattern, path)
             ):
                 injection.count -= 1
-                return injection
+                forced = injection.respond(request)
+                if inspect.isawaitable(forced):
+                    forced = await forced
+                return forced
         return None
 
     async def _answer(
@@ -265,13 +276,9 @@ class AdversarialServer:
     ) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bot {self.token}":
             return web.json_response({"message": "401: Unauthorized", "code": 0}, status=401)
-        injection = self._injection(request.method, path, after_write=False)
-        if injection is not None:
-            forced = injection.respond(request)
-            if inspect.isawaitable(forced):
-                forced = await forced
-            if forced is not None:
-                return forced
+        forced = await self._forced(request, path, after_write=False)
+        if forced is not None:
+            return forced
         recent = sum(1 for a in self.arrivals if a.at > now - 1.0)
         if recent > self.global_limit:
             return self.ratelimited(retry_after=1.0, scope="global", is_global=True)
@@ -308,13 +315,9 @@ class AdversarialServer:
             if rule.headers:
                 headers["X-RateLimit-Remaining"] = str(limit - window.count)
         body, status = await self._work(request, path)
-        injection = self._injection(request.method, path, after_write=True)
-        if injection is not None:
-            forced = injection.respond(request)
-            if inspect.isawaitable(forced):
-                forced = await forced
-            if forced is not None:
-                return forced
+        forced = await self._forced(request, path, after_write=True)
+        if forced is not None:
+            return forced
         if status == 204:
             return web.Response(status=204, headers=headers)
         return web.json_response(body, status=status, headers=headers)

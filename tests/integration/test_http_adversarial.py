@@ -247,12 +247,7 @@ async def test_invalid_token_fails_all_queued(server: AdversarialServer) -> None
 
 async def test_500_after_write_stores_one_message(server: AdversarialServer) -> None:
     """Scenario 16: a 500 after the write; the retry's nonce finds the stored message."""
-    server.inject(
-        "POST",
-        r"/channels/\d+/messages",
-        lambda r: web.json_response({"message": "boom", "code": 0}, status=500),
-        after_write=True,
-    )
+    server.inject("POST", r"/channels/\d+/messages", server.error(500, "boom"), after_write=True)
     async with client_for(server) as http:
         message = await http.create_message(6, content="once")
         assert http.stats.retries >= 1
@@ -264,12 +259,7 @@ async def test_500_after_write_stores_one_message(server: AdversarialServer) -> 
 
 async def test_post_without_nonce_is_not_retried(server: AdversarialServer) -> None:
     """A message create without ``enforce_nonce`` is sent once, even after a 500."""
-    server.inject(
-        "POST",
-        r"/channels/\d+/messages",
-        lambda r: web.json_response({"message": "boom", "code": 0}, status=500),
-        after_write=True,
-    )
+    server.inject("POST", r"/channels/\d+/messages", server.error(500, "boom"), after_write=True)
     async with client_for(server) as http:
         route = routes.CREATE_MESSAGE.compile(channel_id=8)
         with pytest.raises(HTTPException) as info:
@@ -279,12 +269,7 @@ async def test_post_without_nonce_is_not_retried(server: AdversarialServer) -> N
 
 
 async def test_502s_then_success(server: AdversarialServer) -> None:
-    server.inject(
-        "GET",
-        r"/users/@me",
-        lambda r: web.json_response({"message": "bad gateway", "code": 0}, status=502),
-        count=2,
-    )
+    server.inject("GET", r"/users/@me", server.error(502, "bad gateway"), count=2)
     async with client_for(server) as http:
         assert await http.fetch_current_user() == {"id": "@me"}
     assert [a.status for a in server.arrivals] == [502, 502, 200]
