@@ -20,25 +20,24 @@ duration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
-import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import discobase
 from discobase.emulator import Emulator
+from tests.integration.child_process import start_child
 
 # Real seconds per Discord second: a channel's 5-per-5 s bucket lasts 0.1 s, a heartbeat
 # interval 0.9 s, a session is kept 3.6 s after its socket went away.
 SCALE = 0.02
 WAIT = 30.0  # a deadline, never a duration: generous for a loaded 2-core machine
-ROOT = Path(__file__).resolve().parents[2]
 GUILD = "faults"
 # Each writer leaves this much time between two saves (0.6 of the channel's bucket window),
 # so the two processes together never ask for more than the 5 creates per window Discord
@@ -125,8 +124,7 @@ def count_429(emu: Emulator) -> int:
 # ---------------------------------------------------------------------------------------
 
 CHILD = """
-import asyncio, base64, os, random, sys
-sys.path.insert(0, {root!r})
+import asyncio, base64, os, random
 import discobase
 
 db = discobase.Database({guild!r})  # DISCOBASE_API_URL and DISCOBASE_TIME_SCALE: the env
@@ -168,19 +166,7 @@ async def test_a_writer_process_killed_mid_batch_leaves_nothing_partial() -> Non
         async with asyncio.timeout(WAIT * 2), live.conn(bot.token):
             await live_entry.save_many([live_entry(writer="parent", n=n) for n in range(3)])
             channel = table_channel(emu)
-            child = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                CHILD.format(root=str(ROOT), guild=GUILD),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env={
-                    **os.environ,
-                    "DISCOBASE_API_URL": emu.url,
-                    "DISCOBASE_TOKEN": bot.token,
-                    "DISCOBASE_TIME_SCALE": str(SCALE),
-                },
-            )
+            child = await start_child(CHILD.format(guild=GUILD), emu, bot.token)
             landed: list[dict[str, Any]] = []
 
             def kill_at_the_first_part(event: Any) -> None:
@@ -241,6 +227,7 @@ class Writer:
     """One database saving records, one at a time, until told to stop."""
 
     name: str
+    db: discobase.Database
     model: Any
     written: int = 0
     errors: list[BaseException] = field(default_factory=list)
@@ -257,6 +244,43 @@ class Writer:
 
     def expected(self) -> list[tuple[str, int]]:
         return [(self.name, n) for n in range(self.written)]
+
+
+async def start_writers(emu: Emulator) -> tuple[Any, Writer, Writer]:
+    """Log two databases of one bot in; return the bot and a (not yet running) writer each.
+
+    They start one after the other: the first creates the table, so both open one channel.
+    """
+    bot = emu.create_bot("db")
+    emu.create_guild(GUILD, bots=[bot])
+    db_a, db_b = database(emu), database(emu)
+    a, b = Writer("a", db_a, entry_table(db_a)), Writer("b", db_b, entry_table(db_b))
+    await start(db_a, bot.token)
+    await start(db_b, bot.token)
+    return bot, a, b
+
+
+@contextlib.asynccontextmanager
+async def writing(a: Writer, b: Writer) -> AsyncIterator[None]:
+    """Run both writers while the body runs; then stop them and check that no save failed."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(w.run(stop)) for w in (a, b)]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    assert not a.errors and not b.errors, (a.errors, b.errors)
+
+
+async def converged(a: Writer, b: Writer) -> list[tuple[str, int]]:
+    """Wait until both databases hold exactly what both writers wrote; return that."""
+    everything = sorted(a.expected() + b.expected())
+    await eventually(
+        lambda: keys(a.model) == everything and keys(b.model) == everything,
+        "both databases to converge",
+    )
+    return everything
 
 
 @dataclass(frozen=True)
@@ -315,7 +339,7 @@ def open_sessions(emu: Emulator, bot_id: str) -> int:
     return len(records) if all(r.started for r in records) else -1
 
 
-async def both_live(emu: Emulator, bot_id: str, a: Writer, b: Writer, readers: Any) -> None:
+async def both_live(emu: Emulator, bot_id: str, a: Writer, b: Writer) -> None:
     """Wait until both sessions are back and each database sees what the other writes now."""
     await eventually(lambda: open_sessions(emu, bot_id) == 2, "two sessions on the gateway")
     marks = {a.name: a.written + 1, b.name: b.written + 1}
@@ -323,8 +347,8 @@ async def both_live(emu: Emulator, bot_id: str, a: Writer, b: Writer, readers: A
     # current connection: seeing one proves that connection delivers.
     await eventually(
         lambda: (
-            readers[0].count(writer=b.name) > marks[b.name]
-            and readers[1].count(writer=a.name) > marks[a.name]
+            a.model.count(writer=b.name) > marks[b.name]
+            and b.model.count(writer=a.name) > marks[a.name]
         ),
         "each database to see the other's new records",
     )
@@ -332,18 +356,10 @@ async def both_live(emu: Emulator, bot_id: str, a: Writer, b: Writer, readers: A
 
 async def test_a_gateway_fault_storm_while_two_databases_write() -> None:
     async with local_discord() as emu:
-        bot = emu.create_bot("db")
-        emu.create_guild(GUILD, bots=[bot])
-        db_a, db_b = database(emu), database(emu)
-        entry_a, entry_b = entry_table(db_a), entry_table(db_b)
         async with asyncio.timeout(WAIT * 3):
-            await start(db_a, bot.token)  # creates the table: both open the same channel
-            await start(db_b, bot.token)
-            a, b = Writer("a", entry_a), Writer("b", entry_b)
-            stop = asyncio.Event()
-            writers = [asyncio.create_task(w.run(stop)) for w in (a, b)]
-            try:
-                await both_live(emu, bot.id, a, b, (entry_a, entry_b))
+            bot, a, b = await start_writers(emu)
+            async with writing(a, b):
+                await both_live(emu, bot.id, a, b)
                 initial = gateway_counts(emu)
                 assert initial["identifies"] == 2  # one session per database
                 expected = dict.fromkeys(initial, 0)
@@ -366,24 +382,16 @@ async def test_a_gateway_fault_storm_while_two_databases_write() -> None:
                         ),
                         f"the client to recover from {fault.name}",
                     )
-                    await both_live(emu, bot.id, a, b, (entry_a, entry_b))
+                    await both_live(emu, bot.id, a, b)
                 # A heartbeat Discord asks for is answered at once, on both connections.
                 beats = gateway_counts(emu)["heartbeats"]
                 assert await emu.gateway.request_heartbeat(bot.id) == 2
                 await eventually(
                     lambda: gateway_counts(emu)["heartbeats"] >= beats + 2, "requested beats"
                 )
-            finally:
-                stop.set()
-                await asyncio.gather(*writers)
-            assert not a.errors and not b.errors, (a.errors, b.errors)
 
             # Both converge on exactly what was written, each record once.
-            everything = sorted(a.expected() + b.expected())
-            await eventually(
-                lambda: keys(entry_a) == everything and keys(entry_b) == everything,
-                "both databases to converge",
-            )
+            everything = await converged(a, b)
             ended = gateway_counts(emu)
             for key in ("identifies", "resumes", "resume_failures"):
                 assert ended[key] - initial[key] == expected[key], (key, initial, ended, expected)
@@ -400,7 +408,7 @@ async def test_a_gateway_fault_storm_while_two_databases_write() -> None:
             # A fatal close: both stop with a typed error and never knock again.
             connections = gw["connections"]
             assert await emu.gateway.drop(bot.id, close_code=4004) == 2
-            for db, model in ((db_a, entry_a), (db_b, entry_b)):
+            for db, model in ((a.db, a.model), (b.db, b.model)):
                 await eventually(lambda d=db: not d.is_ready, "the database to stop")  # type: ignore[misc]
                 with pytest.raises(discobase.GatewayError) as info:
                     await db.wait_ready()
@@ -414,8 +422,8 @@ async def test_a_gateway_fault_storm_while_two_databases_write() -> None:
             await asyncio.sleep(60 * SCALE)
             assert emu.gateway.stats()["connections"] == connections
             assert emu.gateway.stats()["open"] == 0
-            await db_a.close()
-            await db_b.close()
+            await a.db.close()
+            await b.db.close()
 
 
 async def test_a_catch_up_that_meets_5xx_is_retried_until_nothing_is_missing() -> None:
@@ -423,19 +431,11 @@ async def test_a_catch_up_that_meets_5xx_is_retried_until_nothing_is_missing() -
     # REST. When those reads fail longer than the HTTP client retries, the catch-up must be
     # tried again, or the records of the gap stay missing for good.
     async with local_discord() as emu:
-        bot = emu.create_bot("db")
-        emu.create_guild(GUILD, bots=[bot])
-        db_a, db_b = database(emu), database(emu)
-        entry_a, entry_b = entry_table(db_a), entry_table(db_b)
         async with asyncio.timeout(WAIT * 2):
-            await start(db_a, bot.token)
-            await start(db_b, bot.token)
+            bot, a, b = await start_writers(emu)
             channel = table_channel(emu)
-            a, b = Writer("a", entry_a), Writer("b", entry_b)
-            stop = asyncio.Event()
-            writers = [asyncio.create_task(w.run(stop)) for w in (a, b)]
-            try:
-                await both_live(emu, bot.id, a, b, (entry_a, entry_b))
+            async with writing(a, b):
+                await both_live(emu, bot.id, a, b)
                 identifies = gateway_counts(emu)["identifies"]
                 # Three catch-up attempts' worth of failures (the client tries each read 4
                 # times), shared between the two databases in whatever way they come.
@@ -447,19 +447,11 @@ async def test_a_catch_up_that_meets_5xx_is_retried_until_nothing_is_missing() -
                 await eventually(
                     lambda: emu.stats()["faults_injected"] == 12, "the catch-ups to meet the 503s"
                 )
-                await both_live(emu, bot.id, a, b, (entry_a, entry_b))
-            finally:
-                stop.set()
-                await asyncio.gather(*writers)
-            assert not a.errors and not b.errors, (a.errors, b.errors)
-            everything = sorted(a.expected() + b.expected())
-            await eventually(
-                lambda: keys(entry_a) == everything and keys(entry_b) == everything,
-                "both databases to converge",
-            )
+                await both_live(emu, bot.id, a, b)
+            await converged(a, b)
             assert count_429(emu) == 0
-            await db_a.close()
-            await db_b.close()
+            await a.db.close()
+            await b.db.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -469,24 +461,16 @@ async def test_a_catch_up_that_meets_5xx_is_retried_until_nothing_is_missing() -
 
 async def test_5xx_on_message_creates_lose_and_duplicate_nothing() -> None:
     async with local_discord() as emu:
-        bot = emu.create_bot("db")
-        emu.create_guild(GUILD, bots=[bot])
-        db_a, db_b = database(emu), database(emu)
-        entry_a, entry_b = entry_table(db_a), entry_table(db_b)
         async with asyncio.timeout(WAIT * 2):
-            await start(db_a, bot.token)
-            await start(db_b, bot.token)
+            bot, a, b = await start_writers(emu)
             channel = table_channel(emu)
             creates = rf"^/channels/{channel.id}/messages$"
-            a, b = Writer("a", entry_a), Writer("b", entry_b)
-            stop = asyncio.Event()
-            writers = [asyncio.create_task(w.run(stop)) for w in (a, b)]
             # (status, after the message was stored), one at a time: the next is injected
             # once the saves in flight when one struck are through, so that no create meets
             # more failures than the client retries.
             injected = [(500, False), (502, False), (500, True), (503, False), (500, True)]
             injected += [(504, False), (502, True), (500, False), (503, True), (500, True)]
-            try:
+            async with writing(a, b):
                 for status, after_write in injected:
                     done = emu.stats()["faults_injected"]
                     emu.fail_next("POST", creates, status, after_write=after_write)
@@ -499,23 +483,15 @@ async def test_5xx_on_message_creates_lose_and_duplicate_nothing() -> None:
                         lambda m=marks: a.written > m[0] + 1 and b.written > m[1] + 1,  # type: ignore[misc]
                         f"both writers to get past the {status}",
                     )
-                await both_live(emu, bot.id, a, b, (entry_a, entry_b))
-            finally:
-                stop.set()
-                await asyncio.gather(*writers)
-            assert not a.errors and not b.errors, (a.errors, b.errors)
-            everything = sorted(a.expected() + b.expected())
-            await eventually(
-                lambda: keys(entry_a) == everything and keys(entry_b) == everything,
-                "both databases to converge",
-            )
+                await both_live(emu, bot.id, a, b)
+            everything = await converged(a, b)
             statuses = emu.stats()["responses_by_status"]
             assert sum(statuses.get(s, 0) for s in (500, 502, 503, 504)) == len(injected)
             assert count_429(emu) == 0
             # One message per record: a create retried after a stored 500 was not stored twice.
             assert len(log_entries(emu, channel)) == len(everything)
-            await db_a.close()
-            await db_b.close()
+            await a.db.close()
+            await b.db.close()
         fresh = database(emu)
         fresh_entry = entry_table(fresh)
         async with fresh.conn(bot.token):

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import discobase
 from tests.conftest import TIME_SCALE
+from tests.integration.child_process import start_child
 
 WAIT = 60.0
-ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = """
-import asyncio, json, os, sys
-sys.path.insert(0, {root!r})
+import asyncio, json, os
 import discobase
 
 db = discobase.Database("two processes")
@@ -30,7 +26,7 @@ class Entry(discobase.Table):
 
 
 async def main():
-    async with db.conn(os.environ["CHILD_TOKEN"]):
+    async with db.conn(os.environ["DISCOBASE_TOKEN"]):
         for n in range(40):
             Entry(author="child", n=n).save()
             await asyncio.sleep(0)
@@ -59,21 +55,8 @@ async def test_two_processes_write_one_table(emulator: Any) -> None:
         # Create the table first, so that both processes open the same channel.
         async with db.conn(bot.token):
             pass
-        env = {
-            **os.environ,
-            "CHILD_TOKEN": bot.token,
-            "DISCOBASE_API_URL": emulator.url,
-            "DISCOBASE_TIME_SCALE": str(TIME_SCALE),
-        }
         async with db.conn(bot.token):
-            child = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                CHILD.format(root=str(ROOT), wait=WAIT),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-            )
+            child = await start_child(CHILD.format(wait=WAIT), emulator, bot.token)
             await asyncio.gather(*(Entry(author="parent", n=n).save() for n in range(40)))
             out, err = await child.communicate()
             assert child.returncode == 0, err.decode()
