@@ -221,7 +221,7 @@ class State:
 
     def guild_permissions(self, guild: Guild, user_id: str) -> int:
         """Return a member's guild-level permissions (0 for a non-member)."""
-        from .permissions import ALL
+        from .permissions import ADMINISTRATOR, ALL
 
         if user_id == guild.owner_id:
             return ALL
@@ -233,7 +233,8 @@ class State:
             role = guild.roles.get(role_id)
             if role is not None:
                 perms |= role.permissions
-        return perms
+        # ADMINISTRATOR "allows all permissions" at the guild level too, not only in channels.
+        return ALL if perms & ADMINISTRATOR else perms
 
     def permissions_in(self, channel: Channel, user_id: str) -> int:
         """Return a member's permissions in ``channel`` (0 for a non-member)."""
