@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GUILDS", "GUILD_MESSAGES", "EmulatorEvent", "EventBus"]
+__all__ = ["GUILDS", "GUILD_INVITES", "GUILD_MESSAGES", "EmulatorEvent", "EventBus"]
 
 GUILDS = 1 << 0
+GUILD_INVITES = 1 << 6
 GUILD_MESSAGES = 1 << 9
 
 

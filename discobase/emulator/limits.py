@@ -114,6 +114,8 @@ DEFAULT_LIMITS: Mapping[str, RouteLimit] = MappingProxyType(
             _limit("leave_guild", 1, 1.0, _DEFAULT),
             _limit("application_me", 5, 5.0, _DEFAULT),
             _limit("gateway_bot", 2, 5.0, _DEFAULT),
+            _limit("invite_create", 5, 5.0, _DEFAULT),
+            _limit("application_commands", 5, 5.0, _DEFAULT),
         ]
     )
 )

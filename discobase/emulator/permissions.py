@@ -13,6 +13,7 @@ __all__ = [
     "ALL",
     "ATTACH_FILES",
     "BOT_DEFAULT",
+    "CREATE_INSTANT_INVITE",
     "EMBED_LINKS",
     "MANAGE_CHANNELS",
     "MANAGE_MESSAGES",
@@ -24,6 +25,7 @@ __all__ = [
     "channel_permissions",
 ]
 
+CREATE_INSTANT_INVITE = 1 << 0
 ADMINISTRATOR = 1 << 3
 MANAGE_CHANNELS = 1 << 4
 ADD_REACTIONS = 1 << 6

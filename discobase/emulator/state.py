@@ -78,11 +78,14 @@ class State:
         # (author id, nonce) -> (message id, Discord time); enforce_nonce dedupe.
         self._nonces: dict[tuple[str, str], tuple[int, float]] = {}
         self.nonce_window = 300.0
+        # application id -> command name -> command; in memory only (not in data_dir).
+        self.commands: dict[str, dict[str, dict[str, Any]]] = {}
 
     def reset_indexes(self) -> None:
-        """Forget the token and nonce indexes (after the tables were cleared)."""
+        """Forget the token and nonce indexes and the commands (after the tables were cleared)."""
         self._tokens = {bot.token: bot for bot in self.bots.values()}
         self._nonces.clear()
+        self.commands.clear()
 
     # -- ids, persistence -------------------------------------------------------------------
 

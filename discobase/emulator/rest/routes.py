@@ -6,7 +6,7 @@ compete (``/messages/pins`` before ``/messages/{message_id}``).
 
 from __future__ import annotations
 
-from . import channels, guilds, messages, pins, users
+from . import channels, commands, guilds, invites, messages, pins, users
 from .context import Route
 
 __all__ = ["CREATE_GUILD", "ROUTES"]
@@ -17,6 +17,18 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/users/@me/guilds/{guild_id}", users.leave_guild, "leave_guild"),
     Route("GET", "/oauth2/applications/@me", users.get_application, "application_me"),
     Route("GET", "/applications/@me", users.get_application, "application_me"),
+    Route(
+        "GET",
+        "/applications/{application_id}/commands",
+        commands.list_commands,
+        "application_commands",
+    ),
+    Route(
+        "PUT",
+        "/applications/{application_id}/commands",
+        commands.overwrite_commands,
+        "application_commands",
+    ),
     Route("GET", "/gateway", users.get_gateway, auth=False),
     Route("GET", "/gateway/bot", users.get_gateway_bot, "gateway_bot"),
     Route("GET", "/guilds/{guild_id}", guilds.get_guild, "guild_get", "guild_id"),
@@ -41,6 +53,13 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "DELETE", "/channels/{channel_id}", channels.delete_channel, "channel_delete", "channel_id"
+    ),
+    Route(
+        "POST",
+        "/channels/{channel_id}/invites",
+        invites.create_invite,
+        "invite_create",
+        "channel_id",
     ),
     Route("POST", "/channels/{channel_id}/typing", channels.trigger_typing, "typing", "channel_id"),
     Route("GET", "/channels/{channel_id}/messages/pins", pins.list_pins, "pins_list", "channel_id"),
