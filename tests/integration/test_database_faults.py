@@ -246,10 +246,13 @@ class Writer:
         return [(self.name, n) for n in range(self.written)]
 
 
-async def start_writers(emu: Emulator) -> tuple[Any, Writer, Writer]:
-    """Log two databases of one bot in; return the bot and a (not yet running) writer each.
+@contextlib.asynccontextmanager
+async def two_writers(emu: Emulator) -> AsyncIterator[tuple[Any, Writer, Writer]]:
+    """Log two databases of one bot in; yield the bot and a (not yet running) writer each.
 
     They start one after the other: the first creates the table, so both open one channel.
+    Both are closed once the body is through; a body that fails leaves them to the
+    emulator's shutdown.
     """
     bot = emu.create_bot("db")
     emu.create_guild(GUILD, bots=[bot])
@@ -257,7 +260,9 @@ async def start_writers(emu: Emulator) -> tuple[Any, Writer, Writer]:
     a, b = Writer("a", db_a, entry_table(db_a)), Writer("b", db_b, entry_table(db_b))
     await start(db_a, bot.token)
     await start(db_b, bot.token)
-    return bot, a, b
+    yield bot, a, b
+    await db_a.close()
+    await db_b.close()
 
 
 @contextlib.asynccontextmanager
@@ -356,8 +361,7 @@ async def both_live(emu: Emulator, bot_id: str, a: Writer, b: Writer) -> None:
 
 async def test_a_gateway_fault_storm_while_two_databases_write() -> None:
     async with local_discord() as emu:
-        async with asyncio.timeout(WAIT * 3):
-            bot, a, b = await start_writers(emu)
+        async with asyncio.timeout(WAIT * 3), two_writers(emu) as (bot, a, b):
             async with writing(a, b):
                 await both_live(emu, bot.id, a, b)
                 initial = gateway_counts(emu)
@@ -422,8 +426,6 @@ async def test_a_gateway_fault_storm_while_two_databases_write() -> None:
             await asyncio.sleep(60 * SCALE)
             assert emu.gateway.stats()["connections"] == connections
             assert emu.gateway.stats()["open"] == 0
-            await a.db.close()
-            await b.db.close()
 
 
 async def test_a_catch_up_that_meets_5xx_is_retried_until_nothing_is_missing() -> None:
@@ -431,8 +433,7 @@ async def test_a_catch_up_that_meets_5xx_is_retried_until_nothing_is_missing() -
     # REST. When those reads fail longer than the HTTP client retries, the catch-up must be
     # tried again, or the records of the gap stay missing for good.
     async with local_discord() as emu:
-        async with asyncio.timeout(WAIT * 2):
-            bot, a, b = await start_writers(emu)
+        async with asyncio.timeout(WAIT * 2), two_writers(emu) as (bot, a, b):
             channel = table_channel(emu)
             async with writing(a, b):
                 await both_live(emu, bot.id, a, b)
@@ -450,8 +451,6 @@ async def test_a_catch_up_that_meets_5xx_is_retried_until_nothing_is_missing() -
                 await both_live(emu, bot.id, a, b)
             await converged(a, b)
             assert count_429(emu) == 0
-            await a.db.close()
-            await b.db.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -461,8 +460,7 @@ async def test_a_catch_up_that_meets_5xx_is_retried_until_nothing_is_missing() -
 
 async def test_5xx_on_message_creates_lose_and_duplicate_nothing() -> None:
     async with local_discord() as emu:
-        async with asyncio.timeout(WAIT * 2):
-            bot, a, b = await start_writers(emu)
+        async with asyncio.timeout(WAIT * 2), two_writers(emu) as (bot, a, b):
             channel = table_channel(emu)
             creates = rf"^/channels/{channel.id}/messages$"
             # (status, after the message was stored), one at a time: the next is injected
@@ -490,8 +488,6 @@ async def test_5xx_on_message_creates_lose_and_duplicate_nothing() -> None:
             assert count_429(emu) == 0
             # One message per record: a create retried after a stored 500 was not stored twice.
             assert len(log_entries(emu, channel)) == len(everything)
-            await a.db.close()
-            await b.db.close()
         fresh = database(emu)
         fresh_entry = entry_table(fresh)
         async with fresh.conn(bot.token):
