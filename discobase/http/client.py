@@ -42,6 +42,10 @@ PROJECT_URL = "https://github.com/discobase/discobase"
 RETRY_STATUSES = frozenset({500, 502, 503, 504, 524})
 # A request that keeps meeting 429s gives up after this many (the limiter should prevent any).
 MAX_RATELIMIT_RETRIES = 5
+# 429s that only say the bucket ran dry (another process of the bot spent it) are the normal
+# cost of sharing a bucket: each costs a wait until the refill, not a spin, so they get a far
+# larger allowance; the limiter's invalid-request counter still guards against a ban.
+MAX_DRAINED_RETRIES = 50
 
 
 def _version() -> str:
@@ -238,6 +242,7 @@ class HTTPClient:
         limiter = self.ratelimiter
         failures = 0
         limited = 0
+        drained = 0
         front = False
         while True:
             permit = await limiter.acquire(route, front=front)
@@ -268,8 +273,11 @@ class HTTPClient:
                 self._count("ratelimited")
             retry = limiter.on_response(permit, raw.status, raw.headers, payload)
             if retry:
-                limited += 1
-                if limited > MAX_RATELIMIT_RETRIES:
+                if permit.drained:
+                    drained += 1
+                else:
+                    limited += 1
+                if limited > MAX_RATELIMIT_RETRIES or drained > MAX_DRAINED_RETRIES:
                     raise RateLimited(
                         "still rate limited after several waits",
                         status=429,

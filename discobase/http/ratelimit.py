@@ -50,8 +50,9 @@ And when the server says no anyway:
 - any other 429 means the bucket is drained: the headers are applied and the request re-queued
   (a route refused without ever sending headers is assumed to allow one request per window,
   the window growing by each wait it is told, so that it stops earning a 429 per window);
-- the wait is always the larger of ``Retry-After`` and the body's ``retry_after`` (a 429 with
-  neither waits out the window, or a second); a wait over
+- the wait is the larger of ``Retry-After`` and the body's ``retry_after`` (a 429 with neither
+  waits out the window, or a second), except on a drained bucket, where a header that is only the
+  body's value rounded up to whole seconds gives way to the exact body; a wait over
   ``max_wait`` (or a bucket window longer than it) raises :class:`RateLimited` instead of
   sleeping;
 - a 429 whose body is not a JSON object, or that has neither ``Via`` nor Discord's
@@ -60,6 +61,18 @@ And when the server says no anyway:
 - 401/403/429 (not ``shared``) feed a 10-minute sliding counter that warns, then refuses to
   send, far below Discord's 10,000;
 - a 401 poisons the token: every queued and later request fails with :class:`InvalidToken`.
+
+Contention
+----------
+Several processes of one bot (or a proxy-less fleet) spend the same server buckets, and no
+process sees the others' requests. They show up in answers: a ``Remaining`` lower than our own
+sends explain, or a 429 that drains a bucket our count said had room. Such a bucket is
+**contended** for a while (30 s after the last sign): it lets one request out at a time, so every
+send is decided on the ``Remaining`` of the answer just received, and it leaves to the others as
+many requests of each window as they were seen to take between two of our answers (decaying by
+one per window, never the whole window). A drained 429 is marked on its permit: the wait until
+the refill is the cure, so the client does not count it among the retries that end in
+:class:`RateLimited`.
 
 A cancelled waiter leaves its queue and wakes the next; a permit released without being sent
 gives back its bucket slot and its global slot.
@@ -95,6 +108,8 @@ _log = logging.getLogger("discobase.http")
 _INF = math.inf
 # Discord gives Reset-After in milliseconds; dates derived from it are this uncertain.
 _HEADER_ROUNDING = 0.001
+# Windows it takes a sighting of another sender's requests to shrink by one request.
+_SIGHTING_DECAY = 4
 Majors = tuple[tuple[str, str], ...]
 BucketKey = tuple[str, Majors]
 
@@ -172,6 +187,8 @@ class BucketView:
         sublimited_in: seconds until this route variant's sub-limit (or shared limit) lifts.
         window: the longest ``Reset-After`` seen, a lower bound on the window's length (0 while
             unknown).
+        contended: whether another sender (another process of this bot) was seen spending the
+            bucket lately, so it is paced one request at a time.
     """
 
     known: bool
@@ -183,6 +200,7 @@ class BucketView:
     queued: int
     sublimited_in: float
     window: float = 0.0
+    contended: bool = False
 
 
 @dataclass(slots=True)
@@ -197,10 +215,13 @@ class LimiterStats:
     cloudflare: int = 0
     hash_changes: int = 0
     invalid_requests: int = 0
+    contended: int = 0
 
 
 class _Bucket:
     __slots__ = (
+        "contended_since",
+        "contended_until",
         "in_flight",
         "key",
         "known",
@@ -212,6 +233,7 @@ class _Bucket:
         "queue",
         "remaining",
         "reset_at",
+        "sightings",
         "window",
         "window_start",
     )
@@ -233,6 +255,12 @@ class _Bucket:
         self.log: deque[float] | None = None
         # Known only from 429s without headers: one request per ``window``, a guess.
         self.guessed = False
+        # Someone else (another process of this bot) spends this bucket too: until this time,
+        # send one request at a time and leave them as many requests of each window as
+        # ``sightings`` (when, how many others' requests fell between two of our answers) show.
+        self.contended_since = -_INF
+        self.contended_until = -_INF
+        self.sightings: deque[tuple[float, int]] = deque()
 
     def resolve(self) -> _Bucket:
         bucket = self
@@ -264,9 +292,22 @@ class Permit:
     Attributes:
         route: the request's route.
         sent: whether the request went on the wire (set by :meth:`mark_sent`).
+        drained: whether its answer was a 429 saying the bucket ran dry (someone else spent
+            it, or the window came early): waiting for the refill is the whole cure, so the
+            client need not count it as a sign that something is wrong.
     """
 
-    __slots__ = ("_bucket", "_epoch", "_global", "_probe", "_taken_at", "done", "route", "sent")
+    __slots__ = (
+        "_bucket",
+        "_epoch",
+        "_global",
+        "_probe",
+        "_taken_at",
+        "done",
+        "drained",
+        "route",
+        "sent",
+    )
 
     def __init__(
         self, route: CompiledRoute, bucket: _Bucket, counted: bool, taken_at: float
@@ -279,6 +320,7 @@ class Permit:
         self._global = counted
         self.sent = False
         self.done = False
+        self.drained = False
 
     def mark_sent(self) -> None:
         """Record that the request is about to hit the wire (its slot is spent for good)."""
@@ -327,6 +369,8 @@ class RateLimiter:
         self.invalid_refuse = invalid_refuse
         self.invalid_window = 600.0 * time_scale
         self.breaker_default = 3600.0 * time_scale
+        # How long a bucket stays contended after the last sign of another sender.
+        self.contention_memory = 30.0 * time_scale
         self.require_via = require_via
         self.stats = LimiterStats()
         self._hashes: dict[str, str] = {}
@@ -385,6 +429,7 @@ class RateLimiter:
             len(bucket.queue),
             gate,
             bucket.window,
+            now < bucket.contended_until,
         )
 
     def capacity(self, route: CompiledRoute) -> int:
@@ -396,6 +441,10 @@ class RateLimiter:
             return 0
         view = self.view(route)
         bucket_free = max(0, view.remaining - view.queued)
+        bucket = self._peek(route)
+        if bucket is not None and bucket.log is None and now < bucket.contended_until:
+            paced = view.queued or self._contended_delay(bucket, now) > 0
+            bucket_free = 0 if paced else 1
         if route.route.global_exempt:
             return bucket_free
         used = self._global_in_flight + len(self._global_log) + len(self._global_line)
@@ -646,7 +695,7 @@ class RateLimiter:
             if status != 429:
                 self._apply(bucket, info, now, route.majors)
                 return False
-            return self._on_429(route, bucket, info, payload, now, hidden)
+            return self._on_429(permit, bucket, info, payload, now, hidden)
         finally:
             bucket.in_flight = max(0, bucket.in_flight - 1)
             if bucket.log is not None:
@@ -658,7 +707,7 @@ class RateLimiter:
 
     def _on_429(
         self,
-        route: CompiledRoute,
+        permit: Permit,
         bucket: _Bucket,
         info: RateLimitHeaders,
         payload: dict[str, Any] | None,
@@ -666,6 +715,7 @@ class RateLimiter:
         hidden: bool,
     ) -> bool:
         self.stats.ratelimited += 1
+        route = permit.route
         body_wait = _float(str(payload.get("retry_after"))) if payload else None
         wait = max(info.retry_after or 0.0, body_wait or 0.0)
         if info.retry_after is None and body_wait is None:
@@ -713,6 +763,13 @@ class RateLimiter:
             self._check_wait(wait, route, "sublimit")
             return True
         self._apply(bucket, info, now, route.majors)
+        if body_wait is not None and info.retry_after is not None and info.complete:
+            rounded = info.retry_after.is_integer() and body_wait <= info.retry_after
+            if rounded and info.retry_after < body_wait + 1:
+                # A drained bucket whose header wait is only the body's exact one rounded up
+                # to whole seconds: waiting out the rounding would lose the refill to every
+                # sender that did not have to wait (another process), window after window.
+                wait = body_wait
         until = now + wait + self.margin
         if bucket.log is not None:
             self._set_gate(route, until)  # a pinned bucket: hold this route and resource
@@ -722,6 +779,11 @@ class RateLimiter:
                 # ``wait`` short of the end of the window that success opened: the window is
                 # at least their sum.
                 bucket.window += wait
+            else:
+                # Our count said there was room: another sender spent it, and the share we
+                # left them was too small.
+                permit.drained = True
+                self._note_contention(bucket, self._reserve(bucket, now) + 1, now)
             bucket.remaining = 0
             bucket.reset_at = until if bucket.reset_at == _INF else max(bucket.reset_at, until)
             bucket.window_start = bucket.reset_at - self.margin
@@ -774,6 +836,9 @@ class RateLimiter:
             bucket.remaining = estimate
             self._date_window(bucket, earliest, latest)
             return
+        if estimate < bucket.remaining and not self._probing.get(majors):
+            # Fewer left than our own sends explain: another sender spends this bucket.
+            self._note_contention(bucket, bucket.remaining - estimate, now)
         bucket.remaining = min(bucket.remaining, estimate)
         if bucket.reset_at == _INF:
             # Refilled locally; this answer dates the window we are already spending.
@@ -956,6 +1021,8 @@ class RateLimiter:
             if excess >= len(bucket.log):
                 return _INF  # an answer in flight will tell
             return bucket.log[excess] + period - now
+        if now < bucket.contended_until:
+            return self._contended_delay(bucket, now)
         if bucket.remaining > 0:
             return 0.0
         if self._refills(bucket, now):
@@ -963,6 +1030,49 @@ class RateLimiter:
         if bucket.reset_at == _INF:
             return _INF  # an answer in flight will tell
         return bucket.reset_at - now
+
+    def _contended_delay(self, bucket: _Bucket, now: float) -> float:
+        """Pace a bucket another sender spends too (see "Contention" in the module doc)."""
+        if bucket.in_flight > 0:
+            return _INF  # one at a time: each send is decided on the freshest Remaining
+        if self._refills(bucket, now) or bucket.reset_at == _INF:
+            return 0.0
+        if bucket.remaining > self._reserve(bucket, now):
+            return 0.0
+        return bucket.reset_at - now
+
+    def _reserve(self, bucket: _Bucket, now: float) -> int:
+        """Return how many of a window's requests to leave to the bucket's other senders.
+
+        Each sighting counts for its size, less one per ``_SIGHTING_DECAY`` windows of age: a
+        sender that goes first in every window sees nobody, so its share must shrink slowly
+        enough that the one extra request it then tries meets the others and renews the
+        sighting, instead of a burst that earns 429s.
+        """
+        step = _SIGHTING_DECAY * max(bucket.window, self.global_period)
+        best = 0
+        for at, amount in bucket.sightings:
+            best = max(best, amount - int((now - at) / step))
+        return min(best, bucket.limit - 1)
+
+    def _note_contention(self, bucket: _Bucket, foreign: int, now: float) -> None:
+        if now >= bucket.contended_until:
+            bucket.sightings.clear()
+            bucket.contended_since = now
+            self.stats.contended += 1
+            _log.info("bucket %s is spent by another sender too; pacing it", bucket.key[0])
+        if self._sent_at < bucket.contended_since:
+            # Sent before pacing began: bursts (ours and theirs) say little about their pace.
+            foreign = 1
+        sightings = bucket.sightings
+        while sightings and sightings[-1][1] <= foreign:
+            sightings.pop()  # older and no larger: it decays first, so it never counts again
+        sightings.append((now, foreign))
+        step = _SIGHTING_DECAY * max(bucket.window, self.global_period)
+        while sightings and sightings[0][1] - int((now - sightings[0][0]) / step) <= 0:
+            sightings.popleft()
+        # Paced one at a time until every sighting has decayed, and a while after.
+        bucket.contended_until = now + max(self.contention_memory, (foreign + 1) * step)
 
     def _global_delay(self, route: CompiledRoute, now: float) -> float:
         blocked = max(0.0, self._global_blocked_until - now)

@@ -23,6 +23,7 @@ from discobase.http.errors import (
     InvalidToken,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     ServerError,
     TransportError,
 )
@@ -427,6 +428,39 @@ async def test_token_never_leaks_on_any_path(
         assert TOKEN not in text and "secret-part" not in text
 
 
+def bucket_429(remaining: int) -> RawResponse:
+    headers = {
+        "x-ratelimit-limit": "5",
+        "x-ratelimit-remaining": str(remaining),
+        "x-ratelimit-reset-after": "1.0",
+        "x-ratelimit-bucket": "b",
+        "x-ratelimit-scope": "user",
+        "retry-after": "1",
+    }
+    return respond(429, {"message": "limited", "retry_after": 1.0, "global": False}, headers)
+
+
+async def test_drained_429s_do_not_exhaust_the_retries(clock: ManualClock) -> None:
+    """Another process keeps winning the bucket: eight drained 429s in a row (the cap on other
+    429s is five), and the request still goes through."""
+    answers = [bucket_429(0)] * 8 + [respond(200, {"id": "1"})]
+    client, seen = make_client(clock, lambda i, *_: answers[min(i, len(answers) - 1)])
+    async with client:
+        assert await drive(clock, client.fetch_channel(1)) == {"id": "1"}
+    assert len(seen) == 9
+    assert client.stats.ratelimited == 8
+
+
+async def test_sublimit_429s_still_end_in_rate_limited(clock: ManualClock) -> None:
+    """429s with room left in the bucket (a sub-limit) are not the drained kind: six of them
+    end in ``RateLimited`` rather than a request that retries without end."""
+    client, seen = make_client(clock, lambda i, *_: bucket_429(3))
+    async with client:
+        with pytest.raises(RateLimited, match="still rate limited"):
+            await drive(clock, client.fetch_channel(1))
+    assert len(seen) == 6
+
+
 def test_every_route_has_a_typed_method() -> None:
     import inspect
 
@@ -453,6 +487,7 @@ def test_rate_limit_docs_name_only_real_tests() -> None:
         root / "tests" / "unit" / "test_http_client.py",
         root / "tests" / "integration" / "test_http_adversarial.py",
         root / "tests" / "integration" / "test_http_emulator.py",
+        root / "tests" / "integration" / "test_http_contention.py",
     ]
     defined = {m for f in files for m in re.findall(r"def (test_\w+)", f.read_text("utf-8"))}
     assert len(named) > 40
