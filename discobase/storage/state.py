@@ -17,6 +17,7 @@ saves of one value cannot both go out.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from operator import itemgetter
@@ -93,17 +94,35 @@ def check_wire(
 class _Index:
     """Map a key to the ids holding it: an int for one id, a set beyond (most keys are one)."""
 
-    __slots__ = ("_map",)
+    __slots__ = ("_map", "_owned")
 
     def __init__(self) -> None:
         self._map: dict[Any, int | set[int]] = {}
+        # In a fork, the keys whose sets are its own (the others are shared with the index
+        # it was copied from, and copied before they change); None when every set is.
+        self._owned: set[Any] | None = None
+
+    def fork(self) -> _Index:
+        """Return a copy whose changes leave this index as it is (sets copied on write)."""
+        twin = _Index()
+        twin._map = self._map.copy()
+        twin._owned = set()
+        return twin
+
+    def _own(self, key: Any, held: set[int]) -> set[int]:
+        owned = self._owned
+        if owned is None or key in owned:
+            return held
+        owned.add(key)
+        mine = self._map[key] = set(held)
+        return mine
 
     def add(self, key: Any, record_id: int) -> None:
         held = self._map.get(key)
         if held is None:
             self._map[key] = record_id
         elif isinstance(held, set):
-            held.add(record_id)
+            self._own(key, held).add(record_id)
         elif held != record_id:
             self._map[key] = {held, record_id}
 
@@ -112,6 +131,7 @@ class _Index:
         if held is None:
             return
         if isinstance(held, set):
+            held = self._own(key, held)
             held.discard(record_id)
             if len(held) == 1:
                 self._map[key] = next(iter(held))
@@ -166,6 +186,9 @@ class TableState:
         # second scan of that field and kept up to date after it (see column()).
         self._columns: dict[str, dict[int, Any]] = {}
         self._asked: set[str] = set()
+        # Counts every change of the records, so a fork knows whether it is still current.
+        self._generation = 0
+        self._forked_at = -1
 
     # ------------------------------------------------------------------ reading
 
@@ -233,6 +256,7 @@ class TableState:
 
     def clear(self) -> None:
         """Forget every record, version and index entry (pending writes stay)."""
+        self._generation += 1
         self._records.clear()
         self._versions.clear()
         for index in self._indexes.values():
@@ -273,9 +297,46 @@ class TableState:
         """Apply ``(version, record id, data or None)`` rows made by :func:`check_wire`."""
         return self._apply_rows(rows)
 
+    def fork(self) -> TableState:
+        """Return a copy to apply a large entry to a slice at a time, yielding in between.
+
+        Readers keep seeing this state, without any of the entry, until :meth:`adopt` takes
+        the copy's records and indexes in one step: the entry is applied all or nothing. The
+        copy costs a copy of each dict (in C, a few milliseconds per 100,000 records) and
+        shares the pending writes, which applying does not touch.
+        """
+        twin = copy.copy(self)
+        twin._forked_at = self._generation
+        twin._records = self._records.copy()
+        twin._view = MappingProxyType(twin._records)
+        twin._versions = self._versions.copy()
+        twin._indexes = {name: index.fork() for name, index in self._indexes.items()}
+        twin._indexed = [(name, twin._indexes[name], default) for name, _, default in self._indexed]
+        twin._columns = {name: column.copy() for name, column in self._columns.items()}
+        return twin
+
+    def adopt(self, twin: TableState) -> bool:
+        """Take the records and indexes of a :meth:`fork` made since the last change.
+
+        Returns:
+            False, changing nothing, if this state changed after the fork (apply the entry
+            here then): the fork would lose that change.
+        """
+        if twin._forked_at != self._generation:
+            return False
+        self._records, self._view, self._versions = twin._records, twin._view, twin._versions
+        for index in twin._indexes.values():
+            index._owned = None
+        self._indexes, self._indexed = twin._indexes, twin._indexed
+        # A column made meanwhile is not in the fork: the next query makes it again.
+        self._columns = twin._columns
+        self._generation += 1
+        return True
+
     def _apply_rows(self, rows: Iterable[tuple[int, int, dict[str, Any] | None]]) -> int:
         # One loop for every way in: this runs once per record when a snapshot loads or a
         # save_many of 100,000 records is acknowledged, so it keeps to local names.
+        self._generation += 1
         versions = self._versions
         get_version = versions.get
         records = self._records

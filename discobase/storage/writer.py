@@ -120,6 +120,8 @@ class Group:
 # allocator reuses the same memory (100,000 live small bytes objects cost ten times as much to
 # allocate), and the writer yields to the event loop between slices.
 _ENCODE_SLICE = 2048
+# Operations of a large acknowledged entry applied per slice (see Writer._apply).
+_APPLY_SLICE = 4096
 
 
 def encode_lines(ops: Sequence[Op]) -> list[bytes]:
@@ -390,10 +392,45 @@ class Writer:
             self._fail(groups, DatabaseError(f"the write failed: {type(exc).__name__}"))
             return
         ops = [op for group in groups for op in group.ops]
-        # Applied in one go, so readers never see part of a batch (about 0.7 s per million
-        # records).
-        with gc_paused():
-            self._state.apply(last_id, ops)
+        try:
+            await self._apply(last_id, ops)
+        except asyncio.CancelledError:
+            # Only a large entry yields while it is applied; it is stored, so the state and
+            # its writers must have it even though the writer stops (applying twice is
+            # harmless).
+            with gc_paused():
+                self._state.apply(last_id, ops)
+            self._settle(groups, last_id, len(ops))
+            raise
+        self._settle(groups, last_id, len(ops))
+
+    async def _apply(self, version: int, ops: list[Op]) -> None:
+        """Apply an acknowledged entry so that readers see all of it or none of it.
+
+        A small entry is applied at once. A large one (about 1 s per million operations) is
+        applied to a fork of the state a slice at a time, yielding to the event loop in
+        between, and the fork is adopted in one step; if the state changed meanwhile (an
+        entry from another process arrived), the entry is applied to it at once after all.
+        """
+        state = self._state
+        if len(ops) <= _APPLY_SLICE:
+            with gc_paused():
+                state.apply(version, ops)
+            return
+        twin = state.fork()
+        pause_gc()  # across the yields, as in encode_group
+        try:
+            for start in range(0, len(ops), _APPLY_SLICE):
+                twin.apply(version, ops[start : start + _APPLY_SLICE])
+                await asyncio.sleep(0)
+        finally:
+            resume_gc()
+        if not state.adopt(twin):
+            with gc_paused():
+                state.apply(version, ops)
+
+    def _settle(self, groups: list[Group], last_id: int, count: int) -> None:
+        """Release the applied groups' claims, resolve their futures, report the entry."""
         for group in groups:
             for token in group.tokens:
                 self._state.release(token, group.ops)
@@ -401,7 +438,7 @@ class Writer:
                 if not future.done():
                     future.set_result(None)
         if self._on_applied is not None:
-            self._on_applied(last_id, len(ops))
+            self._on_applied(last_id, count)
 
     async def _post_all(self, blob: bytes) -> int:
         """Post the messages carrying the encoded operations and return the last one's id."""

@@ -211,3 +211,32 @@ def test_new_ids_continue_the_sequence() -> None:
     assert block == list(range(before + 1, before + 1001))
     assert gen.new_id() == block[-1] + 1
     assert gen.new_ids(0) == []
+
+
+def test_a_fork_changes_nothing_until_it_is_adopted() -> None:
+    state = make()
+    state.apply(10, [Put(1, {"name": "Peter", "email": "p"}), Put(2, {"name": "Peter"})])
+    state.column("email")
+    state.column("email")  # the second call makes the column the fork must keep current
+    twin = state.fork()
+    twin.apply(20, [Put(3, {"name": "Peter", "email": "r"}), Delete(1)])
+    twin.apply(20, [Put(2, {"name": "Paul", "email": "q"})])
+    # The live state, its set-valued index entry and its column are as they were.
+    assert state.count() == 2 and state.get(3) is None and state.get(1) is not None
+    assert set(state.lookup("name", "Peter") or ()) == {1, 2}
+    assert dict(state.column("email") or {}) == {1: "p"}
+    assert state.adopt(twin)
+    assert state.count() == 2 and state.get(1) is None and state.version(1) == 20
+    assert set(state.lookup("name", "Peter") or ()) == {3}
+    assert list(state.lookup("name", "Paul") or ()) == [2]
+    assert dict(state.column("email") or {}) == {2: "q", 3: "r"}
+    assert dict(state.records) == {2: {"name": "Paul", "email": "q"}, 3: twin.get(3)}
+
+
+def test_a_fork_is_refused_once_the_state_changed_after_it() -> None:
+    state = make()
+    twin = state.fork()
+    twin.apply(20, [Put(1, {"name": "a"})])
+    state.apply(30, [Put(2, {"name": "b"})])
+    assert not state.adopt(twin)
+    assert state.get(1) is None and state.get(2) == {"name": "b"}

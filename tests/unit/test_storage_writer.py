@@ -211,3 +211,36 @@ async def test_operations_that_cannot_be_made_fail_their_write_only() -> None:
     assert state.get(1) is None and state.get(2) == {"k": "b"}
     await writer.close()
     await http.close()
+
+
+async def test_a_large_entry_is_applied_in_slices_and_seen_whole_or_not_at_all() -> None:
+    from discobase.storage.writer import _APPLY_SLICE
+
+    fake = FakeDiscord()
+    http, state, writer = await run(fake)
+    count = 5 * _APPLY_SLICE
+    g, future = group(state, [Put(i, {"k": f"v{i}"}) for i in range(1, count + 1)])
+    seen: list[int] = []
+    turns_after_ack = 0
+
+    async def watch() -> None:
+        nonlocal turns_after_ack
+        while not future.done():
+            seen.append(state.count())
+            if fake.bodies and not future.done():
+                turns_after_ack += 1
+                if turns_after_ack == 3:
+                    # Another process's entry arrives while the large one is being applied.
+                    state.apply(10**18, [Put(count + 1, {"k": "other"})])
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    writer.enqueue(g)
+    await asyncio.wait_for(future, 30)
+    await watcher
+    assert set(seen) <= {0, 1}  # nothing of the large entry was visible before it all was
+    assert turns_after_ack >= 5  # the event loop ran while it was applied
+    assert state.count() == count + 1 and state.lookup("k", f"v{count}") == (count,)
+    assert state.get(count + 1) == {"k": "other"}
+    await writer.close()
+    await http.close()
