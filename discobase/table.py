@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import types
 import typing
+from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from itertools import repeat
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, overload
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
@@ -59,6 +62,7 @@ _STRING_RULES = ("str_strip_whitespace", "str_to_lower", "str_to_upper")
 # records per call.
 _BATCH_DUMP_MIN = 64
 _DUMP_SLICE = 2048
+_private_of = attrgetter("__pydantic_private__")
 
 
 class TableStoreLike(StoreView, typing.Protocol):
@@ -368,22 +372,24 @@ class Table(BaseModel):
         binding = _binding_of(cls)
         store = binding.require_store()
         batch = list(records)
-        seen: set[int] = set()
-        for record in batch:
-            if type(record) is not cls:
-                raise UsageError(
-                    f"save_many() of {cls.__name__} got a {type(record).__name__}; "
-                    f"call save_many() on that record's own table"
-                )
-            if id(record) in seen:
-                raise UsageError("save_many() got the same record twice")
-            seen.add(id(record))
-            saved_id = _id_of(record)
-            if saved_id is not None:
-                raise RecordStateError(
-                    f"a {binding.name} record given to save_many() is already saved "
-                    f"(id {saved_id}); update it with update() or commit()"
-                )
+        # Checked with C loops (map, set): this part runs before the caller's event loop gets
+        # control back, and a Python loop over 100,000 records takes a tenth of a second.
+        strangers = set(map(type, batch)) - {cls}
+        if strangers:
+            stranger = next(iter(strangers))
+            raise UsageError(
+                f"save_many() of {cls.__name__} got a {stranger.__name__}; "
+                f"call save_many() on that record's own table"
+            )
+        privates: list[dict[str, Any]] = list(map(_private_of, batch))
+        saved_id = next(filter(None, map(dict.get, privates, repeat("_id"))), None)
+        if saved_id is not None:
+            raise RecordStateError(
+                f"a {binding.name} record given to save_many() is already saved "
+                f"(id {saved_id}); update it with update() or commit()"
+            )
+        if len(set(map(id, batch))) != len(batch):
+            raise UsageError("save_many() got the same record twice")
         from discobase.storage import Put
 
         ids = store.new_ids(len(batch))
@@ -395,8 +401,8 @@ class Table(BaseModel):
             future = store.submit([Put(i, r._dump()) for i, r in zip(ids, batch, strict=True)])
         else:
             future = store.submit_later(_puts(ids, slices), len(batch))
-        for record_id, record in zip(ids, batch, strict=True):
-            _set_id(record, record_id)
+        # private["_id"] = record_id for every record, in C.
+        deque(map(dict.__setitem__, privates, repeat("_id"), ids), maxlen=0)
         what = f"save_many of {len(batch)} {binding.name} records"
         return binding.database._track(future, what, batch)
 
@@ -558,14 +564,6 @@ def _id_of(record: Table) -> int | None:
         return record._id
     value: int | None = private.get("_id")
     return value
-
-
-def _set_id(record: Table, record_id: int | None) -> None:
-    private = record.__pydantic_private__
-    if private is None:  # pragma: no cover
-        record._id = record_id
-    else:
-        private["_id"] = record_id
 
 
 def _matching_ids(
