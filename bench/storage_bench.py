@@ -5,8 +5,8 @@ issue 6. Requests and 429s are counted by the emulator, not by the client.
 
 - 10,000 concurrent ``save()`` of ~100-byte records: requests and 429s.
 - ``save_many`` of 100,000 such records: requests.
-- The event loop's longest stall during that ``save_many`` and during the open below (a
-  database must not starve its gateway heartbeat).
+- The event loop's longest stall during those 10,000 saves (the records are made before), that
+  ``save_many`` and the open below (a database must not starve its gateway heartbeat).
 - Opening the 100,000-record table from a second ``Database``: seconds until ready.
 - ``find`` by an indexed field among 100,000 records (median), and an unindexed scan (the
   first two, the second of which builds the field's column, and the median of the next 15).
@@ -103,9 +103,12 @@ class StallMonitor:
         self._task.cancel()
 
 
-def stall_row(what: str, monitor: StallMonitor) -> Row:
+def stall_row(what: str, monitor: StallMonitor, target_ms: float | None = 100) -> Row:
     ms = monitor.longest * 1e3
-    return Row(f"{what}: longest event-loop stall", f"{ms:.0f} ms", "<= 100 ms", ms <= 100)
+    if target_ms is None:
+        return Row(f"{what}: longest event-loop stall", f"{ms:.0f} ms", "-", None)
+    target = f"<= {target_ms:g} ms"
+    return Row(f"{what}: longest event-loop stall", f"{ms:.0f} ms", target, ms <= target_ms)
 
 
 async def build_records(user: Any, start: int, count: int) -> list[Any]:
@@ -134,11 +137,15 @@ async def bench_writes(emu: Any, token: str, scale: float, count: int, rows: lis
     async with db.conn(token):
         emu.reset()
         before, before_429 = requests_and_429s(emu)
-        await asyncio.gather(*(record(burst, i).save() for i in range(10_000)))
+        made = await build_records(burst, 0, 10_000)
+        async with StallMonitor() as stalls:
+            await asyncio.gather(*(one.save() for one in made))
+        del made
         after, after_429 = requests_and_429s(emu)
         n, r429 = after - before, after_429 - before_429
         rows.append(Row("10,000 concurrent save(): requests", str(n), "<= 800", n <= 800))
         rows.append(Row("10,000 concurrent save(): 429s", str(r429), "0", r429 == 0))
+        rows.append(stall_row("10,000 concurrent save()", stalls, None))
 
         # The same number of saves from 100 writers that each await every save: the
         # writer packs whatever is pending whenever the channel's bucket has room.
