@@ -745,6 +745,28 @@ def _time_scale(value: float | None) -> float:
 _handler: _logging.Handler | None = None
 
 
+def _stderr_handler() -> _logging.Handler:
+    """Return a handler that writes to ``sys.stderr`` as it is when a record is emitted.
+
+    A plain ``StreamHandler()`` keeps the ``sys.stderr`` of the moment it was made, so
+    output redirected later (pytest's capture, ``contextlib.redirect_stderr``, a daemon that
+    swaps its streams) would still go to the old stream, or to a closed one.
+    """
+    import logging
+    import sys
+
+    class StderrHandler(logging.StreamHandler[Any]):
+        @property
+        def stream(self) -> Any:
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value: Any) -> None:
+            pass  # StreamHandler.__init__ and setStream() assign it; stderr is read at use
+
+    return StderrHandler()
+
+
 def enable_logging(level: int | None = None) -> None:
     """Attach a readable handler to the ``discobase`` logger (once per process).
 
@@ -756,7 +778,7 @@ def enable_logging(level: int | None = None) -> None:
     global _handler
     log = _log()
     if _handler is None:
-        _handler = logging.StreamHandler()
+        _handler = _stderr_handler()
         _handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
         )

@@ -215,3 +215,28 @@ def test_a_field_type_pydantic_cannot_handle_fails_at_registration() -> None:
     with pytest.raises(TableRegistrationError, match="Holder cannot be a table"):
         db.table(Holder)
     assert db.tables == {}
+
+
+def test_the_logging_handler_writes_to_the_stderr_of_the_moment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+    import logging
+    import sys
+
+    from discobase import database
+
+    log = logging.getLogger("discobase")
+    level = log.level
+    monkeypatch.setattr(database, "_handler", None)  # made anew here, removed below
+    discobase.Database("x", logging=True)
+    handler = database._handler
+    assert handler is not None
+    try:
+        swapped = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", swapped)  # after the handler was made
+        logging.getLogger("discobase.storage").warning("written where stderr is now")
+        assert "written where stderr is now" in swapped.getvalue()
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
