@@ -213,11 +213,24 @@ async def test_operations_that_cannot_be_made_fail_their_write_only() -> None:
     await http.close()
 
 
+class ForkCounting(TableState):
+    """A table state that counts how often the writer forks it."""
+
+    forks = 0
+
+    def fork(self) -> TableState:
+        self.forks += 1
+        return super().fork()
+
+
 async def test_a_large_entry_is_applied_in_slices_and_seen_whole_or_not_at_all() -> None:
     from discobase.storage.writer import _APPLY_SLICE
 
     fake = FakeDiscord()
-    http, state, writer = await run(fake)
+    http, _, unused = await run(fake)
+    await unused.close()
+    state = ForkCounting("t", {"k": True})
+    writer = Writer(http, CHANNEL, state, Limits(), time_scale=0.001)
     count = 5 * _APPLY_SLICE
     g, future = group(state, [Put(i, {"k": f"v{i}"}) for i in range(1, count + 1)])
     seen: list[int] = []
@@ -242,5 +255,25 @@ async def test_a_large_entry_is_applied_in_slices_and_seen_whole_or_not_at_all()
     assert turns_after_ack >= 5  # the event loop ran while it was applied
     assert state.count() == count + 1 and state.lookup("k", f"v{count}") == (count,)
     assert state.get(count + 1) == {"k": "other"}
+    assert state.forks == 1
+    await writer.close()
+    await http.close()
+
+
+async def test_an_entry_much_smaller_than_its_table_is_applied_at_once() -> None:
+    # Forking copies the whole table: for a small part of a large table that costs more.
+    from discobase.storage.writer import _APPLY_SLICE, _FORK_RATIO
+
+    fake = FakeDiscord()
+    http, _, unused = await run(fake)
+    await unused.close()
+    state = ForkCounting("t", {"k": False})
+    entry = _APPLY_SLICE + 1
+    state.apply(1, [Put(-i, {"k": "old"}) for i in range(1, entry * _FORK_RATIO + 2)])
+    writer = Writer(http, CHANNEL, state, Limits(), time_scale=0.001)
+    g, future = group(state, [Put(i, {"k": "new"}) for i in range(1, entry + 1)])
+    writer.enqueue(g)
+    await asyncio.wait_for(future, 30)
+    assert state.forks == 0 and len(state.lookup("k", "new") or ()) == entry
     await writer.close()
     await http.close()
