@@ -31,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
         "--guild", default="discobase", help="the guild (database) to seed (default discobase)"
     )
     parser.add_argument("--bot", default="discobase", help="the bot's name (default discobase)")
+    parser.add_argument(
+        "--permissions",
+        type=int,
+        metavar="BITS",
+        help="the bot's role permissions in that guild (default: what a database bot needs; "
+        "8 is ADMINISTRATOR, which the original discobase 1.0.0 needs for its invite)",
+    )
     parser.add_argument("--data", metavar="DIR", help="keep the state in DIR across restarts")
     parser.add_argument(
         "--time-scale",
@@ -47,15 +54,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def seed(emu: Emulator, bot_name: str, guild_name: str) -> tuple[str, str]:
-    """Reuse (or create) a bot and a guild it is in; return the token and the guild id."""
+def seed(
+    emu: Emulator, bot_name: str, guild_name: str, permissions: int | None = None
+) -> tuple[str, str]:
+    """Reuse (or create) a bot and a guild it is in; return the token and the guild id.
+
+    ``permissions``, when given, become the bot's role permissions in that guild (also in a
+    reused one); otherwise a new guild gets the emulator's default for a database bot.
+    """
     bot = next((b for b in emu.state.bots.values() if b.username == bot_name), None)
     if bot is None:
         bot = emu.create_bot(bot_name)
     for guild in emu.state.guilds_for_bot(bot.id):
         if guild.name == guild_name:
+            if permissions is not None:
+                emu.set_permissions(guild.id, bot, permissions)
             return bot.token, guild.id
-    return bot.token, emu.create_guild(guild_name, bots=[bot])
+    return bot.token, emu.create_guild(guild_name, bots=[bot], permissions=permissions)
 
 
 async def serve(args: argparse.Namespace, out: TextIO, stop: asyncio.Event) -> None:
@@ -68,7 +83,7 @@ async def serve(args: argparse.Namespace, out: TextIO, stop: asyncio.Event) -> N
         allow_guild_create=args.allow_guild_create,
     )
     async with emu:
-        token, guild_id = seed(emu, args.bot, args.guild)
+        token, guild_id = seed(emu, args.bot, args.guild, args.permissions)
         out.write(f"DISCOBASE_API_URL={emu.url}\n")
         out.write(f"DISCOBASE_TOKEN={token}\n")
         out.write(f"DISCOBASE_DATABASE={args.guild}\n")

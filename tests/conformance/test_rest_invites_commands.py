@@ -120,3 +120,15 @@ async def test_their_route_limits_match_the_doc(start_emulator: Any, name: str) 
     assert 0 < float(replies[0].header("X-RateLimit-Reset-After") or -1) <= window * 10.0
     refused = replies[limit]
     assert refused.status == 429 and refused.header("X-RateLimit-Scope") == "user"
+
+
+async def test_the_command_line_seeds_the_bot_with_the_given_permissions(emu: Any) -> None:
+    """``--permissions 8``: how to serve the original, which creates an invite on login."""
+    from discobase.emulator.cli import seed
+
+    token, guild_id = seed(emu, "original", "My discord database", ADMINISTRATOR)
+    bot = emu.state.bot_by_token(token)
+    guild = emu.state.guilds[guild_id]
+    assert emu.state.guild_permissions(guild, bot.id) & CREATE_INSTANT_INVITE
+    assert seed(emu, "original", "My discord database", BOT_DEFAULT) == (token, guild_id)
+    assert not emu.state.guild_permissions(guild, bot.id) & CREATE_INSTANT_INVITE
