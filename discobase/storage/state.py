@@ -302,8 +302,9 @@ class TableState:
 
         Readers keep seeing this state, without any of the entry, until :meth:`adopt` takes
         the copy's records and indexes in one step: the entry is applied all or nothing. The
-        copy costs a copy of each dict (in C, a few milliseconds per 100,000 records) and
-        shares the pending writes, which applying does not touch.
+        copy costs a copy of each dict (in C, about 15 ms per 100,000 records, more per
+        record in larger tables) and shares the pending writes, which applying does not
+        touch.
         """
         twin = copy.copy(self)
         twin._forked_at = self._generation
