@@ -40,7 +40,10 @@ responses in 10 minutes ban the IP), so this limiter aims never to earn one:
 
 And when the server says no anyway:
 
-- a **global** 429 blocks every sender until it passes; the request is re-queued at the head;
+- a **global** 429 blocks every sender until it passes; the request is re-queued at the head.
+  The proactive log should make one impossible, so it means another process of the bot spends
+  the same 50: the cap is halved and grows back by one request per second (additive increase,
+  multiplicative decrease, on which several processes settle to a fair share);
 - a 429 with ``scope: shared`` (someone else's use of the resource) waits on a gate for that route
   key and resource only, and is not counted as invalid;
 - a 429 while ``remaining > 0``, with code 20028/30046/40062, or naming a bucket no route is
@@ -389,6 +392,9 @@ class RateLimiter:
         self._global_line: deque[_Waiter] = deque()
         self._global_log: deque[float] = deque()
         self._global_blocked_until = 0.0
+        # After a global 429: the reduced cap and when it was set (None: the full limit).
+        self._global_cut = global_limit
+        self._global_cut_at: float | None = None
         self._breaker_until = 0.0
         self._invalid: deque[float] = deque()
         self._warned = False
@@ -448,7 +454,7 @@ class RateLimiter:
         if route.route.global_exempt:
             return bucket_free
         used = self._global_in_flight + len(self._global_log) + len(self._global_line)
-        return max(0, min(bucket_free, self.global_limit - used))
+        return max(0, min(bucket_free, self._global_cap(now) - used))
 
     def next_slot(self, route: CompiledRoute) -> float:
         """Return seconds until a request on ``route`` could start (0 if now)."""
@@ -741,6 +747,7 @@ class RateLimiter:
         if info.is_global or info.scope == "global" or payload.get("global") is True:
             self.stats.global_ratelimited += 1
             self._global_blocked_until = max(self._global_blocked_until, now + wait + self.margin)
+            self._cut_global_cap(now)
             self._check_wait(wait, route, "global")
             return True
         if info.scope == "shared":
@@ -1081,13 +1088,35 @@ class RateLimiter:
         log = self._global_log
         while log and log[0] <= now - self.global_period:
             log.popleft()
-        excess = self._global_in_flight + len(log) - self.global_limit
+        excess = self._global_in_flight + len(log) - self._global_cap(now)
         if excess < 0:
             return blocked
         if excess >= len(log):
             # Everything counted is still in flight: look again once answers can have aged.
             return max(blocked, self.global_period)
         return max(blocked, log[excess] + self.global_period - now)
+
+    def _global_cap(self, now: float) -> int:
+        """Return the requests allowed in any second now: ``global_limit``, or less for a
+        while after a global 429 (another process of this bot spends the same 50)."""
+        if self._global_cut_at is None:
+            return self.global_limit
+        grown = self._global_cut + int((now - self._global_cut_at) / self.global_period)
+        if grown >= self.global_limit:
+            self._global_cut_at = None
+            return self.global_limit
+        return grown
+
+    def _cut_global_cap(self, now: float) -> None:
+        # Our own log keeps us under the limit, so a global 429 means someone else spends it
+        # too: halve our share, then win it back one request per second (additive increase,
+        # multiplicative decrease, so several processes settle on a fair share). Requests
+        # already in flight bring back more global 429s from the same second: one cut each.
+        if self._global_cut_at is not None and now - self._global_cut_at < self.global_period:
+            return
+        self._global_cut = max(1, self._global_cap(now) // 2)
+        self._global_cut_at = now
+        _log.info("global 429: sending at most %d requests a second for now", self._global_cut)
 
     def _gate_delay(self, route: CompiledRoute, now: float) -> float:
         key = (route.key, route.majors)

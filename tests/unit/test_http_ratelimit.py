@@ -1167,3 +1167,32 @@ async def test_sightings_of_others_decay_back_to_whole_windows(clock: ManualCloc
     assert await run(clock, [call(paced, server, route) for _ in range(10)]) == [200] * 10
     assert server.max_in_flight == 5
     assert server.rejected == rejected
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_processes_sharing_the_global_limit_settle_below_it(
+    clock: ManualClock, seed: int
+) -> None:
+    """Two processes each keep themselves under 47 a second: together they overrun Discord's
+    50 (the unadjusted limiter earned about 850 global 429s here). After a global 429 each
+    halves its share and wins it back one request a second, so past the first collision a
+    handful of global 429s remain, and together they still get most of the 50."""
+    rng = random.Random(seed)
+    latency = rng.choice([0.0, 0.05, 0.3])
+    server = FakeDiscord(clock, default=(50, 5.0), global_limit=50)
+    limiters = [RateLimiter(clock=clock) for _ in range(2)]
+    start = clock.now()
+
+    def jitter() -> tuple[float, float]:
+        return rng.uniform(0.0, latency), rng.uniform(0.0, latency)
+
+    async def writer(limiter: RateLimiter, channel: int) -> list[int]:
+        return [await call(limiter, server, create(channel), latency=jitter) for _ in range(15)]
+
+    coros = [writer(limiter, 100 * i + c) for i, limiter in enumerate(limiters) for c in range(40)]
+    assert await run(clock, coros) == [[200] * 15] * 80
+    late = [t for (t, _), s in zip(server.arrivals, server.statuses, strict=True) if s == 429]
+    late = [t - start for t in late if t - start > 2.0]
+    assert len(late) <= 15, late
+    assert 1200 / (clock.now() - start) >= 25.0
+    assert all(limiter.stats.global_ratelimited for limiter in limiters)
