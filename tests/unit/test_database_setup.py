@@ -226,17 +226,11 @@ def test_the_logging_handler_writes_to_the_stderr_of_the_moment(
 
     from discobase import database
 
-    log = logging.getLogger("discobase")
-    level = log.level
-    monkeypatch.setattr(database, "_handler", None)  # made anew here, removed below
+    # The autouse _isolate_discobase_logging fixture removes the handler afterwards.
+    monkeypatch.setattr(database, "_handler", None)  # made anew by this test
     discobase.Database("x", logging=True)
-    handler = database._handler
-    assert handler is not None
-    try:
-        swapped = io.StringIO()
-        monkeypatch.setattr(sys, "stderr", swapped)  # after the handler was made
-        logging.getLogger("discobase.storage").warning("written where stderr is now")
-        assert "written where stderr is now" in swapped.getvalue()
-    finally:
-        log.removeHandler(handler)
-        log.setLevel(level)
+    assert database._handler is not None
+    swapped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", swapped)  # after the handler was made
+    logging.getLogger("discobase.storage").warning("written where stderr is now")
+    assert "written where stderr is now" in swapped.getvalue()
