@@ -189,6 +189,20 @@ async def test_save_many_refuses_saved_foreign_and_repeated_records(engine: Fake
     assert fresh.id is None
 
 
+async def test_a_refused_large_save_many_leaves_every_record_unsaved(engine: FakeEngine) -> None:
+    # From 64 records on, the checks and ids are done a batch at a time (C loops).
+    await User(name="taken", email="x@y").save()
+    users = [User(name=f"u{i}", email=f"{i}@y") for i in range(100)]
+    with pytest.raises(UsageError, match="twice"):
+        User.save_many([*users, users[7]])
+    assert all(u.id is None for u in users)
+    with pytest.raises(UniqueViolation):
+        User.save_many([*users, User(name="late", email="x@y")])
+    assert all(u.id is None for u in users)
+    saved = await User.save_many(users)
+    assert len({u.id for u in saved}) == 100 and None not in {u.id for u in saved}
+
+
 async def test_a_large_save_many_stores_what_save_would(engine: FakeEngine) -> None:
     # Batches from 64 records on are serialised by one list adapter call, not one per record.
     single = Everything(text="one ☃", span=datetime.timedelta(seconds=-1.5))
