@@ -771,8 +771,10 @@ class RateLimiter:
             return True
         self._apply(bucket, info, now, route.majors)
         if body_wait is not None and info.retry_after is not None and info.complete:
-            rounded = info.retry_after.is_integer() and body_wait <= info.retry_after
-            if rounded and info.retry_after < body_wait + 1:
+            # Whole Discord seconds (a time-scaled server says them in real ones).
+            whole = info.retry_after / self.time_scale
+            rounded = abs(whole - round(whole)) < 1e-6 and body_wait <= info.retry_after
+            if rounded and info.retry_after < body_wait + self.time_scale:
                 # A drained bucket whose header wait is only the body's exact one rounded up
                 # to whole seconds: waiting out the rounding would lose the refill to every
                 # sender that did not have to wait (another process), window after window.

@@ -122,3 +122,32 @@ async def test_time_scale_shrinks_reported_windows(session: aiohttp.ClientSessio
         ) as reply:
             limit = (await reply.json())["session_start_limit"]
             assert limit["reset_after"] == int(86_400 * 0.02 * 1000)
+
+
+async def test_retry_after_header_is_whole_discord_seconds_scaled(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Discord's ``Retry-After`` is whole seconds rounded up. Scaled, it stays whole *Discord*
+    seconds said in real ones: at time scale 0.01 a 5-second window's refusal says at most
+    0.05, not a real second (100 Discord seconds), so the header keeps Discord's ratios."""
+    async with Emulator(time_scale=0.01) as emu:
+        bot = emu.create_bot("scaled")
+        guild_id = emu.create_guild("s", bots=[bot])
+        headers = {"Authorization": f"Bot {bot.token}"}
+        base = emu.url + "/api/v10"
+        async with session.post(
+            f"{base}/guilds/{guild_id}/channels", json={"name": "c"}, headers=headers
+        ) as reply:
+            channel: dict[str, Any] = await reply.json()
+        path = f"{base}/channels/{channel['id']}/messages"
+        statuses = []
+        for n in range(6):
+            async with session.post(path, json={"content": f"m{n}"}, headers=headers) as reply:
+                statuses.append(reply.status)
+                if reply.status == 429:
+                    header = float(reply.headers["Retry-After"])
+                    body = (await reply.json())["retry_after"]
+        assert statuses[-1] == 429, statuses
+        whole = header / 0.01
+        assert abs(whole - round(whole)) < 1e-6 and 1 <= round(whole) <= 5
+        assert body <= header < body + 0.01

@@ -170,7 +170,7 @@ class RestApi:
                 body=_BAN_PAGE,
                 headers={
                     "Content-Type": "text/html; charset=UTF-8",
-                    "Retry-After": str(max(1, math.ceil(self.emu.clock.to_real(banned)))),
+                    "Retry-After": self._retry_after_header(banned),
                 },
             )
         response, scope = await self._answer(request, now)
@@ -299,7 +299,7 @@ class RestApi:
         self.stats.ratelimited["shared"] += 1
         retry_after = self._real(wait)
         headers = {
-            "Retry-After": str(max(1, math.ceil(retry_after))),
+            "Retry-After": self._retry_after_header(wait),
             "X-RateLimit-Scope": "shared",
             "Via": _VIA,
         }
@@ -358,7 +358,7 @@ class RestApi:
         headers = self._rate_headers(decision)
         headers.update(
             {
-                "Retry-After": str(max(1, math.ceil(retry_after))),
+                "Retry-After": self._retry_after_header(wait),
                 "X-RateLimit-Scope": "user",
                 "Via": _VIA,
             }
@@ -375,7 +375,7 @@ class RestApi:
         self.stats.ratelimited["global"] += 1
         retry_after = self._real(wait)
         headers = {
-            "Retry-After": str(max(1, math.ceil(retry_after))),
+            "Retry-After": self._retry_after_header(wait),
             "X-RateLimit-Global": "true",
             "X-RateLimit-Scope": "global",
             "Via": _VIA,
@@ -387,6 +387,13 @@ class RestApi:
             "code": 0,
         }
         return json_response(429, body, headers)
+
+    def _retry_after_header(self, discord_seconds: float) -> str:
+        # Discord's header is whole seconds, rounded up, at least 1: that many Discord seconds,
+        # said in real ones, so a scaled emulator keeps Discord's ratios (a real second would
+        # be 100 Discord seconds at time scale 0.01). At time scale 1 it is a whole number.
+        real = self.emu.clock.to_real(max(1, math.ceil(discord_seconds - 1e-9)))
+        return str(int(real)) if float(real).is_integer() else f"{real:.6g}"
 
     def _real(self, discord_seconds: float) -> float:
         # A float with millisecond precision, never 0 (a client would spin).
