@@ -6,6 +6,9 @@ counts what it refused. Prints, per run: clients x concurrent writers each, requ
 messages created, 429s counted by the server, writes that failed, the rate achieved as a share
 of what the channel's bucket allows, and how the clients split it.
 
+Then the global limit: 1, 2 and 3 clients each writing to 60 channels of their own, so only
+Discord's 50 requests per second per bot is shared; prints global 429s and the combined rate.
+
 Then the same through the public API: 2 and 3 ``Database`` objects (processes) on one guild,
 each with 20 writers awaiting ``save()`` on one shared table, then checked for convergence.
 
@@ -90,6 +93,63 @@ async def run(
 
 
 @dataclass
+class GlobalResult:
+    clients: int
+    created: int
+    refused: int
+    failed: int
+    seconds: float
+
+
+async def run_global(
+    emu: Any, token: str, guild_id: str, clients: int, seconds: float
+) -> GlobalResult:
+    scale = float(emu.time_scale)
+    https = [HTTPClient(token, api_url=emu.url, time_scale=scale) for _ in range(clients)]
+    for http in https:
+        await http.open()
+    try:
+        channels = [
+            [
+                str((await http.create_guild_channel(guild_id, name=f"g{clients}-{i}-{n}"))["id"])
+                for n in range(60)
+            ]
+            for i, http in enumerate(https)
+        ]
+        refused_before = emu.stats()["ratelimited_by_scope"]["global"]
+        created = 0
+        failed = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds * scale
+
+        async def writer(http: HTTPClient, channel_id: str) -> None:
+            nonlocal created, failed
+            while loop.time() < deadline:
+                try:
+                    await http.create_message(channel_id, content="x" * 64)
+                except HTTPException:
+                    failed += 1
+                    continue
+                if loop.time() <= deadline:
+                    created += 1
+
+        tasks = [
+            asyncio.ensure_future(writer(http, c))
+            for http, mine in zip(https, channels, strict=True)
+            for c in mine
+        ]
+        await asyncio.sleep(max(0.0, deadline - loop.time()))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        refused = emu.stats()["ratelimited_by_scope"]["global"] - refused_before
+        return GlobalResult(clients, created, refused, failed, seconds)
+    finally:
+        for http in https:
+            await http.close()
+
+
+@dataclass
 class DatabaseResult:
     processes: int
     saved: list[int]
@@ -162,20 +222,26 @@ async def run_databases(emu: Any, token: str, processes: int, seconds: float) ->
             await db.close()
 
 
-async def bench(time_scale: float, seconds: float) -> tuple[list[Result], list[DatabaseResult]]:
+Results = tuple[list[Result], list[GlobalResult], list[DatabaseResult]]
+
+
+async def bench(time_scale: float, seconds: float) -> Results:
     from discobase.emulator import Emulator
 
     results = []
+    global_results = []
     db_results = []
     async with Emulator(time_scale=time_scale) as emu:
         bot = emu.create_bot("contention")
         guild_id = str(emu.create_guild("contention", bots=[bot]))
         for clients, writers in RUNS:
             results.append(await run(emu, bot.token, guild_id, clients, writers, seconds))
+        for clients in (1, 2, 3):
+            global_results.append(await run_global(emu, bot.token, guild_id, clients, seconds))
         for processes in (2, 3):
             emu.create_guild(f"contention {processes}", bots=[bot])
             db_results.append(await run_databases(emu, bot.token, processes, seconds))
-    return results, db_results
+    return results, global_results, db_results
 
 
 def print_table(results: list[Result], time_scale: float, seconds: float, wall: float) -> None:
@@ -194,6 +260,20 @@ def print_table(results: list[Result], time_scale: float, seconds: float, wall: 
         print(
             f"{f'{r.clients} x {r.writers}':<19}{r.sent:>6}{r.created:>9}{r.refused:>9}"
             f"{r.failed:>8}{rate:>8.2f}{share:>9}  {r.per_client}"
+        )
+
+
+def print_global(results: list[GlobalResult]) -> None:
+    print("\nThe global limit shared: each client writes to 60 channels of its own")
+    header = (
+        f"{'clients':<9}{'created':>9}{'global 429':>12}{'failed':>8}{'rate/s':>8}{'of 50/s':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        rate = r.created / r.seconds
+        print(
+            f"{r.clients:<9}{r.created:>9}{r.refused:>12}{r.failed:>8}{rate:>8.1f}{rate / 50:>9.0%}"
         )
 
 
@@ -219,10 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    results, db_results = asyncio.run(bench(args.time_scale, args.seconds))
+    results, global_results, db_results = asyncio.run(bench(args.time_scale, args.seconds))
     print_table(results, args.time_scale, args.seconds, time.perf_counter() - started)
+    print_global(global_results)
     print_databases(db_results, args.seconds)
-    ok = all(r.failed == 0 for r in results)
+    ok = all(r.failed == 0 for r in [*results, *global_results])
     ok = ok and all(r.failed == 0 and r.converged for r in db_results)
     print("target (no write fails, databases converge):", "met" if ok else "MISSED")
     return 0 if ok else 1
