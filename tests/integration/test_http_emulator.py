@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -91,6 +92,19 @@ async def test_upload_and_download(setup: tuple[Any, HTTPClient, str]) -> None:
     )
     (attachment,) = message["attachments"]
     assert attachment["filename"] == "blob.bin" and attachment["size"] == len(data)
+    assert await http.download_attachment(attachment["url"]) == data
+
+
+async def test_large_upload_warns_nothing(setup: tuple[Any, HTTPClient, str]) -> None:
+    """A 3 MB upload is streamed: aiohttp's ResourceWarning about large raw bytes bodies would
+    fail every large write in a test suite that turns warnings into errors."""
+    emu, http, guild_id = setup
+    channel_id = await new_channel(http, guild_id)
+    data = bytes(range(256)) * 12_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        message = await http.create_message(channel_id, files=[File("big.bin", data)])
+    (attachment,) = message["attachments"]
     assert await http.download_attachment(attachment["url"]) == data
 
 
