@@ -84,18 +84,25 @@ async def test_ban_is_cloudflare_html_without_via(session: aiohttp.ClientSession
         assert stats["bans"] == 1 and stats["banned_requests"] == 1
 
 
+async def messages_path(
+    session: aiohttp.ClientSession, emu: Emulator
+) -> tuple[str, dict[str, str]]:
+    """Seed a bot and guild, create a channel; return its messages URL and the bot's headers."""
+    bot = emu.create_bot("limits")
+    guild_id = emu.create_guild("limits", bots=[bot])
+    headers = {"Authorization": f"Bot {bot.token}"}
+    base = emu.url + "/api/v10"
+    async with session.post(
+        f"{base}/guilds/{guild_id}/channels", json={"name": "c"}, headers=headers
+    ) as reply:
+        channel: dict[str, Any] = await reply.json()
+    return f"{base}/channels/{channel['id']}/messages", headers
+
+
 async def test_young_deletes_carry_no_rate_limit_headers(session: aiohttp.ClientSession) -> None:
     # time_scale 1.0: the message is certainly younger than 10 Discord seconds.
     async with Emulator(time_scale=1.0) as emu:
-        bot = emu.create_bot("deleter")
-        guild_id = emu.create_guild("d", bots=[bot])
-        headers = {"Authorization": f"Bot {bot.token}"}
-        base = emu.url + "/api/v10"
-        async with session.post(
-            f"{base}/guilds/{guild_id}/channels", json={"name": "c"}, headers=headers
-        ) as reply:
-            channel: dict[str, Any] = await reply.json()
-        path = f"{base}/channels/{channel['id']}/messages"
+        path, headers = await messages_path(session, emu)
         async with session.post(path, json={"content": "x"}, headers=headers) as reply:
             message = await reply.json()
         async with session.delete(f"{path}/{message['id']}", headers=headers) as reply:
@@ -131,15 +138,7 @@ async def test_retry_after_header_is_whole_discord_seconds_scaled(
     seconds said in real ones: at time scale 0.01 a 5-second window's refusal says at most
     0.05, not a real second (100 Discord seconds), so the header keeps Discord's ratios."""
     async with Emulator(time_scale=0.01) as emu:
-        bot = emu.create_bot("scaled")
-        guild_id = emu.create_guild("s", bots=[bot])
-        headers = {"Authorization": f"Bot {bot.token}"}
-        base = emu.url + "/api/v10"
-        async with session.post(
-            f"{base}/guilds/{guild_id}/channels", json={"name": "c"}, headers=headers
-        ) as reply:
-            channel: dict[str, Any] = await reply.json()
-        path = f"{base}/channels/{channel['id']}/messages"
+        path, headers = await messages_path(session, emu)
         statuses = []
         for n in range(6):
             async with session.post(path, json={"content": f"m{n}"}, headers=headers) as reply:
