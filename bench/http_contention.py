@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,14 +45,25 @@ class Result:
     allowed: float  # creates per Discord second the bucket allows, as the client learned it
 
 
+@contextlib.asynccontextmanager
+async def open_clients(emu: Any, token: str, count: int) -> AsyncIterator[list[HTTPClient]]:
+    """Open ``count`` clients of one bot, each with its own limiter (one per "process")."""
+    scale = float(emu.time_scale)
+    https = [HTTPClient(token, api_url=emu.url, time_scale=scale) for _ in range(count)]
+    try:
+        for http in https:
+            await http.open()
+        yield https
+    finally:
+        for http in https:
+            await http.close()
+
+
 async def run(
     emu: Any, token: str, guild_id: str, clients: int, writers: int, seconds: float
 ) -> Result:
     scale = float(emu.time_scale)
-    https = [HTTPClient(token, api_url=emu.url, time_scale=scale) for _ in range(clients)]
-    for http in https:
-        await http.open()
-    try:
+    async with open_clients(emu, token, clients) as https:
         channel = await https[0].create_guild_channel(guild_id, name=f"shared-{clients}-{writers}")
         channel_id = str(channel["id"])
         sent_before = [http.stats.requests_sent for http in https]
@@ -87,9 +100,6 @@ async def run(
             seconds=seconds,
             allowed=view.limit / (view.window / scale) if view.window else 0.0,
         )
-    finally:
-        for http in https:
-            await http.close()
 
 
 @dataclass
@@ -105,10 +115,7 @@ async def run_global(
     emu: Any, token: str, guild_id: str, clients: int, seconds: float
 ) -> GlobalResult:
     scale = float(emu.time_scale)
-    https = [HTTPClient(token, api_url=emu.url, time_scale=scale) for _ in range(clients)]
-    for http in https:
-        await http.open()
-    try:
+    async with open_clients(emu, token, clients) as https:
         channels = [
             [
                 str((await http.create_guild_channel(guild_id, name=f"g{clients}-{i}-{n}"))["id"])
@@ -144,9 +151,6 @@ async def run_global(
         await asyncio.gather(*tasks, return_exceptions=True)
         refused = emu.stats()["ratelimited_by_scope"]["global"] - refused_before
         return GlobalResult(clients, created, refused, failed, seconds)
-    finally:
-        for http in https:
-            await http.close()
 
 
 @dataclass
