@@ -8,7 +8,10 @@ go through the store's ``submit`` and come back as futures the database turns in
 
 Records are written in JSON mode exactly as pydantic serialises them to JSON, and read back by
 validating that JSON, so every type pydantic can serialise round-trips: bytes as base64, non-
-finite floats as strings, datetimes with their offsets, enums by value, nested models.
+finite floats as strings, datetimes with their offsets, enums by value, nested models, integers
+of any size. Records are stored under field names, never aliases (``by_alias=False``), and read
+back by field name only (``by_name=True``, pydantic 2.11), so an alias generator or
+``Field(alias=...)`` changes nothing stored; computed fields are derived, so never stored.
 """
 
 from __future__ import annotations
@@ -112,6 +115,8 @@ class TableBinding:
         self.indexes = declared_indexes(self.fields)
         self.store: TableStoreLike | None = None
         self.defaults = _json_defaults(model, self.fields)
+        # Computed fields are left out of what is stored (and of older records when read).
+        self._computed = frozenset(model.__pydantic_computed_fields__)
         validated = _fields_with_validators(model)
         strings_rewritten = any(model.model_config.get(k) for k in _STRING_RULES)
         # Fields whose query values are already in JSON form when they have the field's type.
@@ -179,8 +184,8 @@ class TableBinding:
             from pydantic import TypeAdapter
 
             adapter: TypeAdapter[Any] = TypeAdapter(typing.cast(Any, info.annotation))
-            return _json.loads(adapter.dump_json(adapter.validate_python(value)))
-        return _json.loads(probe.model_dump_json(include={field}))[field]
+            return _json.loads(adapter.dump_json(adapter.validate_python(value), by_alias=False))
+        return _json.loads(probe.model_dump_json(include={field}, by_alias=False))[field]
 
     def dump_slices(self, records: Sequence[Table]) -> list[bytes] | None:
         """Return records of this table as JSON arrays of at most 2048 records each.
@@ -199,8 +204,10 @@ class TableBinding:
                 return None
             self._list_adapter = adapter
         size = _DUMP_SLICE
+        exclude = {"__all__": set(self._computed)} if self._computed else None
         return [
-            adapter.dump_json(list(records[i : i + size])) for i in range(0, len(records), size)
+            adapter.dump_json(list(records[i : i + size]), by_alias=False, exclude=exclude)
+            for i in range(0, len(records), size)
         ]
 
     def sort_value(self, records: Mapping[int, dict[str, Any]], record_id: int, field: str) -> Any:
@@ -222,8 +229,12 @@ class TableBinding:
         Raises:
             StorageCorrupted: the stored data does not fit the model.
         """
+        if self._computed and not self._computed.isdisjoint(data):
+            data = {k: v for k, v in data.items() if k not in self._computed}
         try:
-            record: Table = self.model.__pydantic_validator__.validate_json(_json.dumps(data))
+            record: Table = self.model.__pydantic_validator__.validate_json(
+                _json.dumps(data), by_alias=False, by_name=True
+            )
         except ValidationError as exc:
             raise StorageCorrupted(
                 f"record {record_id} of table {self.name!r} does not fit "
@@ -416,7 +427,9 @@ class Table(BaseModel):
     def _dump(self) -> dict[str, Any]:
         # model_dump_json honours the JSON-only settings (base64 bytes, "Infinity") that
         # model_dump(mode="json") ignores; decoding it gives the exact JSON-mode dict.
-        data: dict[str, Any] = _json.loads(self.model_dump_json())
+        computed = type(self).__pydantic_computed_fields__
+        dumped = self.model_dump_json(by_alias=False, exclude=set(computed) if computed else None)
+        data: dict[str, Any] = _json.loads(dumped)
         return data
 
     # ------------------------------------------------------------------ queries
@@ -605,7 +618,7 @@ def _json_defaults(model: type[BaseModel], fields: Mapping[str, FieldInfo]) -> d
             from pydantic import TypeAdapter
 
             adapter: TypeAdapter[Any] = TypeAdapter(typing.cast(Any, info.annotation))
-            defaults[name] = _json.loads(adapter.dump_json(info.default))
+            defaults[name] = _json.loads(adapter.dump_json(info.default, by_alias=False))
         except Exception:
             defaults[name] = MISSING
     return defaults

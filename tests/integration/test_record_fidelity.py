@@ -1,12 +1,15 @@
-"""Records come back exactly as saved: integers beyond 64 bits."""
+"""Records come back exactly as saved: big integers, aliases, computed fields."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
 
+import pydantic
+from pydantic.alias_generators import to_camel
+
 import discobase
-from tests.integration.test_database_records import WAIT, connect
+from tests.integration.test_database_records import WAIT, Address, connect
 
 BIG = 2**64 + 1
 
@@ -34,3 +37,54 @@ async def test_integers_beyond_64_bits_round_trip_exactly(emulator: Any) -> None
     assert [r.value for r in reread] == [-BIG * i for i in range(69, -1, -1)] + [BIG]
     assert reread[-1].data == {"n": BIG, "m": [-BIG]}
     assert [r.data["n"] for r in reread[:-1]] == [BIG + i for i in range(69, -1, -1)]
+
+
+async def test_aliased_fields_are_stored_and_read_by_field_name(emulator: Any) -> None:
+    db, token = connect(emulator, "aliases")
+
+    @db.table
+    class Person(discobase.Table):
+        model_config = pydantic.ConfigDict(alias_generator=to_camel, serialize_by_alias=True)
+        full_name: str
+        nick: Annotated[str, discobase.Index()] = pydantic.Field(default="", alias="handle")
+        home: Address = Address(street="Main")
+
+    many = [Person(fullName=f"p{i}", handle="crowd") for i in range(70)]
+    async with asyncio.timeout(WAIT):
+        async with db.conn(token):
+            await Person(fullName="Ann", handle="annie", home=Address(street="Elm")).save()
+            await Person.save_many(many)  # the list-adapter path
+            (ann,) = Person.find(full_name="Ann")
+            assert (ann.nick, ann.home.street) == ("annie", "Elm")
+            assert Person.count(nick="crowd") == 70
+        async with db.conn(token):
+            (reread,) = await Person.find(nick="annie")
+            assert reread == ann
+            ann.full_name = "Ann B"
+            await ann.update()
+            assert [p.full_name for p in Person.find(nick="annie")] == ["Ann B"]
+
+
+async def test_computed_fields_are_not_stored(emulator: Any) -> None:
+    db, token = connect(emulator, "computed")
+
+    @db.table
+    class Box(discobase.Table):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        width: int
+
+        @pydantic.computed_field  # type: ignore[prop-decorator]
+        @property
+        def double(self) -> int:
+            return self.width * 2
+
+    async with asyncio.timeout(WAIT):
+        async with db.conn(token):
+            await Box(width=2).save()
+            await Box.save_many([Box(width=i) for i in range(70)])
+            assert Box.find(width=2)[0].double == 4
+            store = Box.__discobase_binding__.require_store()  # type: ignore[union-attr]
+            assert all("double" not in data for data in store.records().values())
+        async with db.conn(token):
+            assert sorted(b.double for b in Box.find(width=2)) == [4, 4]
+            assert Box.count() == 71
