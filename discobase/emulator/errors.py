@@ -42,6 +42,7 @@ class ApiError(Exception):
 _UNKNOWN = {
     "channel": (10003, "Unknown Channel"),
     "guild": (10004, "Unknown Guild"),
+    "member": (10007, "Unknown Member"),
     "message": (10008, "Unknown Message"),
     "user": (10013, "Unknown User"),
     "attachment": (10049, "Unknown Attachment"),
@@ -49,7 +50,7 @@ _UNKNOWN = {
 
 
 def unknown(kind: str) -> ApiError:
-    """Return the 404 for an unknown resource of ``kind`` (channel, guild, message, user)."""
+    """Return the 404 for an unknown resource of ``kind`` (channel, guild, member, message, ...)."""
     code, message = _UNKNOWN[kind]
     return ApiError(404, code, message)
 

@@ -109,6 +109,7 @@ DEFAULT_LIMITS: Mapping[str, RouteLimit] = MappingProxyType(
             _limit("guild_channel_create", 5, 5.0, _DEFAULT),
             _limit("guild_channels", 5, 5.0, _DEFAULT),
             _limit("guild_get", 5, 5.0, _DEFAULT),
+            _limit("guild_member", 5, 5.0, _DEFAULT),
             _limit("user_me", 5, 5.0, _DEFAULT),
             _limit("my_guilds", 5, 5.0, _DEFAULT),
             _limit("leave_guild", 1, 1.0, _DEFAULT),

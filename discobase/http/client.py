@@ -386,6 +386,11 @@ class HTTPClient:
         query = {"with_counts": True} if with_counts else None
         return await self.request(routes.GET_GUILD.compile(guild_id=guild_id), query=query)
 
+    async def fetch_guild_member(self, guild_id: int | str, user_id: int | str) -> Any:
+        """Return a member of a guild (its ``roles`` are role ids; no privileged intent)."""
+        route = routes.GET_GUILD_MEMBER.compile(guild_id=guild_id, user_id=user_id)
+        return await self.request(route)
+
     async def fetch_guild_channels(self, guild_id: int | str) -> Any:
         """Return a guild's channels (threads excluded)."""
         return await self.request(routes.LIST_GUILD_CHANNELS.compile(guild_id=guild_id))

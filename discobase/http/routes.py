@@ -32,6 +32,7 @@ __all__ = [
     "GET_BOT_GATEWAY",
     "GET_CHANNEL",
     "GET_GUILD",
+    "GET_GUILD_MEMBER",
     "GET_MESSAGE",
     "GET_MY_APPLICATION",
     "GET_MY_USER",
@@ -146,6 +147,7 @@ LEAVE_GUILD = Route("DELETE", "/users/@me/guilds/{guild_id}")
 # Guilds and channels
 CREATE_GUILD = Route("POST", "/guilds")
 GET_GUILD = Route("GET", "/guilds/{guild_id}")
+GET_GUILD_MEMBER = Route("GET", "/guilds/{guild_id}/members/{user_id}")
 LIST_GUILD_CHANNELS = Route("GET", "/guilds/{guild_id}/channels")
 CREATE_GUILD_CHANNEL = Route("POST", "/guilds/{guild_id}/channels")
 GET_CHANNEL = Route("GET", "/channels/{channel_id}")

@@ -70,7 +70,9 @@ async def _message_ids(case: Case, count: int) -> list[str]:
 def _get(path: str) -> Callable[[Case, int], Awaitable[Fire]]:
     async def setup(case: Case, n: int) -> Fire:
         async def fire(i: int) -> Reply:
-            return await case.api.get(path.format(guild=case.guild, channel=case.channel))
+            return await case.api.get(
+                path.format(guild=case.guild, channel=case.channel, bot=case.bot.id)
+            )
 
         return fire
 
@@ -201,6 +203,7 @@ RECIPES: dict[str, tuple[Callable[[Case, int], Awaitable[Fire]], bool]] = {
     "channel_delete": (_channel_delete, False),
     "leave_guild": (_leave_guild, False),
     "guild_get": (_get("/guilds/{guild}"), True),
+    "guild_member": (_get("/guilds/{guild}/members/{bot}"), True),
     "guild_channels": (_get("/guilds/{guild}/channels"), True),
     "guild_channel_create": (_guild_channel_create, True),
     "user_me": (_get("/users/@me"), True),

@@ -1,15 +1,16 @@
-"""Guilds: get one, and the legacy guild creation that Discord removed in July 2025.
+"""Guilds: get one, one of its members, and the legacy guild creation that Discord removed in
+July 2025.
 
 Layer: the emulator's REST side.
 """
 
 from __future__ import annotations
 
-from ..errors import form_error
+from ..errors import form_error, unknown
 from .access import guild_for
 from .context import Context, Reply
 
-__all__ = ["create_guild", "get_guild"]
+__all__ = ["create_guild", "get_guild", "get_member"]
 
 
 async def get_guild(ctx: Context) -> Reply:
@@ -20,6 +21,16 @@ async def get_guild(ctx: Context) -> Reply:
         payload["approximate_member_count"] = len(guild.members)
         payload["approximate_presence_count"] = 0
     return Reply(200, payload)
+
+
+async def get_member(ctx: Context) -> Reply:
+    """``GET /guilds/{guild_id}/members/{user_id}``: a member with its ``user`` (no intent
+    needed over REST); 404 10007 for a user who is not a member."""
+    guild = guild_for(ctx, ctx.params["guild_id"])
+    user_id = ctx.params["user_id"]
+    if user_id not in guild.members:
+        raise unknown("member")
+    return Reply(200, ctx.state.member_payload(guild, user_id, with_user=True))
 
 
 async def create_guild(ctx: Context) -> Reply:

@@ -33,6 +33,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/gateway/bot", users.get_gateway_bot, "gateway_bot"),
     Route("GET", "/guilds/{guild_id}", guilds.get_guild, "guild_get", "guild_id"),
     Route(
+        "GET",
+        "/guilds/{guild_id}/members/{user_id}",
+        guilds.get_member,
+        "guild_member",
+        "guild_id",
+    ),
+    Route(
         "GET", "/guilds/{guild_id}/channels", channels.list_channels, "guild_channels", "guild_id"
     ),
     Route(
