@@ -20,6 +20,7 @@ import types
 import typing
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, overload
@@ -291,8 +292,9 @@ class Table(BaseModel):
     def save(self) -> asyncio.Task[Self]:
         """Insert this record; the returned task completes once it is stored.
 
-        The record gets its id at once; queries see it once the task is done. After a
-        failed save, ``commit()`` retries the write under the same id.
+        The record gets its id at once; queries see it once the task is done. If the write
+        fails, the record is unsaved again (``id`` is ``None``), so ``save()`` may simply be
+        called again.
 
         Raises:
             RecordStateError: the record is already saved (use ``update()`` or ``commit()``).
@@ -311,14 +313,18 @@ class Table(BaseModel):
 
         record_id = store.new_id()
         future = store.submit([Put(record_id, self._dump())])
-        self._id = record_id
+        private = self.__pydantic_private__
+        assert private is not None  # Table declares a private attribute
+        private["_id"] = record_id
+        future.add_done_callback(partial(_unsave_if_failed, [private], [record_id]))
         return binding.database._track(future, f"save of {binding.name} {record_id}", self)
 
     def update(self) -> asyncio.Task[Self]:
         """Write this saved record's current fields; the task completes once stored.
 
         Writes are whole records and the later entry wins: if another process deleted the
-        record meanwhile, this writes it again.
+        record meanwhile, this writes it again. If the write fails, queries keep showing the
+        record as stored before, and ``update()`` may be called again.
 
         Raises:
             RecordStateError: the record was never saved (use ``save()`` or ``commit()``).
@@ -341,7 +347,7 @@ class Table(BaseModel):
         """Delete this saved record; the task completes once the deletion is stored.
 
         Once it completes the record is unsaved again (``id`` is ``None``): ``save()`` would
-        insert it anew under a new id.
+        insert it anew under a new id. If it fails, the record stays saved.
 
         Raises:
             RecordStateError: the record was never saved.
@@ -373,7 +379,9 @@ class Table(BaseModel):
     def save_many(cls, records: Iterable[Self]) -> asyncio.Task[list[Self]]:
         """Insert several new records as one atomic batch.
 
-        Every record gets its id at once; readers see all of them or none.
+        Every record gets its id at once; readers see all of them or none. If the write
+        fails, every record is unsaved again (``id`` is ``None``), so ``save_many()`` may
+        simply be called again.
 
         Raises:
             UsageError: a record is not of this table, or appears twice.
@@ -421,6 +429,7 @@ class Table(BaseModel):
         except BaseException:
             deque(map(dict.__setitem__, privates, repeat("_id"), repeat(None)), maxlen=0)
             raise
+        future.add_done_callback(partial(_unsave_if_failed, privates, ids))
         what = f"save_many of {len(batch)} {binding.name} records"
         return binding.database._track(future, what, batch)
 
@@ -573,6 +582,20 @@ def _puts(ids: list[int], slices: list[bytes]) -> Iterator[list[Any]]:
         end = start + len(datas)
         yield [Put(i, data) for i, data in zip(ids[start:end], datas, strict=True)]
         start = end
+
+
+def _unsave_if_failed(
+    privates: list[dict[str, Any]], ids: list[int], future: asyncio.Future[None]
+) -> None:
+    """Make the records of a failed insert unsaved again, so that it can simply be retried.
+
+    A record whose id changed meanwhile (deleted and saved anew) is left alone.
+    """
+    if not future.cancelled() and future.exception() is None:
+        return
+    for private, record_id in zip(privates, ids, strict=True):
+        if private.get("_id") == record_id:
+            private["_id"] = None
 
 
 def _id_of(record: Table) -> int | None:

@@ -1,4 +1,4 @@
-"""Records come back exactly as saved: big integers, aliases, computed fields."""
+"""Records come back exactly as saved: big integers, aliases, computed fields, failed writes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated, Any
 
 import pydantic
+import pytest
 from pydantic.alias_generators import to_camel
 
 import discobase
@@ -88,3 +89,53 @@ async def test_computed_fields_are_not_stored(emulator: Any) -> None:
         async with db.conn(token):
             assert sorted(b.double for b in Box.find(width=2)) == [4, 4]
             assert Box.count() == 71
+
+
+async def test_a_failed_write_leaves_records_as_stored_and_can_be_retried(emulator: Any) -> None:
+    db, token = connect(emulator, "failures")
+
+    @db.table
+    class Order(discobase.Table):
+        item: str
+        code: Annotated[str, discobase.Index(unique=True)]
+
+    messages = r"/channels/\d+/messages"
+    async with asyncio.timeout(WAIT):
+        async with db.conn(token):
+            # A save refused outright, and one whose 5xx answers outlast the retries.
+            for status, count in ((403, 1), (503, 4)):
+                emulator.fail_next("POST", messages, status, count=count)
+                order = Order(item="book", code=f"c{status}")
+                with pytest.raises(discobase.HTTPException):
+                    await order.save()
+                assert order.id is None and Order.count(code=f"c{status}") == 0
+                # The failed write's unique claim is gone: another record may take the code.
+                await Order(item="other", code=f"c{status}").save()
+                order.code = f"b{status}"
+                await order.save()
+                assert Order.find(code=f"b{status}") == [order]
+
+            emulator.fail_next("POST", messages, 403)
+            batch = [Order(item="many", code=f"m{i}") for i in range(3)]
+            with pytest.raises(discobase.HTTPException):
+                await Order.save_many(batch)
+            assert [o.id for o in batch] == [None, None, None] and Order.count(item="many") == 0
+            await Order.save_many(batch)
+            assert Order.count(item="many") == 3
+
+            emulator.fail_next("POST", messages, 403)
+            order.item = "changed"
+            with pytest.raises(discobase.HTTPException):
+                await order.update()
+            assert order.id is not None
+            assert [o.item for o in Order.find(code="b503")] == ["book"]
+            await order.update()
+
+            emulator.fail_next("POST", messages, 403)
+            with pytest.raises(discobase.HTTPException):
+                await order.delete()
+            assert order.id is not None and Order.find(code="b503") == [order]
+        async with db.conn(token):
+            assert sorted(o.item for o in Order.find()) == sorted(
+                ["other", "book", "other", "changed", "many", "many", "many"]
+            )

@@ -139,14 +139,20 @@ async def test_a_failed_background_write_is_logged(
     assert any("boom" in r.getMessage() for r in caplog.records)
 
 
-async def test_commit_retries_a_failed_save_under_the_same_id(engine: FakeEngine) -> None:
+async def test_a_failed_save_leaves_the_record_unsaved_to_save_again(engine: FakeEngine) -> None:
     store_of(engine).fail_next = discobase.DatabaseError("boom")
     user = User(name="Peter")
     with pytest.raises(discobase.DatabaseError):
         await user.save()
-    record_id = user.id
-    await user.commit()
-    assert user.id == record_id and User.count() == 1
+    assert user.id is None and User.count() == 0
+    await user.save()
+    assert user.id is not None and User.count() == 1
+    store_of(engine).fail_next = discobase.DatabaseError("boom")
+    other = User(name="Ann")
+    with pytest.raises(discobase.DatabaseError):
+        await other.commit()
+    await other.commit()
+    assert other.id is not None and User.count() == 2
 
 
 async def test_unique_index_refuses_a_duplicate_at_once(engine: FakeEngine) -> None:
