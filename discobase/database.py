@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from discobase._permissions import INVITE
 from discobase.errors import (
     AmbiguousGuild,
     GuildNotFound,
@@ -52,8 +53,10 @@ DEFAULT_API_URL = "https://discord.com"
 
 #: The permissions discobase needs in its guild: VIEW_CHANNEL, SEND_MESSAGES,
 #: READ_MESSAGE_HISTORY, MANAGE_CHANNELS, MANAGE_MESSAGES (bulk delete of old log entries),
-#: ATTACH_FILES (large batches and snapshots) and PIN_MESSAGES (snapshots are pinned).
-PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 4) | (1 << 13) | (1 << 15) | (1 << 51)
+#: ATTACH_FILES (large batches and snapshots) and PIN_MESSAGES (snapshots are pinned):
+#: 2251799813794832. Start-up checks all but MANAGE_MESSAGES (and MANAGE_CHANNELS only when
+#: it must create a channel).
+PERMISSIONS = INVITE
 
 T = TypeVar("T", bound="Table")
 
@@ -297,6 +300,8 @@ class Database:
         Raises:
             InvalidToken: the token was refused.
             GuildNotFound, AmbiguousGuild: the guild cannot be determined.
+            MissingPermissions: the bot lacks a permission discobase needs (nothing was read
+                or written).
             SchemaMismatch: a table's stored schema conflicts with its class.
             HTTPException, GatewayError: Discord refused or failed for good.
         """
@@ -340,7 +345,7 @@ class Database:
         Raises:
             NotConnected: no login was started, or the database closed before it was ready.
             Exception: whatever made the start fail (``InvalidToken``, ``GuildNotFound``,
-                ``Forbidden`` for a missing permission, ...).
+                ``MissingPermissions`` naming each permission the bot lacks and where, ...).
         """
         import asyncio  # loaded on use: `import discobase` stays light
 
@@ -474,7 +479,10 @@ class Database:
                 f"the gateway was not ready after {self.start_timeout:g} s"
                 + (f"; last error: {why}" if why is not None else "")
             ) from why
-        await engine.open()
+        # Checks the bot's permissions in the catalog's channel before reading it, then in
+        # every table's channel before opening any: a read without Read Message History
+        # returns nothing, which would pass for an empty database.
+        await engine.open(tables=[b.name for b in self._tables.values() if b.store is None])
         self._engine_open = True
         early, self._early_events = self._early_events, []
         for name, data in early:

@@ -15,9 +15,9 @@ asyncio escapes a public call. Each layer defines its own branch next to its cod
     │   └── ...                      GatewayClosed (with may_reconnect), handshake timeouts,
     │                                identify budget exhausted
     └── DatabaseError                this module: the database cannot do what was asked
-        └── ...                      GuildNotFound, AmbiguousGuild, StartTimeout, SchemaMismatch,
-                                     UniqueViolation, RecordNotFound, MultipleRecordsFound,
-                                     StorageCorrupted
+        └── ...                      GuildNotFound, AmbiguousGuild, MissingPermissions,
+                                     StartTimeout, SchemaMismatch, UniqueViolation,
+                                     RecordNotFound, MultipleRecordsFound, StorageCorrupted
 
 A token never appears in an error's message or repr.
 """
@@ -30,6 +30,7 @@ __all__ = [
     "DiscobaseError",
     "GuildNotFound",
     "InvalidQuery",
+    "MissingPermissions",
     "MultipleRecordsFound",
     "NotConnected",
     "RecordNotFound",
@@ -83,6 +84,24 @@ class RecordStateError(UsageError):
 
 class GuildNotFound(DatabaseError):
     """No guild the bot is in matches the database; the message carries the invite link."""
+
+
+class MissingPermissions(DatabaseError):
+    """The bot lacks permissions discobase needs in its guild; found at start-up, before
+    anything is read or written (without Read Message History, Discord answers reads with
+    nothing at all, which would look like an empty database).
+
+    Attributes:
+        missing: every missing permission's name (``"Read Message History"``, ...).
+        places: where each is missing: ``{"#notes (table 'note')": ["Pin Messages"], ...}``;
+            ``"the server"`` when a channel must be created (Manage Channels, or the
+            permissions a new channel inherits).
+    """
+
+    def __init__(self, message: str, *, missing: list[str], places: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.places = places
 
 
 class StartTimeout(DatabaseError):

@@ -2,6 +2,9 @@
 and gateway *events*; knows nothing of pydantic models, the Database object or the gateway
 connection itself).
 
+Opening the engine lists the guild's channels and reads the bot's guild and member (its
+roles), to check its permissions before anything is read: without Read Message History
+Discord answers every read with an empty list, which would look like an empty database.
 Opening a table costs the catalog (read once per engine), the table's pins, one snapshot
 download and the tail of the log after the snapshot, paged 100 messages per request. After
 that, reads never call Discord: the state lives in memory. Writes go through one group-commit
@@ -20,7 +23,8 @@ from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequen
 from typing import Any
 
 from discobase import _json
-from discobase.errors import DatabaseError, NotConnected, StorageCorrupted
+from discobase import _permissions as perms
+from discobase.errors import DatabaseError, MissingPermissions, NotConnected, StorageCorrupted
 from discobase.http import HTTPClient
 from discobase.http.errors import HTTPException
 from discobase.storage import codec
@@ -508,6 +512,11 @@ class StorageEngine:
         self._own_ids: set[int] = set()
         self._own_nonces: set[str] = set()
         self._closing = False
+        # The bot's guild-level permissions and role ids (read by open()), and the guild's
+        # channels by id as last listed (their permission overwrites).
+        self._base_permissions: int | None = None
+        self._role_ids: list[str] = []
+        self._channels: dict[int, Mapping[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"<StorageEngine guild={self.guild_id} tables={sorted(self.tables)}>"
@@ -518,19 +527,32 @@ class StorageEngine:
 
     # ------------------------------------------------------------------ the catalog
 
-    async def open(self) -> None:
-        """Find or create the catalog channel and read the catalog."""
+    async def open(self, tables: Collection[str] = ()) -> None:
+        """Find or create the catalog channel, check the bot's permissions, read the catalog.
+
+        Args:
+            tables: the names of the tables about to be opened: their permissions are
+                checked too, before anything is created or written.
+
+        Raises:
+            MissingPermissions: the bot lacks a permission the catalog or one of ``tables``
+                needs (checked before anything the check concerns is read, created or
+                written).
+            HTTPException: Discord refused a request.
+        """
         self._check_usable()
         if self.catalog is not None:
+            await self.check_tables(tables)
             return
-        channel_id = await self._find_catalog_channel()
+        channel_id = await self._find_catalog_channel(tables)
         catalog = Catalog(channel_id)
         self.catalog = catalog
         await self._read_catalog(after=0)
+        await self.check_tables(tables)
         if not catalog.has_version:
             await self._post_catalog("db", {})
 
-    async def _find_catalog_channel(self) -> int:
+    async def _find_catalog_channel(self, tables: Collection[str]) -> int:
         def pick(channels: Any) -> int | None:
             ids = [
                 int(c["id"])
@@ -539,19 +561,134 @@ class StorageEngine:
             ]
             return min(ids) if ids else None
 
-        found = pick(await self.http.fetch_guild_channels(self.guild_id))
+        # Three requests at once: the channels (with their overwrites), and the guild's roles
+        # and owner and the bot's own roles, from which its permissions follow.
+        channels, guild, member = await asyncio.gather(
+            self.http.fetch_guild_channels(self.guild_id),
+            self.http.fetch_guild(self.guild_id),
+            self.http.fetch_guild_member(self.guild_id, self.bot_id),
+        )
+        self._learn_channels(channels)
+        self._role_ids = [str(r) for r in (member or {}).get("roles") or ()]
+        self._base_permissions = perms.guild_permissions(
+            guild_id=str(self.guild_id),
+            owner_id=(guild or {}).get("owner_id"),
+            user_id=str(self.bot_id),
+            roles=[r for r in (guild or {}).get("roles") or () if isinstance(r, dict)],
+            member_roles=self._role_ids,
+        )
+        found = pick(channels)
         if found is not None:
+            self._require(self._needs(found, perms.CATALOG_NEEDS, "the catalog"))
             return found
+        # No catalog: every table is new too, and each needs a channel.
+        need = perms.CATALOG_NEEDS | perms.MANAGE_CHANNELS
+        if tables:
+            need |= perms.TABLE_NEEDS
+        self._require(self._server_needs(need, f"#{self.catalog_name} (the catalog)", tables))
         created = await self.http.create_guild_channel(
             self.guild_id, name=self.catalog_name, topic="discobase catalog: do not post here"
         )
         mine = int(created["id"])
         # Two processes may create it at once: both settle on the smaller id.
-        winner = pick(await self.http.fetch_guild_channels(self.guild_id)) or mine
+        channels = await self.http.fetch_guild_channels(self.guild_id)
+        self._learn_channels(channels)
+        winner = pick(channels) or mine
         if winner != mine:
             with contextlib.suppress(HTTPException):
                 await self.http.delete_channel(mine)
+            # Made by another process, perhaps with overwrites of its own.
+            self._require(self._needs(winner, perms.CATALOG_NEEDS, "the catalog"))
         return winner
+
+    # ------------------------------------------------------------------ permissions
+
+    def _learn_channels(self, channels: Any) -> None:
+        self._channels = {
+            int(c["id"]): c for c in channels or () if isinstance(c, dict) and "id" in c
+        }
+
+    def _needs(self, channel_id: int, need: int, what: str) -> dict[str, int]:
+        """Return ``{place: bits}`` for what the bot lacks of ``need`` in a channel."""
+        base = self._base_permissions
+        channel = self._channels.get(channel_id)
+        if base is None or channel is None:
+            return {}  # not checked (open() not called) or gone: Discord's error will say
+        have = perms.channel_permissions(
+            base,
+            guild_id=str(self.guild_id),
+            user_id=str(self.bot_id),
+            member_roles=self._role_ids,
+            overwrites=[
+                o for o in channel.get("permission_overwrites") or () if isinstance(o, dict)
+            ],
+        )
+        return {f"#{channel.get('name', channel_id)} ({what})": need & ~have}
+
+    def _server_needs(self, need: int, what: str, tables: Collection[str]) -> dict[str, int]:
+        """Return ``{place: bits}`` for what the bot lacks of ``need`` at the server level,
+        to create ``what`` and the channels of ``tables`` (Manage Channels, and what a new
+        channel, which starts with no overwrites, inherits)."""
+        base = self._base_permissions
+        if base is None:
+            return {}
+        if tables:
+            names = ", ".join(repr(name) for name in tables)
+            what = f"{what} and the channels of tables {names}" if what else f"tables {names}"
+        return {f"the server (to create {what})": need & ~base}
+
+    def _require(self, places: Mapping[str, int]) -> None:
+        """Raise ``MissingPermissions`` if any place of ``{place: missing bits}`` lacks some."""
+        lacking = {place: bits for place, bits in places.items() if bits}
+        if not lacking:
+            return
+        every = 0
+        for bits in lacking.values():
+            every |= bits
+        missing_names = perms.names(every)
+        where = "; ".join(f"{', '.join(perms.names(b))} in {p}" for p, b in lacking.items())
+        why = (
+            " (without Read Message History, Discord answers every read with nothing, as if "
+            "the database were empty)"
+            if every & perms.READ_MESSAGE_HISTORY
+            else ""
+        )
+        raise MissingPermissions(
+            f"the bot lacks permissions discobase needs in guild {self.guild_id}: {where}. "
+            f"discobase stopped before reading or writing any table{why}. Give the bot's role "
+            "these permissions in Server Settings > Roles and check the permission overwrites "
+            "of the channels named (Edit Channel > Permissions), or add the bot again with an "
+            f"invite link carrying permissions={perms.INVITE}",
+            missing=missing_names,
+            places={p: perms.names(b) for p, b in lacking.items()},
+        )
+
+    async def check_tables(self, names: Collection[str]) -> None:
+        """Check, before any of them is opened, that the bot may use these tables.
+
+        A table in the catalog needs View Channel, Send Messages, Read Message History,
+        Attach Files and Pin Messages in its channel; a new one needs Manage Channels and
+        those at the server level. Costs no request unless a table's channel was made after
+        the channels were listed (then one, to list them again).
+
+        Raises:
+            MissingPermissions: naming every permission missing, and where.
+        """
+        catalog = self._require_catalog()
+        if self._base_permissions is None:
+            return
+        entries = [(name, catalog.tables.get(name)) for name in names]
+        if any(e is not None and e.channel_id not in self._channels for _, e in entries):
+            self._learn_channels(await self.http.fetch_guild_channels(self.guild_id))
+        places: dict[str, int] = {}
+        new = [name for name, entry in entries if entry is None]
+        if new:
+            need = perms.TABLE_NEEDS | perms.MANAGE_CHANNELS
+            places.update(self._server_needs(need, "", new))
+        for name, entry in entries:
+            if entry is not None:
+                places.update(self._needs(entry.channel_id, perms.TABLE_NEEDS, f"table {name!r}"))
+        self._require(places)
 
     async def _read_catalog(self, after: int) -> None:
         catalog = self._require_catalog()
@@ -608,12 +745,15 @@ class StorageEngine:
         """Open (creating if new) a table and load its state.
 
         Raises:
+            MissingPermissions: the bot may not use the table's channel (or create it).
             SchemaMismatch: the stored schema is incompatible with ``spec``.
             StorageCorrupted: the table's entries cannot be read.
             HTTPException: Discord refused a request.
         """
         self._check_usable()
         catalog = self._require_catalog()
+        if spec.name not in self.tables:
+            await self.check_tables([spec.name])
         lock = self._locks.setdefault(spec.name, asyncio.Lock())
         async with lock:
             store = self.tables.get(spec.name)

@@ -204,7 +204,7 @@ async def test_a_missing_permission_raises_at_wait_ready(emulator: Any) -> None:
 
     async with asyncio.timeout(WAIT):
         db.login_task(bot.token)
-        with pytest.raises(discobase.Forbidden):
+        with pytest.raises(discobase.MissingPermissions, match="Manage Channels"):
             await db.wait_ready()
     with pytest.raises(discobase.NotConnected):
         Thing.find()
