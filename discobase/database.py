@@ -274,12 +274,16 @@ class Database:
     def _track(self, future: asyncio.Future[Any], what: str, result: Any) -> asyncio.Task[Any]:
         """Return a task that completes with ``result`` once ``future`` (a write) does.
 
-        The database keeps the task until it finishes, so an unawaited write still runs,
-        and the task logs its failure so none is lost; ``close()`` waits for every pending
-        write. A burst of 10,000 saves makes 10,000 of these in one go, so the bookkeeping
-        is kept small: one relay future, one callback on the write, no closures.
+        The database keeps the task until it finishes, so an unawaited write still runs;
+        ``close()`` waits for every pending write. A failure is the caller's when they
+        retrieve it (await, gather, ``result()``); one nobody retrieved is logged once, when
+        the task is collected (see ``WriteTask``). A burst of 10,000 saves makes 10,000 of
+        these in one go, so the bookkeeping is kept small: one relay future, one callback on
+        the write, no closures.
         """
         import asyncio  # loaded on use: `import discobase` stays light
+
+        from discobase._writetask import WriteTask
 
         loop = asyncio.get_running_loop()
         # The task waits on a relay, not on the write's own future: cancelling the caller's
@@ -287,7 +291,7 @@ class Database:
         # too, with two closures, another future and another loop turn per write).
         relay: asyncio.Future[None] = loop.create_future()
         future.add_done_callback(partial(_relay_done, relay))
-        task = loop.create_task(_write_task(future, relay, what, result), name=f"discobase {what}")
+        task = WriteTask(_write_task(future, relay, what, result), loop=loop, what=what)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         return task
@@ -694,18 +698,14 @@ def _relay_done(relay: asyncio.Future[None], future: asyncio.Future[Any]) -> Non
 async def _write_task(
     future: asyncio.Future[Any], relay: asyncio.Future[None], what: str, result: Any
 ) -> Any:
-    """Wait for a write (see ``Database._track``); log and raise its failure."""
-    try:
-        await relay
-        if future.cancelled():
-            # Storage gave the write up (it was closed): that is a failure, not a cancel.
-            raise NotConnected(f"{what} was abandoned: the database closed first")
-        exc = future.exception()
-        if exc is not None:
-            raise exc
-    except Exception as exc:
-        _log().error("%s failed: %s", what, exc, exc_info=exc)
-        raise
+    """Wait for a write (see ``Database._track``) and raise its failure."""
+    await relay
+    if future.cancelled():
+        # Storage gave the write up (it was closed): that is a failure, not a cancel.
+        raise NotConnected(f"{what} was abandoned: the database closed first")
+    exc = future.exception()
+    if exc is not None:
+        raise exc
     return result
 
 

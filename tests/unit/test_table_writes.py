@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import enum
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -133,10 +134,10 @@ async def test_a_failed_background_write_is_logged(
 ) -> None:
     store_of(engine).fail_next = discobase.DatabaseError("boom")
     with caplog.at_level(logging.ERROR, logger="discobase"):
-        task = User(name="Peter").save()
-        with pytest.raises(discobase.DatabaseError, match="boom"):
-            await task
-    assert any("boom" in r.getMessage() for r in caplog.records)
+        User(name="Peter").save()  # not awaited: logged once the task is gone
+        await database.close()
+        gc.collect()
+    assert [r.getMessage() for r in caplog.records if "boom" in r.getMessage()] != []
 
 
 async def test_a_failed_save_leaves_the_record_unsaved_to_save_again(engine: FakeEngine) -> None:

@@ -1,0 +1,98 @@
+"""A failed write is reported once, and only when nobody retrieved its failure.
+
+Layer: integration tests (the public API against the local Discord). docs/guide/logging.md
+promises that an ERROR line is written for a failed write you did not await, and only then:
+a caller who awaits (or gathers) the task owns the failure, and asyncio must not report the
+same failure a second time ("Task exception was never retrieved").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from typing import Any
+
+import pytest
+
+import discobase
+from tests.conftest import TIME_SCALE
+
+WAIT = 30.0
+POST = r"/channels/\d+/messages"
+
+
+def orders(emulator: Any) -> tuple[discobase.Database, type[Any], str]:
+    """Return a database on a fresh guild, its ``order`` table and the bot's token."""
+    bot = emulator.create_bot("db")
+    emulator.create_guild("db", bots=[bot])
+    db = discobase.Database("db", api_url=emulator.url, time_scale=TIME_SCALE)
+
+    @db.table
+    class Order(discobase.Table):
+        item: str
+
+    return db, Order, bot.token
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_an_awaited_failure_the_caller_catches_is_not_logged(
+    emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    db, order, token = orders(emulator)
+    with caplog.at_level(logging.DEBUG):
+        async with asyncio.timeout(WAIT), db.conn(token):
+            emulator.fail_next("POST", POST, 403)
+            with pytest.raises(discobase.Forbidden):
+                await order(item="book").save()
+            emulator.fail_next("POST", POST, 403)
+            results = await asyncio.gather(order(item="pen").save(), return_exceptions=True)
+            assert isinstance(results[0], discobase.Forbidden)
+            emulator.fail_next("POST", POST, 403)
+            task = order(item="ink").save()
+            await asyncio.wait({task})
+            assert isinstance(task.exception(), discobase.Forbidden)
+            del task
+        gc.collect()
+        await asyncio.sleep(0)
+    assert errors(caplog) == []
+
+
+async def test_an_unawaited_failure_is_reported_exactly_once(
+    emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    db, order, token = orders(emulator)
+    with caplog.at_level(logging.DEBUG):
+        async with asyncio.timeout(WAIT), db.conn(token):
+            emulator.fail_next("POST", POST, 403)
+            order(item="book").save()  # fire and forget
+            async with asyncio.timeout(WAIT):
+                while not errors(caplog):
+                    await asyncio.sleep(0.01)
+                    gc.collect()
+        gc.collect()
+        await asyncio.sleep(0)
+    (record,) = errors(caplog)
+    assert record.name == "discobase"
+    assert "save of order" in record.getMessage() and "Forbidden" in record.getMessage()
+    assert isinstance(record.exc_info and record.exc_info[1], discobase.Forbidden)
+
+
+async def test_a_failure_retrieved_after_the_task_ended_is_not_logged(
+    emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    db, order, token = orders(emulator)
+    with caplog.at_level(logging.DEBUG):
+        async with asyncio.timeout(WAIT), db.conn(token):
+            emulator.fail_next("POST", POST, 403)
+            task = order(item="book").save()
+            await db.close()  # the write ends long before anyone looks at it
+            gc.collect()
+            with pytest.raises(discobase.Forbidden):
+                await task
+            del task
+        gc.collect()
+    assert errors(caplog) == []
