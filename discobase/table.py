@@ -114,8 +114,13 @@ class TableBinding:
         self.name = name
         self.fields: dict[str, FieldInfo] = dict(model.model_fields)
         self.indexes = declared_indexes(self.fields)
-        self.store: TableStoreLike | None = None
+        self._store: TableStoreLike | None = None
         self.defaults = _json_defaults(model, self.fields)
+        # Fields whose default is made by a factory: records written before them get the
+        # factory's value once, when the table opens (see TableState.fill_missing).
+        self._made = frozenset(
+            name for name, info in self.fields.items() if info.default_factory is not None
+        )
         # Computed fields are left out of what is stored (and of older records when read).
         self._computed = frozenset(model.__pydantic_computed_fields__)
         validated = _fields_with_validators(model)
@@ -132,6 +137,46 @@ class TableBinding:
             name for name, info in self.fields.items() if _orders_as_json(info.annotation)
         }
         self._list_adapter: TypeAdapter[list[Any]] | None = None
+
+    @property
+    def store(self) -> TableStoreLike | None:
+        """Return the open store, ``None`` until the database built the table."""
+        return self._store
+
+    @store.setter
+    def store(self, store: TableStoreLike | None) -> None:
+        # The database sets the store once the table is open, before any query can run: old
+        # records get their default-factory values here, once, so reads and queries agree.
+        self._store = store
+        if store is None or not self._made:
+            return
+        from discobase.storage.state import TableState
+
+        state = getattr(store, "state", None)
+        if isinstance(state, TableState):
+            state.fill_missing(self._made, self._fill)
+
+    def _fill(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Return the JSON values of the default-factory fields ``data`` lacks ({} if none)."""
+        missing = {name for name in self._made if name not in data}
+        try:
+            # Validating runs each factory as reading the record would (with the validated
+            # data, for a factory that takes it); dumping gives the values' stored form.
+            record = self._validate(data)
+            return typing.cast(
+                dict[str, Any],
+                _json.loads(record.model_dump_json(include=missing, by_alias=False)),
+            )
+        except Exception:  # noqa: BLE001 - a record that does not fit is reported when read
+            return {}
+
+    def _validate(self, data: Mapping[str, Any]) -> Table:
+        if self._computed and not self._computed.isdisjoint(data):
+            data = {k: v for k, v in data.items() if k not in self._computed}
+        record: Table = self.model.__pydantic_validator__.validate_json(
+            _json.dumps(data), by_alias=False, by_name=True
+        )
+        return record
 
     def require_store(self) -> TableStoreLike:
         """Return the open store, or raise the error that says what to do first."""
@@ -230,12 +275,8 @@ class TableBinding:
         Raises:
             StorageCorrupted: the stored data does not fit the model.
         """
-        if self._computed and not self._computed.isdisjoint(data):
-            data = {k: v for k, v in data.items() if k not in self._computed}
         try:
-            record: Table = self.model.__pydantic_validator__.validate_json(
-                _json.dumps(data), by_alias=False, by_name=True
-            )
+            record = self._validate(data)
         except ValidationError as exc:
             raise StorageCorrupted(
                 f"record {record_id} of table {self.name!r} does not fit "

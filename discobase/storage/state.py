@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
@@ -189,6 +189,9 @@ class TableState:
         # Counts every change of the records, so a fork knows whether it is still current.
         self._generation = 0
         self._forked_at = -1
+        # Fields a record must have, and what gives a record that lacks some of them their
+        # values (see fill_missing); None when no field needs it.
+        self._fill: tuple[frozenset[str], Callable[[dict[str, Any]], dict[str, Any]]] | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -334,6 +337,41 @@ class TableState:
         self._generation += 1
         return True
 
+    def fill_missing(
+        self, fields: Collection[str], fill: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> int:
+        """Give every record that lacks one of ``fields`` the values ``fill`` makes, once.
+
+        For fields added with a default factory: records written before them lack them, and
+        the factory's value is made once per record, when the table opens (for the live
+        records) or when a record is applied (for the ones that come later), so every read
+        and query sees one stable value. ``fill(record)`` returns ``{field: JSON-mode value}``
+        for the fields it can make and must not raise. The stored log is not changed; a
+        snapshot taken later holds the values.
+
+        Returns:
+            How many live records were filled.
+        """
+        wanted = frozenset(fields)
+        self._fill = (wanted, fill) if wanted else None
+        if not wanted:
+            return 0
+        records = self._records
+        lacking = [(rid, data) for rid, data in records.items() if not wanted.issubset(data)]
+        if not lacking:
+            return 0
+        self._generation += 1  # a fork made before must not be adopted over this
+        for record_id, data in lacking:
+            filled = {**data, **fill(data)}
+            if self._indexed:
+                self._unindex(record_id, data)
+                self._index(record_id, filled)
+            records[record_id] = filled
+        # Columns of the filled fields are made again when next asked for.
+        for field in wanted:
+            self._columns.pop(field, None)
+        return len(lacking)
+
     def _apply_rows(self, rows: Iterable[tuple[int, int, dict[str, Any] | None]]) -> int:
         # One loop for every way in: this runs once per record when a snapshot loads or a
         # save_many of 100,000 records is acknowledged, so it keeps to local names.
@@ -343,6 +381,7 @@ class TableState:
         records = self._records
         indexed = self._indexed
         columns = list(self._columns.items())
+        fill = self._fill
         changed = 0
         for version, record_id, data in rows:
             seen = get_version(record_id)
@@ -359,6 +398,8 @@ class TableState:
             versions[record_id] = version
             changed += 1
             if data is not None:
+                if fill is not None and not fill[0].issubset(data):
+                    data = {**data, **fill[1](data)}
                 records[record_id] = data
                 if indexed:
                     for field, index, default in indexed:

@@ -1,8 +1,11 @@
-"""Records come back exactly as saved: big integers, aliases, computed fields, failed writes."""
+"""Records come back exactly as saved: big integers, aliases, computed fields, failed writes,
+fields added with a default factory."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import uuid
 from typing import Annotated, Any
 
 import pydantic
@@ -10,6 +13,7 @@ import pytest
 from pydantic.alias_generators import to_camel
 
 import discobase
+from tests.conftest import TIME_SCALE
 from tests.integration.test_database_records import WAIT, Address, connect
 
 BIG = 2**64 + 1
@@ -139,3 +143,47 @@ async def test_a_failed_write_leaves_records_as_stored_and_can_be_retried(emulat
             assert sorted(o.item for o in Order.find()) == sorted(
                 ["other", "book", "other", "changed", "many", "many", "many"]
             )
+
+
+async def test_a_field_added_with_a_default_factory_gets_one_stable_value(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.create_guild("factories", bots=[bot])
+    old = discobase.Database("factories", api_url=emulator.url, time_scale=TIME_SCALE)
+    new = discobase.Database("factories", api_url=emulator.url, time_scale=TIME_SCALE)
+
+    @old.table
+    class Customer(discobase.Table):
+        name: str
+
+    @new.table
+    class Customer(discobase.Table):  # type: ignore[no-redef]  # noqa: F811 - a newer class
+        name: str
+        tags: list[str] = pydantic.Field(default_factory=list)
+        joined: datetime.datetime = pydantic.Field(
+            default_factory=lambda: datetime.datetime.now(datetime.UTC)
+        )
+        code: Annotated[str, discobase.Index()] = pydantic.Field(
+            default_factory=lambda: uuid.uuid4().hex
+        )
+
+    async with asyncio.timeout(WAIT):
+        async with old.conn(bot.token):
+            await old.tables["customer"](name="Peter").save()
+            await old.tables["customer"].save_many(
+                [old.tables["customer"](name=f"c{i}") for i in range(70)]
+            )
+            async with new.conn(bot.token):
+                (peter,) = Customer.find(name="Peter")
+                await asyncio.sleep(0.05)
+                assert Customer.find(name="Peter") == [peter]
+                assert Customer.find(joined=peter.joined) == [peter]
+                assert Customer.find(code=peter.code) == [peter]
+                assert Customer.count(tags=[]) == 71
+                assert len({c.code for c in Customer.find()}) == 71
+                # A record the old program writes now is filled when it arrives.
+                await old.tables["customer"](name="Late").save()
+                while not Customer.count(name="Late"):
+                    await asyncio.sleep(0.01)
+                (late,) = Customer.find(name="Late")
+                assert Customer.find(code=late.code, tags=[]) == [late]
+                assert Customer.find(name="Late") == [late]

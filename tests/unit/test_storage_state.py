@@ -240,3 +240,33 @@ def test_a_fork_is_refused_once_the_state_changed_after_it() -> None:
     state.apply(30, [Put(2, {"name": "b"})])
     assert not state.adopt(twin)
     assert state.get(1) is None and state.get(2) == {"name": "b"}
+
+
+def test_fill_missing_gives_each_old_record_one_value_and_indexes_it() -> None:
+    state = TableState("user", {"code": False})
+    made = itertools.count(1)
+    state.apply(10, [Put(1, {"name": "a"}), Put(2, {"name": "b", "code": "x"})])
+    state.column("code")
+    state.column("code")  # the second scan builds the column
+
+    filled = state.fill_missing(["code"], lambda data: {"code": f"c{next(made)}"})
+
+    assert filled == 1
+    assert state.get(1) == {"name": "a", "code": "c1"}
+    assert state.get(1) == {"name": "a", "code": "c1"}  # made once, not per read
+    assert list(state.lookup("code", "c1") or ()) == [1]
+    assert dict(state.column("code") or {}) == {1: "c1", 2: "x"}
+    # Records applied later are filled as they come; ones that have the field are kept.
+    state.apply(11, [Put(3, {"name": "c"}), Put(4, {"name": "d", "code": "y"})])
+    assert state.get(3) == {"name": "c", "code": "c2"}
+    assert state.get(4) == {"name": "d", "code": "y"}
+    assert list(state.lookup("code", "c2") or ()) == [3]
+
+
+def test_fill_missing_invalidates_a_fork_made_before_it() -> None:
+    state = TableState("user", {})
+    state.apply(10, [Put(1, {"name": "a"})])
+    twin = state.fork()
+    state.fill_missing(["code"], lambda data: {"code": "c"})
+    twin.apply(11, [Put(2, {"name": "b"})])
+    assert not state.adopt(twin)
