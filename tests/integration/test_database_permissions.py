@@ -286,3 +286,25 @@ async def test_a_table_built_after_login_is_checked_too(emulator: Any) -> None:
             with pytest.raises(discobase.MissingPermissions, match="Attach Files in #tag"):
                 await db.build_tables()
             assert Note.count() == 20
+
+
+async def test_the_guild_owner_holds_every_permission(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.state.create_guild("owned", [bot], permissions=0, owner=bot.id)
+    db = make_db(emulator, "owned")
+    note, _ = tables(db)
+    async with asyncio.timeout(WAIT), db.conn(bot.token):
+        await note(text="x").save()
+        assert note.count() == 1
+
+
+async def test_conn_raises_it_too(emulator: Any) -> None:
+    bot = emulator.create_bot("db")
+    emulator.create_guild("conn", bots=[bot], permissions=PERMISSIONS & ~READ_MESSAGE_HISTORY)
+    db = make_db(emulator, "conn")
+    tables(db)
+    async with asyncio.timeout(WAIT):
+        with pytest.raises(discobase.MissingPermissions, match="Read Message History"):
+            async with db.conn(bot.token):
+                pytest.fail("the block must not run")
+    assert not db.is_ready
