@@ -36,6 +36,7 @@ from discobase.errors import (
     RecordStateError,
     StorageCorrupted,
     TableNotRegistered,
+    TableRegistrationError,
     UsageError,
 )
 from discobase.index import declared_indexes
@@ -67,6 +68,10 @@ _STRING_RULES = ("str_strip_whitespace", "str_to_lower", "str_to_upper")
 _BATCH_DUMP_MIN = 64
 _DUMP_SLICE = 2048
 _private_of = attrgetter("__pydantic_private__")
+# Keyword arguments of the query methods: a field of one of these names could not be queried.
+_QUERY_KEYWORDS = {"order_by": "find", "limit": "find", "offset": "find", "strict": "find_unique"}
+# Discord's longest channel name: a table's channel is named after it.
+_NAME_LIMIT = 100
 
 
 class TableStoreLike(StoreView, typing.Protocol):
@@ -109,6 +114,13 @@ class TableBinding:
     """
 
     def __init__(self, database: Database, model: type[Table], name: str) -> None:
+        """Describe ``model`` as the table ``name`` of ``database``.
+
+        Raises:
+            TableRegistrationError: a field is named like a query keyword argument, or the
+                name is longer than a Discord channel name may be.
+        """
+        _check_registrable(model, name)
         self.database = database
         self.model = model
         self.name = name
@@ -598,6 +610,22 @@ class Table(BaseModel):
         if not fields:
             return Count(store.count())
         return Count(len(_matching_ids(binding, store, fields)))
+
+
+def _check_registrable(model: type[Table], name: str) -> None:
+    for field, method in _QUERY_KEYWORDS.items():
+        if field in model.model_fields:
+            raise TableRegistrationError(
+                f"{model.__name__} declares a field named {field!r}, which is a keyword "
+                f"argument of {method}(): {model.__name__}.{method}({field}=...) could not "
+                f"query it. Rename the field (Field(alias={field!r}) keeps {field}= working "
+                "when you construct records)"
+            )
+    if len(name) > _NAME_LIMIT:
+        raise TableRegistrationError(
+            f"the table name {name[:20]!r}... is {len(name)} characters long; its Discord "
+            f"channel name may have at most {_NAME_LIMIT}: give the class a shorter name"
+        )
 
 
 def _binding_of(model: type[Table]) -> TableBinding:
