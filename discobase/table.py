@@ -523,10 +523,17 @@ class Table(BaseModel):
         """
         binding = _binding_of(cls)
         store = binding.require_store()
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
+        if limit is not None and not _is_count(limit):
             raise InvalidQuery(f"limit must be a non-negative int, not {limit!r}")
-        if not isinstance(offset, int) or offset < 0:
+        if not _is_count(offset):
             raise InvalidQuery(f"offset must be a non-negative int, not {offset!r}")
+        if order_by is not None and not isinstance(order_by, str):
+            try:
+                order_by = list(order_by)
+            except TypeError:
+                raise InvalidQuery(
+                    f"order_by takes a field name or a sequence of them, not {order_by!r}"
+                ) from None
         keys = parse_order_by(order_by, binding.fields)
         ids = _matching_ids(binding, store, fields)
         records = store.records()
@@ -566,6 +573,8 @@ class Table(BaseModel):
         """
         binding = _binding_of(cls)
         store = binding.require_store()
+        if not isinstance(strict, bool):
+            raise InvalidQuery(f"strict must be True or False, not {strict!r}")
         if not fields:
             raise InvalidQuery(
                 "find_unique() needs at least one field to match, e.g. "
@@ -626,6 +635,11 @@ def _check_registrable(model: type[Table], name: str) -> None:
             f"the table name {name[:20]!r}... is {len(name)} characters long; its Discord "
             f"channel name may have at most {_NAME_LIMIT}: give the class a shorter name"
         )
+
+
+def _is_count(value: object) -> bool:
+    # bool is an int in Python, but limit=True is a mistake, not a count of one.
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _binding_of(model: type[Table]) -> TableBinding:
