@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 __all__ = ["WriteTask"]
@@ -29,18 +29,35 @@ class WriteTask(asyncio.Task[Any]):
         coro: the coroutine that waits for the write.
         loop: the running loop.
         what: the write, for the log line (``"save of user 123"``).
+        inside_batch: for a write made in a ``db.batch()`` block, whether the awaiting code
+            runs inside that block still (awaiting there would never return).
     """
 
-    __slots__ = ("_retrieved", "_what")
+    __slots__ = ("_inside_batch", "_retrieved", "_what")
 
     def __init__(
-        self, coro: Coroutine[Any, Any, Any], *, loop: asyncio.AbstractEventLoop, what: str
+        self,
+        coro: Coroutine[Any, Any, Any],
+        *,
+        loop: asyncio.AbstractEventLoop,
+        what: str,
+        inside_batch: Callable[[], bool] | None = None,
     ) -> None:
         self._retrieved = False
         self._what = what
+        self._inside_batch = inside_batch
         super().__init__(coro, loop=loop, name=f"discobase {what}")
 
     def __await__(self) -> Generator[Any, None, Any]:
+        if self._inside_batch is not None and not self.done() and self._inside_batch():
+            from discobase.errors import UsageError
+
+            # The write is held until the block ends, and the block cannot end while its
+            # own code waits here: say so instead of hanging.
+            raise UsageError(
+                f"the {self._what} is sent when `async with db.batch():` ends; awaiting it "
+                "inside the block would wait forever. Keep the task and await it after the block"
+            )
         try:
             return (yield from super().__await__())
         except BaseException:

@@ -291,7 +291,13 @@ class Database:
         # too, with two closures, another future and another loop turn per write).
         relay: asyncio.Future[None] = loop.create_future()
         future.add_done_callback(partial(_relay_done, relay))
-        task = WriteTask(_write_task(future, relay, what, result), loop=loop, what=what)
+        inside_batch = self._engine.open_batch_check() if self._engine is not None else None
+        task = WriteTask(
+            _write_task(future, relay, what, result),
+            loop=loop,
+            what=what,
+            inside_batch=inside_batch,
+        )
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         return task

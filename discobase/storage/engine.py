@@ -19,7 +19,7 @@ import contextlib
 import contextvars
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from discobase import _json
@@ -835,6 +835,18 @@ class StorageEngine:
             async for page in page_forward(self.http, store.channel_id, after=store.seen_cursor):
                 for message in page:
                     await store.ingest(message)
+
+    def open_batch_check(self) -> Callable[[], bool] | None:
+        """Return, when a batch block is open here, a check that says whether the code calling
+        it runs inside that block still (None outside any block)."""
+        batch = _BATCH.get()
+        if batch is None or batch.engine is not self or batch.closed:
+            return None
+
+        def inside() -> bool:
+            return _BATCH.get() is batch and not batch.closed
+
+        return inside
 
     def batch(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold the groups submitted inside the block and send them on exit, atomically per

@@ -148,6 +148,24 @@ async def test_a_batch_spans_tables_and_save_many_is_atomic(emulator: Any) -> No
             ]
 
 
+async def test_awaiting_a_write_inside_its_batch_is_refused_not_a_hang(emulator: Any) -> None:
+    """The write is held until the block ends, so awaiting it inside the block would wait
+    forever: it raises UsageError, and the same task awaited after the block completes."""
+    db, token = connect(emulator, "batch-await")
+
+    @db.table
+    class Note(discobase.Table):
+        text: str
+
+    async with asyncio.timeout(WAIT), db.conn(token):
+        async with db.batch():
+            task = Note(text="held").save()
+            with pytest.raises(discobase.UsageError, match="after the block"):
+                await task
+        assert (await task).text == "held"
+        assert Note.count(text="held") == 1
+
+
 def user_v1(db: discobase.Database) -> type[Any]:
     @db.table
     class User(discobase.Table):
