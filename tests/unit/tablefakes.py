@@ -117,6 +117,9 @@ class FakeEngine:
         self.batches_entered += 1
         yield
 
+    def open_batch_check(self) -> None:
+        return None  # writes here are never held by a block, so awaiting one never hangs
+
     async def on_event(self, name: str, data: Any) -> None:
         pass
 
