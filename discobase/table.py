@@ -128,10 +128,15 @@ class TableBinding:
         self.indexes = declared_indexes(self.fields)
         self._store: TableStoreLike | None = None
         self.defaults = _json_defaults(model, self.fields)
-        # Fields whose default is made by a factory: records written before them get the
-        # factory's value once, when the table opens (see TableState.fill_missing).
+        # Fields that records written before them get a stored value for once, when the table
+        # opens (see TableState.fill_missing): those whose default a factory makes, and aliased
+        # ones with a default (the storage layer knows defaults by the JSON schema's names,
+        # which are the aliases, while records hold field names).
         self._made = frozenset(
-            name for name, info in self.fields.items() if info.default_factory is not None
+            name
+            for name, info in self.fields.items()
+            if info.default_factory is not None
+            or (not info.is_required() and name != (info.validation_alias or info.alias or name))
         )
         # Computed fields are left out of what is stored (and of older records when read).
         self._computed = frozenset(model.__pydantic_computed_fields__)

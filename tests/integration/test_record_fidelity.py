@@ -187,3 +187,30 @@ async def test_a_field_added_with_a_default_factory_gets_one_stable_value(emulat
                 (late,) = Customer.find(name="Late")
                 assert Customer.find(code=late.code, tags=[]) == [late]
                 assert Customer.find(name="Late") == [late]
+
+
+async def test_an_aliased_field_added_with_a_default_is_indexed_for_old_records(
+    emulator: Any,
+) -> None:
+    db, token = connect(emulator, "aliasdefaults")
+    newer = discobase.Database("aliasdefaults", api_url=emulator.url, time_scale=TIME_SCALE)
+
+    @db.table
+    class Person(discobase.Table):
+        model_config = pydantic.ConfigDict(alias_generator=to_camel)
+        full_name: str
+
+    @newer.table
+    class Person(discobase.Table):  # type: ignore[no-redef]  # noqa: F811 - a newer class
+        model_config = pydantic.ConfigDict(alias_generator=to_camel)
+        full_name: str
+        nick_name: Annotated[str, discobase.Index()] = "anon"
+        level: int = pydantic.Field(default=1, alias="lvl")
+
+    async with asyncio.timeout(WAIT):
+        async with db.conn(token):
+            await db.tables["person"](fullName="Ann").save()
+        async with newer.conn(token):
+            (ann,) = Person.find(nick_name="anon")
+            assert (ann.full_name, ann.level) == ("Ann", 1)
+            assert Person.find(level=1, nick_name="anon") == [ann]
