@@ -27,10 +27,13 @@ from typing import Any
 from discobase import _json
 from discobase.errors import StorageCorrupted, UniqueViolation
 from discobase.storage.codec import Op, Put
+from discobase.storage.snapshot import gc_paused
 
 __all__ = ["TableState", "check_wire", "index_key"]
 
 _MISSING = object()
+# Records lacking some fields -> for each, {field: JSON-mode value} to give it.
+_Fill = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
 
 def index_key(value: Any) -> Any:
@@ -191,7 +194,7 @@ class TableState:
         self._forked_at = -1
         # Fields a record must have, and what gives a record that lacks some of them their
         # values (see fill_missing); None when no field needs it.
-        self._fill: tuple[frozenset[str], Callable[[dict[str, Any]], dict[str, Any]]] | None = None
+        self._fill: tuple[frozenset[str], _Fill] | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -337,36 +340,41 @@ class TableState:
         self._generation += 1
         return True
 
-    def fill_missing(
-        self, fields: Collection[str], fill: Callable[[dict[str, Any]], dict[str, Any]]
-    ) -> int:
+    def fill_missing(self, fields: Collection[str], fill: _Fill) -> int:
         """Give every record that lacks one of ``fields`` the values ``fill`` makes, once.
 
         For fields added with a default factory: records written before them lack them, and
         the factory's value is made once per record, when the table opens (for the live
         records) or when a record is applied (for the ones that come later), so every read
-        and query sees one stable value. ``fill(record)`` returns ``{field: JSON-mode value}``
-        for the fields it can make and must not raise. The stored log is not changed; a
-        snapshot taken later holds the values.
+        and query sees one stable value. ``fill(records)`` returns, for each record, ``{field:
+        JSON-mode value}`` of the fields it can make, and must not raise. The stored log is
+        not changed; a snapshot taken later holds the values.
 
         Returns:
             How many live records were filled.
         """
         wanted = frozenset(fields)
         self._fill = (wanted, fill) if wanted else None
-        if not wanted:
-            return 0
         records = self._records
         lacking = [(rid, data) for rid, data in records.items() if not wanted.issubset(data)]
         if not lacking:
             return 0
         self._generation += 1  # a fork made before must not be adopted over this
-        for record_id, data in lacking:
-            filled = {**data, **fill(data)}
-            if self._indexed:
-                self._unindex(record_id, data)
-                self._index(record_id, filled)
-            records[record_id] = filled
+        # Only the indexes of filled fields change; the other fields keep their values.
+        indexed = [entry for entry in self._indexed if entry[0] in wanted]
+        with gc_paused():  # 100,000 new dicts: collections would walk every record
+            made = fill([data for _, data in lacking])
+            for (record_id, data), values in zip(lacking, made, strict=True):
+                if not values:
+                    continue
+                for field, index, default in indexed:
+                    before = data.get(field, default)
+                    if before is not _MISSING:
+                        index.remove(index_key(before), record_id)
+                    after = values.get(field, before)
+                    if after is not _MISSING:
+                        index.add(index_key(after), record_id)
+                records[record_id] = {**data, **values}
         # Columns of the filled fields are made again when next asked for.
         for field in wanted:
             self._columns.pop(field, None)
@@ -399,7 +407,7 @@ class TableState:
             changed += 1
             if data is not None:
                 if fill is not None and not fill[0].issubset(data):
-                    data = {**data, **fill[1](data)}
+                    data = {**data, **fill[1]([data])[0]}
                 records[record_id] = data
                 if indexed:
                     for field, index, default in indexed:

@@ -249,7 +249,10 @@ def test_fill_missing_gives_each_old_record_one_value_and_indexes_it() -> None:
     state.column("code")
     state.column("code")  # the second scan builds the column
 
-    filled = state.fill_missing(["code"], lambda data: {"code": f"c{next(made)}"})
+    def fill(lacking: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [{"code": f"c{next(made)}"} for _ in lacking]
+
+    filled = state.fill_missing(["code"], fill)
 
     assert filled == 1
     assert state.get(1) == {"name": "a", "code": "c1"}
@@ -267,6 +270,6 @@ def test_fill_missing_invalidates_a_fork_made_before_it() -> None:
     state = TableState("user", {})
     state.apply(10, [Put(1, {"name": "a"})])
     twin = state.fork()
-    state.fill_missing(["code"], lambda data: {"code": "c"})
+    state.fill_missing(["code"], lambda lacking: [{"code": "c"} for _ in lacking])
     twin.apply(11, [Put(2, {"name": "b"})])
     assert not state.adopt(twin)
