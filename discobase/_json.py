@@ -14,7 +14,6 @@ and one substring search, adds a fifth to orjson's own parsing time (20 ms per 1
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -27,7 +26,6 @@ JSONDecodeError = json.JSONDecodeError
 # Digits and minus signs become "0", so a run of them is a run of "0" wherever it stands.
 _ZEROS = bytes.maketrans(b"123456789-", b"0000000000")
 _LONG_RUN = b"0" * 20
-_LONG_TEXT = re.compile(r"[0-9-]{20}")
 
 
 def _exact_dumps(obj: Any) -> str:
@@ -61,9 +59,10 @@ def dumps_str(obj: Any) -> str:
 
 def may_hold_big_int(data: bytes | bytearray | memoryview | str) -> bool:
     """Tell whether JSON text may hold an integer literal beyond 64 bits (never a false no)."""
-    if isinstance(data, str):
-        return _LONG_TEXT.search(data) is not None
-    return _LONG_RUN in bytes(data).translate(_ZEROS)
+    # Text is encoded first: a regular expression over it is ten times as slow (30 ms for a
+    # megabyte-long gateway frame). surrogatepass: the decoder judges a lone surrogate.
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    return _LONG_RUN in raw.translate(_ZEROS)
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
