@@ -111,7 +111,7 @@ class Database:
         if not isinstance(name, str) or not name.strip():
             raise UsageError("a Database needs the name of its guild, a non-empty string")
         self.name = name
-        self.guild_id: int | None = int(guild_id) if guild_id is not None else None
+        self.guild_id: int | None = _guild_id(guild_id)
         self.api_url = (api_url or os.environ.get("DISCOBASE_API_URL") or DEFAULT_API_URL).rstrip(
             "/"
         )
@@ -742,6 +742,24 @@ async def _quietly(awaitable: Any, what: str) -> None:
 def _check_token(token: object) -> None:
     if not isinstance(token, str) or not token:
         raise UsageError("login needs a bot token, a non-empty string")
+
+
+def _guild_id(value: object) -> int | None:
+    """Check a ``guild_id`` argument: a snowflake, as an int or a string of digits."""
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif text is not None and text.isascii() and text.isdigit():
+        number = int(text)
+    else:
+        raise UsageError(f"guild_id must be a guild's id (a snowflake: digits), not {value!r}")
+    if not 0 < number < 1 << 64:
+        raise UsageError(
+            f"guild_id must be a guild's id (a positive 64-bit snowflake), not {value!r}"
+        )
+    return number
 
 
 def _time_scale(value: float | None) -> float:

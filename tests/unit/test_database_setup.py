@@ -234,3 +234,16 @@ def test_the_logging_handler_writes_to_the_stderr_of_the_moment(
     monkeypatch.setattr(sys, "stderr", swapped)  # after the handler was made
     logging.getLogger("discobase.storage").warning("written where stderr is now")
     assert "written where stderr is now" in swapped.getvalue()
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "12.5", 1.5, -3, 0, True, 1 << 64, ["1"]])
+def test_guild_id_must_be_a_snowflake(bad: object) -> None:
+    """A guild id that cannot be one is refused when the Database is made, with UsageError
+    (``True`` is an int to Python, and ``int(1.5)`` would quietly be guild 1)."""
+    with pytest.raises(discobase.UsageError, match="guild_id"):
+        discobase.Database("db", guild_id=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("given", "kept"), [(123, 123), ("456", 456), (" 789 ", 789)])
+def test_guild_id_as_int_or_digits(given: int | str, kept: int) -> None:
+    assert discobase.Database("db", guild_id=given).guild_id == kept
