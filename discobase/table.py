@@ -130,6 +130,9 @@ class TableBinding:
         self.defaults = _json_defaults(model, self.fields)
         # Computed fields are left out of what is stored (and of older records when read).
         self._computed = frozenset(model.__pydantic_computed_fields__)
+        # Before field names were enforced, a model with serialize_by_alias=True stored its
+        # records under aliases: those records are still read (by alias, or by name).
+        self._by_alias = bool(model.model_config.get("serialize_by_alias"))
         validated = _fields_with_validators(model)
         self._filler = _Filler(self, validated)
         strings_rewritten = any(model.model_config.get(k) for k in _STRING_RULES)
@@ -169,7 +172,7 @@ class TableBinding:
         if self._computed and not self._computed.isdisjoint(data):
             data = {k: v for k, v in data.items() if k not in self._computed}
         record: Table = self.model.__pydantic_validator__.validate_json(
-            _json.dumps(data), by_alias=False, by_name=True
+            _json.dumps(data), by_alias=self._by_alias, by_name=True
         )
         return record
 
