@@ -10,7 +10,7 @@ Records are written in JSON mode exactly as pydantic serialises them to JSON, an
 validating that JSON, so every type pydantic can serialise round-trips: bytes as base64, non-
 finite floats as strings, datetimes with their offsets, enums by value, nested models, integers
 of any size. Records are stored under field names, never aliases (``by_alias=False``), and read
-back by field name only (``by_name=True``, pydantic 2.11), so an alias generator or
+back by field name (``by_name=True``, pydantic 2.11), so an alias generator or
 ``Field(alias=...)`` changes nothing stored; computed fields are derived, so never stored.
 """
 
