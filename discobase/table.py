@@ -316,6 +316,10 @@ class Table(BaseModel):
 
     __discobase_binding__: ClassVar[TableBinding | None] = None
     _id: int | None = PrivateAttr(default=None)
+    # The id of this record's last insert that failed: a failure can come after Discord stored
+    # the write (a 5xx outlasting the retries, a timeout), so the retry reuses the id, and a
+    # write that did land is overwritten rather than doubled.
+    _retry_id: int | None = PrivateAttr(default=None)
 
     @property
     def id(self) -> int | None:
@@ -350,10 +354,10 @@ class Table(BaseModel):
             )
         from discobase.storage import Put
 
-        record_id = store.new_id()
-        future = store.submit([Put(record_id, self._dump())])
         private = self.__pydantic_private__
         assert private is not None  # Table declares a private attribute
+        record_id = private.get("_retry_id") or store.new_id()
+        future = store.submit([Put(record_id, self._dump())])
         private["_id"] = record_id
         future.add_done_callback(partial(_unsave_if_failed, [private], [record_id]))
         return binding.database._track(future, f"save of {binding.name} {record_id}", self)
@@ -449,6 +453,11 @@ class Table(BaseModel):
         from discobase.storage import Put
 
         ids = store.new_ids(len(batch))
+        if any(map(dict.get, privates, repeat("_retry_id"))):
+            # A retry of a failed insert: records keep the ids they had (see Table._retry_id).
+            ids = [p.get("_retry_id") or i for p, i in zip(privates, ids, strict=True)]
+            if len(set(ids)) != len(ids):
+                raise UsageError("save_many() got the same record twice")
         # private["_id"] = record_id for every record, in C. A record given twice keeps the
         # later of its two ids: reading them back finds it in a third of the time a set of
         # the records' id() takes.
@@ -748,15 +757,17 @@ def _puts(ids: list[int], slices: list[bytes]) -> Iterator[list[Any]]:
 def _unsave_if_failed(
     privates: list[dict[str, Any]], ids: list[int], future: asyncio.Future[None]
 ) -> None:
-    """Make the records of a failed insert unsaved again, so that it can simply be retried.
+    """Make the records of a failed insert unsaved again, so that it can simply be retried
+    (under the same ids, see ``Table._retry_id``).
 
     A record whose id changed meanwhile (deleted and saved anew) is left alone.
     """
-    if not future.cancelled() and future.exception() is None:
-        return
+    failed = future.cancelled() or future.exception() is not None
     for private, record_id in zip(privates, ids, strict=True):
         if private.get("_id") == record_id:
-            private["_id"] = None
+            if failed:
+                private["_id"] = None
+            private["_retry_id"] = record_id if failed else None
 
 
 def _id_of(record: Table) -> int | None:
