@@ -69,6 +69,21 @@ def make_db(emu: Any, name: str, **kwargs: Any) -> discobase.Database:
     return discobase.Database(name, api_url=emu.url, time_scale=TIME_SCALE, **kwargs)
 
 
+def two_processes(
+    emu: Any, guild: str, table: str, **fields: Any
+) -> tuple[discobase.Database, discobase.Database, Any, type[Any], type[Any]]:
+    """Two databases (two processes) on one fresh guild, each with its own class of table
+    ``table`` holding ``fields`` (name -> type): (first, second, bot, its table, theirs)."""
+    first, bot, _ = connect(emu, guild)
+    second = make_db(emu, guild)
+    columns: Any = {name: (kind, ...) for name, kind in fields.items()}
+    tables = [
+        db.table(pydantic.create_model(table, __base__=discobase.Table, **columns))
+        for db in (first, second)
+    ]
+    return first, second, bot, tables[0], tables[1]
+
+
 def channel_messages(emu: Any, guild_id: str, name: str) -> list[Any]:
     """Messages of the guild's channel ``name``, oldest first."""
     state = emu.state
@@ -278,17 +293,7 @@ async def test_a_missing_permission_never_hangs_start_up(emulator: Any, permissi
 
 
 async def test_awaited_writes_are_durable_before_close(emulator: Any) -> None:
-    writer, bot, _ = connect(emulator, "durable")
-    reader = make_db(emulator, "durable")
-
-    def item_table(db: discobase.Database) -> type[Any]:
-        @db.table
-        class Item(discobase.Table):
-            x: int
-
-        return Item
-
-    written, read = item_table(writer), item_table(reader)
+    writer, reader, bot, written, read = two_processes(emulator, "durable", "Item", x=int)
     async with asyncio.timeout(WAIT):
         writer.login_task(bot.token)
         await writer.wait_ready()
@@ -935,18 +940,9 @@ async def test_a_batch_is_all_or_nothing_across_tables(emulator: Any) -> None:
 # bytes; under this suite's filterwarnings=error that warning fails the write itself.
 @pytest.mark.filterwarnings("ignore:Sending a large body directly:ResourceWarning")
 async def test_another_process_sees_a_large_save_many_all_at_once(emulator: Any) -> None:
-    writer, bot, _ = connect(emulator, "atomic")
-    reader = make_db(emulator, "atomic")
-
-    def row_table(db: discobase.Database) -> type[Any]:
-        @db.table
-        class Row(discobase.Table):
-            payload: str
-            n: int
-
-        return Row
-
-    written, read = row_table(writer), row_table(reader)
+    writer, reader, bot, written, read = two_processes(
+        emulator, "atomic", "Row", payload=str, n=int
+    )
     total = 3000  # about 15 MB of incompressible text: a batch of several messages
     seen: set[int] = set()
     async with asyncio.timeout(WAIT), writer.conn(bot.token), reader.conn(bot.token):
@@ -1091,17 +1087,7 @@ async def test_a_docstring_is_not_a_schema_change_but_a_nested_type_is(emulator:
 
 
 async def test_every_kind_of_write_reaches_another_process(emulator: Any) -> None:
-    first, bot, _ = connect(emulator, "live")
-    second = make_db(emulator, "live")
-
-    def msg_table(db: discobase.Database) -> type[Any]:
-        @db.table
-        class Msg(discobase.Table):
-            text: str
-
-        return Msg
-
-    mine, theirs = msg_table(first), msg_table(second)
+    first, second, bot, mine, theirs = two_processes(emulator, "live", "Msg", text=str)
 
     async def until(check: Any) -> None:
         while not check():
