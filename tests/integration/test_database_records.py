@@ -228,10 +228,20 @@ async def test_server_errors_neither_duplicate_nor_lose_a_save(emulator: Any) ->
             # Stored, then answered 500: the retry carries the same nonce.
             emulator.fail_next("POST", messages, 500, after_write=True)
             await Order(item="once").save()
-            # Refused outright: the task fails with the HTTP error, and it is logged.
+            # Refused outright: the task fails with the HTTP error.
             emulator.fail_next("POST", messages, 403)
             with pytest.raises(discobase.HTTPException):
                 await Order(item="refused").save()
             assert [o.item for o in Order.find()] == ["once"]
+            # Stored, then answered 500 on every retry: the save fails although the entry is
+            # in the channel. Saving again reuses the record's id, so it is held once.
+            emulator.fail_next("POST", messages, 500, count=4, after_write=True)
+            late = Order(item="stored after all")
+            with pytest.raises(discobase.HTTPException):
+                await late.save()
+            assert late.id is None
+            await late.save()
+            assert [o.item for o in Order.find()] == ["once", "stored after all"]
         async with db.conn(token):
-            assert [o.item for o in Order.find()] == ["once"]
+            assert [(o.id, o.item) for o in Order.find()][1] == (late.id, "stored after all")
+            assert [o.item for o in Order.find()] == ["once", "stored after all"]

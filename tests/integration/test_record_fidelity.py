@@ -145,32 +145,6 @@ async def test_a_failed_write_leaves_records_as_stored_and_can_be_retried(emulat
             )
 
 
-async def test_retrying_a_save_that_was_stored_after_all_makes_no_duplicate(
-    emulator: Any,
-) -> None:
-    """Discord stores the create, then answers 500 to it and to every retry: the save fails
-    although the entry is in the channel. Saving again reuses the record's id, so the table
-    holds it once, in this process and after a reopen."""
-    db, token = connect(emulator, "stored-after-all")
-
-    @db.table
-    class Order(discobase.Table):
-        item: str
-
-    messages = r"/channels/\d+/messages"
-    async with asyncio.timeout(WAIT):
-        async with db.conn(token):
-            emulator.fail_next("POST", messages, 500, count=4, after_write=True)
-            order = Order(item="book")
-            with pytest.raises(discobase.HTTPException):
-                await order.save()
-            assert order.id is None
-            await order.save()
-            assert Order.count() == 1 and Order.find() == [order]
-        async with db.conn(token):
-            assert [(o.id, o.item) for o in Order.find()] == [(order.id, "book")]
-
-
 async def test_a_field_added_with_a_default_factory_gets_one_stable_value(emulator: Any) -> None:
     bot = emulator.create_bot("db")
     emulator.create_guild("factories", bots=[bot])
