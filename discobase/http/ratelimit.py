@@ -70,10 +70,11 @@ Contention
 Several processes of one bot (or a proxy-less fleet) spend the same server buckets, and no
 process sees the others' requests. They show up in answers: a ``Remaining`` lower than our own
 sends explain, or a 429 that drains a bucket our count said had room. Such a bucket is
-**contended** for a while (30 s after the last sign): it lets one request out at a time, so every
-send is decided on the ``Remaining`` of the answer just received, and it leaves to the others as
-many requests of each window as they were seen to take between two of our answers (decaying by
-one per window, never the whole window). A drained 429 is marked on its permit: the wait until
+**contended** for a while (until every sighting has decayed, and at least 30 s after the last
+sign): it lets one request out at a time, so every send is decided on the ``Remaining`` of the
+answer just received, and it leaves to the others as many requests of each window as they were
+seen to take between two of our answers (shrinking by one request per four windows without a
+new sighting, never the whole window). A drained 429 is marked on its permit: the wait until
 the refill is the cure, so the client does not count it among the retries that end in
 :class:`RateLimited`.
 
@@ -125,6 +126,12 @@ def _float(value: str | None) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) and number >= 0 else None
+
+
+def _decayed(sighting: tuple[float, int], now: float, step: float) -> int:
+    """Return what a sighting ``(when, how many)`` still counts for: one less per ``step``."""
+    at, amount = sighting
+    return amount - int((now - at) / step)
 
 
 def _without_window(info: RateLimitHeaders) -> RateLimitHeaders:
@@ -1058,11 +1065,15 @@ class RateLimiter:
         enough that the one extra request it then tries meets the others and renews the
         sighting, instead of a burst that earns 429s.
         """
-        step = _SIGHTING_DECAY * max(bucket.window, self.global_period)
+        step = self._sighting_step(bucket)
         best = 0
-        for at, amount in bucket.sightings:
-            best = max(best, amount - int((now - at) / step))
+        for sighting in bucket.sightings:
+            best = max(best, _decayed(sighting, now, step))
         return min(best, bucket.limit - 1)
+
+    def _sighting_step(self, bucket: _Bucket) -> float:
+        """Return how long a sighting takes to shrink by one request."""
+        return _SIGHTING_DECAY * max(bucket.window, self.global_period)
 
     def _note_contention(self, bucket: _Bucket, foreign: int, now: float) -> None:
         if now >= bucket.contended_until:
@@ -1077,8 +1088,8 @@ class RateLimiter:
         while sightings and sightings[-1][1] <= foreign:
             sightings.pop()  # older and no larger: it decays first, so it never counts again
         sightings.append((now, foreign))
-        step = _SIGHTING_DECAY * max(bucket.window, self.global_period)
-        while sightings and sightings[0][1] - int((now - sightings[0][0]) / step) <= 0:
+        step = self._sighting_step(bucket)
+        while sightings and _decayed(sightings[0], now, step) <= 0:
             sightings.popleft()
         # Paced one at a time until every sighting has decayed, and a while after.
         bucket.contended_until = now + max(self.contention_memory, (foreign + 1) * step)
