@@ -7,6 +7,7 @@ packages (``discobase.http``, ``discobase.gateway``, ``discobase.storage``).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +51,8 @@ class Emulator:
         limits: Overrides of the rate-limit table (see ``LimitConfig.with_overrides``).
         max_file_size: Largest accepted file (Discord's default: 10 MiB).
         max_request_size: Largest accepted request body (Discord: 25 MiB).
+        seed: Seeds ``random``, the one source every randomised fault draws from, so that a
+            run with faults at random replays exactly (``None``: a fresh seed each run).
     """
 
     def __init__(
@@ -63,8 +66,11 @@ class Emulator:
         limits: Mapping[str, Any] | None = None,
         max_file_size: int = 10 * MiB,
         max_request_size: int = 25 * MiB,
+        seed: int | None = None,
     ) -> None:
         self.time_scale = float(time_scale)
+        self.seed = seed if seed is not None else random.randrange(2**32)
+        self.random = random.Random(self.seed)
         self.host = host
         self.port = port
         self.data_dir = Path(data_dir) if data_dir is not None else None
