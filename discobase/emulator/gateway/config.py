@@ -31,6 +31,9 @@ class GatewayConfig:
         send_window: The send limit's window in seconds.
         identify_window: Seconds in which ``max_concurrency`` identifies are allowed per bot.
         close_timeout: Real seconds to wait for the client's close frame after ours.
+        reorder_max_hold: Seconds a dispatch held back by a reorder fault waits at most when
+            fewer than its window of later dispatches come (so it arrives even on a quiet
+            session).
     """
 
     heartbeat_interval_ms: float = 45_000
@@ -43,3 +46,4 @@ class GatewayConfig:
     send_window: float = 60.0
     identify_window: float = 5.0
     close_timeout: float = 2.0
+    reorder_max_hold: float = 5.0

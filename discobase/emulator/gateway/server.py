@@ -23,6 +23,8 @@ from .codes import GUILD_PRESENCES, CloseCode
 from .compression import UnsupportedCompression, new_compressor
 from .config import GatewayConfig
 from .connection import GatewayConnection
+from .delivery import Delivery
+from .faults import DispatchFault, FaultBook, event_names
 from .limits import SlidingLog
 from .protocol import (
     SUPPORTED_VERSIONS,
@@ -66,6 +68,8 @@ class GatewayServer:
         self._timers: set[asyncio.Task[None]] = set()
         self._subscribed = False
         self._closing = False
+        # Dispatch faults draw chance only from the emulator's seeded source (replayable runs).
+        self.delivery = Delivery(self, FaultBook(emulator.random))
 
     # -- wiring -----------------------------------------------------------------------------
 
@@ -120,7 +124,10 @@ class GatewayServer:
 
         Live connections and their sessions are kept, so that a test can zero the counters
         while its client stays connected (tests call ``Emulator.reset()`` for exactly that).
+        What dispatch faults held back is sent now, and every guild outage ends (sessions
+        that were told a guild was down get its GUILD_CREATE), before the counters are zeroed.
         """
+        self.delivery.reset()
         self.counters = GatewayCounters()
         self._history.clear()
         live = {id(conn.session) for conn in self._connections if conn.session is not None}
@@ -137,6 +144,7 @@ class GatewayServer:
     async def close(self) -> None:
         """Close every connection with 1001 (going away), as a restarting Discord would."""
         self._closing = True
+        self.delivery.close()
         for task in list(self._timers):
             task.cancel()
         await asyncio.gather(*self._timers, return_exceptions=True)
@@ -234,13 +242,26 @@ class GatewayServer:
             )
         )
         for gid in guild_ids:
-            guild = dict(self._state.guild_create_payload(gid, bot_id))
-            guild["unavailable"] = False
-            if identify.intents & GUILD_PRESENCES:
-                # With presences Discord lists every member of a (non-large) guild.
-                guild["members"] = self._members(gid, bot_id)
-            conn.enqueue(session.next_payload("GUILD_CREATE", guild))
+            # A guild down at READY gets GUILD_DELETE instead (gateway-events.mdx).
+            if not self.delivery.starts_down(session, gid):
+                self.delivery.deliver(
+                    session, "GUILD_CREATE", self.guild_payload(session, gid), gid
+                )
         return session
+
+    def guild_payload(self, session: Session, guild_id: str) -> dict[str, Any]:
+        """Return the full GUILD_CREATE of ``guild_id`` as ``session`` gets it."""
+        guild = dict(self._state.guild_create_payload(guild_id, session.bot_id))
+        guild["unavailable"] = False
+        if session.intents & GUILD_PRESENCES:
+            # With presences Discord lists every member of a (non-large) guild.
+            guild["members"] = self._members(guild_id, session.bot_id)
+        return guild
+
+    def in_guild(self, session: Session, guild_id: str) -> bool:
+        """Return whether ``session``'s bot is in ``guild_id`` and its shard serves it."""
+        mine = {str(g.id) for g in self._state.guilds_for_bot(session.bot_id)}
+        return guild_id in mine and in_shard(guild_id, session.shard)
 
     def _ready(
         self, bot: Any, session: Session, guild_ids: Iterable[str], shard_sent: bool
@@ -302,7 +323,7 @@ class GatewayServer:
         for guild_id in (str(g) for g in requested):
             if guild_id in mine:
                 payload = members_chunk(self._members(guild_id, session.bot_id), guild_id, d)
-                self._deliver(session, "GUILD_MEMBERS_CHUNK", payload)
+                self.delivery.deliver(session, "GUILD_MEMBERS_CHUNK", payload, guild_id)
 
     def _members(self, guild_id: str, bot_id: str) -> list[dict[str, Any]]:
         guilds = getattr(self._state, "guilds", None)
@@ -315,12 +336,6 @@ class GatewayServer:
             "members"
         ]
         return members
-
-    def _deliver(self, session: Session, name: str, data: Any) -> None:
-        payload = session.next_payload(name, data)
-        conn = self._attached.get(session.session_id)
-        if conn is not None:
-            conn.enqueue(payload)
 
     def resumable_session(self, session_id: str, bot_id: str, seq: int | None) -> Session | None:
         """Return the session a RESUME may take over, or None (unknown, foreign, bad seq)."""
@@ -370,12 +385,19 @@ class GatewayServer:
             return
         self.sessions.expire(now, self._session_ttl())
         name = str(event.name)
+        guild_id = None if event.guild_id is None else str(event.guild_id)
         guilds_of: dict[str, set[str]] = {}
         for session in self.sessions:
             if not self._wants(session, event, guilds_of):
                 continue
             data = strip_message_content(name, event.data, session.bot_id, session.intents)
-            self._deliver(session, name, data)
+            if getattr(event, "target_bot_id", None) is not None and guild_id is not None:
+                # The bot's own join or removal passes an outage: its view must stay true.
+                if name == "GUILD_CREATE":
+                    data = self.delivery.joined(session, guild_id, data)
+                else:
+                    session.unavailable.discard(guild_id)
+            self.delivery.deliver(session, name, data, guild_id)
 
     def _wants(self, session: Session, event: Any, guilds_of: dict[str, set[str]]) -> bool:
         intent = getattr(event, "intent", None)
@@ -499,9 +521,162 @@ class GatewayServer:
         self.early_reconnects -= 1
         return True
 
-    def delay_dispatches(self, seconds: float) -> None:
-        """Hold every dispatch queued from now on for ``seconds`` (Discord seconds; 0 = off)."""
-        self.dispatch_delay = max(0.0, float(seconds))
+    def delay_dispatches(
+        self,
+        seconds: float,
+        event: str | Iterable[str] | None = None,
+        *,
+        bot_id: str | None = None,
+        guild_id: str | None = None,
+        count: int | None = None,
+        probability: float | None = None,
+    ) -> DispatchFault | None:
+        """Delay dispatches by ``seconds`` Discord seconds.
+
+        With no selector, ``count`` or ``probability``: a slow gateway. Every payload queued
+        from now on (READY and RESUME replays too) waits, in order, until this is called with
+        0. With any of them: a dispatch fault, see :meth:`withhold_dispatches`; each caught
+        dispatch is held on its own and numbered when it goes out, so later ones overtake it.
+
+        Returns:
+            The dispatch fault put in force, or None for the slow gateway.
+        """
+        if (event, bot_id, guild_id, count, probability) == (None,) * 5:
+            self.dispatch_delay = max(0.0, float(seconds))
+            return None
+        return self._fault(
+            "delay", event, bot_id, guild_id, count, probability, seconds=float(seconds)
+        )
+
+    def withhold_dispatches(
+        self,
+        event: str | Iterable[str] | None = None,
+        *,
+        bot_id: str | None = None,
+        guild_id: str | None = None,
+        count: int | None = None,
+        probability: float | None = None,
+    ) -> DispatchFault:
+        """Never send the selected dispatches (reference.mdx, "Consistency": zero times).
+
+        A withheld dispatch gets no sequence number and is not buffered, so a RESUME does not
+        replay it either. The selectors and limits below are shared by every dispatch fault.
+
+        Args:
+            event: A dispatch name (``"MESSAGE_CREATE"``) or several; None for every name.
+            bot_id: Only sessions of this bot.
+            guild_id: Only dispatches of this guild.
+            count: Catch the next ``count`` selected dispatches, then leave force.
+            probability: Catch each selected dispatch with this chance (drawn from the
+                emulator's seeded ``random``) until cleared. With neither ``count`` nor
+                ``probability``, every selected dispatch is caught until cleared.
+
+        Returns:
+            The fault now in force (``clear_dispatch_faults()`` ends it).
+        """
+        return self._fault("withhold", event, bot_id, guild_id, count, probability)
+
+    def duplicate_dispatches(
+        self,
+        event: str | Iterable[str] | None = None,
+        *,
+        bot_id: str | None = None,
+        guild_id: str | None = None,
+        count: int | None = None,
+        probability: float | None = None,
+    ) -> DispatchFault:
+        """Send each selected dispatch twice, back to back, each with its own ``s``.
+
+        Selectors as in :meth:`withhold_dispatches`.
+        """
+        return self._fault("duplicate", event, bot_id, guild_id, count, probability)
+
+    def reorder_dispatches(
+        self,
+        window: int = 2,
+        event: str | Iterable[str] | None = None,
+        *,
+        bot_id: str | None = None,
+        guild_id: str | None = None,
+        count: int | None = None,
+        probability: float | None = None,
+    ) -> DispatchFault:
+        """Hold each selected dispatch back until 1 to ``window`` later ones went out.
+
+        How many is drawn from the emulator's seeded ``random`` (exactly 1 when ``window``
+        is 1). The held dispatch is numbered when it goes out, so ``s`` still increases; with
+        too little traffic it goes out after ``config.reorder_max_hold`` Discord seconds.
+        Selectors as in :meth:`withhold_dispatches`.
+        """
+        return self._fault(
+            "reorder", event, bot_id, guild_id, count, probability, window=int(window)
+        )
+
+    def _fault(
+        self,
+        kind: str,
+        event: str | Iterable[str] | None,
+        bot_id: str | None,
+        guild_id: str | None,
+        count: int | None,
+        probability: float | None,
+        **shape: Any,
+    ) -> DispatchFault:
+        fault = DispatchFault(
+            kind,
+            event_names(event),
+            None if bot_id is None else str(bot_id),
+            None if guild_id is None else str(guild_id),
+            None if count is None else int(count),
+            None if probability is None else float(probability),
+            **shape,
+        )
+        return self.delivery.book.add(fault)
+
+    def dispatch_faults(self) -> list[DispatchFault]:
+        """Return the dispatch faults in force, oldest (first to decide) first."""
+        return self.delivery.book.faults()
+
+    def clear_dispatch_faults(self) -> None:
+        """End every dispatch fault; what reorder and delay faults hold is sent now.
+
+        The slow gateway of ``delay_dispatches(seconds)`` is turned off too.
+        """
+        self.dispatch_delay = 0.0
+        self.delivery.clear_faults()
+
+    def guild_outage(self, guild_id: str, seconds: float | None = None) -> int:
+        """Take a guild down, as a Discord outage does, until :meth:`guild_restore`.
+
+        Every session of a bot in it gets GUILD_DELETE ``{id, unavailable: true}`` and then
+        no dispatch of that guild; a READY while it is down lists it as unavailable and sends
+        that GUILD_DELETE instead of its GUILD_CREATE.
+
+        Args:
+            guild_id: The guild.
+            seconds: Come back by itself after this many Discord seconds (None: stay down).
+
+        Returns:
+            How many sessions were told.
+        """
+        return self.delivery.outage(str(guild_id), None if seconds is None else float(seconds))
+
+    def guild_restore(self, guild_id: str) -> int:
+        """End a guild's outage; return how many sessions got its full GUILD_CREATE."""
+        return self.delivery.restore(str(guild_id))
+
+    def unavailable_at_ready(
+        self, guild_id: str, count: int = 1, seconds: float | None = None
+    ) -> None:
+        """Start the next ``count`` sessions of bots in a guild with it unavailable.
+
+        Only those sessions see the outage (live sessions keep the guild): READY lists it,
+        GUILD_DELETE ``{id, unavailable: true}`` comes instead of its GUILD_CREATE, and the
+        full GUILD_CREATE follows after ``seconds`` Discord seconds, or at
+        :meth:`guild_restore` when ``seconds`` is None.
+        """
+        seconds = None if seconds is None else float(seconds)
+        self.delivery.outage_at_ready(str(guild_id), int(count), seconds)
 
 
 def _query_problem(query: Any) -> tuple[int, str] | None:

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .faults import Held
+
 __all__ = ["Session", "SessionRegistry"]
 
 
@@ -36,6 +38,10 @@ class Session:
     floor: int = 0
     detached_at: float | None = None
     buffer: deque[dict[str, Any]] = field(default_factory=deque)
+    # Dispatches a reorder fault holds back; they are numbered only when they go out.
+    held: list[Held] = field(default_factory=list)
+    # Guilds this session was told are down (GUILD_DELETE ``unavailable: true``).
+    unavailable: set[str] = field(default_factory=set)
 
     def next_payload(self, name: str, data: Any, *, replay: bool = True) -> dict[str, Any]:
         """Number a dispatch and, if ``replay``, keep it for a later RESUME."""
@@ -71,6 +77,9 @@ class SessionRegistry:
 
     def __iter__(self) -> Iterator[Session]:
         return iter(list(self._sessions.values()))
+
+    def __contains__(self, session: object) -> bool:
+        return isinstance(session, Session) and self._sessions.get(session.session_id) is session
 
     def create(
         self, bot_id: str, intents: int, shard: tuple[int, int], replay_limit: int

@@ -18,6 +18,23 @@ def _by_url() -> dict[str, int]:
     return {"base": 0, "resume": 0}
 
 
+# Injected dispatch faults and guild outages; "suppressed" counts the dispatches a session
+# did not get because their guild was down for it.
+FAULT_COUNTERS = (
+    "withheld",
+    "duplicated",
+    "reordered",
+    "delayed",
+    "guild_outages",
+    "guild_restores",
+    "suppressed",
+)
+
+
+def _faults() -> Counter[str]:
+    return Counter(dict.fromkeys(FAULT_COUNTERS, 0))
+
+
 @dataclass
 class GatewayCounters:
     """What happened on the gateway since the emulator started (or was reset)."""
@@ -41,6 +58,7 @@ class GatewayCounters:
     refused_connects: int = 0
     close_codes: Counter[int] = field(default_factory=Counter)
     client_close_codes: Counter[int] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=_faults)
 
     def connected(self, url_kind: str, compression: str) -> None:
         """Count a websocket accepted on the base or resume URL, by ``compress`` asked."""
