@@ -68,10 +68,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_database_options(dump)
     dump.add_argument("table", help="the table's name")
 
-    load = commands.add_parser("load", help="save the records of a JSON lines file, in batches")
+    load = commands.add_parser(
+        "load",
+        help="check every line of a JSON lines file against the table's schema, then save "
+        "them all in one batched write",
+        description="Check every line against the table's stored schema (fields, types, "
+        "formats, unique indexes) and write nothing unless all of them fit; then save them "
+        "in one atomic batch. Fields a line leaves out get their defaults.",
+    )
     _add_database_options(load)
     load.add_argument("table", help="the table's name (it must exist)")
     load.add_argument("file", help="a file with one JSON object per line; `-` reads stdin")
+    load.add_argument(
+        "--keep-ids",
+        action="store_true",
+        help="store each line under its `id` (as `dump` writes it): restores a backup; "
+        "an id the table already holds is refused",
+    )
+    load.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --keep-ids, overwrite the records whose ids the table already holds",
+    )
+
+    delete = commands.add_parser(
+        "delete",
+        help="delete records by id, in one batched write",
+        description="Delete the records with these ids, all in one atomic write. An id the "
+        "table does not hold is an error, and then nothing is deleted.",
+    )
+    _add_database_options(delete)
+    delete.add_argument("table", help="the table's name")
+    delete.add_argument("ids", nargs="+", metavar="ID", help="a record id, as `dump` shows it")
 
     stats = commands.add_parser(
         "stats",

@@ -1,9 +1,11 @@
-"""``discobase tables | dump | load | stats``: a database seen without its Python classes.
+"""``discobase tables | dump | load | delete | stats``: a database without its Python classes.
 
 cli layer. These commands know no ``Table`` classes, so they work below the public API: they
 open the storage engine over an HTTP client and use each table's schema as the catalog stores
 it. Opening a table with exactly its stored schema writes nothing, so ``tables``, ``dump`` and
-``stats`` only read. No gateway connection is made: a one-shot command needs no live sync.
+``stats`` only read. ``load`` checks every line against that schema (``records.py``) before it
+writes anything, and ``load`` and ``delete`` each write in one atomic batch. No gateway
+connection is made: a one-shot command needs no live sync.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,8 +23,10 @@ from discobase.cli.errors import CommandError
 from discobase.cli.progress import Progress
 
 if TYPE_CHECKING:
+    from discobase.cli.records import ParsedLine
     from discobase.http import HTTPClient
     from discobase.storage import StorageEngine, TableStore
+    from discobase.storage.catalog import TableEntry
 
 __all__ = ["LOAD_CHUNK", "run_command"]
 
@@ -30,10 +34,14 @@ __all__ = ["LOAD_CHUNK", "run_command"]
 # them into attachments, small enough that progress moves and memory stays flat.
 LOAD_CHUNK = 500
 _CATALOG = "discobase"
+# Lines checked between two progress updates, problems listed at most, the id bound.
+_PROGRESS_STEP = 1000
+_PROBLEMS_SHOWN = 20
+_MAX_ID = 2**63
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run ``tables``, ``dump``, ``load`` or ``stats`` and return the exit status.
+    """Run ``tables``, ``dump``, ``load``, ``delete`` or ``stats`` and return the exit status.
 
     Raises:
         CommandError: the command failed; its message is for the user.
@@ -45,7 +53,11 @@ def run_command(args: argparse.Namespace) -> int:
     elif command == "dump":
         work = _dump(settings, args.table)
     elif command == "load":
-        work = _load(settings, args.table, args.file)
+        if args.replace and not args.keep_ids:
+            raise CommandError("--replace needs --keep-ids (new ids never exist yet)", status=2)
+        work = _load(settings, args.table, args.file, keep_ids=args.keep_ids, replace=args.replace)
+    elif command == "delete":
+        work = _delete(settings, args.table, args.ids)
     elif command == "stats":
         work = _stats(settings)
     else:  # argparse allows only the commands above
@@ -66,17 +78,21 @@ class _Session:
     guild: dict[str, Any]
     bot: dict[str, Any]
 
-    def entries(self) -> dict[str, Any]:
+    def entries(self) -> dict[str, TableEntry]:
         assert self.engine.catalog is not None
         return dict(sorted(self.engine.catalog.tables.items()))
 
-    async def open_table(self, name: str) -> TableStore:
-        from discobase.storage import TableSpec
-
+    def entry(self, name: str) -> TableEntry:
         entry = self.entries().get(name)
         if entry is None:
             known = ", ".join(self.entries()) or "none"
             raise CommandError(f"no table named {name!r} (tables: {known})")
+        return entry
+
+    async def open_table(self, name: str) -> TableStore:
+        from discobase.storage import TableSpec
+
+        entry = self.entry(name)
         # Exactly the stored schema and indexes: the catalog sees no change and gets no write.
         spec = TableSpec(
             name=entry.name, schema=entry.schema, fields=entry.fields, indexes=entry.indexes
@@ -203,18 +219,24 @@ async def _dump(settings: Settings, table: str) -> None:
 # ---------------------------------------------------------------------- load
 
 
-async def _load(settings: Settings, table: str, path: str) -> None:
+async def _load(
+    settings: Settings, table: str, path: str, *, keep_ids: bool, replace: bool
+) -> None:
     lines = _read_lines(path)
     async with _session(settings) as session:
-        entry = session.entries().get(table)
+        entry = session.entry(table)
+        # Checked before the table is opened: a bad file costs no snapshot download.
+        parsed = check_lines(entry.schema, entry.fields, lines, keep_ids=keep_ids)
         store = await session.open_table(table)
-        assert entry is not None
-        records = list(parse_records(lines, entry.fields))
-        check_unique(store, records, entry.indexes)
-        progress = Progress(sys.stderr, total=len(records), verb="loaded")
-        await _write(store, records, progress)
-        progress.finish()
-    print(f"loaded {len(records)} records into {table!r}", file=sys.stderr)
+        problems: list[str] = []
+        if keep_ids:
+            problems.extend(check_ids(store, parsed, table, replace=replace))
+        problems.extend(check_unique(store, parsed, entry.indexes, keep_ids=keep_ids))
+        if problems:
+            raise CommandError(_refusal(problems, path))
+        await _write(session.engine, store, parsed, keep_ids=keep_ids)
+    kept = " under their ids" if keep_ids else ""
+    print(f"loaded {_records(len(parsed))} into {table!r}{kept}", file=sys.stderr)
 
 
 def _read_lines(path: str) -> list[str]:
@@ -225,84 +247,192 @@ def _read_lines(path: str) -> list[str]:
             return handle.read().splitlines()
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"cannot read {path}: not UTF-8 text ({exc.reason})") from None
 
 
-def parse_records(lines: Iterable[str], fields: dict[str, bool]) -> Iterator[dict[str, Any]]:
-    """Parse JSON lines into records of a table with ``fields`` (name -> has a default).
+def check_lines(
+    schema: dict[str, Any], fields: dict[str, bool], lines: Sequence[str], *, keep_ids: bool
+) -> list[ParsedLine]:
+    """Check every line against the table's stored schema, before anything is written.
 
-    Every line is checked before anything is written: unknown fields, missing required
-    fields and lines that are not JSON objects stop the load. An ``id`` is dropped, since
-    loaded records get new ids.
+    Lines that are not JSON objects, unknown fields, missing required fields and values of
+    the wrong type, format or range are refused, every one of them named by its line. A
+    field with a default the line leaves out gets the default ``save()`` would store.
+
+    Args:
+        schema: the table's JSON schema, as the catalog keeps it.
+        fields: ``{field name: has a default}``, as the catalog keeps it.
+        lines: the file's lines.
+        keep_ids: whether each line's ``id`` is kept; it is dropped otherwise.
+
+    Returns:
+        The records to store, one per non-blank line.
 
     Raises:
-        CommandError: a line does not fit, naming its number.
+        CommandError: some lines do not fit; the message names each (the first ones).
     """
-    from discobase import _json
+    from discobase.cli.records import RecordSchema
 
-    required = {name for name, has_default in fields.items() if not has_default}
-    parsed: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    checker = RecordSchema(schema, fields)
+    progress = Progress(sys.stderr, total=len(lines), verb="checked")
+    parsed: list[ParsedLine] = []
+    problems: list[str] = []
+    for number, text in enumerate(lines, start=1):
+        line = checker.parse(number, text, keep_ids=keep_ids)
+        if line is not None:
+            parsed.append(line)
+            problems.extend(str(problem) for problem in line.problems)
+        if number % _PROGRESS_STEP == 0:
+            progress.advance(_PROGRESS_STEP)
+    progress.advance(len(lines) % _PROGRESS_STEP)
+    progress.finish()
+    if problems:
+        raise CommandError(_refusal(problems, None))
+    return parsed
+
+
+def check_ids(
+    store: TableStore, parsed: Sequence[ParsedLine], table: str, *, replace: bool
+) -> Iterator[str]:
+    """Yield a problem for each kept id given twice, or (unless ``replace``) already stored."""
+    first: dict[int, int] = {}
+    for line in parsed:
+        record_id = line.record_id
+        assert record_id is not None  # check_lines refused lines without one
+        if record_id in first:
+            yield f"line {line.line}: id {record_id} is also the id of line {first[record_id]}"
             continue
-        try:
-            data = _json.loads(line)
-        except ValueError:
-            raise CommandError(f"line {number} is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise CommandError(f"line {number} is not a JSON object")
-        data.pop("id", None)
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise CommandError(f"line {number} has unknown fields: {', '.join(unknown)}")
-        missing = sorted(required - set(data))
-        if missing:
-            raise CommandError(f"line {number} lacks required fields: {', '.join(missing)}")
-        parsed.append(data)
-    return iter(parsed)
+        first[record_id] = line.line
+        if not replace and store.get(record_id) is not None:
+            yield (
+                f"line {line.line}: id {record_id} is already a record of {table!r} "
+                "(--replace overwrites it)"
+            )
 
 
 def check_unique(
-    store: TableStore, records: list[dict[str, Any]], indexes: dict[str, bool]
-) -> None:
-    """Refuse, before anything is written, a value a unique index already holds.
+    store: TableStore,
+    parsed: Sequence[ParsedLine],
+    indexes: dict[str, bool],
+    *,
+    keep_ids: bool = False,
+) -> Iterator[str]:
+    """Yield a problem for each value a unique index would hold twice after the load.
 
-    The writer checks each chunk as it is submitted; checking the whole file first keeps a
-    load from stopping halfway, after some chunks were written.
-
-    Raises:
-        CommandError: naming the field, the value and the line's position among the records.
+    The writer checks each write as it is submitted; checking the whole file first names
+    every clash by its line. A record the file rewrites (``--keep-ids --replace``) gives up
+    its stored values.
     """
     from discobase.storage.state import index_key
 
+    rewritten = {line.record_id for line in parsed} if keep_ids else set()
     for field in (name for name, unique in indexes.items() if unique):
         seen: dict[Any, int] = {}
-        for number, data in enumerate(records, start=1):
-            if field not in data:
+        for line in parsed:
+            if field not in line.data:
                 continue
-            value = data[field]
+            value = line.data[field]
             key = index_key(value)
-            taken = store.lookup(field, value)
-            if taken or key in seen:
-                where = f"record {seen[key]} of the file" if key in seen else "a stored record"
-                raise CommandError(
-                    f"record {number} of the file: {field} is unique and {value!r} is "
-                    f"already taken by {where}; nothing was written"
+            if key in seen:
+                yield (
+                    f"line {line.line}: {field} is unique and {value!r} is already taken "
+                    f"by line {seen[key]}"
                 )
-            seen[key] = number
+                continue
+            seen[key] = line.line
+            holders = sorted(set(store.lookup(field, value) or ()) - rewritten)
+            if holders:
+                yield (
+                    f"line {line.line}: {field} is unique and {value!r} is already taken "
+                    f"by stored record {holders[0]}"
+                )
 
 
-async def _write(store: TableStore, records: list[dict[str, Any]], progress: Progress) -> None:
+def _refusal(problems: Sequence[str], path: str | None) -> str:
+    if len(problems) == 1:
+        return f"{problems[0]}; nothing was written"
+    shown = problems[:_PROBLEMS_SHOWN]
+    more = len(problems) - len(shown)
+    where = f" in {path}" if path else ""
+    text = f"{len(problems)} problems{where}; nothing was written:"
+    text += "".join(f"\n  {problem}" for problem in shown)
+    if more:
+        text += f"\n  ... and {more} more"
+    return text
+
+
+async def _write(
+    engine: StorageEngine, store: TableStore, parsed: Sequence[ParsedLine], *, keep_ids: bool
+) -> None:
     from discobase.storage import Put
 
+    if keep_ids:
+        ids = [record_id for line in parsed if (record_id := line.record_id) is not None]
+        assert len(ids) == len(parsed)  # check_lines refused lines without an id
+    else:
+        ids = store.new_ids(len(parsed))
+    progress = Progress(sys.stderr, total=len(parsed), verb="loaded")
     pending: list[tuple[asyncio.Future[None], int]] = []
-    for start in range(0, len(records), LOAD_CHUNK):
-        chunk = records[start : start + LOAD_CHUNK]
-        future = store.submit([Put(store.new_id(), data) for data in chunk])
-        pending.append((future, len(chunk)))
-    # Submitted all at once, the writer packs chunks together as the rate limit allows.
+    # One batch: the chunks are sent as one atomic write, so a load is stored whole or not at
+    # all, even if a write fails halfway. Chunks keep the progress moving as they are acked.
+    async with engine.batch():
+        for start in range(0, len(parsed), LOAD_CHUNK):
+            chunk = parsed[start : start + LOAD_CHUNK]
+            chunk_ids = ids[start : start + LOAD_CHUNK]
+            ops = [Put(i, line.data) for i, line in zip(chunk_ids, chunk, strict=True)]
+            pending.append((store.submit(ops), len(chunk)))
     for future, size in pending:
         await future
         progress.advance(size)
+    progress.finish()
+
+
+# ---------------------------------------------------------------------- delete
+
+
+async def _delete(settings: Settings, table: str, raw_ids: Sequence[str]) -> None:
+    from discobase.storage import Delete
+
+    ids = parse_ids(raw_ids)
+    async with _session(settings) as session:
+        store = await session.open_table(table)
+        unknown = [record_id for record_id in ids if store.get(record_id) is None]
+        if unknown:
+            listed = ", ".join(str(record_id) for record_id in unknown[:_PROBLEMS_SHOWN])
+            if len(unknown) > _PROBLEMS_SHOWN:
+                listed += f" and {len(unknown) - _PROBLEMS_SHOWN} more"
+            noun = "id" if len(unknown) == 1 else "ids"
+            raise CommandError(
+                f"{table!r} has no record with the {noun} {listed}; nothing was deleted"
+            )
+        progress = Progress(sys.stderr, total=len(ids), verb="deleted")
+        # One group: the records go in one atomic write, all of them or none.
+        await store.submit([Delete(record_id) for record_id in ids])
+        progress.advance(len(ids))
+        progress.finish()
+    print(f"deleted {_records(len(ids))} from {table!r}", file=sys.stderr)
+
+
+def parse_ids(raw_ids: Sequence[str]) -> list[int]:
+    """Turn the command's id arguments into record ids, each once, in the order given.
+
+    Raises:
+        CommandError: an argument is not a record id (a usage error, naming it).
+    """
+    ids: dict[int, None] = {}
+    for raw in raw_ids:
+        text = raw.strip()
+        if not (text.isascii() and text.isdigit()) or not 0 < int(text) < _MAX_ID:
+            raise CommandError(
+                f"{raw!r} is not a record id (a positive integer, as `dump` shows it)", status=2
+            )
+        ids[int(text)] = None
+    return list(ids)
+
+
+def _records(count: int) -> str:
+    return f"{count} record" if count == 1 else f"{count} records"
 
 
 # ---------------------------------------------------------------------- stats
