@@ -30,6 +30,8 @@ from discobase.errors import (
     TableNotRegistered,
     TableRegistrationError,
     UniqueViolation,
+    UnreadableRecord,
+    UnstorableRecord,
     UsageError,
 )
 from discobase.index import Index
@@ -69,6 +71,8 @@ __all__ = [
     "TableNotRegistered",
     "TableRegistrationError",
     "UniqueViolation",
+    "UnreadableRecord",
+    "UnstorableRecord",
     "UsageError",
     "__version__",
 ]

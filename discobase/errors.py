@@ -7,7 +7,8 @@ asyncio escapes a public call. Each layer defines its own branch next to its cod
     DiscobaseError
     ├── UsageError                   the caller used the API wrongly (this module)
     │   └── ...                      NotConnected, TableNotBuilt, TableNotRegistered,
-    │                                TableRegistrationError, RecordStateError, InvalidQuery
+    │                                TableRegistrationError, RecordStateError, InvalidQuery,
+    │                                UnstorableRecord (a value a reader could not read back)
     ├── HTTPException                discobase.http.errors: a request failed (status, code, route)
     │   └── ...                      BadRequest, Unauthorized/InvalidToken, Forbidden, NotFound,
     │                                ServerError, RateLimited, CloudflareBanned, TransportError
@@ -18,6 +19,7 @@ asyncio escapes a public call. Each layer defines its own branch next to its cod
         └── ...                      GuildNotFound, AmbiguousGuild, MissingPermissions,
                                      StartTimeout, SchemaMismatch, UniqueViolation,
                                      RecordNotFound, MultipleRecordsFound, StorageCorrupted
+                                     └── UnreadableRecord (one stored record, skipped)
 
 A token never appears in an error's message or repr.
 """
@@ -42,6 +44,8 @@ __all__ = [
     "TableNotRegistered",
     "TableRegistrationError",
     "UniqueViolation",
+    "UnreadableRecord",
+    "UnstorableRecord",
     "UsageError",
 ]
 
@@ -80,6 +84,26 @@ class TableRegistrationError(UsageError):
 
 class RecordStateError(UsageError):
     """A record operation does not fit its state (``save()`` on a saved record, ...)."""
+
+
+class UnstorableRecord(UsageError):
+    """A record holds a value that could not be read back once stored; nothing was written.
+
+    Every record is encoded as it will be stored and checked to decode and validate again
+    before a write is queued: a lone surrogate (``"\\ud800"``), values nested more than 200
+    deep, an integer of more than 4300 digits, or a value the model's own validators refuse.
+
+    Attributes:
+        table: the table's name.
+        field: the offending field, when it is known (``None`` otherwise).
+        reason: why the value cannot be stored.
+    """
+
+    def __init__(self, message: str, *, table: str, field: str | None, reason: str) -> None:
+        super().__init__(message)
+        self.table = table
+        self.field = field
+        self.reason = reason
 
 
 class GuildNotFound(DatabaseError):
@@ -152,3 +176,34 @@ class MultipleRecordsFound(DatabaseError):
 
 class StorageCorrupted(DatabaseError):
     """Stored data could not be decoded (an entry or snapshot is malformed)."""
+
+
+class UnreadableRecord(StorageCorrupted):
+    """One stored record does not fit its model (written by an older version, another program
+    or by hand). Queries skip it and log a warning; ``get()`` of its id raises this, and
+    ``Table.delete_id(id)`` deletes it.
+
+    Attributes:
+        table: the table's name.
+        record_id: the record's id.
+        channel_id: the table's channel, when known.
+        message_id: the message holding the record's last write, when known.
+        reason: why it cannot be read.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str,
+        record_id: int,
+        channel_id: int | None,
+        message_id: int | None,
+        reason: str,
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.record_id = record_id
+        self.channel_id = channel_id
+        self.message_id = message_id
+        self.reason = reason

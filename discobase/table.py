@@ -16,6 +16,7 @@ back by field name (``by_name=True``, pydantic 2.11), so an alias generator or
 
 from __future__ import annotations
 
+import logging
 import types
 import typing
 from collections import deque
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, overload
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticSerializationError, from_json
 
 from discobase import _json
 from discobase.errors import (
@@ -34,9 +36,10 @@ from discobase.errors import (
     MultipleRecordsFound,
     RecordNotFound,
     RecordStateError,
-    StorageCorrupted,
     TableNotRegistered,
     TableRegistrationError,
+    UnreadableRecord,
+    UnstorableRecord,
     UsageError,
 )
 from discobase.index import declared_indexes
@@ -72,6 +75,16 @@ _private_of = attrgetter("__pydantic_private__")
 _QUERY_KEYWORDS = {"order_by": "find", "limit": "find", "offset": "find", "strict": "find_unique"}
 # Discord's longest channel name: a table's channel is named after it.
 _NAME_LIMIT = 100
+# What readers refuse: pydantic's JSON parser takes values nested at most this deep, and it and
+# the standard library's parser (behind discobase._json for big integers) integers of at most
+# this many digits.
+_DEPTH_LIMIT = 200
+_DIGITS_LIMIT = 4300
+# A run of more digits (and minus signs) than that, as discobase._json spots long numbers.
+_LONG_NUMBER = b"0" * (_DIGITS_LIMIT + 1)
+_ZEROS = bytes.maketrans(b"123456789-", b"0000000000")
+# Unreadable records are reported here, once each (a warning names table, channel, message, id).
+_log = logging.getLogger("discobase.table")
 
 
 class TableStoreLike(StoreView, typing.Protocol):
@@ -148,6 +161,14 @@ class TableBinding:
             name for name, info in self.fields.items() if _orders_as_json(info.annotation)
         }
         self._list_adapter: TypeAdapter[list[Any]] | None = None
+        self._exclude = set(self._computed) or None
+        # How a large save_many's JSON slices are checked (see check_slices), made on first use.
+        self._slice_checks: tuple[bool, bool] | None = None
+        # Record id -> (its stored dict, why it cannot be read): known unreadable records,
+        # skipped by queries without validating them again, reported once each.
+        self._unreadable: dict[int, tuple[dict[str, Any], UnreadableRecord]] = {}
+        # The event loop the store was opened in: the only one writes may come from.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def store(self) -> TableStoreLike | None:
@@ -159,6 +180,15 @@ class TableBinding:
         # The database sets the store once the table is open, before any query can run: old
         # records get their default-factory values here, once, so reads and queries agree.
         self._store = store
+        self._unreadable.clear()
+        self.loop = None
+        if store is not None:
+            import asyncio
+
+            try:
+                self.loop = asyncio.get_running_loop()
+            except RuntimeError:  # pragma: no cover  (the database opens tables in its loop)
+                pass
         filler = self._filler
         if store is None or not filler.fields:
             return
@@ -171,10 +201,140 @@ class TableBinding:
     def _validate(self, data: Mapping[str, Any]) -> Table:
         if self._computed and not self._computed.isdisjoint(data):
             data = {k: v for k, v in data.items() if k not in self._computed}
+        return self._validate_text(_json.dumps(data))
+
+    def _validate_text(self, text: str | bytes) -> Table:
         record: Table = self.model.__pydantic_validator__.validate_json(
-            _json.dumps(data), by_alias=self._by_alias, by_name=True
+            text, by_alias=self._by_alias, by_name=True
         )
         return record
+
+    # ------------------------------------------------------------------ checked writes
+
+    def storable(self, record: Table) -> dict[str, Any]:
+        """Return the JSON-mode dict ``record`` is stored as, once it is known to read back.
+
+        The record is encoded as it will be stored, decoded and validated as a reader will
+        (2 microseconds for a small record, a tenth of what a save costs anyway).
+
+        Raises:
+            UnstorableRecord: a reader could not read it back; nothing is written.
+        """
+        try:
+            text = record.model_dump_json(by_alias=False, exclude=self._exclude)
+        except Exception as exc:  # noqa: BLE001 - a serializer's failure, whatever its type
+            raise self._unstorable(record, exc) from None
+        try:
+            data: dict[str, Any] = _json.loads(text)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+            raise self._unstorable(record, exc) from None
+        try:
+            self._validate_text(text)
+        except Exception as exc:  # noqa: BLE001 - a validator may raise anything on read too
+            raise self._unstorable(record, exc) from None
+        return data
+
+    def check_slices(self, records: Sequence[Table], slices: list[bytes]) -> None:
+        """Check that the records of a large ``save_many``, as ``dump_slices`` made them, read
+        back; the cheap way when the model's types round-trip by themselves.
+
+        A model whose types hold no validator or serializer of its own (so that a value
+        pydantic serialised is one it validates again) needs only the limits readers have:
+        integers of at most 4300 digits (a scan for a long run of digits, 5 ms per 100,000
+        records), and nesting at most 200 deep, which the JSON schema bounds for most models
+        (otherwise the slices are parsed by pydantic's parser, 45 ms per 100,000). Any other
+        model's slices are validated in full. A suspect slice is checked record by record, as
+        :meth:`storable` does, to name the record and the field.
+
+        Raises:
+            UnstorableRecord: a record could not be read back; nothing is written.
+        """
+        checks = self._slice_checks
+        if checks is None:
+            checks = self._slice_checks = (_needs_validation(self.model), self._may_nest_deeply())
+        validate, nests = checks
+        size = _DUMP_SLICE
+        for number, piece in enumerate(slices):
+            suspect = _LONG_NUMBER in piece.translate(_ZEROS)
+            if not suspect and (nests or validate):
+                try:
+                    # A slice nests its records one level deeper than readers see them: a
+                    # record exactly at the limit is a false alarm, which the check below clears.
+                    from_json(piece)
+                except ValueError:
+                    suspect = True
+            if not suspect and validate:
+                adapter = self._list_adapter
+                assert adapter is not None  # dump_slices made it
+                try:
+                    adapter.validate_json(piece, by_alias=self._by_alias, by_name=True)
+                except Exception:  # noqa: BLE001 - named by the check below
+                    suspect = True
+            if suspect:
+                for record in records[number * size : (number + 1) * size]:
+                    self.storable(record)
+
+    def _may_nest_deeply(self) -> bool:
+        try:
+            schema = self.model.model_json_schema(mode="serialization")
+        except Exception:  # noqa: BLE001 - a type without a JSON schema: assume the worst
+            return True
+        depth = _schema_depth(schema, schema.get("$defs") or {}, frozenset())
+        return depth is None or depth > _DEPTH_LIMIT
+
+    def _unstorable(self, record: Table, exc: BaseException) -> UnstorableRecord:
+        field: str | None = None
+        reason = _why_unstorable(str(exc))
+        if isinstance(exc, ValidationError) and exc.errors():
+            first = exc.errors()[0]
+            location = first.get("loc") or ()
+            if location and isinstance(location[0], str):
+                field = location[0]
+            if first.get("type") != "json_invalid":  # the model's own rules refused it
+                where = ".".join(str(part) for part in location[1:])
+                reason = f"it would not read back: {where + ': ' if where else ''}{first['msg']}"
+        if field is None:
+            field = self._blame(record)
+        where = f" field {field!r}:" if field is not None else ""
+        return UnstorableRecord(
+            f"a {self.model.__name__} record cannot be stored in table {self.name!r}:{where} "
+            f"{reason}; nothing was written",
+            table=self.name,
+            field=field,
+            reason=reason,
+        )
+
+    def _blame(self, record: Table) -> str | None:
+        # On the failure path only: encode and decode each field alone to find the culprit.
+        for name in self.fields:
+            if name in self._computed:
+                continue
+            try:
+                text = record.model_dump_json(by_alias=False, include={name})
+                _json.loads(text)
+                from_json(text)
+            except Exception:  # noqa: BLE001 - any failure names the field
+                return name
+        return None
+
+    # ------------------------------------------------------------------ unreadable records
+
+    def readable(self, ids: list[int], records: Mapping[int, dict[str, Any]]) -> list[int]:
+        """Return ``ids`` without the records already known to be unreadable."""
+        known = self._unreadable
+        if not known:
+            return ids
+        for record_id, (data, _) in list(known.items()):
+            if records.get(record_id) is not data:
+                del known[record_id]  # rewritten or deleted since
+        return [i for i in ids if i not in known] if known else ids
+
+    def try_load(self, record_id: int, data: Mapping[str, Any]) -> Table | None:
+        """Return the record, or ``None`` (reported once) if it cannot be read."""
+        try:
+            return self.load(record_id, data)
+        except UnreadableRecord:
+            return None
 
     def require_store(self) -> TableStoreLike:
         """Return the open store, or raise the error that says what to do first."""
@@ -249,10 +409,16 @@ class TableBinding:
             self._list_adapter = adapter
         size = _DUMP_SLICE
         exclude = {"__all__": set(self._computed)} if self._computed else None
-        return [
-            adapter.dump_json(list(records[i : i + size]), by_alias=False, exclude=exclude)
-            for i in range(0, len(records), size)
-        ]
+        try:
+            return [
+                adapter.dump_json(list(records[i : i + size]), by_alias=False, exclude=exclude)
+                for i in range(0, len(records), size)
+            ]
+        except PydanticSerializationError:
+            # A value the serialiser refuses (a lone surrogate, ...): name the record.
+            for record in records:
+                self.storable(record)
+            raise
 
     def sort_value(self, records: Mapping[int, dict[str, Any]], record_id: int, field: str) -> Any:
         """Return a raw JSON value to order by, for fields whose JSON orders like the value."""
@@ -271,15 +437,13 @@ class TableBinding:
         """Turn a stored dict into a record carrying its id.
 
         Raises:
-            StorageCorrupted: the stored data does not fit the model.
+            UnreadableRecord: the stored data does not fit the model (logged once, at
+                WARNING, naming the table, its channel, the message and the record).
         """
         try:
             record = self._validate(data)
-        except ValidationError as exc:
-            raise StorageCorrupted(
-                f"record {record_id} of table {self.name!r} does not fit "
-                f"{self.model.__name__}: {exc.errors()[0].get('msg', 'invalid')}"
-            ) from None
+        except Exception as exc:  # noqa: BLE001 - a validator may raise anything
+            raise self._unreadable_record(record_id, data, exc) from None
         # Straight into pydantic's private dict: this runs once per record a query returns.
         private = record.__pydantic_private__
         if private is None:  # pragma: no cover  (Table declares a private attribute)
@@ -287,6 +451,43 @@ class TableBinding:
         else:
             private["_id"] = record_id
         return record
+
+    def _unreadable_record(
+        self, record_id: int, data: Mapping[str, Any], exc: BaseException
+    ) -> UnreadableRecord:
+        known = self._unreadable.get(record_id)
+        if known is not None and known[0] is data:
+            return known[1]
+        if isinstance(exc, ValidationError):
+            errors = exc.errors()
+            first = errors[0] if errors else None
+            reason = str(first.get("msg", exc)) if first else str(exc)
+            location = ".".join(str(part) for part in first.get("loc", ())) if first else ""
+            if location:
+                reason = f"{location}: {reason}"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        store = self._store
+        channel_id: int | None = getattr(store, "channel_id", None)
+        state = getattr(store, "state", None)
+        version = getattr(state, "version", None)
+        message_id: int | None = version(record_id) if callable(version) else None
+        channel = f"channel {channel_id}" if channel_id is not None else "its channel"
+        message = f"message {message_id}" if message_id is not None else "an unknown message"
+        error = UnreadableRecord(
+            f"record {record_id} of table {self.name!r} ({channel}, {message}) does not fit "
+            f"{self.model.__name__}: {reason}. Queries skip it; delete it with "
+            f"await {self.model.__name__}.delete_id({record_id})",
+            table=self.name,
+            record_id=record_id,
+            channel_id=channel_id,
+            message_id=message_id,
+            reason=reason,
+        )
+        if type(data) is dict:
+            self._unreadable[record_id] = (data, error)
+        _log.warning("%s", error)
+        return error
 
 
 class Table(BaseModel):
@@ -342,10 +543,13 @@ class Table(BaseModel):
         Raises:
             RecordStateError: the record is already saved (use ``update()`` or ``commit()``).
             UniqueViolation: a unique index already holds one of its values.
+            UnstorableRecord: a value could not be read back once stored (nothing is written).
             NotConnected, TableNotBuilt, TableNotRegistered: the table is not usable yet.
+            UsageError: called outside the event loop the database runs in.
         """
         binding = _binding_of(type(self))
         store = binding.require_store()
+        _check_loop(binding, "save")
         saved_id = _id_of(self)
         if saved_id is not None:
             raise RecordStateError(
@@ -356,8 +560,9 @@ class Table(BaseModel):
 
         private = self.__pydantic_private__
         assert private is not None  # Table declares a private attribute
+        data = binding.storable(self)
         record_id = private.get("_retry_id") or store.new_id()
-        future = store.submit([Put(record_id, self._dump())])
+        future = store.submit([Put(record_id, data)])
         private["_id"] = record_id
         future.add_done_callback(partial(_unsave_if_failed, [private], [record_id]))
         return binding.database._track(future, f"save of {binding.name} {record_id}", self)
@@ -372,9 +577,12 @@ class Table(BaseModel):
         Raises:
             RecordStateError: the record was never saved (use ``save()`` or ``commit()``).
             UniqueViolation: a unique index already holds one of its values.
+            UnstorableRecord: a value could not be read back once stored (nothing is written).
+            UsageError: called outside the event loop the database runs in.
         """
         binding = _binding_of(type(self))
         store = binding.require_store()
+        _check_loop(binding, "update")
         record_id = self._id
         if record_id is None:
             raise RecordStateError(
@@ -383,7 +591,7 @@ class Table(BaseModel):
             )
         from discobase.storage import Put
 
-        future = store.submit([Put(record_id, self._dump())])
+        future = store.submit([Put(record_id, binding.storable(self))])
         return binding.database._track(future, f"update of {binding.name} {record_id}", self)
 
     def delete(self) -> asyncio.Task[None]:
@@ -397,6 +605,7 @@ class Table(BaseModel):
         """
         binding = _binding_of(type(self))
         store = binding.require_store()
+        _check_loop(binding, "delete")
         record_id = self._id
         if record_id is None:
             raise RecordStateError(
@@ -419,6 +628,29 @@ class Table(BaseModel):
         return self.save() if _id_of(self) is None else self.update()
 
     @classmethod
+    def delete_id(cls, record_id: int | str) -> asyncio.Task[None]:
+        """Delete the stored record with this id, without reading it.
+
+        The way to remove a record that cannot be read (one a query skipped and reported,
+        naming its id): it is deleted by id, as it is stored. A record object that holds this
+        id stays saved in memory; ``save()`` it to write it anew.
+
+        Raises:
+            RecordNotFound: no stored record has this id.
+            UsageError: called outside the event loop the database runs in.
+        """
+        binding = _binding_of(cls)
+        store = binding.require_store()
+        _check_loop(binding, "delete_id")
+        wanted = _as_id(record_id)
+        if wanted is None or store.get(wanted) is None:
+            raise RecordNotFound(f"no {binding.name} record has id {record_id!r}")
+        from discobase.storage import Delete
+
+        future = store.submit([Delete(wanted)])
+        return binding.database._track(future, f"delete of {binding.name} {wanted}", None)
+
+    @classmethod
     def save_many(cls, records: Iterable[Self]) -> asyncio.Task[list[Self]]:
         """Insert several new records as one atomic batch.
 
@@ -427,12 +659,16 @@ class Table(BaseModel):
         simply be called again.
 
         Raises:
-            UsageError: a record is not of this table, or appears twice.
+            UsageError: a record is not of this table, or appears twice; or called outside
+                the event loop the database runs in.
             RecordStateError: a record is already saved.
             UniqueViolation: a unique index would hold a value twice.
+            UnstorableRecord: a record could not be read back once stored (nothing is
+                written).
         """
         binding = _binding_of(cls)
         store = binding.require_store()
+        _check_loop(binding, "save_many")
         batch = list(records)
         # Checked with C loops (map, set): this part runs before the caller's event loop gets
         # control back, and a Python loop over 100,000 records takes a tenth of a second.
@@ -470,9 +706,10 @@ class Table(BaseModel):
             # that halves what the caller's event loop waits for.
             slices = binding.dump_slices(batch) if len(batch) >= _BATCH_DUMP_MIN else None
             if slices is None:
-                ops = [Put(i, r._dump()) for i, r in zip(ids, batch, strict=True)]
+                ops = [Put(i, binding.storable(r)) for i, r in zip(ids, batch, strict=True)]
                 future = store.submit(ops)
             else:
+                binding.check_slices(batch, slices)
                 future = store.submit_later(_puts(ids, slices), len(batch))
         except BaseException:
             deque(map(dict.__setitem__, privates, repeat("_id"), repeat(None)), maxlen=0)
@@ -512,6 +749,11 @@ class Table(BaseModel):
             offset: skip this many records first.
             **fields: field name -> value; ``id`` may be given too.
 
+        A stored record that does not fit the model (written by an older version, another
+        program or by hand) is skipped and logged once at WARNING on the ``discobase.table``
+        logger, naming the table, its channel, the message and the record's id; delete it
+        with :meth:`delete_id`.
+
         Raises:
             InvalidQuery: an unknown field, a value the field cannot hold, a bad ``order_by``,
                 ``limit`` or ``offset``.
@@ -530,19 +772,31 @@ class Table(BaseModel):
                     f"order_by takes a field name or a sequence of them, not {order_by!r}"
                 ) from None
         keys = parse_order_by(order_by, binding.fields)
-        ids = _matching_ids(binding, store, fields)
         records = store.records()
+        ids = binding.readable(_matching_ids(binding, store, fields), records)
         loaded: dict[int, Table] = {}
         if keys and all(binding.orders_as_json(field) for field, _ in keys):
             ids = order_ids(ids, keys, lambda i, f: binding.sort_value(records, i, f))
         elif keys:
-            loaded = {i: binding.load(i, records[i]) for i in ids}
+            for i in ids:
+                record = binding.try_load(i, records[i])
+                if record is not None:
+                    loaded[i] = record
+            ids = [i for i in ids if i in loaded]
             ids = order_ids(ids, keys, lambda i, f: i if f == "id" else getattr(loaded[i], f))
         end = None if limit is None else offset + limit
-        page = ids[offset:end]
-        return Records(
-            typing.cast(Self, loaded.get(i) or binding.load(i, records[i])) for i in page
-        )
+        while True:
+            page: list[Self] = []
+            for i in ids[offset:end]:
+                record = loaded.get(i) or binding.try_load(i, records[i])
+                if record is None:
+                    break
+                loaded[i] = record
+                page.append(typing.cast(Self, record))
+            else:
+                return Records(page)
+            # An unreadable record was skipped (and reported): page again without it.
+            ids = binding.readable(ids, records)
 
     @overload
     @classmethod
@@ -568,6 +822,7 @@ class Table(BaseModel):
         """
         binding = _binding_of(cls)
         store = binding.require_store()
+        _check_loop(binding, "find_unique")
         if not isinstance(strict, bool):
             raise InvalidQuery(f"strict must be True or False, not {strict!r}")
         if not fields:
@@ -575,18 +830,24 @@ class Table(BaseModel):
                 "find_unique() needs at least one field to match, e.g. "
                 f"{cls.__name__}.find_unique(name=...); use find() to list every record"
             )
-        ids = _matching_ids(binding, store, fields)
-        if strict and len(ids) != 1:
+        records = store.records()
+        found: list[Table] = []
+        # Unreadable matches are skipped (and reported), as find() skips them.
+        for i in binding.readable(_matching_ids(binding, store, fields), records):
+            record = binding.try_load(i, records[i])
+            if record is not None:
+                found.append(record)
+                if not strict:
+                    break
+        if strict and len(found) != 1:
             query = ", ".join(f"{k}={v!r}" for k, v in fields.items())
-            if not ids:
+            if not found:
                 raise RecordNotFound(f"no {binding.name} record has {query}")
             raise MultipleRecordsFound(
-                f"{len(ids)} {binding.name} records have {query}; "
+                f"{len(found)} {binding.name} records have {query}; "
                 "use find() for all of them or find_unique(..., strict=False) for the first"
             )
-        if not ids:
-            return None
-        return typing.cast(Self, binding.load(ids[0], store.records()[ids[0]]))
+        return typing.cast(Self, found[0]) if found else None
 
     @classmethod
     async def get(cls, record_id: int | str) -> Self:
@@ -594,9 +855,12 @@ class Table(BaseModel):
 
         Raises:
             RecordNotFound: no record has this id.
+            UnreadableRecord: the stored record does not fit the model (delete it with
+                :meth:`delete_id`).
         """
         binding = _binding_of(cls)
         store = binding.require_store()
+        _check_loop(binding, "get")
         wanted = _as_id(record_id)
         data = None if wanted is None else store.get(wanted)
         if wanted is None or data is None:
@@ -709,6 +973,16 @@ class _Filler:
 
 
 def _check_registrable(model: type[Table], name: str) -> None:
+    taken = sorted(field for field in model.model_fields if field in _table_names())
+    if taken:
+        field = taken[0]
+        raise TableRegistrationError(
+            f"{model.__name__} declares a field named {field!r}, which is an attribute "
+            f"of every record (Table.{field}): the field's value would hide it, and "
+            f"record.{field} would no longer work. Rename the field (for example "
+            f"{field}_: ... = Field(alias={field!r}) keeps {field}= working when you "
+            "construct records)"
+        )
     for field, method in _QUERY_KEYWORDS.items():
         if field in model.model_fields:
             raise TableRegistrationError(
@@ -722,6 +996,17 @@ def _check_registrable(model: type[Table], name: str) -> None:
             f"the table name {name[:20]!r}... is {len(name)} characters long; its Discord "
             f"channel name may have at most {_NAME_LIMIT}: give the class a shorter name"
         )
+
+
+def _table_names() -> frozenset[str]:
+    """Return every public name a record has from ``Table`` (its methods and pydantic's)."""
+    global _TABLE_NAMES
+    if _TABLE_NAMES is None:
+        _TABLE_NAMES = frozenset(name for name in dir(Table) if not name.startswith("_"))
+    return _TABLE_NAMES
+
+
+_TABLE_NAMES: frozenset[str] | None = None
 
 
 def _is_count(value: object) -> bool:
@@ -836,3 +1121,118 @@ def _orders_as_json(annotation: Any) -> bool:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         return len(args) == 1 and args[0] in _PLAIN
     return False
+
+
+def _check_loop(binding: TableBinding, call: str) -> None:
+    """Refuse a call made outside the event loop the table's database runs in.
+
+    The store's futures belong to that loop: a write queued from another thread's loop would
+    be stored but its task would never complete there, and a write from code with no loop
+    at all has nothing to run its task.
+
+    Raises:
+        UsageError: no running loop, or another one than the database's.
+    """
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise UsageError(
+            f"{binding.model.__name__}.{call}() was called with no running event loop (from "
+            "synchronous code, or a thread without asyncio); it returns a task to await: call "
+            "it from a coroutine running in the database's event loop. Nothing was written"
+        ) from None
+    if binding.loop is not None and loop is not binding.loop:
+        raise UsageError(
+            f"{binding.model.__name__}.{call}() was called from another event loop than the "
+            f"one {binding.database!r} runs in (a second thread's asyncio.run?); a database "
+            "serves only the loop it logged in from: hand the call to that loop (for example "
+            "with asyncio.run_coroutine_threadsafe). Nothing was written"
+        )
+
+
+def _why_unstorable(detail: str) -> str:
+    """Say in words why a reader could not read a value, from its codec's message."""
+    if "surrogates not allowed" in detail:
+        return (
+            "it holds a lone surrogate (a str such as '\\ud800', half of a UTF-16 pair), "
+            "which is not Unicode text and cannot be encoded"
+        )
+    if "recursion limit" in detail or "serialization depth" in detail or "Recursion" in detail:
+        return f"it is nested too deeply: readers take at most {_DEPTH_LIMIT} levels"
+    if "integer string conversion" in detail or "number out of range" in detail:
+        return (
+            f"it holds an integer of more than {_DIGITS_LIMIT} digits, which readers refuse "
+            "(store it as a str)"
+        )
+    return f"it would not read back: {detail}"
+
+
+def _needs_validation(model: type[BaseModel]) -> bool:
+    """Tell whether a model's stored values may fail to validate although pydantic made them.
+
+    True when its schema holds a function of the user's (a validator or serializer, on a
+    field, a model or a type) or a field left out of what is stored.
+    """
+    if any(info.exclude for info in model.model_fields.values()):
+        return True
+    seen: set[int] = set()
+    stack: list[Any] = [model.__pydantic_core_schema__]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if isinstance(kind, str) and kind.startswith("function-"):
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return False
+
+
+def _schema_depth(node: Any, defs: Mapping[str, Any], seen: frozenset[str]) -> int | None:
+    """Return how deep a value of a JSON schema nests (0 for a scalar), ``None`` if unbounded."""
+    if node is True or not isinstance(node, dict):
+        return None
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        name = ref.rsplit("/", 1)[-1]
+        if name in seen or name not in defs:
+            return None  # a recursive model
+        return _schema_depth(defs[name], defs, seen | {name})
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in node:
+            depths = [_schema_depth(option, defs, seen) for option in node[key]]
+            return None if None in depths else max((d for d in depths if d is not None), default=0)
+    if "const" in node or "enum" in node:
+        return 1  # literal and enum values are scalars, at worst a short list
+    kinds = node.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else kinds
+    if not isinstance(kinds, list) or not kinds:
+        return None  # Any: anything at all
+    deepest = 0
+    for kind in kinds:
+        if kind in ("string", "integer", "number", "boolean", "null"):
+            continue
+        if kind == "array":
+            parts = [*node.get("prefixItems", ()), *([node["items"]] if "items" in node else [])]
+            if not parts:
+                return None
+        elif kind == "object":
+            parts = list((node.get("properties") or {}).values())
+            extra = node.get("additionalProperties")
+            if extra is True or (extra is None and not parts):
+                return None
+            if isinstance(extra, dict):
+                parts.append(extra)
+        else:
+            return None
+        depths = [_schema_depth(part, defs, seen) for part in parts]
+        if None in depths:
+            return None
+        deepest = max(deepest, 1 + max((d for d in depths if d is not None), default=0))
+    return deepest
