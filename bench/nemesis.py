@@ -1,0 +1,818 @@
+"""A randomized fault checker: writers, live readers and a nemesis against the local Discord.
+
+In the spirit of Jepsen and FoundationDB's simulation testing (see the checker design note):
+one local Discord, seeded from ``--seed`` and time-scaled, runs in this process; several
+**writer processes** (``bench/nemesis_worker.py writer``, each with its own ``Database`` and
+``--clients`` client loops) save, update, delete and ``save_many`` records of two tables, one
+where each client owns its keys and one where every client updates and deletes every key;
+several **live reader processes** sample what they hold. A **nemesis** schedule, drawn from
+the seed before the run starts, injects faults from the table of fault kinds (:data:`KINDS`):
+SIGKILL a writer mid-operation and start a new one, pause a reader, 5xx before and after the
+write, 429s, gateway drops, op 7 and op 9, zombie connections, refused connects, slow,
+withheld, doubled and reordered dispatches, guild outages, and whatever else the emulator
+offers. A kind whose method the emulator lacks is listed as unavailable, never silently left
+out.
+
+Then the faults stop and the writers finish their operation (the **quiet period** starts),
+a **fresh process** loads every table, and every live process reports what it holds.
+``bench/nemesis_check.py`` judges the histories: no acknowledged write lost, nothing doubled
+or partial, no failed write visible, no reader going back, everyone converged within
+``--bound`` Discord seconds of the quiet period. The output is counts; the exit code is 0
+iff every invariant held in every run.
+
+Everything random comes from the seed (processes get seeds derived from it), so ``--seed N``
+replays the same schedule of faults; process timing, and so which operation a fault hits,
+varies as the machine allows.
+
+Run: ``python bench/nemesis.py --seed 1 --minutes 2``; ``--runs 20`` (seeds from ``--seed``
+on) or ``--seeds 1..20`` for many; ``--keep DIR`` keeps the histories (``--help`` for more).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import inspect
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+WORKER = Path(__file__).with_name("nemesis_worker.py")
+GUILD = "nemesis"
+START_DEADLINE = 90.0  # real seconds a process may take to log in
+STOP_DEADLINE = 60.0  # real seconds writers may take to finish their operation at the end
+#: Not yet a documented interval of discobase: the period after which a live process notices
+#: a gap in what the gateway delivered and reads it over REST. The default bound is 2 s + it.
+GAP_CHECK_INTERVAL = 10.0
+
+
+def _load_checker() -> ModuleType:
+    # bench/ is not a package; load the pure checker next to this file by path.
+    spec = importlib.util.spec_from_file_location(
+        "nemesis_check", WORKER.with_name("nemesis_check.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("nemesis_check", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+check_mod = _load_checker()
+
+
+@dataclass
+class Config:
+    """One run's parameters; times in Discord seconds unless said otherwise."""
+
+    seed: int
+    minutes: float = 1.0
+    time_scale: float = 0.02
+    writers: int = 3
+    readers: int = 2
+    clients: int = 2
+    fault_gap: float = 3.0  # mean Discord seconds between two faults
+    quiet: float = 10.0
+    bound: float = 2.0 + GAP_CHECK_INTERVAL
+    pace: float = 2.0  # a client waits up to this long between two operations
+    grace: float = 0.5  # real seconds a killed writer's last request may still land
+    keep: Path | None = None
+    only: frozenset[str] | None = None  # fault kinds to draw from (None: every available)
+    chaos: bool = False
+
+    def replay(self) -> str:
+        """Return the command line that replays this run."""
+        parts = [f"python bench/nemesis.py --seed {self.seed} --minutes {self.minutes:g}"]
+        defaults = Config(seed=0)
+        for name in ("time_scale", "writers", "readers", "clients", "fault_gap", "quiet"):
+            if getattr(self, name) != getattr(defaults, name):
+                parts.append(f"--{name.replace('_', '-')} {getattr(self, name):g}")
+        if self.bound != defaults.bound:
+            parts.append(f"--bound {self.bound:g}")
+        if self.only is not None:
+            parts.append(f"--faults {','.join(sorted(self.only))}")
+        if self.chaos:
+            parts.append("--chaos")
+        return " ".join(parts)
+
+
+@dataclass
+class Proc:
+    """A worker process and what the nemesis knows of it."""
+
+    name: str
+    mode: str
+    log: Path
+    process: asyncio.subprocess.Process
+    slot: int = 0
+    ended: float | None = None  # monotonic time it was seen dead
+    paused: bool = False
+
+    @property
+    def alive(self) -> bool:
+        return self.ended is None and self.process.returncode is None
+
+    def lines(self) -> list[dict[str, Any]]:
+        return read_lines(self.log)
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """Return a JSON-lines file's records; a torn last line (SIGKILL) is skipped."""
+    out: list[dict[str, Any]] = []
+    if not path.exists():
+        return out
+    with path.open() as f:
+        for line in f:
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+    return out
+
+
+class Run:
+    """The state of one run: the emulator, the processes, the counters."""
+
+    def __init__(self, config: Config, emu: Any, bot: Any, guild_id: str, workdir: Path) -> None:
+        self.config = config
+        self.emu = emu
+        self.bot = bot
+        self.guild_id = guild_id
+        self.workdir = workdir
+        self.procs: list[Proc] = []
+        self.writers: dict[int, Proc] = {}
+        self.readers: list[Proc] = []
+        self.incarnations: Counter[int] = Counter()
+        self.injected: Counter[str] = Counter()
+        self.broken: dict[str, str] = {}
+        self.restarts = 0
+        self.timers: set[asyncio.Task[Any]] = set()
+
+    @property
+    def scale(self) -> float:
+        return self.config.time_scale
+
+    def seed_of(self, what: str) -> str:
+        return f"{self.config.seed}/{what}"
+
+    async def spawn(self, mode: str, name: str, *extra: str) -> Proc:
+        """Start a worker process (``die_with_parent`` ends it with this one)."""
+        log = self.workdir / f"{name}.jsonl"
+        err = (self.workdir / f"{name}.stderr").open("ab")
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+            "DISCOBASE_API_URL": self.emu.url,
+            "DISCOBASE_TIME_SCALE": str(self.scale),
+            "DISCOBASE_TOKEN": self.bot.token,
+        }
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(WORKER),
+                mode,
+                "--name",
+                name,
+                "--log",
+                str(log),
+                "--guild",
+                GUILD,
+                "--parent",
+                str(os.getpid()),
+                *extra,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+                env=env,
+            )
+        finally:
+            err.close()
+        proc = Proc(name, mode, log, process)
+        self.procs.append(proc)
+        return proc
+
+    async def start_writer(self, slot: int) -> Proc:
+        inc = self.incarnations[slot]
+        self.incarnations[slot] += 1
+        name = f"w{slot}.{inc}"
+        c = self.config
+        proc = await self.spawn(
+            "writer", name,
+            "--seed", self.seed_of(name),
+            "--slot", str(slot),
+            "--incarnation", str(inc),
+            "--clients", str(c.clients),
+            "--pace", str(c.pace),
+            "--op-timeout", str(max(30.0, 600.0 * c.time_scale)),
+        )  # fmt: skip
+        proc.slot = slot
+        self.writers[slot] = proc
+        return proc
+
+    async def wait_for_line(self, proc: Proc, kind: str, deadline: float) -> dict[str, Any]:
+        """Wait until ``proc`` logged a line of ``kind``; raise if it died or took too long."""
+        async with asyncio.timeout(deadline):
+            while True:
+                for line in proc.lines():
+                    if line.get("type") == kind:
+                        return line
+                if proc.process.returncode is not None:
+                    raise RuntimeError(
+                        f"{proc.name} exited ({proc.process.returncode}) before '{kind}'; "
+                        f"see {self.workdir / (proc.name + '.stderr')}"
+                    )
+                await asyncio.sleep(0.05)
+
+    async def kill(self, proc: Proc) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.process.send_signal(signal.SIGKILL)
+        await proc.process.wait()
+        if proc.ended is None:
+            proc.ended = time.monotonic()
+
+    def later(self, discord_seconds: float, action: Callable[[], Any]) -> None:
+        async def run() -> None:
+            await asyncio.sleep(discord_seconds * self.scale)
+            result = action()
+            if inspect.isawaitable(result):
+                await result
+
+        task = asyncio.create_task(run())
+        self.timers.add(task)
+        task.add_done_callback(self.timers.discard)
+
+
+# -- the fault kinds -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of fault: what it needs of the emulator, and how to inject it.
+
+    ``needs`` are attribute paths from the emulator (``"gateway.withhold_dispatches"``); when
+    one is missing the kind is unavailable and reported so. ``inject`` draws its parameters
+    from the random source it is given, which the schedule derived from the seed.
+    """
+
+    name: str
+    needs: tuple[str, ...]
+    inject: Callable[[Run, random.Random], Awaitable[None]]
+
+
+def _resolve(obj: Any, path: str) -> Any:
+    """Return the attribute at ``path``; ``"fail_next(probability)"`` also needs that parameter."""
+    path, _, param = path.partition("(")
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    if param and param.rstrip(")") not in inspect.signature(obj).parameters:
+        return None
+    return obj
+
+
+MESSAGES = r"/channels/\d+/messages"
+
+
+async def kill_writer(run: Run, rng: random.Random) -> None:
+    slot = rng.randrange(run.config.writers)
+    proc = run.writers[slot]
+    if proc.alive:
+        await run.kill(proc)
+    run.restarts += 1
+    await run.start_writer(slot)
+
+
+async def pause_reader(run: Run, rng: random.Random) -> None:
+    proc = run.readers[rng.randrange(len(run.readers))]
+    seconds = rng.uniform(5.0, 120.0)
+    if proc.paused or not proc.alive:
+        return
+    proc.paused = True
+    proc.process.send_signal(signal.SIGSTOP)
+
+    def resume() -> None:
+        if proc.paused:
+            proc.paused = False
+            with contextlib.suppress(ProcessLookupError):
+                proc.process.send_signal(signal.SIGCONT)
+
+    run.later(seconds, resume)
+
+
+def rest_fault(method: str, statuses: tuple[int, ...], after: bool | None) -> Callable[..., Any]:
+    async def inject(run: Run, rng: random.Random) -> None:
+        after_write = rng.random() < 0.5 if after is None else after
+        run.emu.fail_next(
+            method, MESSAGES, rng.choice(statuses), rng.randint(1, 4), after_write=after_write
+        )
+
+    return inject
+
+
+async def rest_429(run: Run, rng: random.Random) -> None:
+    scope = rng.choice(("user", "global", "shared"))
+    run.emu.fail_next(
+        "POST", MESSAGES, 429, rng.randint(1, 3), scope=scope, retry_after=rng.uniform(0.5, 5)
+    )
+
+
+async def gateway_drop(run: Run, rng: random.Random) -> None:
+    await run.emu.gateway.drop(run.bot.id, close_code=rng.choice((None, 1000, 1001, 4000, 4009)))
+
+
+async def gateway_reconnect(run: Run, rng: random.Random) -> None:
+    await run.emu.gateway.send_reconnect(run.bot.id)
+
+
+async def gateway_invalid_session(run: Run, rng: random.Random) -> None:
+    await run.emu.gateway.send_invalid_session(rng.random() < 0.5, run.bot.id)
+
+
+async def gateway_zombie(run: Run, rng: random.Random) -> None:
+    run.emu.gateway.stop_acks(run.bot.id)
+    run.later(rng.uniform(30.0, 120.0), run.emu.gateway.resume_acks)
+
+
+async def gateway_refuse(run: Run, rng: random.Random) -> None:
+    run.emu.gateway.refuse_connects(rng.randint(1, 3))
+    await run.emu.gateway.drop(run.bot.id)
+
+
+async def gateway_slow(run: Run, rng: random.Random) -> None:
+    gw = run.emu.gateway
+    gw.delay_dispatches(rng.uniform(1.0, 10.0))
+    run.later(rng.uniform(5.0, 30.0), lambda: gw.delay_dispatches(0))
+
+
+def dispatch_fault(method: str) -> Callable[..., Any]:
+    async def inject(run: Run, rng: random.Random) -> None:
+        gw = run.emu.gateway
+        event = rng.choice((None, "MESSAGE_CREATE", ("MESSAGE_UPDATE", "MESSAGE_DELETE")))
+        # A count always, so that the fault leaves force by itself (the emulator clears
+        # dispatch faults only all at once); with a probability, spread over more traffic.
+        how: dict[str, Any] = {"bot_id": run.bot.id, "count": rng.randint(1, 6)}
+        if rng.random() < 0.5:
+            how["probability"] = rng.uniform(0.05, 0.5)
+        if method == "delay_dispatches":
+            gw.delay_dispatches(rng.uniform(1.0, 20.0), event, **how)
+        elif method == "reorder_dispatches":
+            gw.reorder_dispatches(rng.randint(1, 4), event, **how)
+        else:
+            getattr(gw, method)(event, **how)
+
+    return inject
+
+
+async def guild_outage(run: Run, rng: random.Random) -> None:
+    run.emu.gateway.guild_outage(run.guild_id, rng.uniform(5.0, 60.0))
+
+
+async def unavailable_at_ready(run: Run, rng: random.Random) -> None:
+    run.emu.gateway.unavailable_at_ready(run.guild_id, rng.randint(1, 3), rng.uniform(5.0, 30.0))
+    await run.emu.gateway.drop(run.bot.id, close_code=4000)
+
+
+async def rest_random_5xx(run: Run, rng: random.Random) -> None:
+    emu = run.emu
+    method = rng.choice(("POST", "*"))
+    emu.fail_next(
+        method,
+        MESSAGES,
+        rng.choice((500, 502, 503)),
+        after_write=rng.random() < 0.5,
+        probability=rng.uniform(0.05, 0.3),
+    )
+    run.later(rng.uniform(5.0, 30.0), emu.clear_faults)
+
+
+async def rest_write_limit(run: Run, rng: random.Random) -> None:
+    # Discord's undocumented channel write limit: a 429 with code 20028.
+    run.emu.fail_next("POST", MESSAGES, 429, rng.randint(1, 3), code=20028, retry_after=2.0)
+
+
+CDN_FAILURES = ("server_error", "rate_limited", "redirect", "slow", "truncated", "expired")
+
+
+async def cdn_failure(run: Run, rng: random.Random) -> None:
+    run.emu.fail_cdn(rng.choice(CDN_FAILURES), count=rng.randint(1, 4))
+
+
+async def slow_link(run: Run, rng: random.Random) -> None:
+    bandwidth = rng.choice((None, 20_000.0, 200_000.0))
+    run.emu.set_link(bandwidth, rng.uniform(0.05, 2.0))
+    run.later(rng.uniform(5.0, 30.0), run.emu.set_link)
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("kill_writer", (), kill_writer),
+    Kind("pause_reader", (), pause_reader),
+    Kind("http_5xx_before_write", ("fail_next",), rest_fault("POST", (500, 502, 503), False)),
+    Kind("http_5xx_after_write", ("fail_next",), rest_fault("POST", (500, 502, 503, 504), True)),
+    Kind("http_5xx_any_message_route", ("fail_next",), rest_fault("*", (500, 503), None)),
+    Kind("http_429", ("fail_next",), rest_429),
+    Kind(
+        "http_5xx_at_random",
+        ("fail_next(probability)", "clear_faults"),
+        rest_random_5xx,
+    ),
+    Kind("http_429_write_limit", ("fail_next(code)",), rest_write_limit),
+    Kind("gateway_drop", ("gateway.drop",), gateway_drop),
+    Kind("gateway_op7_reconnect", ("gateway.send_reconnect",), gateway_reconnect),
+    Kind("gateway_op9_invalid_session", ("gateway.send_invalid_session",), gateway_invalid_session),
+    Kind("gateway_zombie", ("gateway.stop_acks", "gateway.resume_acks"), gateway_zombie),
+    Kind("gateway_refuse_connects", ("gateway.refuse_connects",), gateway_refuse),
+    Kind("gateway_slow", ("gateway.delay_dispatches",), gateway_slow),
+    Kind(
+        "dispatch_withhold",
+        ("gateway.withhold_dispatches", "gateway.clear_dispatch_faults"),
+        dispatch_fault("withhold_dispatches"),
+    ),
+    Kind(
+        "dispatch_duplicate",
+        ("gateway.duplicate_dispatches", "gateway.clear_dispatch_faults"),
+        dispatch_fault("duplicate_dispatches"),
+    ),
+    Kind(
+        "dispatch_reorder",
+        ("gateway.reorder_dispatches", "gateway.clear_dispatch_faults"),
+        dispatch_fault("reorder_dispatches"),
+    ),
+    Kind(
+        "dispatch_delay",
+        ("gateway.delay_dispatches", "gateway.clear_dispatch_faults"),
+        dispatch_fault("delay_dispatches"),
+    ),
+    Kind("guild_outage", ("gateway.guild_outage",), guild_outage),
+    Kind("guild_unavailable_at_ready", ("gateway.unavailable_at_ready",), unavailable_at_ready),
+    Kind("cdn_failure", ("fail_cdn", "clear_cdn_faults"), cdn_failure),
+    Kind("slow_link", ("set_link",), slow_link),
+)
+
+
+def available(emu: Any) -> tuple[list[Kind], list[str]]:
+    """Split :data:`KINDS` into those the emulator supports and the names of the others."""
+    ok = [k for k in KINDS if all(_resolve(emu, need) is not None for need in k.needs)]
+    return ok, [k.name for k in KINDS if k not in ok]
+
+
+def schedule(config: Config, kinds: list[Kind]) -> list[tuple[float, Kind, int]]:
+    """Draw the run's faults from its seed: ``[(Discord s from the start, kind, seed)]``."""
+    rng = random.Random(f"{config.seed}/schedule")
+    out: list[tuple[float, Kind, int]] = []
+    at = 0.0
+    end = config.minutes * 60.0
+    while kinds:
+        at += rng.expovariate(1.0 / config.fault_gap)
+        if at >= end:
+            break
+        out.append((at, rng.choice(kinds), rng.randrange(2**32)))
+    return out
+
+
+# -- one run -------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """What one run did and what the checker said."""
+
+    config: Config
+    verdict: Any
+    injected: Counter[str]
+    unavailable: list[str]
+    broken: dict[str, str]
+    restarts: int
+    wall: float
+    loaded: int
+    workdir: Path
+    doubled_in_readers: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.verdict.ok)
+
+    def lines(self) -> list[str]:
+        """Return the run's figures, one fact a line."""
+        c, v = self.config, self.verdict
+        faults = ", ".join(f"{k} {n}" for k, n in sorted(self.injected.items())) or "none"
+        ops = v.operations
+        outcomes = ", ".join(f"{k} {ops[k]}" for k in ("ok", "fail", "info"))
+        kinds = ", ".join(f"{k} {ops[k]}" for k in ("save", "update", "delete", "save_many"))
+        counts = ", ".join(f"{k} {n}" for k, n in v.counts.items())
+        times = [t for t in v.convergence.values() if t is not None]
+        worst = max(times, default=math.nan)
+        out = [
+            f"seed {c.seed}: {c.minutes:g} Discord min at time scale {c.time_scale:g}, "
+            f"{c.writers} writers x {c.clients} clients, {c.readers} readers, "
+            f"{self.wall:.1f} s wall",
+            f"  faults injected: {sum(self.injected.values())} ({faults}); "
+            f"writer restarts {self.restarts}",
+            f"  unavailable fault kinds: {', '.join(self.unavailable) or 'none'}",
+        ]
+        if self.broken:
+            out.append(f"  fault kinds that failed to inject: {self.broken}")
+        out += [
+            f"  operations: {sum(ops[k] for k in ('ok', 'fail', 'info'))} ({outcomes}; "
+            f"{kinds}); keys {v.keys}, fresh load {self.loaded} records",
+            f"  invariants: {counts}",
+            f"  convergence: {worst / c.time_scale if times else math.nan:.2f} Discord s "
+            f"({worst:.3f} s wall) after the quiet period began; bound {c.quiet:g} s quiet "
+            f"+ {c.bound:g} s; "
+            f"{len(times)} of {len(v.convergence)} processes measured",
+            f"  result: {'PASS' if self.ok else 'FAIL'}",
+        ]
+        for name, examples in v.examples.items():
+            for example in examples:
+                out.append(f"    {name}: {example}")
+        if not self.ok:
+            out.append(f"  replay: {c.replay()}  (histories in {self.workdir})")
+        return out
+
+
+async def run_once(config: Config) -> RunResult:
+    """Run one seeded schedule and check it; every process started is gone on return."""
+    from discobase.emulator import Emulator
+
+    started = time.perf_counter()
+    workdir = Path(config.keep) if config.keep else Path(tempfile.mkdtemp(prefix="nemesis-"))
+    workdir = workdir / f"seed-{config.seed}" if config.keep else workdir
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    options: dict[str, Any] = {"time_scale": config.time_scale, "seed": config.seed}
+    if config.chaos and "chaos" in inspect.signature(Emulator).parameters:
+        options["chaos"] = True
+    async with Emulator(**options) as emu:
+        # The emulator shares this event loop: a busy moment here must not close connections
+        # for "missed" heartbeats the nemesis did not inject.
+        emu.gateway.config.heartbeat_timeout_factor = 5.0
+        emu.gateway.config.requested_heartbeat_timeout_factor = 5.0
+        bot = emu.create_bot("nemesis")
+        guild_id = emu.create_guild(GUILD, bots=[bot])
+        run = Run(config, emu, bot, guild_id, workdir)
+        try:
+            result = await _drive(run)
+        finally:
+            await _clean_up(run)
+    result.wall = time.perf_counter() - started
+    if result.ok and not config.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+async def _clean_up(run: Run) -> None:
+    for task in list(run.timers):
+        task.cancel()
+    for proc in run.procs:
+        if proc.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.process.send_signal(signal.SIGCONT)
+                proc.process.send_signal(signal.SIGKILL)
+    for proc in run.procs:
+        await proc.process.wait()
+
+
+async def _create_tables(run: Run) -> None:
+    """Create both tables once, so that no two processes create one channel each."""
+    proc = await run.spawn("load", "setup")
+    await run.wait_for_line(proc, "load", START_DEADLINE)
+    await proc.process.wait()
+
+
+async def _drive(run: Run) -> RunResult:
+    config = run.config
+    emu = run.emu
+    kinds, unavailable = available(emu)
+    if config.only is not None:
+        unknown = config.only - {k.name for k in KINDS}
+        if unknown:
+            raise SystemExit(f"unknown fault kinds: {sorted(unknown)}")
+        kinds = [k for k in kinds if k.name in config.only]
+    plan = schedule(config, kinds)
+    await _create_tables(run)
+    for j in range(config.readers):
+        run.readers.append(await run.spawn("reader", f"r{j}"))
+    for slot in range(config.writers):
+        await run.start_writer(slot)
+    for proc in list(run.procs):
+        if proc.mode != "load":
+            await run.wait_for_line(proc, "ready", START_DEADLINE)
+
+    # The nemesis: the faults at their times; a writer that ended itself is restarted.
+    t0 = time.monotonic()
+    end = t0 + config.minutes * 60.0 * run.scale
+    for at, kind, seed in [*plan, (config.minutes * 60.0, None, 0)]:
+        while time.monotonic() < t0 + at * run.scale:
+            await _restart_ended(run)
+            await asyncio.sleep(min(0.05, max(0.0, t0 + at * run.scale - time.monotonic())))
+        if kind is None:
+            break
+        try:
+            await kind.inject(run, random.Random(seed))
+        except Exception as exc:  # noqa: BLE001 (an emulator API that changed shape)
+            run.broken[kind.name] = f"{type(exc).__name__}: {exc}"
+        else:
+            run.injected[kind.name] += 1
+    del end
+
+    # The quiet period: faults off, readers resumed, writers stopped after their operation.
+    await _faults_off(run)
+    writers = [p for p in run.writers.values() if p.alive]
+    for proc in writers:
+        proc.process.send_signal(signal.SIGUSR2)
+    for proc in writers:
+        try:
+            await run.wait_for_line(proc, "stopped", STOP_DEADLINE)
+        except (TimeoutError, RuntimeError):
+            await run.kill(proc)
+    for proc in run.procs:
+        if proc.mode == "writer" and proc.ended is None and proc.process.returncode is not None:
+            proc.ended = time.monotonic()
+    quiet_at = time.monotonic()
+    await asyncio.sleep(config.quiet * run.scale)
+    loader = await run.spawn("load", "fresh")
+    load = await run.wait_for_line(loader, "load", START_DEADLINE)
+    await loader.process.wait()
+    due = quiet_at + (config.quiet + config.bound) * run.scale
+    await asyncio.sleep(max(0.0, due - time.monotonic()))
+    live = [p for p in run.procs if p.alive and p.mode in ("reader", "writer")]
+    for proc in live:
+        proc.process.send_signal(signal.SIGUSR1)
+    reports: dict[str, dict[str, int]] = {}
+    for proc in live:
+        try:
+            reports[proc.name] = (await run.wait_for_line(proc, "report", STOP_DEADLINE))["state"]
+        except (TimeoutError, RuntimeError) as exc:
+            reports[proc.name] = {"<no report>": -1}
+            run.broken[f"report of {proc.name}"] = str(exc)
+    for proc in live:
+        proc.process.send_signal(signal.SIGTERM)
+    for proc in live:
+        try:
+            async with asyncio.timeout(10.0):
+                await proc.process.wait()
+        except TimeoutError:
+            await run.kill(proc)
+
+    # The check.
+    history: list[dict[str, Any]] = []
+    observations: dict[str, list[Any]] = {}
+    doubled: list[str] = []
+    for proc in run.procs:
+        lines = proc.lines()
+        if proc.mode == "writer":
+            history += lines
+        if proc.mode == "reader":
+            observations[proc.name] = [
+                check_mod.Observation(line["t"], line["changes"])
+                for line in lines
+                if line["type"] == "sample"
+            ]
+        doubled += [f"{proc.name} held {x['key']} twice" for x in lines if x["type"] == "double"]
+    ends = {p.name: p.ended for p in run.procs if p.ended is not None}
+    ops = check_mod.build_ops(history, ends, config.grace)
+    verdict = check_mod.check(
+        ops,
+        load["records"],
+        observations,
+        reports,
+        quiet_at=quiet_at,
+        bound=(config.quiet + config.bound) * run.scale,
+    )
+    for line in doubled:
+        verdict.flag("doubled", line)
+    return RunResult(
+        config=config,
+        verdict=verdict,
+        injected=run.injected,
+        unavailable=unavailable,
+        broken=run.broken,
+        restarts=run.restarts,
+        wall=0.0,
+        loaded=len(load["records"]),
+        workdir=run.workdir,
+        doubled_in_readers=doubled,
+    )
+
+
+async def _restart_ended(run: Run) -> None:
+    for slot, proc in list(run.writers.items()):
+        if proc.ended is None and proc.process.returncode is not None:
+            proc.ended = time.monotonic()
+            run.restarts += 1
+            await run.start_writer(slot)
+
+
+async def _faults_off(run: Run) -> None:
+    emu, gw = run.emu, run.emu.gateway
+    for task in list(run.timers):
+        task.cancel()
+    for proc in run.readers:
+        if proc.paused:
+            proc.paused = False
+            with contextlib.suppress(ProcessLookupError):
+                proc.process.send_signal(signal.SIGCONT)
+    # Faults still armed would hit the quiet period. Without clear_faults(), the emulator's
+    # only public way to disarm fail_next() was reset(), which ends the gateway sessions too.
+    if hasattr(emu, "clear_faults"):
+        emu.clear_faults()
+    elif isinstance(getattr(emu.rest, "faults", None), list):
+        emu.rest.faults.clear()
+    if hasattr(emu, "clear_cdn_faults"):
+        emu.clear_cdn_faults()
+    if hasattr(emu, "set_link"):
+        emu.set_link()
+    gw.resume_acks()
+    gw.delay_dispatches(0)
+    if hasattr(gw, "clear_dispatch_faults"):
+        gw.clear_dispatch_faults()
+    if hasattr(gw, "guild_restore"):
+        gw.guild_restore(run.guild_id)
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+def seeds_of(args: argparse.Namespace) -> list[int]:
+    if args.seeds:
+        first, _, last = args.seeds.partition("..")
+        return list(range(int(first), int(last or first) + 1))
+    return list(range(args.seed, args.seed + args.runs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1, help="the run's seed (default 1)")
+    parser.add_argument("--seeds", help="a range of seeds, A..B (inclusive)")
+    parser.add_argument("--runs", type=int, default=1, help="runs, seeds from --seed on")
+    parser.add_argument("--minutes", type=float, default=1.0, help="Discord minutes of faults")
+    parser.add_argument("--time-scale", type=float, default=0.02, help="real s per Discord s")
+    parser.add_argument("--writers", type=int, default=3, help="writer processes")
+    parser.add_argument("--readers", type=int, default=2, help="live reader processes")
+    parser.add_argument("--clients", type=int, default=2, help="client loops per writer")
+    parser.add_argument("--fault-gap", type=float, default=3.0, help="mean Discord s per fault")
+    parser.add_argument("--quiet", type=float, default=10.0, help="Discord s of quiet at the end")
+    parser.add_argument(
+        "--bound",
+        type=float,
+        default=2.0 + GAP_CHECK_INTERVAL,
+        help="Discord s after the quiet period began within which every process must match "
+        "the fresh load (default 2 s + one gap-check interval)",
+    )
+    parser.add_argument("--faults", help="comma-separated fault kinds to draw from")
+    parser.add_argument("--chaos", action="store_true", help="Emulator(chaos=True) if offered")
+    parser.add_argument("--keep", type=Path, help="keep every run's histories under this dir")
+    parser.add_argument("--list-faults", action="store_true", help="list fault kinds and exit")
+    args = parser.parse_args(argv)
+    if args.list_faults:
+        for kind in KINDS:
+            print(f"{kind.name:32} needs {', '.join(kind.needs) or '-'}")
+        return 0
+    failed: list[int] = []
+    seeds = seeds_of(args)
+    for seed in seeds:
+        config = Config(
+            seed=seed,
+            minutes=args.minutes,
+            time_scale=args.time_scale,
+            writers=args.writers,
+            readers=args.readers,
+            clients=args.clients,
+            fault_gap=args.fault_gap,
+            quiet=args.quiet,
+            bound=args.bound,
+            keep=args.keep,
+            only=frozenset(args.faults.split(",")) if args.faults else None,
+            chaos=args.chaos,
+        )
+        result = asyncio.run(run_once(config))
+        print("\n".join(result.lines()), flush=True)
+        if not result.ok:
+            failed.append(seed)
+    print(
+        f"schedules run: {len(seeds)}; failed: {len(failed)}"
+        + (f" (seeds {', '.join(map(str, failed))})" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""The nemesis checker (bench/nemesis_check.py) on hand-made histories: it flags what it must."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[2] / "bench" / "nemesis_check.py"
+_spec = importlib.util.spec_from_file_location("nemesis_check", _PATH)
+assert _spec is not None and _spec.loader is not None
+nc = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("nemesis_check", nc)
+_spec.loader.exec_module(nc)
+
+
+class History:
+    """Builds history lines: ``h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")``."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+        self.n = 0
+
+    def op(
+        self,
+        process: str,
+        f: str,
+        writes: list[tuple[str, int | None]],
+        invoke: float,
+        complete: float | None,
+        outcome: str,
+        **extra: Any,
+    ) -> str:
+        self.n += 1
+        op = f"{process}.{self.n}"
+        self.lines.append(
+            {"type": "invoke", "op": op, "process": process, "f": f, "writes": writes, "t": invoke}
+        )
+        if complete is not None:
+            self.lines.append({"type": outcome, "op": op, "t": complete, **extra})
+        return op
+
+
+def judge(
+    h: History,
+    final: dict[str, int | list[int]],
+    *,
+    ends: dict[str, float] | None = None,
+    observations: dict[str, list[Any]] | None = None,
+    reports: dict[str, dict[str, int]] | None = None,
+    quiet_at: float = 100.0,
+    bound: float = 10.0,
+) -> Any:
+    records = []
+    for i, (key, values) in enumerate(final.items()):
+        for j, value in enumerate(values if isinstance(values, list) else [values]):
+            records.append({"key": key, "id": f"{i}.{j}", "value": value})
+    ops = nc.build_ops(h.lines, ends or {}, grace=0.5)
+    return nc.check(
+        ops,
+        records,
+        observations or {},
+        reports or {},
+        quiet_at=quiet_at,
+        bound=bound,
+    )
+
+
+def counts(verdict: Any) -> dict[str, int]:
+    return {k: n for k, n in verdict.counts.items() if n}
+
+
+def sample(t: float, **changes: int | None) -> Any:
+    return nc.Observation(t, {k.replace("__", "/"): v for k, v in changes.items()})
+
+
+# -- what must pass ----------------------------------------------------------------------
+
+
+def test_the_last_ok_write_of_each_key_is_what_a_correct_run_ends_with() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    h.op("w1", "update", [("t/a", 2)], 2, 3, "ok")
+    h.op("w1", "save", [("t/b", 3)], 4, 5, "ok")
+    h.op("w1", "delete", [("t/b", None)], 6, 7, "ok")
+    v = judge(h, {"t/a": 2})
+    assert v.ok, v.examples
+    assert v.operations["ok"] == 4
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_an_info_write_may_be_there_or_not(present: bool) -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    h.op("w1", "update", [("t/a", 2)], 2, None, "info")  # killed mid-operation
+    h.op("w1", "save", [("t/b", 3)], 2, 3, "info", error="ServerError: 503")
+    v = judge(h, {"t/a": 2, "t/b": 3} if present else {"t/a": 1}, ends={"w1": 4})
+    assert v.ok, v.examples
+
+
+def test_an_info_save_many_may_be_there_whole_or_not_at_all() -> None:
+    h = History()
+    h.op("w1", "save_many", [("t/a", 1), ("t/b", 2), ("t/c", 3)], 0, 1, "info")
+    assert judge(h, {"t/a": 1, "t/b": 2, "t/c": 3}).ok
+    assert judge(h, {}).ok
+
+
+def test_a_fail_write_absent_passes() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "fail", error="BadRequest")
+    assert judge(h, {}).ok
+
+
+def test_shared_keys_allow_any_write_not_superseded() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    # Two concurrent updates: either may win.
+    h.op("w1", "update", [("t/a", 2)], 2, 5, "ok")
+    h.op("w2", "update", [("t/a", 3)], 3, 4, "ok")
+    assert judge(h, {"t/a": 2}).ok
+    assert judge(h, {"t/a": 3}).ok
+    # A concurrent delete may win too, and an update after it writes the record again.
+    h.op("w3", "delete", [("t/a", None)], 2.5, 4.5, "ok")
+    assert judge(h, {}).ok
+
+
+def test_an_info_write_of_a_killed_writer_ends_with_the_process() -> None:
+    h = History()
+    h.op("w1.0", "save", [("t/a", 1)], 0, 1, "ok")
+    h.op("w1.0", "update", [("t/a", 2)], 2, None, "info")
+    h.op("w1.1", "update", [("t/a", 3)], 10, 11, "ok")  # the next incarnation, after the kill
+    assert judge(h, {"t/a": 3}, ends={"w1.0": 5}).ok
+    lost = judge(h, {"t/a": 2}, ends={"w1.0": 5})
+    assert counts(lost) == {"lost": 1}
+
+
+def test_readers_that_only_move_forward_pass_and_their_convergence_is_measured() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    h.op("w1", "update", [("t/a", 2)], 2, 3, "ok")
+    h.op("w1", "delete", [("t/a", None)], 4, 5, "ok")
+    h.op("w1", "save_many", [("t/b", 4), ("t/c", 5)], 6, 7, "ok")
+    samples = [
+        sample(1.5, t__a=1),
+        sample(3.5, t__a=2),
+        sample(5.5, t__a=None),
+        sample(101.0, t__b=4, t__c=5),
+    ]
+    v = judge(
+        h,
+        {"t/b": 4, "t/c": 5},
+        observations={"r0": samples},
+        reports={"r0": {"t/b": 4, "t/c": 5}},
+    )
+    assert v.ok, v.examples
+    assert v.convergence == {"r0": pytest.approx(1.0)}
+
+
+# -- what must be flagged ----------------------------------------------------------------
+
+
+def test_a_lost_acknowledged_save_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    v = judge(h, {})
+    assert counts(v) == {"lost": 1}
+    assert "t/a is absent" in v.examples["lost"][0]
+
+
+def test_a_lost_acknowledged_update_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    h.op("w1", "update", [("t/a", 2)], 2, 3, "ok")
+    assert counts(judge(h, {"t/a": 1})) == {"lost": 1}
+
+
+def test_a_lost_acknowledged_delete_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    h.op("w1", "delete", [("t/a", None)], 2, 3, "ok")
+    assert counts(judge(h, {"t/a": 1})) == {"lost": 1}
+
+
+def test_an_earlier_info_write_does_not_excuse_losing_a_later_ok_one() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    h.op("w1", "update", [("t/a", 2)], 2, 3, "info", error="ServerError")
+    h.op("w1", "update", [("t/a", 3)], 4, 5, "ok")
+    assert counts(judge(h, {"t/a": 2})) == {"lost": 1}
+
+
+def test_a_doubled_record_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    assert counts(judge(h, {"t/a": [1, 1]})) == {"doubled": 1}
+
+
+def test_a_doubled_id_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    ops = nc.build_ops(h.lines, {}, grace=0.5)
+    records = [{"key": "t/a", "id": "7", "value": 1}, {"key": "t/a", "id": "7", "value": 1}]
+    v = nc.check(ops, records, {}, {}, quiet_at=0.0, bound=1.0)
+    assert v.counts["doubled"] == 2  # the id twice, and so the key twice
+
+
+def test_a_partial_save_many_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save_many", [("t/a", 1), ("t/b", 2), ("t/c", 3)], 0, 1, "info")
+    v = judge(h, {"t/a": 1, "t/b": 2})
+    assert counts(v) == {"partial": 1}
+
+
+def test_a_partial_save_many_seen_by_a_reader_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save_many", [("t/a", 1), ("t/b", 2)], 0, 1, "ok")
+    samples = [sample(0.5, t__a=1), sample(1.5, t__b=2)]
+    v = judge(h, {"t/a": 1, "t/b": 2}, observations={"r0": samples})
+    assert counts(v) == {"partial": 1}
+
+
+def test_a_partial_save_many_explained_by_a_delete_passes() -> None:
+    h = History()
+    h.op("w1", "save_many", [("t/a", 1), ("t/b", 2)], 0, 1, "ok")
+    h.op("w2", "delete", [("t/b", None)], 2, 3, "ok")
+    assert judge(h, {"t/a": 1}).ok
+
+
+def test_a_failed_write_that_is_stored_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "fail", error="BadRequest")
+    assert counts(judge(h, {"t/a": 1})) == {"failed_visible": 1}
+
+
+def test_a_value_nobody_wrote_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    assert counts(judge(h, {"t/a": 99})) == {"phantom": 1}
+
+
+def test_a_reader_going_back_to_an_older_value_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    h.op("w1", "update", [("t/a", 2)], 2, 3, "ok")
+    samples = [sample(1.5, t__a=1), sample(3.5, t__a=2), sample(4.0, t__a=1)]
+    v = judge(h, {"t/a": 2}, observations={"r0": samples})
+    assert counts(v) == {"reverted": 1}
+
+
+def test_a_reader_seeing_a_deleted_key_come_back_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    h.op("w1", "delete", [("t/a", None)], 2, 3, "ok")
+    samples = [sample(1.5, t__a=1), sample(3.5, t__a=None), sample(4.0, t__a=1)]
+    v = judge(h, {}, observations={"r0": samples})
+    assert counts(v) == {"reverted": 1}
+
+
+def test_a_reader_losing_a_key_nobody_deleted_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    samples = [sample(1.5, t__a=1), sample(3.5, t__a=None), sample(4.0, t__a=1)]
+    v = judge(h, {"t/a": 1}, observations={"r0": samples})
+    assert counts(v) == {"reverted": 1}
+
+
+def test_a_reader_that_diverges_from_the_fresh_load_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    h.op("w1", "save", [("t/b", 2)], 2, 3, "ok")
+    v = judge(
+        h,
+        {"t/a": 1, "t/b": 2},
+        observations={"r0": [sample(1.5, t__a=1)]},
+        reports={"r0": {"t/a": 1}, "w1": {"t/a": 1, "t/b": 2}},
+    )
+    assert counts(v) == {"divergent": 1}
+    assert "r0" in v.examples["divergent"][0]
+    assert v.convergence["r0"] is None
+
+
+def test_a_reader_that_converges_after_the_bound_is_flagged() -> None:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    samples = [sample(150.0, t__a=1)]
+    v = judge(h, {"t/a": 1}, observations={"r0": samples}, reports={"r0": {"t/a": 1}})
+    assert counts(v) == {"late": 1}
+    assert v.convergence["r0"] == pytest.approx(50.0)
+
+
+def test_an_op_without_completion_is_info_and_ends_with_its_process_plus_grace() -> None:
+    h = History()
+    op = h.op("w1", "update", [("t/a", 2)], 2, None, "info")
+    ops = nc.build_ops(h.lines, {"w1": 4.0}, grace=0.5)
+    assert ops[op].outcome == "info" and ops[op].end == 4.5
+    timed_out = h.op("w2", "update", [("t/a", 3)], 2, 3, "info", pending=True)
+    ops = nc.build_ops(h.lines, {}, grace=0.5)
+    assert ops[timed_out].end == math.inf
