@@ -300,6 +300,15 @@ class State:
 
     def find_nonce(self, author_id: str, nonce: str) -> Message | None:
         """Return the live message ``author_id`` recently created with ``nonce``."""
+        message_id = self.nonce_message_id(author_id, nonce)
+        return None if message_id is None else self.messages.get(message_id)
+
+    def nonce_message_id(self, author_id: str, nonce: str) -> int | None:
+        """Return the id of the message ``author_id`` created with ``nonce`` within the window.
+
+        The message may have been deleted since: Discord then refuses the nonce (10008)
+        instead of creating the message again.
+        """
         found = self._nonces.get((author_id, nonce))
         if found is None:
             return None
@@ -307,7 +316,7 @@ class State:
         if self.clock.now() - at > self.nonce_window:
             del self._nonces[(author_id, nonce)]
             return None
-        return self.messages.get(message_id)
+        return message_id
 
     def remember_nonce(self, author_id: str, nonce: str, message: Message) -> None:
         """Record a nonce for ``enforce_nonce`` dedupe (kept in memory only, like Discord)."""

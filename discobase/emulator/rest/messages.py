@@ -11,7 +11,7 @@ import mimetypes
 import re
 from typing import Any
 
-from ..errors import ApiError, form_error, missing_permissions
+from ..errors import ApiError, form_error, missing_permissions, unknown
 from ..images import dimensions
 from ..models import Attachment, Channel, Message
 from ..permissions import (
@@ -264,8 +264,12 @@ async def create_message(ctx: Context) -> Reply:
         require(ctx, channel, ATTACH_FILES)
     reference = _reference(ctx, channel, body.get("message_reference"))
     if _truthy(body.get("enforce_nonce")) and nonce is not None:
-        existing = ctx.state.find_nonce(ctx.bot.id, str(nonce))
-        if existing is not None:
+        earlier = ctx.state.nonce_message_id(ctx.bot.id, str(nonce))
+        if earlier is not None:
+            existing = ctx.state.messages.get(earlier)
+            if existing is None:
+                # Deleted since: Discord does not recreate it (staff, discord-api-docs #6647).
+                raise unknown("message")
             payload = ctx.state.message_payload(existing)
             payload["nonce"] = nonce
             return Reply(200, payload)
@@ -326,12 +330,19 @@ async def list_messages(ctx: Context) -> Reply:
     around = query_snowflake(ctx, "around")
     before = query_snowflake(ctx, "before")
     after = query_snowflake(ctx, "after")
+    cursors = {"around": around, "before": before, "after": after}
+    given = [name for name, value in cursors.items() if value is not None]
+    if len(given) > 1:
+        # The docs say the three are mutually exclusive; what Discord answers to several is
+        # unconfirmed. Refusing them (rather than picking one) is this emulator's choice, so
+        # that a client relying on either Discord behaviour fails here first.
+        raise form_error(
+            [],
+            "QUERY_PARAMETERS_MUTUALLY_EXCLUSIVE",
+            f"Only one of around, before and after may be given, not {' and '.join(given)}.",
+        )
     if not ctx.state.permissions_in(channel, ctx.bot.id) & READ_MESSAGE_HISTORY:
         return Reply(200, [])  # Discord answers an empty list, not an error
-    if around is not None:
-        before = after = None
-    elif before is not None:
-        after = None
     page = ctx.state.list_messages(channel, before=before, after=after, around=around, limit=limit)
     return Reply(200, [ctx.state.message_payload(m, ctx.bot) for m in page])
 
