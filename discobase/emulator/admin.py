@@ -1,5 +1,8 @@
 """The admin API under ``/_emulator/``: seed bots and guilds, read stats, inject faults, reset.
 
+Faults: ``POST``/``DELETE /_emulator/faults`` (the API's), ``POST``/``DELETE
+/_emulator/cdn/faults`` (attachment downloads), ``GET``/``PUT /_emulator/link`` (a slow link).
+
 Layer: the emulator. For tests in another process (``discobase emulator`` running as a server).
 It is not part of Discord's API and needs no token: the emulator listens on loopback. The
 gateway's own admin routes live under ``/_emulator/gateway/``.
@@ -28,6 +31,12 @@ def _reply(body: Any, status: int = 200) -> web.Response:
 
 class _BadRequest(Exception):
     pass
+
+
+def _optional(body: dict[str, Any], key: str, kind: type[Any]) -> Any:
+    """Return ``body[key]`` converted by ``kind``, or None when absent or null."""
+    value = body.get(key)
+    return None if value is None else kind(value)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -128,8 +137,44 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
             after_write=bool(body.get("after_write", False)),
             scope=str(body.get("scope", "user")),
             retry_after=float(body.get("retry_after", 1.0)),
+            code=_optional(body, "code", int),
+            message=_optional(body, "message", str),
+            probability=_optional(body, "probability", float),
         )
         return web.Response(status=204)
+
+    async def clear_faults(request: web.Request) -> web.Response:
+        emu.clear_faults()
+        return web.Response(status=204)
+
+    async def cdn_fault(request: web.Request) -> web.Response:
+        body = await _body(request)
+        emu.fail_cdn(
+            str(body["kind"]),
+            count=int(body.get("count", 1)),
+            probability=_optional(body, "probability", float),
+            status=_optional(body, "status", int),
+            path_regex=_optional(body, "path_regex", str),
+            retry_after=float(body.get("retry_after", 1.0)),
+            bytes_per_second=float(body.get("bytes_per_second", 16_384.0)),
+            fraction=float(body.get("fraction", 0.5)),
+        )
+        return web.Response(status=204)
+
+    async def clear_cdn_faults(request: web.Request) -> web.Response:
+        emu.clear_cdn_faults()
+        return web.Response(status=204)
+
+    async def get_link(request: web.Request) -> web.Response:
+        return _reply(emu.link.snapshot())
+
+    async def set_link(request: web.Request) -> web.Response:
+        body = await _body(request)
+        emu.set_link(
+            upload_bytes_per_second=_optional(body, "upload_bytes_per_second", float),
+            latency=_optional(body, "latency", float),
+        )
+        return _reply(emu.link.snapshot())
 
     async def reset(request: web.Request) -> web.Response:
         body = await _body(request)
@@ -155,6 +200,11 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         ("DELETE", "/guilds/{guild_id}/bots/{bot_id}"): remove_bot,
         ("PUT", "/guilds/{guild_id}/bots/{bot_id}/permissions"): set_permissions,
         ("POST", "/faults"): fault,
+        ("DELETE", "/faults"): clear_faults,
+        ("POST", "/cdn/faults"): cdn_fault,
+        ("DELETE", "/cdn/faults"): clear_cdn_faults,
+        ("GET", "/link"): get_link,
+        ("PUT", "/link"): set_link,
         ("POST", "/reset"): reset,
         ("POST", "/advance"): advance,
     }

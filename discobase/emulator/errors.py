@@ -13,6 +13,7 @@ __all__ = [
     "ApiError",
     "field_error",
     "form_error",
+    "message_for",
     "missing_access",
     "missing_permissions",
     "unknown",
@@ -53,6 +54,24 @@ def unknown(kind: str) -> ApiError:
     """Return the 404 for an unknown resource of ``kind`` (channel, guild, member, message, ...)."""
     code, message = _UNKNOWN[kind]
     return ApiError(404, code, message)
+
+
+# The ``message`` Discord sends with a JSON code, for injected errors that name only the code.
+_MESSAGES = {
+    **dict(_UNKNOWN.values()),
+    # Staff-verified wording (discord-api-docs PR #8290).
+    20028: "The write action you are performing on the channel has hit the write rate limit.",
+    # Not published; worded like 20028, with the server in place of the channel.
+    20029: "The write action you are performing on the server has hit the write rate limit.",
+    40333: "internal network error",  # Cloudflare's block (discord-api-docs #6473)
+    50001: "Missing Access",
+    50013: "Missing Permissions",
+}
+
+
+def message_for(code: int) -> str | None:
+    """Return the message Discord sends with JSON ``code``, when the emulator knows it."""
+    return _MESSAGES.get(code)
 
 
 def missing_access() -> ApiError:

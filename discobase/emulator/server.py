@@ -16,10 +16,12 @@ from typing import Any
 from aiohttp import web
 
 from .cdn import Cdn
+from .cdn_faults import CdnFault
 from .clock import Clock
 from .events import EventBus
 from .gateway import GatewayServer
 from .limits import LimitConfig, RateLimiter
+from .link import Link
 from .models import Bot, Guild
 from .rest.context import MiB
 from .rest.dispatch import RestApi, json_response
@@ -81,7 +83,15 @@ class Emulator:
         self.events = EventBus()
         self.state = State(self.clock, self.events)
         self.limiter = RateLimiter(LimitConfig().with_overrides(limits))
-        self.cdn = Cdn(self.state, self.clock, lambda: self.url, attachment_url_lifetime)
+        self.link = Link(self.clock)
+        self.cdn = Cdn(
+            self.state,
+            self.clock,
+            lambda: self.url,
+            attachment_url_lifetime,
+            rng=self.random,
+            link=self.link,
+        )
         self.state.sign_url = self.cdn.sign
         self.state.gateway_url = self._gateway_url
         routes = ROUTES + ((CREATE_GUILD,) if allow_guild_create else ())
@@ -219,7 +229,7 @@ class Emulator:
     def stats(self) -> dict[str, Any]:
         """Return the counters: requests, responses by status, 429s by scope, ..., gateway."""
         out = self.rest.stats.snapshot()
-        out["cdn"] = {"downloads": self.cdn.downloads, "refused": self.cdn.refused}
+        out["cdn"] = self.cdn.stats()
         out["gateway"] = self.gateway.stats()
         return out
 
@@ -233,8 +243,11 @@ class Emulator:
         *,
         scope: str = "user",
         retry_after: float = 1.0,
+        code: int | None = None,
+        message: str | None = None,
+        probability: float | None = None,
     ) -> None:
-        """Answer ``status`` to the next ``count`` requests that match.
+        """Answer ``status`` to the next ``count`` requests that match (or some, at random).
 
         Args:
             method: HTTP method (``"*"`` for any).
@@ -247,22 +260,114 @@ class Emulator:
             scope: For a 429: ``"user"`` (a route bucket, with its headers), ``"global"``
                 or ``"shared"`` (not counted as an invalid request).
             retry_after: For a 429: the wait it asks for, in Discord seconds.
+            code: The JSON ``code`` of the answer (default 0), e.g. 20028 (the channel write
+                limit, with ``status=429``), 20029 (the server's) or 40333 (Cloudflare's
+                block, with ``status=403``). A user-scope 429 with a code is a sub-limit and
+                carries the route bucket's headers.
+            message: The JSON ``message`` (default: Discord's for ``code``, else the
+                generic one of the status).
+            probability: Fail each matching request with this chance, drawn from
+                ``random`` (the seeded source), until ``clear_faults()``; ``count`` is then
+                ignored.
+
+        Raises:
+            ValueError: an unknown scope, a status below 400, or a bad count/probability.
         """
-        self.rest.add_fault(method, path_regex, status, count, after_write, scope, retry_after)
+        self.rest.add_fault(
+            method,
+            path_regex,
+            status,
+            count,
+            after_write,
+            scope,
+            retry_after,
+            code=code,
+            message=message,
+            probability=probability,
+        )
+
+    def clear_faults(self) -> None:
+        """Forget the pending ``fail_next`` faults (the CDN's stay; see ``clear_cdn_faults``)."""
+        self.rest.clear_faults()
+
+    def fail_cdn(
+        self,
+        kind: str,
+        count: int = 1,
+        probability: float | None = None,
+        *,
+        status: int | None = None,
+        path_regex: str | None = None,
+        retry_after: float = 1.0,
+        bytes_per_second: float = 16_384.0,
+        fraction: float = 0.5,
+    ) -> None:
+        """Make attachment downloads fail, separately from the API's faults.
+
+        Args:
+            kind: ``"server_error"`` (5xx), ``"rate_limited"`` (429), ``"redirect"`` (to a
+                fresh valid URL of the same file), ``"slow"`` (the body trickles),
+                ``"truncated"`` (``Content-Length`` promises more than is sent, then the
+                connection closes) or ``"expired"`` (the stale-URL refusal).
+            count: How many downloads to fail (the next ones that would succeed).
+            probability: Fail each download with this chance, drawn from ``random`` (the
+                seeded source), until ``clear_cdn_faults()``; ``count`` is then ignored.
+            status: The status of a ``server_error`` (default 503), ``redirect`` (302) or
+                ``expired`` (404; 403 also happens) answer.
+            path_regex: Only downloads whose path this matches (default: any).
+            retry_after: A 429's ``Retry-After``, in Discord seconds.
+            bytes_per_second: A slow body's rate, in bytes per Discord second.
+            fraction: The share of the file a truncated body sends, at least 0 and below 1.
+
+        Raises:
+            ValueError: an unknown kind, a status the kind cannot answer, or a bad number.
+        """
+        self.cdn.add_fault(
+            CdnFault.build(
+                kind,
+                count,
+                probability,
+                status=status,
+                path_regex=path_regex,
+                retry_after=retry_after,
+                bytes_per_second=bytes_per_second,
+                fraction=fraction,
+            )
+        )
+
+    def clear_cdn_faults(self) -> None:
+        """Forget the pending ``fail_cdn`` faults (counters stay)."""
+        self.cdn.clear_faults()
+
+    def set_link(
+        self, upload_bytes_per_second: float | None = None, latency: float | None = None
+    ) -> None:
+        """Make the client's link slow; each call replaces both settings.
+
+        Args:
+            upload_bytes_per_second: Receive request bodies at this rate, in bytes per
+                Discord second (None: unlimited), so a client's upload really takes that long.
+            latency: Delay every API and CDN answer by this many Discord seconds (None: none).
+
+        Raises:
+            ValueError: a bandwidth that is not positive or a negative latency.
+        """
+        self.link.set(upload_bytes_per_second, latency)
 
     def advance(self, seconds: float) -> None:
         """Move the Discord clock forward by ``seconds`` (for 14-day rules and expiries)."""
         self.clock.advance(seconds)
 
     def reset(self) -> None:
-        """Forget counters, rate-limit windows, bans, faults and gateway sessions.
+        """Forget counters, rate-limit windows, bans, faults, the slow link and gateway sessions.
 
         Bots, guilds, channels and messages stay (``reset_data()`` wipes them too).
         """
         self.rest.reset()
         self.limiter.reset()
         self.gateway.reset()
-        self.cdn.downloads = self.cdn.refused = 0
+        self.cdn.reset()
+        self.link.reset()
 
     def reset_data(self) -> None:
         """Forget every bot, guild, channel, message and file, and everything ``reset`` does."""

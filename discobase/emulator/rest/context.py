@@ -5,13 +5,15 @@ Layer: the emulator's REST side. Knows aiohttp's request object; knows nothing o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import orjson
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
+from aiohttp.base_protocol import BaseProtocol
 
 from ..errors import ApiError, form_error
 from ..models import Bot
@@ -82,17 +84,38 @@ class Route:
 
 
 class Context:
-    """The request, the authenticated bot, path parameters and the lazily parsed body."""
+    """The request, the authenticated bot, path parameters and the lazily parsed body.
+
+    Args:
+        emu: The emulator.
+        request: The aiohttp request.
+        bot: The authenticated bot (None on routes without a token).
+        params: The path parameters.
+        body: The body when it was already received (over a slow link); None to read it
+            from the request.
+    """
 
     def __init__(
-        self, emu: Emulator, request: web.Request, bot: Bot | None, params: dict[str, str]
+        self,
+        emu: Emulator,
+        request: web.Request,
+        bot: Bot | None,
+        params: dict[str, str],
+        *,
+        body: bytes | None = None,
     ) -> None:
         self.emu = emu
         self.state = emu.state
         self.request = request
         self._bot = bot
         self.params = params
+        self._body = body
         self._parsed: tuple[Any, list[Upload]] | None = None
+
+    @property
+    def has_bot(self) -> bool:
+        """Return whether the request carried a valid bot token."""
+        return self._bot is not None
 
     @property
     def bot(self) -> Bot:
@@ -121,12 +144,17 @@ class Context:
         if request.content_length is not None and request.content_length > limit:
             raise too_large()
         ctype = request.content_type
+        if self._body is not None and len(self._body) > limit:
+            raise too_large()
         if ctype == "multipart/form-data":
-            return await self._parse_multipart(limit)
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise too_large() from None
+            return await self._parse_multipart(limit, await self._multipart())
+        if self._body is not None:
+            raw = self._body
+        else:
+            try:
+                raw = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                raise too_large() from None
         if not raw:
             return {}, []
         if ctype == "application/json":
@@ -140,8 +168,21 @@ class Context:
             return dict(parse_qsl(raw.decode(errors="replace"))), []
         raise form_error([], "CONTENT_TYPE_INVALID", f"Expected Content-Type to be {_TYPES}.")
 
-    async def _parse_multipart(self, limit: int) -> tuple[Any, list[Upload]]:
-        reader = await self.request.multipart()
+    async def _multipart(self) -> MultipartReader:
+        if self._body is None:
+            return await self.request.multipart()
+        # The body was received already (a slow link): parse it from memory with aiohttp's own
+        # reader. Its buffer limit is above the body's size, so the stream never asks the
+        # (transport-less) protocol to pause reading.
+        loop = asyncio.get_running_loop()
+        stream = StreamReader(BaseProtocol(loop), max(1 << 16, len(self._body) + 1), loop=loop)
+        stream.feed_data(self._body)
+        stream.feed_eof()
+        return MultipartReader(self.request.headers, stream)
+
+    async def _parse_multipart(
+        self, limit: int, reader: MultipartReader
+    ) -> tuple[Any, list[Upload]]:
         body: dict[str, Any] = {}
         payload_json: Any = None
         files: list[Upload] = []

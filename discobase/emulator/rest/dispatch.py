@@ -6,12 +6,15 @@ Order of checks, as Discord applies them: a banned address gets Cloudflare's HTM
 path gets 404 and a known path with the wrong method 405; then the token (401), the bot's
 global limit, injected faults, the route bucket(s), and finally the handler. Every 401, 403 and
 non-``shared`` 429 counts toward the address's invalid-request limit.
+
+A slow link (``Emulator.set_link``) acts outside all of that, as the network does: the body is
+received at the link's bandwidth before Discord looks at the request, and every answer waits
+the link's latency.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -21,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from ..errors import ApiError, form_error
+from ..errors import ApiError, form_error, message_for
+from ..faults import Trigger, retry_after_header
 from ..limits import Decision
 from .context import Context, Reply, Route
 
@@ -54,20 +58,39 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 @dataclass(slots=True)
 class Fault:
-    """An injected failure: answer ``status`` to the next ``count`` matching requests."""
+    """An injected failure: answer ``status`` to matching requests, as ``trigger`` decides.
+
+    Attributes:
+        method: HTTP method, ``"*"`` for any.
+        pattern: Searched in the path after ``/api/vN``.
+        status: The status to answer.
+        trigger: The next N matches, or each one with a probability.
+        after_write: Perform the request first, then answer the error.
+        scope: A 429's ``X-RateLimit-Scope``: ``user``, ``global`` or ``shared``.
+        retry_after: A 429's wait, in Discord seconds.
+        code: The JSON ``code`` (None: 0, Discord's general code).
+        message: The JSON ``message`` (None: Discord's for ``code``, else the generic one).
+    """
 
     method: str
     pattern: re.Pattern[str]
     status: int
-    count: int
+    trigger: Trigger
     after_write: bool
     scope: str = "user"
     retry_after: float = 1.0
+    code: int | None = None
+    message: str | None = None
+
+    @property
+    def count(self) -> int:
+        """Return the answers left of a counted fault."""
+        return self.trigger.count
 
     def matches(self, method: str, path: str) -> bool:
-        """Return whether a request matches and the fault has answers left."""
+        """Return whether a request matches and the fault may still fire."""
         return (
-            self.count > 0
+            self.trigger.armed
             and (self.method == "*" or self.method == method)
             and self.pattern.search(path) is not None
         )
@@ -136,21 +159,37 @@ class RestApi:
         after_write: bool,
         scope: str = "user",
         retry_after: float = 1.0,
+        *,
+        code: int | None = None,
+        message: str | None = None,
+        probability: float | None = None,
     ) -> None:
-        """Queue an injected failure (see ``Emulator.fail_next``)."""
+        """Queue an injected failure (see ``Emulator.fail_next``).
+
+        Raises:
+            ValueError: an unknown scope, a status outside 400-599, or a bad count/probability.
+        """
         if scope not in ("user", "global", "shared"):
             raise ValueError(f"scope must be user, global or shared, not {scope!r}")
+        if not 400 <= int(status) <= 599:
+            raise ValueError(f"an injected status must be an error (400-599), not {status}")
         self.faults.append(
             Fault(
                 method.upper(),
                 re.compile(path_regex),
-                status,
-                count,
+                int(status),
+                Trigger.of(count, probability),
                 after_write,
                 scope,
-                retry_after,
+                float(retry_after),
+                None if code is None else int(code),
+                None if message is None else str(message),
             )
         )
+
+    def clear_faults(self) -> None:
+        """Forget every pending injected failure (counters stay)."""
+        self.faults.clear()
 
     # -- the aiohttp entry point -----------------------------------------------------------
 
@@ -174,6 +213,7 @@ class RestApi:
                 },
             )
         response, scope = await self._answer(request, now)
+        await self.emu.link.wait_latency()
         # Discord's API answers pass Google's front end; only Cloudflare's ban page lacks it.
         response.headers.setdefault("Via", _VIA)
         status = response.status
@@ -212,11 +252,12 @@ class RestApi:
             if name.endswith("_id") and not _SNOWFLAKE.match(value):
                 error = form_error(name, "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')
                 return json_response(error.status, error.body()), None
+        body = await self._receive(request)
         fault = self._find_fault(request.method, path)
+        ctx = Context(self.emu, request, bot, params, body=body)
         if fault is not None and not fault.after_write:
             self._consume(fault)
-            return self._fault_response(fault), fault.scope
-        ctx = Context(self.emu, request, bot, params)
+            return await self._fault_answer(fault, ctx, route, now), fault.scope
         headers: dict[str, str] = {}
         try:
             if bot is not None:
@@ -236,7 +277,7 @@ class RestApi:
         if fault is not None and reply.status < 300 and self._consume(fault):
             # after_write: the handler ran and stored; answer the error. A request that failed
             # on its own leaves the fault for the next one.
-            response = self._fault_response(fault)
+            response = await self._fault_answer(fault, ctx, route, now)
             for name, value in headers.items():
                 response.headers.setdefault(name, value)
             return response, fault.scope
@@ -263,37 +304,69 @@ class RestApi:
             return None
         return self.emu.state.bot_by_token(token.strip())
 
+    async def _receive(self, request: web.Request) -> bytes | None:
+        """Receive the body over a slow link first, as the network would; None on a fast one.
+
+        A body announced above the request limit is left to the handler, which refuses it
+        before reading (413), as it does on a fast link.
+        """
+        link = self.emu.link
+        limit = self.emu.max_request_size
+        if link.upload_bytes_per_second is None or not request.body_exists:
+            return None
+        if request.content_length is not None and request.content_length > limit:
+            return None
+        return await link.receive(request.content, limit)
+
     def _find_fault(self, method: str, path: str) -> Fault | None:
+        # In the order they were added; a probability draws only for a request it matches, so
+        # the draws follow the requests and the emulator's seed replays them.
         for fault in self.faults:
-            if fault.matches(method, path):
+            if fault.matches(method, path) and fault.trigger.fires(self.emu.random):
                 return fault
         return None
 
     def _consume(self, fault: Fault) -> bool:
         """Use one answer of ``fault``; False if concurrent requests used them all first."""
-        if fault.count <= 0:
+        if not fault.trigger.spend():
             return False
-        fault.count -= 1
-        if fault.count <= 0 and fault in self.faults:
+        if fault.trigger.spent and fault in self.faults:
             self.faults.remove(fault)
         self.stats.faults += 1
         return True
 
+    async def _fault_answer(
+        self, fault: Fault, ctx: Context, route: Route, now: float
+    ) -> web.Response:
+        """Answer an injected failure before the handler runs.
+
+        A user-scope 429 with a JSON code (20028, 20029, ...) is a sub-limit, not the route's
+        own bucket: like the name/topic sub-limit it carries the route bucket's headers, whose
+        ``Remaining`` may be above 0.
+        """
+        if fault.status == 429 and fault.scope == "user" and fault.code and ctx.has_bot:
+            main = await self._main_bucket(ctx, route, ctx.bot.id, now)
+            if main is not None:
+                return self._route_429(main, fault.retry_after, fault.code, fault.message)
+        return self._fault_response(fault)
+
     def _fault_response(self, fault: Fault) -> web.Response:
+        code = fault.code or 0
         if fault.status != 429:
             reason = _REASONS.get(fault.status, "Error")
-            return json_response(fault.status, {"message": f"{fault.status}: {reason}", "code": 0})
+            message = fault.message or message_for(code) or f"{fault.status}: {reason}"
+            return json_response(fault.status, {"message": message, "code": code})
         if fault.scope == "global":
-            return self._global_429(fault.retry_after)
+            return self._global_429(fault.retry_after, code, fault.message)
         if fault.scope == "shared":
-            return self._shared_429(fault.retry_after)
+            return self._shared_429(fault.retry_after, code, fault.message)
         decision = Decision(False, 1, 0, fault.retry_after, "injected-fault")
-        return self._route_429(decision, fault.retry_after)
+        return self._route_429(decision, fault.retry_after, code, fault.message)
 
     def _error_500(self) -> web.Response:
         return json_response(500, {"message": "500: Internal Server Error", "code": 0})
 
-    def _shared_429(self, wait: float) -> web.Response:
+    def _shared_429(self, wait: float, code: int = 0, message: str | None = None) -> web.Response:
         # A limit on the resource, shared by everyone: it is not the caller's fault, so the
         # caller's own bucket may still have room and the answer does not count as invalid.
         self.stats.ratelimited["shared"] += 1
@@ -304,10 +377,10 @@ class RestApi:
             "Via": _VIA,
         }
         body = {
-            "message": "The resource is being rate limited.",
+            "message": message or message_for(code) or "The resource is being rate limited.",
             "retry_after": retry_after,
             "global": False,
-            "code": 0,
+            "code": code,
         }
         return json_response(429, body, headers)
 
@@ -324,14 +397,10 @@ class RestApi:
             carries the *main* bucket's headers, whose ``Remaining`` may be above 0: that is
             how Discord shows a sub-limit.
         """
-        if route.select is not None:
-            names = await route.select(ctx)
-        else:
-            names = [route.limit] if route.limit else []
+        names = await self._bucket_names(ctx, route)
         if not names:
             return None, None
-        major = ctx.params.get(route.major, "") if route.major else ""
-        resource = f"{bot_id}:{major}"
+        resource = self._resource(ctx, route, bot_id)
         limiter = self.emu.limiter
         for i, name in enumerate(names):
             peek = limiter.peek(name, resource, now)
@@ -340,6 +409,24 @@ class RestApi:
                 return main, peek.reset_after
         decisions = [limiter.check(name, resource, now) for name in names]
         return decisions[0], None
+
+    async def _bucket_names(self, ctx: Context, route: Route) -> list[str]:
+        if route.select is not None:
+            return await route.select(ctx)
+        return [route.limit] if route.limit else []
+
+    def _resource(self, ctx: Context, route: Route, bot_id: str) -> str:
+        major = ctx.params.get(route.major, "") if route.major else ""
+        return f"{bot_id}:{major}"
+
+    async def _main_bucket(
+        self, ctx: Context, route: Route, bot_id: str, now: float
+    ) -> Decision | None:
+        """Return the route's main bucket as it stands, without taking a request from it."""
+        names = await self._bucket_names(ctx, route)
+        if not names:
+            return None
+        return self.emu.limiter.peek(names[0], self._resource(ctx, route, bot_id), now)
 
     def _rate_headers(self, decision: Decision) -> dict[str, str]:
         clock = self.emu.clock
@@ -352,7 +439,9 @@ class RestApi:
             "X-RateLimit-Bucket": decision.bucket,
         }
 
-    def _route_429(self, decision: Decision, wait: float) -> web.Response:
+    def _route_429(
+        self, decision: Decision, wait: float, code: int = 0, message: str | None = None
+    ) -> web.Response:
         self.stats.ratelimited["user"] += 1
         retry_after = self._real(wait)
         headers = self._rate_headers(decision)
@@ -364,14 +453,14 @@ class RestApi:
             }
         )
         body = {
-            "message": "You are being rate limited.",
+            "message": message or message_for(code) or "You are being rate limited.",
             "retry_after": retry_after,
             "global": False,
-            "code": 0,
+            "code": code,
         }
         return json_response(429, body, headers)
 
-    def _global_429(self, wait: float) -> web.Response:
+    def _global_429(self, wait: float, code: int = 0, message: str | None = None) -> web.Response:
         self.stats.ratelimited["global"] += 1
         retry_after = self._real(wait)
         headers = {
@@ -381,19 +470,15 @@ class RestApi:
             "Via": _VIA,
         }
         body = {
-            "message": "You are being rate limited.",
+            "message": message or message_for(code) or "You are being rate limited.",
             "retry_after": retry_after,
             "global": True,
-            "code": 0,
+            "code": code,
         }
         return json_response(429, body, headers)
 
     def _retry_after_header(self, discord_seconds: float) -> str:
-        # Discord's header is whole seconds, rounded up, at least 1: that many Discord seconds,
-        # said in real ones, so a scaled emulator keeps Discord's ratios (a real second would
-        # be 100 Discord seconds at time scale 0.01). At time scale 1 it is a whole number.
-        real = self.emu.clock.to_real(max(1, math.ceil(discord_seconds - 1e-9)))
-        return str(int(real)) if float(real).is_integer() else f"{real:.6g}"
+        return retry_after_header(self.emu.clock, discord_seconds)
 
     def _real(self, discord_seconds: float) -> float:
         # A float with millisecond precision, never 0 (a client would spin).
