@@ -226,7 +226,7 @@ async def _load(
     async with _session(settings) as session:
         entry = session.entry(table)
         # Checked before the table is opened: a bad file costs no snapshot download.
-        parsed = check_lines(entry.schema, entry.fields, lines, keep_ids=keep_ids)
+        parsed = check_lines(entry.schema, entry.fields, lines, keep_ids=keep_ids, source=path)
         store = await session.open_table(table)
         problems: list[str] = []
         if keep_ids:
@@ -252,7 +252,12 @@ def _read_lines(path: str) -> list[str]:
 
 
 def check_lines(
-    schema: dict[str, Any], fields: dict[str, bool], lines: Sequence[str], *, keep_ids: bool
+    schema: dict[str, Any],
+    fields: dict[str, bool],
+    lines: Sequence[str],
+    *,
+    keep_ids: bool,
+    source: str | None = None,
 ) -> list[ParsedLine]:
     """Check every line against the table's stored schema, before anything is written.
 
@@ -265,6 +270,7 @@ def check_lines(
         fields: ``{field name: has a default}``, as the catalog keeps it.
         lines: the file's lines.
         keep_ids: whether each line's ``id`` is kept; it is dropped otherwise.
+        source: the file's name, for the message.
 
     Returns:
         The records to store, one per non-blank line.
@@ -288,7 +294,7 @@ def check_lines(
     progress.advance(len(lines) % _PROGRESS_STEP)
     progress.finish()
     if problems:
-        raise CommandError(_refusal(problems, None))
+        raise CommandError(_refusal(problems, source))
     return parsed
 
 
@@ -354,7 +360,7 @@ def _refusal(problems: Sequence[str], path: str | None) -> str:
         return f"{problems[0]}; nothing was written"
     shown = problems[:_PROBLEMS_SHOWN]
     more = len(problems) - len(shown)
-    where = f" in {path}" if path else ""
+    where = f" in {path}" if path and path != "-" else ""
     text = f"{len(problems)} problems{where}; nothing was written:"
     text += "".join(f"\n  {problem}" for problem in shown)
     if more:

@@ -1,5 +1,7 @@
 """The command line against the local Discord: tables, dump, load, stats, demo, settings.
 
+`load`'s checks by line, `--keep-ids` and `delete` are in ``test_cli_load_delete.py``.
+
 Each command runs in a worker thread (it calls ``asyncio.run`` as it does in a shell) while the
 local Discord serves it from the test's loop; its stdout and stderr are captured by pytest.
 """
@@ -152,7 +154,7 @@ def test_the_command_line_starts_without_aiohttp_or_the_emulator() -> None:
     assert "DISCOBASE_TOKEN" in out.stderr
 
 
-@pytest.mark.parametrize("command", ["tables", "dump", "load", "stats", "demo"])
+@pytest.mark.parametrize("command", ["tables", "dump", "load", "delete", "stats", "demo"])
 def test_there_is_no_token_flag(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([command, "--help"])
@@ -218,9 +220,11 @@ async def test_load_checks_unique_indexes_before_writing(
     twice.write_text("\n".join([*lines, lines[3]]), encoding="utf-8")
 
     assert await run("load", "account", str(clash)) == 1
-    assert "already taken by a stored record; nothing was written" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"line {LOAD_CHUNK + 11}: email is unique and 'taken@example.com'" in err
+    assert "already taken by stored record" in err and "nothing was written" in err
     assert await run("load", "account", str(twice)) == 1
-    assert "already taken by record 4 of the file" in capsys.readouterr().err
+    assert "is already taken by line 4; nothing was written" in capsys.readouterr().err
     assert await run("tables") == 0
     assert capsys.readouterr().out.splitlines()[1].split()[:2] == ["account", "1"]
 
@@ -233,7 +237,7 @@ def test_help_version_and_the_emulators_own_options(capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit):
         main(["--help"])
     listing = capsys.readouterr().out
-    for command in ("emulator", "demo", "tables", "dump", "load", "stats"):
+    for command in ("emulator", "demo", "tables", "dump", "load", "delete", "stats"):
         assert command in listing
     with pytest.raises(SystemExit) as exited:
         main(["emulator", "--help"])  # handed over whole to the emulator's own parser
