@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .faults import KINDS, FaultBook, Held
@@ -33,6 +34,15 @@ if TYPE_CHECKING:
     from .server import GatewayServer
 
 __all__ = ["Delivery"]
+
+
+@dataclass
+class _ReadyOutage:
+    """A guild the next ``left`` sessions start without, back after ``seconds`` (or never)."""
+
+    guild_id: str
+    left: int
+    seconds: float | None
 
 
 class Delivery:
@@ -47,7 +57,7 @@ class Delivery:
         self._server = server
         self.book = book
         self.down: dict[str, asyncio.TimerHandle | None] = {}
-        self._at_ready: list[list[Any]] = []  # [guild_id, sessions left, seconds | None]
+        self._at_ready: list[_ReadyOutage] = []
         self._delayed: list[tuple[Session, Held]] = []
         self._fault_timers: set[asyncio.TimerHandle] = set()
         self._outage_timers: set[asyncio.TimerHandle] = set()
@@ -153,20 +163,20 @@ class Delivery:
         """Start the next ``count`` sessions of bots in ``guild_id`` with it unavailable."""
         if count < 1:
             raise ValueError("count must be at least 1")
-        self._at_ready.append([guild_id, count, seconds])
+        self._at_ready.append(_ReadyOutage(guild_id, count, seconds))
 
     def starts_down(self, session: Session, guild_id: str) -> bool:
         """At READY: send GUILD_DELETE instead of GUILD_CREATE if ``guild_id`` is down."""
         if guild_id not in self.down:
-            entry = next((e for e in self._at_ready if e[0] == guild_id), None)
+            entry = next((e for e in self._at_ready if e.guild_id == guild_id), None)
             if entry is None:
                 return False
-            entry[1] -= 1
-            if entry[1] == 0:
+            entry.left -= 1
+            if entry.left == 0:
                 self._at_ready.remove(entry)
             self._server.counters.faults["guild_outages"] += 1
-            if entry[2] is not None:
-                self._after(self._outage_timers, entry[2], self._come_back, session, guild_id)
+            if entry.seconds is not None:
+                self._after(self._outage_timers, entry.seconds, self._come_back, session, guild_id)
         self._go_down(session, guild_id)
         return True
 
@@ -175,7 +185,7 @@ class Delivery:
         timer = self.down.pop(guild_id, None)
         if timer is not None:
             timer.cancel()
-        self._at_ready = [e for e in self._at_ready if e[0] != guild_id]
+        self._at_ready = [e for e in self._at_ready if e.guild_id != guild_id]
         return sum(self._come_back(session, guild_id) for session in self._server.sessions)
 
     def joined(self, session: Session, guild_id: str, data: Any) -> Any:
