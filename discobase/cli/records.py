@@ -215,9 +215,11 @@ class RecordSchema:
         for name, default in self._defaults.items():
             if name not in record:
                 record[name] = default
-        # Stored in field order, as save() stores them.
-        order = {name: i for i, name in enumerate(self.fields)}
-        parsed.data = dict(sorted(record.items(), key=lambda kv: order.get(kv[0], len(order))))
+        # Stored in field order, as save() stores them (extra fields, if allowed, last).
+        ordered = {name: record[name] for name in self.fields if name in record}
+        if len(ordered) < len(record):
+            ordered.update(record)
+        parsed.data = ordered
         return parsed
 
     @staticmethod
