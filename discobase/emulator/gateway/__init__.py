@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from .codes import CloseCode, Opcode
 from .config import GatewayConfig
+from .faults import DispatchFault
 from .server import GatewayServer
 from .stats import ConnectionRecord
 
-__all__ = ["CloseCode", "ConnectionRecord", "GatewayConfig", "GatewayServer", "Opcode"]
+__all__ = [
+    "CloseCode",
+    "ConnectionRecord",
+    "DispatchFault",
+    "GatewayConfig",
+    "GatewayServer",
+    "Opcode",
+]
