@@ -208,6 +208,11 @@ class Run:
         self.procs.append(proc)
         return proc
 
+    def note(self, what: str, **fields: Any) -> None:
+        """Log what the nemesis did to ``nemesis.jsonl``, in the clock of the histories."""
+        with (self.workdir / "nemesis.jsonl").open("a") as f:
+            f.write(json.dumps({"type": what, "t": time.monotonic(), **fields}) + "\n")
+
     async def start_writer(self, slot: int) -> Proc:
         inc = self.incarnations[slot]
         self.incarnations[slot] += 1
@@ -224,6 +229,7 @@ class Run:
         )  # fmt: skip
         proc.slot = slot
         self.writers[slot] = proc
+        self.note("start", process=name)
         return proc
 
     async def wait_for_line(self, proc: Proc, kind: str, deadline: float) -> dict[str, Any]:
@@ -246,6 +252,7 @@ class Run:
         await proc.process.wait()
         if proc.ended is None:
             proc.ended = time.monotonic()
+        self.note("killed", process=proc.name)
 
     def later(self, discord_seconds: float, action: Callable[[], Any]) -> None:
         async def run() -> None:
@@ -307,6 +314,7 @@ async def pause_reader(run: Run, rng: random.Random) -> None:
         return
     proc.paused = True
     proc.process.send_signal(signal.SIGSTOP)
+    run.note("pause", process=proc.name, seconds=seconds)
 
     def resume() -> None:
         if proc.paused:
@@ -631,6 +639,7 @@ async def _drive(run: Run) -> RunResult:
             run.broken[kind.name] = f"{type(exc).__name__}: {exc}"
         else:
             run.injected[kind.name] += 1
+            run.note("fault", kind=kind.name, at=at, seed=seed)
     del end
 
     # The quiet period: faults off, readers resumed, writers stopped after their operation.
@@ -647,6 +656,7 @@ async def _drive(run: Run) -> RunResult:
         if proc.mode == "writer" and proc.ended is None and proc.process.returncode is not None:
             proc.ended = time.monotonic()
     quiet_at = time.monotonic()
+    run.note("quiet")
     await asyncio.sleep(config.quiet * run.scale)
     loader = await run.spawn("load", "fresh")
     load = await run.wait_for_line(loader, "load", START_DEADLINE)

@@ -300,3 +300,13 @@ def test_an_op_without_completion_is_info_and_ends_with_its_process_plus_grace()
     timed_out = h.op("w2", "update", [("t/a", 3)], 2, 3, "info", pending=True)
     ops = nc.build_ops(h.lines, {}, grace=0.5)
     assert ops[timed_out].end == math.inf
+
+
+def test_a_reader_holding_a_batch_key_only_from_a_later_update_is_not_partial() -> None:
+    # The reader missed the batch's message but got the update (a whole record): a missed
+    # message (it shows as divergence), not a torn batch.
+    h = History()
+    h.op("w1", "save_many", [("t/a", 1), ("t/b", 2)], 0, 1, "ok")
+    h.op("w1", "update", [("t/a", 3)], 2, 3, "ok")
+    v = judge(h, {"t/a": 3, "t/b": 2}, observations={"r0": [sample(3.5, t__a=3)]})
+    assert v.ok, v.examples

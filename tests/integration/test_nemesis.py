@@ -1,0 +1,48 @@
+"""A short fixed-seed nemesis run (bench/nemesis.py): real writer and reader processes, faults,
+and every invariant of the checker must hold."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[2] / "bench" / "nemesis.py"
+
+
+def _nemesis() -> Any:
+    spec = importlib.util.spec_from_file_location("nemesis", _PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("nemesis", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+SEED = 3
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.xfail(
+    strict=False,
+    raises=AssertionError,  # a crash of the run itself is never expected
+    reason="the storage layer does not yet recover gateway events lost to withheld dispatches "
+    "or reconnects: live processes diverge from the fresh load (lead is fixing it)",
+)
+async def test_a_fixed_seed_run_keeps_every_invariant(tmp_path: Path) -> None:
+    nemesis = _nemesis()
+    # 10 Discord minutes at 0.02: 12 s of faults, about 20-30 s in all with the processes.
+    config = nemesis.Config(seed=SEED, minutes=10.0, time_scale=0.02, keep=tmp_path)
+    result = await nemesis.run_once(config)
+    report = "\n".join(result.lines())
+    # Not vacuous: faults of several kinds hit, writers were killed, writes were acknowledged.
+    assert sum(result.injected.values()) >= 20, report
+    assert len(result.injected) >= 5, report
+    assert result.injected["kill_writer"] >= 1, report
+    assert result.verdict.operations["ok"] >= 100, report
+    assert result.loaded >= 50, report
+    assert not result.broken, report
+    assert result.verdict.counts == dict.fromkeys(result.verdict.counts, 0), report
