@@ -7,9 +7,9 @@ path gets 404 and a known path with the wrong method 405; then the token (401), 
 global limit, injected faults, the route bucket(s), and finally the handler. Every 401, 403 and
 non-``shared`` 429 counts toward the address's invalid-request limit.
 
-A slow link (``Emulator.set_link``) acts outside all of that, as the network does: the body is
-received at the link's bandwidth before Discord looks at the request, and every answer waits
-the link's latency.
+A slow link (``Emulator.set_link``) acts before all of that, as the network does: every
+request first waits the link's latency, and its body is received at the link's bandwidth
+before Discord looks at it.
 """
 
 from __future__ import annotations
@@ -195,6 +195,8 @@ class RestApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Answer one request under ``/api``."""
+        # A slow link's latency comes first: the request reaches Discord that much later.
+        await self.emu.link.wait_latency()
         stats = self.stats
         stats.requests_total += 1
         limiter = self.emu.limiter
@@ -213,7 +215,6 @@ class RestApi:
                 },
             )
         response, scope = await self._answer(request, now)
-        await self.emu.link.wait_latency()
         # Discord's API answers pass Google's front end; only Cloudflare's ban page lacks it.
         response.headers.setdefault("Via", _VIA)
         status = response.status
@@ -225,6 +226,9 @@ class RestApi:
         return response
 
     async def _answer(self, request: web.Request, now: float) -> tuple[web.Response, str | None]:
+        body = await self._receive(request)
+        if body is not None:  # the upload took a while: the request arrives now
+            now = self.emu.clock.elapsed()
         match = _VERSIONED.match(request.path)
         if match is None:
             return _not_found(), None
@@ -252,7 +256,6 @@ class RestApi:
             if name.endswith("_id") and not _SNOWFLAKE.match(value):
                 error = form_error(name, "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')
                 return json_response(error.status, error.body()), None
-        body = await self._receive(request)
         fault = self._find_fault(request.method, path)
         ctx = Context(self.emu, request, bot, params, body=body)
         if fault is not None and not fault.after_write:
