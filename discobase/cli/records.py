@@ -50,9 +50,8 @@ _FORMAT_TYPES = {
     "ipv4": "ipaddress.IPv4Address",
     "ipv6": "ipaddress.IPv6Address",
     "ipvanyaddress": "ipaddress.IPv4Address|ipaddress.IPv6Address",
+    # Table's bytes are base64 (ser_json_bytes); "binary" is a class's own utf8: any string.
     "base64url": "bytes",
-    "base64": "bytes",
-    "binary": "bytes",
 }
 _MAX_ID = 2**63
 _SHOWN = 40
@@ -123,7 +122,12 @@ class RecordSchema:
     """
 
     def __init__(self, schema: Mapping[str, Any], fields: Mapping[str, bool]) -> None:
-        self._compiler = _Compiler(schema.get("$defs") or {})
+        defs = schema.get("$defs") or {}
+        self._compiler = _Compiler(defs)
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and "properties" not in schema:
+            # A class that contains itself: pydantic puts it in $defs and refers to it.
+            schema = defs.get(ref.removeprefix("#/$defs/")) or schema
         props: Mapping[str, Any] = schema.get("properties") or {}
         names = list(fields)
         # The schema names properties by alias, records are stored by field name: both list

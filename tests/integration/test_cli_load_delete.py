@@ -309,3 +309,41 @@ async def test_load_shows_its_progress_on_a_terminal(local: LocalDiscord, tmp_pa
     finally:
         os.close(leader)
         os.close(follower)
+
+
+async def test_an_aliased_field_is_stored_under_its_name_as_save_stores_it(
+    local: LocalDiscord, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def pet_class(db: discobase.Database) -> Any:
+        @db.table
+        class Pet(discobase.Table):
+            name: str
+            nick: str = pydantic.Field(default="none", alias="Nick")
+            legs: int = 4
+
+        return Pet
+
+    db = local.database()
+    Pet = pet_class(db)
+    async with db.conn(local.token):
+        await Pet(name="rex", Nick="r").save()
+
+    path = write(tmp_path, '{"name": "tom", "Nick": "t"}', '{"name": "kit", "legs": 3}')
+    assert await run("load", "pet", path) == 0
+    capsys.readouterr()
+    rows = {r["name"]: r for r in await dump("pet", capsys)}
+    assert {k: v for k, v in rows["tom"].items() if k != "id"} == {
+        "name": "tom",
+        "nick": "t",
+        "legs": 4,
+    }
+    assert rows["kit"]["nick"] == "none"
+
+    reader = local.database()
+    Again = pet_class(reader)
+    async with reader.conn(local.token):
+        assert sorted((p.name, p.nick, p.legs) for p in await Again.find()) == [
+            ("kit", "none", 3),
+            ("rex", "r", 4),
+            ("tom", "t", 4),
+        ]
