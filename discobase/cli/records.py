@@ -204,7 +204,10 @@ class RecordSchema:
             if name in record:
                 problems.append(LineProblem(number, f": {key} is given twice (by name and alias)"))
                 continue
-            problem = self._checks[name](value)
+            try:
+                problem = self._checks[name](value)
+            except RecursionError:  # a class that contains itself, nested a thousand deep
+                problem = "", "is nested too deeply to check"
             if problem is not None:
                 problems.append(LineProblem(number, f": {name}{problem[0]}: {problem[1]}"))
             # An integral float is an integer in JSON: store it as save() would.

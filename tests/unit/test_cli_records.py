@@ -190,6 +190,12 @@ def test_a_model_that_contains_itself_is_checked_at_every_depth() -> None:
     ]
 
 
+def test_a_value_nested_too_deeply_to_check_is_refused_not_raised() -> None:
+    # 400 levels: within what the JSON parser takes, beyond Python's recursion limit.
+    deep = '{"value": 1, "children": [' * 400 + '{"value": 0}' + "]}" * 400
+    assert problems(Node, deep) == ["line 1: children: is nested too deeply to check"]
+
+
 def test_extra_fields_pass_only_when_the_class_allows_them() -> None:
     class Open(discobase.Table):
         model_config = pydantic.ConfigDict(extra="allow")
