@@ -18,11 +18,13 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from discobase import _json
+from discobase.errors import UsageError
 from discobase.http import routes
 from discobase.http.clock import Clock, LoopClock
 from discobase.http.errors import (
     ClientClosed,
     InvalidToken,
+    NotJSON,
     RateLimited,
     TransportError,
     error_for,
@@ -119,6 +121,7 @@ class HTTPClient:
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        _check_token(token)
         self._authorization = f"Bot {token}"
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self._base = self.api_url + API_PATH
@@ -288,8 +291,12 @@ class HTTPClient:
                 self._count("retries")
                 continue
             if 200 <= raw.status < 300:
+                if raw.status == 204 or not raw.body:
+                    return None
+                if type(payload) is bytes:  # _decode hands back what is not JSON as is
+                    raise _not_json(raw, url, route)
                 self._observe(payload)
-                return None if raw.status == 204 or not raw.body else payload
+                return payload
             if raw.status == 401:
                 raise InvalidToken("the token was refused (401)", status=401, route=str(route))
             if raw.status >= 500:
@@ -574,6 +581,40 @@ class HTTPClient:
                 await self._backoff(failures)
                 continue
             raise error_for(raw.status, _decode(raw), route="GET <attachment>", reason=raw.reason)
+
+
+def _check_token(token: object) -> None:
+    """Refuse a token no Authorization header can carry, without ever showing it.
+
+    Raises:
+        UsageError: not a str, empty, or with whitespace around or inside it.
+    """
+    if not isinstance(token, str) or not token:
+        raise UsageError("the bot token must be a non-empty str")
+    if token != token.strip():
+        raise UsageError(
+            "the bot token has whitespace around it (a newline left by a file or an "
+            "environment variable?); pass token.strip()"
+        )
+    if not token.isprintable() or any(char.isspace() for char in token):
+        raise UsageError(
+            "the bot token holds whitespace or control characters, which no bot token has: "
+            "copy it again from the Developer Portal (Bot > Reset Token)"
+        )
+
+
+def _not_json(raw: RawResponse, url: str, route: CompiledRoute) -> NotJSON:
+    content_type = raw.headers.get("content-type", "")
+    shown = content_type or "no Content-Type"
+    looks = "an HTML page" if "html" in content_type.lower() else f"{shown}, not JSON"
+    return NotJSON(
+        f"{url} answered with {looks} ({shown}): is api_url a Discord-compatible API "
+        "(https://discord.com, or the local Discord's URL)?",
+        status=raw.status,
+        route=str(route),
+        url=url,
+        content_type=content_type,
+    )
 
 
 def _query_value(value: Any) -> str:

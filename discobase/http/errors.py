@@ -19,6 +19,8 @@ request headers, so a token cannot leak through a message or a repr::
         ├── RateLimited                  a wait longer than ``max_wait`` would be needed
         ├── CloudflareBanned             a Cloudflare 429: the breaker is open, nothing is sent
         ├── InvalidRequestLimit          too many 401/403/429 lately: the client refuses to send
+        ├── NotJSON                      a success answered with something else than JSON (HTML:
+        │                                ``api_url`` is not a Discord API), naming URL and type
         └── TransportError               the connection failed or timed out (status ``None``)
 """
 
@@ -40,6 +42,7 @@ __all__ = [
     "InvalidToken",
     "MethodNotAllowed",
     "NotFound",
+    "NotJSON",
     "PayloadTooLarge",
     "RateLimited",
     "ServerError",
@@ -186,6 +189,21 @@ class CloudflareBanned(HTTPException):
 
 class InvalidRequestLimit(HTTPException):
     """The client saw too many 401/403/429 lately and refuses to risk an IP ban."""
+
+
+class NotJSON(HTTPException):
+    """A request succeeded with a body that is not JSON: ``api_url`` points at a web page (a
+    proxy's or a website's HTML), not at a Discord-compatible API.
+
+    Attributes:
+        url: the URL requested (it never holds the token, which travels in a header).
+        content_type: the answer's ``Content-Type`` (``""`` when it had none).
+    """
+
+    def __init__(self, message: str, *, url: str, content_type: str, **kwargs: Any) -> None:
+        self.url = url
+        self.content_type = content_type
+        super().__init__(message, **kwargs)
 
 
 class TransportError(HTTPException):
