@@ -44,6 +44,7 @@ __all__ = [
     "encode_header",
     "encode_op",
     "encode_stream",
+    "entry_name",
     "escape_json",
     "file_name",
     "inline_content",
@@ -286,6 +287,13 @@ def is_entry_message(message: dict[str, Any], bot_id: int) -> bool:
     return isinstance(content, str) and content.startswith(_PREFIX)
 
 
+def entry_name(message: dict[str, Any]) -> str:
+    """Name a message in errors: ``entry 123 in channel 456`` (the channel when known)."""
+    channel = message.get("channel_id")
+    where = f" in channel {channel}" if channel is not None else ""
+    return f"entry {message.get('id')}{where}"
+
+
 def parse_header(message: dict[str, Any], bot_id: int) -> Header | None:
     """Decode a message's header, or return ``None`` for a message that is not an entry.
 
@@ -300,15 +308,15 @@ def parse_header(message: dict[str, Any], bot_id: int) -> Header | None:
     try:
         body = _json.loads(message["content"])
     except _json.JSONDecodeError as exc:
-        raise StorageCorrupted(f"entry {message.get('id')} is not valid JSON") from exc
+        raise StorageCorrupted(f"{entry_name(message)} is not valid JSON") from exc
     if not isinstance(body, dict):
-        raise StorageCorrupted(f"entry {message.get('id')} is not a JSON object")
+        raise StorageCorrupted(f"{entry_name(message)} is not a JSON object")
     version = body.get(MARKER)
     if not isinstance(version, int) or version < 1:
-        raise StorageCorrupted(f"entry {message.get('id')} has no format version")
+        raise StorageCorrupted(f"{entry_name(message)} has no format version")
     if version > FORMAT_VERSION:
         raise StorageCorrupted(
-            f"entry {message.get('id')} was written by format version {version}; "
+            f"{entry_name(message)} was written by format version {version}; "
             f"this discobase reads up to {FORMAT_VERSION}: upgrade discobase"
         )
     try:
@@ -337,12 +345,14 @@ def parse_header(message: dict[str, Any], bot_id: int) -> Header | None:
             attachments=attachments,
             body=body,
         )
+    except StorageCorrupted as exc:  # an operation: say which entry holds it
+        raise StorageCorrupted(f"{entry_name(message)}: {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:
-        raise StorageCorrupted(f"entry {message.get('id')} is malformed") from exc
+        raise StorageCorrupted(f"{entry_name(message)} is malformed") from exc
     if len(attachments) < files:
         raise StorageCorrupted(
-            f"entry {message_id} names {files} attachments but carries {len(attachments)}"
+            f"{entry_name(message)} names {files} attachments but carries {len(attachments)}"
         )
     if header.parts < 1 or not 0 <= header.part < header.parts:
-        raise StorageCorrupted(f"entry {message_id} has a bad part number")
+        raise StorageCorrupted(f"{entry_name(message)} has a bad part number")
     return header

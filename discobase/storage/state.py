@@ -89,7 +89,9 @@ def check_wire(
             else:
                 raise ValueError(kind)
         except (TypeError, ValueError, IndexError, KeyError) as exc:
-            raise StorageCorrupted(f"malformed operation: {str(raw)[:80]}") from exc
+            raise StorageCorrupted(
+                f"entry {version} holds a malformed operation: {str(raw)[:80]}"
+            ) from exc
         append((at, record_id, data))
     return checked
 
@@ -297,7 +299,11 @@ class TableState:
             StorageCorrupted: an array is not an operation.
         """
         # Every array is checked before any is applied: a malformed entry changes nothing.
-        return self._apply_rows(check_wire(version, raws, versioned=versioned))
+        try:
+            rows = check_wire(version, raws, versioned=versioned)
+        except StorageCorrupted as exc:
+            raise StorageCorrupted(f"table {self.table!r}: {exc}") from exc
+        return self._apply_rows(rows)
 
     def apply_checked(self, rows: Iterable[tuple[int, int, dict[str, Any] | None]]) -> int:
         """Apply ``(version, record id, data or None)`` rows made by :func:`check_wire`."""
