@@ -161,6 +161,7 @@ class Run:
         self.injected: Counter[str] = Counter()
         self.broken: dict[str, str] = {}
         self.restarts = 0
+        self.killed: set[str] = set()
         self.timers: set[asyncio.Task[Any]] = set()
 
     @property
@@ -252,6 +253,7 @@ class Run:
         await proc.process.wait()
         if proc.ended is None:
             proc.ended = time.monotonic()
+        self.killed.add(proc.name)
         self.note("killed", process=proc.name)
 
     def later(self, discord_seconds: float, action: Callable[[], Any]) -> None:
@@ -508,6 +510,7 @@ class RunResult:
     unavailable: list[str]
     broken: dict[str, str]
     restarts: int
+    killed_mid_op: int
     wall: float
     loaded: int
     workdir: Path
@@ -532,7 +535,8 @@ class RunResult:
             f"{c.writers} writers x {c.clients} clients, {c.readers} readers, "
             f"{self.wall:.1f} s wall",
             f"  faults injected: {sum(self.injected.values())} ({faults}); "
-            f"writer restarts {self.restarts}",
+            f"writer restarts {self.restarts}, writers killed with an operation in flight "
+            f"{self.killed_mid_op}",
             f"  unavailable fault kinds: {', '.join(self.unavailable) or 'none'}",
         ]
         if self.broken:
@@ -646,6 +650,11 @@ async def _drive(run: Run) -> RunResult:
     await _faults_off(run)
     writers = [p for p in run.writers.values() if p.alive]
     for proc in writers:
+        # A writer still logging in has no SIGUSR2 handler yet: the signal would kill it.
+        with contextlib.suppress(TimeoutError, RuntimeError):
+            await run.wait_for_line(proc, "ready", START_DEADLINE)
+    writers = [p for p in writers if p.alive]
+    for proc in writers:
         proc.process.send_signal(signal.SIGUSR2)
     for proc in writers:
         try:
@@ -716,6 +725,9 @@ async def _drive(run: Run) -> RunResult:
         unavailable=unavailable,
         broken=run.broken,
         restarts=run.restarts,
+        killed_mid_op=len(
+            {op.process for op in ops.values() if op.complete is None and op.process in run.killed}
+        ),
         wall=0.0,
         loaded=len(load["records"]),
         workdir=run.workdir,
