@@ -137,6 +137,8 @@ class Database:
         self._early_events: list[tuple[str, Any]] = []
         self._sessions = 0
         self._missed_while_starting = False
+        # The database's guild is in a Discord outage (GUILD_DELETE "unavailable").
+        self._guild_down = False
         self._pending: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
@@ -481,12 +483,17 @@ class Database:
         # Listening before reading means no write by another process falls between the
         # tables' REST reads and the first event; storage applies an entry twice harmlessly.
         try:
+            # Only the database's own guild matters: another guild's outage (sent as
+            # unavailable at READY) must not hold the start back.
             async with asyncio.timeout(self.start_timeout):
-                await _first_of(gateway.wait_ready(), self._gateway_task)
+                await _first_of(gateway.wait_guild(str(guild_id)), self._gateway_task)
         except TimeoutError:
             why = gateway.last_error
+            down = (
+                f"; guild {guild_id} is unavailable (a Discord outage)" if self._guild_down else ""
+            )
             raise StartTimeout(
-                f"the gateway was not ready after {self.start_timeout:g} s"
+                f"the gateway was not ready after {self.start_timeout:g} s{down}"
                 + (f"; last error: {why}" if why is not None else "")
             ) from why
         # Checks the bot's permissions in the catalog's channel before reading it, then in
@@ -537,6 +544,7 @@ class Database:
         self._early_events = []
         self._sessions = 0
         self._missed_while_starting = False
+        self._guild_down = False
         try:
             if engine is not None:
                 await _quietly(engine.close(), "closing storage")
@@ -613,17 +621,45 @@ class Database:
 
     # ------------------------------------------------------------------ gateway events
 
+    def _is_our_guild(self, data: Any) -> bool:
+        return (
+            isinstance(data, dict)
+            and self.guild_id is not None
+            and str(data.get("id")) == str(self.guild_id)
+        )
+
     def _on_guild_delete(self, data: Any) -> None:
-        # An outage sends GUILD_DELETE with "unavailable"; without it the bot was removed.
-        if not isinstance(data, dict) or data.get("unavailable"):
+        if not self._is_our_guild(data):
             return
-        if self.guild_id is not None and str(data.get("id")) == str(self.guild_id):
-            _log().error(
-                "the bot was removed from guild %d (database %r): writes will fail until it "
-                "is invited again",
+        if data.get("unavailable"):
+            # An outage: Discord sends the guild again (GUILD_CREATE) once it is back.
+            self._guild_down = True
+            _log().warning(
+                "guild %d (database %r) is unavailable (a Discord outage): live changes "
+                "pause until it is back%s",
                 self.guild_id,
                 self.name,
+                "" if self._state == "ready" else "; the database becomes ready then",
             )
+            return
+        # No "unavailable": the bot was removed from the guild.
+        _log().error(
+            "the bot was removed from guild %d (database %r): writes will fail until it "
+            "is invited again",
+            self.guild_id,
+            self.name,
+        )
+
+    async def _on_guild_back(self, engine: StorageEngine | None) -> None:
+        if not self._guild_down:
+            return
+        self._guild_down = False
+        _log().warning("guild %d (database %r) is available again", self.guild_id, self.name)
+        # Nothing of the guild was dispatched during the outage: read what was written.
+        if self._state == "ready" and engine is not None:
+            await self._catch_up(engine)
+        else:
+            self._missed_while_starting = True
 
     async def _on_gateway_event(self, event: GatewayEvent) -> None:
         from discobase.gateway import DispatchEvent
@@ -632,7 +668,11 @@ class Database:
         if isinstance(event, DispatchEvent):
             if event.name == "GUILD_DELETE":
                 self._on_guild_delete(event.data)
-            if not event.name.startswith("MESSAGE_") or engine is None:
+            elif event.name == "GUILD_CREATE" and self._is_our_guild(event.data):
+                await self._on_guild_back(engine)
+            if engine is None or not (
+                event.name.startswith("MESSAGE_") or event.name == "CHANNEL_DELETE"
+            ):
                 return
             if not self._engine_open:
                 self._early_events.append((event.name, event.data))

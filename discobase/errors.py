@@ -18,7 +18,8 @@ asyncio escapes a public call. Each layer defines its own branch next to its cod
     └── DatabaseError                this module: the database cannot do what was asked
         └── ...                      GuildNotFound, AmbiguousGuild, MissingPermissions,
                                      StartTimeout, SchemaMismatch, UniqueViolation,
-                                     RecordNotFound, MultipleRecordsFound, StorageCorrupted
+                                     RecordNotFound, MultipleRecordsFound, StorageCorrupted,
+                                     StorageDamaged (a channel or the catalog gone)
                                      └── UnreadableRecord (one stored record, skipped)
 
 A token never appears in an error's message or repr.
@@ -40,6 +41,7 @@ __all__ = [
     "SchemaMismatch",
     "StartTimeout",
     "StorageCorrupted",
+    "StorageDamaged",
     "TableNotBuilt",
     "TableNotRegistered",
     "TableRegistrationError",
@@ -176,6 +178,24 @@ class MultipleRecordsFound(DatabaseError):
 
 class StorageCorrupted(DatabaseError):
     """Stored data could not be decoded (an entry or snapshot is malformed)."""
+
+
+class StorageDamaged(DatabaseError):
+    """Someone removed what the database needs (a table's channel, the catalog channel): the
+    message names the table and channel. discobase stops rather than start over beside it,
+    which would hide the data that is still there.
+
+    Attributes:
+        table: the table concerned, if one.
+        channel_id: the channel concerned, if one.
+    """
+
+    def __init__(
+        self, message: str, *, table: str | None = None, channel_id: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.channel_id = channel_id
 
 
 class UnreadableRecord(StorageCorrupted):

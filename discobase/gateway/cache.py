@@ -50,6 +50,11 @@ class GatewayCache:
             handler(self, data)
         self.ready = self._saw_ready and not self._pending
 
+    def guild_available(self, guild_id: str) -> bool:
+        """Return whether READY was seen and ``guild_id`` arrived and is not in an outage."""
+        state = self.guilds.get(guild_id)
+        return self._saw_ready and state is not None and not state.unavailable
+
     def _on_ready(self, data: dict[str, Any]) -> None:
         user = data.get("user")
         self.user = user if isinstance(user, dict) else self.user
@@ -74,6 +79,7 @@ class GatewayCache:
         for channel in data.get("channels") or []:
             if isinstance(channel, dict) and "id" in channel:
                 channels[str(channel["id"])] = {**channel, "guild_id": guild_id}
+        # Also how a guild comes back after an outage: the whole guild again, available.
         self.guilds[guild_id] = GuildState(guild_id, str(data.get("name", "")), channels)
         self._pending.discard(guild_id)
 

@@ -32,6 +32,8 @@ _log = logging.getLogger("discobase.gateway")
 Listener = Callable[[GatewayEvent], Awaitable[None]]
 
 _STOP = object()
+# Dispatches that can change whether the client or one of its guilds is ready.
+_AVAILABILITY_EVENTS = frozenset({"READY", "GUILD_CREATE", "GUILD_DELETE"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,14 +205,36 @@ class GatewayClient:
     async def wait_ready(self) -> None:
         """Wait for READY and every guild's GUILD_CREATE.
 
+        A guild in an outage (unavailable at READY) holds this back until it returns; a
+        program that needs one guild only should use :meth:`wait_guild`.
+
         Raises:
             GatewayError: the run failed first.
             GatewayClientClosed: the client was closed first.
         """
+        await self._wait_until(lambda: self._cache.ready)
+
+    async def wait_guild(self, guild_id: str) -> None:
+        """Wait for READY and ``guild_id``'s GUILD_CREATE, whatever the other guilds do.
+
+        Discord sends a guild that is down at READY as unavailable and its GUILD_CREATE only
+        when it is back, which may be long after; other guilds' outages do not matter here.
+
+        Raises:
+            GatewayError: the run failed first.
+            GatewayClientClosed: the client was closed first.
+        """
+        await self._wait_until(lambda: self._cache.guild_available(str(guild_id)))
+
+    def guild_available(self, guild_id: str) -> bool:
+        """Return whether ``guild_id`` arrived in this session and is not in an outage."""
+        return self._cache.guild_available(str(guild_id))
+
+    async def _wait_until(self, done: Callable[[], bool]) -> None:
         while True:
             if self._error is not None:
                 raise self._error
-            if self._cache.ready:
+            if done():
                 return
             if self._closed:
                 raise GatewayClientClosed("the gateway client was closed before it was ready")
@@ -251,9 +275,8 @@ class GatewayClient:
         # The cache is updated in the loop's task, before listeners run, so that listeners
         # and ``guilds`` see the same state.
         if isinstance(event, DispatchEvent):
-            was_ready = self._cache.ready
             self._cache.apply(event.name, event.data)
-            if self._cache.ready != was_ready:
+            if event.name in _AVAILABILITY_EVENTS:
                 self._notify()
         self._events.put_nowait(event)
 

@@ -18,13 +18,19 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections import deque
+import random
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from discobase import _json
 from discobase import _permissions as perms
-from discobase.errors import DatabaseError, MissingPermissions, NotConnected, StorageCorrupted
+from discobase.errors import (
+    DatabaseError,
+    MissingPermissions,
+    NotConnected,
+    StorageCorrupted,
+    StorageDamaged,
+)
 from discobase.http import HTTPClient
 from discobase.http.errors import HTTPException
 from discobase.storage import codec
@@ -35,9 +41,10 @@ from discobase.storage.catalog import (
     check_schema,
     table_entry_body,
 )
-from discobase.storage.codec import Op
+from discobase.storage.codec import Delete, Op, Put
 from discobase.storage.ids import IdGenerator
-from discobase.storage.reader import BatchAssembler, fetch_stream, page_forward
+from discobase.storage.position import ReadPosition
+from discobase.storage.reader import PAGE, BatchAssembler, fetch_stream, page_forward
 from discobase.storage.snapshot import (
     SnapshotInfo,
     decode_records,
@@ -47,9 +54,17 @@ from discobase.storage.snapshot import (
     replay_from,
 )
 from discobase.storage.state import TableState, check_wire
-from discobase.storage.writer import Group, Limits, Outgoing, Writer, plan_stream, post
+from discobase.storage.writer import (
+    Group,
+    Limits,
+    Outgoing,
+    Writer,
+    encode_blob,
+    plan_stream,
+    post,
+)
 
-__all__ = ["StorageEngine", "TableStore"]
+__all__ = ["GAP_CHECK_INTERVAL", "StorageEngine", "TableStore"]
 
 _log = logging.getLogger("discobase.storage")
 
@@ -57,6 +72,18 @@ _log = logging.getLogger("discobase.storage")
 _KEEP_PINNED = 2
 # Own entry ids remembered so their gateway echoes are skipped.
 _OWN_IDS_MAX = 20_000
+# Entries remembered for repairs (a snapshot by this process forgets those before it).
+_KNOWN_MAX = 100_000
+# Catalog entry kinds: a channel holding one of these (by this bot) is the catalog.
+_CATALOG_KINDS = frozenset({"db", "table", "snapref"})
+_DAMAGE_MAX = 1000
+#: Discord seconds between two gap checks of a table (one request each when nothing is new).
+GAP_CHECK_INTERVAL = 15.0
+_DONE_BATCHES_MAX = 1024
+# Discord seconds: the first retry of a failed gap check (doubling up to the interval).
+_CHECK_RETRY = 0.25
+# Discord seconds: the longest random wait before repairing a deleted entry.
+_REPAIR_JITTER = 1.0
 
 _BATCH: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
     "discobase_storage_batch", default=None
@@ -123,13 +150,28 @@ class TableStore:
             on_sent=self._on_sent,
             on_applied=self._on_applied,
             own_nonces=engine._own_nonces,
+            prev=lambda: self.position.newest,
+            on_unsure=self.request_check,
         )
         self._assembler = BatchAssembler()
-        # Ids of entries applied lately: a snapshot lists those after its replay position.
-        self._recent: deque[int] = deque(maxlen=256)
-        self._skip: frozenset[int] = frozenset()
-        # Largest entry id seen through the gateway or REST (catch-up resumes after it).
-        self.seen_cursor = 0
+        # How far the log was read over REST, and what was applied beyond (see position.py).
+        self.position = ReadPosition()
+        # Entries since the last snapshot this process knows of, part or whole -> the
+        # version their records carry (a batch's last part): what a repair writes again.
+        self._known: dict[int, int] = {}
+        self._snap_position = 0
+        # Multi-part batches applied lately (batch id -> version), so that reading their
+        # parts again does not start them over.
+        self._done_batches: dict[str, int] = {}
+        # Deleted entries that a repair entry stands for.
+        self._restored: set[int] = set()
+        self._repairs: set[asyncio.Task[None]] = set()
+        # While opening: every message id read, and (entry, the entry it names as prev).
+        self._opened_ids: set[int] = set()
+        self._prevs: list[tuple[int, int]] = []
+        self._check_now = asyncio.Event()
+        self._check_lock = asyncio.Lock()
+        self._checker: asyncio.Task[None] | None = None
         self._opening = True
         self._buffer: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
@@ -231,40 +273,104 @@ class TableStore:
 
     # ------------------------------------------------------------------ applying entries
 
-    async def ingest(self, message: dict[str, Any], *, live: bool = False) -> None:
-        """Apply one message of the table's channel (anything but an entry is ignored)."""
-        message_id = int(message["id"])
+    async def ingest(
+        self, message: dict[str, Any], *, live: bool = False, strict: bool = True
+    ) -> None:
+        """Apply one message of the table's channel (anything but an entry is ignored).
+
+        Args:
+            message: the message, from a dispatch or a REST read.
+            live: it came from the gateway. A live entry never moves the read position
+                (dispatches can be lost), and one that cannot be applied asks for a gap
+                check instead of failing.
+            strict: for a REST read, raise ``StorageCorrupted`` for an unreadable entry;
+                otherwise report it and read on.
+        """
         if self._opening and live:
             self._buffer.append(message)
             return
         async with self._lock:
-            await self._ingest(message, message_id, strict=not live)
+            if live:
+                await self._ingest_live(message)
+            else:
+                await self._ingest_read(message, strict=strict)
 
-    async def _ingest(self, message: dict[str, Any], message_id: int, *, strict: bool) -> None:
-        self.seen_cursor = max(self.seen_cursor, message_id)
+    async def _ingest_live(self, message: dict[str, Any]) -> None:
+        message_id = int(message["id"])
         engine = self._engine
         if message_id in engine._own_ids:
             engine._own_ids.discard(message_id)
             return
         if message.get("nonce") is not None and str(message["nonce"]) in engine._own_nonces:
+            return  # our own write, not answered yet: the writer applies it
+        try:
+            header = await self._apply_message(message, message_id, strict=False)
+        except HTTPException as exc:
+            # The attachment could not be downloaded (the CDN is a separate service). The
+            # read position has not passed this entry, so the gap check reads it again.
+            _log.warning(
+                "table %s: live entry %d (channel %d) could not be downloaded (%s); reading "
+                "it again from the log",
+                self.spec.name,
+                message_id,
+                self.channel_id,
+                exc,
+            )
+            self.request_check()
             return
+        prev = _prev_of(header)
+        if prev and not self.position.is_applied(prev) and prev not in self._assembler_parts():
+            # The writer had applied an entry this process has not: a dispatch was lost.
+            self.request_check()
+
+    async def _ingest_read(self, message: dict[str, Any], *, strict: bool) -> None:
+        message_id = int(message["id"])
+        # A REST read applies this process's own entries too: one whose answer is late (or
+        # was lost to a 5xx) is stored all the same, and the read position must not pass
+        # an entry the state lacks.
+        header = await self._apply_message(message, message_id, strict=strict)
+        if self._opening:
+            self._note_chain(message_id, header)
+        self.position.advance(message_id)
+
+    def _assembler_parts(self) -> frozenset[int]:
+        return self._assembler.part_ids()
+
+    async def _apply_message(
+        self, message: dict[str, Any], message_id: int, *, strict: bool
+    ) -> codec.Header | None:
+        """Apply an entry unless it is held already; return its header (``None``: not one).
+
+        Raises:
+            HTTPException: its attachments could not be downloaded (nothing was applied).
+            StorageCorrupted: with ``strict``, the entry is unreadable.
+        """
+        engine = self._engine
         try:
             header = codec.parse_header(message, engine.bot_id)
             if header is None or header.kind != "log":
-                return
+                return header
             if header.batch is not None:
+                if header.batch in self._done_batches:
+                    return header  # a part of a batch applied already, read again
                 parts = self._assembler.add(header)
                 if parts is None:
-                    return
+                    return header
             else:
                 parts = [header]
             version = max(part.message_id for part in parts)
-            if version in self._skip:
-                return  # the snapshot this table was loaded from holds it already
+            if self.position.is_applied(version):
+                self._finish(parts, version, None)
+                return header
+            # A repair entry carries records as of the deleted entry it stands for.
+            at = _int_field(header.body, "at") or version
+            restored = header.body.get("gone")
+            if isinstance(restored, list):
+                self._restored.update(int(m) for m in restored if str(m).isdigit())
             ops = parts[0].ops if len(parts) == 1 else None
             if ops is not None:
                 count = len(ops)
-                self.state.apply(version, ops)
+                self.state.apply(at, ops)
             else:
                 stream = await fetch_stream(engine.http, self.channel_id, parts)
                 # Decoded and checked in full before anything is applied: a corrupt batch
@@ -277,19 +383,57 @@ class TableStore:
                         chunk = next(pieces, None)
                         if chunk is None:
                             break
-                        rows.extend(check_wire(version, chunk))
+                        rows.extend(check_wire(at, chunk))
                     await asyncio.sleep(0)
                 del stream, pieces
                 count = len(rows)
                 with gc_paused():
                     self.state.apply_checked(rows)
-        except StorageCorrupted:
+        except StorageCorrupted as exc:
+            where = f"table {self.spec.name!r} (channel {self.channel_id}), message {message_id}"
             if strict:
-                raise
-            _log.exception("table %s: entry %d could not be read", self.spec.name, message_id)
-            return
-        self._recent.extend(part.message_id for part in parts)
-        self._on_applied(version, count)
+                raise StorageCorrupted(f"{where}: {exc}") from exc
+            self._engine.report_damage(f"{where} could not be read and was skipped: {exc}")
+            return None
+        self._finish(parts, version, count)
+        return header
+
+    def _finish(self, parts: list[codec.Header], version: int, count: int | None) -> None:
+        """Record an applied entry (``count`` is ``None`` when it was held already)."""
+        batch = parts[0].batch
+        if batch is not None:
+            self._done_batches[batch] = version
+            if len(self._done_batches) > _DONE_BATCHES_MAX:
+                del self._done_batches[next(iter(self._done_batches))]
+            self._assembler.discard(batch)
+        for part in parts:
+            self._known[part.message_id] = version
+        if count is not None:
+            self._on_applied(version, count)
+
+    def _note_chain(self, message_id: int, header: codec.Header | None) -> None:
+        """Remember, while opening, which messages exist and which entries each names."""
+        self._opened_ids.add(message_id)
+        prev = _prev_of(header)
+        if prev:
+            self._prevs.append((message_id, prev))
+
+    def _report_broken_chain(self, start: int) -> None:
+        """Report entries that a later entry names as its predecessor but that are gone.
+
+        Each entry names the newest entry its writer held when it wrote (``prev``). One that
+        is missing from the log, with no repair entry standing for it, was deleted by
+        someone: what it held may be lost, and every process that opens the table says so.
+        """
+        for message_id, prev in self._prevs:
+            if prev > start and prev not in self._opened_ids and prev not in self._restored:
+                self._engine.report_damage(
+                    f"table {self.spec.name!r} (channel {self.channel_id}): entry {prev} is "
+                    f"missing from the log (deleted?); entry {message_id} follows it. Records "
+                    "it wrote that no later entry changed are lost"
+                )
+        self._prevs = []
+        self._opened_ids = set()
 
     def _on_sent(self, message_id: int) -> None:
         own = self._engine._own_ids
@@ -300,9 +444,13 @@ class TableStore:
             keep = sorted(own)[-_OWN_IDS_MAX // 2 :]
             own.clear()
             own.update(keep)
-        self._recent.append(message_id)
 
     def _on_applied(self, message_id: int, op_count: int) -> None:
+        self.position.mark_applied(message_id)
+        self._known.setdefault(message_id, message_id)
+        if len(self._known) > _KNOWN_MAX:
+            for old in sorted(self._known)[: _KNOWN_MAX // 4]:
+                del self._known[old]
         self._tail_ops += op_count
         self._tail_messages += 1
         self._maybe_snapshot()
@@ -319,6 +467,7 @@ class TableStore:
         engine = self._engine
         http = engine.http
         start = 0
+        skip: frozenset[int] = frozenset()
         snap = await self._find_snapshot(catalog_snapshot)
         if snap is not None:
             header, info = snap
@@ -345,18 +494,133 @@ class TableStore:
                 )
             else:
                 start = info.replay_from
-                self._skip = info.skip
-        self.seen_cursor = start
+                skip = info.skip
+        self.position = ReadPosition(start, skip)
+        self._snap_position = start
         async for page in page_forward(http, self.channel_id, after=start):
             for message in page:
                 await self.ingest(message)
+        self._report_broken_chain(start)
         self._opening = False
-        self._skip = frozenset()
         buffered, self._buffer = self._buffer, []
         for message in buffered:
             await self.ingest(message, live=True)
+        self._checker = asyncio.get_running_loop().create_task(
+            self._run_checks(), name=f"discobase gap check {self.spec.name}"
+        )
         # The replay counted the tail: a long one is snapshotted now, so the next open is short.
         self._maybe_snapshot()
+
+    # ------------------------------------------------------------------ gap checks
+
+    def request_check(self) -> None:
+        """Ask for a gap check now (a dispatch looked lost, or a write's outcome is unknown)."""
+        self._check_now.set()
+
+    async def check(self) -> None:
+        """Read the log over REST from the read position and apply what is not held yet.
+
+        This is what makes a table complete whatever the gateway delivered: a lost, late or
+        undownloadable dispatch is read here. An entry that cannot be read is reported and
+        passed; one whose attachments cannot be downloaded stops the read before it (the
+        next check tries again).
+
+        Raises:
+            HTTPException: Discord refused a read or a download.
+        """
+        async with self._check_lock:
+            after = self.position.read_from
+            async for page in page_forward(self._engine.http, self.channel_id, after=after):
+                for message in page:
+                    await self.ingest(message, strict=False)
+
+    async def _run_checks(self) -> None:
+        engine = self._engine
+        interval = engine.gap_check_interval * engine.time_scale
+        delay = interval
+        failures = 0
+        while not engine._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._check_now.wait(), timeout=delay)
+            self._check_now.clear()
+            if engine._closing:
+                return
+            try:
+                await self.check()
+            except HTTPException as exc:
+                failures += 1
+                delay = min(interval, _CHECK_RETRY * 2 ** min(failures, 6) * engine.time_scale)
+                _log.warning(
+                    "table %s: gap check failed (%s); trying again in %.2f s",
+                    self.spec.name,
+                    exc,
+                    delay,
+                )
+                continue
+            except Exception:  # noqa: BLE001 - the loop must outlive a bug in one check
+                _log.exception("table %s: gap check failed", self.spec.name)
+            failures = 0
+            delay = interval
+
+    # ------------------------------------------------------------------ deleted messages
+
+    def on_deleted(self, message_ids: Collection[int]) -> None:
+        """React to messages of the table's channel deleted by someone.
+
+        A deleted snapshot is written again (the log still holds everything). A deleted log
+        entry is written again from the records this process holds as of that entry, in a
+        repair entry that stands for it (its records keep their version, so a newer change
+        made meanwhile is not undone); the loss and the repair are reported by name.
+        """
+        for message_id in message_ids:
+            if message_id in self._pinned:
+                self._pinned.remove(message_id)
+                self._engine.report_damage(
+                    f"table {self.spec.name!r} (channel {self.channel_id}): snapshot "
+                    f"{message_id} was deleted; a new one is written (the log holds "
+                    "everything)"
+                )
+                self._tail_messages = self._engine.snapshot_messages
+                self._maybe_snapshot()
+                continue
+            version = self._known.get(message_id)
+            if version is not None and message_id not in self._restored:
+                _track(
+                    self._repairs,
+                    asyncio.get_running_loop().create_task(self._repair(message_id, version)),
+                )
+
+    async def _repair(self, gone: int, version: int) -> None:
+        engine = self._engine
+        # Every live process may repair; a short random wait lets the first one's repair
+        # reach the others, who then leave it (a second repair would be harmless).
+        await asyncio.sleep(random.random() * _REPAIR_JITTER * engine.time_scale)
+        if gone in self._restored or engine._closing:
+            return
+        ops: list[Op] = []
+        for record_id, at in self.state.versions_after(version - 1).items():
+            if at != version:
+                continue
+            data = self.state.get(record_id)
+            ops.append(Put(record_id, data) if data is not None else Delete(record_id))
+        stream = codec.compress_lines(encode_blob(ops))
+        plans = plan_stream("log", stream, engine.limits, at=str(version), gone=[str(gone)])
+        try:
+            for outgoing in plans:
+                message = await post(engine.http, self.channel_id, outgoing)
+                engine._own_ids.add(int(message["id"]))
+        except (HTTPException, DatabaseError) as exc:
+            engine.report_damage(
+                f"table {self.spec.name!r} (channel {self.channel_id}): entry {gone} was "
+                f"deleted and could not be written again ({exc}); {len(ops)} records it "
+                "held are missing for processes that open the table later"
+            )
+            return
+        self._restored.add(gone)
+        engine.report_damage(
+            f"table {self.spec.name!r} (channel {self.channel_id}): entry {gone} was deleted; "
+            f"its {len(ops)} records were written again in entry {message['id']}"
+        )
 
     async def _find_snapshot(
         self, catalog_snapshot: SnapshotInfo | None
@@ -401,10 +665,13 @@ class TableStore:
         engine = self._engine
         try:
             records = dict(self.state.records)
-            position = replay_from(self.seen_cursor, self._assembler.first_ids())
+            # Replay starts before the first entry not read back over REST: every entry up
+            # to there is held, whatever the gateway delivered (own writes included, since
+            # a REST read applies those too).
+            position = replay_from(self.position.contiguous, self._assembler.first_ids())
             recent = self.state.versions_after(position)
             # Content holds at most 2000 characters: list the newest entries only.
-            skip = sorted(m for m in set(self._recent) if m > position)[-60:]
+            skip = self.position.applied_after(position)[-60:]
             self._tail_ops = 0
             self._tail_messages = 0
             if len(records) > 2000:
@@ -445,6 +712,9 @@ class TableStore:
             }
             await engine._post_catalog("snapref", body)
             self.snapshots_written += 1
+            self._snap_position = position
+            for old in [m for m in self._known if m <= position]:
+                del self._known[old]
         except (HTTPException, DatabaseError):
             _log.exception(
                 "table %s: snapshot failed (the log still holds everything)", self.spec.name
@@ -465,9 +735,15 @@ class TableStore:
         """Flush pending writes, then let a snapshot in progress finish (the next open is
         faster for it; cancelling one half-way would lose nothing either)."""
         await self.writer.close()
+        checker, self._checker = self._checker, None
+        if checker is not None:
+            checker.cancel()
+            await asyncio.gather(checker, return_exceptions=True)
         task = self._snapshot_task
         if task is not None:
             await asyncio.shield(task)
+        if self._repairs:
+            await asyncio.gather(*self._repairs, return_exceptions=True)
 
 
 class StorageEngine:
@@ -482,6 +758,8 @@ class StorageEngine:
         snapshot_messages: ... or once this many log entries follow it.
         limits: size limits (defaults to Discord's).
         catalog_name: the catalog channel's name.
+        gap_check_interval: Discord seconds between two reads of each table's newest
+            entries over REST, which find what the gateway did not deliver.
     """
 
     def __init__(
@@ -495,6 +773,7 @@ class StorageEngine:
         snapshot_messages: int = 300,
         limits: Limits | None = None,
         catalog_name: str = CATALOG_CHANNEL,
+        gap_check_interval: float = GAP_CHECK_INTERVAL,
     ) -> None:
         self.http = http
         self.guild_id = int(guild_id)
@@ -512,6 +791,10 @@ class StorageEngine:
         self._own_ids: set[int] = set()
         self._own_nonces: set[str] = set()
         self._closing = False
+        self.gap_check_interval = gap_check_interval
+        #: Damage found (deleted entries, unreadable ones, ...), newest last, as reported.
+        self.damage: list[str] = []
+        self._repairs: set[asyncio.Task[None]] = set()
         # The bot's guild-level permissions and role ids (read by open()), and the guild's
         # channels by id as last listed (their permission overwrites).
         self._base_permissions: int | None = None
@@ -538,29 +821,34 @@ class StorageEngine:
             MissingPermissions: the bot lacks a permission the catalog or one of ``tables``
                 needs (checked before anything the check concerns is read, created or
                 written).
+            StorageDamaged: the catalog is gone but channels hold this bot's entries.
             HTTPException: Discord refused a request.
         """
         self._check_usable()
         if self.catalog is not None:
             await self.check_tables(tables)
             return
-        channel_id = await self._find_catalog_channel(tables)
+        channel_id, first_page = await self._find_catalog_channel(tables)
         catalog = Catalog(channel_id)
         self.catalog = catalog
-        await self._read_catalog(after=0)
+        for message in sorted(first_page, key=lambda m: int(m["id"])):
+            await self._ingest_catalog(message, strict=True)
+        if len(first_page) >= PAGE:
+            await self._read_catalog(after=catalog.cursor)
         await self.check_tables(tables)
         if not catalog.has_version:
             await self._post_catalog("db", {})
 
-    async def _find_catalog_channel(self, tables: Collection[str]) -> int:
-        def pick(channels: Any) -> int | None:
-            ids = [
-                int(c["id"])
-                for c in channels or ()
-                if isinstance(c, dict) and c.get("type") == 0 and c.get("name") == self.catalog_name
-            ]
-            return min(ids) if ids else None
+    async def _find_catalog_channel(
+        self, tables: Collection[str]
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Return the catalog's channel and its first page of history (oldest first).
 
+        The catalog is found by what it holds, this bot's entries, not by its name alone:
+        members can rename channels, and a channel renamed *to* the catalog's name must not
+        pass for an empty database. A catalog renamed away is found among the other channels
+        (one read each, only when no channel of the name holds the catalog).
+        """
         # Three requests at once: the channels (with their overwrites), and the guild's roles
         # and owner and the bot's own roles, from which its permissions follow.
         channels, guild, member = await asyncio.gather(
@@ -577,29 +865,101 @@ class StorageEngine:
             roles=[r for r in (guild or {}).get("roles") or () if isinstance(r, dict)],
             member_roles=self._role_ids,
         )
-        found = pick(channels)
-        if found is not None:
-            self._require(self._needs(found, perms.CATALOG_NEEDS, "the catalog"))
-            return found
+        named = self._text_channels(named=True)
+        for channel_id in named:
+            self._require(self._needs(channel_id, perms.CATALOG_NEEDS, "the catalog"))
+            page = await self._first_page(channel_id)
+            if self._kinds(page) & _CATALOG_KINDS:
+                return channel_id, page
+        # No channel of the name holds the catalog: it may have been renamed.
+        orphans: list[int] = []
+        for channel_id in self._text_channels(named=False):
+            if any(self._needs(channel_id, perms.CATALOG_NEEDS, "").values()):
+                continue  # the bot cannot read it, so it wrote nothing there
+            page = await self._first_page(channel_id)
+            kinds = self._kinds(page)
+            if kinds & _CATALOG_KINDS:
+                name = self._channels[channel_id].get("name")
+                self.report_damage(
+                    f"the catalog channel ({channel_id}) was renamed to #{name}; discobase "
+                    f"found it by its entries and uses it (rename it back to "
+                    f"#{self.catalog_name} to keep it easy to find)"
+                )
+                return channel_id, page
+            if kinds:
+                orphans.append(channel_id)
+        if orphans:
+            where = ", ".join(f"#{self._channels[c].get('name')} ({c})" for c in orphans)
+            raise StorageDamaged(
+                f"the catalog channel of guild {self.guild_id} is gone (deleted?), but "
+                f"channels {where} hold this bot's discobase entries. discobase stopped "
+                "rather than start an empty database beside them; restore the catalog or "
+                "move those channels' data out first",
+                channel_id=orphans[0],
+            )
+        return await self._create_catalog(tables), []
+
+    def _text_channels(self, *, named: bool) -> list[int]:
+        """Return the guild's text channels named like the catalog (or all others), by id."""
+        return sorted(
+            cid
+            for cid, c in self._channels.items()
+            if c.get("type") == 0 and (c.get("name") == self.catalog_name) == named
+        )
+
+    async def _first_page(self, channel_id: int) -> list[dict[str, Any]]:
+        page = await self.http.fetch_messages(channel_id, after=0, limit=PAGE)
+        return [m for m in page or () if isinstance(m, dict) and "id" in m]
+
+    def _kinds(self, page: list[dict[str, Any]]) -> set[str]:
+        """Return the kinds of this bot's discobase entries among ``page``."""
+        kinds = set()
+        for message in page:
+            with contextlib.suppress(StorageCorrupted):
+                header = codec.parse_header(message, self.bot_id)
+                if header is not None:
+                    kinds.add(header.kind)
+        return kinds
+
+    async def _create_catalog(self, tables: Collection[str]) -> int:
         # No catalog: every table is new too, and each needs a channel.
         need = perms.CATALOG_NEEDS | perms.MANAGE_CHANNELS
         if tables:
             need |= perms.TABLE_NEEDS
         self._require(self._server_needs(need, f"#{self.catalog_name} (the catalog)", tables))
         created = await self.http.create_guild_channel(
-            self.guild_id, name=self.catalog_name, topic="discobase catalog: do not post here"
+            self.guild_id,
+            name=self.catalog_name,
+            topic="discobase catalog: do not post here",
+            permission_overwrites=self._read_only_overwrites(),
         )
         mine = int(created["id"])
         # Two processes may create it at once: both settle on the smaller id.
         channels = await self.http.fetch_guild_channels(self.guild_id)
         self._learn_channels(channels)
-        winner = pick(channels) or mine
+        named = self._text_channels(named=True)
+        winner = min(named) if named else mine
         if winner != mine:
             with contextlib.suppress(HTTPException):
                 await self.http.delete_channel(mine)
             # Made by another process, perhaps with overwrites of its own.
             self._require(self._needs(winner, perms.CATALOG_NEEDS, "the catalog"))
         return winner
+
+    def _read_only_overwrites(self) -> list[dict[str, Any]]:
+        """Return overwrites that keep members from posting in a channel discobase makes.
+
+        Chat in a table channel would cost every later open a history read per 100 messages.
+        @everyone (whose role id is the guild's id) may read but not send; a member overwrite
+        gives the bot back the right to send, and nothing more (its other rights stay its
+        roles'). Server owners and administrators are not bound by overwrites, so this stops
+        chat, not deliberate damage.
+        """
+        send = str(perms.SEND_MESSAGES)
+        return [
+            {"id": str(self.guild_id), "type": 0, "allow": "0", "deny": send},
+            {"id": str(self.bot_id), "type": 1, "allow": send, "deny": "0"},
+        ]
 
     # ------------------------------------------------------------------ permissions
 
@@ -680,6 +1040,16 @@ class StorageEngine:
         entries = [(name, catalog.tables.get(name)) for name in names]
         if any(e is not None and e.channel_id not in self._channels for _, e in entries):
             self._learn_channels(await self.http.fetch_guild_channels(self.guild_id))
+        for name, entry in entries:
+            if entry is not None and entry.channel_id not in self._channels:
+                raise StorageDamaged(
+                    f"the channel of table {name!r} ({entry.channel_id}) is gone (deleted?): "
+                    f"the catalog (channel {catalog.channel_id}, entry {entry.first_id}) "
+                    "names it. discobase stopped rather than start the table empty in a new "
+                    "channel",
+                    table=name,
+                    channel_id=entry.channel_id,
+                )
         places: dict[str, int] = {}
         new = [name for name, entry in entries if entry is None]
         if new:
@@ -790,7 +1160,10 @@ class StorageEngine:
     async def _create_table(self, spec: TableSpec) -> int:
         catalog = self._require_catalog()
         created = await self.http.create_guild_channel(
-            self.guild_id, name=spec.name, topic=f"discobase table {spec.name}"
+            self.guild_id,
+            name=spec.name,
+            topic=f"discobase table {spec.name}",
+            permission_overwrites=self._read_only_overwrites(),
         )
         channel_id = int(created["id"])
         before = catalog.cursor
@@ -802,9 +1175,24 @@ class StorageEngine:
 
     # ------------------------------------------------------------------ live sync
 
+    def report_damage(self, what: str) -> None:
+        """Record and log damage found in the database (``damage`` lists it)."""
+        self.damage.append(what)
+        if len(self.damage) > _DAMAGE_MAX:
+            del self.damage[0]
+        _log.warning("damage: %s", what)
+
     async def on_event(self, name: str, data: dict[str, Any]) -> None:
         """Apply a gateway dispatch (entries by other processes, catalog changes)."""
-        if name != "MESSAGE_CREATE" or not isinstance(data, dict) or self._closing:
+        if not isinstance(data, dict) or self._closing:
+            return
+        if name in ("MESSAGE_DELETE", "MESSAGE_DELETE_BULK"):
+            self._on_messages_deleted(data)
+            return
+        if name == "CHANNEL_DELETE":
+            self._on_channel_deleted(data)
+            return
+        if name != "MESSAGE_CREATE":
             return
         try:
             channel_id = int(data["channel_id"])
@@ -824,6 +1212,61 @@ class StorageEngine:
             except HTTPException:
                 _log.exception("table %s: a live entry could not be read", store.spec.name)
 
+    def _on_messages_deleted(self, data: dict[str, Any]) -> None:
+        try:
+            channel_id = int(data["channel_id"])
+            raw = data["ids"] if "ids" in data else [data["id"]]
+            ids = [int(m) for m in raw]
+        except (KeyError, TypeError, ValueError):
+            return
+        catalog = self.catalog
+        if catalog is not None and channel_id == catalog.channel_id:
+            for name, entry in catalog.tables.items():
+                store = self.tables.get(name)
+                if store is not None and {entry.first_id, entry.latest_id} & set(ids):
+                    _track(
+                        self._repairs,
+                        asyncio.get_running_loop().create_task(self._repair_table_entry(store)),
+                    )
+            return
+        store = self._by_channel.get(channel_id)
+        if store is not None:
+            store.on_deleted(ids)
+
+    async def _repair_table_entry(self, store: TableStore) -> None:
+        # Without its catalog entry a table is unknown to a process that opens the database
+        # later, which would make it a second channel: describe it again.
+        try:
+            await self._post_catalog("table", table_entry_body(store.spec, store.channel_id))
+        except (HTTPException, DatabaseError) as exc:
+            self.report_damage(
+                f"the catalog entry of table {store.spec.name!r} (channel {store.channel_id}) "
+                f"was deleted and could not be written again: {exc}"
+            )
+        else:
+            self.report_damage(
+                f"the catalog entry of table {store.spec.name!r} (channel {store.channel_id}) "
+                "was deleted; it was written again"
+            )
+
+    def _on_channel_deleted(self, data: dict[str, Any]) -> None:
+        try:
+            channel_id = int(data["id"])
+        except (KeyError, TypeError, ValueError):
+            return
+        store = self._by_channel.get(channel_id)
+        catalog = self.catalog
+        if store is not None:
+            self.report_damage(
+                f"the channel of table {store.spec.name!r} ({channel_id}) was deleted: its "
+                "records live only in the processes that have it open; writes to it fail"
+            )
+        elif catalog is not None and channel_id == catalog.channel_id:
+            self.report_damage(
+                f"the catalog channel ({channel_id}) was deleted: processes that open the "
+                "database later will not find its tables"
+            )
+
     async def catch_up(self) -> None:
         """Read what the gateway may have missed (after a connection that did not resume)."""
         if self._closing or self.catalog is None:
@@ -832,9 +1275,7 @@ class StorageEngine:
         # little further back (ingesting an entry twice is harmless).
         await self._read_catalog(after=replay_from(self.catalog.cursor))
         for store in list(self.tables.values()):
-            async for page in page_forward(self.http, store.channel_id, after=store.seen_cursor):
-                for message in page:
-                    await store.ingest(message)
+            await store.check()
 
     def open_batch_check(self) -> Callable[[], bool] | None:
         """Return, when a batch block is open here, a check that says whether the code calling
@@ -886,3 +1327,27 @@ class StorageEngine:
         self._closing = True
         for store in list(self.tables.values()):
             await store.close()
+        if self._repairs:
+            await asyncio.gather(*self._repairs, return_exceptions=True)
+
+
+def _int_field(body: Mapping[str, Any], key: str) -> int:
+    """Return ``body[key]`` as a snowflake, or 0 when absent or not one."""
+    value = body.get(key)
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def _prev_of(header: codec.Header | None) -> int:
+    """Return the entry a log entry names as its writer's newest when it was written."""
+    if header is None or header.kind != "log":
+        return 0
+    return _int_field(header.body, "prev")
+
+
+def _track(tasks: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
+    """Keep ``task`` in ``tasks`` until it is done (so close() can wait for it)."""
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)

@@ -87,6 +87,14 @@ class BatchAssembler:
         del self._batches[header.batch]
         return [pending.parts[i] for i in range(pending.count)]
 
+    def part_ids(self) -> frozenset[int]:
+        """Return the message ids of the parts held for incomplete batches."""
+        return frozenset(h.message_id for p in self._batches.values() for h in p.parts.values())
+
+    def discard(self, batch: str) -> None:
+        """Forget a batch's parts (it was applied from elsewhere)."""
+        self._batches.pop(batch, None)
+
     def first_ids(self) -> list[int]:
         """Return the smallest part id of every incomplete batch."""
         return [min(h.message_id for h in p.parts.values()) for p in self._batches.values()]

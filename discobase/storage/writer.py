@@ -201,10 +201,10 @@ def plan_blob(blob: bytes, limits: Limits) -> list[Outgoing]:
     """Lay out operations encoded as newline-terminated JSON lines (see :func:`plan_messages`)."""
     # Lines are joined by commas inline (one fewer than the newlines), and escaping only
     # lengthens text, so only a batch this small can be inline.
-    if len(blob) - 1 + codec.INLINE_OVERHEAD <= codec.CONTENT_LIMIT:
+    if len(blob) - 1 + codec.INLINE_OVERHEAD + PREV_ROOM <= codec.CONTENT_LIMIT:
         inline = [codec.escape_json(line.decode()) for line in blob.split(b"\n") if line]
         content = codec.inline_content(inline)
-        if len(content) <= codec.CONTENT_LIMIT:
+        if len(content) + PREV_ROOM <= codec.CONTENT_LIMIT:
             return [Outgoing(content)]
     stream = codec.compress_lines(blob)
     return plan_stream("log", stream, limits)
@@ -232,6 +232,23 @@ def plan_stream(kind: str, stream: bytes, limits: Limits, **fields: Any) -> list
         attached = tuple(File(codec.file_name(i), data) for i, data in enumerate(files))
         out.append(Outgoing(header, attached))
     return out
+
+
+#: Characters kept free in every entry's content for its ``,"prev":"<snowflake>"``.
+PREV_ROOM = len(',"prev":""') + 20
+
+
+def with_prev(message: Outgoing, prev: int) -> Outgoing:
+    """Return ``message`` whose header also names ``prev``, the newest entry held."""
+    if prev <= 0 or not message.content.endswith("}"):
+        return message
+    return Outgoing(f'{message.content[:-1]},"prev":"{prev}"}}', message.files)
+
+
+def _maybe_stored(exc: BaseException) -> bool:
+    """Tell whether a failed write may have been stored all the same."""
+    status = getattr(exc, "status", None)
+    return status is None or status >= 500
 
 
 async def post(
@@ -264,6 +281,11 @@ class Writer:
             echoes of it can be skipped.
         on_applied: called after an acknowledged entry was applied, with its operation count.
         own_nonces: the set in which in-flight nonces are registered for the same purpose.
+        prev: returns the newest entry the table holds; each message names it (``prev``),
+            so a reader that lacks it knows it missed an entry, and a deleted entry leaves
+            a visible hole.
+        on_unsure: called when a write failed in a way that does not say whether Discord
+            stored it (a 5xx, a lost answer): the table then reads its log to find out.
     """
 
     def __init__(
@@ -277,6 +299,8 @@ class Writer:
         on_sent: Callable[[int], None] | None = None,
         on_applied: Callable[[int, int], None] | None = None,
         own_nonces: set[str] | None = None,
+        prev: Callable[[], int] | None = None,
+        on_unsure: Callable[[], None] | None = None,
     ) -> None:
         self._http = http
         self.channel_id = channel_id
@@ -286,6 +310,9 @@ class Writer:
         self._on_sent = on_sent
         self._on_applied = on_applied
         self._own_nonces = own_nonces if own_nonces is not None else set()
+        self._prev = prev
+        self._on_unsure = on_unsure
+        self._last_posted = 0
         self._route = routes.CREATE_MESSAGE.compile(channel_id=channel_id)
         self._queue: deque[Group] = deque()
         self._kick = asyncio.Event()
@@ -385,6 +412,8 @@ class Writer:
             last_id = await self._post_all(blob)
         except (HTTPException, DatabaseError) as exc:
             self._fail(groups, exc)
+            if self._on_unsure is not None and _maybe_stored(exc):
+                self._on_unsure()
             return
         except asyncio.CancelledError:
             self._fail(groups, DatabaseError("the database was closed during the write"))
@@ -471,11 +500,14 @@ class Writer:
     async def _post(self, message: Outgoing) -> int:
         nonce = str(secrets.randbits(63))
         self._own_nonces.add(nonce)
+        if self._prev is not None:
+            message = with_prev(message, max(self._prev(), self._last_posted))
         try:
             result = await post(self._http, self.channel_id, message, nonce)
         finally:
             self._own_nonces.discard(nonce)
         message_id = int(result["id"])
+        self._last_posted = message_id
         self.messages_sent += 1
         if self._on_sent is not None:
             self._on_sent(message_id)

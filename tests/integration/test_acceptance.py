@@ -23,6 +23,7 @@ import pydantic
 import pytest
 
 import discobase
+from discobase.storage.writer import PREV_ROOM
 from tests.conftest import TIME_SCALE
 
 WAIT = 30.0
@@ -775,8 +776,9 @@ async def test_records_around_2000_code_points_once_encoded(emulator: Any, unit:
         async with db.conn(bot.token):
             await Note(text="").save()
             empty = len(channel_messages(emulator, guild_id, "note")[-1].content)
-            start = (1990 - empty) // width
-            for n in range(start, start + 25 // width + 2):
+            # Each entry keeps PREV_ROOM code points for the entry it names as "prev".
+            start = (1990 - PREV_ROOM - empty) // width
+            for n in range(start, start + (25 + PREV_ROOM) // width + 2):
                 before = len(channel_messages(emulator, guild_id, "note"))
                 await Note(text=unit * n).save()
                 (message,) = channel_messages(emulator, guild_id, "note")[before:]
@@ -786,7 +788,8 @@ async def test_records_around_2000_code_points_once_encoded(emulator: Any, unit:
         async with db.conn(bot.token):
             assert {n.id: n.text for n in Note.find()} == expected
     inline = [size for size, attached in sizes.items() if not attached]
-    assert max(inline) > 2000 - width  # the largest inline entries are right at the limit
+    # The largest inline entries are right at the limit (less the room kept for "prev").
+    assert max(inline) > 2000 - PREV_ROOM - width
     assert any(sizes.values())  # and the next ones went into a file
 
 

@@ -148,10 +148,29 @@ async def test_a_new_database_names_the_missing_permission(
     assert not emulator.state.messages
 
 
+async def test_channels_it_made_keep_the_bots_right_to_send(emulator: Any) -> None:
+    """discobase's channels deny @everyone Send Messages and give it back to the bot alone:
+    chat cannot grow a table, and losing Send from the bot's role does not stop it."""
+    async with asyncio.timeout(WAIT):
+        bot, guild_id = await seeded(emulator, "existing")
+        guild = emulator.state.guilds[guild_id]
+        for channel_id in guild.channel_ids:
+            channel = emulator.state.channels[channel_id]
+            if channel.name in ("discobase", "note", "tag"):
+                overwrites = {o["id"]: o for o in channel.permission_overwrites}
+                assert int(overwrites[guild_id]["deny"]) & SEND_MESSAGES
+                assert int(overwrites[bot.id]["allow"]) == SEND_MESSAGES
+        emulator.set_permissions(guild_id, bot, PERMISSIONS & ~SEND_MESSAGES)
+        db = make_db(emulator, "existing")
+        note, _ = tables(db)
+        async with db.conn(bot.token):
+            await note(text="still writing").save()
+            assert note.count() == 21
+
+
 @pytest.mark.parametrize(
     ("bit", "name"),
     [
-        (SEND_MESSAGES, "Send Messages"),
         (ATTACH_FILES, "Attach Files"),
         (PIN_MESSAGES, "Pin Messages"),
     ],

@@ -17,8 +17,10 @@ from discobase.http import HTTPClient
 from discobase.http.errors import ServerError
 from discobase.storage import Delete, Limits, Put, StorageEngine, TableSpec, codec
 from discobase.storage.reader import fetch_stream
-from discobase.storage.writer import encode_lines, plan_messages, post
+from discobase.storage.writer import PREV_ROOM, encode_lines, plan_messages, post
 from tests.conftest import TIME_SCALE
+
+ADMINISTRATOR = 1 << 3
 
 SCHEMA: dict[str, Any] = {
     "title": "User",
@@ -140,7 +142,11 @@ async def test_writes_are_durable_and_reopen_identically(emulator: Any) -> None:
     assert stats["ratelimited_by_scope"]["global"] == 0
 
 
-@pytest.mark.parametrize("target", [1999, 2000, 2001])
+# An entry keeps room for the ``prev`` it names (writer.PREV_ROOM) within Discord's 2000.
+_INLINE_MAX = codec.CONTENT_LIMIT - PREV_ROOM
+
+
+@pytest.mark.parametrize("target", [_INLINE_MAX - 1, _INLINE_MAX, _INLINE_MAX + 1])
 async def test_records_at_the_content_limit_round_trip(emulator: Any, target: int) -> None:
     world = World(emulator)
     async with world.node() as engine:
@@ -153,7 +159,8 @@ async def test_records_at_the_content_limit_round_trip(emulator: Any, target: in
         await gather([store.submit([Put(rid, data)])])
         entries = [m for m in world.channel_messages(store.channel_id) if m.content.startswith("{")]
         assert len(entries) == 1
-        assert bool(entries[0].attachments) == (target > 2000)
+        assert bool(entries[0].attachments) == (target > _INLINE_MAX)
+        assert len(entries[0].content) <= codec.CONTENT_LIMIT
     async with world.node() as again:
         assert (await again.open_table(SPEC)).get(rid) == data
 
@@ -248,7 +255,8 @@ async def test_a_writer_killed_mid_batch_shows_nothing_partial(emulator: Any) ->
 async def test_foreign_messages_in_a_table_channel_are_ignored(emulator: Any) -> None:
     world = World(emulator)
     other = emulator.create_bot("intruder")
-    emulator.add_bot_to_guild(world.guild_id, other)
+    # Table channels deny members Send Messages; an administrator is not bound by that.
+    emulator.add_bot_to_guild(world.guild_id, other, permissions=ADMINISTRATOR)
     async with world.node() as engine:
         store = await engine.open_table(SPEC)
         await gather([store.submit([Put(store.new_id(), user(1))])])

@@ -11,7 +11,7 @@ from discobase import _json
 from discobase.errors import StorageCorrupted
 from discobase.storage import codec
 from discobase.storage.codec import Delete, Put
-from discobase.storage.writer import Limits, encode_lines, plan_messages
+from discobase.storage.writer import PREV_ROOM, Limits, encode_lines, plan_messages, with_prev
 
 BOT = 42
 
@@ -66,17 +66,25 @@ def _record_of_encoded_length(target: int) -> list[Put]:
     return [Put(123456789012345678, {"s": "x" * (target - overhead)})]
 
 
-@pytest.mark.parametrize("target", [1999, 2000, 2001])
+# Inline entries keep room for the "prev" the writer adds (writer.with_prev).
+_INLINE_MAX = codec.CONTENT_LIMIT - PREV_ROOM
+
+
+@pytest.mark.parametrize("target", [_INLINE_MAX - 1, _INLINE_MAX, _INLINE_MAX + 1])
 def test_content_limit_boundary(target: int) -> None:
     ops = _record_of_encoded_length(target)
     assert len(codec.inline_content([codec.encode_op(op) for op in ops])) == target
     lines = encode_lines(ops)
     plan = plan_messages(lines, sum(len(x) + 1 for x in lines), Limits())
     assert len(plan) == 1
-    if target <= 2000:
+    if target <= _INLINE_MAX:
         assert plan[0].files == () and len(plan[0].content) == target
     else:
         assert len(plan[0].files) == 1 and len(plan[0].content) < 100
+    # The largest snowflake a "prev" can name still fits within Discord's limit.
+    named = with_prev(plan[0], 2**64 - 1)
+    assert len(named.content) <= codec.CONTENT_LIMIT
+    assert _json.loads(named.content)["prev"] == str(2**64 - 1)
     header = codec.parse_header(message(plan[0].content, attachments=_attachments(plan[0])), BOT)
     assert header is not None
     ops_back = header.ops if header.ops is not None else _ops_from_files(plan[0])
