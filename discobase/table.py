@@ -504,9 +504,10 @@ class Table(BaseModel):
     ``@db.table``; the table's name is the class name in lower case. Records are written with
     :meth:`save`, :meth:`update`, :meth:`delete` or :meth:`commit`, each of which returns an
     ``asyncio.Task``: awaiting it waits until Discord has stored the change, and a task left
-    alone still runs (a failure is logged under the ``discobase`` logger). Queries
-    (:meth:`find`, :meth:`find_unique`, :meth:`get`, :meth:`count`) read the table's records
-    from memory.
+    alone still runs (a failure is logged under the ``discobase`` logger); :meth:`delete_id`
+    deletes by id. Queries (:meth:`find`, :meth:`find_unique`, :meth:`get`, :meth:`count`)
+    read the table's records from memory; a stored record that does not fit the class is
+    skipped and logged (see :meth:`find`).
 
     Inside ``async with db.batch():`` the tasks complete when the batch is written, after the
     block: await them after it, not inside it.
@@ -639,8 +640,8 @@ class Table(BaseModel):
         """Delete the stored record with this id, without reading it.
 
         The way to remove a record that cannot be read (one a query skipped and reported,
-        naming its id): it is deleted by id, as it is stored. A record object that holds this
-        id stays saved in memory; ``save()`` it to write it anew.
+        naming its id): it is deleted by id, as it is stored. A record object in memory that
+        holds this id keeps it: its ``update()`` would write it anew.
 
         Raises:
             RecordNotFound: no stored record has this id.
