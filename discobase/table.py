@@ -839,20 +839,23 @@ class Table(BaseModel):
                 f"{cls.__name__}.find_unique(name=...); use find() to list every record"
             )
         records = store.records()
+        ids = binding.readable(_matching_ids(binding, store, fields), records)
         found: list[Table] = []
-        # Unreadable matches are skipped (and reported), as find() skips them.
-        for i in binding.readable(_matching_ids(binding, store, fields), records):
+        # Unreadable matches are skipped (and reported), as find() skips them; a second
+        # readable match is enough to refuse a strict query.
+        for i in ids:
             record = binding.try_load(i, records[i])
             if record is not None:
                 found.append(record)
-                if not strict:
+                if not strict or len(found) > 1:
                     break
         if strict and len(found) != 1:
             query = ", ".join(f"{k}={v!r}" for k, v in fields.items())
             if not found:
                 raise RecordNotFound(f"no {binding.name} record has {query}")
+            many = len(binding.readable(ids, records))
             raise MultipleRecordsFound(
-                f"{len(found)} {binding.name} records have {query}; "
+                f"{many} {binding.name} records have {query}; "
                 "use find() for all of them or find_unique(..., strict=False) for the first"
             )
         return typing.cast(Self, found[0]) if found else None
