@@ -157,6 +157,17 @@ class Database:
         """Return whether the database is logged in and its tables are open."""
         return self._state == "ready"
 
+    @property
+    def damage(self) -> list[str]:
+        """Return the damage this process found or repaired, oldest first, one line each.
+
+        Each names the table, the channel and the message: a deleted entry written again, an
+        entry missing from the log, an unreadable one skipped, a renamed catalog. The same
+        lines go to the ``discobase.storage`` logger as warnings.
+        """
+        engine = self._engine
+        return list(getattr(engine, "damage", ()))
+
     def table(self, model: type[T]) -> type[T]:
         """Register a ``Table`` subclass on this database (use as a class decorator).
 

@@ -1,0 +1,222 @@
+"""No acknowledged write is lost: the failures Discord really produces, one test each.
+
+Each test drives a documented fault of the local Discord (lost dispatches, CDN failures, 5xx
+after the write, guild outages, members deleting messages and renaming channels) through the
+public API, and checks what a live process holds and what a fresh process loads. Every one of
+them failed before the read position, gap checks, repairs and content-based catalog lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+import discobase
+from discobase.emulator import Emulator
+from discobase.http import HTTPClient
+from tests.integration.test_database_faults import eventually
+
+SCALE = 0.01
+GUILD = "guarantees"
+WAIT = 30.0
+
+
+def make_db(emu: Emulator) -> tuple[discobase.Database, Any]:
+    db = discobase.Database(GUILD, api_url=emu.url, time_scale=SCALE)
+
+    class Item(discobase.Table):
+        key: str
+        n: int = 0
+
+    return db, db.table(Item)
+
+
+@asynccontextmanager
+async def world() -> AsyncIterator[tuple[Emulator, Any]]:
+    async with Emulator(time_scale=SCALE, seed=13) as emu:
+        bot = emu.create_bot("db")
+        emu.create_guild(GUILD, bots=[bot])
+        async with asyncio.timeout(WAIT):
+            yield emu, bot
+
+
+@asynccontextmanager
+async def running(emu: Emulator, bot: Any) -> AsyncIterator[tuple[discobase.Database, Any]]:
+    db, item = make_db(emu)
+    async with db.conn(bot.token):
+        yield db, item
+
+
+async def fresh_keys(emu: Emulator, bot: Any) -> dict[str, int]:
+    """What a process that opens the database now loads: key -> n."""
+    async with running(emu, bot) as (_, item):
+        return {i.key: i.n for i in item.find()}
+
+
+def channel_named(emu: Emulator, name: str) -> Any:
+    (channel,) = [c for c in emu.state.channels.values() if c.name == name]
+    return channel
+
+
+def entry_ids(emu: Emulator, channel: Any) -> list[str]:
+    """The ids of the bot's log entries in ``channel``, oldest first."""
+    return [
+        str(m)
+        for m in channel.message_ids
+        if emu.state.messages[m].content.startswith('{"discobase":1,"t":"log"')
+    ]
+
+
+async def test_a_lost_message_create_is_read_by_the_gap_check_and_kept_by_snapshots() -> None:
+    async with world() as (emu, bot), running(emu, bot) as (_, reader):
+        async with running(emu, bot) as (_, writer):
+            # Discord may send an event zero times: the reader never hears of this entry.
+            emu.gateway.withhold_dispatches("MESSAGE_CREATE", count=2)
+            await writer(key="lost").save()
+            await eventually(lambda: reader.find(key="lost") != [], "the reader to read it")
+        assert emu.stats()["gateway"]["faults"]["withheld"] >= 1
+        assert await fresh_keys(emu, bot) == {"lost": 0}
+
+
+async def test_a_failed_attachment_download_does_not_lose_a_live_batch() -> None:
+    async with world() as (emu, bot), running(emu, bot) as (_, reader):
+        async with running(emu, bot) as (_, writer):
+            # A batch large enough to travel as an attachment; the CDN fails it for longer
+            # than the HTTP client's retries (and the fresh URL's download too).
+            emu.fail_cdn("server_error", count=12)
+            await writer.save_many([writer(key=f"k{i}", n=i) for i in range(300)])
+            await eventually(lambda: reader.count() == 300, "the reader to hold the batch")
+        assert emu.stats()["cdn"]["faults"]["server_error"] >= 1
+
+
+async def test_a_500_after_the_write_converges_without_a_retry() -> None:
+    async with world() as (emu, bot), running(emu, bot) as (_, item):
+        kept = item(key="kept")
+        await kept.save()
+        # Stored, then answered 500, on every retry: the call fails but Discord has it.
+        emu.fail_next("POST", r"/channels/\d+/messages", 500, count=20, after_write=True)
+        with pytest.raises(discobase.DiscobaseError):
+            await item(key="stored anyway").save()
+        with pytest.raises(discobase.DiscobaseError):
+            await kept.delete()
+        emu.clear_faults()
+        # The process reads its log to learn what the failed calls did after all.
+        await eventually(
+            lambda: {i.key for i in item.find()} == {"stored anyway"}, "agreement with Discord"
+        )
+        assert await fresh_keys(emu, bot) == {"stored anyway": 0}
+
+
+async def test_a_deleted_entry_is_written_again_by_a_live_process() -> None:
+    async with world() as (emu, bot), running(emu, bot) as (db, item):
+        await item.save_many([item(key=f"k{i}") for i in range(3)])
+        await item(key="later").save()
+        channel = channel_named(emu, "item")
+        first = entry_ids(emu, channel)[0]
+        async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
+            await member.delete_message(channel.id, first)  # a member with Manage Messages
+        await eventually(lambda: any(first in line for line in db.damage), "the report")
+        await eventually(lambda: len(entry_ids(emu, channel)) == 2, "the repair entry")
+        assert "written again" in db.damage[-1] and "'item'" in db.damage[-1]
+        assert sorted(await fresh_keys(emu, bot)) == ["k0", "k1", "k2", "later"]
+
+
+async def test_an_entry_deleted_while_nobody_runs_is_reported_by_every_opener() -> None:
+    async with world() as (emu, bot):
+        async with running(emu, bot) as (_, item):
+            await item(key="a").save()
+            await item(key="b").save()
+            await item(key="c").save()
+        channel = channel_named(emu, "item")
+        middle = entry_ids(emu, channel)[1]
+        async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
+            await member.delete_message(channel.id, middle)
+        for _ in range(2):
+            async with running(emu, bot) as (db, item):
+                assert {i.key for i in item.find()} == {"a", "c"}
+                (line,) = [line for line in db.damage if middle in line]
+                assert f"channel {channel.id}" in line and "'item'" in line
+
+
+async def test_a_renamed_catalog_is_found_and_a_channel_renamed_to_its_name_is_not() -> None:
+    async with world() as (emu, bot):
+        async with running(emu, bot) as (_, item):
+            await item(key="kept").save()
+        catalog = channel_named(emu, "discobase")
+        general = channel_named(emu, "general")
+        async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
+            await member.edit_channel(catalog.id, name="renamed")
+            await member.edit_channel(general.id, name="discobase")  # older: a smaller id
+        assert int(general.id) < int(catalog.id)
+        channels = len(emu.state.channels)
+        async with running(emu, bot) as (db, item):
+            assert [i.key for i in item.find()] == ["kept"]
+            assert any("renamed to #renamed" in line for line in db.damage)
+        assert len(emu.state.channels) == channels  # no second catalog, no second table
+
+
+async def test_a_deleted_table_channel_is_named_not_replaced() -> None:
+    async with world() as (emu, bot):
+        async with running(emu, bot) as (_, item):
+            await item(key="kept").save()
+        table = channel_named(emu, "item")
+        async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
+            await member.delete_channel(table.id)
+        channels = len(emu.state.channels)
+        db, _ = make_db(emu)
+        with pytest.raises(discobase.StorageDamaged) as caught:
+            async with db.conn(bot.token):
+                pass
+        assert caught.value.table == "item" and caught.value.channel_id == int(table.id)
+        assert "'item'" in str(caught.value) and table.id in str(caught.value)
+        assert len(emu.state.channels) == channels
+
+
+async def test_a_deleted_catalog_with_tables_left_is_named_not_replaced() -> None:
+    async with world() as (emu, bot):
+        async with running(emu, bot) as (_, item):
+            await item(key="kept").save()
+        catalog, table = channel_named(emu, "discobase"), channel_named(emu, "item")
+        async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
+            await member.delete_channel(catalog.id)
+        db, _ = make_db(emu)
+        with pytest.raises(discobase.StorageDamaged, match=f"#item \\({table.id}\\)"):
+            async with db.conn(bot.token):
+                pass
+        assert not [c for c in emu.state.channels.values() if c.name == "discobase"]
+
+
+async def test_start_up_waits_for_its_own_guild_only() -> None:
+    async with world() as (emu, bot):
+        other = emu.create_guild("another", bots=[bot])
+        emu.gateway.unavailable_at_ready(other, count=5)  # down, and never back in this test
+        async with running(emu, bot) as (_, item):
+            await item(key="started").save()
+
+
+async def test_an_outage_of_its_own_guild_delays_ready_until_it_is_back() -> None:
+    async with world() as (emu, bot):
+        guild_id = next(iter(emu.state.guilds))
+        emu.gateway.unavailable_at_ready(guild_id, count=1)
+        db, item = make_db(emu)
+        db.login_task(bot.token)
+        await asyncio.sleep(100 * SCALE)
+        assert not db.is_ready
+        emu.gateway.guild_restore(guild_id)
+        await db.wait_ready()
+        await item(key="after the outage").save()
+        await db.close()
+
+
+async def test_writes_during_an_outage_reach_a_live_reader_when_the_guild_is_back() -> None:
+    async with world() as (emu, bot), running(emu, bot) as (_, reader):
+        guild_id = next(iter(emu.state.guilds))
+        async with running(emu, bot) as (_, writer):
+            emu.gateway.guild_outage(guild_id)
+            await writer(key="during").save()
+            emu.gateway.guild_restore(guild_id)
+            await eventually(lambda: reader.find(key="during") != [], "the reader to catch up")
