@@ -515,3 +515,27 @@ async def test_two_processes_creating_the_catalog_and_a_table_at_once_agree(emul
         if emulator.state.channels[c].guild_id == guild.id
     ]
     assert names.count("user") == 1 and names.count("discobase") == 1
+
+
+async def test_a_snapshot_never_starts_after_an_entry_its_writer_does_not_hold(
+    emulator: Any,
+) -> None:
+    """A's write is stored but its answer never comes (500 after the write, on every retry),
+    while B's entries reach A live and push it past its snapshot threshold: the snapshot
+    must not start after the stored write, or every later reader loses it."""
+    world = World(emulator)
+    async with world.node(gateway=True, snapshot_messages=3) as a, world.node() as b:
+        store_a = await a.open_table(SPEC)
+        store_b = await b.open_table(SPEC)
+        rid = store_a.new_id()
+        emulator.fail_next("POST", r"/channels/\d+/messages", 500, count=20, after_write=True)
+        with pytest.raises(ServerError):
+            await store_a.submit([Put(rid, user(1))])
+        emulator.clear_faults()
+        for i in range(2, 7):
+            await gather([store_b.submit([Put(store_b.new_id(), user(i))])])
+        await eventually(lambda: store_a.snapshots_written >= 1)
+    async with world.node() as fresh:
+        store = await fresh.open_table(SPEC)
+        assert store.get(rid) == user(1)
+        assert store.count() == 6
