@@ -352,6 +352,12 @@ def rest_fault(method: str, statuses: tuple[int, ...], after: bool | None) -> Ca
     return inject
 
 
+async def rest_refused(run: Run, rng: random.Random) -> None:
+    # A 403 before the write: the writer's error promises nothing was stored (``fail``), and
+    # the checker verifies that no one ever sees it.
+    run.emu.fail_next("POST", MESSAGES, 403, rng.randint(1, 2))
+
+
 async def rest_429(run: Run, rng: random.Random) -> None:
     scope = rng.choice(("user", "global", "shared"))
     run.emu.fail_next(
@@ -453,6 +459,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("http_5xx_after_write", ("fail_next",), rest_fault("POST", (500, 502, 503, 504), True)),
     Kind("http_5xx_any_message_route", ("fail_next",), rest_fault("*", (500, 503), None)),
     Kind("http_429", ("fail_next",), rest_429),
+    Kind("http_403_refused", ("fail_next",), rest_refused),
     Kind(
         "http_5xx_at_random",
         ("fail_next(probability)", "clear_faults"),
