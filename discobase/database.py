@@ -85,6 +85,11 @@ class Database:
         start_timeout: real seconds the gateway may take to become ready at login before
             :meth:`wait_ready` raises ``StartTimeout`` (the gateway client itself retries a
             lost connection for ever).
+        gap_check_interval: Discord seconds between two reads of each open table's newest
+            log entries over REST. Gateway events can be lost; this read finds what they
+            missed, so a live process converges within it (one request per table each time
+            when nothing is new: 240 an hour per table at the default). See
+            docs/guarantees.md.
 
     Example::
 
@@ -107,6 +112,7 @@ class Database:
         logging: bool = False,
         time_scale: float | None = None,
         start_timeout: float = 60.0,
+        gap_check_interval: float = 15.0,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise UsageError("a Database needs the name of its guild, a non-empty string")
@@ -119,6 +125,9 @@ class Database:
         if not start_timeout > 0:
             raise UsageError(f"start_timeout must be positive, not {start_timeout!r}")
         self.start_timeout = float(start_timeout)
+        if not (isinstance(gap_check_interval, int | float) and gap_check_interval > 0):
+            raise UsageError(f"gap_check_interval must be positive, not {gap_check_interval!r}")
+        self.gap_check_interval = float(gap_check_interval)
         if logging:
             enable_logging()
         self._tables: dict[str, TableBinding] = {}
@@ -475,7 +484,11 @@ class Database:
         _log().info("using guild %d for database %r", guild_id, self.name)
 
         engine = self._engine = StorageEngine(
-            http, guild_id=guild_id, bot_id=bot_id, time_scale=self.time_scale
+            http,
+            guild_id=guild_id,
+            bot_id=bot_id,
+            time_scale=self.time_scale,
+            gap_check_interval=self.gap_check_interval,
         )
         gateway_bot = await http.fetch_gateway_bot()
         gateway = self._gateway = GatewayClient(
@@ -793,6 +806,10 @@ async def _quietly(awaitable: Any, what: str) -> None:
 def _check_token(token: object) -> None:
     if not isinstance(token, str) or not token:
         raise UsageError("login needs a bot token, a non-empty string")
+    # The HTTP client's own check (whitespace around or inside it), before the login starts.
+    from discobase.http.client import check_token
+
+    check_token(token)
 
 
 def _guild_id(value: object) -> int | None:

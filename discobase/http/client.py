@@ -34,7 +34,7 @@ from discobase.http.ratelimit import RateLimiter
 from discobase.http.routes import CompiledRoute
 from discobase.http.wire import RawResponse, Transport, TransportFailure
 
-__all__ = ["DEFAULT_API_URL", "HTTPClient", "HTTPStats"]
+__all__ = ["DEFAULT_API_URL", "HTTPClient", "HTTPStats", "check_token"]
 
 DEFAULT_API_URL = "https://discord.com"
 API_PATH = "/api/v10"
@@ -121,7 +121,7 @@ class HTTPClient:
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
-        _check_token(token)
+        check_token(token)
         self._authorization = f"Bot {token}"
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self._base = self.api_url + API_PATH
@@ -583,7 +583,7 @@ class HTTPClient:
             raise error_for(raw.status, _decode(raw), route="GET <attachment>", reason=raw.reason)
 
 
-def _check_token(token: object) -> None:
+def check_token(token: object) -> None:
     """Refuse a token no Authorization header can carry, without ever showing it.
 
     Raises:

@@ -247,3 +247,12 @@ def test_guild_id_must_be_a_snowflake(bad: object) -> None:
 @pytest.mark.parametrize(("given", "kept"), [(123, 123), ("456", 456), (" 789 ", 789)])
 def test_guild_id_as_int_or_digits(given: int | str, kept: int) -> None:
     assert discobase.Database("db", guild_id=given).guild_id == kept
+
+
+@pytest.mark.parametrize("token", [" abc", "abc\n", "a b"])
+async def test_login_refuses_a_token_with_whitespace_before_it_starts(token: str) -> None:
+    db = discobase.Database("db", api_url="http://127.0.0.1:9")
+    with pytest.raises(discobase.UsageError, match="whitespace") as caught:
+        db.login_task(token)
+    assert token.strip() not in str(caught.value)
+    assert not db.is_ready
