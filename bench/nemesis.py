@@ -353,8 +353,8 @@ def rest_fault(method: str, statuses: tuple[int, ...], after: bool | None) -> Ca
 
 
 async def rest_refused(run: Run, rng: random.Random) -> None:
-    # A 403 before the write: the writer's error promises nothing was stored (``fail``), and
-    # the checker verifies that no one ever sees it.
+    # A 403 before the write (permission taken away for a moment). Alone it stores nothing;
+    # after a 5xx that came after the write, it refuses a retry of a stored write.
     run.emu.fail_next("POST", MESSAGES, 403, rng.randint(1, 2))
 
 
