@@ -133,7 +133,7 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
             str(body.get("method", "*")),
             str(body["path_regex"]),
             int(body["status"]),
-            count=int(body.get("count", 1)),
+            count=_optional(body, "count", int),
             after_write=bool(body.get("after_write", False)),
             scope=str(body.get("scope", "user")),
             retry_after=float(body.get("retry_after", 1.0)),
@@ -151,7 +151,7 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         body = await _body(request)
         emu.fail_cdn(
             str(body["kind"]),
-            count=int(body.get("count", 1)),
+            count=_optional(body, "count", int),
             probability=_optional(body, "probability", float),
             status=_optional(body, "status", int),
             path_regex=_optional(body, "path_regex", str),

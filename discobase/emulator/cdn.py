@@ -71,6 +71,11 @@ class Cdn:
         """Queue an injected failure (see ``Emulator.fail_cdn``)."""
         self.faults.append(fault)
 
+    def remove_fault(self, fault: CdnFault) -> None:
+        """Take one injected failure out of force, if it still is (chaos mode changing)."""
+        # By identity: two faults with the same settings compare equal.
+        self.faults[:] = [kept for kept in self.faults if kept is not fault]
+
     def clear_faults(self) -> None:
         """Forget every pending failure (counters stay)."""
         self.faults.clear()

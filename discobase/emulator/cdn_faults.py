@@ -63,7 +63,7 @@ class CdnFault:
     def build(
         cls,
         kind: str,
-        count: int,
+        count: int | None,
         probability: float | None,
         *,
         status: int | None = None,

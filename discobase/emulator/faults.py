@@ -3,10 +3,13 @@
 Layer: the emulator. Shared by the REST side (``Emulator.fail_next``) and the CDN
 (``Emulator.fail_cdn``); knows nothing of HTTP and nothing of the client.
 
-A fault given a ``count`` answers the next ``count`` matches and is then gone. A fault given a
-``probability`` fails each match with that chance until it is cleared. Every chance is drawn
-from the emulator's one seeded ``random.Random``, once per matching request and in the order
-the requests arrive, so the same seed and the same requests give the same failures again.
+A fault given only a ``count`` answers the next ``count`` matches and is then gone (with neither
+``count`` nor ``probability``, the next one). A fault given only a ``probability`` fails each
+match with that chance until it is cleared. Given both, it fails each match with that chance
+until ``count`` have failed, then it is gone: the meaning the gateway's dispatch faults give
+the pair too. Every chance is drawn from the emulator's one seeded ``random.Random``, once per
+matching request while the fault is armed and in the order the requests arrive, so the same
+seed and the same requests give the same failures again.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 from .clock import Clock
 
-__all__ = ["Trigger", "retry_after_header"]
+__all__ = ["Trigger", "rest_fault_kind", "retry_after_header"]
 
 
 @dataclass(slots=True)
@@ -25,16 +28,18 @@ class Trigger:
     """How often a fault fires.
 
     Attributes:
-        count: Answers left (ignored when ``probability`` is set).
-        probability: The chance that each match fails, or None to count down instead.
+        count: Answers left, or None for no limit (only with a ``probability``).
+        probability: The chance that each match fails, or None to fail every match.
     """
 
-    count: int = 1
+    count: int | None = 1
     probability: float | None = None
 
     @classmethod
-    def of(cls, count: int, probability: float | None) -> Trigger:
+    def of(cls, count: int | None, probability: float | None) -> Trigger:
         """Return a validated trigger.
+
+        ``count`` None means 1 without a probability (the next match) and no limit with one.
 
         Raises:
             ValueError: ``count`` is negative or ``probability`` lies outside 0..1.
@@ -43,24 +48,26 @@ class Trigger:
             probability = float(probability)
             if not 0.0 <= probability <= 1.0:
                 raise ValueError(f"probability must lie between 0 and 1, not {probability}")
-        elif count < 0:
+        if count is None:
+            return cls(None if probability is not None else 1, probability)
+        if count < 0:
             raise ValueError(f"count must not be negative, not {count}")
         return cls(int(count), probability)
 
     @property
     def armed(self) -> bool:
         """Return whether the fault may still fire."""
-        return self.probability is not None or self.count > 0
+        return self.count is None or self.count > 0
 
     def fires(self, rng: random.Random) -> bool:
         """Decide whether this match fails; a probability draws once from ``rng``."""
-        if self.probability is None:
-            return self.count > 0
-        return rng.random() < self.probability
+        if not self.armed:
+            return False
+        return self.probability is None or rng.random() < self.probability
 
     def spend(self) -> bool:
         """Use one answer; False when concurrent matches used the last ones first."""
-        if self.probability is not None:
+        if self.count is None:
             return True
         if self.count <= 0:
             return False
@@ -70,7 +77,22 @@ class Trigger:
     @property
     def spent(self) -> bool:
         """Return whether a counted fault has no answers left (it can be forgotten)."""
-        return self.probability is None and self.count <= 0
+        return self.count is not None and self.count <= 0
+
+
+def rest_fault_kind(status: int, after_write: bool) -> str:
+    """Return the kind an injected REST answer is counted under in ``stats()``.
+
+    ``server_error`` (5xx), ``rate_limited`` (429) or ``client_error`` (any other 4xx), with
+    ``_after_write`` when the request was performed before the error was answered.
+    """
+    if status >= 500:
+        kind = "server_error"
+    elif status == 429:
+        kind = "rate_limited"
+    else:
+        kind = "client_error"
+    return kind + ("_after_write" if after_write else "")
 
 
 def retry_after_header(clock: Clock, discord_seconds: float) -> str:

@@ -238,7 +238,7 @@ class Emulator:
         method: str,
         path_regex: str,
         status: int,
-        count: int = 1,
+        count: int | None = None,
         after_write: bool = False,
         *,
         scope: str = "user",
@@ -254,7 +254,9 @@ class Emulator:
             path_regex: Searched in the path after ``/api/v10``, e.g.
                 ``r"/channels/\\d+/messages"``.
             status: The status to answer (a 429 comes with a proper rate-limit body).
-            count: How many requests to fail.
+            count: How many requests to fail (None: the next one, or with a
+                ``probability`` no limit). With a ``probability`` too: up to ``count``,
+                each with that chance.
             after_write: Perform the request (store the write) and *then* answer the error:
                 the "500 after the message was stored" case.
             scope: For a 429: ``"user"`` (a route bucket, with its headers), ``"global"``
@@ -267,8 +269,8 @@ class Emulator:
             message: The JSON ``message`` (default: Discord's for ``code``, else the
                 generic one of the status).
             probability: Fail each matching request with this chance, drawn from
-                ``random`` (the seeded source), until ``clear_faults()``; ``count`` is then
-                ignored.
+                ``random`` (the seeded source), until ``count`` have failed or
+                ``clear_faults()``.
 
         Raises:
             ValueError: an unknown scope, a status below 400, or a bad count/probability.
@@ -293,7 +295,7 @@ class Emulator:
     def fail_cdn(
         self,
         kind: str,
-        count: int = 1,
+        count: int | None = None,
         probability: float | None = None,
         *,
         status: int | None = None,
@@ -309,9 +311,10 @@ class Emulator:
                 fresh valid URL of the same file), ``"slow"`` (the body trickles),
                 ``"truncated"`` (``Content-Length`` promises more than is sent, then the
                 connection closes) or ``"expired"`` (the stale-URL refusal).
-            count: How many downloads to fail (the next ones that would succeed).
+            count: How many downloads to fail (the next ones that would succeed; None: the
+                next one, or with a ``probability`` no limit).
             probability: Fail each download with this chance, drawn from ``random`` (the
-                seeded source), until ``clear_cdn_faults()``; ``count`` is then ignored.
+                seeded source), until ``count`` have failed or ``clear_cdn_faults()``.
             status: The status of a ``server_error`` (default 503), ``redirect`` (302) or
                 ``expired`` (404; 403 also happens) answer.
             path_regex: Only downloads whose path this matches (default: any).

@@ -124,6 +124,10 @@ class FaultBook:
         self._faults.append(fault)
         return fault
 
+    def remove(self, fault: DispatchFault) -> None:
+        """Take one fault out of force, if it still is (by identity: equal faults may differ)."""
+        self._faults[:] = [kept for kept in self._faults if kept is not fault]
+
     def clear(self) -> None:
         """Take every fault out of force."""
         self._faults.clear()

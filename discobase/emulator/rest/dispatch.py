@@ -25,7 +25,7 @@ import orjson
 from aiohttp import web
 
 from ..errors import ApiError, form_error, message_for
-from ..faults import Trigger, retry_after_header
+from ..faults import Trigger, rest_fault_kind, retry_after_header
 from ..limits import Decision
 from .context import Context, Reply, Route
 
@@ -83,8 +83,8 @@ class Fault:
     message: str | None = None
 
     @property
-    def count(self) -> int:
-        """Return the answers left of a counted fault."""
+    def count(self) -> int | None:
+        """Return the answers left of a counted fault (None: no limit)."""
         return self.trigger.count
 
     def matches(self, method: str, path: str) -> bool:
@@ -108,6 +108,7 @@ class Stats:
         self.bans = 0
         self.banned_requests = 0
         self.faults = 0
+        self.faults_by_kind: Counter[str] = Counter()
 
     def snapshot(self) -> dict[str, Any]:
         """Return a copy of every counter."""
@@ -124,6 +125,7 @@ class Stats:
             "bans": self.bans,
             "banned_requests": self.banned_requests,
             "faults_injected": self.faults,
+            "faults_by_kind": dict(self.faults_by_kind),
         }
 
 
@@ -155,7 +157,7 @@ class RestApi:
         method: str,
         path_regex: str,
         status: int,
-        count: int,
+        count: int | None,
         after_write: bool,
         scope: str = "user",
         retry_after: float = 1.0,
@@ -163,8 +165,8 @@ class RestApi:
         code: int | None = None,
         message: str | None = None,
         probability: float | None = None,
-    ) -> None:
-        """Queue an injected failure (see ``Emulator.fail_next``).
+    ) -> Fault:
+        """Queue an injected failure (see ``Emulator.fail_next``) and return it.
 
         Raises:
             ValueError: an unknown scope, a status outside 400-599, or a bad count/probability.
@@ -173,19 +175,24 @@ class RestApi:
             raise ValueError(f"scope must be user, global or shared, not {scope!r}")
         if not 400 <= int(status) <= 599:
             raise ValueError(f"an injected status must be an error (400-599), not {status}")
-        self.faults.append(
-            Fault(
-                method.upper(),
-                re.compile(path_regex),
-                int(status),
-                Trigger.of(count, probability),
-                after_write,
-                scope,
-                float(retry_after),
-                None if code is None else int(code),
-                None if message is None else str(message),
-            )
+        fault = Fault(
+            method.upper(),
+            re.compile(path_regex),
+            int(status),
+            Trigger.of(count, probability),
+            after_write,
+            scope,
+            float(retry_after),
+            None if code is None else int(code),
+            None if message is None else str(message),
         )
+        self.faults.append(fault)
+        return fault
+
+    def remove_fault(self, fault: Fault) -> None:
+        """Take one injected failure out of force, if it still is (chaos mode changing)."""
+        # By identity: two faults with the same settings compare equal.
+        self.faults[:] = [kept for kept in self.faults if kept is not fault]
 
     def clear_faults(self) -> None:
         """Forget every pending injected failure (counters stay)."""
@@ -336,6 +343,7 @@ class RestApi:
         if fault.trigger.spent and fault in self.faults:
             self.faults.remove(fault)
         self.stats.faults += 1
+        self.stats.faults_by_kind[rest_fault_kind(fault.status, fault.after_write)] += 1
         return True
 
     async def _fault_answer(
