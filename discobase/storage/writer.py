@@ -245,12 +245,6 @@ def with_prev(message: Outgoing, prev: int) -> Outgoing:
     return Outgoing(f'{message.content[:-1]},"prev":"{prev}"}}', message.files)
 
 
-def _maybe_stored(exc: BaseException) -> bool:
-    """Tell whether a failed write may have been stored all the same."""
-    status = getattr(exc, "status", None)
-    return status is None or status >= 500
-
-
 async def post(
     http: HTTPClient, channel_id: int, message: Outgoing, nonce: str | None = None
 ) -> dict[str, Any]:
@@ -284,8 +278,9 @@ class Writer:
         prev: returns the newest entry the table holds; each message names it (``prev``),
             so a reader that lacks it knows it missed an entry, and a deleted entry leaves
             a visible hole.
-        on_unsure: called when a write failed in a way that does not say whether Discord
-            stored it (a 5xx, a lost answer): the table then reads its log to find out.
+        on_unsure: called when a write failed: unless it was refused before its first
+            attempt, Discord may have stored it (a 5xx, a lost answer), so the table reads
+            its log to find out.
     """
 
     def __init__(
@@ -412,7 +407,9 @@ class Writer:
             last_id = await self._post_all(blob)
         except (HTTPException, DatabaseError) as exc:
             self._fail(groups, exc)
-            if self._on_unsure is not None and _maybe_stored(exc):
+            if self._on_unsure is not None:
+                # Even a refusal may follow an attempt the HTTP client retried after a 5xx or
+                # a lost answer, which Discord may have stored: one read settles it.
                 self._on_unsure()
             return
         except asyncio.CancelledError:
