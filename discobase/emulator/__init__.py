@@ -8,6 +8,7 @@ imports this package. See ``docs/emulator.md``.
 
 from __future__ import annotations
 
+from .chaos import Chaos
 from .clock import Clock
 from .events import EmulatorEvent, EventBus
 from .limits import DEFAULT_LIMITS, LimitConfig, RouteLimit
@@ -16,6 +17,7 @@ from .server import Emulator
 
 __all__ = [
     "Bot",
+    "Chaos",
     "Clock",
     "DEFAULT_LIMITS",
     "Emulator",

@@ -47,6 +47,21 @@ def _parser() -> argparse.ArgumentParser:
         help="real seconds per Discord second (default 1.0; 0.01 runs 100x faster)",
     )
     parser.add_argument(
+        "--chaos",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="make every failure Discord may produce happen at random, each kind at RATE "
+        "(0 to 1; default 0: none); see docs/emulator.md, Chaos",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="seed every random fault, so that a run replays (default: a fresh one, "
+        "printed on stderr when --chaos is on)",
+    )
+    parser.add_argument(
         "--allow-guild-create",
         action="store_true",
         help="serve the legacy POST /guilds that Discord removed for bots in July 2025",
@@ -81,6 +96,8 @@ async def serve(args: argparse.Namespace, out: TextIO, stop: asyncio.Event) -> N
         port=args.port,
         data_dir=args.data,
         allow_guild_create=args.allow_guild_create,
+        seed=args.seed,
+        chaos=args.chaos or None,
     )
     async with emu:
         token, guild_id = seed(emu, args.bot, args.guild, args.permissions)
@@ -90,11 +107,18 @@ async def serve(args: argparse.Namespace, out: TextIO, stop: asyncio.Event) -> N
         out.write(f"DISCOBASE_GUILD_ID={guild_id}\n")
         out.write(f"DISCOBASE_TIME_SCALE={args.time_scale:g}\n")
         out.flush()
+        if emu.chaos is not None:
+            print(
+                f"emulator: chaos at {args.chaos:g}, seed {emu.seed} "
+                f"(replay: --chaos {args.chaos:g} --seed {emu.seed})",
+                file=sys.stderr,
+                flush=True,
+            )
         await stop.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``discobase emulator [--host] [--port] [--guild] [--data] [--time-scale]``.
+    """Run ``discobase emulator [--host] [--port] [--guild] [--data] [--time-scale] [--chaos]``.
 
     Returns:
         The exit status: 0 after an interrupt, 2 for bad arguments (argparse exits).
@@ -102,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not args.time_scale > 0:
         print("--time-scale must be positive", file=sys.stderr)
+        return 2
+    if not 0.0 <= args.chaos <= 1.0:
+        print("--chaos must lie between 0 and 1", file=sys.stderr)
         return 2
 
     async def run() -> None:

@@ -8,6 +8,7 @@ packages (``discobase.http``, ``discobase.gateway``, ``discobase.storage``).
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from .cdn import Cdn
 from .cdn_faults import CdnFault
+from .chaos import Chaos, ChaosRun, fault_summary
 from .clock import Clock
 from .events import EventBus
 from .gateway import GatewayServer
@@ -54,7 +56,11 @@ class Emulator:
         max_file_size: Largest accepted file (Discord's default: 10 MiB).
         max_request_size: Largest accepted request body (Discord: 25 MiB).
         seed: Seeds ``random``, the one source every randomised fault draws from, so that a
-            run with faults at random replays exactly (``None``: a fresh seed each run).
+            run with faults at random replays exactly (``None``: a fresh seed each run,
+            kept in ``seed``).
+        chaos: Make every failure Discord may produce happen at random: a rate for every
+            kind (``0.05``), a mapping of per-kind rates or a :class:`Chaos` (None: none).
+            See ``set_chaos``.
     """
 
     def __init__(
@@ -69,6 +75,7 @@ class Emulator:
         max_file_size: int = 10 * MiB,
         max_request_size: int = 25 * MiB,
         seed: int | None = None,
+        chaos: Chaos | float | Mapping[str, Any] | None = None,
     ) -> None:
         self.time_scale = float(time_scale)
         self.seed = seed if seed is not None else random.randrange(2**32)
@@ -105,6 +112,9 @@ class Emulator:
 
             self._store = SqliteStore(self.data_dir / "emulator.sqlite3")
             self._store.load_into(self.state, self.cdn)
+        self.chaos_counts: Counter[str] = Counter()
+        self._chaos: ChaosRun | None = None
+        self.set_chaos(chaos)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -121,8 +131,11 @@ class Emulator:
     def build_app(self) -> web.Application:
         """Return the aiohttp application (REST, CDN, admin, gateway)."""
         from .admin import add_admin_routes
+        from .admin_guard import admin_guard
 
-        app = web.Application(client_max_size=self.max_request_size + MiB)
+        app = web.Application(
+            client_max_size=self.max_request_size + MiB, middlewares=[admin_guard(self)]
+        )
         self.gateway.add_routes(app)
         self.cdn.add_routes(app)
         add_admin_routes(app, self)
@@ -151,10 +164,14 @@ class Emulator:
         shown = f"[{host}]" if ":" in str(host) else str(host)
         self.port = int(port)
         self._url = f"http://{shown}:{port}"
+        if self._chaos is not None:
+            self._chaos.start()
 
     async def stop(self) -> None:
         """Close gateway connections, stop serving and flush the store."""
         runner, self._runner = self._runner, None
+        if self._chaos is not None:
+            await self._chaos.stop()
         if runner is not None:
             await self.gateway.close()
             await runner.cleanup()
@@ -227,11 +244,59 @@ class Emulator:
     # -- control -------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """Return the counters: requests, responses by status, 429s by scope, ..., gateway."""
+        """Return the counters: requests, responses by status, 429s by scope, ..., gateway.
+
+        ``faults`` sums up every injected fault (by hand or by chaos) by kind, with the
+        names chaos gives the kinds (``rest_server_error``, ``cdn_truncated``,
+        ``dispatch_withhold``, ``guild_outage``, ...) and a ``total``.
+        """
         out = self.rest.stats.snapshot()
         out["cdn"] = self.cdn.stats()
         out["gateway"] = self.gateway.stats()
+        out["faults"] = fault_summary(out, out["cdn"], out["gateway"], self.chaos_counts)
         return out
+
+    @property
+    def chaos(self) -> Chaos | None:
+        """Return the chaos in force, or None."""
+        return None if self._chaos is None else self._chaos.chaos
+
+    def set_chaos(
+        self, chaos: Chaos | float | Mapping[str, Any] | None, *, seed: int | None = None
+    ) -> Chaos | None:
+        """Make every failure Discord may produce happen at random, or stop that (None, 0).
+
+        Per-message kinds (dispatches, downloads, requests) become probability faults added
+        after those in force, drawn from ``random``; guild outages, socket drops and latency
+        spikes are decided by a timer while the emulator serves. The previous chaos's faults
+        are taken out first; faults set by hand stay. ``reset()`` keeps chaos (it puts its
+        faults back), and ``clear_faults()`` and its siblings take chaos's faults of their
+        family out until chaos is set again.
+
+        Args:
+            chaos: A rate for every kind, a mapping of ``Chaos`` fields, a ``Chaos``, or None.
+            seed: Reseed ``random`` first (and ``seed``), to replay a run.
+
+        Returns:
+            The chaos now in force, or None.
+
+        Raises:
+            ValueError: an unknown kind or a rate outside 0..1.
+        """
+        wanted = Chaos.of(chaos)
+        if seed is not None:
+            self.seed = int(seed)
+            self.random.seed(self.seed)
+        if self._chaos is not None:
+            self._chaos.remove()
+            self._chaos.cancel()
+            self._chaos = None
+        if wanted is not None:
+            self._chaos = ChaosRun(self, wanted)
+            self._chaos.apply()
+            if self._runner is not None:
+                self._chaos.start()
+        return wanted
 
     def fail_next(
         self,
@@ -364,13 +429,18 @@ class Emulator:
     def reset(self) -> None:
         """Forget counters, rate-limit windows, bans, faults, the slow link and gateway sessions.
 
-        Bots, guilds, channels and messages stay (``reset_data()`` wipes them too).
+        Bots, guilds, channels and messages stay (``reset_data()`` wipes them too). Chaos
+        stays in force: its faults are put back.
         """
         self.rest.reset()
         self.limiter.reset()
         self.gateway.reset()
         self.cdn.reset()
         self.link.reset()
+        self.chaos_counts.clear()
+        if self._chaos is not None:
+            self._chaos.remove()
+            self._chaos.apply()
 
     def reset_data(self) -> None:
         """Forget every bot, guild, channel, message and file, and everything ``reset`` does."""
