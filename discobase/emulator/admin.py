@@ -1,11 +1,14 @@
 """The admin API under ``/_emulator/``: seed bots and guilds, read stats, inject faults, reset.
 
 Faults: ``POST``/``DELETE /_emulator/faults`` (the API's), ``POST``/``DELETE
-/_emulator/cdn/faults`` (attachment downloads), ``GET``/``PUT /_emulator/link`` (a slow link).
+/_emulator/cdn/faults`` (attachment downloads), ``GET``/``PUT /_emulator/link`` (a slow link),
+``GET``/``POST``/``DELETE /_emulator/chaos`` (every kind at random, from a seed).
 
 Layer: the emulator. For tests in another process (``discobase emulator`` running as a server).
-It is not part of Discord's API and needs no token: the emulator listens on loopback. The
-gateway's own admin routes live under ``/_emulator/gateway/``.
+It is not part of Discord's API and needs no token: the emulator listens on loopback, and
+``admin_guard`` refuses requests not addressed to it or not JSON. Bot tokens are shown only
+for one bot asked for by id (``GET /_emulator/bots/{id}``) or just created, never in a list.
+The gateway's own admin routes live under ``/_emulator/gateway/``.
 """
 
 from __future__ import annotations
@@ -55,13 +58,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
 def add_admin_routes(app: web.Application, emu: Emulator) -> None:
     """Register the admin endpoints on ``app``."""
 
-    def bot_out(bot: Any) -> dict[str, Any]:
-        return {
-            "id": bot.id,
-            "token": bot.token,
-            "username": bot.username,
-            "application_id": bot.application_id,
-        }
+    def bot_out(bot: Any, *, token: bool = False) -> dict[str, Any]:
+        out = {"id": bot.id, "username": bot.username, "application_id": bot.application_id}
+        if token:
+            out["token"] = bot.token
+        return out
 
     def bot_named(bot_id: Any) -> Any:
         bot = emu.state.bots.get(str(bot_id))
@@ -70,7 +71,7 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         return bot
 
     async def health(request: web.Request) -> web.Response:
-        return _reply({"ok": True, "url": emu.url, "time_scale": emu.time_scale})
+        return _reply({"ok": True, "url": emu.url, "time_scale": emu.time_scale, "seed": emu.seed})
 
     async def stats(request: web.Request) -> web.Response:
         return _reply(emu.stats())
@@ -78,9 +79,16 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
     async def list_bots(request: web.Request) -> web.Response:
         return _reply([bot_out(b) for b in emu.state.bots.values()])
 
+    async def get_bot(request: web.Request) -> web.Response:
+        bot = emu.state.bots.get(request.match_info["bot_id"])
+        if bot is None:
+            return _reply({"error": "no such bot"}, 404)
+        return _reply(bot_out(bot, token=True))
+
     async def create_bot(request: web.Request) -> web.Response:
         body = await _body(request)
-        return _reply(bot_out(emu.create_bot(str(body.get("name", "discobase")))), 201)
+        bot = emu.create_bot(str(body.get("name", "discobase")))
+        return _reply(bot_out(bot, token=True), 201)
 
     async def list_guilds(request: web.Request) -> web.Response:
         return _reply(
@@ -176,6 +184,24 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         )
         return _reply(emu.link.snapshot())
 
+    def chaos_out() -> dict[str, Any]:
+        chaos = emu.chaos
+        return {"chaos": None if chaos is None else chaos.as_dict(), "seed": emu.seed}
+
+    async def get_chaos(request: web.Request) -> web.Response:
+        return _reply(chaos_out())
+
+    async def set_chaos(request: web.Request) -> web.Response:
+        body = await _body(request)
+        seed = _optional(body, "seed", int)
+        body.pop("seed", None)
+        emu.set_chaos(body, seed=seed)
+        return _reply(chaos_out())
+
+    async def clear_chaos(request: web.Request) -> web.Response:
+        emu.set_chaos(None)
+        return _reply(chaos_out())
+
     async def reset(request: web.Request) -> web.Response:
         body = await _body(request)
         if body.get("data"):
@@ -194,6 +220,7 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         ("GET", "/stats"): stats,
         ("GET", "/bots"): list_bots,
         ("POST", "/bots"): create_bot,
+        ("GET", "/bots/{bot_id}"): get_bot,
         ("GET", "/guilds"): list_guilds,
         ("POST", "/guilds"): create_guild,
         ("POST", "/guilds/{guild_id}/bots"): add_bot,
@@ -205,6 +232,9 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         ("DELETE", "/cdn/faults"): clear_cdn_faults,
         ("GET", "/link"): get_link,
         ("PUT", "/link"): set_link,
+        ("GET", "/chaos"): get_chaos,
+        ("POST", "/chaos"): set_chaos,
+        ("DELETE", "/chaos"): clear_chaos,
         ("POST", "/reset"): reset,
         ("POST", "/advance"): advance,
     }

@@ -246,7 +246,7 @@ async def test_admin_api_sets_and_clears_cdn_faults(
     every = {"kind": "redirect", "probability": 1.0}
     assert (await admin.post("/_emulator/cdn/faults", json=every)).status == 204
     assert (await fetch(http_session, file_url, follow=False))[0] == 302
-    assert (await admin.delete("/_emulator/cdn/faults")).status == 204
+    assert (await admin.delete("/_emulator/cdn/faults", json={})).status == 204
     assert (await fetch(http_session, file_url, follow=False))[0] == 200
     stats = (await admin.get("/_emulator/stats")).json()["cdn"]["faults"]
     assert stats["server_error"] == 1 and stats["redirect"] == 1

@@ -307,7 +307,7 @@ async def test_admin_api_sets_codes_probabilities_and_the_link(
     assert (await admin.post("/_emulator/faults", json=limited)).status == 204
     reply = await api.get("/users/@me")
     assert reply.json()["message"] == "custom" and reply.header("X-RateLimit-Scope") == "shared"
-    assert (await admin.delete("/_emulator/faults")).status == 204
+    assert (await admin.delete("/_emulator/faults", json={})).status == 204
     assert (await api.get("/users/@me")).status == 200
     bad = {"method": "GET", "path_regex": "/", "status": 500, "probability": 2}
     assert (await admin.post("/_emulator/faults", json=bad)).status == 400

@@ -111,7 +111,7 @@ async def test_admin_api_seeds_and_controls(admin: Any) -> None:
     async with session.post(f"{base}/reset", json={}) as reply:
         assert reply.status == 204
     assert emu.stats()["requests_total"] == 0 and emu.state.bots
-    async with session.delete(f"{base}/guilds/{guild_id}/bots/{bot['id']}") as reply:
+    async with session.delete(f"{base}/guilds/{guild_id}/bots/{bot['id']}", json={}) as reply:
         assert reply.status == 204
     async with session.post(f"{base}/reset", json={"data": True}) as reply:
         assert reply.status == 204
