@@ -54,13 +54,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+
+def _gap_check_interval() -> float:
+    from discobase.storage.engine import GAP_CHECK_INTERVAL as interval
+
+    return interval
+
+
 WORKER = Path(__file__).with_name("nemesis_worker.py")
 GUILD = "nemesis"
 START_DEADLINE = 90.0  # real seconds a process may take to log in
 STOP_DEADLINE = 60.0  # real seconds writers may take to finish their operation at the end
-#: Not yet a documented interval of discobase: the period after which a live process notices
-#: a gap in what the gateway delivered and reads it over REST.
-GAP_CHECK_INTERVAL = 10.0
+#: discobase's gap-check interval (docs/guarantees.md): the longest a live process waits
+#: before it reads over REST what the gateway did not deliver. Its default, as the workers
+#: leave it.
+GAP_CHECK_INTERVAL = _gap_check_interval()
 #: Discord admits one IDENTIFY per bot per 5 s (max_concurrency 1): after a fault that ends
 #: every session at once, the processes of one bot get new sessions one 5 s slot apart.
 IDENTIFY_WINDOW = 5.0
