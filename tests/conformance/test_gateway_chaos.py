@@ -646,3 +646,78 @@ async def test_hikari_survives_duplication_reordering_and_a_guild_outage() -> No
             await _all_seen(seen, {int(after.id)})
         finally:
             await asyncio.wait_for(hk.close(), WAIT)
+
+
+# -- third-party clients survive the gateway faults of chaos mode ------------------------------
+
+# Every gateway fault chaos makes that leaves a client able to see its messages: dispatches
+# duplicated, reordered and delayed at random, and guild outages at random moments that end by
+# themselves. (A withheld dispatch is gone for good; neither library reads history back.)
+GATEWAY_CHAOS: dict[str, Any] = {
+    "dispatch_duplicate": 0.3,
+    "dispatch_reorder": 0.3,
+    "dispatch_delay": 0.3,
+    "dispatch_delay_seconds": 1.0,
+}
+OUTAGES: dict[str, Any] = {"guild_outage": 1.0, "tick": 2.0, "outage_seconds": (1.0, 3.0)}
+
+
+async def _through_random_outages(emu: Any) -> None:
+    """Let chaos take the guild down and back at random twice, then stop the outages."""
+    emu.set_chaos({**GATEWAY_CHAOS, **OUTAGES})
+    await eventually(lambda: _faults(emu)["guild_restores"] >= 2, WAIT)
+    emu.set_chaos(GATEWAY_CHAOS)  # the outage in progress still ends by itself
+    await eventually(lambda: not emu.gateway.delivery.down, WAIT)
+
+
+def _stayed_connected(emu: Any) -> None:
+    gateway = emu.stats()["gateway"]
+    assert gateway["identifies"] == 1 and gateway["open"] == 1
+    faults = gateway["faults"]
+    assert faults["guild_outages"] >= 2
+    assert faults["duplicated"] > 0 and faults["reordered"] > 0 and faults["delayed"] > 0
+
+
+async def test_discord_py_stays_connected_through_gateway_chaos() -> None:
+    pytest.importorskip("discord")
+    async with _seeded(TIME_SCALE) as (emu, bot, guild_id, channel_id):
+        emu.set_chaos(GATEWAY_CHAOS)
+        async with _discord_py(emu, bot.token) as (client, seen):
+            await _through_random_outages(emu)
+
+            def available() -> bool:
+                guild = client.get_guild(int(guild_id))
+                return guild is not None and not guild.unavailable
+
+            await eventually(available, WAIT)
+            channel = client.get_guild(int(guild_id)).get_channel(int(channel_id))
+            ids = {(await channel.send(f"m{i}")).id for i in range(12)}
+            assert await _all_seen(seen, ids) >= len(ids)
+            _stayed_connected(emu)
+
+
+async def test_hikari_stays_connected_through_gateway_chaos() -> None:
+    hikari = pytest.importorskip("hikari")
+    async with _seeded(0.1) as (emu, bot, guild_id, channel_id):
+        emu.set_chaos(GATEWAY_CHAOS)
+        hk = hikari.GatewayBot(
+            bot.token,
+            rest_url=emu.url + "/api/v10",
+            banner=None,
+            logs=None,
+            suppress_optimization_warning=True,
+        )
+        seen: asyncio.Queue[int] = asyncio.Queue()
+
+        @hk.listen(hikari.GuildMessageCreateEvent)
+        async def on_create(event: Any) -> None:
+            await seen.put(int(event.message_id))
+
+        await asyncio.wait_for(hk.start(check_for_updates=False), WAIT)
+        try:
+            await _through_random_outages(emu)
+            sent = [await hk.rest.create_message(int(channel_id), f"m{i}") for i in range(12)]
+            await _all_seen(seen, {int(m.id) for m in sent})
+            _stayed_connected(emu)
+        finally:
+            await asyncio.wait_for(hk.close(), WAIT)
