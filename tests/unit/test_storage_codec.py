@@ -171,3 +171,15 @@ def test_decode_stream_rejects_garbage_and_truncation() -> None:
 def test_header_puts_marker_first() -> None:
     content = codec.encode_header("snap", **{"from": "5", "records": 3, "files": 1})
     assert content.startswith('{"discobase":1,"t":"snap"')
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 7, 100, 4096, 128 * 1024])
+def test_iter_stream_pieces_join_to_the_whole_stream(chunk_bytes: int) -> None:
+    # Pieces of any size (a line cut across two pieces, a piece of one byte of input) give
+    # every line once, in order; the input goes in a slice at a time (no quadratic copies).
+    lines = [_json.dumps(["p", str(i), {"x": "y" * (i % 50), "i": i}]) for i in range(3000)]
+    data = zlib.compress(b"\n".join(lines) + b"\n")
+    got = [raw for chunk in codec.iter_stream(data, chunk_bytes=chunk_bytes) for raw in chunk]
+    assert got == [_json.loads(line) for line in lines]
+    with pytest.raises(StorageCorrupted):
+        list(codec.iter_stream(data[:-5], chunk_bytes=chunk_bytes))
