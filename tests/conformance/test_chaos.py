@@ -335,7 +335,11 @@ async def test_the_command_line_sets_chaos_and_its_seed() -> None:
             assert raw, "the emulator exited before printing its address"
             key, _, value = raw.decode().strip().partition("=")
             lines[key] = value
-        said = (await asyncio.wait_for(process.stderr.readline(), WAIT)).decode()
+        said = ""
+        while "chaos" not in said:  # the line that says how to replay the run
+            raw = await asyncio.wait_for(process.stderr.readline(), WAIT)
+            assert raw, "the emulator said nothing of its chaos"
+            said = raw.decode()
         assert "--chaos 0.05 --seed 1234" in said and lines["DISCOBASE_TOKEN"] not in said
         async with aiohttp.ClientSession() as session:
             async with session.get(lines["DISCOBASE_API_URL"] + "/_emulator/chaos") as reply:
