@@ -303,7 +303,10 @@ async def test_the_admin_route_sets_reads_and_clears_chaos() -> None:
         assert answer["chaos"]["rates"]["cdn_truncated"] == 0.02
         assert emu.chaos is not None and emu.chaos.rate == 0.02
         async with session.get(base) as reply:
-            assert (await reply.json())["chaos"]["rate"] == 0.02
+            settings = (await reply.json())["chaos"]
+            assert settings["rate"] == 0.02
+        async with session.post(base, json=settings) as reply:  # an answer can be sent back
+            assert (await reply.json())["chaos"] == settings
         for bad in ({"rate": 2}, {"nonsense": 1}):
             async with session.post(base, json=bad) as reply:
                 assert reply.status == 400 and "error" in await reply.json()
