@@ -1,0 +1,597 @@
+"""TableStore: one open table, its live records, its writer and its read position (storage
+layer: uses the HTTP client and gateway *events*; knows nothing of pydantic models, the
+Database object or the gateway connection itself).
+
+Opening a table loads its newest snapshot and replays the log after it. After that, reads
+never call Discord. Entries written by other processes arrive as gateway dispatches
+(``ingest(..., live=True)``), which are best effort; so each table also reads its log over
+REST from its read position (``check``) every ``gap_check_interval`` and whenever an entry
+shows that one before it was missed (see ``position.py`` and docs/guarantees.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Collection, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from discobase.errors import StorageCorrupted
+from discobase.http import HTTPClient
+from discobase.http.errors import HTTPException
+from discobase.storage import codec
+from discobase.storage.batch import current_batch
+from discobase.storage.catalog import TableSpec
+from discobase.storage.codec import Op
+from discobase.storage.ids import IdGenerator
+from discobase.storage.own import OwnWrites
+from discobase.storage.position import ReadPosition
+from discobase.storage.reader import BatchAssembler, fetch_stream, page_forward
+from discobase.storage.repair import Chain, int_field, post_repair, prev_of, records_as_of
+from discobase.storage.snapshot import (
+    SnapshotInfo,
+    decode_records,
+    gc_paused,
+    replay_from,
+)
+from discobase.storage.snapshots import Snapshots
+from discobase.storage.state import TableState, check_wire
+from discobase.storage.writer import Group, Limits, Writer
+
+__all__ = ["GAP_CHECK_INTERVAL", "StoreHost", "TableStore"]
+
+_log = logging.getLogger("discobase.storage")
+
+#: Discord seconds between two gap checks of a table (one request each when nothing is new).
+GAP_CHECK_INTERVAL = 15.0
+# Entries remembered for repairs (a snapshot by this process forgets those before it).
+_KNOWN_MAX = 100_000
+_DONE_BATCHES_MAX = 1024
+# Discord seconds: the first retry of a failed gap check (doubling up to the interval).
+_CHECK_RETRY = 0.25
+# Discord seconds: the longest random wait before repairing a deleted entry.
+_REPAIR_JITTER = 1.0
+
+
+class StoreHost(Protocol):
+    """What a table needs of the engine that opened it."""
+
+    http: HTTPClient
+    bot_id: int
+    ids: IdGenerator
+    limits: Limits
+    time_scale: float
+    snapshot_ops: int
+    snapshot_messages: int
+    gap_check_interval: float
+    own: OwnWrites
+
+    @property
+    def closing(self) -> bool: ...
+
+    def check_usable(self) -> None: ...
+
+    def report_damage(self, what: str) -> None: ...
+
+    def post_catalog(self, kind: str, body: dict[str, Any]) -> Awaitable[None]: ...
+
+
+class TableStore:
+    """One open table: its live records, indexes and writer.
+
+    Attributes:
+        spec: what the database layer declared.
+        channel_id: the table's channel.
+        state: the live records and their indexes.
+        writer: the table's group-commit writer.
+        position: how far the log was read over REST, and what was applied beyond.
+        snapshots: finds, writes and pins the table's snapshots.
+    """
+
+    def __init__(
+        self, engine: StoreHost, spec: TableSpec, channel_id: int, state: TableState
+    ) -> None:
+        self.spec = spec
+        self.channel_id = channel_id
+        self.state = state
+        self.engine = engine
+        self.writer = Writer(
+            engine.http,
+            channel_id,
+            state,
+            engine.limits,
+            time_scale=engine.time_scale,
+            on_sent=engine.own.remember,
+            on_applied=self._on_applied,
+            own_nonces=engine.own.nonces,
+            prev=lambda: self.position.newest,
+            on_unsure=self.request_check,
+        )
+        self.snapshots = Snapshots(
+            engine.http,
+            channel_id,
+            spec.name,
+            bot_id=engine.bot_id,
+            limits=engine.limits,
+            own=engine.own,
+            post_catalog=engine.post_catalog,
+        )
+        self.assembler = BatchAssembler()
+        self.position = ReadPosition()
+        # Entries since the last snapshot this process knows of, part or whole -> the
+        # version their records carry (a batch's last part): what a repair writes again.
+        self._known: dict[int, int] = {}
+        # Multi-part batches applied lately (batch id -> version), so that reading their
+        # parts again does not start them over.
+        self._done_batches: dict[str, int] = {}
+        # Deleted entries that a repair entry stands for.
+        self._restored: set[int] = set()
+        self._repairs: set[asyncio.Task[None]] = set()
+        # While opening: which entries name which as their prev (deleted ones show).
+        self._chain = Chain()
+        self._check_now = asyncio.Event()
+        self._check_lock = asyncio.Lock()
+        self._checker: asyncio.Task[None] | None = None
+        self._opening = True
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = asyncio.Lock()
+        self._tail_ops = 0
+        self._tail_messages = 0
+        self._snapshot_task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<TableStore {self.spec.name!r} channel={self.channel_id} records={self.count()}>"
+
+    @property
+    def snapshots_written(self) -> int:
+        """Return how many snapshots this process wrote of the table."""
+        return self.snapshots.written
+
+    # ------------------------------------------------------------------ reads
+
+    def new_id(self) -> int:
+        """Return a fresh record id, unique across processes, known before any write."""
+        return self.engine.ids.new_id()
+
+    def new_ids(self, count: int) -> list[int]:
+        """Return ``count`` fresh record ids, ascending."""
+        return self.engine.ids.new_ids(count)
+
+    def get(self, record_id: int) -> dict[str, Any] | None:
+        """Return a record's JSON-mode data, or ``None``."""
+        return self.state.get(record_id)
+
+    def records(self) -> Mapping[int, dict[str, Any]]:
+        """Return a read-only view of the live records, keyed by id."""
+        return self.state.records
+
+    def lookup(self, field: str, value: Any) -> Collection[int] | None:
+        """Return the ids whose ``field`` equals ``value`` (JSON-mode); ``None`` if not indexed."""
+        return self.state.lookup(field, value)
+
+    def column(self, field: str) -> Mapping[int, Any] | None:
+        """Return ``{record id: stored value}`` of ``field`` for the live records that have it,
+        or ``None`` where scanning the records is cheaper (see ``TableState.column``)."""
+        return self.state.column(field)
+
+    def count(self) -> int:
+        """Return how many records are live."""
+        return self.state.count()
+
+    # ------------------------------------------------------------------ writes
+
+    def submit(self, ops: Sequence[Op]) -> asyncio.Future[None]:
+        """Write a group of operations atomically.
+
+        Unique indexes are checked at once, against live and pending records. The operations
+        become visible when the returned future resolves, which is when Discord acknowledged
+        the message carrying them. Inside ``engine.batch()`` the group is held until the block
+        ends and sent with the block's other groups for this table, all or nothing.
+
+        Raises:
+            UniqueViolation: a unique index would hold a value twice.
+            NotConnected: the engine is closed.
+        """
+        self.engine.check_usable()
+        ops = list(ops)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if not ops:
+            future.set_result(None)
+            return future
+        self.state.check(ops)
+        token = self.state.hold(ops)
+        group = Group(ops=ops, tokens=[token], futures=[future])
+        batch = current_batch(self.engine)
+        if batch is not None:
+            batch.add(self, group)
+        else:
+            self.writer.enqueue(group)
+        return future
+
+    def submit_later(self, chunks: Iterator[list[Op]], count: int) -> asyncio.Future[None]:
+        """Write ``count`` operations made a slice at a time, atomically, as :meth:`submit`.
+
+        A large ``save_many`` hands its records over as JSON slices that ``chunks`` decodes:
+        without a unique index nothing needs the operations before the writer sends them, so
+        the writer makes them, yielding to the event loop between slices. With a unique index
+        (or inside ``engine.batch()``) they are made at once and checked as ``submit`` does.
+
+        Raises:
+            UniqueViolation: a unique index would hold a value twice.
+            NotConnected: the engine is closed.
+        """
+        in_batch = current_batch(self.engine) is not None
+        if self.state.has_unique or in_batch or count <= 0:
+            with gc_paused():  # decoding builds thousands of dicts; nothing awaits here
+                ops = [op for chunk in chunks for op in chunk]
+            return self.submit(ops)
+        self.engine.check_usable()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        token = self.state.hold(())  # nothing to claim without a unique index
+        self.writer.enqueue(Group(ops=[], tokens=[token], futures=[future], later=chunks))
+        return future
+
+    # ------------------------------------------------------------------ applying entries
+
+    async def ingest(
+        self, message: dict[str, Any], *, live: bool = False, strict: bool = True
+    ) -> None:
+        """Apply one message of the table's channel (anything but an entry is ignored).
+
+        Args:
+            message: the message, from a dispatch or a REST read.
+            live: it came from the gateway. A live entry never moves the read position
+                (dispatches can be lost), and one that cannot be applied asks for a gap
+                check instead of failing.
+            strict: for a REST read, raise ``StorageCorrupted`` for an unreadable entry;
+                otherwise report it and read on.
+        """
+        if self._opening and live:
+            self._buffer.append(message)
+            return
+        async with self._lock:
+            if live:
+                await self._ingest_live(message)
+            else:
+                await self._ingest_read(message, strict=strict)
+
+    async def _ingest_live(self, message: dict[str, Any]) -> None:
+        message_id = int(message["id"])
+        engine = self.engine
+        if engine.own.is_echo(message):
+            return  # our own write: the writer applies it
+        try:
+            header = await self._apply_message(message, message_id, strict=False)
+        except HTTPException as exc:
+            # The attachment could not be downloaded (the CDN is a separate service). The
+            # read position has not passed this entry, so the gap check reads it again.
+            _log.warning(
+                "table %s: live entry %d (channel %d) could not be downloaded (%s); reading "
+                "it again from the log",
+                self.spec.name,
+                message_id,
+                self.channel_id,
+                exc,
+            )
+            self.request_check()
+            return
+        prev = prev_of(header)
+        if prev and not self.position.is_applied(prev) and prev not in self.assembler.part_ids():
+            # The writer had applied an entry this process has not: a dispatch was lost.
+            self.request_check()
+
+    async def _ingest_read(self, message: dict[str, Any], *, strict: bool) -> None:
+        message_id = int(message["id"])
+        # A REST read applies this process's own entries too: one whose answer is late (or
+        # was lost to a 5xx) is stored all the same, and the read position must not pass
+        # an entry the state lacks.
+        header = await self._apply_message(message, message_id, strict=strict)
+        if self._opening:
+            self._chain.note(message_id, prev_of(header))
+        self.position.advance(message_id)
+
+    async def _apply_message(
+        self, message: dict[str, Any], message_id: int, *, strict: bool
+    ) -> codec.Header | None:
+        """Apply an entry unless it is held already; return its header (``None``: not one).
+
+        Raises:
+            HTTPException: its attachments could not be downloaded (nothing was applied).
+            StorageCorrupted: with ``strict``, the entry is unreadable.
+        """
+        engine = self.engine
+        try:
+            header = codec.parse_header(message, engine.bot_id)
+            if header is None or header.kind != "log":
+                return header
+            if header.batch is not None:
+                if header.batch in self._done_batches:
+                    return header  # a part of a batch applied already, read again
+                parts = self.assembler.add(header)
+                if parts is None:
+                    return header
+            else:
+                parts = [header]
+            version = max(part.message_id for part in parts)
+            if self.position.is_applied(version):
+                self._finish(parts, version, None)
+                return header
+            # A repair entry carries records as of the deleted entry it stands for.
+            at = int_field(header.body, "at") or version
+            restored = header.body.get("gone")
+            if isinstance(restored, list):
+                self._restored.update(int(m) for m in restored if str(m).isdigit())
+            ops = parts[0].ops if len(parts) == 1 else None
+            if ops is not None:
+                count = len(ops)
+                self.state.apply(at, ops)
+            else:
+                stream = await fetch_stream(engine.http, self.channel_id, parts)
+                # Decoded and checked in full before anything is applied: a corrupt batch
+                # changes nothing, and readers never see half of one. The decoding yields
+                # to the event loop between pieces; applying is one quick loop.
+                rows: list[tuple[int, int, dict[str, Any] | None]] = []
+                pieces = codec.iter_stream(stream)
+                while True:
+                    with gc_paused():
+                        chunk = next(pieces, None)
+                        if chunk is None:
+                            break
+                        rows.extend(check_wire(at, chunk))
+                    await asyncio.sleep(0)
+                del stream, pieces
+                count = len(rows)
+                with gc_paused():
+                    self.state.apply_checked(rows)
+        except StorageCorrupted as exc:
+            where = f"table {self.spec.name!r} (channel {self.channel_id}), message {message_id}"
+            if strict:
+                raise StorageCorrupted(f"{where}: {exc}") from exc
+            self.engine.report_damage(f"{where} could not be read and was skipped: {exc}")
+            return None
+        self._finish(parts, version, count)
+        return header
+
+    def _finish(self, parts: list[codec.Header], version: int, count: int | None) -> None:
+        """Record an applied entry (``count`` is ``None`` when it was held already)."""
+        batch = parts[0].batch
+        if batch is not None:
+            self._done_batches[batch] = version
+            if len(self._done_batches) > _DONE_BATCHES_MAX:
+                del self._done_batches[next(iter(self._done_batches))]
+            self.assembler.discard(batch)
+        for part in parts:
+            self._known[part.message_id] = version
+        if count is not None:
+            self._on_applied(version, count)
+
+    def _report_broken_chain(self, start: int) -> None:
+        where = f"table {self.spec.name!r} (channel {self.channel_id})"
+        for prev, follower in self._chain.missing(start, self._restored):
+            self.engine.report_damage(
+                f"{where}: entry {prev} is missing from the log (deleted?); entry {follower} "
+                "follows it. Records it wrote that no later entry changed are lost"
+            )
+        self._chain = Chain()
+
+    def _on_applied(self, message_id: int, op_count: int) -> None:
+        self.position.mark_applied(message_id)
+        self._known.setdefault(message_id, message_id)
+        if len(self._known) > _KNOWN_MAX:
+            for old in sorted(self._known)[: _KNOWN_MAX // 4]:
+                del self._known[old]
+        self._tail_ops += op_count
+        self._tail_messages += 1
+        self._maybe_snapshot()
+
+    def _maybe_snapshot(self) -> None:
+        engine = self.engine
+        if self._opening or engine.closing or self._snapshot_task is not None:
+            return
+        if self._tail_ops >= engine.snapshot_ops or self._tail_messages >= engine.snapshot_messages:
+            self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot())
+
+    async def load(self, catalog_snapshot: SnapshotInfo | None) -> None:
+        """Load the newest snapshot and replay the log after it; then apply buffered events."""
+        engine = self.engine
+        http = engine.http
+        start = 0
+        skip: frozenset[int] = frozenset()
+        snap = await self.snapshots.find(catalog_snapshot)
+        if snap is not None:
+            header, info = snap
+            try:
+                stream = await fetch_stream(http, self.channel_id, [header])
+                # A piece at a time, yielding in between: a 100,000-record snapshot takes a
+                # good part of a second to load, and the gateway's heartbeat must still go
+                # out. The table is not visible until it is open, so no reader sees a part.
+                chunks = decode_records(stream)
+                while True:
+                    with gc_paused():
+                        chunk = next(chunks, None)
+                        if chunk is None:
+                            break
+                        self.state.apply_wire(info.replay_from, chunk, versioned=True)
+                    await asyncio.sleep(0)
+                del stream, chunks
+            except (StorageCorrupted, HTTPException):
+                self.state.clear()
+                _log.exception(
+                    "table %s: snapshot %d unreadable; replaying the whole log",
+                    self.spec.name,
+                    info.message_id,
+                )
+            else:
+                start = info.replay_from
+                skip = info.skip
+        self.position = ReadPosition(start, skip)
+        async for page in page_forward(http, self.channel_id, after=start):
+            for message in page:
+                await self.ingest(message)
+        self._report_broken_chain(start)
+        self._opening = False
+        buffered, self._buffer = self._buffer, []
+        for message in buffered:
+            await self.ingest(message, live=True)
+        self._checker = asyncio.get_running_loop().create_task(
+            self._run_checks(), name=f"discobase gap check {self.spec.name}"
+        )
+        # The replay counted the tail: a long one is snapshotted now, so the next open is short.
+        self._maybe_snapshot()
+
+    # ------------------------------------------------------------------ gap checks
+
+    def request_check(self) -> None:
+        """Ask for a gap check now (a dispatch looked lost, or a write's outcome is unknown)."""
+        self._check_now.set()
+
+    async def check(self) -> None:
+        """Read the log over REST from the read position and apply what is not held yet.
+
+        This is what makes a table complete whatever the gateway delivered: a lost, late or
+        undownloadable dispatch is read here. An entry that cannot be read is reported and
+        passed; one whose attachments cannot be downloaded stops the read before it (the
+        next check tries again).
+
+        Raises:
+            HTTPException: Discord refused a read or a download.
+        """
+        async with self._check_lock:
+            after = self.position.read_from
+            async for page in page_forward(self.engine.http, self.channel_id, after=after):
+                for message in page:
+                    await self.ingest(message, strict=False)
+
+    async def _run_checks(self) -> None:
+        engine = self.engine
+        interval = engine.gap_check_interval * engine.time_scale
+        delay = interval
+        failures = 0
+        while not engine.closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._check_now.wait(), timeout=delay)
+            self._check_now.clear()
+            if engine.closing:
+                return
+            try:
+                await self.check()
+            except HTTPException as exc:
+                failures += 1
+                delay = min(interval, _CHECK_RETRY * 2 ** min(failures, 6) * engine.time_scale)
+                _log.warning(
+                    "table %s: gap check failed (%s); trying again in %.2f s",
+                    self.spec.name,
+                    exc,
+                    delay,
+                )
+                continue
+            except Exception:  # noqa: BLE001 - the loop must outlive a bug in one check
+                _log.exception("table %s: gap check failed", self.spec.name)
+            failures = 0
+            delay = interval
+
+    # ------------------------------------------------------------------ deleted messages
+
+    def on_deleted(self, message_ids: Collection[int]) -> None:
+        """React to messages of the table's channel deleted by someone.
+
+        A deleted snapshot is written again (the log still holds everything). A deleted log
+        entry is written again from the records this process holds as of that entry, in a
+        repair entry that stands for it (its records keep their version, so a newer change
+        made meanwhile is not undone); the loss and the repair are reported by name.
+        """
+        for message_id in message_ids:
+            if self.snapshots.forget(message_id):
+                self.engine.report_damage(
+                    f"table {self.spec.name!r} (channel {self.channel_id}): snapshot "
+                    f"{message_id} was deleted; a new one is written (the log holds "
+                    "everything)"
+                )
+                self._tail_messages = self.engine.snapshot_messages
+                self._maybe_snapshot()
+                continue
+            version = self._known.get(message_id)
+            if version is not None and message_id not in self._restored:
+                track(
+                    self._repairs,
+                    asyncio.get_running_loop().create_task(self._repair(message_id, version)),
+                )
+
+    async def _repair(self, gone: int, version: int) -> None:
+        engine = self.engine
+        # Every live process may repair; a short random wait lets the first one's repair
+        # reach the others, who then leave it (a second repair would be harmless).
+        await asyncio.sleep(random.random() * _REPAIR_JITTER * engine.time_scale)
+        if gone in self._restored or engine.closing:
+            return
+        ops = records_as_of(self.state, version)
+        where = f"table {self.spec.name!r} (channel {self.channel_id})"
+        try:
+            repaired = await post_repair(
+                engine.http,
+                self.channel_id,
+                limits=engine.limits,
+                own=engine.own,
+                gone=gone,
+                version=version,
+                ops=ops,
+            )
+        except HTTPException as exc:
+            engine.report_damage(
+                f"{where}: entry {gone} was deleted and could not be written again ({exc}); "
+                f"{len(ops)} records it held are missing for processes that open the table "
+                "later"
+            )
+            return
+        self._restored.add(gone)
+        engine.report_damage(
+            f"{where}: entry {gone} was deleted; its {len(ops)} records were written again in "
+            f"entry {repaired}"
+        )
+
+    # ------------------------------------------------------------------ snapshots
+
+    async def _snapshot(self) -> None:
+        try:
+            records = dict(self.state.records)
+            # Replay starts before the first entry not read back over REST: every entry up
+            # to there is held, whatever the gateway delivered (own writes included, since
+            # a REST read applies those too).
+            position = replay_from(self.position.contiguous, self.assembler.first_ids())
+            recent = self.state.versions_after(position)
+            # Content holds at most 2000 characters: list the newest entries only.
+            skip = self.position.applied_after(position)[-60:]
+            self._tail_ops = 0
+            self._tail_messages = 0
+            if await self.snapshots.write(records, recent, position, skip):
+                for old in [m for m in self._known if m <= position]:
+                    del self._known[old]
+        except HTTPException:
+            _log.exception(
+                "table %s: snapshot failed (the log still holds everything)", self.spec.name
+            )
+        finally:
+            self._snapshot_task = None
+
+    async def close(self) -> None:
+        """Flush pending writes, then let a snapshot in progress finish (the next open is
+        faster for it; cancelling one half-way would lose nothing either)."""
+        await self.writer.close()
+        checker, self._checker = self._checker, None
+        if checker is not None:
+            checker.cancel()
+            await asyncio.gather(checker, return_exceptions=True)
+        task = self._snapshot_task
+        if task is not None:
+            await asyncio.shield(task)
+        if self._repairs:
+            await asyncio.gather(*self._repairs, return_exceptions=True)
+
+
+def track(tasks: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
+    """Keep ``task`` in ``tasks`` until it is done (so close() can wait for it)."""
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
