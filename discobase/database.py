@@ -14,7 +14,7 @@ database may log in again.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -523,15 +523,44 @@ class Database:
         # Checks the bot's permissions in the catalog's channel before reading it, then in
         # every table's channel before opening any: a read without Read Message History
         # returns nothing, which would pass for an empty database.
-        await engine.open(tables=[b.name for b in self._tables.values() if b.store is None])
+        names = [b.name for b in self._tables.values() if b.store is None]
+        await self._retrying(lambda: engine.open(tables=names), "opening the database")
         self._engine_open = True
         early, self._early_events = self._early_events, []
         for name, data in early:
             await engine.on_event(name, data)
-        await self._open_tables(engine)
+        await self._retrying(lambda: self._open_tables(engine), "opening its tables")
         if self._missed_while_starting:
             self._missed_while_starting = False
             await self._catch_up(engine)
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run ``attempt`` again while Discord fails transiently, within ``start_timeout``.
+
+        A 5xx or a lost answer that outlasts the HTTP client's own retries should not end a
+        start that a moment later would succeed; opening is safe to repeat (what was read is
+        read again, what was created is found).
+        """
+        import asyncio  # loaded on use: `import discobase` stays light
+        import random
+
+        from discobase.http.errors import RateLimited, ServerError, TransportError
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_timeout
+        failures = 0
+        while True:
+            try:
+                await attempt()
+                return
+            except (ServerError, TransportError, RateLimited) as exc:
+                failures += 1
+                ceiling = min(_CATCH_UP_CAP, _CATCH_UP_BASE * 2 ** (failures - 1))
+                delay = ceiling * (0.5 + random.random() / 2) * self.time_scale
+                if loop.time() + delay > deadline:
+                    raise
+                _log().warning("%s failed (%s); trying again in %.1f s", what, exc, delay)
+                await asyncio.sleep(delay)
 
     async def _serve(self) -> None:
         import asyncio  # loaded on use: `import discobase` stays light

@@ -140,13 +140,19 @@ class StorageEngine:
         )
         catalog = Catalog(channel_id)
         self.catalog = catalog
-        for message in sorted(first_page, key=lambda m: int(m["id"])):
-            await self._ingest_catalog(message, strict=True)
-        if len(first_page) >= PAGE:
-            await self._read_catalog(after=catalog.cursor)
-        await self.check_tables(tables)
-        if not catalog.has_version:
-            await self.post_catalog("db", {})
+        try:
+            for message in sorted(first_page, key=lambda m: int(m["id"])):
+                await self._ingest_catalog(message, strict=True)
+            if len(first_page) >= PAGE:
+                await self._read_catalog(after=catalog.cursor)
+            await self.check_tables(tables)
+            if not catalog.has_version:
+                await self.post_catalog("db", {})
+        except BaseException:
+            # A catalog read half-way would pass for a smaller database: the next open()
+            # reads it again from the start.
+            self.catalog = None
+            raise
 
     async def check_tables(self, names: Collection[str]) -> None:
         """Check, before any of them is opened, that the bot may use these tables.

@@ -220,3 +220,14 @@ async def test_writes_during_an_outage_reach_a_live_reader_when_the_guild_is_bac
             await writer(key="during").save()
             emu.gateway.guild_restore(guild_id)
             await eventually(lambda: reader.find(key="during") != [], "the reader to catch up")
+
+
+async def test_start_up_outlasts_a_burst_of_5xx_longer_than_the_http_retries() -> None:
+    async with world() as (emu, bot):
+        async with running(emu, bot) as (_, item):
+            await item(key="kept").save()
+        # More 5xx in a row on history reads than the HTTP client retries by itself.
+        emu.fail_next("GET", r"/channels/\d+/messages", 503, count=12)
+        async with running(emu, bot) as (_, item):
+            assert [i.key for i in item.find()] == ["kept"]
+        assert emu.stats()["faults"]["rest_server_error"] == 12
