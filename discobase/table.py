@@ -164,6 +164,9 @@ class TableBinding:
         self._exclude = set(self._computed) or None
         # How records are checked before they are written (see _checks), made on first use.
         self._slice_checks: tuple[bool, bool, bool] | None = None
+        # How stored dicts become records without validating them again (see _direct), made
+        # on first use: False when the model needs its validator for every record.
+        self._direct: Callable[[int, Mapping[str, Any]], Table | None] | None = None
         # Record id -> (its stored dict, why it cannot be read): known unreadable records,
         # skipped by queries without validating them again, reported once each.
         self._unreadable: dict[int, tuple[dict[str, Any], UnreadableRecord]] = {}
@@ -447,6 +450,12 @@ class TableBinding:
             UnreadableRecord: the stored data does not fit the model (logged once, at
                 WARNING, naming the table, its channel, the message and the record).
         """
+        direct = self._direct
+        if direct is None:
+            direct = self._direct = _direct_loader(self.model) or _validate_always
+        made = direct(record_id, data)
+        if made is not None:
+            return made
         try:
             record = self._validate(data)
         except Exception as exc:  # noqa: BLE001 - a validator may raise anything
@@ -1048,6 +1057,112 @@ def _puts(ids: list[int], slices: list[bytes]) -> Iterator[list[Any]]:
         end = start + len(datas)
         yield [Put(i, data) for i, data in zip(ids[start:end], datas, strict=True)]
         start = end
+
+
+# Field types whose JSON value, when its Python type is exactly this, is what validating it
+# gives back (an int is not a float's: validation makes 1 into 1.0).
+_DIRECT_TYPES = (str, int, float, bool)
+# Config keys that make validation change a str or refuse one: such models always validate.
+_DIRECT_CONFIG = (*_STRING_RULES, "str_min_length", "str_max_length", "coerce_numbers_to_str")
+# Private attribute defaults that records may share (immutable).
+_SHARED_DEFAULTS: tuple[type, ...] = (*_DIRECT_TYPES, type(None))
+
+
+def _validate_always(record_id: int, data: Mapping[str, Any]) -> Table | None:
+    """The direct loader of models that need validation: never builds a record."""
+    return None
+
+
+def _direct_loader(
+    model: type[Table],
+) -> Callable[[int, Mapping[str, Any]], Table | None] | None:
+    """Return a maker of records from stored dicts without validation, when that is exact.
+
+    Validating a stored record again (encode the dict, parse and validate the JSON) is most
+    of what a query returning it costs. For a model whose fields are all plain scalars
+    (``str``, ``int``, ``float``, ``bool``, each perhaps ``| None``) with no constraint,
+    validator, serializer or string rule, a stored dict whose keys are the fields, in order,
+    and whose values have exactly those types is what validation would give back: the maker
+    builds the record from a copy of it (the values are immutable, so changing the record
+    never changes the stored dict) and returns ``None`` for any other dict, which is then
+    validated. ``None`` when the model is not such a model.
+    """
+    from discobase.index import Index
+
+    if model.__pydantic_root_model__ or _needs_validation(model):
+        return None
+    config = model.model_config
+    if any(config.get(key) for key in _DIRECT_CONFIG):
+        return None
+    post_init = model.model_post_init
+    if (
+        getattr(post_init, "__module__", None) != "pydantic._internal._model_construction"
+        or getattr(post_init, "__qualname__", None) != "init_private_attributes"
+    ):
+        return None  # the model's own model_post_init must run: validate
+    names: list[str] = []
+    exact: list[type] = []
+    allowed: list[frozenset[type]] = []
+    for name, info in model.model_fields.items():
+        if any(not isinstance(item, Index) for item in info.metadata):
+            return None  # a constraint (max_length, strict, ...) validation would check
+        kind: Any = info.annotation
+        options = {kind}
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
+            options = set(typing.get_args(kind))
+            if type(None) not in options or len(options) != 2:
+                return None
+            kind = next(k for k in options if k is not type(None))
+        if kind not in _DIRECT_TYPES:
+            return None
+        names.append(name)
+        exact.append(kind)
+        allowed.append(frozenset(options))
+    template: dict[str, Any] | None = {}
+    for name, private in model.__private_attributes__.items():
+        default = private.default
+        if private.default_factory is not None or type(default) not in _SHARED_DEFAULTS:
+            template = None  # made per record, by pydantic's own initialiser
+            break
+        assert template is not None
+        template[name] = default
+    field_names = tuple(names)
+    fields_set = frozenset(names)
+    exact_types = tuple(exact)
+    allowed_types = tuple(allowed)
+    has_none = any(len(options) > 1 for options in allowed)
+    extra = config.get("extra") == "allow"
+    setattr_ = object.__setattr__
+    new = object.__new__
+    contains = frozenset.__contains__
+
+    def make(record_id: int, data: Mapping[str, Any]) -> Table | None:
+        found = tuple(map(type, data.values()))
+        if found != exact_types and not (
+            has_none
+            and len(found) == len(allowed_types)
+            and all(map(contains, allowed_types, found))
+        ):
+            return None
+        if tuple(data) != field_names:
+            return None
+        record: Table = new(model)
+        setattr_(record, "__dict__", dict(data))
+        setattr_(record, "__pydantic_fields_set__", set(fields_set))
+        setattr_(record, "__pydantic_extra__", {} if extra else None)
+        private: dict[str, Any] | None
+        if template is not None:
+            private = template.copy()
+            setattr_(record, "__pydantic_private__", private)
+        else:
+            setattr_(record, "__pydantic_private__", None)
+            record.model_post_init(None)
+            private = record.__pydantic_private__
+            assert private is not None
+        private["_id"] = record_id
+        return record
+
+    return make
 
 
 def _unsave_if_failed(
