@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import orjson
 from aiohttp import web
 
@@ -255,6 +256,8 @@ class RestApi:
             if bot is None:
                 return json_response(401, {"message": "401: Unauthorized", "code": 0}), None
             wait = self.emu.limiter.check_global(bot.id, now)
+        elif not route.global_limit:  # interaction endpoints (facts 1.3)
+            wait = 0.0
         else:  # without a token, the global limit applies per client address
             wait = self.emu.limiter.check_global(f"address:{request.remote}", now)
         if wait > 0:
@@ -326,7 +329,12 @@ class RestApi:
             return None
         if request.content_length is not None and request.content_length > limit:
             return None
-        return await link.receive(request.content, limit)
+        try:
+            return await link.receive(request.content, limit)
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            # The client went away mid-upload (a killed process): there is no one to answer,
+            # and nothing was received to act on.
+            raise web.HTTPBadRequest() from None
 
     def _find_fault(self, method: str, path: str) -> Fault | None:
         # In the order they were added; a probability draws only for a request it matches, so
