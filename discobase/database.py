@@ -236,6 +236,7 @@ class Database:
             NotConnected: the database is not logged in.
             SchemaMismatch: a table's stored schema is incompatible with its class.
         """
+        self._check_loop("build_tables")
         if self._state != "ready" or self._engine is None:
             raise NotConnected(
                 "build_tables() needs a logged-in database: call it inside "
@@ -258,6 +259,34 @@ class Database:
                 store = await engine.open_table(spec)
                 binding.store = store
                 _log().info("table %r ready (%d records)", binding.name, store.count())
+
+    def _check_loop(self, call: str) -> None:
+        """Refuse a call from another event loop than the one the database logged in from.
+
+        Its tasks and futures belong to that loop: awaited from another one (a second
+        thread's ``asyncio.run``) they would never complete there.
+
+        Raises:
+            UsageError: no running loop, or another one than the database's.
+        """
+        import asyncio  # loaded on use: `import discobase` stays light
+
+        runner = self._runner
+        if runner is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            raise UsageError(
+                f"db.{call}() was called with no running event loop; call it from a coroutine "
+                "in the event loop the database logged in from"
+            ) from None
+        if running is not runner.get_loop():
+            raise UsageError(
+                f"db.{call}() was called from another event loop than the one {self!r} logged "
+                "in from (a second thread's asyncio.run?); hand the call to that loop, for "
+                "example with asyncio.run_coroutine_threadsafe"
+            )
 
     def _store_for(self, binding: TableBinding) -> TableStoreLike:
         """Raise the error that says why ``binding`` has no store (called by Table)."""
@@ -288,6 +317,7 @@ class Database:
         Raises:
             NotConnected: the database is not ready.
         """
+        self._check_loop("batch")
         if self._state != "ready" or self._engine is None:
             raise NotConnected("db.batch() needs a connected database (inside db.conn())")
         manager: AbstractAsyncContextManager[Any] = self._engine.batch()
@@ -381,6 +411,7 @@ class Database:
         """
         import asyncio  # loaded on use: `import discobase` stays light
 
+        self._check_loop("wait_ready")
         runner, ready = self._runner, self._ready
         if runner is None or ready is None:
             raise NotConnected("call db.login_task(token) (or use db.conn(token)) first")
@@ -423,6 +454,7 @@ class Database:
         """Wait for pending writes, then disconnect; a no-op when not logged in."""
         import asyncio  # loaded on use: `import discobase` stays light
 
+        self._check_loop("close")
         runner, closing = self._runner, self._closing
         if runner is None and self._state == "ready":
             await self._shutdown()  # attached with _use_storage()

@@ -231,3 +231,27 @@ async def test_start_up_outlasts_a_burst_of_5xx_longer_than_the_http_retries() -
         async with running(emu, bot) as (_, item):
             assert [i.key for i in item.find()] == ["kept"]
         assert emu.stats()["faults"]["rest_server_error"] == 12
+
+
+async def test_a_database_refuses_calls_from_another_event_loop_at_once() -> None:
+    async with world() as (emu, bot), running(emu, bot) as (db, _):
+
+        def elsewhere() -> list[str]:
+            async def calls() -> list[str]:
+                refused = []
+                for call in (db.wait_ready(), db.build_tables(), db.close()):
+                    try:
+                        await call
+                    except discobase.UsageError as exc:
+                        refused.append(str(exc))
+                try:
+                    db.batch()
+                except discobase.UsageError as exc:
+                    refused.append(str(exc))
+                return refused
+
+            return asyncio.run(calls())
+
+        refused = await asyncio.to_thread(elsewhere)
+        assert len(refused) == 4 and all("another event loop" in r for r in refused)
+        assert db.is_ready
