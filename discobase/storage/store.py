@@ -18,7 +18,7 @@ import random
 from collections.abc import Awaitable, Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from discobase.errors import StorageCorrupted
+from discobase.errors import DatabaseError, StorageCorrupted
 from discobase.http import HTTPClient
 from discobase.http.errors import HTTPException
 from discobase.storage import codec
@@ -34,7 +34,9 @@ from discobase.storage.snapshot import (
     SnapshotInfo,
     decode_records,
     gc_paused,
+    pause_gc,
     replay_from,
+    resume_gc,
 )
 from discobase.storage.snapshots import Snapshots
 from discobase.storage.state import TableState, check_wire
@@ -291,6 +293,10 @@ class TableStore:
         header = await self._apply_message(message, message_id, strict=strict)
         if self._opening:
             self._chain.note(message_id, prev_of(header))
+        if header is None and not self.position.is_applied(message_id):
+            # Someone else's message (chat, another bot): every open reads it again until a
+            # snapshot starts after it, so it counts toward the next snapshot as an entry does.
+            self._tail_messages += 1
         self.position.advance(message_id)
 
     async def _apply_message(
@@ -400,35 +406,28 @@ class TableStore:
         http = engine.http
         start = 0
         skip: frozenset[int] = frozenset()
-        snap = await self.snapshots.find(catalog_snapshot)
-        if snap is not None:
-            header, info = snap
+        # The snapshot whose replay starts last; one that cannot be read (a part deleted, an
+        # attachment refused) gives way to the next, and the log holds everything anyway.
+        for header, info in await self.snapshots.find(catalog_snapshot):
             try:
-                stream = await fetch_stream(http, self.channel_id, [header])
-                # A piece at a time, yielding in between: a 100,000-record snapshot takes a
-                # good part of a second to load, and the gateway's heartbeat must still go
-                # out. The table is not visible until it is open, so no reader sees a part.
-                chunks = decode_records(stream)
-                while True:
-                    with gc_paused():
-                        chunk = next(chunks, None)
-                        if chunk is None:
-                            break
-                        self.state.apply_wire(info.replay_from, chunk, versioned=True)
-                    await asyncio.sleep(0)
-                del stream, chunks
+                parts = await self.snapshots.parts(header)
+                stream = await fetch_stream(http, self.channel_id, parts)
+                await self._load_snapshot(stream, info.replay_from)
+                del stream
             except (StorageCorrupted, HTTPException) as exc:
                 # Slower, not wrong: the log after the table's start holds everything.
                 self.state.clear()
                 _log.warning(
-                    "table %s: snapshot %d could not be read (%s); replaying the whole log",
+                    "table %s: snapshot %d could not be read (%s); %s",
                     self.spec.name,
                     info.message_id,
                     exc,
+                    "trying an older one or the whole log",
                 )
             else:
                 start = info.replay_from
                 skip = info.skip
+                break
         self.position = ReadPosition(start, skip)
         async for page in page_forward(http, self.channel_id, after=start):
             for message in page:
@@ -443,6 +442,31 @@ class TableStore:
         )
         # The replay counted the tail: a long one is snapshotted now, so the next open is short.
         self._maybe_snapshot()
+
+    async def _load_snapshot(self, stream: bytes, replay_from: int) -> None:
+        """Load a snapshot's records, a piece at a time, yielding in between.
+
+        A million-record snapshot takes a second or two to load, and the gateway's heartbeat
+        must still go out. The table is not visible until it is open, so no reader sees a
+        part. The cyclic collector stays off across the yields (as while a large write is
+        encoded): collections triggered by the pieces' allocations would walk everything
+        loaded so far, again and again. Whatever runs in between only keeps its cyclic
+        garbage a little longer.
+
+        Raises:
+            StorageCorrupted: the stream is not a snapshot.
+        """
+        chunks = decode_records(stream)
+        pause_gc()
+        try:
+            while True:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    break
+                self.state.apply_wire(replay_from, chunk, versioned=True)
+                await asyncio.sleep(0)
+        finally:
+            resume_gc()
 
     # ------------------------------------------------------------------ gap checks
 
@@ -571,7 +595,7 @@ class TableStore:
             if await self.snapshots.write(records, recent, position, skip):
                 for old in [m for m in self._known if m <= position]:
                     del self._known[old]
-        except HTTPException:
+        except (HTTPException, DatabaseError):
             _log.exception(
                 "table %s: snapshot failed (the log still holds everything)", self.spec.name
             )
