@@ -36,6 +36,7 @@ from discobase.errors import (
     UsageError,
 )
 from discobase.index import Index
+from discobase.operators import Operator, contains, ge, gt, le, lt, ne, one_of, startswith
 from discobase.query import Count, Records
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
@@ -61,6 +62,7 @@ __all__ = [
     "MissingPermissions",
     "MultipleRecordsFound",
     "NotConnected",
+    "Operator",
     "RecordNotFound",
     "RecordStateError",
     "Records",
@@ -77,6 +79,14 @@ __all__ = [
     "UnstorableRecord",
     "UsageError",
     "__version__",
+    "contains",
+    "ge",
+    "gt",
+    "le",
+    "lt",
+    "ne",
+    "one_of",
+    "startswith",
 ]
 
 # Loaded on first access. Errors of the layers below: importing discobase.http or

@@ -307,7 +307,7 @@ class Database:
 
     # ------------------------------------------------------------------ writes
 
-    def batch(self) -> AbstractAsyncContextManager[Any]:
+    def batch(self) -> AbstractAsyncContextManager[None]:
         """Group every write made inside ``async with db.batch():`` into atomic batches.
 
         Changes to one table inside the block are written as one batch that readers apply
@@ -320,7 +320,7 @@ class Database:
         self._check_loop("batch")
         if self._state != "ready" or self._engine is None:
             raise NotConnected("db.batch() needs a connected database (inside db.conn())")
-        manager: AbstractAsyncContextManager[Any] = self._engine.batch()
+        manager: AbstractAsyncContextManager[None] = self._engine.batch()
         return manager
 
     def _track(self, future: asyncio.Future[Any], what: str, result: Any) -> asyncio.Task[Any]:

@@ -4,28 +4,46 @@ Everything here works on the JSON-mode dicts a table store holds, keyed by recor
 them into model instances is :mod:`discobase.table`'s job. It must not know how the store got
 its records (Discord, the gateway, snapshots) nor anything of asyncio beyond being awaitable.
 
-A query is a conjunction of field equalities. Every condition whose field has a hash index is
-answered by a lookup; the smallest of those id sets is the candidate list, and the remaining
-conditions are checked on each candidate. Without an indexed condition, every record is a
-candidate (a scan). Results come in ascending id order (the order records were created in)
-unless the caller orders them.
+A query is a conjunction of conditions: field equalities, and the tests operators compile to
+(:class:`Test`: ranges, prefixes, one-of, not-equal, contains). Every condition an index can
+answer is answered by it: an equality or a one-of by hash lookups, a range or a prefix on an
+indexed field by its sorted index (``discobase.storage.sorted_index``); the smallest of those
+id sets is the candidate list, and the remaining conditions are checked on each candidate.
+Without such a condition, every record is a candidate (a scan). Results come in ascending id
+order (the order records were created in) unless the caller orders them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from functools import partial
 from itertools import compress
 from operator import eq, itemgetter
-from typing import Any, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from discobase.errors import InvalidQuery
 
+if TYPE_CHECKING:
+    import asyncio
+
 __all__ = [
     "MISSING",
+    "Contains",
     "Count",
+    "NotEqual",
+    "OneOf",
+    "Range",
     "Records",
     "StoreView",
+    "Test",
     "order_ids",
     "parse_order_by",
     "select_ids",
@@ -58,15 +76,75 @@ class StoreView(Protocol):
 
 
 class Records(list[T]):
-    """The records a query found: a list that may also be awaited.
+    """The records a query found: a list that may also be awaited or iterated with `async for`.
 
     The records are in memory, so the answer is ready at once; awaiting it returns the list
-    itself. Both ``for u in User.find(...)`` and ``await User.find(...)`` therefore work.
+    itself. `for u in User.find(...)`, `await User.find(...)` and
+    `async for u in User.find(...)` therefore all work. The list also offers `first()`,
+    `exists()`, and writes over all of its records: `delete_many()` and `update_many()`.
     """
 
     def __await__(self) -> Generator[Any, None, Self]:
         return self
         yield  # pragma: no cover  (makes this a generator: awaiting finishes at once)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        """Iterate over the records with `async for` (over the list as it is now)."""
+        return _aiter(list(self))
+
+    def first(self) -> T | None:
+        """Return the first record (in the query's order), or `None` if there is none.
+
+        `User.find(name="Peter", order_by="-age").first()` reads as it says; give the
+        query `limit=1` too when it may match many records, so that only one is read.
+        """
+        return self[0] if self else None
+
+    def exists(self) -> bool:
+        """Tell whether the query found any record."""
+        return bool(self)
+
+    def delete_many(self) -> asyncio.Task[int]:
+        """Delete every record of this list, one atomic batch per table.
+
+        `await User.find(age=lt(18)).delete_many()` deletes all of them or, if the write
+        fails, none. The task completes with the number of records deleted, once Discord has
+        stored the deletion; the records are then unsaved (their `id` is `None`).
+
+        Raises:
+            RecordStateError: a record of the list is not saved.
+            UsageError: called outside the event loop the database runs in, or the list holds
+                something that is not a record.
+        """
+        from discobase._bulk import delete_records
+
+        return delete_records(self)
+
+    def update_many(self, **changes: Any) -> asyncio.Task[list[T]]:
+        """Set fields of every record of this list and write them, one atomic batch per table.
+
+        `await User.find(country="NL").update_many(active=False)`. Each value is validated as
+        an assignment would be, before anything is written; the records in this list then
+        hold the new values at once, and the task completes with them once Discord has
+        stored the change. As with `update()`, whole records are written: a change another
+        process made to one of them since the query is overwritten.
+
+        Raises:
+            InvalidQuery: a name is not a field of a record's table.
+            pydantic.ValidationError: a value does not fit its field (nothing is written or
+                changed).
+            UniqueViolation: a unique index would hold a value twice.
+            RecordStateError: a record of the list is not saved.
+            UsageError: called outside the event loop the database runs in.
+        """
+        from discobase._bulk import update_records
+
+        return update_records(self, changes)
+
+
+async def _aiter(items: list[T]) -> AsyncIterator[T]:
+    for item in items:
+        yield item
 
 
 class Count(int):
@@ -77,12 +155,197 @@ class Count(int):
         yield  # pragma: no cover
 
 
+class Test:
+    """A condition on one field other than equality, compiled from an operator.
+
+    Attributes:
+        field: the field (``id`` means the record's id).
+        default: the JSON value a record lacking the field is read with, or :data:`MISSING`.
+        spelling: how the user wrote it, e.g. ``age=gt(18)`` (for error messages).
+    """
+
+    __slots__ = ("default", "field", "spelling")
+
+    def __init__(self, field: str, default: Any, spelling: str) -> None:
+        self.field = field
+        self.default = default
+        self.spelling = spelling
+
+    def match(self, value: Any) -> bool:
+        """Tell whether a stored JSON value (or :data:`MISSING`) satisfies the condition."""
+        raise NotImplementedError
+
+    def candidates(self, store: StoreView) -> Collection[int] | None:
+        """Return the ids an index says may match (exactly those), or ``None`` to check each."""
+        return None
+
+
+class Range(Test):
+    """Values between two bounds (either may be ``None``: unbounded), compared by ``key``.
+
+    ``key`` turns a stored JSON value into something that orders like the field's values (a
+    datetime for an ISO string) or ``None`` for a value no range matches; the bounds are keys.
+    A prefix is the range from the prefix to its successor, with ``prefix`` set.
+    """
+
+    __slots__ = ("high", "high_inclusive", "key", "low", "low_inclusive", "prefix", "sortable")
+
+    def __init__(
+        self,
+        field: str,
+        default: Any,
+        spelling: str,
+        *,
+        key: Callable[[Any], Any],
+        low: Any = None,
+        low_inclusive: bool = True,
+        high: Any = None,
+        high_inclusive: bool = True,
+        prefix: str | None = None,
+        sortable: bool = True,
+    ) -> None:
+        super().__init__(field, default, spelling)
+        self.key = key
+        self.low, self.low_inclusive = low, low_inclusive
+        self.high, self.high_inclusive = high, high_inclusive
+        self.prefix = prefix
+        # False when the field's keys need not compare with each other (an Any field): no
+        # sorted index then.
+        self.sortable = sortable
+
+    def narrow(self, other: Range) -> None:
+        """Keep only the values both ranges hold (``ge(18) & lt(65)``)."""
+        if other.low is not None and (
+            self.low is None
+            or other.low > self.low
+            or (other.low == self.low and not other.low_inclusive)
+        ):
+            self.low, self.low_inclusive = other.low, other.low_inclusive
+        if other.high is not None and (
+            self.high is None
+            or other.high < self.high
+            or (other.high == self.high and not other.high_inclusive)
+        ):
+            self.high, self.high_inclusive = other.high, other.high_inclusive
+
+    def match(self, value: Any) -> bool:
+        key = self.key(value)
+        if key is None:
+            return False
+        try:
+            if self.low is not None:
+                if key < self.low or (key == self.low and not self.low_inclusive):
+                    return False
+            if self.high is not None:
+                if key > self.high or (key == self.high and not self.high_inclusive):
+                    return False
+        except TypeError as exc:  # naive against aware datetimes, say
+            raise InvalidQuery(f"{self.spelling}: {exc}") from None
+        return self.prefix is None or key.startswith(self.prefix)
+
+    def candidates(self, store: StoreView) -> Collection[int] | None:
+        if not self.sortable:
+            return None
+        index = _sorted_index(store, self.field, self.key)
+        if index is None:
+            return None
+        found: list[int] | None = index.range(
+            self.low, self.low_inclusive, self.high, self.high_inclusive
+        )
+        if found is not None and self.prefix is not None and self.high is None:
+            # An open-ended prefix range (no successor string): check the prefix itself.
+            records = store.records()
+            found = [i for i in found if self.match(records[i].get(self.field, self.default))]
+        return found
+
+
+class OneOf(Test):
+    """Values equal to any of ``values`` (JSON-mode)."""
+
+    __slots__ = ("_hashed", "_others", "values")
+
+    def __init__(self, field: str, default: Any, spelling: str, values: Sequence[Any]) -> None:
+        super().__init__(field, default, spelling)
+        self.values = list(values)
+        # Scalars are looked up in a set: (is it a bool, value) keeps True apart from 1.
+        self._hashed = {(type(v) is bool, v) for v in self.values if isinstance(v, _SCALARS)}
+        self._others = [v for v in self.values if not isinstance(v, _SCALARS)]
+
+    def match(self, value: Any) -> bool:
+        if value is MISSING:
+            return False
+        if isinstance(value, _SCALARS):
+            return (type(value) is bool, value) in self._hashed
+        return any(_json_equal(value, other) for other in self._others)
+
+    def candidates(self, store: StoreView) -> Collection[int] | None:
+        found: set[int] = set()
+        for value in self.values:
+            ids = store.lookup(self.field, value) if isinstance(value, _SCALARS) else None
+            if ids is None:
+                return None
+            found.update(ids)
+        return found
+
+
+class NotEqual(Test):
+    """Values other than ``value`` (JSON-mode); a record without the field matches nothing."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, field: str, default: Any, spelling: str, value: Any) -> None:
+        super().__init__(field, default, spelling)
+        self.value = value
+
+    def match(self, value: Any) -> bool:
+        return value is not MISSING and not _json_equal(value, self.value)
+
+
+class Contains(Test):
+    """Lists holding ``value`` (JSON-mode), or, with ``substring``, strings holding it.
+
+    ``substring=None`` (an ``Any`` field) matches either: a string holding a str ``value``,
+    or a list holding ``value``.
+    """
+
+    __slots__ = ("substring", "value")
+
+    def __init__(
+        self, field: str, default: Any, spelling: str, value: Any, *, substring: bool | None
+    ) -> None:
+        super().__init__(field, default, spelling)
+        self.value = value
+        self.substring = substring
+
+    def match(self, value: Any) -> bool:
+        if type(value) is str:
+            return self.substring is not False and type(self.value) is str and self.value in value
+        if self.substring or type(value) is not list:
+            return False
+        wanted = self.value
+        if isinstance(wanted, _SCALARS):
+            return any(_json_equal(item, wanted) for item in value if item == wanted)
+        return any(_json_equal(item, wanted) for item in value)
+
+
+def _sorted_index(store: StoreView, field: str, key: Callable[[Any], Any]) -> Any:
+    """Return the store's sorted index of ``field`` (built on first use), or ``None``."""
+    make = getattr(store, "sorted_index", None)
+    if make is None:
+        # The storage engine's TableStore keeps its TableState as ``state``.
+        make = getattr(getattr(store, "state", None), "sorted_index", None)
+    if make is None:
+        return None
+    return make(field, key)
+
+
 def select_ids(
     store: StoreView,
     conditions: Mapping[str, Any],
     defaults: Mapping[str, Any],
     *,
     within: Collection[int] | None = None,
+    tests: Sequence[Test] = (),
 ) -> list[int]:
     """Return the ids of the records equal to ``conditions`` on every field, ascending.
 
@@ -92,7 +355,13 @@ def select_ids(
         defaults: field name -> JSON-mode value a record lacking the field is read with
             (records written before the field was added), or :data:`MISSING`.
         within: only these ids may match (e.g. a query on ``id``).
+        tests: other conditions the records must also satisfy (compiled operators).
+
+    Raises:
+        InvalidQuery: a test's values do not compare (naive against aware datetimes).
     """
+    if tests:
+        return _select_with_tests(store, conditions, defaults, within, tests)
     records = store.records()
     if within is None and len(conditions) == 1:
         # The most common query, one equality on an indexed field: no planning needed.
@@ -129,6 +398,76 @@ def select_ids(
             matches = _scan_pool(records, pool, field, value, default, full=not looked_up)
     else:
         matches = [i for i, data in pool if _matches(data, scanned, defaults)]
+    matches.sort()
+    return matches
+
+
+def _select_with_tests(
+    store: StoreView,
+    conditions: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    within: Collection[int] | None,
+    tests: Sequence[Test],
+) -> list[int]:
+    records = store.records()
+    answered: list[Collection[int]] = [] if within is None else [within]
+    scanned: list[tuple[str, Any]] = []
+    for field, value in conditions.items():
+        ids = store.lookup(field, value) if isinstance(value, _SCALARS) else None
+        if ids is None:
+            scanned.append((field, value))
+        else:
+            answered.append(ids)
+    checked: list[Test] = []
+    for test in tests:
+        ids = test.candidates(store)
+        if ids is None:
+            checked.append(test)
+        else:
+            answered.append(ids)
+    pool: Iterable[tuple[int, dict[str, Any]]]
+    if answered:
+        answered.sort(key=len)
+        smallest = answered[0]
+        # Membership in a list is a scan: the others become sets (unless tiny).
+        others = [
+            ids if len(ids) < 8 or not isinstance(ids, list) else set(ids) for ids in answered[1:]
+        ]
+        if not scanned and not checked:
+            # Indexes answered every condition (a range on an indexed field, say): no record
+            # is read, which keeps such a query to microseconds.
+            if others:
+                found = [i for i in smallest if i in records and all(i in o for o in others)]
+            else:
+                found = [i for i in smallest if i in records]
+            found.sort()
+            return found
+        pool = (
+            (i, records[i]) for i in smallest if i in records and all(i in ids for ids in others)
+        )
+    elif len(checked) == 1 and not scanned:
+        test = checked[0]
+        column = store.column(test.field)
+        if column is not None:
+            match = test.match
+            found = [i for i, value in column.items() if match(value)]
+            if len(column) != len(records) and test.match(test.default):
+                found.extend(i for i in records if i not in column)
+            found.sort()
+            return found
+        pool = records.items()
+    else:
+        pool = records.items()
+    matches: list[int] = []
+    append = matches.append
+    for i, data in pool:
+        if scanned and not _matches(data, scanned, defaults):
+            continue
+        for test in checked:
+            if not test.match(data.get(test.field, test.default)):
+                break
+        else:
+            append(i)
     matches.sort()
     return matches
 

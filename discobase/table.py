@@ -43,6 +43,7 @@ from discobase.errors import (
     UsageError,
 )
 from discobase.index import declared_indexes
+from discobase.operators import Operator
 from discobase.query import (
     MISSING,
     Count,
@@ -540,9 +541,16 @@ class Table(BaseModel):
     _retry_id: int | None = PrivateAttr(default=None)
 
     @property
-    def id(self) -> int | None:
-        """Return the record's id: set by ``save()`` at once, ``None`` before."""
-        return _id_of(self)
+    def id(self) -> int:
+        """Return the record's id: set by `save()` at once, `None` before.
+
+        Typed `int`, as django-stubs types an automatic primary key: records a query returns
+        always have one, and so does a record once `save()` was called, which is where ids
+        are read. A record never saved (or deleted, or whose save failed) has `None`; check
+        with `record.id is None` (which type-checks) where that can happen. Python's typing
+        has no intersection type that could say "this `User`, saved" for query results only.
+        """
+        return _id_of(self)  # type: ignore[return-value]  # None only before save(), as above
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         yield "id", _id_of(self)
@@ -1197,11 +1205,18 @@ def _matching_ids(
 ) -> list[int]:
     conditions = dict(fields)
     within: Collection[int] | None = None
+    tests: list[Any] = []
+    if any(isinstance(value, Operator) for value in conditions.values()):
+        # gt(18), one_of(...), ...: compiled against the fields' types (discobase._conditions).
+        from discobase._conditions import compile_conditions
+
+        tests, within = compile_conditions(binding, store, conditions)
     if "id" in conditions and "id" not in binding.fields:
         wanted = _as_id(conditions.pop("id"))
-        within = () if wanted is None else (wanted,)
+        ids = () if wanted is None else (wanted,)
+        within = ids if within is None else [i for i in ids if i in within]
     json_conditions = {name: binding.query_value(name, value) for name, value in conditions.items()}
-    return select_ids(store, json_conditions, binding.defaults, within=within)
+    return select_ids(store, json_conditions, binding.defaults, within=within, tests=tests)
 
 
 def _as_id(value: Any) -> int | None:

@@ -28,6 +28,7 @@ from discobase import _json
 from discobase.errors import StorageCorrupted, UniqueViolation
 from discobase.storage.codec import Op, Put
 from discobase.storage.snapshot import gc_paused
+from discobase.storage.sorted_index import SortedIndex
 
 __all__ = ["TableState", "check_wire", "index_key"]
 
@@ -197,6 +198,9 @@ class TableState:
         # Fields a record must have, and what gives a record that lacks some of them their
         # values (see fill_missing); None when no field needs it.
         self._fill: tuple[frozenset[str], _Fill] | None = None
+        # Indexed field -> its values in order, for range and prefix queries (built on the
+        # first one, kept current by applied operations; see sorted_index()).
+        self._sorted: dict[str, SortedIndex] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -256,6 +260,26 @@ class TableState:
             return None
         return index.get(index_key(value))
 
+    def sorted_index(self, field: str, key: Callable[[Any], Any]) -> SortedIndex | None:
+        """Return the values of an indexed field in order, sorting them on first use.
+
+        Args:
+            field: the field; only fields with a (hash) index have a sorted index.
+            key: turns a stored JSON value into its sort key, or ``None`` to leave it out;
+                the first caller's key is the index's.
+
+        Returns:
+            ``None`` when the field is not indexed or its keys do not compare.
+        """
+        if field not in self._indexes:
+            return None
+        index = self._sorted.get(field)
+        if index is None:
+            index = self._sorted[field] = SortedIndex(
+                field, self._defaults.get(field, _MISSING), key
+            )
+        return index if index.build(self._records) else None
+
     def version(self, record_id: int) -> int | None:
         """Return the message id of the last operation applied to a record (or its delete)."""
         return self._versions.get(record_id)
@@ -271,6 +295,8 @@ class TableState:
             index.clear()
         for column in self._columns.values():
             column.clear()
+        for ordered in self._sorted.values():
+            ordered.invalidate()
 
     def load(self, version: int, records: Iterable[tuple[int, dict[str, Any]]]) -> None:
         """Take records from a snapshot whose replay starts after message ``version``."""
@@ -326,6 +352,7 @@ class TableState:
         twin._indexes = {name: index.fork() for name, index in self._indexes.items()}
         twin._indexed = [(name, twin._indexes[name], default) for name, _, default in self._indexed]
         twin._columns = {name: column.copy() for name, column in self._columns.items()}
+        twin._sorted = {}  # the fork's changes reach sorted indexes only through adopt()
         return twin
 
     def adopt(self, twin: TableState) -> bool:
@@ -343,6 +370,8 @@ class TableState:
         self._indexes, self._indexed = twin._indexes, twin._indexed
         # A column made meanwhile is not in the fork: the next query makes it again.
         self._columns = twin._columns
+        for ordered in self._sorted.values():
+            ordered.invalidate()  # sorted again by the next range query
         self._generation += 1
         return True
 
@@ -381,9 +410,11 @@ class TableState:
                     if after is not _MISSING:
                         index.add(index_key(after), record_id)
                 records[record_id] = {**data, **values}
-        # Columns of the filled fields are made again when next asked for.
+        # Columns and sorted indexes of the filled fields are made again when next asked for.
         for field in wanted:
             self._columns.pop(field, None)
+            if field in self._sorted:
+                self._sorted[field].invalidate()
         return len(lacking)
 
     def _apply_rows(self, rows: Iterable[tuple[int, int, dict[str, Any] | None]]) -> int:
@@ -396,6 +427,7 @@ class TableState:
         indexed = self._indexed
         columns = list(self._columns.items())
         fill = self._fill
+        ordered = [sorted_index for sorted_index in self._sorted.values() if sorted_index.built]
         changed = 0
         for version, record_id, data in rows:
             seen = get_version(record_id)
@@ -429,6 +461,9 @@ class TableState:
             elif columns:
                 for _, column in columns:
                     column.pop(record_id, None)
+            if ordered:
+                for sorted_index in ordered:
+                    sorted_index.touch(record_id, data)
         return changed
 
     def _apply_one(self, version: int, record_id: int, data: dict[str, Any] | None) -> int:

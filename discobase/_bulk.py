@@ -1,0 +1,147 @@
+"""Writes over a query's records: ``delete_many`` and ``update_many`` (public API layer).
+
+``Records.delete_many()`` and ``Records.update_many()`` land here. The records are grouped by
+table and each group is one operation list given to the table store's ``submit``: one entry,
+applied by every reader all or nothing (as ``save_many`` and ``db.batch()`` are). Nothing is
+checked halfway: every record and every value is checked before the first group is submitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+from discobase.errors import InvalidQuery, RecordStateError, UsageError
+from discobase.table import Table, TableBinding, _binding_of, _check_loop, _id_of
+
+__all__ = ["delete_records", "update_records"]
+
+T = TypeVar("T")
+
+
+def _groups(records: Sequence[Any], call: str) -> list[tuple[TableBinding, list[Table]]]:
+    """Group saved records by table, each record once, checking every one first."""
+    groups: dict[type, tuple[TableBinding, list[Table]]] = {}
+    seen: set[int] = set()
+    for record in records:
+        if not isinstance(record, Table):
+            raise UsageError(f"{call}() works on records of tables, not on {record!r}")
+        kind = type(record)
+        group = groups.get(kind)
+        if group is None:
+            binding = _binding_of(kind)
+            binding.require_store()
+            _check_loop(binding, call)
+            group = groups[kind] = (binding, [])
+        record_id = _id_of(record)
+        if record_id is None:
+            raise RecordStateError(
+                f"a {group[0].name} record given to {call}() is not saved; only records "
+                "saved or found by a query can be written"
+            )
+        if id(record) in seen:
+            continue
+        seen.add(id(record))
+        group[1].append(record)
+    return list(groups.values())
+
+
+async def _gather(futures: list[asyncio.Future[None]]) -> None:
+    await asyncio.gather(*futures)
+
+
+def _done(result: Any) -> asyncio.Task[Any]:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise UsageError(
+            "delete_many() and update_many() return a task to await: call them from a "
+            "coroutine running in the database's event loop"
+        ) from None
+
+    async def finished() -> Any:
+        return result
+
+    return loop.create_task(finished())
+
+
+def delete_records(records: Sequence[T]) -> asyncio.Task[int]:
+    """Delete ``records``, one atomic batch per table; the task gives how many."""
+    from discobase.storage import Delete
+
+    groups = _groups(records, "delete_many")
+    if not groups:
+        task: asyncio.Task[int] = _done(0)
+        return task
+    futures: list[asyncio.Future[None]] = []
+    total = 0
+    for binding, group in groups:
+        ids = sorted({_id_of(r) or 0 for r in group})
+        store = binding.require_store()
+        future = store.submit([Delete(i) for i in ids])
+        future.add_done_callback(partial(_forget, group))
+        futures.append(future)
+        total += len(ids)
+    first = groups[0][0]
+    what = f"delete_many of {total} records"
+    return first.database._track(_joined(futures), what, total)
+
+
+def _forget(group: list[Table], done: asyncio.Future[None]) -> None:
+    if done.cancelled() or done.exception() is not None:
+        return
+    for record in group:
+        private = record.__pydantic_private__
+        if private is not None:
+            private["_id"] = None
+
+
+def _joined(futures: list[asyncio.Future[None]]) -> asyncio.Future[None]:
+    if len(futures) == 1:
+        return futures[0]
+    return asyncio.ensure_future(_gather(futures))
+
+
+def update_records(records: Sequence[T], changes: dict[str, Any]) -> asyncio.Task[list[T]]:
+    """Set ``changes`` on ``records`` and write them, one atomic batch per table."""
+    from discobase.storage import Put
+
+    groups = _groups(records, "update_many")
+    if not groups:
+        task: asyncio.Task[list[T]] = _done(list(records))
+        return task
+    # Every value is validated on copies first, so that a refused one changes nothing.
+    planned: list[tuple[TableBinding, list[tuple[Table, Table]]]] = []
+    for binding, group in groups:
+        unknown = sorted(set(changes) - set(binding.fields))
+        if unknown:
+            known = ", ".join(sorted(binding.fields)) or "(none)"
+            raise InvalidQuery(
+                f"update_many() cannot set {unknown[0]!r}: {binding.model.__name__} has no "
+                f"such field; its fields are: {known}"
+            )
+        pairs: list[tuple[Table, Table]] = []
+        for record in group:
+            changed = record.model_copy()
+            for name, value in changes.items():
+                setattr(changed, name, value)  # validated as an assignment is
+            pairs.append((record, changed))
+        planned.append((binding, pairs))
+    operations = [
+        (binding, [Put(_id_of(record) or 0, binding.storable(new)) for record, new in pairs])
+        for binding, pairs in planned
+    ]
+    futures: list[asyncio.Future[None]] = []
+    for binding, ops in operations:
+        futures.append(binding.require_store().submit(ops))
+    for _, pairs in planned:
+        for record, new in pairs:
+            record.__dict__.update(new.__dict__)
+            record.__pydantic_fields_set__.update(changes)
+    first = planned[0][0]
+    total = sum(len(pairs) for _, pairs in planned)
+    result = [record for _, pairs in planned for record, _ in pairs]
+    what = f"update_many of {total} records"
+    return first.database._track(_joined(futures), what, result)

@@ -1,0 +1,177 @@
+"""A sorted view of one indexed field, for range and prefix queries (storage layer: pure).
+
+Theory
+------
+A hash index answers ``field == value``; a range (``age >= 18 and < 65``) or a prefix needs
+the values in order. A sorted list kept exact under every write would cost a memmove of the
+whole list per insert (milliseconds at a million records), so this index has two parts:
+
+- the *base*: every record's key and id, in key order (two parallel lists), built by one sort
+  on the first range query over the field;
+- the *changes* since: the ids whose base entry may be stale, and the current keys of those
+  records in a small sorted list kept with ``insort``.
+
+A query bisects both parts and drops the stale base entries: O(log n + matches). When the
+changes outgrow a fraction of the base, the base is dropped and made again by the next query,
+so a write costs O(log n) amortised. Nothing is built for a field nobody asks a range of.
+
+What a key is belongs to the caller: ``key(json_value)`` returns a value that orders like the
+field's values (a datetime for an ISO string, ...) or ``None`` for a value no range matches
+(``None``, a missing field, NaN). Keys of one field must compare with each other; if they do
+not (naive and aware datetimes in one field), the index says so and queries scan.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["SortedIndex"]
+
+_ABSENT = object()
+# Changes kept beside the base before it is made again: at least this many, or this fraction
+# of the base (a rebuild then costs about as much as the writes that led to it).
+_MIN_CHANGES = 4096
+_CHANGE_FRACTION = 16
+
+
+class SortedIndex:
+    """The values of one field in order, with the changes made since they were sorted.
+
+    Args:
+        field: the field.
+        default: the JSON value a record lacking the field is read with (or a sentinel).
+        key: turns a stored JSON value into its sort key, or ``None`` to leave it out.
+    """
+
+    __slots__ = (
+        "_changed",
+        "_delta_ids",
+        "_delta_keys",
+        "_delta_of",
+        "_ids",
+        "_keys",
+        "built",
+        "default",
+        "failed",
+        "field",
+        "key",
+    )
+
+    def __init__(self, field: str, default: Any, key: Callable[[Any], Any]) -> None:
+        self.field = field
+        self.default = default
+        self.key = key
+        self.built = False
+        # The keys did not sort (values that do not compare): queries scan until invalidated.
+        self.failed = False
+        self._keys: list[Any] = []
+        self._ids: list[int] = []
+        self._changed: set[int] = set()
+        self._delta_keys: list[Any] = []
+        self._delta_ids: list[int] = []
+        self._delta_of: dict[int, Any] = {}
+
+    def invalidate(self) -> None:
+        """Forget the sorted values; the next query sorts them again."""
+        self.built = False
+        self.failed = False
+        self._keys, self._ids = [], []
+        self._changed = set()
+        self._delta_keys, self._delta_ids = [], []
+        self._delta_of = {}
+
+    def build(self, records: Mapping[int, Mapping[str, Any]]) -> bool:
+        """Sort the keys of ``records``; return False if they do not compare."""
+        if self.built:
+            return True
+        if self.failed:
+            return False
+        field, default, key = self.field, self.default, self.key
+        keys: list[Any] = []
+        ids: list[int] = []
+        add_key, add_id = keys.append, ids.append
+        for record_id, data in records.items():
+            value = key(data.get(field, default))
+            if value is not None:
+                add_key(value)
+                add_id(record_id)
+        try:
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+        except TypeError:
+            self.failed = True
+            return False
+        self._keys = [keys[i] for i in order]
+        self._ids = [ids[i] for i in order]
+        self.built = True
+        return True
+
+    def touch(self, record_id: int, data: Mapping[str, Any] | None) -> None:
+        """Take a record's new data (``None``: deleted) into account."""
+        if not self.built:
+            return
+        delta_keys, delta_ids = self._delta_keys, self._delta_ids
+        old = self._delta_of.pop(record_id, _ABSENT)
+        if old is not _ABSENT:
+            at = bisect_left(delta_keys, old)
+            while delta_ids[at] != record_id:
+                at += 1
+            del delta_keys[at], delta_ids[at]
+        self._changed.add(record_id)
+        if data is not None:
+            value = self.key(data.get(self.field, self.default))
+            if value is not None:
+                try:
+                    at = bisect_right(delta_keys, value)
+                except TypeError:
+                    self.invalidate()
+                    return
+                delta_keys.insert(at, value)
+                delta_ids.insert(at, record_id)
+                self._delta_of[record_id] = value
+        if len(self._changed) > max(_MIN_CHANGES, len(self._keys) // _CHANGE_FRACTION):
+            self.invalidate()
+
+    def range(
+        self, low: Any, low_inclusive: bool, high: Any, high_inclusive: bool
+    ) -> list[int] | None:
+        """Return the ids whose key lies between ``low`` and ``high`` (``None``: unbounded).
+
+        The ids come in key order, base before changes; ``None`` if a bound does not compare
+        with the keys (the caller scans then).
+        """
+        try:
+            found = self._slice(self._keys, self._ids, low, low_inclusive, high, high_inclusive)
+            if self._changed:
+                changed = self._changed
+                found = [i for i in found if i not in changed]
+                if self._delta_keys:
+                    found += self._slice(
+                        self._delta_keys,
+                        self._delta_ids,
+                        low,
+                        low_inclusive,
+                        high,
+                        high_inclusive,
+                    )
+        except TypeError:
+            return None
+        return found
+
+    @staticmethod
+    def _slice(
+        keys: list[Any],
+        ids: list[int],
+        low: Any,
+        low_inclusive: bool,
+        high: Any,
+        high_inclusive: bool,
+    ) -> list[int]:
+        start = 0
+        if low is not None:
+            start = bisect_left(keys, low) if low_inclusive else bisect_right(keys, low)
+        end = len(keys)
+        if high is not None:
+            end = bisect_right(keys, high) if high_inclusive else bisect_left(keys, high)
+        return ids[start:end]
