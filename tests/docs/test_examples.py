@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 EXPECTED = {
     "costs.py": "0 responses were 429",
+    "inventory.py": "4 items in stock",
     "live_sync.py": "records after: 3",
     "quickstart.py": "2 users",
     "todo.py": "[x] #1 write docs",
