@@ -1,8 +1,10 @@
-"""Snapshots: a table's whole state in one message (storage layer: pure; no I/O, no asyncio).
+"""Snapshots: a table's whole state as of a point in its log (storage layer: pure; no I/O,
+no asyncio).
 
 A snapshot message in the table's channel says ``{"discobase":1,"t":"snap","from":"<id>",
 "records":N,"files":k}`` and its attachments hold one zlib stream of put operations, one per
-line, exactly as log attachments do. Readers load those records as if written by message
+line, exactly as log attachments do (a snapshot too large for one message is several, see
+``snapshots.py``). Readers load those records as if written by message
 ``from`` and replay every log entry after ``from``: ``from`` lies a few Discord seconds before
 the last entry the writer had seen (and before the first part of any batch still incomplete),
 so an entry that was slow to appear is replayed rather than lost, and replaying an entry the

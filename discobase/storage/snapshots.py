@@ -4,23 +4,33 @@
 A snapshot is found through the table's pins and the catalog's ``snapref`` entries (whichever
 starts replay later); a new one is posted in the table's channel, pinned, and recorded in the
 catalog. Discord keeps at most 250 pins per channel, so only the newest few stay pinned.
+
+A snapshot too large for one message (ten files, the request limit) is written as the parts
+of one batch, in order; the zlib stream runs across the parts' files. Only the last part is
+pinned and recorded in the catalog, and only it names the others (``prior``, their message
+ids in part order): a snapshot whose writer died before its last part is found by no reader,
+and the parts already posted are passed over like any message that is not a log entry. A
+reader that cannot fetch every part (one was deleted) takes the next snapshot, or the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from discobase.http import HTTPClient
-from discobase.http.errors import HTTPException
+from discobase.errors import DatabaseError, StorageCorrupted
+from discobase.http import File, HTTPClient
+from discobase.http.errors import HTTPException, NotFound
 from discobase.storage import codec
 from discobase.storage.own import OwnWrites
 from discobase.storage.snapshot import SnapshotInfo, encode_records, header_info
-from discobase.storage.writer import Limits, plan_stream, post
+from discobase.storage.writer import Limits, Outgoing, post
 
-__all__ = ["Snapshots"]
+__all__ = ["Candidate", "LastPart", "Snapshots", "plan_snapshot", "prior_parts"]
 
 _log = logging.getLogger("discobase.storage")
 
@@ -28,6 +38,106 @@ _log = logging.getLogger("discobase.storage")
 _KEEP_PINNED = 2
 # Above this many records a snapshot is encoded in a thread, so the event loop keeps serving.
 _THREAD_RECORDS = 2000
+
+#: A snapshot to open from: the message that makes it valid (its only part, or its last)
+#: and what it covers.
+Candidate = tuple[codec.Header, SnapshotInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class LastPart:
+    """The last part of a multi-part snapshot, before the ids of the other parts are known.
+
+    Attributes:
+        fields: its header's fields but ``prior``.
+        files: its attachments.
+    """
+
+    fields: dict[str, Any]
+    files: tuple[File, ...]
+
+    def naming(self, prior: list[int]) -> Outgoing:
+        """Return the message, naming the parts before it (``prior``, in part order).
+
+        Entries of ``skip`` are dropped, newest kept, while the content is too long: they
+        only save downloads.
+
+        Raises:
+            DatabaseError: even without them the part ids do not fit the content.
+        """
+        fields = dict(self.fields, prior=[str(m) for m in prior])
+        skip = list(fields.pop("skip", None) or ())
+        while True:
+            content = codec.encode_header("snap", **fields, skip=skip or None)
+            if len(content) <= codec.CONTENT_LIMIT:
+                return Outgoing(content, self.files)
+            if not skip:
+                raise DatabaseError(f"a snapshot of {len(prior) + 1} parts cannot name them all")
+            skip = skip[len(skip) // 2 + 1 :]
+
+
+def plan_snapshot(
+    stream: bytes, limits: Limits, fields: dict[str, Any]
+) -> tuple[list[Outgoing], LastPart | None]:
+    """Lay out a snapshot's compressed stream as messages.
+
+    Returns:
+        ``([message], None)`` for a snapshot that fits one message; otherwise the parts but
+        the last, and the last, which names them once they are posted.
+    """
+    pieces = codec.split_stream(
+        stream,
+        file_limit=limits.file_limit,
+        max_files=limits.max_files,
+        request_limit=limits.request_limit,
+    )
+
+    def files_of(piece: list[bytes]) -> tuple[File, ...]:
+        return tuple(File(codec.file_name(i), data) for i, data in enumerate(piece))
+
+    if len(pieces) == 1:
+        header = codec.encode_header("snap", **fields, files=len(pieces[0]))
+        return [Outgoing(header, files_of(pieces[0]))], None
+    batch = secrets.token_hex(8)
+    count = len(pieces)
+    # Every part says where replay starts, so each reads as what it is; only the last
+    # lists the entries already held (``skip``) and the other parts.
+    common = {k: v for k, v in fields.items() if k != "skip"}
+    parts = [
+        Outgoing(
+            codec.encode_header(
+                "snap", **common, files=len(piece), batch=batch, part=i, parts=count
+            ),
+            files_of(piece),
+        )
+        for i, piece in enumerate(pieces[:-1])
+    ]
+    last = dict(fields, files=len(pieces[-1]), batch=batch, part=count - 1, parts=count)
+    return parts, LastPart(last, files_of(pieces[-1]))
+
+
+def prior_parts(header: codec.Header) -> list[int]:
+    """Return the message ids of a snapshot's parts before ``header`` (its last part).
+
+    Raises:
+        StorageCorrupted: ``header`` is a part of a snapshot but not its valid last part.
+    """
+    if header.parts == 1 and header.batch is None:
+        return []
+    prior = header.body.get("prior")
+    if (
+        header.part != header.parts - 1
+        or not isinstance(prior, list)
+        or len(prior) != header.parts - 1
+    ):
+        raise StorageCorrupted(
+            f"snapshot {header.message_id} is part {header.part} of {header.parts} without "
+            "the ids of the parts before it"
+        )
+    try:
+        return [int(m) for m in prior]
+    except (TypeError, ValueError) as exc:
+        raise StorageCorrupted(f"snapshot {header.message_id} names bad parts") from exc
 
 
 class Snapshots:
@@ -65,12 +175,16 @@ class Snapshots:
         self.pinned: list[int] = []
         #: How many snapshots this process wrote.
         self.written = 0
+        # The parts but the last of multi-part snapshots known -> the last part.
+        self._parts: dict[int, int] = {}
 
-    async def find(
-        self, catalog_snapshot: SnapshotInfo | None
-    ) -> tuple[codec.Header, SnapshotInfo] | None:
-        """Return the snapshot to open from (the one whose replay starts last), if any."""
-        best: tuple[codec.Header, SnapshotInfo] | None = None
+    async def find(self, catalog_snapshot: SnapshotInfo | None) -> list[Candidate]:
+        """Return the snapshots to open from, the one whose replay starts last first.
+
+        The pinned ones, and the catalog's when it starts later than all of them. A part of a
+        multi-part snapshot that is not its valid last part is passed over (with a warning).
+        """
+        found: list[Candidate] = []
         try:
             pins = await self._http.fetch_pins(self._channel_id)
         except HTTPException:
@@ -81,27 +195,70 @@ class Snapshots:
             message = item.get("message") if isinstance(item, dict) else None
             if not isinstance(message, dict):
                 continue
-            header = codec.parse_header(message, self._bot_id)
-            if header is None or header.kind != "snap":
+            try:
+                header = codec.parse_header(message, self._bot_id)
+                if header is None or header.kind != "snap":
+                    continue
+                self.pinned.append(header.message_id)
+                candidate = self._candidate(header)
+            except StorageCorrupted as exc:
+                _log.warning("table %s: a pinned snapshot is unreadable: %s", self._table, exc)
                 continue
-            self.pinned.append(header.message_id)
-            info = header_info(header, self._channel_id)
-            if best is None or info.replay_from > best[1].replay_from:
-                best = (header, info)
+            found.append(candidate)
         self.pinned.sort()
-        if catalog_snapshot is not None and (
-            best is None or catalog_snapshot.replay_from > best[1].replay_from
-        ):
+        newest = max((info.replay_from for _, info in found), default=-1)
+        if catalog_snapshot is not None and catalog_snapshot.replay_from > newest:
             try:
                 message = await self._http.fetch_message(
                     self._channel_id, catalog_snapshot.message_id
                 )
                 header = codec.parse_header(message, self._bot_id)
                 if header is not None and header.kind == "snap":
-                    best = (header, header_info(header, self._channel_id))
+                    found.append(self._candidate(header))
             except HTTPException:
                 _log.warning("table %s: the catalog's snapshot is gone", self._table)
-        return best
+            except StorageCorrupted as exc:
+                _log.warning("table %s: the catalog's snapshot is unreadable: %s", self._table, exc)
+        found.sort(key=lambda c: c[1].replay_from, reverse=True)
+        return found
+
+    def _candidate(self, header: codec.Header) -> Candidate:
+        info = header_info(header, self._channel_id)
+        for part in prior_parts(header):
+            self._parts[part] = header.message_id
+        return header, info
+
+    async def parts(self, header: codec.Header) -> list[codec.Header]:
+        """Return every part of the snapshot whose only or last part is ``header``, in order.
+
+        Raises:
+            StorageCorrupted: a part is missing (deleted) or is not a part of this snapshot.
+            HTTPException: Discord refused a read.
+        """
+        prior = prior_parts(header)
+        headers: list[codec.Header] = []
+        for index, message_id in enumerate(prior):
+            try:
+                message = await self._http.fetch_message(self._channel_id, message_id)
+            except NotFound as exc:
+                raise StorageCorrupted(
+                    f"snapshot {header.message_id}: its part {index} (message {message_id}) is gone"
+                ) from exc
+            part = codec.parse_header(message, self._bot_id)
+            if (
+                part is None
+                or part.kind != "snap"
+                or part.batch != header.batch
+                or part.part != index
+                or part.parts != header.parts
+                or part.body.get("from") != header.body.get("from")
+            ):
+                raise StorageCorrupted(
+                    f"snapshot {header.message_id}: message {message_id} is not its part {index}"
+                )
+            headers.append(part)
+        headers.append(header)
+        return headers
 
     async def write(
         self,
@@ -112,11 +269,16 @@ class Snapshots:
     ) -> bool:
         """Post, pin and record a snapshot of ``records`` replaying after ``position``.
 
+        A snapshot too large for one message is posted as several (see the module's
+        docstring): nothing makes it visible before its last part is posted.
+
         Returns:
-            Whether it was written (one too large for a message is not).
+            Whether it was written.
 
         Raises:
             HTTPException: Discord refused the snapshot or its catalog entry.
+            DatabaseError: Discord answered a create without a message, or a snapshot has
+                too many parts to name.
         """
         if len(records) > _THREAD_RECORDS:
             stream = await asyncio.to_thread(encode_records, records, recent)
@@ -127,17 +289,19 @@ class Snapshots:
             "records": len(records),
             "skip": [str(m) for m in skip],
         }
-        plan = plan_stream("snap", stream, self._limits, **fields)
-        if len(plan) > 1:
-            _log.warning(
-                "table %s: a snapshot would need %d messages; the log is kept instead",
-                self._table,
-                len(plan),
-            )
-            return False
-        message = await post(self._http, self._channel_id, plan[0])
+        before, last = plan_snapshot(stream, self._limits, fields)
+        del stream
+        prior: list[int] = []
+        for outgoing in before:
+            message = await post(self._http, self._channel_id, outgoing)
+            prior.append(int(message["id"]))
+            self._own.remember(prior[-1])
+        if last is not None:
+            message = await post(self._http, self._channel_id, last.naming(prior))
         message_id = int(message["id"])
         self._own.remember(message_id)
+        for part in prior:
+            self._parts[part] = message_id
         try:
             await self._http.pin_message(self._channel_id, message_id)
         except HTTPException:
@@ -157,16 +321,22 @@ class Snapshots:
         return True
 
     def forget(self, message_id: int) -> bool:
-        """Drop a deleted snapshot from the pins; return whether it was one."""
-        if message_id not in self.pinned:
+        """Drop a deleted snapshot (or a part of one) from the pins; return whether it was
+        one of the pinned snapshots."""
+        whole = self._parts.pop(message_id, message_id)
+        if whole not in self.pinned:
             return False
-        self.pinned.remove(message_id)
+        self.pinned.remove(whole)
+        for part in [p for p, w in self._parts.items() if w == whole]:
+            del self._parts[part]
         return True
 
     async def _unpin_old(self) -> None:
         # Discord keeps at most 250 pins per channel: keep the newest snapshots pinned only.
         while len(self.pinned) > _KEEP_PINNED:
             old = self.pinned.pop(0)
+            for part in [p for p, w in self._parts.items() if w == old]:
+                del self._parts[part]
             try:
                 await self._http.unpin_message(self._channel_id, old)
             except HTTPException:

@@ -55,6 +55,10 @@ _DONE_BATCHES_MAX = 1024
 _CHECK_RETRY = 0.25
 # Discord seconds: the longest random wait before repairing a deleted entry.
 _REPAIR_JITTER = 1.0
+# Rows of a large batch read from the log applied per slice (see TableStore._apply_rows).
+_APPLY_SLICE = 4096
+# Applying a row costs about four times what forking costs per live record.
+_FORK_RATIO = 4
 
 
 class StoreHost(Protocol):
@@ -338,20 +342,21 @@ class TableStore:
                 stream = await fetch_stream(engine.http, self.channel_id, parts)
                 # Decoded and checked in full before anything is applied: a corrupt batch
                 # changes nothing, and readers never see half of one. The decoding yields
-                # to the event loop between pieces; applying is one quick loop.
+                # to the event loop between pieces, and so does applying a large batch.
+                # The cyclic collector stays off across the yields: the rows are a growing
+                # heap of tuples each collection would walk again.
                 rows: list[tuple[int, int, dict[str, Any] | None]] = []
                 pieces = codec.iter_stream(stream)
-                while True:
-                    with gc_paused():
-                        chunk = next(pieces, None)
-                        if chunk is None:
-                            break
+                pause_gc()
+                try:
+                    for chunk in pieces:
                         rows.extend(check_wire(at, chunk))
-                    await asyncio.sleep(0)
+                        await asyncio.sleep(0)
+                finally:
+                    resume_gc()
                 del stream, pieces
                 count = len(rows)
-                with gc_paused():
-                    self.state.apply_checked(rows)
+                await self._apply_rows(rows)
         except StorageCorrupted as exc:
             where = f"table {self.spec.name!r} (channel {self.channel_id}), message {message_id}"
             if strict:
@@ -360,6 +365,35 @@ class TableStore:
             return None
         self._finish(parts, version, count)
         return header
+
+    async def _apply_rows(self, rows: list[tuple[int, int, dict[str, Any] | None]]) -> None:
+        """Apply a checked batch so that readers see all of it or none of it.
+
+        A large batch (a million records take about a second) is applied a slice at a time,
+        yielding to the event loop in between: while the table opens, to the state itself
+        (nobody sees it yet); once it is open, to a fork of the state that is adopted in one
+        step, as the writer applies a large acknowledged entry (see ``Writer._apply``). A
+        batch much smaller than its table is applied at once: forking would cost more.
+        """
+        state = self.state
+        if len(rows) <= _APPLY_SLICE or (
+            not self._opening and len(rows) * _FORK_RATIO < state.count()
+        ):
+            with gc_paused():
+                state.apply_checked(rows)
+            return
+        target = state if self._opening else state.fork()
+        pause_gc()
+        try:
+            for start in range(0, len(rows), _APPLY_SLICE):
+                target.apply_checked(rows[start : start + _APPLY_SLICE])
+                await asyncio.sleep(0)
+        finally:
+            resume_gc()
+        if target is not state and not state.adopt(target):
+            # The state changed meanwhile (the writer applied an entry): apply it there.
+            with gc_paused():
+                state.apply_checked(rows)
 
     def _finish(self, parts: list[codec.Header], version: int, count: int | None) -> None:
         """Record an applied entry (``count`` is ``None`` when it was held already)."""
