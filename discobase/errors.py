@@ -1,26 +1,28 @@
 """The root of discobase's exception tree (shared leaf layer: imports nothing from discobase).
 
-Every error discobase raises derives from :class:`DiscobaseError`; nothing from aiohttp or
+Every error discobase raises derives from `DiscobaseError`; nothing from aiohttp or
 asyncio escapes a public call. Each layer defines its own branch next to its code and
-``discobase/__init__.py`` re-exports them all::
+``discobase/__init__.py`` re-exports them all:
 
-    DiscobaseError
-    ├── UsageError                   the caller used the API wrongly (this module)
-    │   └── ...                      NotConnected, TableNotBuilt, TableNotRegistered,
-    │                                TableRegistrationError, RecordStateError, InvalidQuery,
-    │                                UnstorableRecord (a value a reader could not read back)
-    ├── HTTPException                discobase.http.errors: a request failed (status, code, route)
-    │   └── ...                      BadRequest, Unauthorized/InvalidToken, Forbidden, NotFound,
-    │                                ServerError, RateLimited, CloudflareBanned, TransportError
-    ├── GatewayError                 discobase.gateway.errors: the gateway connection failed
-    │   └── ...                      GatewayClosed (with may_reconnect), handshake timeouts,
-    │                                identify budget exhausted
-    └── DatabaseError                this module: the database cannot do what was asked
-        └── ...                      GuildNotFound, AmbiguousGuild, MissingPermissions,
-                                     StartTimeout, SchemaMismatch, UniqueViolation,
-                                     RecordNotFound, MultipleRecordsFound, StorageCorrupted,
-                                     StorageDamaged (a channel or the catalog gone)
-                                     └── UnreadableRecord (one stored record, skipped)
+```text
+DiscobaseError
+├── UsageError                   the caller used the API wrongly (this module)
+│   └── ...                      NotConnected, TableNotBuilt, TableNotRegistered,
+│                                TableRegistrationError, RecordStateError, InvalidQuery,
+│                                UnstorableRecord (a value a reader could not read back)
+├── HTTPException                discobase.http.errors: a request failed (status, code, route)
+│   └── ...                      BadRequest, Unauthorized/InvalidToken, Forbidden, NotFound,
+│                                ServerError, RateLimited, CloudflareBanned, TransportError
+├── GatewayError                 discobase.gateway.errors: the gateway connection failed
+│   └── ...                      GatewayClosed (with may_reconnect), handshake timeouts,
+│                                identify budget exhausted
+└── DatabaseError                this module: the database cannot do what was asked
+    └── ...                      GuildNotFound, AmbiguousGuild, MissingPermissions,
+                                 StartTimeout, SchemaMismatch, UniqueViolation,
+                                 RecordNotFound, MultipleRecordsFound, StorageCorrupted,
+                                 StorageDamaged (a channel or the catalog gone)
+                                 └── UnreadableRecord (one stored record, skipped)
+```
 
 A token never appears in an error's message or repr.
 """

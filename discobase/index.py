@@ -22,13 +22,14 @@ class Index:
 
     Args:
         unique: refuse a write that would give two records the same value of this field
-            (:class:`~discobase.errors.UniqueViolation`).
+            (`UniqueViolation`).
 
-    Example::
-
+    Example:
+        ```python
         class User(discobase.Table):
             email: Annotated[str, discobase.Index(unique=True)]
             name: Annotated[str, discobase.Index()]
+        ```
     """
 
     # Written out rather than a frozen dataclass: `dataclasses` imports `inspect`, a tenth of
@@ -61,7 +62,7 @@ class Index:
 
 
 def declared_indexes(fields: Mapping[str, FieldInfo]) -> dict[str, bool]:
-    """Return ``{field: unique}`` for every field that carries an :class:`Index`.
+    """Return ``{field: unique}`` for every field that carries an `Index`.
 
     Args:
         fields: a model's ``model_fields``.

@@ -1,13 +1,15 @@
 """Query operators: conditions other than equality (public API layer: plain data, no I/O).
 
 A query keeps equality as the original discobase spelt it, ``find(name="Peter")``; any other
-condition is one of these small objects given as the field's value::
+condition is one of these small objects given as the field's value:
 
-    from discobase import contains, gt, lt, one_of, startswith
+```python
+from discobase import contains, ge, gt, lt, one_of, startswith
 
-    await User.find(age=gt(18), name=startswith("Pe"))
-    await User.find(age=ge(18) & lt(65))             # both: a range
-    await User.find(country=one_of("NL", "BE"), tags=contains("admin"))
+await User.find(age=gt(18), name=startswith("Pe"))
+await User.find(age=ge(18) & lt(65))             # both: a range
+await User.find(country=one_of("NL", "BE"), tags=contains("admin"))
+```
 
 An operator is a value that no field can hold (it is not JSON), so ``field=operator`` can never
 mean equality with a stored value. Each operator is generic over its operand, and ``find``

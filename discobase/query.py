@@ -1,11 +1,11 @@
 """Answer queries from a table's in-memory state (public API layer: no I/O, no pydantic models).
 
 Everything here works on the JSON-mode dicts a table store holds, keyed by record id; turning
-them into model instances is :mod:`discobase.table`'s job. It must not know how the store got
+them into model instances is `discobase.table`'s job. It must not know how the store got
 its records (Discord, the gateway, snapshots) nor anything of asyncio beyond being awaitable.
 
 A query is a conjunction of conditions: field equalities, and the tests operators compile to
-(:class:`Test`: ranges, prefixes, one-of, not-equal, contains). Every condition an index can
+(`Test`: ranges, prefixes, one-of, not-equal, contains). Every condition an index can
 answer is answered by it: an equality or a one-of by hash lookups, a range or a prefix on an
 indexed field by its sorted index (``discobase.storage.sorted_index``); the smallest of those
 id sets is the candidate list, and the remaining conditions are checked on each candidate.
@@ -160,7 +160,7 @@ class Test:
 
     Attributes:
         field: the field (``id`` means the record's id).
-        default: the JSON value a record lacking the field is read with, or :data:`MISSING`.
+        default: the JSON value a record lacking the field is read with, or `MISSING`.
         spelling: how the user wrote it, e.g. ``age=gt(18)`` (for error messages).
     """
 
@@ -172,7 +172,7 @@ class Test:
         self.spelling = spelling
 
     def match(self, value: Any) -> bool:
-        """Tell whether a stored JSON value (or :data:`MISSING`) satisfies the condition."""
+        """Tell whether a stored JSON value (or `MISSING`) satisfies the condition."""
         raise NotImplementedError
 
     def candidates(self, store: StoreView) -> Collection[int] | None:
@@ -353,7 +353,7 @@ def select_ids(
         store: the table's records and indexes.
         conditions: field name -> JSON-mode value.
         defaults: field name -> JSON-mode value a record lacking the field is read with
-            (records written before the field was added), or :data:`MISSING`.
+            (records written before the field was added), or `MISSING`.
         within: only these ids may match (e.g. a query on ``id``).
         tests: other conditions the records must also satisfy (compiled operators).
 

@@ -1,6 +1,6 @@
 """The ``Table`` base class users subclass (public API layer: pydantic models over a store).
 
-A table is a pydantic model. ``@db.table`` attaches a :class:`TableBinding` to the class; once
+A table is a pydantic model. ``@db.table`` attaches a `TableBinding` to the class; once
 the database is ready the binding holds the table's store, and the methods here turn records
 into JSON-mode dicts for it and its dicts back into records. This module must not know how the
 store keeps its records (messages, snapshots, the gateway) nor import the HTTP client: writes
@@ -112,7 +112,7 @@ class TableStoreLike(StoreView, typing.Protocol):
         ...
 
     def submit_later(self, chunks: Iterator[list[Any]], count: int) -> asyncio.Future[None]:
-        """As :meth:`submit`, for ``count`` operations the store makes from ``chunks``."""
+        """As `submit()`, for ``count`` operations the store makes from ``chunks``."""
         ...
 
 
@@ -223,7 +223,7 @@ class TableBinding:
         and nesting the serialiser refuses. It is then validated as a reader will (2 to 3
         microseconds for a small record, a quarter of what a save() costs), unless the model
         is flat: scalar fields only (they cannot be changed in place behind validation) and no
-        validator or serializer of its own (see :meth:`_checks`).
+        validator or serializer of its own (see `_checks()`).
 
         Raises:
             UnstorableRecord: a reader could not read it back; nothing is written.
@@ -255,7 +255,7 @@ class TableBinding:
         digits, 5 ms per 100,000 records) and nesting at most 200 deep, which the JSON schema
         bounds for most models (otherwise the slices are parsed by pydantic's parser, 45 ms
         per 100,000). Only models with validators or serializers of their own are validated
-        in full. A suspect slice is checked record by record, as :meth:`storable` does, to
+        in full. A suspect slice is checked record by record, as `storable()` does, to
         name the record and the field.
 
         Raises:
@@ -512,12 +512,12 @@ class Table(BaseModel):
 
     Subclass it, declare fields as on any pydantic model, and register the class with
     ``@db.table``; the table's name is the class name in lower case. Records are written with
-    :meth:`save`, :meth:`update`, :meth:`delete` or :meth:`commit`, each of which returns an
+    `save()`, `update()`, `delete()` or `commit()`, each of which returns an
     ``asyncio.Task``: awaiting it waits until Discord has stored the change, and a task left
-    alone still runs (a failure is logged under the ``discobase`` logger); :meth:`delete_id`
-    deletes by id. Queries (:meth:`find`, :meth:`find_unique`, :meth:`get`, :meth:`count`)
+    alone still runs (a failure is logged under the ``discobase`` logger); `delete_id()`
+    deletes by id. Queries (`find()`, `find_unique()`, `get()`, `count()`)
     read the table's records from memory; a stored record that does not fit the class is
-    skipped and logged (see :meth:`find`).
+    skipped and logged (see `find()`).
 
     Inside ``async with db.batch():`` the tasks complete when the batch is written, after the
     block: await them after it, not inside it.
@@ -762,25 +762,30 @@ class Table(BaseModel):
         offset: int = 0,
         **fields: Any,
     ) -> Records[Self]:
-        """Return the records equal to every given field (all records without arguments).
+        """Return the records matching every given field (all records without arguments).
 
-        The result is a list that may also be awaited: ``for u in User.find(name="Peter")``
-        and ``await User.find(name="Peter")`` both work.
+        A field's value is matched by equality, or by an operator: `find(age=gt(18))`,
+        `find(country=one_of("NL", "BE"))`, `find(name=startswith("Pe"))` (see
+        `discobase.operators`; a range or prefix on an indexed field is answered by its
+        index). The result is a list that may also be awaited or iterated with `async for`:
+        `for u in User.find(name="Peter")` and `await User.find(name="Peter")` both work. It
+        also has `first()`, `exists()`, `update_many()` and `delete_many()` (see `Records`).
 
         Args:
             order_by: a field name, ``"-name"`` for descending, or a sequence of them
                 (``"id"`` is creation order, the default); ``None`` values come last.
             limit: return at most this many records.
             offset: skip this many records first.
-            **fields: field name -> value; ``id`` may be given too.
+            **fields: field name -> value or operator; ``id`` may be given too.
 
         A stored record that does not fit the model (written by an older version, another
         program or by hand) is skipped and logged once at WARNING on the ``discobase.table``
         logger, naming the table, its channel, the message and the record's id; delete it
-        with :meth:`delete_id`.
+        with `delete_id()`.
 
         Raises:
-            InvalidQuery: an unknown field, a value the field cannot hold, a bad ``order_by``,
+            InvalidQuery: an unknown field, a value the field cannot hold, an operator that
+                does not fit the field's type, a bad ``order_by``,
                 ``limit`` or ``offset``.
         """
         binding = _binding_of(cls)
@@ -884,7 +889,7 @@ class Table(BaseModel):
         Raises:
             RecordNotFound: no record has this id.
             UnreadableRecord: the stored record does not fit the model (delete it with
-                :meth:`delete_id`).
+                `delete_id()`).
         """
         binding = _binding_of(cls)
         store = binding.require_store()

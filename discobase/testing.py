@@ -3,24 +3,28 @@
 Sits above the public API and the emulator and wires them together; nothing in discobase
 imports it. The helpers work in any asyncio code; the fixtures need pytest and pytest-asyncio.
 
-Enable the fixtures in your ``conftest.py``::
+Enable the fixtures in your ``conftest.py``:
 
-    pytest_plugins = ["discobase.testing"]
+```python
+pytest_plugins = ["discobase.testing"]
+```
 
-then ask for ``discobase_db`` (a connected :class:`~discobase.Database` on a guild of its own)
-or ``local_discord`` (the local Discord itself, to connect databases of your own)::
+then ask for ``discobase_db`` (a connected `Database` on a guild of its own)
+or ``local_discord`` (the local Discord itself, to connect databases of your own):
 
-    async def test_users(discobase_db):
-        @discobase_db.table
-        class User(discobase.Table):
-            name: str
+```python
+async def test_users(discobase_db):
+    @discobase_db.table
+    class User(discobase.Table):
+        name: str
 
-        await discobase_db.build_tables()
-        await User(name="Peter").save()
-        assert User.count() == 1
+    await discobase_db.build_tables()
+    await User(name="Peter").save()
+    assert User.count() == 1
+```
 
 Every test gets a new local Discord, so tests never see each other's data. The local Discord
-runs fast (``time_scale``, default :data:`DEFAULT_TIME_SCALE`): a 5-second rate-limit window
+runs fast (``time_scale``, default `DEFAULT_TIME_SCALE`): a 5-second rate-limit window
 lasts 50 ms. Override the ``discobase_time_scale`` fixture to change it.
 """
 
@@ -48,7 +52,7 @@ class LocalDiscord:
     """A running local Discord with one bot that has joined one guild.
 
     Attributes:
-        emulator: the :class:`~discobase.emulator.Emulator` (its ``stats()``, ``fail_next()``
+        emulator: the `Emulator` (its ``stats()``, ``fail_next()``
             and ``advance()`` help tests of failures and limits).
         bot: the bot (``.id``, ``.token``, ``.application_id``).
         guild_id: the guild's id.
@@ -77,11 +81,11 @@ class LocalDiscord:
         return str(self.emulator.create_guild(name, bots=[self.bot]))
 
     def database(self, name: str | None = None, **options: Any) -> Database:
-        """Return a new, unconnected :class:`~discobase.Database` on this local Discord.
+        """Return a new, unconnected `Database` on this local Discord.
 
         Args:
             name: the database's name; this guild's when omitted. A guild of another name
-                must exist first (:meth:`add_guild`).
+                must exist first (`add_guild()`).
             **options: further ``Database`` options, such as ``logging=True``.
         """
         from discobase import Database
@@ -115,12 +119,13 @@ async def local_discord(
         name: the guild's (database's) name.
         time_scale: real seconds per Discord second.
 
-    Example::
-
+    Example:
+        ```python
         async with local_discord("My db") as local:
             db = local.database()
             async with db.conn(local.token):
                 ...
+        ```
     """
     from discobase.emulator import Emulator
 

@@ -1,18 +1,20 @@
 """Errors of the gateway client (gateway layer: knows nothing of aiohttp, HTTP or storage).
 
 Only failures that reconnecting cannot cure reach the caller; every other disconnect is
-handled inside the client. A token never appears in a message or a repr::
+handled inside the client. A token never appears in a message or a repr:
 
-    DiscobaseError                        discobase.errors
-    ├── UsageError
-    │   └── GatewayClientClosed           the client was closed (or never run) while waited on
-    └── GatewayError                      the gateway connection failed for good
-        ├── GatewayClosed                 Discord closed with a code that forbids reconnecting
-        │                                 (4004, 4010-4014): ``code``, ``may_reconnect``
-        ├── HandshakeTimeout              HELLO or READY did not come in time (recovered
-        │                                 internally by reconnecting; kept as ``last_error``)
-        └── IdentifyBudgetExhausted       identifying again would take the daily session-start
-                                          budget below its floor; the client stops instead
+```text
+DiscobaseError                        discobase.errors
+├── UsageError
+│   └── GatewayClientClosed           the client was closed (or never run) while waited on
+└── GatewayError                      the gateway connection failed for good
+    ├── GatewayClosed                 Discord closed with a code that forbids reconnecting
+    │                                 (4004, 4010-4014): ``code``, ``may_reconnect``
+    ├── HandshakeTimeout              HELLO or READY did not come in time (recovered
+    │                                 internally by reconnecting; kept as ``last_error``)
+    └── IdentifyBudgetExhausted       identifying again would take the daily session-start
+                                      budget below its floor; the client stops instead
+```
 """
 
 from __future__ import annotations
