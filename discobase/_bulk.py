@@ -81,7 +81,7 @@ def delete_records(records: Sequence[T]) -> asyncio.Task[int]:
         ids = sorted({_id_of(r) or 0 for r in group})
         store = binding.require_store()
         future = store.submit([Delete(i) for i in ids])
-        future.add_done_callback(partial(_forget, group))
+        future.add_done_callback(partial(_forget, [(r, _id_of(r)) for r in group]))
         futures.append(future)
         total += len(ids)
     first = groups[0][0]
@@ -89,12 +89,13 @@ def delete_records(records: Sequence[T]) -> asyncio.Task[int]:
     return first.database._track(_joined(futures), what, total)
 
 
-def _forget(group: list[Table], done: asyncio.Future[None]) -> None:
+def _forget(group: list[tuple[Table, int | None]], done: asyncio.Future[None]) -> None:
+    # As delete() does: a record saved anew meanwhile keeps its new id.
     if done.cancelled() or done.exception() is not None:
         return
-    for record in group:
+    for record, record_id in group:
         private = record.__pydantic_private__
-        if private is not None:
+        if private is not None and private.get("_id") == record_id:
             private["_id"] = None
 
 

@@ -391,7 +391,10 @@ def _element_json(binding: TableBinding, field: str, element: Any, value: Any, w
     if adapter is None:
         from pydantic import TypeAdapter
 
-        adapter = TypeAdapter(element, config=_config_of(binding))
+        try:
+            adapter = TypeAdapter(element, config=_config_of(binding))
+        except Exception:  # noqa: BLE001 - a model element has its own config
+            adapter = TypeAdapter(element)
         _ELEMENT_ADAPTERS[key] = adapter
     try:
         from discobase import _json
