@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from discobase.errors import InvalidQuery
 from discobase.operators import Operator
-from discobase.query import MISSING, Contains, NotEqual, OneOf, Range, StoreView, Test
+from discobase.query import MISSING, Condition, Contains, NotEqual, OneOf, Range, StoreView
 
 if TYPE_CHECKING:
     from discobase.table import TableBinding
@@ -209,7 +209,7 @@ def _field_kind(binding: TableBinding, field: str) -> _Kind:
 
 def compile_conditions(
     binding: TableBinding, store: StoreView, conditions: dict[str, Any]
-) -> tuple[list[Test], Collection[int] | None]:
+) -> tuple[list[Condition], Collection[int] | None]:
     """Take the operators out of ``conditions`` and compile them.
 
     Args:
@@ -224,8 +224,8 @@ def compile_conditions(
         InvalidQuery: an unknown field, an operator that does not fit the field's type, or an
             operand the field cannot hold.
     """
-    tests: list[Test] = []
-    id_tests: list[Test] = []
+    tests: list[Condition] = []
+    id_tests: list[Condition] = []
     for field, value in list(conditions.items()):
         if not isinstance(value, Operator):
             continue
@@ -251,11 +251,13 @@ def compile_conditions(
     return tests, within
 
 
-def _compile(binding: TableBinding, field: str, operator: Operator[Any], kind: _Kind) -> list[Test]:
+def _compile(
+    binding: TableBinding, field: str, operator: Operator[Any], kind: _Kind
+) -> list[Condition]:
     model = binding.model.__name__
     spelling = f"{model}.find({field}={operator!r})"
     default = binding.defaults.get(field, MISSING)
-    tests: list[Test] = []
+    tests: list[Condition] = []
     bounds: Range | None = None
     for name, operand in operator.parts:
         where = f"{name}() on {model}.{field} (a {kind.name} field)"

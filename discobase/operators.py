@@ -20,7 +20,6 @@ describes conditions; ``discobase._conditions`` checks them against a table's fi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 __all__ = [
@@ -66,9 +65,6 @@ class Operator(Generic[T_co]):
         object.__setattr__(both, "parts", self.parts + other.parts)
         return both
 
-    def __iter__(self) -> Iterator[tuple[str, Any]]:
-        return iter(self.parts)
-
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"cannot assign to {name!r}: an Operator is immutable")
 
@@ -88,11 +84,6 @@ class Operator(Generic[T_co]):
             return hash(self.parts)
         except TypeError:  # an unhashable operand (a list): hash the spelling instead
             return hash(repr(self))
-
-    def __bool__(self) -> bool:
-        # `if operator:` is almost certainly a mistake for a comparison; keep it truthy, as
-        # any object, rather than guess.
-        return True
 
 
 def _spell(name: str, operand: Any) -> str:

@@ -5,7 +5,7 @@ them into model instances is `discobase.table`'s job. It must not know how the s
 its records (Discord, the gateway, snapshots) nor anything of asyncio beyond being awaitable.
 
 A query is a conjunction of conditions: field equalities, and the tests operators compile to
-(`Test`: ranges, prefixes, one-of, not-equal, contains). Every condition an index can
+(`Condition`: ranges, prefixes, one-of, not-equal, contains). Every condition an index can
 answer is answered by it: an equality or a one-of by hash lookups, a range or a prefix on an
 indexed field by its sorted index (``discobase.storage.sorted_index``); the smallest of those
 id sets is the candidate list, and the remaining conditions are checked on each candidate.
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MISSING",
+    "Condition",
     "Contains",
     "Count",
     "NotEqual",
@@ -43,7 +44,6 @@ __all__ = [
     "Range",
     "Records",
     "StoreView",
-    "Test",
     "order_ids",
     "parse_order_by",
     "select_ids",
@@ -155,7 +155,7 @@ class Count(int):
         yield  # pragma: no cover
 
 
-class Test:
+class Condition:
     """A condition on one field other than equality, compiled from an operator.
 
     Attributes:
@@ -180,7 +180,7 @@ class Test:
         return None
 
 
-class Range(Test):
+class Range(Condition):
     """Values between two bounds (either may be ``None``: unbounded), compared by ``key``.
 
     ``key`` turns a stored JSON value into something that orders like the field's values (a
@@ -259,7 +259,7 @@ class Range(Test):
         return found
 
 
-class OneOf(Test):
+class OneOf(Condition):
     """Values equal to any of ``values`` (JSON-mode)."""
 
     __slots__ = ("_hashed", "_others", "values")
@@ -288,7 +288,7 @@ class OneOf(Test):
         return found
 
 
-class NotEqual(Test):
+class NotEqual(Condition):
     """Values other than ``value`` (JSON-mode); a record without the field matches nothing."""
 
     __slots__ = ("value",)
@@ -301,7 +301,7 @@ class NotEqual(Test):
         return value is not MISSING and not _json_equal(value, self.value)
 
 
-class Contains(Test):
+class Contains(Condition):
     """Lists holding ``value`` (JSON-mode), or, with ``substring``, strings holding it.
 
     ``substring=None`` (an ``Any`` field) matches either: a string holding a str ``value``,
@@ -345,7 +345,7 @@ def select_ids(
     defaults: Mapping[str, Any],
     *,
     within: Collection[int] | None = None,
-    tests: Sequence[Test] = (),
+    tests: Sequence[Condition] = (),
 ) -> list[int]:
     """Return the ids of the records equal to ``conditions`` on every field, ascending.
 
@@ -407,7 +407,7 @@ def _select_with_tests(
     conditions: Mapping[str, Any],
     defaults: Mapping[str, Any],
     within: Collection[int] | None,
-    tests: Sequence[Test],
+    tests: Sequence[Condition],
 ) -> list[int]:
     records = store.records()
     answered: list[Collection[int]] = [] if within is None else [within]
@@ -418,7 +418,7 @@ def _select_with_tests(
             scanned.append((field, value))
         else:
             answered.append(ids)
-    checked: list[Test] = []
+    checked: list[Condition] = []
     for test in tests:
         ids = test.candidates(store)
         if ids is None:
