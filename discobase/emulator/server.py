@@ -22,6 +22,7 @@ from .chaos import Chaos, ChaosRun, fault_summary
 from .clock import Clock
 from .events import EventBus
 from .gateway import GatewayServer
+from .interactions import InteractionsMixin
 from .limits import LimitConfig, RateLimiter
 from .link import Link
 from .models import Bot, Guild
@@ -33,7 +34,7 @@ from .state import State
 __all__ = ["Emulator"]
 
 
-class Emulator:
+class Emulator(InteractionsMixin):
     """A faithful local Discord for tests and offline use.
 
     Use it as an async context manager (or call ``start()``/``stop()``)::
@@ -132,6 +133,7 @@ class Emulator:
         """Return the aiohttp application (REST, CDN, admin, gateway)."""
         from .admin import add_admin_routes
         from .admin_guard import admin_guard
+        from .admin_interactions import add_interaction_routes
 
         app = web.Application(
             client_max_size=self.max_request_size + MiB, middlewares=[admin_guard(self)]
@@ -139,6 +141,7 @@ class Emulator:
         self.gateway.add_routes(app)
         self.cdn.add_routes(app)
         add_admin_routes(app, self)
+        add_interaction_routes(app, self)
         app.router.add_route("*", "/api", self.rest.handle)
         app.router.add_route("*", "/api/{tail:.*}", self.rest.handle)
         app.router.add_route("*", "/{tail:.*}", _not_found)

@@ -552,6 +552,155 @@ class HTTPClient:
         route = routes.LIST_PINS.compile(channel_id=channel_id)
         return await self.request(route, query={"before": before, "limit": limit})
 
+    # ------------------------------------------------------------------ application commands
+
+    async def fetch_global_application_commands(self, application_id: int | str) -> Any:
+        """Return the application's global commands."""
+        route = routes.LIST_GLOBAL_APPLICATION_COMMANDS.compile(application_id=application_id)
+        return await self.request(route)
+
+    async def bulk_overwrite_global_application_commands(
+        self, application_id: int | str, commands: Sequence[Mapping[str, Any]]
+    ) -> Any:
+        """Replace every global command of the application; return the stored list."""
+        route = routes.BULK_OVERWRITE_GLOBAL_APPLICATION_COMMANDS.compile(
+            application_id=application_id
+        )
+        return await self.request(route, json=[dict(c) for c in commands])
+
+    async def fetch_guild_application_commands(
+        self, application_id: int | str, guild_id: int | str
+    ) -> Any:
+        """Return the application's commands in one guild."""
+        route = routes.LIST_GUILD_APPLICATION_COMMANDS.compile(
+            application_id=application_id, guild_id=guild_id
+        )
+        return await self.request(route)
+
+    async def bulk_overwrite_guild_application_commands(
+        self,
+        application_id: int | str,
+        guild_id: int | str,
+        commands: Sequence[Mapping[str, Any]],
+    ) -> Any:
+        """Replace every command of the application in one guild; return the stored list.
+
+        An empty list removes them all. A PUT replaces the whole set, so a retry is safe.
+        """
+        route = routes.BULK_OVERWRITE_GUILD_APPLICATION_COMMANDS.compile(
+            application_id=application_id, guild_id=guild_id
+        )
+        return await self.request(route, json=[dict(c) for c in commands])
+
+    async def create_guild_application_command(
+        self, application_id: int | str, guild_id: int | str, command: Mapping[str, Any]
+    ) -> Any:
+        """Create (or replace, by name) one command in a guild and return it."""
+        route = routes.CREATE_GUILD_APPLICATION_COMMAND.compile(
+            application_id=application_id, guild_id=guild_id
+        )
+        return await self.request(route, json=dict(command))
+
+    async def delete_guild_application_command(
+        self, application_id: int | str, guild_id: int | str, command_id: int | str
+    ) -> None:
+        """Delete one command of a guild."""
+        route = routes.DELETE_GUILD_APPLICATION_COMMAND.compile(
+            application_id=application_id, guild_id=guild_id, command_id=command_id
+        )
+        await self.request(route)
+
+    # ------------------------------------------------------------------ interactions
+
+    async def create_interaction_response(
+        self,
+        interaction_id: int | str,
+        interaction_token: str,
+        type: int,
+        data: Mapping[str, Any] | None = None,
+        *,
+        with_response: bool = False,
+    ) -> Any:
+        """Answer an interaction (once, within 3 seconds of its creation).
+
+        Not counted toward the global limit. A message's ``allowed_mentions`` defaults to
+        mentioning nobody.
+
+        Args:
+            interaction_id: the interaction's id.
+            interaction_token: its token (never shown in an error or a log line).
+            type: the callback type (4 reply, 5 deferred reply, 6 deferred update, 7 update
+                the component's message, 8 autocomplete choices, 9 modal).
+            data: the callback's ``data``.
+            with_response: ask for the ``InteractionCallbackResponse`` (else ``None``).
+        """
+        body: dict[str, Any] = {"type": type}
+        if data is not None:
+            body["data"] = _with_no_mentions(data) if type in (4, 7) else dict(data)
+        route = routes.CREATE_INTERACTION_RESPONSE.compile(
+            interaction_id=interaction_id, interaction_token=interaction_token
+        )
+        query = {"with_response": True} if with_response else None
+        return await self.request(route, json=body, query=query)
+
+    async def create_followup_message(
+        self, application_id: int | str, interaction_token: str, **fields: Any
+    ) -> Any:
+        """Send a follow-up message to an interaction (for 15 minutes) and return it."""
+        route = routes.CREATE_FOLLOWUP_MESSAGE.compile(
+            webhook_id=application_id, webhook_token=interaction_token
+        )
+        return await self.request(route, json=_with_no_mentions(fields))
+
+    async def fetch_original_interaction_response(
+        self, application_id: int | str, interaction_token: str
+    ) -> Any:
+        """Return an interaction's original response message."""
+        route = routes.GET_ORIGINAL_INTERACTION_RESPONSE.compile(
+            webhook_id=application_id, webhook_token=interaction_token
+        )
+        return await self.request(route)
+
+    async def edit_original_interaction_response(
+        self, application_id: int | str, interaction_token: str, **fields: Any
+    ) -> Any:
+        """Change an interaction's original response (a deferral's answer) and return it."""
+        route = routes.EDIT_ORIGINAL_INTERACTION_RESPONSE.compile(
+            webhook_id=application_id, webhook_token=interaction_token
+        )
+        return await self.request(route, json=_with_no_mentions(fields))
+
+    async def delete_original_interaction_response(
+        self, application_id: int | str, interaction_token: str
+    ) -> None:
+        """Delete an interaction's original response."""
+        route = routes.DELETE_ORIGINAL_INTERACTION_RESPONSE.compile(
+            webhook_id=application_id, webhook_token=interaction_token
+        )
+        await self.request(route)
+
+    async def edit_followup_message(
+        self,
+        application_id: int | str,
+        interaction_token: str,
+        message_id: int | str,
+        **fields: Any,
+    ) -> Any:
+        """Change a follow-up message and return it."""
+        route = routes.EDIT_FOLLOWUP_MESSAGE.compile(
+            webhook_id=application_id, webhook_token=interaction_token, message_id=message_id
+        )
+        return await self.request(route, json=_with_no_mentions(fields))
+
+    async def delete_followup_message(
+        self, application_id: int | str, interaction_token: str, message_id: int | str
+    ) -> None:
+        """Delete a follow-up message."""
+        route = routes.DELETE_FOLLOWUP_MESSAGE.compile(
+            webhook_id=application_id, webhook_token=interaction_token, message_id=message_id
+        )
+        await self.request(route)
+
     async def download_attachment(self, url: str) -> bytes:
         """Download an attachment's bytes from its CDN URL (no token is sent there).
 
@@ -615,6 +764,13 @@ def _not_json(raw: RawResponse, url: str, route: CompiledRoute) -> NotJSON:
         url=url,
         content_type=content_type,
     )
+
+
+def _with_no_mentions(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a message body that mentions nobody unless it says otherwise."""
+    body = dict(fields)
+    body.setdefault("allowed_mentions", {"parse": []})
+    return body
 
 
 def _query_value(value: Any) -> str:

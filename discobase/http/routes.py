@@ -21,6 +21,19 @@ from urllib.parse import quote
 
 __all__ = [
     "BULK_DELETE_MESSAGES",
+    "BULK_OVERWRITE_GLOBAL_APPLICATION_COMMANDS",
+    "BULK_OVERWRITE_GUILD_APPLICATION_COMMANDS",
+    "CREATE_FOLLOWUP_MESSAGE",
+    "CREATE_GUILD_APPLICATION_COMMAND",
+    "CREATE_INTERACTION_RESPONSE",
+    "DELETE_FOLLOWUP_MESSAGE",
+    "DELETE_GUILD_APPLICATION_COMMAND",
+    "DELETE_ORIGINAL_INTERACTION_RESPONSE",
+    "EDIT_FOLLOWUP_MESSAGE",
+    "EDIT_ORIGINAL_INTERACTION_RESPONSE",
+    "GET_ORIGINAL_INTERACTION_RESPONSE",
+    "LIST_GLOBAL_APPLICATION_COMMANDS",
+    "LIST_GUILD_APPLICATION_COMMANDS",
     "CREATE_GUILD",
     "CREATE_GUILD_CHANNEL",
     "CREATE_MESSAGE",
@@ -69,12 +82,16 @@ class Route:
             are not, unless their body makes them so (``nonce`` + ``enforce_nonce``).
         global_exempt: the route does not count toward the 50-per-second global limit
             (interaction callbacks).
+        majors: further path parameters that are top-level resources of this route only
+            (an interaction's id and token key the callback's limits, as a webhook's id and
+            token key the webhook routes).
     """
 
     method: str
     template: str
     idempotent: bool | None = None
     global_exempt: bool = False
+    majors: tuple[str, ...] = ()
 
     def compile(self, variant: str = "", **params: Any) -> CompiledRoute:
         """Fill the template and compute the rate-limit identity.
@@ -91,7 +108,8 @@ class Route:
         """
         text = {name: str(value) for name, value in params.items()}
         path = self.template.format_map({k: quote(v, safe="") for k, v in text.items()})
-        majors = tuple((name, text[name]) for name in MAJOR_PARAMETERS if name in text)
+        names = MAJOR_PARAMETERS + self.majors
+        majors = tuple((name, text[name]) for name in names if name in text)
         return CompiledRoute(route=self, path=path, variant=variant, majors=majors)
 
     @property
@@ -132,6 +150,10 @@ class CompiledRoute:
         base = f"{self.route.method} {self.route.template}"
         return f"{base}:{self.variant}" if self.variant else base
 
+    def __repr__(self) -> str:
+        # The dataclass repr would show the path and majors: an interaction token is a secret.
+        return f"<CompiledRoute {self.key}>"
+
     def __str__(self) -> str:
         """Describe the request without ids or secrets (used in errors and logs)."""
         return self.key
@@ -165,6 +187,51 @@ BULK_DELETE_MESSAGES = Route("POST", "/channels/{channel_id}/messages/bulk-delet
 LIST_PINS = Route("GET", "/channels/{channel_id}/messages/pins")
 CREATE_PIN = Route("PUT", "/channels/{channel_id}/messages/pins/{message_id}")
 DELETE_PIN = Route("DELETE", "/channels/{channel_id}/messages/pins/{message_id}")
+
+# Application commands (the bot's own application; guild commands are per guild)
+LIST_GLOBAL_APPLICATION_COMMANDS = Route("GET", "/applications/{application_id}/commands")
+BULK_OVERWRITE_GLOBAL_APPLICATION_COMMANDS = Route("PUT", "/applications/{application_id}/commands")
+LIST_GUILD_APPLICATION_COMMANDS = Route(
+    "GET", "/applications/{application_id}/guilds/{guild_id}/commands"
+)
+BULK_OVERWRITE_GUILD_APPLICATION_COMMANDS = Route(
+    "PUT", "/applications/{application_id}/guilds/{guild_id}/commands"
+)
+CREATE_GUILD_APPLICATION_COMMAND = Route(
+    "POST", "/applications/{application_id}/guilds/{guild_id}/commands"
+)
+DELETE_GUILD_APPLICATION_COMMAND = Route(
+    "DELETE", "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}"
+)
+
+# Interactions. None counts toward the global limit (facts 1.3); the callback is keyed by the
+# interaction, the follow-up routes by the webhook's id and token (the application's id and
+# the interaction's token), as Discord keys webhooks. A callback is answered once: a retry
+# after a lost response would get 40060, so it is not idempotent.
+CREATE_INTERACTION_RESPONSE = Route(
+    "POST",
+    "/interactions/{interaction_id}/{interaction_token}/callback",
+    global_exempt=True,
+    majors=("interaction_id", "interaction_token"),
+)
+CREATE_FOLLOWUP_MESSAGE = Route(
+    "POST", "/webhooks/{webhook_id}/{webhook_token}", global_exempt=True
+)
+GET_ORIGINAL_INTERACTION_RESPONSE = Route(
+    "GET", "/webhooks/{webhook_id}/{webhook_token}/messages/@original", global_exempt=True
+)
+EDIT_ORIGINAL_INTERACTION_RESPONSE = Route(
+    "PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original", global_exempt=True
+)
+DELETE_ORIGINAL_INTERACTION_RESPONSE = Route(
+    "DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/@original", global_exempt=True
+)
+EDIT_FOLLOWUP_MESSAGE = Route(
+    "PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}", global_exempt=True
+)
+DELETE_FOLLOWUP_MESSAGE = Route(
+    "DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}", global_exempt=True
+)
 
 
 def snowflake_time_ms(snowflake: int | str) -> int:

@@ -67,6 +67,8 @@ class Route:
         auth: Whether a bot token is required.
         select: Chooses the bucket(s) from the request when one name is not enough
             (message age for deletes, the name/topic sub-limit); overrides ``limit``.
+        global_limit: Whether the request counts toward the global limit (interaction
+            callbacks and interaction webhooks do not).
     """
 
     method: str
@@ -76,6 +78,7 @@ class Route:
     major: str | None = None
     auth: bool = True
     select: LimitSelector | None = None
+    global_limit: bool = True
 
     @property
     def key(self) -> str:

@@ -6,7 +6,7 @@ compete (``/messages/pins`` before ``/messages/{message_id}``).
 
 from __future__ import annotations
 
-from . import channels, commands, guilds, invites, messages, pins, users
+from . import channels, commands, guilds, interactions, invites, messages, pins, users
 from .context import Route
 
 __all__ = ["CREATE_GUILD", "ROUTES"]
@@ -28,6 +28,72 @@ ROUTES: tuple[Route, ...] = (
         "/applications/{application_id}/commands",
         commands.overwrite_commands,
         "application_commands",
+    ),
+    Route(
+        "POST",
+        "/applications/{application_id}/commands",
+        commands.create_command,
+        "application_commands",
+    ),
+    Route(
+        "GET",
+        "/applications/{application_id}/commands/{command_id}",
+        commands.get_command,
+        "application_commands",
+    ),
+    Route(
+        "PATCH",
+        "/applications/{application_id}/commands/{command_id}",
+        commands.edit_command,
+        "application_commands",
+    ),
+    Route(
+        "DELETE",
+        "/applications/{application_id}/commands/{command_id}",
+        commands.delete_command,
+        "application_commands",
+    ),
+    *(
+        Route(
+            method,
+            "/applications/{application_id}/guilds/{guild_id}/commands" + tail,
+            handler,
+            "application_commands",
+            "guild_id",
+        )
+        for method, tail, handler in (
+            ("GET", "", commands.list_commands),
+            ("PUT", "", commands.overwrite_commands),
+            ("POST", "", commands.create_command),
+            ("GET", "/{command_id}", commands.get_command),
+            ("PATCH", "/{command_id}", commands.edit_command),
+            ("DELETE", "/{command_id}", commands.delete_command),
+        )
+    ),
+    Route(
+        "POST",
+        "/interactions/{interaction_id}/{interaction_token}/callback",
+        interactions.create_callback,
+        auth=False,
+        global_limit=False,
+    ),
+    *(
+        Route(
+            method,
+            "/webhooks/{webhook_id}/{webhook_token}" + tail,
+            handler,
+            auth=False,
+            global_limit=False,
+        )
+        for method, tail, handler in (
+            ("POST", "", interactions.create_followup),
+            ("GET", "/messages/@original", interactions.get_webhook_message),
+            ("PATCH", "/messages/@original", interactions.edit_webhook_message),
+            ("DELETE", "/messages/@original", interactions.delete_webhook_message),
+            ("GET", "/messages/{message_id}", interactions.get_webhook_message),
+            ("PATCH", "/messages/{message_id}", interactions.edit_webhook_message),
+            ("DELETE", "/messages/{message_id}", interactions.delete_webhook_message),
+        )
     ),
     Route("GET", "/gateway", users.get_gateway, auth=False),
     Route("GET", "/gateway/bot", users.get_gateway_bot, "gateway_bot"),
