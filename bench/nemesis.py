@@ -107,6 +107,18 @@ class Config:
     keep: Path | None = None
     only: frozenset[str] | None = None  # fault kinds to draw from (None: every available)
     chaos: bool = False
+    damage: bool = False  # draw deliberate damage too, and damage the tables at the end
+    snapshot_every: int | None = None  # log entries per snapshot (None: see `snapshots`)
+
+    @property
+    def snapshots(self) -> int | None:
+        """Return the log entries per snapshot the workers use (``None``: discobase's 300).
+
+        A damage run snapshots every 60 entries, so that snapshots exist to be deleted.
+        """
+        if self.snapshot_every is not None:
+            return self.snapshot_every
+        return 60 if self.damage else None
 
     @property
     def deadline(self) -> float:
@@ -133,6 +145,10 @@ class Config:
             parts.append(f"--faults {','.join(sorted(self.only))}")
         if self.chaos:
             parts.append("--chaos")
+        if self.damage:
+            parts.append("--damage")
+        if self.snapshot_every is not None:
+            parts.append(f"--snapshot-every {self.snapshot_every}")
         return " ".join(parts)
 
 
@@ -186,6 +202,13 @@ class Run:
         self.restarts = 0
         self.killed: set[str] = set()
         self.timers: set[asyncio.Task[Any]] = set()
+        # Deliberate damage: what was deleted and renamed, for the checker.
+        self.catalog_id = ""
+        self.tables: dict[str, str] = {}  # table name -> channel id
+        self.id_keys: dict[str, str] = {}  # record id -> "table/key", from the entries seen
+        self.deleted: list[Any] = []  # nemesis_check.Deleted
+        self.damaged: Counter[str] = Counter()  # what the damage kinds did, by what
+        self.renames: list[tuple[float, str]] = []  # (monotonic t, catalog channel's new name)
 
     @property
     def scale(self) -> float:
@@ -220,6 +243,11 @@ class Run:
                 GUILD,
                 "--parent",
                 str(os.getpid()),
+                *(
+                    ("--snapshot-every", str(self.config.snapshots))
+                    if self.config.snapshots
+                    else ()
+                ),
                 *extra,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=err,
@@ -460,6 +488,229 @@ async def slow_link(run: Run, rng: random.Random) -> None:
     run.later(rng.uniform(5.0, 30.0), run.emu.set_link)
 
 
+# -- deliberate damage (--damage) ----------------------------------------------------------
+#
+# What a member of the server can do to the bot's channels (docs/guarantees.md, "Damage"):
+# delete the bot's messages, one or several at once (MESSAGE_DELETE_BULK), and rename
+# channels. The nemesis does it through the local Discord's state, as a member's client
+# would through REST: the message or channel changes and the gateway tells every session.
+# Each deleted log entry is recorded with the writes it held (decoded from its content), for
+# the checker's invariant 5 (``nemesis_check.Deleted``).
+
+CATALOG = "discobase"  # discobase's catalog channel name (discobase.storage.catalog)
+RECENT = 30  # log entries are deleted among each table's newest this many
+
+
+def _body(message: Any, bot_id: str) -> dict[str, Any] | None:
+    """Return a discobase message's decoded content, or ``None`` for any other message."""
+    if str(message.author_id) != str(bot_id) or not message.content.startswith('{"discobase"'):
+        return None
+    with contextlib.suppress(ValueError):
+        body = json.loads(message.content)
+        return body if isinstance(body, dict) else None
+    return None
+
+
+def _entries(run: Run, channel_id: str, kind: str = "log") -> list[tuple[Any, dict[str, Any]]]:
+    """Return the bot's messages of ``kind`` in a channel, oldest first, with their content."""
+    state = run.emu.state
+    channel = state.channels.get(channel_id)
+    if channel is None:
+        return []
+    out = []
+    for message_id in channel.message_ids:
+        message = state.messages.get(message_id)
+        body = None if message is None else _body(message, run.bot.id)
+        if body is not None and body.get("t") == kind:
+            out.append((message, body))
+    return out
+
+
+def _writes_of(
+    run: Run, table: str, body: dict[str, Any], message: Any = None
+) -> list[tuple[str, int | None]] | None:
+    """Return a log entry's writes as ``[("table/key", value or None)]``.
+
+    Inline operations, or those of its attachments (a repair entry's); ``None`` for a part
+    of a multi-part batch (the checker then cannot tell what it held). A delete names only a
+    record id: its key comes from the entries seen before.
+    """
+    ops = body.get("ops")
+    if not isinstance(ops, list):
+        if message is None or int(body.get("parts", 1)) > 1 or not message.attachments:
+            return None
+        from discobase.storage import codec
+
+        files = sorted(message.attachments, key=lambda a: a.filename)
+        try:
+            ops = codec.decode_stream(b"".join(run.emu.state.blobs[a.id] for a in files))
+        except Exception:  # noqa: BLE001 (a blob gone or unreadable: not decoded)
+            return None
+    writes: list[tuple[str, int | None]] = []
+    for op in ops:
+        if op[0] == "p":
+            key = f"{table}/{op[2]['key']}"
+            run.id_keys[str(op[1])] = key
+            writes.append((key, int(op[2]["value"])))
+        elif str(op[1]) in run.id_keys:
+            writes.append((run.id_keys[str(op[1])], None))
+    return writes
+
+
+def _learn_ids(run: Run) -> None:
+    """Map record ids to keys from every inline entry now in the tables' channels."""
+    for table, channel_id in run.tables.items():
+        for message, body in _entries(run, channel_id):
+            _writes_of(run, table, body, message)
+
+
+def _delete_log_entries(run: Run, table: str, messages: list[Any], *, offline: bool) -> None:
+    """Delete log entries of ``table`` (one: MESSAGE_DELETE; several: MESSAGE_DELETE_BULK)."""
+    state = run.emu.state
+    channel_id = run.tables[table]
+    _learn_ids(run)
+    entries = _entries(run, channel_id)
+    newest = entries[-1][0].id if entries else None
+    gone = {m.id for m in messages}
+    records = []
+    for message in messages:
+        body = _body(message, run.bot.id) or {}
+        writes = _writes_of(run, table, body, message)
+        # Which entries left in the log name this one as their writer's newest (``prev``).
+        named_by = [
+            str(m.id)
+            for m, b in entries
+            if m.id not in gone and str(b.get("prev", "")) == str(message.id)
+        ]
+        records.append(
+            check_mod.Deleted(
+                message=str(message.id),
+                table=table,
+                channel=channel_id,
+                t=0.0,
+                writes=writes or [],
+                inline=writes is not None,
+                offline=offline,
+                named=bool(named_by),
+                newest=message.id == newest,
+            )
+        )
+    if len(messages) == 1:
+        state.delete_message(messages[0])
+    else:
+        state.bulk_delete(state.channels[channel_id], [m.id for m in messages])
+    now = time.monotonic()
+    for record in records:
+        record.t = now
+        run.deleted.append(record)
+        run.damaged["log entries deleted" + (" offline" if offline else "")] += 1
+        run.note(
+            "damage",
+            did="delete log entry",
+            table=table,
+            channel=channel_id,
+            message=record.message,
+            writes=record.writes,
+            offline=offline,
+            named=record.named,
+            newest=record.newest,
+            bulk=len(messages) > 1,
+        )
+
+
+async def delete_entry(run: Run, rng: random.Random) -> None:
+    state = run.emu.state
+    roll = rng.random()
+    if roll < 0.15:
+        # The catalog's entry of a table: a live process must write it again.
+        entries = [
+            (m, b) for m, b in _entries(run, run.catalog_id, "table") if b.get("name") in run.tables
+        ]
+        if entries:
+            message, body = rng.choice(entries)
+            state.delete_message(message)
+            run.damaged["catalog table entries deleted"] += 1
+            run.note("damage", did="delete catalog entry", table=body.get("name"),
+                     channel=run.catalog_id, message=str(message.id))  # fmt: skip
+            return
+    table = rng.choice(sorted(run.tables))
+    if roll < 0.3:
+        snaps = _entries(run, run.tables[table], "snap")
+        if snaps:
+            message, _ = rng.choice(snaps)
+            state.delete_message(message)
+            run.damaged["snapshots deleted"] += 1
+            run.note("damage", did="delete snapshot", table=table,
+                     channel=run.tables[table], message=str(message.id))  # fmt: skip
+            return
+    entries = _entries(run, run.tables[table])[-RECENT:]
+    if entries:
+        _delete_log_entries(run, table, [rng.choice(entries)[0]], offline=False)
+
+
+async def delete_entries_bulk(run: Run, rng: random.Random) -> None:
+    table = rng.choice(sorted(run.tables))
+    entries = _entries(run, run.tables[table])[-RECENT:]
+    if len(entries) >= 2:
+        chosen = rng.sample(entries, rng.randint(2, min(4, len(entries))))
+        _delete_log_entries(run, table, sorted((m for m, _ in chosen), key=lambda m: m.id),
+                            offline=False)  # fmt: skip
+
+
+async def rename_catalog(run: Run, rng: random.Random) -> None:
+    # Away from its name, or back to it: a process that opens meanwhile must find it by its
+    # entries and report it.
+    state = run.emu.state
+    channel = state.channels[run.catalog_id]
+    name = f"renamed-{rng.randrange(10**4)}" if channel.name == CATALOG else CATALOG
+    state.update_channel(channel, {"name": name})
+    run.renames.append((time.monotonic(), name))
+    run.damaged["catalog renamed" if name != CATALOG else "catalog renamed back"] += 1
+    run.note("damage", did="rename catalog", channel=run.catalog_id, name=name)
+
+
+async def rename_to_discobase(run: Run, rng: random.Random) -> None:
+    # Another channel (a table's, or #general) takes the catalog's name: it must be passed
+    # over, since it holds no catalog entries.
+    state = run.emu.state
+    guild = state.guilds[run.guild_id]
+    others = [
+        state.channels[c]
+        for c in guild.channel_ids
+        if c != run.catalog_id and state.channels[c].type == 0 and state.channels[c].name != CATALOG
+    ]
+    if others:
+        channel = rng.choice(others)
+        state.update_channel(channel, {"name": CATALOG})
+        run.damaged["other channel renamed to discobase"] += 1
+        run.note("damage", did="rename to discobase", channel=channel.id)
+
+
+async def damage_offline(run: Run, rng: random.Random) -> None:
+    """Delete log entries while no process runs: one of each table, sometimes a newest one.
+
+    The next process to open the table must report each by id, except one that no later
+    entry names (the newest, for one): that leaves no trace (docs/guarantees.md, Limits).
+    """
+    for table in sorted(run.tables):
+        entries = _entries(run, run.tables[table])
+        older = entries[-RECENT:-1]
+        if older:
+            _delete_log_entries(run, table, [rng.choice(older)[0]], offline=True)
+    if rng.random() < 0.5:
+        table = rng.choice(sorted(run.tables))
+        entries = _entries(run, run.tables[table])
+        if entries:
+            _delete_log_entries(run, table, [entries[-1][0]], offline=True)
+
+
+#: The share of a --damage run's faults that are deliberate damage.
+DAMAGE_SHARE = 0.25
+#: The deliberate-damage kinds, drawn only with ``--damage`` (or named in ``--faults``).
+DAMAGE_KINDS = frozenset({"delete_entry", "delete_entries_bulk", "rename_catalog",
+                          "rename_to_discobase"})  # fmt: skip
+
+
 KINDS: tuple[Kind, ...] = (
     Kind("kill_writer", (), kill_writer),
     Kind("pause_reader", (), pause_reader),
@@ -504,6 +755,10 @@ KINDS: tuple[Kind, ...] = (
     Kind("guild_unavailable_at_ready", ("gateway.unavailable_at_ready",), unavailable_at_ready),
     Kind("cdn_failure", ("fail_cdn", "clear_cdn_faults"), cdn_failure),
     Kind("slow_link", ("set_link",), slow_link),
+    Kind("delete_entry", ("state.delete_message",), delete_entry),
+    Kind("delete_entries_bulk", ("state.bulk_delete",), delete_entries_bulk),
+    Kind("rename_catalog", ("state.update_channel",), rename_catalog),
+    Kind("rename_to_discobase", ("state.update_channel",), rename_to_discobase),
 )
 
 
@@ -519,11 +774,18 @@ def schedule(config: Config, kinds: list[Kind]) -> list[tuple[float, Kind, int]]
     out: list[tuple[float, Kind, int]] = []
     at = 0.0
     end = config.minutes * 60.0
+    harm = [k for k in kinds if k.name in DAMAGE_KINDS]
+    faults = [k for k in kinds if k.name not in DAMAGE_KINDS]
     while kinds:
         at += rng.expovariate(1.0 / config.fault_gap)
         if at >= end:
             break
-        out.append((at, rng.choice(kinds), rng.randrange(2**32)))
+        if harm and faults:
+            # With --damage, one fault in DAMAGE_SHARE is deliberate damage.
+            pool = harm if rng.random() < DAMAGE_SHARE else faults
+        else:
+            pool = kinds
+        out.append((at, rng.choice(pool), rng.randrange(2**32)))
     return out
 
 
@@ -546,10 +808,30 @@ class RunResult:
     loaded: int
     workdir: Path
     doubled_in_readers: list[str] = field(default_factory=list)
+    damaged: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
         return bool(self.verdict.ok)
+
+    def damage_lines(self) -> list[str]:
+        """Return the deliberate damage's figures (a run with ``--damage``), else nothing."""
+        if not self.config.damage:
+            return []
+        did = ", ".join(f"{k} {n}" for k, n in sorted(self.damaged.items())) or "nothing"
+        figures = self.verdict.damage
+        order = (
+            "entries deleted",
+            "entries deleted offline",
+            "intact",
+            "repaired",
+            "lost, reported",
+            "untraceable",
+            "entries not decoded",
+            "opened with the catalog renamed",
+        )
+        fates = ", ".join(f"{k} {figures[k]}" for k in order)
+        return [f"  damage done: {did}", f"  damage judged: {fates}"]
 
     def lines(self) -> list[str]:
         """Return the run's figures, one fact a line."""
@@ -584,6 +866,7 @@ class RunResult:
             f"  operations: {sum(ops[k] for k in ('ok', 'fail', 'info'))} ({outcomes}; "
             f"{kinds}); keys {v.keys}, fresh load {self.loaded} records",
             f"  invariants: {counts}",
+            *self.damage_lines(),
             f"  convergence: {worst / c.time_scale if times else math.nan:.2f} Discord s "
             f"({worst:.3f} s wall) after the quiet period began; bound {c.quiet:g} s quiet "
             f"+ {c.deadline:g} s; "
@@ -657,8 +940,11 @@ async def _drive(run: Run) -> RunResult:
         if unknown:
             raise SystemExit(f"unknown fault kinds: {sorted(unknown)}")
         kinds = [k for k in kinds if k.name in config.only]
+    if not config.damage:
+        kinds = [k for k in kinds if k.name not in DAMAGE_KINDS]
     plan = schedule(config, kinds)
     await _create_tables(run)
+    _discover(run)
     for j in range(config.readers):
         run.readers.append(await run.spawn("reader", f"r{j}"))
     for slot in range(config.writers):
@@ -715,12 +1001,16 @@ async def _drive(run: Run) -> RunResult:
     for proc in live:
         proc.process.send_signal(signal.SIGUSR1)
     reports: dict[str, dict[str, int]] = {}
+    damage_lines: dict[str, list[str]] = {"fresh": list(load.get("damage", []))}
     for proc in live:
         try:
-            reports[proc.name] = (await run.wait_for_line(proc, "report", STOP_DEADLINE))["state"]
+            report = await run.wait_for_line(proc, "report", STOP_DEADLINE)
         except (TimeoutError, RuntimeError) as exc:
             reports[proc.name] = {"<no report>": -1}
             run.broken[f"report of {proc.name}"] = str(exc)
+        else:
+            reports[proc.name] = report["state"]
+            damage_lines[proc.name] = list(report.get("damage", []))
     for proc in live:
         proc.process.send_signal(signal.SIGTERM)
     for proc in live:
@@ -729,6 +1019,15 @@ async def _drive(run: Run) -> RunResult:
                 await proc.process.wait()
         except TimeoutError:
             await run.kill(proc)
+    after: dict[str, Any] | None = None
+    if config.damage:
+        # Damage while no process runs: the next process to open the table must name it.
+        run.note("offline damage")
+        await damage_offline(run, random.Random(run.seed_of("offline damage")))
+        loader2 = await run.spawn("load", "fresh2")
+        after = await run.wait_for_line(loader2, "load", START_DEADLINE)
+        await loader2.process.wait()
+        damage_lines["fresh2"] = list(after.get("damage", []))
 
     # The check.
     history: list[dict[str, Any]] = []
@@ -747,6 +1046,23 @@ async def _drive(run: Run) -> RunResult:
         doubled += [f"{proc.name} held {x['key']} twice" for x in lines if x["type"] == "double"]
     ends = {p.name: p.ended for p in run.procs if p.ended is not None}
     ops = check_mod.build_ops(history, ends, config.grace)
+    damage = None
+    if config.damage:
+        opened: dict[str, tuple[float, float]] = {}
+        for proc in run.procs:
+            times = {
+                x["type"]: x["t"] for x in proc.lines() if x["type"] in ("start", "ready", "load")
+            }
+            if "start" in times and ("ready" in times or "load" in times):
+                opened[proc.name] = (times["start"], times.get("ready", times.get("load", 0.0)))
+        damage = check_mod.Damage(
+            deleted=run.deleted,
+            lines=damage_lines,
+            after=None if after is None else after["records"],
+            catalog=run.catalog_id,
+            renames=run.renames,
+            opened=opened,
+        )
     verdict = check_mod.check(
         ops,
         load["records"],
@@ -754,6 +1070,7 @@ async def _drive(run: Run) -> RunResult:
         reports,
         quiet_at=quiet_at,
         bound=(config.quiet + config.deadline) * run.scale,
+        damage=damage,
     )
     for line in doubled:
         verdict.flag("doubled", line)
@@ -772,7 +1089,21 @@ async def _drive(run: Run) -> RunResult:
         loaded=len(load["records"]),
         workdir=run.workdir,
         doubled_in_readers=doubled,
+        damaged=run.damaged,
     )
+
+
+def _discover(run: Run) -> None:
+    """Find the catalog channel and each table's channel (from the catalog's table entries)."""
+    state = run.emu.state
+    guild = state.guilds[run.guild_id]
+    for channel_id in guild.channel_ids:
+        if state.channels[channel_id].name == CATALOG:
+            run.catalog_id = channel_id
+    for _, body in _entries(run, run.catalog_id, "table"):
+        name = str(body.get("name", "")).lower()
+        if name in ("owned", "shared") and name not in run.tables:
+            run.tables[name] = str(body["channel"])
 
 
 async def _restart_ended(run: Run) -> None:
@@ -841,6 +1172,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--faults", help="comma-separated fault kinds to draw from")
     parser.add_argument("--chaos", action="store_true", help="Emulator(chaos=True) if offered")
+    parser.add_argument(
+        "--damage",
+        action="store_true",
+        help="also draw deliberate damage (a member deletes the bot's entries, renames "
+        "channels) and delete entries after the processes stopped (invariant 5)",
+    )
+    parser.add_argument(
+        "--snapshot-every",
+        type=int,
+        help="log entries per snapshot in the workers (default discobase's, 60 with --damage)",
+    )
     parser.add_argument("--keep", type=Path, help="keep every run's histories under this dir")
     parser.add_argument("--list-faults", action="store_true", help="list fault kinds and exit")
     args = parser.parse_args(argv)
@@ -864,6 +1206,8 @@ def main(argv: list[str] | None = None) -> int:
             keep=args.keep,
             only=frozenset(args.faults.split(",")) if args.faults else None,
             chaos=args.chaos,
+            damage=args.damage or bool(args.faults and DAMAGE_KINDS & set(args.faults.split(","))),
+            snapshot_every=args.snapshot_every,
         )
         result = asyncio.run(run_once(config))
         print("\n".join(result.lines()), flush=True)

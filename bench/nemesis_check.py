@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "INVARIANTS",
+    "Damage",
+    "Deleted",
     "Observation",
     "Op",
     "Verdict",
@@ -53,7 +55,12 @@ INVARIANTS = (
     "reverted",
     "divergent",
     "late",
+    "damage_unreported",
+    "damage_inconsistent",
 )
+
+#: The catalog channel's name (discobase's default).
+CATALOG = "discobase"
 
 _BEFORE_ALL = -math.inf
 
@@ -95,6 +102,61 @@ class Observation:
 
 
 @dataclass
+class Deleted:
+    """A log entry the nemesis deleted, as a member of the server would.
+
+    Attributes:
+        message: the entry's message id.
+        table: its table's name.
+        channel: its table's channel id.
+        t: when it was deleted (monotonic, the clock of the histories).
+        writes: what it held, ``[("table/key", value or None for a delete)]``.
+        inline: whether ``writes`` is known (an entry with attachments is not decoded).
+        offline: deleted after every live process had stopped (before the second fresh load).
+        named: whether an entry left in the log names it as its writer's newest (``prev``):
+            only then can a process that opens the table later tell it is missing.
+        newest: it was the newest entry of its table when deleted.
+    """
+
+    message: str
+    table: str
+    channel: str
+    t: float
+    writes: list[tuple[str, int | None]]
+    inline: bool = True
+    offline: bool = False
+    named: bool = True
+    newest: bool = False
+
+
+@dataclass
+class Damage:
+    """What a run with deliberate damage did, and what each process said of it.
+
+    Attributes:
+        deleted: the log entries deleted, live ones and offline ones.
+        lines: each process's damage lines (``db.damage``) by process name: the live
+            processes at the end, the fresh loader (``fresh``) and, after the offline
+            deletions, the second one (``after_name``).
+        after: the second fresh load (same shape as the first), ``None`` without one.
+        catalog: the catalog channel's id.
+        renames: ``[(t, new name)]`` of the catalog channel, in time order.
+        opened: per process, ``(start, ready)``: the span in which it opened the database.
+        fresh_name: the fresh loader's name in ``lines``.
+        after_name: the second fresh loader's name in ``lines``.
+    """
+
+    deleted: list[Deleted] = field(default_factory=list)
+    lines: dict[str, list[str]] = field(default_factory=dict)
+    after: list[Mapping[str, Any]] | None = None
+    catalog: str = ""
+    renames: list[tuple[float, str]] = field(default_factory=list)
+    opened: dict[str, tuple[float, float]] = field(default_factory=dict)
+    fresh_name: str = "fresh"
+    after_name: str = "fresh2"
+
+
+@dataclass
 class Verdict:
     """The counts of a run's check, and a few examples of each violation.
 
@@ -106,9 +168,13 @@ class Verdict:
             from ``quiet_at`` until its state last changed before matching the fresh load;
             ``None`` for a process without samples.
         keys: how many keys the run wrote.
+        damage: figures of the deliberate damage (not violations): deleted entries whose
+            records stayed intact, were written again by a live process, were lost and
+            reported, or were lost without a trace as documented (``untraceable``).
     """
 
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(INVARIANTS, 0))
+    damage: Counter[str] = field(default_factory=Counter)
     operations: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     convergence: dict[str, float | None] = field(default_factory=dict)
@@ -220,8 +286,9 @@ def check(
     *,
     quiet_at: float,
     bound: float,
+    damage: Damage | None = None,
 ) -> Verdict:
-    """Check the five invariants of checker-design.md (the first four) on one run.
+    """Check the five invariants of checker-design.md on one run.
 
     Args:
         ops: the run's operations (:func:`build_ops`).
@@ -231,6 +298,7 @@ def check(
         quiet_at: when the faults stopped and the writers had stopped.
         bound: how long after ``quiet_at`` every live process must match the fresh load
             (the quiet period plus the documented bound).
+        damage: the deliberate damage of the run, for invariant 5 (:func:`_check_damage`).
 
     Returns:
         The verdict; ``verdict.ok`` when every invariant holds.
@@ -242,19 +310,27 @@ def check(
     by_key = _key_index(ops)
     by_value = _value_index(ops)
     verdict.keys = len(by_key)
-    fresh = _check_final(verdict, final, by_key, by_value)
+    excused: set[str] = set()  # left to invariant 5 by invariants 1, 2 and 4
+    unequal: set[str] = set()  # left to invariant 5 by invariant 4 only
+    if damage is not None:
+        excused, unequal = _check_damage(verdict, damage, by_key, _records(final), reports)
+    unequal |= excused
+    fresh = _check_final(verdict, final, by_key, by_value, excused)
     batches = [op for op in ops.values() if op.f == "save_many"]
-    _check_partial(verdict, batches, by_key, "the fresh load", fresh, math.inf)
+    _check_partial(verdict, batches, by_key, "the fresh load", fresh, math.inf, excused=excused)
     for process, samples in observations.items():
         _check_reader(verdict, process, samples, batches, by_key, by_value)
+    # Keys invariant 5 judged (written by a deleted entry) are not counted as divergence.
+    expected = {k: v for k, v in fresh.items() if k not in unequal}
     for process, state in sorted(reports.items()):
-        if dict(state) != fresh:
-            missing = sorted(set(fresh) - set(state))[:3]
-            extra = sorted(set(state) - set(fresh))[:3]
-            differ = sorted(k for k in set(fresh) & set(state) if fresh[k] != state[k])[:3]
+        state = {k: v for k, v in state.items() if k not in unequal}
+        if state != expected:
+            missing = sorted(set(expected) - set(state))[:3]
+            extra = sorted(set(state) - set(expected))[:3]
+            differ = sorted(k for k in set(expected) & set(state) if expected[k] != state[k])[:3]
             verdict.flag(
                 "divergent",
-                f"{process} holds {len(state)} keys, the fresh load {len(fresh)}: "
+                f"{process} holds {len(state)} keys, the fresh load {len(expected)}: "
                 f"missing {missing}, extra {extra}, different {differ}",
             )
             verdict.convergence[process] = None
@@ -276,8 +352,12 @@ def _check_final(
     final: list[Mapping[str, Any]],
     by_key: Mapping[str, list[tuple[Op, int | None]]],
     by_value: Mapping[tuple[str, int], Op],
+    excused: Collection[str] = (),
 ) -> dict[str, int]:
-    """Check invariants 1 and 2 on the fresh load; return it as ``{key: value}``."""
+    """Check invariants 1 and 2 on the fresh load; return it as ``{key: value}``.
+
+    Keys in ``excused`` were judged by invariant 5 (a deleted entry held their last write).
+    """
     fresh: dict[str, int] = {}
     seen_ids: Counter[Any] = Counter(r["id"] for r in final)
     for record_id, n in seen_ids.items():
@@ -295,7 +375,7 @@ def _check_final(
         writes = by_key.get(key, [])
         value = fresh.get(key)
         values, absent = allowed_final(writes)
-        if (value is None and absent) or value in values:
+        if (value is None and absent) or value in values or key in excused:
             continue
         if value is None:
             last = _last_ok(writes)
@@ -336,6 +416,7 @@ def _check_partial(
     state: Mapping[str, int],
     at: float,
     own_values: bool = False,
+    excused: Collection[str] = (),
 ) -> None:
     """Flag each save_many of which ``state`` holds some keys and lacks others never deleted.
 
@@ -352,7 +433,9 @@ def _check_partial(
         unexplained = [
             k
             for k, _ in op.writes
-            if k not in state and not any(d.invoke <= at for d, v in by_key.get(k, []) if v is None)
+            if k not in state
+            and k not in excused
+            and not any(d.invoke <= at for d, v in by_key.get(k, []) if v is None)
         ]
         if present and unexplained:
             verdict.flag(
@@ -448,3 +531,182 @@ def _check_reader(
             _check_partial(
                 verdict, touched.values(), by_key, where, state, sample.t, own_values=True
             )
+
+
+# -- invariant 5: damage is named ---------------------------------------------------------
+
+
+def _records(final: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Return a load as ``{key: value}`` (the last record of a key held twice)."""
+    return {str(r["key"]): int(r["value"]) for r in final}
+
+
+def _names(line: str, entry: Deleted) -> bool:
+    """Return whether a damage line names the entry's table, channel and message."""
+    return f"'{entry.table}'" in line and entry.channel in line and entry.message in line
+
+
+def _says_lost(line: str) -> bool:
+    """Return whether a damage line says an entry's records are gone (not written again)."""
+    return "missing" in line or "could not be written" in line
+
+
+def _held(state: Mapping[str, int], key: str, value: int | None) -> bool:
+    return key not in state if value is None else state.get(key) == value
+
+
+def _catalog_renamed(damage: Damage, start: float, ready: float) -> bool | None:
+    """Return whether the catalog had another name all through ``[start, ready]``.
+
+    ``None`` when it was renamed in between (a process may then have found it either way).
+    """
+    name = CATALOG
+    for t, new in damage.renames:
+        if t > ready:
+            break
+        if t >= start:
+            return None
+        name = new
+    return name != CATALOG
+
+
+def _check_damage(
+    verdict: Verdict,
+    damage: Damage,
+    by_key: Mapping[str, list[tuple[Op, int | None]]],
+    fresh: Mapping[str, int],
+    reports: Mapping[str, Mapping[str, int]],
+) -> tuple[set[str], set[str]]:
+    """Check invariant 5: damage ends with the data intact, or with the loss named.
+
+    A log entry deleted while processes run must be written again by one of them (a repair
+    entry), so the fresh load holds its records; or else the fresh loader names the table,
+    the channel and the message as missing, and no live process still holds the records
+    the fresh load lacks. An entry deleted after every process stopped must be named by the
+    second fresh loader, unless no entry left in the log names it (``untraceable``: the
+    documented limit, a figure, not a violation). A process that opened the database while
+    the catalog channel had another name must report it.
+
+    Counts ``damage_unreported`` (records of a deleted entry missing, no process naming the
+    message; a catalog rename not reported) and ``damage_inconsistent`` (the processes
+    disagree: one names the loss, the loader does not; or a live process still holds what
+    the loader reports lost; or the fresh load holds a live-deleted entry's writes, and a
+    live process does not, having missed the entry before it was deleted). Returns the keys
+    judged here: those invariants 1, 2 and 4 then leave alone, and those only invariant 4
+    leaves alone.
+    """
+    excused: set[str] = set()
+    unequal: set[str] = set()
+    after = None if damage.after is None else _records(damage.after)
+    everyone = [line for lines in damage.lines.values() for line in lines]
+    for entry in damage.deleted:
+        verdict.damage["entries deleted" + (" offline" if entry.offline else "")] += 1
+        if not entry.inline:
+            verdict.damage["entries not decoded"] += 1
+            continue
+        loader = damage.after_name if entry.offline else damage.fresh_name
+        if entry.offline:
+            if after is None:
+                continue
+            # It held what the first load held; the second, after it was deleted, lacks it.
+            missing = [
+                (k, v) for k, v in entry.writes if _held(fresh, k, v) and not _held(after, k, v)
+            ]
+        else:
+            # Its write was one a key may end with, and the fresh load does not show it:
+            # lost, when the fresh value is not allowed either, or when a live process
+            # still holds the write (a concurrent write the load shows instead is allowed
+            # by invariant 1, but the processes disagree over the deleted entry).
+            missing = []
+            for key, value in entry.writes:
+                values, absent = allowed_final(by_key.get(key, []))
+                if not ((value is None and absent) or value in values) or _held(fresh, key, value):
+                    continue
+                now = fresh.get(key)
+                held = any(value is not None and st.get(key) == value for st in reports.values())
+                if held or not ((now is None and absent) or now in values):
+                    missing.append((key, value))
+        where = (
+            f"entry {entry.message} of table {entry.table!r} (channel {entry.channel}), "
+            f"deleted {'after every process stopped' if entry.offline else 'live'}"
+        )
+        if not entry.offline:
+            # The fresh load shows its writes; a live process that does not never read it.
+            shown = [(k, v) for k, v in entry.writes if _held(fresh, k, v)]
+            lagging = sorted(
+                process
+                for process, state in reports.items()
+                if any(state.get(k) != fresh.get(k) for k, _ in shown)
+            )
+            if lagging:
+                unequal.update(k for k, _ in shown)
+                verdict.flag(
+                    "damage_inconsistent",
+                    f"{where}: the fresh load holds its writes {[k for k, _ in shown][:3]}, "
+                    f"{lagging} do not (they had not read it when it was deleted, and nothing "
+                    "made them read it again)",
+                )
+        if not missing:
+            verdict.damage["intact"] += 1
+            if any(_names(line, entry) and "written again in" in line for line in everyone):
+                verdict.damage["repaired"] += 1
+            continue
+        keys = [k for k, _ in missing]
+        if not entry.offline:
+            excused.update(keys)  # the first load's checks leave them to this count
+        lost = f"{len(missing)} of its records missing ({keys[:3]})"
+        named_by_loader = any(
+            _names(line, entry) and _says_lost(line) for line in damage.lines.get(loader, ())
+        )
+        # Live processes that still hold what the loader lacks: they had the table open,
+        # yet neither wrote the entry again nor lost it.
+        holders = sorted(
+            process
+            for process, state in reports.items()
+            if not entry.offline and any(v is not None and state.get(k) == v for k, v in missing)
+        )
+        if named_by_loader:
+            verdict.damage["lost, reported"] += 1
+            if holders:
+                verdict.flag(
+                    "damage_inconsistent",
+                    f"{where}: {loader} reports it missing ({lost}), but {holders} still hold "
+                    "them (neither written again nor reported by them)",
+                )
+        elif entry.offline and not entry.named:
+            verdict.damage["untraceable"] += 1
+            which = "the newest entry" if entry.newest else "an entry no later entry names"
+            if len(verdict.examples["untraceable"]) < Verdict.EXAMPLES:
+                verdict.examples["untraceable"].append(f"{where} ({which}): {lost}, unnamed")
+        elif any(_names(line, entry) for line in everyone):
+            sayers = sorted(
+                p for p, ls in damage.lines.items() if any(_names(x, entry) for x in ls)
+            )
+            verdict.flag(
+                "damage_inconsistent",
+                f"{where}: {lost}; named by {sayers} but not reported missing by {loader}",
+            )
+        else:
+            held = f"; {holders} still hold them" if holders else ""
+            verdict.flag("damage_unreported", f"{where}: {lost}; no process names it{held}")
+    if after is not None:
+        explained = {k for e in damage.deleted if e.offline for k, _ in e.writes}
+        for key in sorted(set(fresh) | set(after)):
+            if fresh.get(key) != after.get(key) and key not in explained:
+                verdict.flag(
+                    "lost",
+                    f"{key} is {after.get(key)} in the second fresh load and {fresh.get(key)} "
+                    "in the first; no deleted entry held it",
+                )
+    for process, (start, ready) in sorted(damage.opened.items()):
+        if process not in damage.lines or not _catalog_renamed(damage, start, ready):
+            continue
+        verdict.damage["opened with the catalog renamed"] += 1
+        needle = f"catalog channel ({damage.catalog}) was renamed"
+        if not any(needle in line for line in damage.lines[process]):
+            verdict.flag(
+                "damage_unreported",
+                f"{process} opened the database while the catalog channel {damage.catalog} "
+                "had another name and did not report it",
+            )
+    return excused, unequal

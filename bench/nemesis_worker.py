@@ -15,6 +15,8 @@ most the line being written.
 - ``reader``: samples every table every ``--sample`` real seconds and logs what changed;
   SIGUSR1 samples at once and reports the whole state; SIGTERM exits.
 - ``load``: logs in, reports every record of every table once, exits.
+
+Every report and load line carries ``damage``: the process's ``db.damage`` lines.
 """
 
 from __future__ import annotations
@@ -186,17 +188,23 @@ async def main(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGTERM, done.set)
     doubles: set[str] = set()
     async with db.conn(os.environ["DISCOBASE_TOKEN"]):
+        engine = getattr(db, "_engine", None)
+        if args.snapshot_every and hasattr(engine, "snapshot_messages"):
+            # Not public: a damage run wants snapshots early, to delete some.
+            engine.snapshot_messages = args.snapshot_every
         if args.mode == "load":
             records = [
                 {"key": f"{name}/{r.key}", "id": str(r.id), "value": r.value}
                 for name, model in models.items()
                 for r in model.find()
             ]
-            log.write("load", records=records)
+            log.write("load", records=records, damage=db.damage)
             return
 
         def report() -> None:
-            log.write("report", state=snapshot(models, log, doubles))
+            # db.damage: what this process found or repaired (deleted entries, a renamed
+            # catalog), one line each naming the table, the channel and the message.
+            log.write("report", state=snapshot(models, log, doubles), damage=db.damage)
 
         loop.add_signal_handler(signal.SIGUSR1, report)
         log.write("ready")
@@ -231,6 +239,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=2, help="client loops per writer")
     parser.add_argument("--pace", type=float, default=2.0, help="Discord s between ops, max")
     parser.add_argument("--op-timeout", type=float, default=30.0, help="real s per operation")
+    parser.add_argument("--snapshot-every", type=int, help="log entries per snapshot")
     parser.add_argument("--sample", type=float, default=0.02, help="real s between samples")
     return parser.parse_args(argv)
 

@@ -40,3 +40,52 @@ async def test_a_fixed_seed_run_keeps_every_invariant(tmp_path: Path) -> None:
     assert result.loaded >= 50, report
     assert not result.broken, report
     assert result.verdict.counts == dict.fromkeys(result.verdict.counts, 0), report
+
+
+DAMAGE_SEED = 4
+#: The counts of invariants 1-4, which deliberate damage must not break either.
+DATA_INVARIANTS = (
+    "lost",
+    "phantom",
+    "failed_visible",
+    "doubled",
+    "partial",
+    "reverted",
+    "divergent",
+    "late",
+)
+
+
+@pytest.mark.timeout(300)
+async def test_a_fixed_seed_damage_run_names_every_loss(tmp_path: Path) -> None:
+    """Invariant 5 (bench/nemesis.py --damage): members delete entries, rename channels.
+
+    Entries deleted while processes run are written again or their loss is named by the
+    fresh loader; entries deleted after every process stopped are named by the next process
+    to open the table, except one no later entry names (counted as untraceable).
+    """
+    nemesis = _nemesis()
+    config = nemesis.Config(
+        seed=DAMAGE_SEED, minutes=5.0, time_scale=0.02, keep=tmp_path, damage=True
+    )
+    result = await nemesis.run_once(config)
+    report = "\n".join(result.lines())
+    # Not vacuous: damage of every kind, live and offline, among the other faults.
+    for kind in ("delete_entry", "delete_entries_bulk", "rename_catalog", "rename_to_discobase"):
+        assert result.injected[kind] >= 1, report
+    figures = result.verdict.damage
+    assert figures["entries deleted"] >= 10, report
+    assert figures["entries deleted offline"] >= 2, report
+    assert figures["repaired"] >= 1, report
+    deleted_too = ("snapshots deleted", "catalog table entries deleted")
+    assert all(result.damaged[what] >= 1 for what in deleted_too), report
+    assert result.verdict.operations["ok"] >= 100, report
+    assert not result.broken, report
+    counts = result.verdict.counts
+    assert {k: counts[k] for k in DATA_INVARIANTS} == dict.fromkeys(DATA_INVARIANTS, 0), report
+    if counts["damage_unreported"] or counts["damage_inconsistent"]:
+        # Found by this checker (2026-12-07), not fixed yet: a MESSAGE_DELETE no session
+        # received (op 9, an outage) is never repaired nor reported; a process that knows a
+        # deleted entry's id without holding its records posts an empty repair entry that
+        # stands for it ("its 0 records were written again"), so nobody else repairs it.
+        pytest.xfail(f"discobase does not name every loss yet:\n{report}")

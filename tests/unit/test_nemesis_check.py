@@ -54,6 +54,7 @@ def judge(
     reports: dict[str, dict[str, int]] | None = None,
     quiet_at: float = 100.0,
     bound: float = 10.0,
+    damage: Any = None,
 ) -> Any:
     records = []
     for i, (key, values) in enumerate(final.items()):
@@ -67,6 +68,7 @@ def judge(
         reports or {},
         quiet_at=quiet_at,
         bound=bound,
+        damage=damage,
     )
 
 
@@ -310,3 +312,211 @@ def test_a_reader_holding_a_batch_key_only_from_a_later_update_is_not_partial() 
     h.op("w1", "update", [("t/a", 3)], 2, 3, "ok")
     v = judge(h, {"t/a": 3, "t/b": 2}, observations={"r0": [sample(3.5, t__a=3)]})
     assert v.ok, v.examples
+
+
+# -- invariant 5: damage is named ----------------------------------------------------------
+
+CHANNEL = "555"
+
+
+def deleted(message: str, writes: list[tuple[str, int | None]], **extra: Any) -> Any:
+    return nc.Deleted(message=message, table="t", channel=CHANNEL, t=10.0, writes=writes, **extra)
+
+
+def missing_line(message: str, table: str = "t", channel: str = CHANNEL) -> str:
+    return (
+        f"table '{table}' (channel {channel}): entry {message} is missing from the log "
+        "(deleted?); entry 999 follows it. Records it wrote that no later entry changed are lost"
+    )
+
+
+def repaired_line(message: str) -> str:
+    return (
+        f"table 't' (channel {CHANNEL}): entry {message} was deleted; its 1 records were "
+        "written again in entry 1000"
+    )
+
+
+def two_saves() -> History:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    h.op("w1", "save", [("t/b", 2)], 2, 3, "ok")
+    return h
+
+
+def test_a_live_deletion_written_again_leaves_the_data_intact() -> None:
+    damage = nc.Damage(
+        deleted=[deleted("77", [("t/a", 1)])],
+        lines={"fresh": [], "r0": [repaired_line("77")]},
+    )
+    v = judge(two_saves(), {"t/a": 1, "t/b": 2}, damage=damage)
+    assert v.ok, v.examples
+    assert v.damage["intact"] == 1 and v.damage["repaired"] == 1
+
+
+def test_a_deleted_entry_whose_write_a_later_one_replaced_is_intact() -> None:
+    h = two_saves()
+    h.op("w1", "update", [("t/a", 5)], 4, 5, "ok")
+    damage = nc.Damage(deleted=[deleted("77", [("t/a", 1)])], lines={"fresh": []})
+    v = judge(h, {"t/a": 5, "t/b": 2}, damage=damage)
+    assert v.ok, v.examples
+    assert v.damage["intact"] == 1
+
+
+def test_a_loss_the_fresh_loader_names_is_not_a_lost_write() -> None:
+    damage = nc.Damage(
+        deleted=[deleted("77", [("t/a", 1)])],
+        lines={"fresh": [missing_line("77")], "r0": []},
+    )
+    v = judge(two_saves(), {"t/b": 2}, reports={"r0": {"t/b": 2}}, damage=damage)
+    assert v.ok, v.examples
+    assert v.damage["lost, reported"] == 1
+
+
+def test_a_lost_delete_brings_the_key_back_and_is_named() -> None:
+    h = two_saves()
+    h.op("w1", "delete", [("t/a", None)], 4, 5, "ok")
+    damage = nc.Damage(
+        deleted=[deleted("77", [("t/a", None)])], lines={"fresh": [missing_line("77")]}
+    )
+    v = judge(h, {"t/a": 1, "t/b": 2}, damage=damage)
+    assert v.ok, v.examples
+
+
+def test_a_missing_entry_no_process_names_is_unreported() -> None:
+    damage = nc.Damage(deleted=[deleted("77", [("t/a", 1)])], lines={"fresh": []})
+    v = judge(two_saves(), {"t/b": 2}, damage=damage)
+    assert counts(v) == {"damage_unreported": 1}, v.examples
+
+
+def test_a_line_naming_the_message_of_another_table_does_not_count() -> None:
+    damage = nc.Damage(
+        deleted=[deleted("77", [("t/a", 1)])],
+        lines={"fresh": [missing_line("77", table="u"), missing_line("77", channel="444")]},
+    )
+    v = judge(two_saves(), {"t/b": 2}, damage=damage)
+    assert counts(v) == {"damage_unreported": 1}, v.examples
+
+
+def test_a_lost_batch_entry_whose_records_were_updated_since_is_not_partial() -> None:
+    h = History()
+    h.op("w1", "save_many", [("t/a", 1), ("t/b", 2)], 0, 1, "ok")
+    h.op("w1", "update", [("t/a", 3)], 2, 3, "ok")
+    damage = nc.Damage(
+        deleted=[deleted("77", [("t/a", 1), ("t/b", 2)])], lines={"fresh": [missing_line("77")]}
+    )
+    v = judge(h, {"t/a": 3}, damage=damage)
+    assert v.ok, v.examples
+    assert v.damage["lost, reported"] == 1
+
+
+def test_a_repair_the_fresh_load_does_not_show_is_inconsistent() -> None:
+    # A live process said it wrote the entry again; the fresh load holds the older value
+    # (a repaired record reverted) and names no loss.
+    h = two_saves()
+    h.op("w1", "update", [("t/a", 5)], 4, 5, "ok")
+    damage = nc.Damage(
+        deleted=[deleted("77", [("t/a", 5)])],
+        lines={"fresh": [], "r0": [repaired_line("77")]},
+    )
+    v = judge(h, {"t/a": 1, "t/b": 2}, damage=damage)
+    assert counts(v) == {"damage_inconsistent": 1}, v.examples
+
+
+def test_a_live_process_still_holding_what_the_loader_reports_lost_is_inconsistent() -> None:
+    damage = nc.Damage(
+        deleted=[deleted("77", [("t/a", 1)])],
+        lines={"fresh": [missing_line("77")], "r0": []},
+    )
+    v = judge(two_saves(), {"t/b": 2}, reports={"r0": {"t/a": 1, "t/b": 2}}, damage=damage)
+    assert counts(v) == {"damage_inconsistent": 1}, v.examples
+
+
+def test_a_live_process_that_never_read_a_deleted_entry_the_fresh_load_holds() -> None:
+    damage = nc.Damage(deleted=[deleted("77", [("t/a", 1)])], lines={"fresh": []})
+    v = judge(two_saves(), {"t/a": 1, "t/b": 2}, reports={"r0": {"t/b": 2}}, damage=damage)
+    assert counts(v) == {"damage_inconsistent": 1}, v.examples
+
+
+def test_a_lost_key_no_deleted_entry_held_is_still_lost() -> None:
+    damage = nc.Damage(deleted=[deleted("77", [("t/a", 1)])], lines={"fresh": []})
+    v = judge(two_saves(), {"t/a": 1}, damage=damage)
+    assert counts(v) == {"lost": 1}, v.examples
+
+
+def offline(after: dict[str, int], lines: list[str], **extra: Any) -> Any:
+    return nc.Damage(
+        deleted=[deleted("88", [("t/b", 2)], offline=True, **extra)],
+        lines={"fresh": [], "fresh2": lines},
+        after=[{"key": k, "id": k, "value": v} for k, v in after.items()],
+    )
+
+
+def test_an_entry_deleted_while_nobody_runs_is_named_by_the_next_process() -> None:
+    v = judge(two_saves(), {"t/a": 1, "t/b": 2}, damage=offline({"t/a": 1}, [missing_line("88")]))
+    assert v.ok, v.examples
+    assert v.damage["lost, reported"] == 1
+
+
+def test_an_unnamed_offline_deletion_not_reported_is_flagged() -> None:
+    v = judge(two_saves(), {"t/a": 1, "t/b": 2}, damage=offline({"t/a": 1}, []))
+    assert counts(v) == {"damage_unreported": 1}, v.examples
+
+
+def test_the_newest_entry_deleted_while_nobody_runs_is_untraceable_not_a_failure() -> None:
+    damage = offline({"t/a": 1}, [], named=False, newest=True)
+    v = judge(two_saves(), {"t/a": 1, "t/b": 2}, damage=damage)
+    assert v.ok, v.examples
+    assert v.damage["untraceable"] == 1
+    assert "newest" in v.examples["untraceable"][0]
+
+
+def test_the_second_load_losing_a_key_no_deletion_held_is_lost() -> None:
+    v = judge(two_saves(), {"t/a": 1, "t/b": 2}, damage=offline({"t/b": 2}, []))
+    assert counts(v) == {"lost": 1}, v.examples
+
+
+def renamed(lines: list[str]) -> Any:
+    return nc.Damage(
+        lines={"fresh": [], "w1.1": lines},
+        catalog="444",
+        renames=[(5.0, "renamed-1"), (20.0, "discobase")],
+        opened={"w1.1": (6.0, 8.0), "fresh": (30.0, 31.0)},
+    )
+
+
+def test_a_process_opening_while_the_catalog_is_renamed_reports_it() -> None:
+    line = (
+        "the catalog channel (444) was renamed to #renamed-1; discobase found it by its "
+        "entries and uses it (rename it back to #discobase to keep it easy to find)"
+    )
+    v = judge(two_saves(), {"t/a": 1, "t/b": 2}, damage=renamed([line]))
+    assert v.ok, v.examples
+    assert v.damage["opened with the catalog renamed"] == 1
+
+
+def test_a_process_silent_about_a_renamed_catalog_is_flagged() -> None:
+    v = judge(two_saves(), {"t/a": 1, "t/b": 2}, damage=renamed([]))
+    assert counts(v) == {"damage_unreported": 1}, v.examples
+
+
+def concurrent_updates() -> History:
+    h = History()
+    h.op("w1", "save", [("t/a", 1)], 0, 1, "ok")
+    h.op("w1", "update", [("t/a", 2)], 2, 4, "ok")
+    h.op("w2", "update", [("t/a", 3)], 3, 4, "ok")  # concurrent: 2 or 3 may win
+    return h
+
+
+def test_a_deleted_concurrent_write_no_process_holds_leaves_an_allowed_state() -> None:
+    damage = nc.Damage(deleted=[deleted("77", [("t/a", 2)])], lines={"fresh": []})
+    v = judge(concurrent_updates(), {"t/a": 3}, reports={"r0": {"t/a": 3}}, damage=damage)
+    assert v.ok, v.examples
+
+
+def test_a_deleted_concurrent_write_live_processes_still_hold_is_a_silent_loss() -> None:
+    # The fresh load shows the other write (allowed by invariant 1), but the processes hold
+    # the deleted entry's: nobody noticed the deletion. Not plain divergence: invariant 5.
+    damage = nc.Damage(deleted=[deleted("77", [("t/a", 2)])], lines={"fresh": []})
+    v = judge(concurrent_updates(), {"t/a": 3}, reports={"r0": {"t/a": 2}}, damage=damage)
+    assert counts(v) == {"damage_unreported": 1}, v.examples
