@@ -265,7 +265,10 @@ def _compile(
             key = kind.key
             if key is None:
                 raise InvalidQuery(f"{name}() does not apply to {model}.{field}: {_NO_ORDER}")
-            stored = _to_json(binding, field, operand, where, kind)
+            if kind is _NUMBER and type(operand) in (int, float):
+                stored = operand  # any number bounds a range: age=gt(17.5) on an int field
+            else:
+                stored = _to_json(binding, field, operand, where, kind)
             sortable = True
             if kind is _ANY:
                 if type(stored) is str:
@@ -339,6 +342,15 @@ def _compile(
             stored = _to_json(binding, field, operand, where, kind)
             tests.append(NotEqual(field, default, spelling, stored))
         elif name == "one_of":
+            if (
+                len(operand) == 1
+                and isinstance(operand[0], list | tuple | set | frozenset)
+                and kind.element is MISSING
+            ):
+                raise InvalidQuery(
+                    f"{where}: one_of() takes the values themselves, one_of(*values), "
+                    f"not a {type(operand[0]).__name__} of them"
+                )
             values = [_to_json(binding, field, v, where, kind) for v in operand]
             tests.append(OneOf(field, default, spelling, values))
         else:  # pragma: no cover  (operators are made by this package's functions)

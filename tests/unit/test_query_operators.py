@@ -213,6 +213,16 @@ async def test_operators_combine_with_equality_order_limit_offset(db: discobase.
     assert names(await Person.find(id=gt(4))) == ["Ann", "Zed"]
 
 
+async def test_any_number_bounds_a_number_field(db: discobase.Database) -> None:
+    assert names(await Person.find(age=gt(29.5) & lt(30.5))) == ["Peter"]
+    assert names(await Person.find(score=ge(2))) == ["Paul", "Mary", "Ann"]
+
+
+async def test_one_of_given_a_list_says_how_to_spell_it(db: discobase.Database) -> None:
+    with pytest.raises(InvalidQuery, match=r"one_of\(\*values\)"):
+        Person.find(age=one_of([18, 30]))
+
+
 async def test_misspelt_field_names_field_and_operator(db: discobase.Database) -> None:
     with pytest.raises(InvalidQuery, match=r"no field 'agee'.*agee=gt\(18\)"):
         Person.find(agee=gt(18))
