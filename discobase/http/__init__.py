@@ -13,7 +13,7 @@ from discobase.http.clock import Clock, LoopClock, ManualClock
 from discobase.http.files import File
 from discobase.http.ratelimit import BucketView, LimiterStats, Permit, RateLimiter
 from discobase.http.routes import CompiledRoute, Route
-from discobase.http.wire import MockTransport, RawResponse, Transport, TransportFailure
+from discobase.http.transport import MockTransport, RawResponse, Transport, TransportFailure
 
 __all__ = [
     "DEFAULT_API_URL",

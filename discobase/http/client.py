@@ -1,9 +1,10 @@
 """The REST client (http layer: knows routes, the limiter and the transport contract).
 
 :class:`HTTPClient` turns a compiled route into one or more exchanges: it waits for the limiter,
-sends through a :class:`~discobase.http.wire.Transport`, feeds the answer back to the limiter,
-retries what is safe to retry and raises typed errors for the rest. It must not know about
-storage or the gateway, and it imports aiohttp only when it opens (through ``transport.py``).
+sends through a :class:`~discobase.http.transport.Transport`, feeds the answer back to the
+limiter, retries what is safe to retry and raises typed errors for the rest. It must not know
+about storage or the gateway, and it imports aiohttp only when it opens (through
+``aiohttp_transport.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from discobase.http.errors import (
 from discobase.http.files import File, encode_multipart
 from discobase.http.ratelimit import RateLimiter
 from discobase.http.routes import CompiledRoute
-from discobase.http.wire import RawResponse, Transport, TransportFailure
+from discobase.http.transport import RawResponse, Transport, TransportFailure
 
 __all__ = ["DEFAULT_API_URL", "HTTPClient", "HTTPStats", "check_token"]
 
@@ -166,7 +167,7 @@ class HTTPClient:
         if self._state == "closed":
             raise ClientClosed("this HTTPClient was closed; make a new one")
         if self._transport is None:
-            from discobase.http.transport import AiohttpTransport
+            from discobase.http.aiohttp_transport import AiohttpTransport
 
             self._transport = AiohttpTransport(connection_limit=self._global_limit + 3)
         self._state = "open"

@@ -1,40 +1,50 @@
-"""The wire: one HTTP exchange over aiohttp (http layer: the only module importing aiohttp).
+"""The transport contract: requests as bytes in, responses as bytes out (http layer).
 
-The client hands over a method, a URL, headers and a body of bytes and gets back a
-``RawResponse``; every aiohttp and asyncio failure becomes ``TransportFailure``, which the
-client retries or turns into a typed error. Nothing here knows about routes, rate limits or
-tokens (the Authorization header is just a header, and it is never logged).
+Pure types, no aiohttp: the client codes against :class:`Transport`. The implementations sit
+beside it: ``aiohttp_transport.py`` over aiohttp, and :class:`MockTransport` (below), the test
+seam.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
-import aiohttp
-
-from discobase.http.wire import RawResponse, TransportFailure
-
-__all__ = ["AiohttpTransport"]
-
-# aiohttp warns (ResourceWarning) when a bytes body passes 1 MiB, since it is written in one
-# go; a file-like body is streamed in chunks instead, and a test suite that turns warnings
-# into errors would otherwise fail every large write.
-_STREAM_ABOVE = 1024 * 1024
+__all__ = ["MockTransport", "RawResponse", "Transport", "TransportFailure"]
 
 
-class AiohttpTransport:
-    """A :class:`Transport` over one ``aiohttp.ClientSession``.
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """A response as received.
 
-    Args:
-        connection_limit: concurrent connections at most (kept near the global rate cap).
+    Attributes:
+        status: the HTTP status.
+        reason: the reason phrase.
+        headers: the headers, names in lower case (repeated names: the last wins).
+        body: the raw body.
     """
 
-    def __init__(self, *, connection_limit: int = 50) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=connection_limit),
-            skip_auto_headers=("User-Agent",),
-        )
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class TransportFailure(Exception):
+    """The exchange failed before a complete response arrived (internal to the http layer).
+
+    Attributes:
+        timeout: whether it was a timeout rather than a connection failure.
+    """
+
+    def __init__(self, message: str, *, timeout: bool = False) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class Transport(Protocol):
+    """Send one request and return its response."""
 
     async def send(
         self,
@@ -45,30 +55,41 @@ class AiohttpTransport:
         body: bytes | None,
         timeout: float,
     ) -> RawResponse:
-        """Send a request (see :class:`Transport`)."""
-        try:
-            async with self._session.request(
-                method,
-                url,
-                headers=dict(headers),
-                data=io.BytesIO(body) if body is not None and len(body) > _STREAM_ABOVE else body,
-                # A redirect would carry Authorization to wherever it points.
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as response:
-                data = await response.read()
-                return RawResponse(
-                    status=response.status,
-                    reason=response.reason or "",
-                    headers={k.lower(): v for k, v in response.headers.items()},
-                    body=data,
-                )
-        except TimeoutError as exc:
-            raise TransportFailure("the request timed out", timeout=True) from exc
-        except (aiohttp.ClientError, OSError, ValueError) as exc:  # ValueError: a bad URL
-            # The exception's text can hold the URL but never the headers.
-            raise TransportFailure(f"connection failed: {type(exc).__name__}") from exc
+        """Send a request.
+
+        Raises:
+            TransportFailure: the connection failed, dropped or timed out.
+        """
 
     async def close(self) -> None:
-        """Close the session and its connections."""
-        await self._session.close()
+        """Release connections."""
+
+
+Handler = Callable[[str, str, Mapping[str, str], bytes | None], Awaitable[RawResponse]]
+
+
+class MockTransport:
+    """A :class:`Transport` that hands each request to ``handler``; for tests.
+
+    Args:
+        handler: ``async (method, url, headers, body) -> RawResponse``; it may raise
+            :class:`TransportFailure`.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float,
+    ) -> RawResponse:
+        """Call the handler."""
+        return await self._handler(method, url, headers, body)
+
+    async def close(self) -> None:
+        """Do nothing."""
