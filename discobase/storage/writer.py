@@ -124,6 +124,8 @@ _ENCODE_SLICE = 2048
 _APPLY_SLICE = 4096
 # Applying an operation costs about four times what forking costs per live record.
 _FORK_RATIO = 4
+# Groups encoded, or resolved once written, between two turns of the event loop.
+_SETTLE_SLICE = 1000
 
 
 def encode_lines(ops: Sequence[Op]) -> list[bytes]:
@@ -379,8 +381,11 @@ class Writer:
 
     async def _encode_queued(self) -> None:
         # Only this task takes groups off the queue; others may append while it yields.
+        # A burst of saves queues thousands of small groups: the loop runs meanwhile.
         i = 0
         while i < len(self._queue):
+            if i and not i % _SETTLE_SLICE:
+                await asyncio.sleep(0)
             group = self._queue[i]
             try:
                 await encode_group(group)
@@ -430,7 +435,20 @@ class Writer:
                 self._state.apply(last_id, ops)
             self._settle(groups, last_id, len(ops))
             raise
-        self._settle(groups, last_id, len(ops))
+        if len(groups) <= _SETTLE_SLICE:
+            self._settle(groups, last_id, len(ops))
+            return
+        # Thousands of saves in one entry: each resolved future wakes its caller's task, and
+        # asyncio runs every callback made ready in one turn. In slices, the loop turns in
+        # between. Every group of the entry is applied already; only the wake-ups wait.
+        done = 0
+        try:
+            while len(groups) - done > _SETTLE_SLICE:
+                self._resolve(groups[done : done + _SETTLE_SLICE])
+                done += _SETTLE_SLICE
+                await asyncio.sleep(0)
+        finally:
+            self._settle(groups[done:], last_id, len(ops))
 
     async def _apply(self, version: int, ops: list[Op]) -> None:
         """Apply an acknowledged entry so that readers see all of it or none of it.
@@ -461,14 +479,18 @@ class Writer:
 
     def _settle(self, groups: list[Group], last_id: int, count: int) -> None:
         """Release the applied groups' claims, resolve their futures, report the entry."""
+        self._resolve(groups)
+        if self._on_applied is not None:
+            self._on_applied(last_id, count)
+
+    def _resolve(self, groups: list[Group]) -> None:
+        """Release the applied groups' claims and resolve their futures."""
         for group in groups:
             for token in group.tokens:
                 self._state.release(token, group.ops)
             for future in group.futures:
                 if not future.done():
                     future.set_result(None)
-        if self._on_applied is not None:
-            self._on_applied(last_id, count)
 
     async def _post_all(self, blob: bytes) -> int:
         """Post the messages carrying the encoded operations and return the last one's id."""
