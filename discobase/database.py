@@ -149,6 +149,8 @@ class Database:
         # The database's guild is in a Discord outage (GUILD_DELETE "unavailable").
         self._guild_down = False
         self._pending: set[asyncio.Task[Any]] = set()
+        # Extensions' dispatch listeners (discobase.commands); see add_listener().
+        self._listeners: list[Callable[[str, Any], None]] = []
 
     def __repr__(self) -> str:
         guild = f" guild_id={self.guild_id}" if self.guild_id is not None else ""
@@ -304,6 +306,37 @@ class Database:
             f"the database is not connected; use {name} inside `async with db.conn(token):` "
             "or after `db.login_task(token)` and `await db.wait_ready()`"
         )
+
+    # ------------------------------------------------------------------ extensions
+
+    def add_listener(self, callback: Callable[[str, Any], None]) -> Callable[[], None]:
+        """Call ``callback(name, data)`` for every gateway dispatch while logged in.
+
+        The callback runs in the gateway's listener task before storage sees the event, so it
+        must return at once (start a task for slow work); an exception it raises is logged.
+        Kept across logins. ``discobase.commands`` receives ``INTERACTION_CREATE`` this way.
+
+        Returns:
+            A function that removes the listener.
+        """
+        self._listeners.append(callback)
+
+        def remove() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return remove
+
+    @property
+    def http(self) -> HTTPClient:
+        """Return the HTTP client of the logged-in database (and so its rate limiter).
+
+        Raises:
+            NotConnected: the database is not logged in.
+        """
+        if self._http is None:
+            raise NotConnected("the database is not logged in: it has no HTTP client")
+        return self._http
 
     # ------------------------------------------------------------------ writes
 
@@ -751,6 +784,11 @@ class Database:
 
         engine = self._engine
         if isinstance(event, DispatchEvent):
+            for listener in tuple(self._listeners):
+                try:
+                    listener(event.name, event.data)
+                except Exception:
+                    _log().exception("listener %r failed on %s", listener, event.name)
             if event.name == "GUILD_DELETE":
                 self._on_guild_delete(event.data)
             elif event.name == "GUILD_CREATE" and self._is_our_guild(event.data):

@@ -106,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="connect, then show the requests made and the rate-limit state",
     )
     _add_database_options(stats)
+
+    slash = commands.add_parser(
+        "commands",
+        help="list or remove the bot's slash commands in the database's guild",
+        description="`list` shows the bot's guild commands; `remove` deletes all of them "
+        "(what AdminCommands.register() added). See docs/guide/commands.md.",
+    )
+    _add_database_options(slash)
+    slash.add_argument("action", choices=["list", "remove"])
     return parser
 
 
@@ -147,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from discobase.cli.demo import run_demo
 
             return run_demo(time_scale=args.time_scale)
+        if args.command == "commands":
+            from discobase.cli.slash import run_slash
+
+            return run_slash(args.action, args.database, args.guild_id)
         from discobase.cli.commands import run_command
 
         return run_command(args)
