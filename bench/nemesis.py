@@ -827,6 +827,7 @@ class RunResult:
             "repaired",
             "lost, reported",
             "untraceable",
+            "untraceable, not the newest",
             "entries not decoded",
             "opened with the catalog renamed",
         )

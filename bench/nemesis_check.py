@@ -643,8 +643,8 @@ def _check_damage(
                 verdict.flag(
                     "damage_inconsistent",
                     f"{where}: the fresh load holds its writes {[k for k, _ in shown][:3]}, "
-                    f"{lagging} do not (they had not read it when it was deleted, and nothing "
-                    "made them read it again)",
+                    f"{lagging} do not (nothing they read holds them: the entry was deleted "
+                    "before they read it, and not written again)",
                 )
         if not missing:
             verdict.damage["intact"] += 1
@@ -675,6 +675,10 @@ def _check_damage(
                 )
         elif entry.offline and not entry.named:
             verdict.damage["untraceable"] += 1
+            if not entry.newest:
+                # Wider than the documented "newest entry": each entry names only its
+                # writer's newest, so with several writers an older one may go unnamed.
+                verdict.damage["untraceable, not the newest"] += 1
             which = "the newest entry" if entry.newest else "an entry no later entry names"
             if len(verdict.examples["untraceable"]) < Verdict.EXAMPLES:
                 verdict.examples["untraceable"].append(f"{where} ({which}): {lost}, unnamed")

@@ -467,8 +467,15 @@ def test_the_newest_entry_deleted_while_nobody_runs_is_untraceable_not_a_failure
     damage = offline({"t/a": 1}, [], named=False, newest=True)
     v = judge(two_saves(), {"t/a": 1, "t/b": 2}, damage=damage)
     assert v.ok, v.examples
-    assert v.damage["untraceable"] == 1
+    assert v.damage["untraceable"] == 1 and not v.damage["untraceable, not the newest"]
     assert "newest" in v.examples["untraceable"][0]
+
+
+def test_an_older_entry_no_later_entry_names_is_untraceable_too_and_counted_apart() -> None:
+    damage = offline({"t/a": 1}, [], named=False, newest=False)
+    v = judge(two_saves(), {"t/a": 1, "t/b": 2}, damage=damage)
+    assert v.ok, v.examples
+    assert v.damage["untraceable"] == 1 and v.damage["untraceable, not the newest"] == 1
 
 
 def test_the_second_load_losing_a_key_no_deletion_held_is_lost() -> None:
