@@ -170,3 +170,28 @@ async def test_validation_still_applies_where_it_must(stores: dict[str, FakeStor
     nested = await Nested.get(1)
     nested.tags.append("b")
     assert stores["nested"].get(1) == {"tags": ["a"]}
+
+
+async def test_save_many_of_plain_records_stores_what_pydantic_would(
+    stores: dict[str, FakeStore],
+) -> None:
+    # Large batches of plain records are encoded from the records' own dicts; the ones
+    # holding a non-finite float or a lone surrogate go the pydantic way (and say so).
+    records = [Flat(name=f"n{i}", age=i, score=i / 3, ok=i % 2 == 0) for i in range(100)]
+    binding = Flat.__discobase_binding__
+    assert binding is not None
+    assert binding._plain_slices(records) is not None
+    await Flat.save_many(records)
+    for record in records:
+        assert stores["flat"].get(record.id) == record._dump()
+    odd = [
+        Flat(name=f"m{i}", age=i, score=float("inf") if i == 5 else 1.0, ok=True) for i in range(80)
+    ]
+    assert binding._plain_slices(odd) is None
+    await Flat.save_many(odd)
+    assert stores["flat"].get(odd[5].id)["score"] == "Infinity"
+    bad = [Flat(name="x", age=1, score=1.0, ok=True) for _ in range(70)]
+    bad[3].name = "\ud800"
+    assert binding._plain_slices(bad) is None
+    with pytest.raises(discobase.UnstorableRecord):
+        Flat.save_many(bad)
