@@ -623,7 +623,7 @@ def _check_damage(
                 if not ((value is None and absent) or value in values) or _held(fresh, key, value):
                     continue
                 now = fresh.get(key)
-                held = any(value is not None and st.get(key) == value for st in reports.values())
+                held = any(_held(state, key, value) for state in reports.values())
                 if held or not ((now is None and absent) or now in values):
                     missing.append((key, value))
         where = (
@@ -663,7 +663,7 @@ def _check_damage(
         holders = sorted(
             process
             for process, state in reports.items()
-            if not entry.offline and any(v is not None and state.get(k) == v for k, v in missing)
+            if not entry.offline and any(_held(state, k, v) for k, v in missing)
         )
         if named_by_loader:
             verdict.damage["lost, reported"] += 1

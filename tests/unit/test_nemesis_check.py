@@ -527,3 +527,12 @@ def test_a_deleted_concurrent_write_live_processes_still_hold_is_a_silent_loss()
     damage = nc.Damage(deleted=[deleted("77", [("t/a", 2)])], lines={"fresh": []})
     v = judge(concurrent_updates(), {"t/a": 3}, reports={"r0": {"t/a": 2}}, damage=damage)
     assert counts(v) == {"damage_unreported": 1}, v.examples
+
+
+def test_a_lost_delete_live_processes_applied_is_named_with_them() -> None:
+    h = two_saves()
+    h.op("w1", "delete", [("t/a", None)], 4, 5, "ok")
+    damage = nc.Damage(deleted=[deleted("77", [("t/a", None)])], lines={"fresh": []})
+    v = judge(h, {"t/a": 1, "t/b": 2}, reports={"r0": {"t/b": 2}}, damage=damage)
+    assert counts(v) == {"damage_unreported": 1}, v.examples
+    assert "['r0'] still hold" in v.examples["damage_unreported"][0]
