@@ -7,7 +7,7 @@ three layers below are imported only when a login starts, so ``import discobase`
 aiohttp. This module must not know the storage format nor the gateway protocol.
 
 Lifecycle: ``new`` -> ``starting`` (login running) -> ``ready`` -> ``closed``; a failed
-start goes to ``closed`` too, keeping the error for :meth:`Database.wait_ready`. A closed
+start goes to ``closed`` too, keeping the error for `Database.wait_ready()`. A closed
 database may log in again.
 """
 
@@ -83,7 +83,7 @@ class Database:
         time_scale: real seconds per Discord second, for the local Discord run faster than
             real time; defaults to ``$DISCOBASE_TIME_SCALE``, then to 1.0.
         start_timeout: real seconds the gateway may take to become ready at login before
-            :meth:`wait_ready` raises ``StartTimeout`` (the gateway client itself retries a
+            `wait_ready()` raises ``StartTimeout`` (the gateway client itself retries a
             lost connection for ever).
         gap_check_interval: Discord seconds between two reads of each open table's newest
             log entries over REST. Gateway events can be lost; this read finds what they
@@ -91,8 +91,8 @@ class Database:
             when nothing is new: 240 an hour per table at the default). See
             docs/guarantees.md.
 
-    Example::
-
+    Example:
+        ```python
         db = discobase.Database("My discord database")
 
         @db.table
@@ -101,6 +101,7 @@ class Database:
 
         async with db.conn(token):
             await User(name="Peter").save()
+        ```
     """
 
     def __init__(
@@ -390,7 +391,7 @@ class Database:
     # ------------------------------------------------------------------ lifecycle
 
     async def login(self, token: str) -> None:
-        """Log in, open the guild and every table, and run until :meth:`close`.
+        """Log in, open the guild and every table, and run until `close()`.
 
         Raises:
             InvalidToken: the token was refused.
@@ -405,7 +406,7 @@ class Database:
         await runner
 
     def login_task(self, token: str) -> asyncio.Task[None]:
-        """Start :meth:`login` as a task the database keeps, and return it.
+        """Start `login()` as a task the database keeps, and return it.
 
         Follow it with ``await db.wait_ready()``; await the task to keep the program running
         until the database is closed.

@@ -2,8 +2,9 @@
 
 Every failure of a request surfaces as one of these; no aiohttp or asyncio exception escapes.
 Each error carries the route it failed on (``"PATCH /channels/{channel_id}"``), never the
-request headers, so a token cannot leak through a message or a repr::
+request headers, so a token cannot leak through a message or a repr.
 
+```text
     DiscobaseError                       discobase.errors
     ├── UsageError
     │   └── ClientClosed                 the client was used before opening or after closing
@@ -22,6 +23,7 @@ request headers, so a token cannot leak through a message or a repr::
         ├── NotJSON                      a success answered with something else than JSON (HTML:
         │                                ``api_url`` is not a Discord API), naming URL and type
         └── TransportError               the connection failed or timed out (status ``None``)
+```
 """
 
 from __future__ import annotations
@@ -230,7 +232,7 @@ def error_for(status: int, body: Any, *, route: str, reason: str = "") -> HTTPEx
         reason: the HTTP reason phrase, used when the body has no message.
 
     Returns:
-        The most specific :class:`HTTPException` subclass.
+        The most specific `HTTPException` subclass.
     """
     code = 0
     message = reason or f"HTTP {status}"
