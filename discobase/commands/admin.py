@@ -47,6 +47,7 @@ from discobase.commands.render import (
 )
 from discobase.commands.responder import Responder
 from discobase.errors import DiscobaseError, NotConnected, RecordNotFound
+from discobase.http.errors import HTTPException
 
 if TYPE_CHECKING:
     from discobase.database import Database
@@ -62,6 +63,7 @@ COLUMN_PAGE = 20
 VIEW_LIFETIME = 15 * 60.0
 MAX_VIEWS = 500
 APPLICATION_COMMAND, COMPONENT, AUTOCOMPLETE = 2, 3, 4
+ALREADY_ACKNOWLEDGED, UNKNOWN_INTERACTION = 40060, 10062
 PREFIX = "discobase:"
 
 
@@ -220,6 +222,21 @@ class AdminCommands:
             await responder.guard(lambda: self._command(responder, data, options))
         except _Refused as refusal:
             await self._answer_error(responder, refusal.title, refusal.detail)
+        except HTTPException as exc:
+            if exc.code == ALREADY_ACKNOWLEDGED:
+                # Another process of the bot answered first; it does the work (every write
+                # defers before it starts, so only the process that acknowledged writes).
+                _log.debug("interaction %s was answered by another process", responder.id)
+            elif exc.code == UNKNOWN_INTERACTION:
+                _log.warning(
+                    "interaction %s reached the bot too late to answer (%s); the member saw "
+                    "'The application did not respond'",
+                    responder.id,
+                    exc,
+                )
+            else:
+                _log.exception("slash command failed")
+                await self._answer_error(responder, "Something went wrong", f"Discord: {exc}")
         except Exception as exc:
             _log.exception("slash command failed")
             detail = (

@@ -448,6 +448,39 @@ async def test_no_answer_ever_shows_a_token(world: World) -> None:
         assert result.interaction["token"] not in dumped
 
 
+async def test_two_processes_of_the_bot_write_once(world: World, caplog: Any) -> None:
+    # A second database of the same bot (as another process would be) with the commands on:
+    # both receive each interaction; one acknowledges it, the other gets 40060 and stands
+    # down before writing anything.
+    second = discobase.Database("Commands db", api_url=world.emu.url, time_scale=TIME_SCALE)
+
+    @second.table
+    class User(discobase.Table):
+        name: Annotated[str, discobase.Index()]
+        email: Annotated[str, discobase.Index(unique=True)]
+        age: int
+        joined: date | None = None
+        tags: list[str] = []
+
+    other = AdminCommands(second)
+    async with asyncio.timeout(WAIT), second.conn(world.bot.token):
+        await other.register()
+        for i in range(3):
+            result = await world.run(
+                "insert",
+                table="user",
+                values=json.dumps({"name": f"n{i}", "email": f"{i}@x", "age": i}),
+            )
+            assert "Inserted into user" in result.text(), result.text()
+        await other.wait_idle()
+        assert world.commands is not None
+        await world.commands.wait_idle()
+        assert user_table(world).count() == 3
+        assert "slash command failed" not in caplog.text
+        # Both answered each interaction: three of the six callbacks were refused.
+        assert world.emu.stats()["responses_by_status"].get(400, 0) == 3
+
+
 # -- a fresh process reads what the commands wrote -------------------------------------------
 
 
