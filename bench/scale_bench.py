@@ -1,0 +1,509 @@
+"""A million records: open time, find, memory, event-loop stalls, import time (issue 14).
+
+Every figure comes from a fresh client process, with the local Discord in a process of its
+own (``python -m discobase emulator``-like, started by this script), so that neither one's
+work is charged to the other, as when a bot talks to Discord. Each row is measured ``--runs``
+times (3 by default) and printed as min / median / max against the issue's target.
+
+- open: a fresh ``Database`` opening a table of N small records (5 fields, one indexed), from
+  the start of ``db.conn()`` until it returns; the longest event-loop stall meanwhile (a task
+  that wakes every 5 ms measures how late it is); the median of 1,000 ``find(name=...)`` of
+  distinct values; the process's resident memory, above a process that opened an empty
+  table, per record; and its peak resident memory (``VmHWM``).
+- ``save_many`` of 100,000 records and a burst of 10,000 ``save()`` (the records made
+  before): the longest stall, each into a new table of a fresh process.
+- open time per record from 10,000 to N records, above the open of an empty table (flat
+  means opening scales linearly).
+- import: a program that imports discobase and defines one table, against one that imports
+  aiohttp, pydantic, orjson and yarl and defines the same pydantic model (fresh
+  interpreters, interleaved; one ratio per pair).
+- sustained message creates into 20 channels for 60 Discord seconds, as a share of what
+  Discord allows (one per second per channel, 5 per 5 s), and the 429s the local Discord
+  counted; on a local Discord of its own at ``--rate-time-scale`` (0.1: at 0.01 a client
+  would have to make 2,000 requests a real second, which measures the machine).
+
+Run: ``python bench/scale_bench.py [--records 100000 1000000] [--runs 3]``. Writing the
+tables takes a while (a million records: about a minute); they are made once per run of the
+script and opened ``--runs`` times. ``--client-root DIR`` runs the client processes on the
+discobase found in ``DIR`` (another checkout: figures before and after a change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+GUILD = "scale"
+CREATE_ROUTE = "POST /channels/{channel_id}/messages"
+
+# The local Discord, in its own process: prints its address and the bot's token, then serves
+# until its standard input closes.
+EMULATOR = """
+import asyncio, json, sys
+sys.path.insert(0, {root!r})
+from discobase.emulator import Emulator
+
+async def main():
+    async with Emulator(time_scale={scale!r}) as emu:
+        bot = emu.create_bot("scale")
+        emu.create_guild({guild!r}, bots=[bot])
+        print(json.dumps({{"url": emu.url, "token": bot.token}}), flush=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, sys.stdin.read)
+
+asyncio.run(main())
+"""
+
+
+# ---------------------------------------------------------------------------- the client side
+
+
+def model(discobase: Any, db: Any, name: str) -> Any:
+    """Define the bench's table on ``db``: five small fields, ``name`` indexed."""
+    from typing import Annotated
+
+    fields = {
+        "name": Annotated[str, discobase.Index()],
+        "email": str,
+        "city": str,
+        "age": int,
+        "active": bool,
+    }
+    cls = type(name, (discobase.Table,), {"__annotations__": fields, "__module__": __name__})
+    return db.table(cls)
+
+
+def make(table: Any, i: int) -> Any:
+    return table(
+        name=f"user-{i:07d}",
+        email=f"user{i}@example.com",
+        city=("Paris", "Lima", "Oslo", "Kyiv", "Lagos")[i % 5],
+        age=i % 90,
+        active=i % 3 == 0,
+    )
+
+
+class Stalls:
+    """The event loop's longest stall: a task wakes every 5 ms and measures how late."""
+
+    TICK = 0.005
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(self.TICK)
+            now = loop.time()
+            self.longest = max(self.longest, now - last - self.TICK)
+            last = now
+
+    async def __aenter__(self) -> Stalls:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        await asyncio.sleep(self.TICK * 2)  # a stall at the very end is seen too
+        self._task.cancel()
+
+
+def memory() -> tuple[int, int]:
+    """Return this process's resident and peak resident memory, in bytes (0 without /proc)."""
+    rss = peak = 0
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) * 1024
+                elif line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return rss, peak
+
+
+async def worker(role: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one measurement in this (fresh) process and return its figures."""
+    import discobase
+
+    token = os.environ["SCALE_TOKEN"]
+    db = discobase.Database(GUILD, api_url=args.url, time_scale=args.time_scale)
+    table = model(discobase, db, args.table)
+    out: dict[str, Any] = {}
+    if role == "fill":
+        # Written as save_many of 100,000 at most; then a snapshot is taken, a little after
+        # the last write, so that an open reads the snapshot and a short tail, as it would
+        # after a while of use.
+        async with db.conn(token):
+            step = 100_000
+            for start in range(table.count(), args.count, step):
+                batch = [make(table, i) for i in range(start, min(args.count, start + step))]
+                await table.save_many(batch)
+                del batch
+            store = db._engine.tables[args.table.lower()]  # noqa: SLF001 - bench only
+            while store._snapshot_task is not None:  # noqa: SLF001
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(40 * args.time_scale)  # a gap check moves the read position
+            store._tail_messages = 10**9  # noqa: SLF001 - force a snapshot now
+            store._maybe_snapshot()  # noqa: SLF001
+            while store._snapshot_task is not None:  # noqa: SLF001
+                await asyncio.sleep(0.05)
+            out["count"] = table.count()
+            out["snapshots"] = store.snapshots_written
+    elif role == "open":
+        # The transport's modules are imported first (a bot usually has aiohttp loaded
+        # already): their one-time import, with its TLS certificates, is not an open's.
+        import aiohttp  # noqa: F401
+
+        started = time.perf_counter()
+        async with Stalls() as stalls:
+            async with db.conn(token):
+                opened = time.perf_counter() - started
+                stall = stalls.longest
+                out["open_s"] = opened
+                out["count"] = table.count()
+                await asyncio.sleep(0)
+                rss, peak = memory()
+                count = table.count()
+                names = [f"user-{i:07d}" for i in range(0, count, max(1, count // 1000))]
+                for name in names[:100]:
+                    table.find(name=name)
+                samples = []
+                for name in names:
+                    t0 = time.perf_counter()
+                    found = table.find(name=name)
+                    samples.append(time.perf_counter() - t0)
+                    assert len(found) == 1
+                out["find_us"] = statistics.median(samples) * 1e6 if samples else 0.0
+                out["rss"] = rss
+                out["peak"] = peak
+                out["stall_ms"] = stall * 1e3
+    elif role == "save_many":
+        async with db.conn(token):
+            batch = [make(table, i) for i in range(args.count)]
+            async with Stalls() as stalls:
+                await table.save_many(batch)
+            out["stall_ms"] = stalls.longest * 1e3
+    elif role == "burst":
+        async with db.conn(token):
+            made = [make(table, i) for i in range(args.count)]
+            async with Stalls() as stalls:
+                await asyncio.gather(*(one.save() for one in made))
+            out["stall_ms"] = stalls.longest * 1e3
+    elif role == "rate":
+        out.update(await sustained_rate(token, args))
+    else:
+        raise SystemExit(f"unknown role {role}")
+    return out
+
+
+async def sustained_rate(token: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Create messages into 20 channels for ``args.seconds`` Discord seconds, flat out."""
+    from discobase.http import HTTPClient
+
+    scale = args.time_scale
+    async with HTTPClient(token, api_url=args.url, time_scale=scale) as http:
+        guilds = await http.fetch_my_guilds()
+        guild = next(g["id"] for g in guilds if g["name"] == GUILD)
+        channels = [
+            (await http.create_guild_channel(guild, name=f"rate-{i}"))["id"] for i in range(20)
+        ]
+        before = admin_stats(args.url)
+        stop = time.perf_counter() + args.seconds * scale
+        first = time.perf_counter()
+
+        async def pump(channel: str) -> None:
+            while time.perf_counter() < stop:
+                await http.create_message(channel, content="x")
+
+        await asyncio.gather(*(pump(c) for c in channels))
+        elapsed = (time.perf_counter() - first) / scale
+        after = admin_stats(args.url)
+    created = creates(after) - creates(before)
+    # Discord allows 5 creates per 5 s per channel (and 50 requests per second in all).
+    allowed = min(20 * 1.0, 50.0) * elapsed
+    return {"share": created / allowed, "r429": count_429(after) - count_429(before)}
+
+
+def admin_stats(url: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url + "/_emulator/stats", headers={"Accept": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        stats: dict[str, Any] = json.loads(answer.read())
+    return stats
+
+
+def creates(stats: dict[str, Any]) -> int:
+    return int(stats.get("requests_by_route", {}).get(CREATE_ROUTE, 0))
+
+
+def count_429(stats: dict[str, Any]) -> int:
+    statuses = stats.get("responses_by_status", {})
+    return int(statuses.get("429", statuses.get(429, 0)))
+
+
+# ---------------------------------------------------------------------------- the orchestrator
+
+
+@dataclass
+class Row:
+    name: str
+    unit: str
+    target: float | None
+    samples: list[float] = field(default_factory=list)
+    #: Lower is better (False: higher is better).
+    lower: bool = True
+
+    def cells(self) -> tuple[str, str, str, str, str]:
+        if not self.samples:
+            return "-", "-", "-", self._target(), "n/a"
+        low, mid, high = min(self.samples), statistics.median(self.samples), max(self.samples)
+        ok = "-" if self.target is None else ("yes" if self._ok(mid) else "NO")
+        return self._fmt(low), self._fmt(mid), self._fmt(high), self._target(), ok
+
+    def _ok(self, value: float) -> bool:
+        assert self.target is not None
+        return value <= self.target if self.lower else value >= self.target
+
+    def _fmt(self, value: float) -> str:
+        if self.unit == "x":
+            return f"{value:.2f}x"
+        if self.unit == "share":
+            return f"{value:.3f}"
+        if self.unit in ("us", "ms"):
+            return f"{value:.1f} {self.unit}"
+        if self.unit == "s":
+            return f"{value:.2f} s"
+        if self.unit == "MB":
+            return f"{value:.0f} MB"
+        if self.unit == "B":
+            return f"{value:.0f} B"
+        if self.unit == "us/rec":
+            return f"{value:.2f} us"
+        return f"{value:g}"
+
+    def _target(self) -> str:
+        if self.target is None:
+            return "-"
+        sign = "<=" if self.lower else ">="
+        return f"{sign} {self._fmt(self.target)}"
+
+
+def run_worker(role: str, env: dict[str, str], **options: Any) -> dict[str, Any]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", role]
+    for key, value in options.items():
+        command += [f"--{key.replace('_', '-')}", str(value)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {role} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def import_seconds(code: str) -> float:
+    timed = f"import time; t = time.perf_counter()\n{code}\nprint(time.perf_counter() - t)"
+    out = subprocess.run(
+        [sys.executable, "-c", timed], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return float(out.stdout)
+
+
+OURS = """
+import discobase
+class User(discobase.Table):
+    name: str
+    email: str
+    age: int
+"""
+DEPS = """
+import aiohttp, pydantic, orjson, yarl
+class User(pydantic.BaseModel):
+    name: str
+    email: str
+    age: int
+"""
+
+
+def import_ratios(runs: int) -> list[float]:
+    import_seconds(OURS), import_seconds(DEPS)  # stale bytecode caches are written once
+    ratios = []
+    for _ in range(runs):  # interleaved, so load on the machine hits both sides alike
+        ours, deps = import_seconds(OURS), import_seconds(DEPS)
+        ratios.append(ours / deps)
+    return ratios
+
+
+def print_rows(rows: list[Row]) -> None:
+    header = ("measure", "min", "median", "max", "target", "ok")
+    table = [header, *[(r.name, *r.cells()) for r in rows]]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        print(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+            )
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--time-scale", type=float, default=0.01)
+    parser.add_argument("--rate-time-scale", type=float, default=0.1)
+    parser.add_argument("--client-root", default=None)
+    parser.add_argument("--growth", type=int, nargs="*", default=[10_000])
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="rows: import open write rate growth"
+    )
+    # Worker options.
+    parser.add_argument("--worker", default=None)
+    parser.add_argument("--url", default="")
+    parser.add_argument("--table", default="Scale")
+    parser.add_argument("--count", type=int, default=0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(asyncio.run(worker(args.worker, args))))
+        return
+    only = set(args.only or ["import", "open", "write", "rate", "growth"])
+    rows: list[Row] = []
+    if "import" in only:
+        row = Row("import discobase + one Table / aiohttp+pydantic+orjson+yarl + model", "x", 0.45)
+        row.samples = import_ratios(max(args.runs, 9))
+        rows.append(row)
+    emulator, hello = start_emulator(args.time_scale)
+    try:
+        env = {**os.environ, "SCALE_TOKEN": hello["token"]}
+        if args.client_root:
+            env["PYTHONPATH"] = os.pathsep.join([args.client_root, env.get("PYTHONPATH", "")])
+        common = {"url": hello["url"], "time_scale": args.time_scale}
+        if "open" in only or "growth" in only:
+            empty = Row("(baseline) resident memory, empty table", "MB", None)
+            empty_open = Row("(baseline) open an empty table", "s", None)
+            run_worker("fill", env, table="Empty", count=0, **common)
+            for _ in range(args.runs):
+                got = run_worker("open", env, table="Empty", **common)
+                empty.samples.append(got["rss"] / 2**20)
+                empty_open.samples.append(got["open_s"])
+            base = statistics.median(empty.samples) * 2**20
+            base_open = statistics.median(empty_open.samples)
+            rows += [empty, empty_open]
+            sizes = sorted(set(args.records) | (set(args.growth) if "growth" in only else set()))
+            per_record: dict[int, Row] = {}
+            for count in sizes:
+                name = f"Scale{count}"
+                filled = run_worker("fill", env, table=name, count=count, **common)
+                print(f"filled {name}: {filled}", file=sys.stderr)
+                targets = {
+                    100_000: {"open": 0.25},
+                    1_000_000: {"open": 3.0},
+                }.get(count, {})
+                opened = Row(f"open a table of {count:,} records", "s", targets.get("open"))
+                per = Row(f"open time per record above empty, {count:,}", "us/rec", None)
+                find = Row(
+                    f"find(indexed) median, among {count:,}",
+                    "us",
+                    5.0 if count >= 1_000_000 else None,
+                )
+                held = Row(
+                    f"memory per record held, {count:,} records",
+                    "B",
+                    350 if count == 100_000 else None,
+                )
+                peak = Row(
+                    f"peak memory opening {count:,}", "MB", 500 if count == 1_000_000 else None
+                )
+                stall = Row(
+                    f"longest stall opening {count:,}", "ms", 50 if count == 1_000_000 else None
+                )
+                for _ in range(args.runs):
+                    got = run_worker("open", env, table=name, **common)
+                    assert got["count"] == count, got
+                    opened.samples.append(got["open_s"])
+                    per.samples.append((got["open_s"] - base_open) / count * 1e6)
+                    find.samples.append(got["find_us"])
+                    held.samples.append((got["rss"] - base) / count)
+                    peak.samples.append(got["peak"] / 2**20)
+                    stall.samples.append(got["stall_ms"])
+                per_record[count] = per
+                if count in args.records:
+                    rows += [opened, find, held, peak, stall]
+            if "growth" in only:
+                rows += [per_record[c] for c in sizes]
+        if "write" in only:
+            many = Row("longest stall, save_many of 100,000", "ms", 50)
+            burst = Row("longest stall, a burst of 10,000 save()", "ms", 100)
+            for run in range(args.runs):
+                many.samples.append(
+                    run_worker("save_many", env, table=f"Many{run}", count=100_000, **common)[
+                        "stall_ms"
+                    ]
+                )
+                burst.samples.append(
+                    run_worker("burst", env, table=f"Burst{run}", count=10_000, **common)[
+                        "stall_ms"
+                    ]
+                )
+            rows += [many, burst]
+    finally:
+        stop_emulator(emulator)
+    if "rate" in only:
+        emulator, hello = start_emulator(args.rate_time_scale)
+        try:
+            env = {**os.environ, "SCALE_TOKEN": hello["token"]}
+            common = {"url": hello["url"], "time_scale": args.rate_time_scale}
+            share = Row(
+                "sustained creates into 20 channels, share of allowed", "share", 0.99, lower=False
+            )
+            r429 = Row("sustained creates into 20 channels, 429s", "", 0)
+            for _ in range(args.runs):
+                got = run_worker("rate", env, seconds=60, **common)
+                share.samples.append(got["share"])
+                r429.samples.append(got["r429"])
+            rows += [share, r429]
+        finally:
+            stop_emulator(emulator)
+    print_rows(rows)
+
+
+def start_emulator(scale: float) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """Start a local Discord in a process of its own; return it and its address and token."""
+    emulator = subprocess.Popen(
+        [sys.executable, "-c", EMULATOR.format(root=str(ROOT), scale=scale, guild=GUILD)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert emulator.stdout is not None
+    hello: dict[str, Any] = json.loads(emulator.stdout.readline())
+    return emulator, hello
+
+
+def stop_emulator(emulator: subprocess.Popen[str]) -> None:
+    if emulator.stdin is not None:
+        emulator.stdin.close()
+    emulator.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
