@@ -42,18 +42,20 @@ async def post_repair(
     *,
     limits: Limits,
     own: OwnWrites,
-    gone: int,
+    gone: list[int],
     version: int,
     ops: list[Op],
 ) -> int:
-    """Post the repair entry standing for the deleted message ``gone``; return its id.
+    """Post the repair entry standing for the deleted messages ``gone``; return its id.
 
     Raises:
         HTTPException: Discord refused it.
     """
     stream = codec.compress_lines(encode_blob(ops))
     last = 0
-    for outgoing in plan_stream("log", stream, limits, at=str(version), gone=[str(gone)]):
+    for outgoing in plan_stream(
+        "log", stream, limits, at=str(version), gone=[str(m) for m in gone]
+    ):
         message = await post(http, channel_id, outgoing)
         last = int(message["id"])
         own.remember(last)

@@ -51,6 +51,8 @@ GAP_CHECK_INTERVAL = 15.0
 # Entries remembered for repairs (a snapshot by this process forgets those before it).
 _KNOWN_MAX = 100_000
 _DONE_BATCHES_MAX = 1024
+# Every this many gap checks, the log since the newest snapshot is read again (``audit``).
+_AUDIT_EVERY = 4
 # Discord seconds: the first retry of a failed gap check (doubling up to the interval).
 _CHECK_RETRY = 0.25
 # Discord seconds: the longest random wait before repairing a deleted entry.
@@ -80,6 +82,8 @@ class StoreHost(Protocol):
     def check_usable(self) -> None: ...
 
     def report_damage(self, what: str) -> None: ...
+
+    def snapshot_position(self, table: str) -> int: ...
 
     def post_catalog(self, kind: str, body: dict[str, Any]) -> Awaitable[None]: ...
 
@@ -135,10 +139,15 @@ class TableStore:
         # Deleted entries that a repair entry stands for.
         self._restored: set[int] = set()
         self._repairs: set[asyncio.Task[None]] = set()
+        self._repairing: set[int] = set()
+        # Repair entry -> the deleted entries it stands for.
+        self._stands_for: dict[int, list[int]] = {}
         # While opening: which entries name which as their prev (deleted ones show).
         self._chain = Chain()
         self._check_now = asyncio.Event()
         self._check_lock = asyncio.Lock()
+        self._checks = 0
+        self._audit_mark = 0
         self._checker: asyncio.Task[None] | None = None
         self._opening = True
         self._buffer: list[dict[str, Any]] = []
@@ -326,14 +335,17 @@ class TableStore:
             else:
                 parts = [header]
             version = max(part.message_id for part in parts)
-            if self.position.is_applied(version):
-                self._finish(parts, version, None)
-                return header
             # A repair entry carries records as of the deleted entry it stands for.
             at = int_field(header.body, "at") or version
+            if self.position.is_applied(version):
+                self._finish(parts, version, None, at)
+                return header
             restored = header.body.get("gone")
             if isinstance(restored, list):
-                self._restored.update(int(m) for m in restored if str(m).isdigit())
+                gone = [int(m) for m in restored if str(m).isdigit()]
+                self._restored.update(gone)
+                # A repair of this repair must stand for these too.
+                self._stands_for[version] = gone
             ops = parts[0].ops if len(parts) == 1 else None
             if ops is not None:
                 count = len(ops)
@@ -363,7 +375,7 @@ class TableStore:
                 raise StorageCorrupted(f"{where}: {exc}") from exc
             self.engine.report_damage(f"{where} could not be read and was skipped: {exc}")
             return None
-        self._finish(parts, version, count)
+        self._finish(parts, version, count, at)
         return header
 
     async def _apply_rows(self, rows: list[tuple[int, int, dict[str, Any] | None]]) -> None:
@@ -395,8 +407,9 @@ class TableStore:
             with gc_paused():
                 state.apply_checked(rows)
 
-    def _finish(self, parts: list[codec.Header], version: int, count: int | None) -> None:
-        """Record an applied entry (``count`` is ``None`` when it was held already)."""
+    def _finish(self, parts: list[codec.Header], version: int, count: int | None, at: int) -> None:
+        """Record an applied entry (``count`` is ``None`` when it was held already) whose
+        records carry version ``at`` (its own id, or for a repair entry the deleted one's)."""
         batch = parts[0].batch
         if batch is not None:
             self._done_batches[batch] = version
@@ -404,7 +417,7 @@ class TableStore:
                 del self._done_batches[next(iter(self._done_batches))]
             self.assembler.discard(batch)
         for part in parts:
-            self._known[part.message_id] = version
+            self._known[part.message_id] = at
         if count is not None:
             self._on_applied(version, count)
 
@@ -525,6 +538,34 @@ class TableStore:
                 for message in page:
                     await self.ingest(message, strict=False)
 
+    async def audit(self) -> None:
+        """Read the log since the newest snapshot again, to find entries deleted while no
+        delete event reached this process (its session was replaced, the guild was down):
+        each is reported and written again as ``on_deleted`` does.
+
+        Raises:
+            HTTPException: Discord refused a read.
+        """
+        async with self._check_lock:
+            newest_snapshot = self.engine.snapshot_position(self.spec.name)
+            for old in [m for m in self._known if m <= newest_snapshot]:
+                del self._known[old]
+            # Only entries read back at the previous audit or before are missed when absent:
+            # that long ago, no slow write can still be on its way to the history.
+            upto, self._audit_mark = self._audit_mark, self.position.contiguous
+            expected = {m for m in self._known if m <= upto}
+            if not expected:
+                return
+            present: set[int] = set()
+            after = min(expected) - 1
+            async for page in page_forward(self.engine.http, self.channel_id, after=after):
+                present.update(int(m["id"]) for m in page)
+                if int(page[-1]["id"]) >= upto:
+                    break
+        missing = sorted(expected - present - self._restored)
+        if missing:
+            self.on_deleted(missing)
+
     async def _run_checks(self) -> None:
         engine = self.engine
         interval = engine.gap_check_interval * engine.time_scale
@@ -538,6 +579,9 @@ class TableStore:
                 return
             try:
                 await self.check()
+                self._checks += 1
+                if self._checks % _AUDIT_EVERY == 0:
+                    await self.audit()
             except HTTPException as exc:
                 failures += 1
                 delay = min(interval, _CHECK_RETRY * 2 ** min(failures, 6) * engine.time_scale)
@@ -574,7 +618,12 @@ class TableStore:
                 self._maybe_snapshot()
                 continue
             version = self._known.get(message_id)
-            if version is not None and message_id not in self._restored:
+            if (
+                version is not None
+                and message_id not in self._restored
+                and message_id not in self._repairing
+            ):
+                self._repairing.add(message_id)
                 track(
                     self._repairs,
                     asyncio.get_running_loop().create_task(self._repair(message_id, version)),
@@ -584,18 +633,34 @@ class TableStore:
         engine = self.engine
         # Every live process may repair; a short random wait lets the first one's repair
         # reach the others, who then leave it (a second repair would be harmless).
-        await asyncio.sleep(random.random() * _REPAIR_JITTER * engine.time_scale)
-        if gone in self._restored or engine.closing:
-            return
+        try:
+            await asyncio.sleep(random.random() * _REPAIR_JITTER * engine.time_scale)
+            if gone not in self._restored and not engine.closing:
+                await self._write_repair(gone, version)
+        finally:
+            self._repairing.discard(gone)
+
+    async def _write_repair(self, gone: int, version: int) -> None:
+        engine = self.engine
         ops = records_as_of(self.state, version)
         where = f"table {self.spec.name!r} (channel {self.channel_id})"
+        if not ops:
+            # Every record it wrote changed since, here; but this process may lack what
+            # another holds, and an empty repair would stand for the entry and keep that
+            # process from repairing it. Leave it to the others (or to the report of every
+            # later open, if nobody holds more).
+            engine.report_damage(
+                f"{where}: entry {gone} was deleted; this process holds nothing it wrote "
+                "that was not changed since"
+            )
+            return
         try:
             repaired = await post_repair(
                 engine.http,
                 self.channel_id,
                 limits=engine.limits,
                 own=engine.own,
-                gone=gone,
+                gone=[gone, *self._stands_for.get(gone, ())],
                 version=version,
                 ops=ops,
             )
@@ -607,6 +672,10 @@ class TableStore:
             )
             return
         self._restored.add(gone)
+        # Held already (its records are this process's), and itself repairable at once.
+        self.position.mark_applied(repaired)
+        self._known[repaired] = version
+        self._stands_for[repaired] = [gone, *self._stands_for.get(gone, ())]
         engine.report_damage(
             f"{where}: entry {gone} was deleted; its {len(ops)} records were written again in "
             f"entry {repaired}"
