@@ -617,33 +617,37 @@ class TableStore:
                 self._tail_messages = self.engine.snapshot_messages
                 self._maybe_snapshot()
                 continue
+            if message_id in self._restored or message_id in self._repairing:
+                continue
+            # An entry older than the newest snapshot is no longer in _known, but processes
+            # that never read it hold its records only if someone writes them again: look
+            # for records it last changed (quietly: most deleted messages are chat).
             version = self._known.get(message_id)
-            if (
-                version is not None
-                and message_id not in self._restored
-                and message_id not in self._repairing
-            ):
-                self._repairing.add(message_id)
-                track(
-                    self._repairs,
-                    asyncio.get_running_loop().create_task(self._repair(message_id, version)),
-                )
+            self._repairing.add(message_id)
+            track(
+                self._repairs,
+                asyncio.get_running_loop().create_task(
+                    self._repair(message_id, version or message_id, known=version is not None)
+                ),
+            )
 
-    async def _repair(self, gone: int, version: int) -> None:
+    async def _repair(self, gone: int, version: int, *, known: bool) -> None:
         engine = self.engine
         # Every live process may repair; a short random wait lets the first one's repair
         # reach the others, who then leave it (a second repair would be harmless).
         try:
             await asyncio.sleep(random.random() * _REPAIR_JITTER * engine.time_scale)
             if gone not in self._restored and not engine.closing:
-                await self._write_repair(gone, version)
+                await self._write_repair(gone, version, known=known)
         finally:
             self._repairing.discard(gone)
 
-    async def _write_repair(self, gone: int, version: int) -> None:
+    async def _write_repair(self, gone: int, version: int, *, known: bool) -> None:
         engine = self.engine
         ops = records_as_of(self.state, version)
         where = f"table {self.spec.name!r} (channel {self.channel_id})"
+        if not ops and not known:
+            return  # not an entry this process knows of, nor one whose records it holds
         if not ops:
             # Every record it wrote changed since, here; but this process may lack what
             # another holds, and an empty repair would stand for the entry and keep that
