@@ -181,7 +181,12 @@ async def test_global_commands_are_seen_in_every_guild(
 
 
 async def test_a_member_invokes_a_command_and_sees_an_ephemeral_reply(
-    iemu: Any, ibot: Any, iguild: str, iapi: CheckedSession, http_session: aiohttp.ClientSession
+    iemu: Any,
+    ibot: Any,
+    iguild: str,
+    iapi: CheckedSession,
+    http_session: aiohttp.ClientSession,
+    openapi_spec: OpenAPISpec | None,
 ) -> None:
     commands = await register(iapi, ibot, iguild)
     member = iemu.create_member(iguild, "alice", permissions=1 << 10 | 1 << 11)
@@ -198,6 +203,13 @@ async def test_a_member_invokes_a_command_and_sees_an_ephemeral_reply(
         assert not int(interaction["member"]["permissions"]) & MANAGE_GUILD
         assert int(interaction["app_permissions"]) > 0
         assert interaction["data"]["id"] == commands[0]["id"]
+        if openapi_spec is not None:
+            # The gateway's interaction has no schema in the spec; its parts do.
+            member_part = {k: v for k, v in interaction["member"].items() if k != "permissions"}
+            assert openapi_spec.validate_schema(member_part, "GuildMemberResponse") == []
+            assert (
+                openapi_spec.validate_schema(interaction["channel"], "GuildChannelResponse") == []
+            )
         assert interaction["data"]["options"] == [
             {"name": "table", "type": 3, "value": "users"},
             {"name": "limit", "type": 4, "value": 3},
