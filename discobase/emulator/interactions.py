@@ -237,6 +237,7 @@ class InteractionStore:
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
         self.by_id: dict[str, Interaction] = {}
+        self._by_token: dict[str, Interaction] = {}
         # (application id, guild id) -> command name -> command.
         self.guild_commands: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         # Ephemeral messages: not in any channel, seen by one member only.
@@ -256,12 +257,10 @@ class InteractionStore:
 
     def by_token(self, application_id: str, token: str) -> Interaction | None:
         """Return the interaction of ``application_id`` with this token, or None."""
-        for interaction in reversed(self.by_id.values()):
-            if interaction.application_id == application_id and secrets.compare_digest(
-                interaction.token, token
-            ):
-                return interaction
-        return None
+        found = self._by_token.get(token)
+        if found is None or found.application_id != application_id:
+            return None
+        return found
 
     def message(self, message_id: int) -> Message | None:
         """Return an interaction message: an ephemeral one, or one of a channel."""
@@ -396,6 +395,7 @@ class InteractionStore:
             source_message_id=None if message is None else message.id,
         )
         self.by_id[interaction_id] = interaction
+        self._by_token[token] = interaction
         self.counts["created"] += 1
         # Only this app sees it, whatever its intents. guild_id is left out of the bus event
         # on purpose: the gateway treats a targeted event with a guild as the bot's own join.
