@@ -22,7 +22,7 @@ from discobase.storage import codec
 from discobase.storage.access import Access
 from discobase.storage.reader import PAGE
 
-__all__ = ["find_catalog_channel"]
+__all__ = ["find_catalog_channel", "find_table_channel"]
 
 # Catalog entry kinds: a channel holding one of these (by this bot) is the catalog.
 _CATALOG_KINDS = frozenset({"db", "table", "snapref"})
@@ -126,3 +126,27 @@ async def _create(http: HTTPClient, access: Access, name: str, tables: Collectio
         # Made by another process, perhaps with overwrites of its own.
         access.require(access.needs(winner, perms.CATALOG_NEEDS, "the catalog"))
     return winner
+
+
+async def find_table_channel(
+    http: HTTPClient, access: Access, name: str, taken: Collection[int], bot_id: int
+) -> int | None:
+    """Return a channel that holds table ``name``'s entries though the catalog lacks it.
+
+    A member who deletes a table's catalog entry while no process has the table open (so
+    nobody writes it again) would otherwise make the next open start the table empty in a new
+    channel beside its data. Candidates are the text channels named like the table or with
+    its topic (``discobase table NAME``), except those in ``taken``; the one whose first page
+    holds this bot's log entries or snapshots is it.
+    """
+    topic = f"discobase table {name}"
+    for channel_id, channel in sorted(access.channels.items()):
+        if channel_id in taken or channel.get("type") != 0:
+            continue
+        if channel.get("name") != name and channel.get("topic") != topic:
+            continue
+        if any(access.needs(channel_id, perms.CATALOG_NEEDS, "").values()):
+            continue
+        if _kinds(await _first_page(http, channel_id), bot_id) & {"log", "snap"}:
+            return channel_id
+    return None

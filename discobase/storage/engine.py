@@ -30,11 +30,12 @@ from discobase.storage.batch import batch_block, open_batch_check
 from discobase.storage.catalog import (
     CATALOG_CHANNEL,
     Catalog,
+    TableEntry,
     TableSpec,
     check_schema,
     table_entry_body,
 )
-from discobase.storage.catalog_channel import find_catalog_channel
+from discobase.storage.catalog_channel import find_catalog_channel, find_table_channel
 from discobase.storage.ids import IdGenerator
 from discobase.storage.own import OwnWrites
 from discobase.storage.reader import PAGE, fetch_stream, page_forward
@@ -264,6 +265,8 @@ class StorageEngine:
                 return store
             entry = catalog.tables.get(spec.name)
             if entry is None:
+                entry = await self._recover_table(spec)
+            if entry is None:
                 channel_id = await self._create_table(spec)
                 entry = catalog.tables[spec.name]
                 if entry.channel_id != channel_id:
@@ -289,6 +292,21 @@ class StorageEngine:
                 raise
             self.tables[spec.name] = store
             return store
+
+    async def _recover_table(self, spec: TableSpec) -> TableEntry | None:
+        """Find the channel of a table whose catalog entry was deleted, and describe it again."""
+        catalog = self._require_catalog()
+        taken = {e.channel_id for e in catalog.tables.values()} | {catalog.channel_id}
+        found = await find_table_channel(self.http, self.access, spec.name, taken, self.bot_id)
+        if found is None:
+            return None
+        await self.post_catalog("table", table_entry_body(spec, found))
+        self.report_damage(
+            f"the catalog had no entry for table {spec.name!r}, but channel {found} holds its "
+            "entries (its catalog entry was deleted?): discobase wrote the entry again with "
+            "this program's schema instead of starting the table empty in a new channel"
+        )
+        return catalog.tables[spec.name]
 
     async def _create_table(self, spec: TableSpec) -> int:
         catalog = self._require_catalog()

@@ -285,3 +285,21 @@ async def test_an_entry_deleted_while_its_delete_event_was_lost_is_found_and_rep
         # No event: the audit every few gap checks finds the entry gone from the log.
         await eventually(lambda: any(first in line for line in db.damage), "the audit")
         assert sorted(await fresh_keys(emu, bot)) == ["k0", "k1", "k2", "later"]
+
+
+async def test_a_table_whose_catalog_entry_was_deleted_offline_keeps_its_channel() -> None:
+    async with world() as (emu, bot):
+        async with running(emu, bot) as (_, item):
+            await item(key="kept").save()
+        catalog, table = channel_named(emu, "discobase"), channel_named(emu, "item")
+        entries = [
+            str(m) for m in catalog.message_ids if '"t":"table"' in emu.state.messages[m].content
+        ]
+        async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
+            for entry in entries:
+                await member.delete_message(catalog.id, entry)
+        channels = len(emu.state.channels)
+        async with running(emu, bot) as (db, item):
+            assert [i.key for i in item.find()] == ["kept"]
+            assert any(table.id in line and "'item'" in line for line in db.damage)
+        assert len(emu.state.channels) == channels  # no second channel for the table
