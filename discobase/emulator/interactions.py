@@ -245,6 +245,8 @@ class InteractionStore:
         # Message id -> the interaction it answers (for the message's interaction_metadata).
         self.answering: dict[int, Interaction] = {}
         self.counts: dict[str, int] = {"created": 0, "callbacks": 0, "late": 0, "unanswered": 0}
+        # "application id:guild id" (or ":global") -> Discord times of command creations.
+        self.command_creates: dict[str, list[float]] = {}
 
     # -- lookup ------------------------------------------------------------------------
 

@@ -161,6 +161,24 @@ async def test_bad_command_definitions_are_refused_as_invalid_form_bodies(
         assert reply.status == 400 and reply.json()["code"] == 50035, body
 
 
+async def test_two_hundred_command_creations_a_day_per_guild(
+    iemu: Any, ibot: Any, iguild: str, iapi: CheckedSession
+) -> None:
+    base = f"/applications/{ibot.application_id}/guilds/{iguild}/commands"
+
+    def named(prefix: str, count: int) -> list[dict[str, Any]]:
+        return [{"name": f"{prefix}{i}", "description": "x"} for i in range(count)]
+
+    assert (await call(iapi, "PUT", base, json=named("a", 100))).status == 200
+    # Names that exist already are not creations.
+    assert (await call(iapi, "PUT", base, json=named("a", 100))).status == 200
+    assert (await call(iapi, "PUT", base, json=named("b", 100))).status == 200
+    refused = await call(iapi, "PUT", base, json=named("c", 1))
+    assert refused.status == 400 and refused.json()["code"] == 30034
+    iemu.advance(86_400)
+    assert (await call(iapi, "PUT", base, json=named("c", 1))).status == 200
+
+
 async def test_global_commands_are_seen_in_every_guild(
     iemu: Any, ibot: Any, iguild: str, iapi: CheckedSession, http_session: aiohttp.ClientSession
 ) -> None:

@@ -160,6 +160,30 @@ def _scope(ctx: Context) -> tuple[str, dict[str, dict[str, Any]]]:
     return application_id, store.setdefault((application_id, guild_id), {})
 
 
+DAILY_CREATES = 200
+DAY = 86_400.0
+
+
+def _count_creates(ctx: Context, application_id: str, count: int) -> None:
+    """Count ``count`` new command names against the daily limit of the path's scope.
+
+    Discord allows 200 command creations a day per guild (and for global commands); a bulk
+    overwrite counts the names that did not exist. Over the limit: 400 code 30034, as users
+    have observed it (discord-api-docs #6188 and community reports).
+    """
+    if count <= 0:
+        return
+    key = f"{application_id}:{ctx.params.get('guild_id') or 'global'}"
+    creates = ctx.emu.interactions.command_creates.setdefault(key, [])
+    now = ctx.state.clock.now()
+    creates[:] = [t for t in creates if now - t < DAY]
+    if len(creates) + count > DAILY_CREATES:
+        raise ApiError(
+            400, 30034, "Max number of daily application command creates has been reached (200)"
+        )
+    creates.extend([now] * count)
+
+
 async def overwrite_commands(ctx: Context) -> Reply:
     """``PUT .../commands``: replace them all, 200 and the list."""
     application_id, known = _scope(ctx)
@@ -171,6 +195,7 @@ async def overwrite_commands(ctx: Context) -> Reply:
     if len(body) > MAX_COMMANDS:
         raise form_error([], "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_COMMANDS} or fewer in length.")
     commands = [_command(ctx, application_id, i, item, known) for i, item in enumerate(body)]
+    _count_creates(ctx, application_id, sum(1 for c in commands if c["name"] not in known))
     known.clear()
     known.update({c["name"]: c for c in commands})
     return Reply(200, commands)
@@ -192,6 +217,7 @@ async def create_command(ctx: Context) -> Reply:
     existed = command["name"] in known
     if not existed and len(known) >= 100:
         raise ApiError(400, 30032, "Maximum number of application commands reached (100)")
+    _count_creates(ctx, application_id, 0 if existed else 1)
     known[command["name"]] = command
     return Reply(200 if existed else 201, command)
 
