@@ -174,8 +174,11 @@ class TableState:
         self.table = table
         self._records: dict[int, dict[str, Any]] = {}
         self._view = MappingProxyType(self._records)
-        # Record id -> message id of the last operation applied (kept after a delete).
+        # Record id -> message id of the last operation applied (kept after a delete). A live
+        # record without an entry has the version _floor: the replay position of the snapshot
+        # it was loaded from (see load_snapshot), which most records of a large table keep.
         self._versions: dict[int, int] = {}
+        self._floor = 0
         self._indexes = {name: _Index() for name in indexes}
         self._unique = [name for name, unique in indexes.items() if unique]
         self._defaults = dict(defaults or {})
@@ -282,7 +285,10 @@ class TableState:
 
     def version(self, record_id: int) -> int | None:
         """Return the message id of the last operation applied to a record (or its delete)."""
-        return self._versions.get(record_id)
+        version = self._versions.get(record_id)
+        if version is None and record_id in self._records:
+            return self._floor
+        return version
 
     # ------------------------------------------------------------------ applying the log
 
@@ -291,6 +297,7 @@ class TableState:
         self._generation += 1
         self._records.clear()
         self._versions.clear()
+        self._floor = 0
         for index in self._indexes.values():
             index.clear()
         for column in self._columns.values():
@@ -331,6 +338,26 @@ class TableState:
             raise StorageCorrupted(f"table {self.table!r}: {exc}") from exc
         return self._apply_rows(rows)
 
+    def load_snapshot(self, replay_from: int, raws: Iterable[Any]) -> int:
+        """Apply a piece of a snapshot's operation arrays (see :meth:`apply_wire`).
+
+        Records the snapshot holds as of its replay position keep no entry in the table of
+        versions (50 bytes a record, and a third of the dicts that grow, and so resize, with
+        every record loaded): their version is the state's floor, the replay position of the
+        snapshot loaded into it while it was empty. Any other state takes the pieces as
+        :meth:`apply_wire` does.
+
+        Raises:
+            StorageCorrupted: an array is not an operation.
+        """
+        if not self._records and not self._versions:
+            self._floor = replay_from
+        try:
+            rows = check_wire(replay_from, raws, versioned=True)
+        except StorageCorrupted as exc:
+            raise StorageCorrupted(f"table {self.table!r}: {exc}") from exc
+        return self._apply_rows(rows, at_floor=self._floor == replay_from)
+
     def apply_checked(self, rows: Iterable[tuple[int, int, dict[str, Any] | None]]) -> int:
         """Apply ``(version, record id, data or None)`` rows made by :func:`check_wire`."""
         return self._apply_rows(rows)
@@ -365,6 +392,7 @@ class TableState:
         if twin._forked_at != self._generation:
             return False
         self._records, self._view, self._versions = twin._records, twin._view, twin._versions
+        self._floor = twin._floor
         for index in twin._indexes.values():
             index._owned = None
         self._indexes, self._indexed = twin._indexes, twin._indexed
@@ -417,12 +445,16 @@ class TableState:
                 self._sorted[field].invalidate()
         return len(lacking)
 
-    def _apply_rows(self, rows: Iterable[tuple[int, int, dict[str, Any] | None]]) -> int:
+    def _apply_rows(
+        self, rows: Iterable[tuple[int, int, dict[str, Any] | None]], *, at_floor: bool = False
+    ) -> int:
         # One loop for every way in: this runs once per record when a snapshot loads or a
-        # save_many of 100,000 records is acknowledged, so it keeps to local names.
+        # save_many of 100,000 records is acknowledged, so it keeps to local names. With
+        # at_floor, a record put at the floor's version keeps no entry in versions.
         self._generation += 1
         versions = self._versions
         get_version = versions.get
+        floor = self._floor
         records = self._records
         indexed = self._indexed
         columns = list(self._columns.items())
@@ -431,6 +463,8 @@ class TableState:
         changed = 0
         for version, record_id, data in rows:
             seen = get_version(record_id)
+            if seen is None and floor and record_id in records:
+                seen = floor
             if seen is not None:
                 if version < seen:
                     continue
@@ -441,7 +475,11 @@ class TableState:
                         self._unindex(record_id, old)
                     if data is None:
                         del records[record_id]
-            versions[record_id] = version
+            if at_floor and version == floor and data is not None:
+                if seen is not None:
+                    versions.pop(record_id, None)
+            else:
+                versions[record_id] = version
             changed += 1
             if data is not None:
                 if fill is not None and not fill[0].issubset(data):
@@ -471,7 +509,12 @@ class TableState:
 
     def versions_after(self, position: int) -> dict[int, int]:
         """Return record id -> version for every record or tombstone changed after ``position``."""
-        return {rid: v for rid, v in self._versions.items() if v > position}
+        versions = self._versions
+        recent = {rid: v for rid, v in versions.items() if v > position}
+        floor = self._floor
+        if floor > position:
+            recent.update((rid, floor) for rid in self._records if rid not in versions)
+        return recent
 
     def _index(self, record_id: int, data: Mapping[str, Any]) -> None:
         for field, index, default in self._indexed:
