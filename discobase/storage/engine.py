@@ -326,12 +326,6 @@ class StorageEngine:
 
     # ------------------------------------------------------------------ live sync
 
-    def snapshot_position(self, table: str) -> int:
-        """Return where the newest snapshot of ``table`` the catalog names starts replay."""
-        catalog = self.catalog
-        info = catalog.snapshots.get(table) if catalog is not None else None
-        return info.replay_from if info is not None else 0
-
     def report_damage(self, what: str) -> None:
         """Record and log damage found in the database (``damage`` lists it)."""
         self.damage.append(what)
