@@ -48,11 +48,13 @@ _log = logging.getLogger("discobase.storage")
 
 #: Discord seconds between two gap checks of a table (one request each when nothing is new).
 GAP_CHECK_INTERVAL = 15.0
-# Entries remembered for repairs (a snapshot by this process forgets those before it).
+# Entries remembered for repairs and audits (the oldest are forgotten past this).
 _KNOWN_MAX = 100_000
 _DONE_BATCHES_MAX = 1024
 # Every this many gap checks, the log since the newest snapshot is read again (``audit``).
 _AUDIT_EVERY = 4
+# The newest entries an audit looks for (about ten pages of history at the most).
+_AUDIT_MAX = 1000
 # Discord seconds: the first retry of a failed gap check (doubling up to the interval).
 _CHECK_RETRY = 0.25
 # Discord seconds: the longest random wait before repairing a deleted entry.
@@ -82,8 +84,6 @@ class StoreHost(Protocol):
     def check_usable(self) -> None: ...
 
     def report_damage(self, what: str) -> None: ...
-
-    def snapshot_position(self, table: str) -> int: ...
 
     def post_catalog(self, kind: str, body: dict[str, Any]) -> Awaitable[None]: ...
 
@@ -130,8 +130,9 @@ class TableStore:
         )
         self.assembler = BatchAssembler()
         self.position = ReadPosition()
-        # Entries since the last snapshot this process knows of, part or whole -> the
-        # version their records carry (a batch's last part): what a repair writes again.
+        # Entries this process applied, part or whole -> the version their records carry (a
+        # batch's last part, a repair's "at"): what a repair writes again, what an audit
+        # looks for.
         self._known: dict[int, int] = {}
         # Multi-part batches applied lately (batch id -> version), so that reading their
         # parts again does not start them over.
@@ -547,13 +548,12 @@ class TableStore:
             HTTPException: Discord refused a read.
         """
         async with self._check_lock:
-            newest_snapshot = self.engine.snapshot_position(self.spec.name)
-            for old in [m for m in self._known if m <= newest_snapshot]:
-                del self._known[old]
             # Only entries read back at the previous audit or before are missed when absent:
-            # that long ago, no slow write can still be on its way to the history.
+            # that long ago, no slow write can still be on its way to the history. Entries
+            # before another process's snapshot still count: that process may have missed
+            # a deleted entry this one holds. The newest ones bound the read.
             upto, self._audit_mark = self._audit_mark, self.position.contiguous
-            expected = {m for m in self._known if m <= upto}
+            expected = set(sorted(m for m in self._known if m <= upto)[-_AUDIT_MAX:])
             if not expected:
                 return
             present: set[int] = set()
@@ -619,9 +619,9 @@ class TableStore:
                 continue
             if message_id in self._restored or message_id in self._repairing:
                 continue
-            # An entry older than the newest snapshot is no longer in _known, but processes
-            # that never read it hold its records only if someone writes them again: look
-            # for records it last changed (quietly: most deleted messages are chat).
+            # An entry this process did not apply itself (it opened from a snapshot after it,
+            # or forgot it) may still be the last change of records it holds: look for them
+            # (quietly: most deleted messages are chat).
             version = self._known.get(message_id)
             self._repairing.add(message_id)
             track(
@@ -699,9 +699,7 @@ class TableStore:
             skip = self.position.applied_after(position)[-60:]
             self._tail_ops = 0
             self._tail_messages = 0
-            if await self.snapshots.write(records, recent, position, skip):
-                for old in [m for m in self._known if m <= position]:
-                    del self._known[old]
+            await self.snapshots.write(records, recent, position, skip)
         except (HTTPException, DatabaseError):
             _log.exception(
                 "table %s: snapshot failed (the log still holds everything)", self.spec.name
