@@ -541,6 +541,10 @@ class InteractionsMixin:
             store = self.__dict__["_interaction_store"] = InteractionStore(self._emu())
         return store
 
+    def forget_interactions(self) -> None:
+        """Forget every interaction and guild command (``reset_data`` calls this)."""
+        self.__dict__.pop("_interaction_store", None)
+
     def _emu(self) -> Emulator:
         return self  # type: ignore[return-value]
 

@@ -454,6 +454,7 @@ class Emulator(InteractionsMixin):
         state.blobs.clear()
         state.blob_types.clear()
         state.reset_indexes()
+        self.forget_interactions()
         if self._store is not None:
             self._store.clear()
 

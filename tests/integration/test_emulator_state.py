@@ -115,3 +115,14 @@ def test_session_start_limit_counts_a_day_of_identifies(state: State, fake: Fake
 
 def test_timestamps_are_iso_8601_utc() -> None:
     assert iso(0) == "1970-01-01T00:00:00.000000+00:00"
+
+
+async def test_reset_data_forgets_guild_commands_and_interactions() -> None:
+    from discobase.emulator import Emulator
+
+    async with Emulator(time_scale=0.01) as emu:
+        bot = emu.create_bot("db")
+        guild_id = emu.create_guild("g", bots=[bot])
+        emu.interactions.guild_commands[(bot.application_id, guild_id)] = {"x": {"name": "x"}}
+        emu.reset_data()
+        assert emu.interactions.guild_commands == {}
