@@ -295,7 +295,9 @@ class HTTPClient:
                 if raw.status == 204 or not raw.body:
                     return None
                 if type(payload) is bytes:  # _decode hands back what is not JSON as is
-                    raise _not_json(raw, url, route)
+                    # The template, not the filled path: a path may hold an interaction or
+                    # webhook token, and errors never carry a token.
+                    raise _not_json(raw, self._base + route.route.template, route)
                 self._observe(payload)
                 return payload
             if raw.status == 401:

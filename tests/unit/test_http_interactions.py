@@ -117,3 +117,21 @@ async def test_followups_and_edits_use_the_webhook_routes() -> None:
         ("PATCH", f"/webhooks/7/{INTERACTION_TOKEN}/messages/@original"),
         ("PATCH", f"/webhooks/7/{INTERACTION_TOKEN}/messages/5"),
     ]
+
+
+async def test_a_success_that_is_not_json_names_no_token_in_its_error() -> None:
+    from discobase.http import HTTPClient
+    from discobase.http.errors import NotJSON
+    from discobase.http.transport import MockTransport, RawResponse
+
+    token = "aW50ZXJhY3Rpb246c2VjcmV0"
+
+    async def handler(*_: object) -> RawResponse:
+        return RawResponse(200, "OK", {"content-type": "text/html"}, b"<html></html>")
+
+    client = HTTPClient("bot-token", api_url="http://127.0.0.1:9", transport=MockTransport(handler))
+    async with client:
+        with pytest.raises(NotJSON) as caught:
+            await client.create_interaction_response("1", token, {"type": 1})
+    assert token not in str(caught.value) and token not in caught.value.url
+    assert "{interaction_token}" in caught.value.url
