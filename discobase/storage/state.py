@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
@@ -33,6 +34,11 @@ from discobase.storage.sorted_index import SortedIndex
 __all__ = ["TableState", "check_wire", "index_key"]
 
 _MISSING = object()
+# How many entries a dict grown one key at a time holds when the next key makes it grow:
+# two thirds of its table, which starts at 8 slots and doubles.
+_GROWTH_POINTS = tuple(((8 << k) * 2) // 3 for k in range(40))
+# Dicts smaller than this grow in a few milliseconds: grow_steps leaves them alone.
+_GROW_FROM = 40_000
 # Records lacking some fields -> for each, {field: JSON-mode value} to give it.
 _Fill = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
@@ -179,6 +185,8 @@ class TableState:
         # it was loaded from (see load_snapshot), which most records of a large table keep.
         self._versions: dict[int, int] = {}
         self._floor = 0
+        # Dict id -> (its size in bytes, slots grow_steps' stand-ins left empty in it).
+        self._stand_ins: dict[int, tuple[int, int]] = {}
         self._indexes = {name: _Index() for name in indexes}
         self._unique = [name for name, unique in indexes.items() if unique]
         self._defaults = dict(defaults or {})
@@ -357,6 +365,36 @@ class TableState:
         except StorageCorrupted as exc:
             raise StorageCorrupted(f"table {self.table!r}: {exc}") from exc
         return self._apply_rows(rows, at_floor=self._floor == replay_from)
+
+    def grow_steps(self, count: int) -> Iterator[None]:
+        """Make room for ``count`` more records in steps, yielding after each.
+
+        Python grows a dict by copying it into a table twice as large when it is two thirds
+        full: past 700,000 entries that takes 20 ms. The records and each index take a key per
+        record loaded, so they would all grow during the same piece of a snapshot's load, one
+        event-loop stall of their sum. This grows each dict the next ``count`` keys would make
+        grow in a step of its own (inserting ``count`` stand-in keys and taking them out
+        again), so the caller can let the loop run in between. For a table nobody sees yet.
+        """
+        dicts: list[dict[Any, Any]] = [self._records]
+        dicts.extend(index._map for index in self._indexes.values())
+        for mapping in dicts:
+            used = len(mapping)
+            if used < _GROW_FROM:
+                continue  # growing a smaller dict takes a few milliseconds at most
+            # Slots stand-ins left empty count until the dict next grows (its size changes).
+            size, empty = self._stand_ins.get(id(mapping), (0, 0))
+            if size == sys.getsizeof(mapping):
+                used += empty
+            if not any(used <= limit < used + count for limit in _GROWTH_POINTS):
+                continue
+            stand_ins = [object() for _ in range(count)]
+            for key in stand_ins:
+                mapping[key] = None
+            for key in stand_ins:
+                del mapping[key]
+            self._stand_ins[id(mapping)] = (sys.getsizeof(mapping), count)
+            yield
 
     def apply_checked(self, rows: Iterable[tuple[int, int, dict[str, Any] | None]]) -> int:
         """Apply ``(version, record id, data or None)`` rows made by :func:`check_wire`."""

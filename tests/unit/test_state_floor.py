@@ -63,3 +63,18 @@ def test_a_snapshot_loaded_into_a_state_that_holds_records_takes_versions() -> N
     state.apply(900, [Put(9, {"name": "x"})])
     state.load_snapshot(FLOOR, [["p", "1", {"name": "a"}]])
     assert state._floor == 0 and state.version(1) == FLOOR and state.version(9) == 900
+
+
+def test_grow_steps_leave_the_records_as_they_were() -> None:
+    # Stand-in keys make the dicts grow ahead of a snapshot's piece, one per step, and go.
+    state = TableState("t", {"name": False})
+    lines = [["p", str(i), {"name": f"n{i}"}] for i in range(1, 100_001)]
+    steps = 0
+    for start in range(0, len(lines), 1000):
+        piece = lines[start : start + 1000]
+        steps += sum(1 for _ in state.grow_steps(len(piece)))
+        state.load_snapshot(FLOOR, piece)
+    assert steps >= 2  # the records and the index each grew at least once in its own step
+    assert state.count() == 100_000 and len(state._records) == 100_000
+    assert all(type(k) is int for k in state._records)
+    assert list(state.lookup("name", "n77") or ()) == [77]
