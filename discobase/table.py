@@ -169,6 +169,9 @@ class TableBinding:
         # How stored dicts become records without validating them again (see _direct), made
         # on first use: False when the model needs its validator for every record.
         self._direct: Callable[[int, Mapping[str, Any]], Table | None] | None = None
+        # Whether a record's own dict is its stored dict (see _plain_record), once known.
+        self._plain_fits: Callable[[Mapping[str, Any]], bool] | None = None
+        self._plain_float_names: tuple[str, ...] = ()
         # For models whose records are plain scalars: their float fields (see _plain_slices);
         # False for other models; None until first asked.
         self._plain_floats: tuple[str, ...] | Literal[False] | None = None
@@ -232,6 +235,9 @@ class TableBinding:
         Raises:
             UnstorableRecord: a reader could not read it back; nothing is written.
         """
+        plain = self._plain_record(record)
+        if plain is not None:
+            return plain
         try:
             text = record.model_dump_json(by_alias=False, exclude=self._exclude)
         except Exception as exc:  # noqa: BLE001 - a serializer's failure, whatever its type
@@ -247,6 +253,38 @@ class TableBinding:
             except Exception as exc:  # noqa: BLE001 - a validator may raise anything on read
                 raise self._unstorable(record, exc) from None
         return data
+
+    def _plain_record(self, record: Table) -> dict[str, Any] | None:
+        """Return :meth:`storable`'s dict from the record's own, when that is exact.
+
+        A record of a plain-scalar model (see ``_plain_check``) whose values have exactly
+        their fields' types holds its JSON-mode dict already: a copy of it is what pydantic
+        would write and a reader build, once the JSON codec takes it (it refuses a lone
+        surrogate; an integer of more than 4300 digits is refused too) and every float is
+        finite (pydantic writes the others as text). ``None`` otherwise: the slow way says
+        what is wrong, if anything.
+        """
+        fits = self._plain_fits
+        if fits is None:
+            fits = self._plain_fits = _plain_check(self.model) or _fits_nothing
+            self._plain_float_names = tuple(
+                name for name, info in self.fields.items() if _float_field(info.annotation)
+            )
+        values = record.__dict__
+        if not fits(values) or record.__pydantic_extra__:
+            return None
+        if self._plain_float_names:
+            import math
+
+            for name in self._plain_float_names:
+                value = values[name]
+                if value is not None and not math.isfinite(value):
+                    return None
+        try:
+            _json.dumps(values)
+        except (TypeError, ValueError):  # orjson's refusal is a TypeError
+            return None
+        return dict(values)
 
     def check_slices(self, records: Sequence[Table], slices: list[bytes]) -> None:
         """Check that the records of a large ``save_many``, as ``dump_slices`` made them, read
@@ -1131,6 +1169,11 @@ def _float_field(annotation: Any) -> bool:
     return annotation is float or float in typing.get_args(annotation)
 
 
+def _fits_nothing(data: Mapping[str, Any]) -> bool:
+    """The plain check of models that are not plain: no dict fits."""
+    return False
+
+
 def _validate_always(record_id: int, data: Mapping[str, Any]) -> Table | None:
     """The direct loader of models that need validation: never builds a record."""
     return None
@@ -1150,12 +1193,8 @@ def _direct_loader(
     never changes the stored dict) and returns ``None`` for any other dict, which is then
     validated. ``None`` when the model is not such a model.
     """
-    from discobase.index import Index
-
-    if model.__pydantic_root_model__ or _needs_validation(model):
-        return None
-    config = model.model_config
-    if any(config.get(key) for key in _DIRECT_CONFIG):
+    fits = _plain_check(model)
+    if fits is None:
         return None
     post_init = model.model_post_init
     if (
@@ -1163,24 +1202,7 @@ def _direct_loader(
         or getattr(post_init, "__qualname__", None) != "init_private_attributes"
     ):
         return None  # the model's own model_post_init must run: validate
-    names: list[str] = []
-    exact: list[type] = []
-    allowed: list[frozenset[type]] = []
-    for name, info in model.model_fields.items():
-        if any(not isinstance(item, Index) for item in info.metadata):
-            return None  # a constraint (max_length, strict, ...) validation would check
-        kind: Any = info.annotation
-        options = {kind}
-        if typing.get_origin(kind) in (typing.Union, types.UnionType):
-            options = set(typing.get_args(kind))
-            if type(None) not in options or len(options) != 2:
-                return None
-            kind = next(k for k in options if k is not type(None))
-        if kind not in _DIRECT_TYPES:
-            return None
-        names.append(name)
-        exact.append(kind)
-        allowed.append(frozenset(options))
+    names = list(model.model_fields)
     template: dict[str, Any] | None = {}
     for name, private in model.__private_attributes__.items():
         default = private.default
@@ -1189,25 +1211,13 @@ def _direct_loader(
             break
         assert template is not None
         template[name] = default
-    field_names = tuple(names)
     fields_set = frozenset(names)
-    exact_types = tuple(exact)
-    allowed_types = tuple(allowed)
-    has_none = any(len(options) > 1 for options in allowed)
-    extra = config.get("extra") == "allow"
+    extra = model.model_config.get("extra") == "allow"
     setattr_ = object.__setattr__
     new = object.__new__
-    contains = frozenset.__contains__
 
     def make(record_id: int, data: Mapping[str, Any]) -> Table | None:
-        found = tuple(map(type, data.values()))
-        if found != exact_types and not (
-            has_none
-            and len(found) == len(allowed_types)
-            and all(map(contains, allowed_types, found))
-        ):
-            return None
-        if tuple(data) != field_names:
+        if not fits(data):
             return None
         record: Table = new(model)
         setattr_(record, "__dict__", dict(data))
@@ -1226,6 +1236,57 @@ def _direct_loader(
         return record
 
     return make
+
+
+def _plain_check(model: type[Table]) -> Callable[[Mapping[str, Any]], bool] | None:
+    """Return a check that a dict holds exactly what validation gives back for ``model``.
+
+    For a model whose fields are all plain scalars (``str``, ``int``, ``float``, ``bool``,
+    each perhaps ``| None``) with no constraint, validator, serializer or string rule, a dict
+    whose keys are the fields, in order, and whose values have exactly those types, is what
+    validating it gives back (see ``_direct_loader``). ``None`` for any other model.
+    """
+    from discobase.index import Index
+
+    if model.__pydantic_root_model__ or _needs_validation(model):
+        return None
+    if any(model.model_config.get(key) for key in _DIRECT_CONFIG):
+        return None
+    names: list[str] = []
+    exact: list[type] = []
+    allowed: list[frozenset[type]] = []
+    for name, info in model.model_fields.items():
+        if any(not isinstance(item, Index) for item in info.metadata):
+            return None  # a constraint (max_length, strict, ...) validation would check
+        kind: Any = info.annotation
+        options = {kind}
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
+            options = set(typing.get_args(kind))
+            if type(None) not in options or len(options) != 2:
+                return None
+            kind = next(k for k in options if k is not type(None))
+        if kind not in _DIRECT_TYPES:
+            return None
+        names.append(name)
+        exact.append(kind)
+        allowed.append(frozenset(options))
+    field_names = tuple(names)
+    exact_types = tuple(exact)
+    allowed_types = tuple(allowed)
+    has_none = any(len(options) > 1 for options in allowed)
+    contains = frozenset.__contains__
+
+    def fits(data: Mapping[str, Any]) -> bool:
+        found = tuple(map(type, data.values()))
+        if found != exact_types and not (
+            has_none
+            and len(found) == len(allowed_types)
+            and all(map(contains, allowed_types, found))
+        ):
+            return False
+        return tuple(data) == field_names
+
+    return fits
 
 
 # Whether the cyclic collector is held off until the event loop's next turn (see below).

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 import discobase
+from discobase import _json
 from discobase.table import _direct_loader
 from tests.unit.tablefakes import FakeEngine, FakeStore
 
@@ -195,3 +196,41 @@ async def test_save_many_of_plain_records_stores_what_pydantic_would(
     assert binding._plain_slices(bad) is None
     with pytest.raises(discobase.UnstorableRecord):
         Flat.save_many(bad)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"note": "x"},
+        {"name": "é😀 and @everyone"},
+        {"score": float("nan")},
+        {"score": float("-inf")},
+        {"age": 10**30},
+        {"age": -(2**63)},
+        {"name": "\ud800"},
+        {"age": 10**5000},
+    ],
+)
+async def test_a_plain_record_is_stored_as_pydantic_stores_it(
+    stores: dict[str, FakeStore], change: dict[str, Any]
+) -> None:
+    # Plain records are stored from their own dict: exactly what pydantic writes, and the
+    # same refusals (the slow way names them).
+    binding = Flat.__discobase_binding__
+    assert binding is not None
+    record = Flat(name="P", age=3, score=1.5, ok=True)
+    for key, value in change.items():
+        setattr(record, key, value)
+    try:
+        slow = _json.loads(record.model_dump_json(by_alias=False))
+    except Exception:  # noqa: BLE001 - pydantic's own refusal
+        slow = None
+    if slow is None or change == {"age": 10**5000}:
+        with pytest.raises(discobase.UnstorableRecord):
+            binding.storable(record)
+        return
+    got = binding.storable(record)
+    assert got == slow and list(got) == list(slow)
+    assert [type(v) for v in got.values()] == [type(v) for v in slow.values()]
+    assert got is not record.__dict__
