@@ -11,6 +11,8 @@ other is found by the id stored here). Its entries are messages like every disco
   holds the whole entry as one zlib-compressed JSON line.
 - ``{"discobase":1,"t":"snapref","table":..,"channel":"<id>","message":"<id>","from":"<id>",
   "records":N}``: a snapshot of a table, pinned in its channel.
+- ``{"discobase":1,"t":"loss","table":..,"channel":"<id>","message":"<id>"}``: a log entry a
+  live process saw deleted and could not write again; every later open reports it.
 """
 
 from __future__ import annotations
@@ -174,6 +176,8 @@ class Catalog:
         self.has_version = False
         self.tables: dict[str, TableEntry] = {}
         self.snapshots: dict[str, SnapshotInfo] = {}
+        #: Table -> log entries a live process saw deleted and could not write again.
+        self.losses: dict[str, list[int]] = {}
         self.cursor = 0
 
     def ingest(self, message_id: int, kind: str, body: Mapping[str, Any]) -> None:
@@ -188,6 +192,10 @@ class Catalog:
                 self.has_version = True
             elif kind == "table":
                 self._ingest_table(message_id, body)
+            elif kind == "loss":
+                lost = self.losses.setdefault(str(body["table"]), [])
+                if int(body["message"]) not in lost:
+                    lost.append(int(body["message"]))
             elif kind == "snapref":
                 info = SnapshotInfo(
                     message_id=int(body["message"]),

@@ -291,7 +291,20 @@ class StorageEngine:
                 del self._by_channel[entry.channel_id]
                 raise
             self.tables[spec.name] = store
+            self._report_losses(store)
             return store
+
+    def _report_losses(self, store: TableStore) -> None:
+        """Report the entries a live process saw deleted and could not write again, as it
+        did, so that every process that opens the table says the same."""
+        catalog = self._require_catalog()
+        for message_id in catalog.losses.get(store.spec.name, ()):
+            if not store.repaired(message_id):
+                self.report_damage(
+                    f"table {store.spec.name!r} (channel {store.channel_id}): entry "
+                    f"{message_id} was deleted, and no process that saw it go could write it "
+                    "again; records it wrote that no later entry changed are lost"
+                )
 
     async def _recover_table(self, spec: TableSpec) -> TableEntry | None:
         """Find the channel of a table whose catalog entry was deleted, and describe it again."""

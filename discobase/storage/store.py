@@ -58,6 +58,9 @@ _AUDIT_EVERY = 4
 _AUDIT_MAX = 1000
 # Discord seconds: the first retry of a failed gap check (doubling up to the interval).
 _CHECK_RETRY = 0.25
+# Discord seconds a process that holds nothing of a deleted entry waits for another's
+# repair before it notes the entry as lost in the catalog.
+_LOSS_NOTE_WAIT = 5.0
 # Discord seconds: the longest random wait before repairing a deleted entry.
 _REPAIR_JITTER = 1.0
 # Rows of a large batch read from the log applied per slice (see TableStore._apply_rows).
@@ -531,6 +534,10 @@ class TableStore:
 
     # ------------------------------------------------------------------ gap checks
 
+    def repaired(self, message_id: int) -> bool:
+        """Return whether a repair entry this process read or wrote stands for the entry."""
+        return message_id in self._restored
+
     def request_check(self) -> None:
         """Ask for a gap check now (a dispatch looked lost, or a write's outcome is unknown)."""
         self._check_now.set()
@@ -664,12 +671,24 @@ class TableStore:
         if not ops:
             # Every record it wrote changed since, here; but this process may lack what
             # another holds, and an empty repair would stand for the entry and keep that
-            # process from repairing it. Leave it to the others (or to the report of every
-            # later open, if nobody holds more).
+            # process from repairing it. Leave it to the others; if none repairs it in a
+            # while, say so in the catalog, so that every later open reports it as this
+            # process does.
             engine.report_damage(
                 f"{where}: entry {gone} was deleted; this process holds nothing it wrote "
                 "that was not changed since"
             )
+            await asyncio.sleep(_LOSS_NOTE_WAIT * engine.time_scale)
+            if gone not in self._restored and not engine.closing:
+                with contextlib.suppress(HTTPException):
+                    await engine.post_catalog(
+                        "loss",
+                        {
+                            "table": self.spec.name,
+                            "channel": str(self.channel_id),
+                            "message": str(gone),
+                        },
+                    )
             return
         try:
             repaired = await post_repair(

@@ -303,3 +303,28 @@ async def test_a_table_whose_catalog_entry_was_deleted_offline_keeps_its_channel
             assert [i.key for i in item.find()] == ["kept"]
             assert any(table.id in line and "'item'" in line for line in db.damage)
         assert len(emu.state.channels) == channels  # no second channel for the table
+
+
+async def test_a_deletion_no_live_process_could_repair_is_reported_by_every_later_open() -> None:
+    async with world() as (emu, bot):
+        async with running(emu, bot) as (db, item):
+            record = item(key="a")
+            await record.save()
+            record.n = 1
+            await record.update()  # its later entry: nothing of the first is left to hold
+            channel = channel_named(emu, "item")
+            first = entry_ids(emu, channel)[0]
+            async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
+                await member.delete_message(channel.id, first)
+            await eventually(lambda: any("holds nothing" in line for line in db.damage), "it")
+            catalog = channel_named(emu, "discobase")
+            await eventually(
+                lambda: any(
+                    '"t":"loss"' in emu.state.messages[m].content for m in catalog.message_ids
+                ),
+                "the note in the catalog",
+            )
+        for _ in range(2):
+            async with running(emu, bot) as (db, item):
+                assert [(i.key, i.n) for i in item.find()] == [("a", 1)]
+                assert any(first in line and "no process that saw" in line for line in db.damage)
