@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JSONDecodeError", "dumps", "dumps_str", "loads"]
+__all__ = ["JSONDecodeError", "dumps", "dumps_64", "dumps_str", "loads"]
 
 #: Raised for invalid JSON; orjson's own error is a subclass, so either codec's is caught.
 JSONDecodeError = json.JSONDecodeError
@@ -45,6 +45,17 @@ def dumps(obj: Any) -> bytes:
         if "64-bit" not in str(exc):
             raise
         return _exact_dumps(obj).encode()
+
+
+def dumps_64(obj: Any) -> bytes | None:
+    """Encode ``obj`` as :func:`dumps` does, or return ``None`` if it holds an integer beyond
+    64 bits (what comes back then holds no number of more than 20 digits)."""
+    try:
+        return orjson.dumps(obj)
+    except orjson.JSONEncodeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+        return None
 
 
 def dumps_str(obj: Any) -> str:

@@ -172,6 +172,8 @@ class TableBinding:
         # Whether a record's own dict is its stored dict (see _plain_record), once known.
         self._plain_fits: Callable[[Mapping[str, Any]], bool] | None = None
         self._plain_float_names: tuple[str, ...] = ()
+        # The slices _plain_slices made last, which check_slices need not check.
+        self._checked_slices: list[bytes] | None = None
         # For models whose records are plain scalars: their float fields (see _plain_slices);
         # False for other models; None until first asked.
         self._plain_floats: tuple[str, ...] | Literal[False] | None = None
@@ -303,6 +305,9 @@ class TableBinding:
         Raises:
             UnstorableRecord: a record could not be read back; nothing is written.
         """
+        if slices is self._checked_slices:
+            self._checked_slices = None
+            return
         _, validate, parse = self._slice_checks or self._checks()
         size = _DUMP_SLICE
         for number, piece in enumerate(slices):
@@ -507,9 +512,16 @@ class TableBinding:
                 if not all(map(math.isfinite, filter(None, map(itemgetter(name), dicts)))):
                     return None
             size = _DUMP_SLICE
-            return [_json.dumps(dicts[i : i + size]) for i in range(0, len(dicts), size)]
+            slices = [_json.dumps_64(dicts[i : i + size]) for i in range(0, len(dicts), size)]
         except (KeyError, TypeError, ValueError):  # orjson's refusal is a TypeError
             return None
+        if None in slices:
+            return None  # an integer beyond 64 bits: pydantic's way, and the digits checked
+        checked = typing.cast(list[bytes], slices)
+        # No number in them has more than 20 digits, and plain records nest no deeper than
+        # readers take: check_slices has nothing to look for.
+        self._checked_slices = checked
+        return checked
 
     def sort_value(self, records: Mapping[int, dict[str, Any]], record_id: int, field: str) -> Any:
         """Return a raw JSON value to order by, for fields whose JSON orders like the value."""

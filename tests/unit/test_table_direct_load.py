@@ -234,3 +234,21 @@ async def test_a_plain_record_is_stored_as_pydantic_stores_it(
     assert got == slow and list(got) == list(slow)
     assert [type(v) for v in got.values()] == [type(v) for v in slow.values()]
     assert got is not record.__dict__
+
+
+async def test_save_many_of_plain_records_with_a_huge_integer_goes_the_checked_way(
+    stores: dict[str, FakeStore],
+) -> None:
+    # Slices of plain records skip the digit scan only when they hold no integer beyond 64
+    # bits; one that does goes pydantic's way, and its digits are checked.
+    binding = Flat.__discobase_binding__
+    assert binding is not None
+    big = [Flat(name=f"b{i}", age=10**30 if i == 7 else i, score=1.0, ok=True) for i in range(70)]
+    assert binding._plain_slices(big) is None
+    await Flat.save_many(big)
+    assert stores["flat"].get(big[7].id)["age"] == 10**30
+    huge = [
+        Flat(name=f"h{i}", age=10**5000 if i == 3 else i, score=1.0, ok=True) for i in range(70)
+    ]
+    with pytest.raises(discobase.UnstorableRecord):
+        Flat.save_many(huge)
