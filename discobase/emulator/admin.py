@@ -21,19 +21,20 @@ from aiohttp import web
 if TYPE_CHECKING:
     from .server import Emulator
 
-__all__ = ["PREFIX", "add_admin_routes"]
+__all__ = ["PREFIX", "BadRequest", "add_admin_routes", "guarded", "json_body", "reply"]
 
 PREFIX = "/_emulator"
 
 
-def _reply(body: Any, status: int = 200) -> web.Response:
+def reply(body: Any, status: int = 200) -> web.Response:
+    """Answer ``body`` as JSON (``Content-Type: application/json``)."""
     response = web.Response(status=status, body=orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
     response.headers["Content-Type"] = "application/json"
     return response
 
 
-class _BadRequest(Exception):
-    pass
+class BadRequest(Exception):
+    """The admin request itself is wrong (answered 400 with the message)."""
 
 
 def _optional(body: dict[str, Any], key: str, kind: type[Any]) -> Any:
@@ -42,16 +43,21 @@ def _optional(body: dict[str, Any], key: str, kind: type[Any]) -> Any:
     return None if value is None else kind(value)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """Return the request's JSON object body ({} when empty).
+
+    Raises:
+        BadRequest: the body is not a JSON object.
+    """
     raw = await request.read()
     if not raw:
         return {}
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise _BadRequest("body is not JSON") from None
+        raise BadRequest("body is not JSON") from None
     if not isinstance(body, dict):
-        raise _BadRequest("body must be a JSON object")
+        raise BadRequest("body must be a JSON object")
     return body
 
 
@@ -67,31 +73,31 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
     def bot_named(bot_id: Any) -> Any:
         bot = emu.state.bots.get(str(bot_id))
         if bot is None:
-            raise _BadRequest(f"no bot {bot_id}")
+            raise BadRequest(f"no bot {bot_id}")
         return bot
 
     async def health(request: web.Request) -> web.Response:
-        return _reply({"ok": True, "url": emu.url, "time_scale": emu.time_scale, "seed": emu.seed})
+        return reply({"ok": True, "url": emu.url, "time_scale": emu.time_scale, "seed": emu.seed})
 
     async def stats(request: web.Request) -> web.Response:
-        return _reply(emu.stats())
+        return reply(emu.stats())
 
     async def list_bots(request: web.Request) -> web.Response:
-        return _reply([bot_out(b) for b in emu.state.bots.values()])
+        return reply([bot_out(b) for b in emu.state.bots.values()])
 
     async def get_bot(request: web.Request) -> web.Response:
         bot = emu.state.bots.get(request.match_info["bot_id"])
         if bot is None:
-            return _reply({"error": "no such bot"}, 404)
-        return _reply(bot_out(bot, token=True))
+            return reply({"error": "no such bot"}, 404)
+        return reply(bot_out(bot, token=True))
 
     async def create_bot(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         bot = emu.create_bot(str(body.get("name", "discobase")))
-        return _reply(bot_out(bot, token=True), 201)
+        return reply(bot_out(bot, token=True), 201)
 
     async def list_guilds(request: web.Request) -> web.Response:
-        return _reply(
+        return reply(
             [
                 {"id": g.id, "name": g.name, "members": list(g.members)}
                 for g in emu.state.guilds.values()
@@ -99,7 +105,7 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         )
 
     async def create_guild(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         bots = [bot_named(b) for b in body.get("bots", [])]
         perms = body.get("permissions")
         guild_id = emu.create_guild(
@@ -108,10 +114,10 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
             permissions=None if perms is None else int(perms),
             everyone_permissions=int(body.get("everyone_permissions", 0)),
         )
-        return _reply({"id": guild_id}, 201)
+        return reply({"id": guild_id}, 201)
 
     async def add_bot(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         perms = body.get("permissions")
         emu.add_bot_to_guild(
             request.match_info["guild_id"],
@@ -127,7 +133,7 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         return web.Response(status=204)
 
     async def set_permissions(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         emu.set_permissions(
             request.match_info["guild_id"],
             bot_named(request.match_info["bot_id"]),
@@ -136,7 +142,7 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         return web.Response(status=204)
 
     async def fault(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         emu.fail_next(
             str(body.get("method", "*")),
             str(body["path_regex"]),
@@ -156,7 +162,7 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         return web.Response(status=204)
 
     async def cdn_fault(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         emu.fail_cdn(
             str(body["kind"]),
             count=_optional(body, "count", int),
@@ -174,36 +180,36 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         return web.Response(status=204)
 
     async def get_link(request: web.Request) -> web.Response:
-        return _reply(emu.link.snapshot())
+        return reply(emu.link.snapshot())
 
     async def set_link(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         emu.set_link(
             upload_bytes_per_second=_optional(body, "upload_bytes_per_second", float),
             latency=_optional(body, "latency", float),
         )
-        return _reply(emu.link.snapshot())
+        return reply(emu.link.snapshot())
 
     def chaos_out() -> dict[str, Any]:
         chaos = emu.chaos
         return {"chaos": None if chaos is None else chaos.as_dict(), "seed": emu.seed}
 
     async def get_chaos(request: web.Request) -> web.Response:
-        return _reply(chaos_out())
+        return reply(chaos_out())
 
     async def set_chaos(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         seed = _optional(body, "seed", int)
         body.pop("seed", None)
         emu.set_chaos(body, seed=seed)
-        return _reply(chaos_out())
+        return reply(chaos_out())
 
     async def clear_chaos(request: web.Request) -> web.Response:
         emu.set_chaos(None)
-        return _reply(chaos_out())
+        return reply(chaos_out())
 
     async def reset(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         if body.get("data"):
             emu.reset_data()
         else:
@@ -211,9 +217,9 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         return web.Response(status=204)
 
     async def advance(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         emu.advance(float(body["seconds"]))
-        return _reply({"now": emu.clock.now()})
+        return reply({"now": emu.clock.now()})
 
     handlers = {
         ("GET", ""): health,
@@ -239,15 +245,18 @@ def add_admin_routes(app: web.Application, emu: Emulator) -> None:
         ("POST", "/advance"): advance,
     }
     for (method, path), handler in handlers.items():
-        app.router.add_route(method, PREFIX + path, _guarded(handler))
+        app.router.add_route(method, PREFIX + path, guarded(handler))
 
 
-def _guarded(handler: Any) -> Any:
+def guarded(handler: Any, *refusals: type[Exception]) -> Any:
+    """Wrap an admin handler: a bad request (or one of ``refusals``) is answered 400."""
+    caught: tuple[type[Exception], ...] = (BadRequest, KeyError, ValueError, TypeError, *refusals)
+
     async def run(request: web.Request) -> web.StreamResponse:
         try:
             response: web.StreamResponse = await handler(request)
-        except (_BadRequest, KeyError, ValueError, TypeError) as exc:
-            return _reply({"error": str(exc) or type(exc).__name__}, 400)
+        except caught as exc:
+            return reply({"error": str(exc) or type(exc).__name__}, 400)
         return response
 
     return run

@@ -22,10 +22,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from aiohttp import web
 
-from .admin import PREFIX
+from .admin import PREFIX, guarded, json_body, reply
 from .interactions import InteractionError, InteractionResult
 
 if TYPE_CHECKING:
@@ -34,26 +33,12 @@ if TYPE_CHECKING:
 __all__ = ["add_interaction_routes"]
 
 
-def _reply(body: Any, status: int = 200) -> web.Response:
-    response = web.Response(status=status, body=orjson.dumps(body))
-    response.headers["Content-Type"] = "application/json"
-    return response
-
-
 def result_out(result: InteractionResult) -> dict[str, Any]:
     """Return a result as JSON, without the interaction's token."""
     out = asdict(result)
     out["interaction"] = {k: v for k, v in result.interaction.items() if k != "token"}
     out["text"] = result.text()
     return out
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    body = orjson.loads(raw) if raw else {}
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object")
-    return body
 
 
 def add_interaction_routes(app: web.Application, emu: Emulator) -> None:
@@ -73,19 +58,19 @@ def add_interaction_routes(app: web.Application, emu: Emulator) -> None:
         return None if value is None else str(value)
 
     async def create_member(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         user_id = emu.create_member(
             request.match_info["guild_id"],
             str(body.get("name", "member")),
             int(body.get("permissions", 0)),
         )
-        return _reply({"id": user_id}, 201)
+        return reply({"id": user_id}, 201)
 
     async def list_commands(request: web.Request) -> web.Response:
-        return _reply(emu.guild_commands(request.match_info["guild_id"]))
+        return reply(emu.guild_commands(request.match_info["guild_id"]))
 
     async def invoke(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         timeout = body.get("timeout")
         result = await emu.invoke_command(
             str(body["guild_id"]),
@@ -98,10 +83,10 @@ def add_interaction_routes(app: web.Application, emu: Emulator) -> None:
             settle=bool(body.get("settle", True)),
             timeout=None if timeout is None else float(timeout),
         )
-        return _reply(result_out(result))
+        return reply(result_out(result))
 
     async def autocomplete(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         result = await emu.autocomplete_result(
             str(body["guild_id"]),
             optional_str(body, "member"),
@@ -111,10 +96,10 @@ def add_interaction_routes(app: web.Application, emu: Emulator) -> None:
             channel_id=optional_str(body, "channel_id"),
             bot=bot_of(body),
         )
-        return _reply(result_out(result))
+        return reply(result_out(result))
 
     async def click(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         timeout = body.get("timeout")
         message = {"id": str(body["message_id"]), "channel_id": body.get("channel_id")}
         result = await emu.click(
@@ -125,7 +110,7 @@ def add_interaction_routes(app: web.Application, emu: Emulator) -> None:
             settle=bool(body.get("settle", True)),
             timeout=None if timeout is None else float(timeout),
         )
-        return _reply(result_out(result))
+        return reply(result_out(result))
 
     handlers = {
         ("POST", "/guilds/{guild_id}/members"): create_member,
@@ -135,15 +120,4 @@ def add_interaction_routes(app: web.Application, emu: Emulator) -> None:
         ("POST", "/interactions/clicks"): click,
     }
     for (method, path), handler in handlers.items():
-        app.router.add_route(method, PREFIX + path, _guarded(handler))
-
-
-def _guarded(handler: Any) -> Any:
-    async def run(request: web.Request) -> web.StreamResponse:
-        try:
-            response: web.StreamResponse = await handler(request)
-        except (InteractionError, KeyError, ValueError, TypeError) as exc:
-            return _reply({"error": str(exc) or type(exc).__name__}, 400)
-        return response
-
-    return run
+        app.router.add_route(method, PREFIX + path, guarded(handler, InteractionError))
