@@ -11,7 +11,8 @@ times (3 by default) and printed as min / median / max against the issue's targe
   distinct values; the process's resident memory, above a process that opened an empty
   table, per record; and its peak resident memory (``VmHWM``).
 - ``save_many`` of 100,000 records and a burst of 10,000 ``save()`` (the records made
-  before): the longest stall, each into a new table of a fresh process.
+  before): the longest stall, each into a new table of a fresh process (with ``--warm``,
+  after one small write of the same kind: a model's first write builds its serialiser).
 - open time per record from 10,000 to N records, above the open of an empty table (flat
   means opening scales linearly).
 - import: a program that imports discobase and defines one table, against one that imports
@@ -213,12 +214,16 @@ async def worker(role: str, args: argparse.Namespace) -> dict[str, Any]:
                 out["stall_ms"] = stall * 1e3
     elif role == "save_many":
         async with db.conn(token):
+            if args.warm:  # the model's first write builds its serialiser: once a process
+                await table.save_many([make(table, 10**9 + i) for i in range(100)])
             batch = [make(table, i) for i in range(args.count)]
             async with Stalls() as stalls:
                 await table.save_many(batch)
             out["stall_ms"] = stalls.longest * 1e3
     elif role == "burst":
         async with db.conn(token):
+            if args.warm:
+                await make(table, 10**9).save()
             made = [make(table, i) for i in range(args.count)]
             async with Stalls() as stalls:
                 await asyncio.gather(*(one.save() for one in made))
