@@ -721,7 +721,7 @@ class TableStore:
 
     async def _snapshot(self) -> None:
         try:
-            records = dict(self.state.records)
+            records = _copy(self.state.records)
             # Replay starts before the first entry not read back over REST: every entry up
             # to there is held, whatever the gateway delivered (own writes included, since
             # a REST read applies those too).
@@ -752,6 +752,20 @@ class TableStore:
             await asyncio.shield(task)
         if self._repairs:
             await asyncio.gather(*self._repairs, return_exceptions=True)
+
+
+def _copy(records: Mapping[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Return a copy of a mapping of records, in C when it is a dict's read-only view.
+
+    dict() of a view goes through the mapping protocol record by record: 80 to 300 ms for a
+    million records, in the event loop; the view's own copy() copies the dict (25 ms).
+    """
+    copy = getattr(records, "copy", None)
+    if copy is not None:
+        copied = copy()
+        if type(copied) is dict:
+            return copied
+    return dict(records)
 
 
 def track(tasks: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
