@@ -27,6 +27,7 @@ from typing import Any
 
 from discobase import _json
 from discobase.errors import StorageCorrupted, UniqueViolation
+from discobase.storage.changes import Applied, watched_apply
 from discobase.storage.codec import Op, Put
 from discobase.storage.snapshot import gc_paused
 from discobase.storage.sorted_index import SortedIndex
@@ -212,6 +213,10 @@ class TableState:
         # Indexed field -> its values in order, for range and prefix queries (built on the
         # first one, kept current by applied operations; see sorted_index()).
         self._sorted: dict[str, SortedIndex] = {}
+        # Where applied changes go while someone watches the table (storage/changes.py); None
+        # keeps the apply path as it is without watchers. A fork's changes wait in _held.
+        self._watch: Callable[[list[Applied]], None] | None = None
+        self._held: list[Applied] | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -418,6 +423,9 @@ class TableState:
         twin._indexed = [(name, twin._indexes[name], default) for name, _, default in self._indexed]
         twin._columns = {name: column.copy() for name, column in self._columns.items()}
         twin._sorted = {}  # the fork's changes reach sorted indexes only through adopt()
+        # Watched: the fork's changes wait until it is adopted (and vanish if it is not).
+        twin._held = [] if self._watch is not None else None
+        twin._watch = None if twin._held is None else twin._held.extend
         return twin
 
     def adopt(self, twin: TableState) -> bool:
@@ -427,8 +435,8 @@ class TableState:
             False, changing nothing, if this state changed after the fork (apply the entry
             here then): the fork would lose that change.
         """
-        if twin._forked_at != self._generation:
-            return False
+        if twin._forked_at != self._generation or (self._watch is not None and twin._held is None):
+            return False  # (a watcher came after the fork: apply here, so it sees the entry)
         self._records, self._view, self._versions = twin._records, twin._view, twin._versions
         self._floor = twin._floor
         for index in twin._indexes.values():
@@ -439,6 +447,8 @@ class TableState:
         for ordered in self._sorted.values():
             ordered.invalidate()  # sorted again by the next range query
         self._generation += 1
+        if self._watch is not None and twin._held:
+            self._watch(twin._held)
         return True
 
     def fill_missing(self, fields: Collection[str], fill: _Fill) -> int:
@@ -489,6 +499,8 @@ class TableState:
         # One loop for every way in: this runs once per record when a snapshot loads or a
         # save_many of 100,000 records is acknowledged, so it keeps to local names. With
         # at_floor, a record put at the floor's version keeps no entry in versions.
+        if self._watch is not None:
+            return watched_apply(self, rows, at_floor)
         self._generation += 1
         versions = self._versions
         get_version = versions.get
