@@ -18,7 +18,8 @@ DiscobaseError
 │                                identify budget exhausted
 └── DatabaseError                this module: the database cannot do what was asked
     └── ...                      GuildNotFound, AmbiguousGuild, MissingPermissions,
-                                 StartTimeout, SchemaMismatch, UniqueViolation,
+                                 StartTimeout, SchemaMismatch (UniqueConflict: a unique
+                                 index over duplicates), MigrationFailed, UniqueViolation,
                                  RecordNotFound, MultipleRecordsFound, StorageCorrupted,
                                  StorageDamaged (a channel or the catalog gone)
                                  └── UnreadableRecord (one stored record, skipped)
@@ -35,6 +36,7 @@ __all__ = [
     "DiscobaseError",
     "GuildNotFound",
     "InvalidQuery",
+    "MigrationFailed",
     "MissingPermissions",
     "MultipleRecordsFound",
     "NotConnected",
@@ -47,6 +49,7 @@ __all__ = [
     "TableNotBuilt",
     "TableNotRegistered",
     "TableRegistrationError",
+    "UniqueConflict",
     "UniqueViolation",
     "UnreadableRecord",
     "UnstorableRecord",
@@ -152,6 +155,41 @@ class SchemaMismatch(DatabaseError):
         super().__init__(message)
         self.table = table
         self.fields = fields
+
+
+class UniqueConflict(SchemaMismatch):
+    """A unique index was declared on a field that stored records already hold twice.
+
+    Nothing was recorded: the table did not open. Make the values unique first (with the
+    index left out, or with ``db.migrate``), then declare the index again.
+
+    Attributes:
+        table: the table's name.
+        fields: the fields concerned.
+        duplicates: field -> {value (JSON-mode, as text): ids of the records holding it}.
+    """
+
+    def __init__(
+        self, message: str, *, table: str, duplicates: dict[str, dict[str, list[int]]]
+    ) -> None:
+        super().__init__(message, table=table, fields=sorted(duplicates))
+        self.duplicates = duplicates
+
+
+class MigrationFailed(DatabaseError):
+    """A migration could not rewrite a table; nothing was written (see ``db.migrate``).
+
+    Attributes:
+        table: the table's name.
+        record_id: the record whose transform or validation failed, if one.
+        reason: why.
+    """
+
+    def __init__(self, message: str, *, table: str, record_id: int | None, reason: str) -> None:
+        super().__init__(message)
+        self.table = table
+        self.record_id = record_id
+        self.reason = reason
 
 
 class UniqueViolation(DatabaseError):

@@ -32,7 +32,9 @@ from discobase.storage.catalog import (
     Catalog,
     TableEntry,
     TableSpec,
-    check_schema,
+    entry_body,
+    plan_open,
+    refuse_duplicates,
     table_entry_body,
 )
 from discobase.storage.catalog_channel import find_catalog_channel, find_table_channel
@@ -245,12 +247,19 @@ class StorageEngine:
 
     # ------------------------------------------------------------------ tables
 
-    async def open_table(self, spec: TableSpec) -> TableStore:
+    async def open_table(self, spec: TableSpec, *, replace: bool = False) -> TableStore:
         """Open (creating if new) a table and load its state.
+
+        Args:
+            spec: what the program declares (the catalog records the union of the stored
+                schema and this one, see ``catalog.plan_open``).
+            replace: open for a migration: the stored schema is not checked and nothing is
+                recorded (the migration records ``spec`` once the records are rewritten).
 
         Raises:
             MissingPermissions: the bot may not use the table's channel (or create it).
             SchemaMismatch: the stored schema is incompatible with ``spec``.
+            UniqueConflict: ``spec`` declares a unique index over values stored twice.
             StorageCorrupted: the table's entries cannot be read.
             HTTPException: Discord refused a request.
         """
@@ -273,26 +282,47 @@ class StorageEngine:
                     # Another process created the table first; adopt its channel.
                     with contextlib.suppress(HTTPException):
                         await self.http.delete_channel(channel_id)
-                    if check_schema(entry, spec):
-                        await self.post_catalog("table", table_entry_body(spec, entry.channel_id))
-            elif check_schema(entry, spec):
-                await self.post_catalog("table", table_entry_body(spec, entry.channel_id))
+            plan = plan_open(entry, spec, replace=replace)
+            opened = plan.spec
             defaults = {
                 name: prop["default"]
-                for name, prop in (spec.schema.get("properties") or {}).items()
+                for name, prop in (opened.schema.get("properties") or {}).items()
                 if isinstance(prop, dict) and "default" in prop
             }
-            state = TableState(spec.name, spec.indexes, defaults)
-            store = TableStore(self, spec, entry.channel_id, state)
+            # A migration checks unique values itself, on the records it writes.
+            indexes = {n: False for n in opened.indexes} if replace else opened.indexes
+            state = TableState(opened.name, indexes, defaults)
+            store = TableStore(self, opened, entry.channel_id, state)
             self._by_channel[entry.channel_id] = store
             try:
                 await store.load(catalog.snapshots.get(spec.name))
             except BaseException:
                 del self._by_channel[entry.channel_id]
                 raise
+            try:
+                if plan.new_unique and not replace:
+                    refuse_duplicates(opened.name, state.records, plan.new_unique, defaults)
+                if plan.record is not None and not replace:
+                    body = table_entry_body(plan.record, entry.channel_id)
+                    await self.post_catalog("table", body)
+            except BaseException:
+                del self._by_channel[entry.channel_id]
+                with contextlib.suppress(Exception):
+                    await store.close()
+                raise
             self.tables[spec.name] = store
             self._report_losses(store)
             return store
+
+    async def forget_table(self, name: str) -> None:
+        """Close a table's store and forget it, so that the next ``open_table`` reads it again
+        (a migration reopens the table it rewrote this way)."""
+        store = self.tables.pop(name, None)
+        if store is None:
+            return
+        if self._by_channel.get(store.channel_id) is store:
+            del self._by_channel[store.channel_id]
+        await store.close()
 
     def _report_losses(self, store: TableStore) -> None:
         """Report the entries a live process saw deleted and could not write again, as it
@@ -400,8 +430,17 @@ class StorageEngine:
     async def _repair_table_entry(self, store: TableStore) -> None:
         # Without its catalog entry a table is unknown to a process that opens the database
         # later, which would make it a second channel: describe it again.
+        catalog = self.catalog
+        known = catalog.tables.get(store.spec.name) if catalog is not None else None
         try:
-            await self.post_catalog("table", table_entry_body(store.spec, store.channel_id))
+            # What the catalog recorded (the union of every program's schema), not this
+            # program's own schema, which may lack what others declared.
+            body = (
+                entry_body(known)
+                if known is not None and known.channel_id == store.channel_id
+                else table_entry_body(store.spec, store.channel_id)
+            )
+            await self.post_catalog("table", body)
         except (HTTPException, DatabaseError) as exc:
             self.report_damage(
                 f"the catalog entry of table {store.spec.name!r} (channel {store.channel_id}) "

@@ -608,6 +608,9 @@ class TableState:
         local_claims: dict[tuple[str, Any], set[int]] = {}
         for op in ops:
             data = op.data if isinstance(op, Put) else None
+            # What the record holds before this op: a value it keeps is no new duplicate (two
+            # processes may have saved one value at once; either record stays writable).
+            before = self._effective(op.id, local) if data is not None else None
             local[op.id] = data
             if data is None:
                 continue
@@ -616,6 +619,10 @@ class TableState:
                 if value is _MISSING:
                     continue
                 key = index_key(value)
+                if before is not None:
+                    kept = self._value(before, field)
+                    if kept is not _MISSING and index_key(kept) == key:
+                        continue
                 live = self._indexes[field].get(key)
                 claimed = self._claims[field].get(key)
                 mine = local_claims.get((field, key))

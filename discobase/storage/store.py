@@ -595,7 +595,9 @@ class TableStore:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._check_now.wait(), timeout=delay)
             self._check_now.clear()
-            if engine.closing:
+            # Python 3.11's wait_for swallows a cancel that comes as the event is set (a failed
+            # write sets it): close() also clears _checker, so the loop ends all the same.
+            if engine.closing or self._checker is None:
                 return
             try:
                 await self.check()
