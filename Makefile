@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint fmt typecheck pytest demo bench docs emulator clean
+.PHONY: test lint layers fmt typecheck pytest demo bench docs emulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +14,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: lint typecheck pytest
+test: lint layers typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check discobase tests bench
 	$(BIN)/ruff format --check discobase tests bench
+
+# The layering of ARCHITECTURE.md: contracts in pyproject.toml's [tool.importlinter].
+layers: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 fmt: $(STAMP)
 	$(BIN)/ruff format discobase tests bench
