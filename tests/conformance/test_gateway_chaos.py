@@ -21,7 +21,8 @@ import pytest
 
 from tests.conformance.conftest import TIME_SCALE, call
 from tests.conformance.openapi import CheckedSession
-from tests.conformance.test_gateway_raw_client import RawGateway, eventually
+from tests.conformance.test_gateway_raw_client import RawGateway
+from tests.helpers import eventually
 
 ADMIN = "/_emulator/gateway"
 WAIT = 30.0
@@ -175,6 +176,7 @@ async def test_a_reordered_dispatch_on_a_quiet_session_still_arrives(
     await gw.close()
 
 
+@pytest.mark.slow
 async def test_a_delayed_dispatch_arrives_later_and_is_overtaken(
     emu: Any,
     session: aiohttp.ClientSession,
@@ -422,6 +424,7 @@ async def test_reset_ends_faults_and_outages(
 # -- the admin HTTP API ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_the_admin_api_drives_every_dispatch_fault(
     emu: Any,
     session: aiohttp.ClientSession,
@@ -696,6 +699,7 @@ async def test_discord_py_stays_connected_through_gateway_chaos() -> None:
             _stayed_connected(emu)
 
 
+@pytest.mark.slow
 async def test_hikari_stays_connected_through_gateway_chaos() -> None:
     hikari = pytest.importorskip("hikari")
     async with _seeded(0.1) as (emu, bot, guild_id, channel_id):

@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 
 from discobase.emulator.gateway import Opcode
-from tests.conformance.test_gateway_raw_client import RawGateway, eventually
+from tests.conformance.test_gateway_raw_client import RawGateway
+from tests.helpers import eventually
 
 ADMIN = "/_emulator/gateway"
 

@@ -20,9 +20,9 @@ from tests.conformance.test_gateway_raw_client import (
     GUILDS,
     MESSAGE_CONTENT,
     RawGateway,
-    eventually,
     ready_gateway,
 )
+from tests.helpers import eventually
 
 
 async def test_hello_comes_first_with_a_scaled_interval_and_heartbeats_are_acked(

@@ -132,6 +132,7 @@ async def recorder(emu: Any, bot: Any, guild_id: str, channel_id: str) -> AsyncI
         await asyncio.wait_for(recorder.bot.close(), WAIT)
 
 
+@pytest.mark.slow
 async def test_hikari_connects_sees_guild_and_message_events_and_resumes_after_op7(
     emu: Any, bot: Any, guild_id: str, channel_id: str, recorder: Recorder
 ) -> None:
@@ -170,6 +171,7 @@ async def test_hikari_connects_sees_guild_and_message_events_and_resumes_after_o
     assert stats["connects_by_url"] == {"base": 1, "resume": 1}
 
 
+@pytest.mark.slow
 async def test_hikari_survives_a_dropped_socket_by_resuming(
     emu: Any, bot: Any, guild_id: str, channel_id: str, recorder: Recorder
 ) -> None:

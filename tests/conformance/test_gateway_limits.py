@@ -15,9 +15,9 @@ import aiohttp
 from discobase.emulator.gateway import CloseCode, Opcode
 from tests.conformance.test_gateway_raw_client import (
     RawGateway,
-    eventually,
     ready_gateway,
 )
+from tests.helpers import eventually
 
 
 async def test_the_121st_payload_in_a_window_closes_with_4008(

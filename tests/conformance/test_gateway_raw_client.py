@@ -216,15 +216,6 @@ async def ready_gateway(
         await gw.close(4000)
 
 
-async def eventually(predicate: Any, timeout: float = WAIT) -> None:
-    """Wait until ``predicate()`` is true (polling; never asserts a duration)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
 # -- the pure parts, without a socket ----------------------------------------------------
 
 

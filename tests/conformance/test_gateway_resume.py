@@ -14,10 +14,8 @@ import pytest
 from discobase.emulator.gateway import Opcode
 from tests.conformance.conftest import call
 from tests.conformance.openapi import CheckedSession
-from tests.conformance.test_gateway_raw_client import (
-    RawGateway,
-    eventually,
-)
+from tests.conformance.test_gateway_raw_client import RawGateway
+from tests.helpers import eventually
 
 
 async def _identified(session: aiohttp.ClientSession, emu: Any, bot: Any) -> tuple[RawGateway, str]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.test_gateway_raw_client import eventually
+from tests.helpers import eventually
 
 discord = pytest.importorskip("discord")
 yarl = pytest.importorskip("yarl")

@@ -110,6 +110,7 @@ async def next_interaction(gw: RawGateway) -> dict[str, Any]:
 # -- registering ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_guild_commands_are_registered_listed_replaced_and_deleted(
     iemu: Any, ibot: Any, iguild: str, iapi: CheckedSession
 ) -> None:

@@ -42,6 +42,7 @@ def history_requests(emu: Any) -> int:
     return int(emu.stats()["requests_by_route"].get("GET /channels/{channel_id}/messages", 0))
 
 
+@pytest.mark.slow
 async def test_hikari_rest_client(
     emu: Any,
     bot: Any,

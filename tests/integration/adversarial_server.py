@@ -108,7 +108,8 @@ class AdversarialServer:
     async def __aenter__(self) -> AdversarialServer:
         app = web.Application()
         app.router.add_route("*", "/api/v10/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A stalled answer is cut at shutdown, not waited for: its client gave up long ago.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

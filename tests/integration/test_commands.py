@@ -360,6 +360,7 @@ async def test_only_the_member_who_asked_can_confirm_a_clear(world: World) -> No
 # -- late and failing handlers ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_slow_write_is_deferred_and_still_answered(world: World) -> None:
     user = user_table(world)
     # The message write is refused with a 429 asking for 5 Discord seconds: the write takes
@@ -376,6 +377,7 @@ async def test_a_slow_write_is_deferred_and_still_answered(world: World) -> None
     assert user.count() == 1
 
 
+@pytest.mark.slow
 async def test_a_slow_read_is_deferred_for_the_handler(world: World, monkeypatch: Any) -> None:
     assert world.commands is not None
     original = world.commands._cmd_schema
@@ -391,6 +393,7 @@ async def test_a_slow_read_is_deferred_for_the_handler(world: World, monkeypatch
     assert "**Schema of user**" in result.text() and result.ephemeral
 
 
+@pytest.mark.slow
 async def test_an_interaction_that_reaches_the_bot_too_late_is_dropped_quietly(
     world: World, caplog: Any
 ) -> None:
@@ -448,6 +451,7 @@ async def test_no_answer_ever_shows_a_token(world: World) -> None:
         assert result.interaction["token"] not in dumped
 
 
+@pytest.mark.slow
 async def test_two_processes_of_the_bot_write_once(world: World, caplog: Any) -> None:
     # A second database of the same bot (as another process would be) with the commands on:
     # both receive each interaction; one acknowledges it, the other gets 40060 and stands
@@ -509,6 +513,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 async def test_a_fresh_process_reads_what_the_commands_wrote(world: World) -> None:
     await insert(world, name="Peter", email="p@x", age=41, joined="2024-05-01")
     await insert(world, name="Ann", email="a@x", age=30)

@@ -10,19 +10,9 @@ import pytest
 import discobase
 from discobase.errors import GuildNotFound, TableNotBuilt
 from tests.conftest import TIME_SCALE
+from tests.helpers import eventually, make_db
 
 WAIT = 30.0  # generous: the suite must pass on a loaded machine
-
-
-def make_db(emu: Any, name: str = "My discord database", **kwargs: Any) -> discobase.Database:
-    return discobase.Database(name, api_url=emu.url, time_scale=TIME_SCALE, **kwargs)
-
-
-async def eventually(check: Any, timeout: float = WAIT) -> None:
-    """Poll ``check()`` until it is true (live sync has no completion signal to await)."""
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 async def test_save_find_update_delete_round_trip(emulator: Any) -> None:
@@ -73,6 +63,7 @@ def item_table(db: discobase.Database) -> type[Any]:
     return Item
 
 
+@pytest.mark.slow
 async def test_two_databases_see_each_others_writes(emulator: Any) -> None:
     bot = emulator.create_bot("db")
     emulator.create_guild("shared", bots=[bot])
@@ -263,6 +254,7 @@ async def test_logging_true_prints_readable_lines_and_false_prints_nothing(
     assert "database 'quiet' ready" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 async def test_databases_converge_after_the_gateway_sessions_end(emulator: Any) -> None:
     bot = emulator.create_bot("db")
     emulator.create_guild("reconnects", bots=[bot])
@@ -284,6 +276,7 @@ async def test_databases_converge_after_the_gateway_sessions_end(emulator: Any) 
             assert sorted(i.label for i in item_b.find()) == sorted(i.label for i in item_a.find())
 
 
+@pytest.mark.slow
 async def test_an_unreachable_gateway_raises_at_wait_ready(emulator: Any) -> None:
     bot = emulator.create_bot("db")
     emulator.create_guild("no gateway", bots=[bot])

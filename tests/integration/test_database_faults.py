@@ -32,6 +32,7 @@ import pytest
 
 import discobase
 from discobase.emulator import Emulator
+from tests.helpers import eventually
 from tests.integration.child_process import start_child
 
 # Real seconds per Discord second: a channel's 5-per-5 s bucket lasts 0.1 s, a heartbeat
@@ -44,16 +45,6 @@ GUILD = "faults"
 # allows: two processes of one bot share one bucket and cannot see each other's requests, so
 # over-asking would earn 429s that say nothing about the faults under test.
 PACE = 0.6 * 5.0 * SCALE
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    """Poll ``check()`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not check():
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
 
 
 def entry_table(db: discobase.Database) -> Any:
@@ -155,6 +146,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 async def test_a_writer_process_killed_mid_batch_leaves_nothing_partial() -> None:
     # Files of at most 64 KiB (the writer learns it from Discord's 413s) make a batch of
     # ~1.5 MB compressed need three messages.
@@ -359,6 +351,7 @@ async def both_live(emu: Emulator, bot_id: str, a: Writer, b: Writer) -> None:
     )
 
 
+@pytest.mark.slow
 async def test_a_gateway_fault_storm_while_two_databases_write() -> None:
     async with local_discord() as emu:
         async with asyncio.timeout(WAIT * 3), two_writers(emu) as (bot, a, b):
@@ -428,6 +421,7 @@ async def test_a_gateway_fault_storm_while_two_databases_write() -> None:
             assert emu.gateway.stats()["open"] == 0
 
 
+@pytest.mark.slow
 async def test_a_catch_up_that_meets_5xx_is_retried_until_nothing_is_missing() -> None:
     # A session Discord ended loses the events of the gap; the database reads them over
     # REST. When those reads fail longer than the HTTP client retries, the catch-up must be
@@ -458,6 +452,7 @@ async def test_a_catch_up_that_meets_5xx_is_retried_until_nothing_is_missing() -
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_5xx_on_message_creates_lose_and_duplicate_nothing() -> None:
     async with local_discord() as emu:
         async with asyncio.timeout(WAIT * 2), two_writers(emu) as (bot, a, b):

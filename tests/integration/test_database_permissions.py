@@ -16,7 +16,7 @@ import pytest
 
 import discobase
 from discobase.database import PERMISSIONS
-from tests.conftest import TIME_SCALE
+from tests.helpers import make_db
 
 WAIT = 30.0
 
@@ -26,10 +26,6 @@ SEND_MESSAGES = 1 << 11
 ATTACH_FILES = 1 << 15
 READ_MESSAGE_HISTORY = 1 << 16
 PIN_MESSAGES = 1 << 51
-
-
-def make_db(emu: Any, name: str) -> discobase.Database:
-    return discobase.Database(name, api_url=emu.url, time_scale=TIME_SCALE)
 
 
 def tables(db: discobase.Database) -> tuple[type[Any], type[Any]]:
@@ -94,6 +90,7 @@ async def refused(emu: Any, bot: Any, name: str) -> discobase.MissingPermissions
     return caught.value
 
 
+@pytest.mark.slow
 async def test_without_read_message_history_start_up_refuses_before_reading(
     emulator: Any,
 ) -> None:
@@ -202,6 +199,7 @@ async def test_several_missing_permissions_are_all_named(emulator: Any) -> None:
     assert "without Read Message History, Discord answers every read with nothing" in str(error)
 
 
+@pytest.mark.slow
 async def test_an_overwrite_denying_history_on_one_tables_channel_is_found(
     emulator: Any,
 ) -> None:

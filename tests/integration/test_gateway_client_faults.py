@@ -22,18 +22,12 @@ from discobase.gateway import (
     GatewayEvent,
     SessionEvent,
 )
+from tests.helpers import eventually
 from tests.integration.gateway_world import World, open_world
 
 # Real seconds per Discord second: heartbeats every 0.9 s, identifies 0.1 s apart.
 SCALE = 0.02
 WAIT = 30.0  # generous: the suite must pass on a loaded 2-core machine
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
-    """Wait until ``predicate()`` holds (polling), or fail after ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 @dataclass
@@ -157,6 +151,7 @@ async def test_new_session_codes_identify_again(close_code: int) -> None:
         await h.delivered(ids)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("close_code", [4004, 4010, 4011, 4012, 4013, 4014])
 async def test_fatal_close_codes_raise_and_never_reconnect(close_code: int) -> None:
     async with connected() as h:
@@ -173,6 +168,7 @@ async def test_fatal_close_codes_raise_and_never_reconnect(close_code: int) -> N
         assert h.gw()["connections"] == connections
 
 
+@pytest.mark.slow
 async def test_a_zombie_connection_is_closed_with_4000_and_resumed() -> None:
     async with connected() as h:
         h.world.gateway.stop_acks()
@@ -202,6 +198,7 @@ async def test_invalid_session_not_resumable_identifies_on_the_base_url() -> Non
         assert gw["identifies_by_url"].get("base", 0) == 2
 
 
+@pytest.mark.slow
 async def test_a_requested_heartbeat_is_answered() -> None:
     async with connected() as h:
         beats = h.gw()["heartbeats"]
@@ -211,6 +208,7 @@ async def test_a_requested_heartbeat_is_answered() -> None:
         assert h.gw()["connections"] == 1 and h.gw()["missed_heartbeats"] == 0
 
 
+@pytest.mark.slow
 async def test_a_command_flood_never_trips_the_send_limit() -> None:
     async with connected() as h:
         for i in range(300):
@@ -233,6 +231,7 @@ async def test_uncompressed_connections_work_too() -> None:
         assert h.gw()["connects_by_compression"] == {"none": 2}
 
 
+@pytest.mark.slow
 async def test_faults_while_records_are_written_lose_nothing() -> None:
     async with connected() as h:
         gateway = h.world.gateway

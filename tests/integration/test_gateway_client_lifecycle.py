@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from discobase.gateway import DispatchEvent, GatewayClient, IdentifyBudgetExhausted, SessionEvent
+from tests.helpers import eventually
 from tests.integration.gateway_world import open_world
-from tests.integration.test_gateway_client_faults import SCALE, WAIT, connected, eventually
+from tests.integration.test_gateway_client_faults import SCALE, WAIT, connected
 
 
 def _closed_port() -> int:
@@ -30,6 +31,7 @@ async def test_an_unreachable_gateway_is_retried_until_closed() -> None:
     assert task.exception() is None
 
 
+@pytest.mark.slow
 async def test_new_sessions_keep_identifies_apart() -> None:
     async with connected() as h:
         for n in range(3):
@@ -62,6 +64,7 @@ async def test_identify_is_refused_before_the_budget_runs_out() -> None:
             await asyncio.gather(task, return_exceptions=True)
 
 
+@pytest.mark.slow
 async def test_a_slow_ready_times_out_and_the_client_still_gets_in() -> None:
     async with open_world(SCALE) as world:
         # READY held for 100 Discord seconds (2 real s): past the client's READY timeout.

@@ -13,7 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from discobase.gateway import GatewayClient, SessionEvent
-from tests.integration.test_gateway_client_faults import WAIT, eventually
+from tests.helpers import eventually
+from tests.integration.test_gateway_client_faults import WAIT
 
 
 def _closed_port() -> int:

@@ -111,6 +111,7 @@ async def test_hash_change_mid_queue(server: AdversarialServer) -> None:
     server.check_limits()
 
 
+@pytest.mark.slow
 async def test_hash_flipping_between_two_counters(server: AdversarialServer) -> None:
     """A route answered by two real counters in turn, each naming its own hash: after a few
     flips the client pins the route to the stricter terms of both; afterwards no 429."""
@@ -313,6 +314,7 @@ async def test_refused_connection_is_a_typed_error() -> None:
     assert "good-token" not in str(info.value) and "good-token" not in repr(info.value)
 
 
+@pytest.mark.slow
 async def test_proactive_global_limit_server_side() -> None:
     """Scenario 9: 120 creates to 120 channels; at most 50 in any sliding second."""
     # A slower scale here: 47 requests per 0.5 s real is easy to keep up with on a busy machine.

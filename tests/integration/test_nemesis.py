@@ -25,6 +25,7 @@ def _nemesis() -> Any:
 SEED = 3
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_a_fixed_seed_run_keeps_every_invariant(tmp_path: Path) -> None:
     nemesis = _nemesis()
@@ -56,6 +57,7 @@ DATA_INVARIANTS = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_a_fixed_seed_damage_run_names_every_loss(tmp_path: Path) -> None:
     """Invariant 5 (bench/nemesis.py --damage): members delete entries, rename channels.

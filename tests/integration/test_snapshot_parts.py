@@ -11,7 +11,8 @@ import pytest
 from discobase.storage import Limits, Put, StorageEngine, codec
 from discobase.storage.snapshots import prior_parts
 from tests.conftest import TIME_SCALE
-from tests.integration.test_storage_engine import SPEC, DyingHTTP, World, eventually, gather, user
+from tests.helpers import eventually
+from tests.integration.test_storage_engine import SPEC, DyingHTTP, World, gather, user
 
 # Files of 1 KiB, two per message: a snapshot of a few hundred padded records needs several.
 SMALL = Limits(file_limit=1024, max_files=2, request_limit=2048)

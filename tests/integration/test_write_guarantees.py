@@ -18,7 +18,7 @@ import pytest
 import discobase
 from discobase.emulator import Emulator
 from discobase.http import HTTPClient
-from tests.integration.test_database_faults import eventually
+from tests.helpers import eventually
 
 SCALE = 0.01
 GUILD = "guarantees"
@@ -125,6 +125,7 @@ async def test_a_deleted_entry_is_written_again_by_a_live_process() -> None:
         assert sorted(await fresh_keys(emu, bot)) == ["k0", "k1", "k2", "later"]
 
 
+@pytest.mark.slow
 async def test_an_entry_deleted_while_nobody_runs_is_reported_by_every_opener() -> None:
     async with world() as (emu, bot):
         async with running(emu, bot) as (_, item):
@@ -198,6 +199,7 @@ async def test_start_up_waits_for_its_own_guild_only() -> None:
             await item(key="started").save()
 
 
+@pytest.mark.slow
 async def test_an_outage_of_its_own_guild_delays_ready_until_it_is_back() -> None:
     async with world() as (emu, bot):
         guild_id = next(iter(emu.state.guilds))
@@ -273,6 +275,7 @@ async def test_a_deleted_repair_entry_is_repaired_with_the_records_it_carried() 
         assert sorted(await fresh_keys(emu, bot)) == ["k0", "k1", "k2", "later"]
 
 
+@pytest.mark.slow
 async def test_an_entry_deleted_while_its_delete_event_was_lost_is_found_and_repaired() -> None:
     async with world() as (emu, bot), running(emu, bot) as (db, item):
         await item.save_many([item(key=f"k{i}") for i in range(3)])
