@@ -18,6 +18,7 @@ from discobase.errors import (
     DiscobaseError,
     GuildNotFound,
     InvalidQuery,
+    MigrationFailed,
     MissingPermissions,
     MultipleRecordsFound,
     NotConnected,
@@ -30,6 +31,7 @@ from discobase.errors import (
     TableNotBuilt,
     TableNotRegistered,
     TableRegistrationError,
+    UniqueConflict,
     UniqueViolation,
     UnreadableRecord,
     UnstorableRecord,
@@ -38,6 +40,7 @@ from discobase.errors import (
 from discobase.index import Index
 from discobase.operators import Operator, contains, ge, gt, le, lt, ne, one_of, startswith
 from discobase.query import Count, Records
+from discobase.schema import Renamed
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     from discobase.gateway.errors import GatewayError
@@ -59,6 +62,7 @@ __all__ = [
     "Index",
     "InvalidQuery",
     "InvalidToken",
+    "MigrationFailed",
     "MissingPermissions",
     "MultipleRecordsFound",
     "NotConnected",
@@ -66,6 +70,7 @@ __all__ = [
     "RecordNotFound",
     "RecordStateError",
     "Records",
+    "Renamed",
     "SchemaMismatch",
     "StartTimeout",
     "StorageCorrupted",
@@ -74,6 +79,7 @@ __all__ = [
     "TableNotBuilt",
     "TableNotRegistered",
     "TableRegistrationError",
+    "UniqueConflict",
     "UniqueViolation",
     "UnreadableRecord",
     "UnstorableRecord",

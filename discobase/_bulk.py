@@ -52,6 +52,15 @@ async def _gather(futures: list[asyncio.Future[None]]) -> None:
     await asyncio.gather(*futures)
 
 
+def _put(binding: TableBinding, record_id: int, record: Table) -> Any:
+    """Return the put that updates a record, keeping the stored fields its class lacks."""
+    from discobase.schema import keep_unknown
+    from discobase.storage import Put
+
+    stored = binding.require_store().get(record_id)
+    return Put(record_id, keep_unknown(binding.storable(record), stored, binding.known_names))
+
+
 def _done(result: Any) -> asyncio.Task[Any]:
     try:
         loop = asyncio.get_running_loop()
@@ -107,7 +116,6 @@ def _joined(futures: list[asyncio.Future[None]]) -> asyncio.Future[None]:
 
 def update_records(records: Sequence[T], changes: dict[str, Any]) -> asyncio.Task[list[T]]:
     """Set ``changes`` on ``records`` and write them, one atomic batch per table."""
-    from discobase.storage import Put
 
     groups = _groups(records, "update_many")
     if not groups:
@@ -131,7 +139,7 @@ def update_records(records: Sequence[T], changes: dict[str, Any]) -> asyncio.Tas
             pairs.append((record, changed))
         planned.append((binding, pairs))
     operations = [
-        (binding, [Put(_id_of(record) or 0, binding.storable(new)) for record, new in pairs])
+        (binding, [_put(binding, _id_of(record) or 0, new) for record, new in pairs])
         for binding, pairs in planned
     ]
     futures: list[asyncio.Future[None]] = []

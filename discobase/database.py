@@ -26,6 +26,7 @@ from discobase.errors import (
     NotConnected,
     StartTimeout,
     TableNotBuilt,
+    TableNotRegistered,
     TableRegistrationError,
     UsageError,
 )
@@ -258,6 +259,7 @@ class Database:
                     schema=binding.schema(),
                     fields=binding.has_default(),
                     indexes=binding.indexes,
+                    renames=binding.renames,
                 )
                 store = await engine.open_table(spec)
                 binding.store = store
@@ -307,6 +309,50 @@ class Database:
             f"the database is not connected; use {name} inside `async with db.conn(token):` "
             "or after `db.login_task(token)` and `await db.wait_ready()`"
         )
+
+    async def migrate(
+        self,
+        model: type[Table],
+        transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+    ) -> int:
+        """Rewrite a table so that every record fits ``model``, and record its schema.
+
+        For the changes opening a table refuses (`SchemaMismatch` says which): each stored
+        record is passed to ``transform`` as a JSON-mode dict (what is stored, without the
+        id), and what it returns is validated by ``model`` and written back; ``None``
+        deletes the record. Every record is written as one atomic batch, then the catalog
+        records ``model``'s schema exactly (fields, types and indexes others declared and
+        ``model`` lacks are dropped). If anything fails first, nothing is written. Stop the
+        other programs that write the table first: records they write meanwhile are not
+        rewritten. Register ``model`` after login (inside ``db.conn()``): a class whose
+        table is incompatible stops ``conn()`` from opening.
+
+        Args:
+            model: a table registered on this database (open or not yet built).
+            transform: old record -> new record (or ``None``); without it each record is
+                validated as it is stored.
+
+        Returns:
+            How many records the table holds afterwards.
+
+        Raises:
+            NotConnected: the database is not ready.
+            TableNotRegistered: ``model`` is not a table of this database.
+            MigrationFailed: ``transform`` raised or returned a non-dict, a result did not
+                fit ``model``, or the batch could not be written; the table is unchanged.
+            UniqueConflict: the rewritten records would hold a unique value twice.
+        """
+        from discobase.migrate import migrate_table
+        from discobase.table import _binding_of
+
+        self._check_loop("migrate")
+        engine = self._engine
+        if self._state != "ready" or engine is None:
+            raise NotConnected("db.migrate() needs a connected database (inside db.conn())")
+        binding = _binding_of(model)
+        if binding.database is not self:
+            raise TableNotRegistered(f"{model.__name__} is not a table of {self!r}")
+        return await migrate_table(engine, binding, transform)
 
     # ------------------------------------------------------------------ extensions
 

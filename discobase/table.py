@@ -53,6 +53,7 @@ from discobase.query import (
     parse_order_by,
     select_ids,
 )
+from discobase.schema import declared_renames, keep_unknown, known_names, rename_fill
 
 if TYPE_CHECKING:
     import asyncio
@@ -141,10 +142,15 @@ class TableBinding:
         self.name = name
         self.fields: dict[str, FieldInfo] = dict(model.model_fields)
         self.indexes = declared_indexes(self.fields)
+        # Renamed fields: {field: former name} (discobase.schema), with the catalog's.
+        self.renames = declared_renames(self.fields)
         self._store: TableStoreLike | None = None
         self.defaults = _json_defaults(model, self.fields)
         # Computed fields are left out of what is stored (and of older records when read).
         self._computed = frozenset(model.__pydantic_computed_fields__)
+        # What stored records may hold for fields this class knows: an update keeps the rest.
+        self.known_names = known_names(self.fields, self._computed)
+        self._forbids_extra = model.model_config.get("extra") == "forbid"
         # Before field names were enforced, a model with serialize_by_alias=True stored its
         # records under aliases: those records are still read (by alias, or by name).
         self._by_alias = bool(model.model_config.get("serialize_by_alias"))
@@ -203,17 +209,27 @@ class TableBinding:
             except RuntimeError:  # pragma: no cover  (the database opens tables in its loop)
                 pass
         filler = self._filler
-        if store is None or not filler.fields:
+        spec = getattr(store, "spec", None)
+        renames: Mapping[str, str] = getattr(spec, "renames", None) or self.renames
+        if store is None or not (filler.fields or renames):
             return
         from discobase.storage.state import TableState
 
         state = getattr(store, "state", None)
         if isinstance(state, TableState):
-            state.fill_missing(filler.fields, filler.fill)
+            if renames:  # records that hold a former name are read under the new one
+                fill = rename_fill(renames, filler.fill if filler.fields else None)
+                state.fill_missing(filler.fields | set(renames), fill)
+            else:
+                state.fill_missing(filler.fields, filler.fill)
 
     def _validate(self, data: Mapping[str, Any]) -> Table:
         if self._computed and not self._computed.isdisjoint(data):
             data = {k: v for k, v in data.items() if k not in self._computed}
+        if self._forbids_extra and not self.known_names.issuperset(data):
+            # Fields of another version of the program: not this class's to refuse (an
+            # update keeps them, see discobase.schema.keep_unknown).
+            data = {k: v for k, v in data.items() if k in self.known_names}
         return self._validate_text(_json.dumps(data))
 
     def _validate_text(self, text: str | bytes) -> Table:
@@ -710,7 +726,9 @@ class Table(BaseModel):
         from discobase.storage import Put
 
         _collector_off_this_turn(binding)
-        future = store.submit([Put(record_id, binding.storable(self))])
+        # Fields this class does not know (a newer program's) keep their stored values.
+        data = keep_unknown(binding.storable(self), store.get(record_id), binding.known_names)
+        future = store.submit([Put(record_id, data)])
         return binding.database._track(future, f"update of {binding.name} {record_id}", self)
 
     def delete(self) -> asyncio.Task[None]:

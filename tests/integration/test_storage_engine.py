@@ -355,7 +355,8 @@ async def test_schema_changes(emulator: Any) -> None:
     async with world.node() as engine:
         with pytest.raises(SchemaMismatch) as info:
             await engine.open_table(removed)
-        assert set(info.value.fields) == {"age", "email", "nick"}
+        # Fields records may lack (they had a default) may be left out; required ones not.
+        assert set(info.value.fields) == {"email"}
         with pytest.raises(SchemaMismatch) as info:
             await engine.open_table(retyped)
         assert info.value.fields == ["age"]

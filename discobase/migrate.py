@@ -1,0 +1,168 @@
+"""Rewrite a table to fit a changed class: ``await db.migrate(Model, transform=...)``
+(public API layer: drives the storage engine through its public calls; no I/O of its own).
+
+A change the catalog refuses (a field removed that others require, a type narrowed or
+changed, a field added without a default, an index removed) is made by rewriting every
+record: the table is opened without checking its stored schema, each stored record is
+handed to the user's function as a JSON-mode dict and validated by the new class, and
+every record is written again as one atomic batch (readers see all of them rewritten or
+none). Only then does the catalog record the new schema, exactly as the class declares it.
+A failure before the batch is written (the function raises, a record does not validate,
+a unique index would hold a value twice, the write is refused) leaves the table and its
+schema as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from discobase import _json
+from discobase.errors import MigrationFailed, SchemaMismatch
+
+if TYPE_CHECKING:
+    from discobase.storage import StorageEngine, TableSpec
+    from discobase.table import TableBinding
+
+__all__ = ["Transform", "migrate_table", "spec_of"]
+
+#: A migration's function: a stored record (JSON-mode dict, without its id) -> the record
+#: to write (a dict the new class validates), or ``None`` to delete it.
+Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+def spec_of(binding: TableBinding) -> TableSpec:
+    """Return what the catalog is told of a table's class."""
+    from discobase.storage import TableSpec
+
+    return TableSpec(
+        name=binding.name,
+        schema=binding.schema(),
+        fields=binding.has_default(),
+        indexes=binding.indexes,
+        renames=binding.renames,
+    )
+
+
+async def migrate_table(
+    engine: StorageEngine, binding: TableBinding, transform: Transform | None
+) -> int:
+    """Rewrite ``binding``'s table with ``transform`` and record its class's schema.
+
+    Returns:
+        How many records the table holds afterwards.
+
+    Raises:
+        MigrationFailed: the function raised or returned something that is not a dict, a
+            record did not fit the class, or the batch could not be written (nothing was
+            written and nothing recorded, except as the message says).
+        UniqueConflict: the rewritten records would hold a unique value twice.
+    """
+    from discobase.storage import Delete, Put
+    from discobase.storage.catalog import refuse_duplicates, table_entry_body
+
+    name = binding.name
+    # Everything is rewritten under the class's own names: no rename is needed afterwards.
+    spec = spec_of(binding)
+    spec = type(spec)(spec.name, spec.schema, spec.fields, spec.indexes, {})
+    was_open = binding.store is not None
+    if was_open:
+        binding.store = None
+    await engine.forget_table(name)
+    store = await engine.open_table(spec, replace=True)
+    try:
+        ops: list[Any] = []
+        rewritten: dict[int, dict[str, Any]] = {}
+        for record_id, stored in list(store.records().items()):
+            before: dict[str, Any] = _json.loads(_json.dumps(stored))  # the function's own copy
+            after = _apply(name, record_id, before, transform)
+            if after is None:
+                ops.append(Delete(record_id))
+                continue
+            try:
+                record = binding._validate(after)
+            except Exception as exc:  # noqa: BLE001 - a validator may raise anything
+                raise MigrationFailed(
+                    f"migrating table {name!r}: record {record_id} does not fit "
+                    f"{binding.model.__name__} after the transform: {_reason(exc)}; nothing "
+                    "was written",
+                    table=name,
+                    record_id=record_id,
+                    reason=_reason(exc),
+                ) from None
+            data = binding.storable(record)
+            rewritten[record_id] = data
+            ops.append(Put(record_id, data))
+        unique = [field for field, is_unique in spec.indexes.items() if is_unique]
+        if unique:
+            refuse_duplicates(name, rewritten, unique)
+        if ops:
+            try:
+                await store.submit(ops)
+            except Exception as exc:
+                raise MigrationFailed(
+                    f"migrating table {name!r}: the rewritten records could not be written "
+                    f"({exc}); the batch is atomic, so none was, and the schema is unchanged",
+                    table=name,
+                    record_id=None,
+                    reason=str(exc),
+                ) from exc
+        try:
+            await engine.post_catalog("table", table_entry_body(spec, store.channel_id))
+        except Exception as exc:
+            raise MigrationFailed(
+                f"migrating table {name!r}: every record was rewritten, but the catalog could "
+                f"not record the new schema ({exc}); call db.migrate() again without a "
+                "transform to record it",
+                table=name,
+                record_id=None,
+                reason=str(exc),
+            ) from exc
+    except BaseException:
+        await engine.forget_table(name)
+        if was_open:  # the table was usable before: it stays so
+            with contextlib.suppress(SchemaMismatch):
+                binding.store = await engine.open_table(spec_of(binding))
+        raise
+    await engine.forget_table(name)
+    opened = await engine.open_table(spec_of(binding))
+    binding.store = opened
+    return opened.count()
+
+
+def _apply(
+    table: str, record_id: int, before: dict[str, Any], transform: Transform | None
+) -> dict[str, Any] | None:
+    if transform is None:
+        return before
+    try:
+        after = transform(before)
+    except Exception as exc:  # noqa: BLE001 - the user's function may raise anything
+        raise MigrationFailed(
+            f"migrating table {table!r}: the transform raised on record {record_id} "
+            f"({type(exc).__name__}: {exc}); nothing was written",
+            table=table,
+            record_id=record_id,
+            reason=f"{type(exc).__name__}: {exc}",
+        ) from exc
+    if after is not None and not isinstance(after, dict):
+        raise MigrationFailed(
+            f"migrating table {table!r}: the transform returned {type(after).__name__} for "
+            f"record {record_id}; it must return a dict (or None to delete the record); "
+            "nothing was written",
+            table=table,
+            record_id=record_id,
+            reason=f"returned {type(after).__name__}",
+        )
+    return after
+
+
+def _reason(exc: BaseException) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+    return f"{type(exc).__name__}: {exc}"
