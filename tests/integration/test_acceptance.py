@@ -25,6 +25,7 @@ import pytest
 import discobase
 from discobase.storage.writer import PREV_ROOM
 from tests.conftest import TIME_SCALE
+from tests.helpers import make_db
 
 WAIT = 30.0
 
@@ -64,10 +65,6 @@ def connect(emu: Any, name: str, **kwargs: Any) -> tuple[discobase.Database, Any
     bot = emu.create_bot("db")
     guild_id = emu.create_guild(name, bots=[bot])
     return make_db(emu, name, **kwargs), bot, guild_id
-
-
-def make_db(emu: Any, name: str, **kwargs: Any) -> discobase.Database:
-    return discobase.Database(name, api_url=emu.url, time_scale=TIME_SCALE, **kwargs)
 
 
 def two_processes(
@@ -941,6 +938,7 @@ async def test_a_batch_is_all_or_nothing_across_tables(emulator: Any) -> None:
 
 # aiohttp warns (ResourceWarning) about every attachment body over 1 MiB it is handed as raw
 # bytes; under this suite's filterwarnings=error that warning fails the write itself.
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Sending a large body directly:ResourceWarning")
 async def test_another_process_sees_a_large_save_many_all_at_once(emulator: Any) -> None:
     writer, reader, bot, written, read = two_processes(
@@ -998,6 +996,7 @@ def catalog_size(emu: Any, guild_id: str) -> int:
     return len(channel_messages(emu, guild_id, "discobase"))
 
 
+@pytest.mark.slow
 async def test_schema_changes_are_recorded_or_refused_by_field(emulator: Any) -> None:
     bot = emulator.create_bot("db")
     guild_id = emulator.create_guild("schemas", bots=[bot])
@@ -1055,6 +1054,7 @@ async def test_schema_changes_are_recorded_or_refused_by_field(emulator: Any) ->
             assert sorted(u.name for u in user.find()) == ["Paul", "Peter"]
 
 
+@pytest.mark.slow
 async def test_a_docstring_is_not_a_schema_change_but_a_nested_type_is(emulator: Any) -> None:
     bot = emulator.create_bot("db")
     emulator.create_guild("nested", bots=[bot])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,6 +19,7 @@ from discobase.storage import Delete, Limits, Put, StorageEngine, TableSpec, cod
 from discobase.storage.reader import fetch_stream
 from discobase.storage.writer import PREV_ROOM, encode_lines, plan_messages, post
 from tests.conftest import TIME_SCALE
+from tests.helpers import eventually
 
 ADMINISTRATOR = 1 << 3
 
@@ -102,14 +103,6 @@ class World:
     def channel_messages(self, channel_id: int) -> list[Any]:
         channel = self.emu.state.channels[str(channel_id)]
         return [self.emu.state.messages[i] for i in channel.message_ids]
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    async def wait() -> None:
-        while not check():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(wait(), timeout)
 
 
 async def gather(futures: list[asyncio.Future[None]]) -> None:
