@@ -46,11 +46,13 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     from discobase.gateway.errors import GatewayError
     from discobase.http.errors import Forbidden, HTTPException, InvalidToken
     from discobase.table import Table
+    from discobase.watch import Change, Watch, WatchOverflow
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AmbiguousGuild",
+    "Change",
     "Count",
     "Database",
     "DatabaseError",
@@ -84,6 +86,8 @@ __all__ = [
     "UnreadableRecord",
     "UnstorableRecord",
     "UsageError",
+    "Watch",
+    "WatchOverflow",
     "__version__",
     "contains",
     "ge",
@@ -105,6 +109,9 @@ _LAZY = {
     "InvalidToken": "discobase.http.errors",
     "GatewayError": "discobase.gateway.errors",
     "Table": "discobase.table",
+    "Change": "discobase.watch",
+    "Watch": "discobase.watch",
+    "WatchOverflow": "discobase.watch",
 }
 
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from discobase.http import HTTPClient
     from discobase.storage import StorageEngine
     from discobase.table import Table, TableBinding, TableStoreLike
+    from discobase.watch import ChangeHub, Watch
 
 __all__ = ["DEFAULT_API_URL", "PERMISSIONS", "Database", "enable_logging", "invite_url"]
 
@@ -91,6 +92,11 @@ class Database:
             missed, so a live process converges within it (one request per table each time
             when nothing is new: 240 an hour per table at the default). See
             docs/guarantees.md.
+        live: open a gateway session to receive other processes' writes as they happen
+            (the default). ``False`` opens none (no identify is spent: for scripts, cron jobs
+            and serverless functions): the tables are read over REST at login, then every
+            ``gap_check_interval`` and on `refresh()`; writes work as usual. See
+            docs/real-discord.md, "One session or none".
 
     Example:
         ```python
@@ -115,6 +121,7 @@ class Database:
         time_scale: float | None = None,
         start_timeout: float = 60.0,
         gap_check_interval: float = 15.0,
+        live: bool = True,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise UsageError("a Database needs the name of its guild, a non-empty string")
@@ -130,6 +137,9 @@ class Database:
         if not (isinstance(gap_check_interval, int | float) and gap_check_interval > 0):
             raise UsageError(f"gap_check_interval must be positive, not {gap_check_interval!r}")
         self.gap_check_interval = float(gap_check_interval)
+        if not isinstance(live, bool):
+            raise UsageError(f"live must be True or False, not {live!r}")
+        self.live = live
         if logging:
             enable_logging()
         self._tables: dict[str, TableBinding] = {}
@@ -153,6 +163,8 @@ class Database:
         self._pending: set[asyncio.Task[Any]] = set()
         # Extensions' dispatch listeners (discobase.commands); see add_listener().
         self._listeners: list[Callable[[str, Any], None]] = []
+        # Change feeds (discobase.watch), made by the first watch().
+        self._hub: ChangeHub | None = None
 
     def __repr__(self) -> str:
         guild = f" guild_id={self.guild_id}" if self.guild_id is not None else ""
@@ -263,6 +275,8 @@ class Database:
                 )
                 store = await engine.open_table(spec)
                 binding.store = store
+                if self._hub is not None:
+                    self._hub.attach(binding)
                 _log().info("table %r ready (%d records)", binding.name, store.count())
 
     def _check_loop(self, call: str) -> None:
@@ -352,7 +366,10 @@ class Database:
         binding = _binding_of(model)
         if binding.database is not self:
             raise TableNotRegistered(f"{model.__name__} is not a table of {self!r}")
-        return await migrate_table(engine, binding, transform)
+        count = await migrate_table(engine, binding, transform)
+        if self._hub is not None:  # the rewritten table's store is a new one: watch it too
+            self._hub.attach(binding)
+        return count
 
     # ------------------------------------------------------------------ extensions
 
@@ -433,6 +450,50 @@ class Database:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         return task
+
+    # ------------------------------------------------------------------ reads
+
+    def watch(self, *, max_pending: int = 100_000) -> Watch[Table]:
+        """Return an async iterator of every table's changes, from now on.
+
+        Each insert, update and delete applied in this process (its own writes, other
+        processes' writes from the gateway, and what gap checks and catch-ups read) is
+        yielded once as a `discobase.Change`, in the order this process applied them; see
+        the live-sync guide for exactly what is guaranteed. Iteration ends when the
+        database closes.
+
+        Args:
+            max_pending: changes held for a consumer that does not keep up; one more raises
+                `WatchOverflow` in it (after those it holds).
+
+        Raises:
+            NotConnected: the database is not ready.
+        """
+        self._check_loop("watch")
+        from discobase.watch import watch_database
+
+        return watch_database(self, max_pending)
+
+    async def refresh(self) -> None:
+        """Read every open table's log from its read position now, and apply what is new.
+
+        What a gap check does for one table, for all of them at once: a process without a
+        gateway session (``live=False``) sees other processes' writes this way; a live one
+        gets them within a second anyway. One request per table when nothing is new.
+
+        Raises:
+            NotConnected: the database is not ready.
+            HTTPException: Discord refused a read.
+        """
+        self._check_loop("refresh")
+        engine = self._engine
+        if self._state != "ready" or engine is None:
+            raise NotConnected("db.refresh() needs a connected database (inside db.conn())")
+        for binding in list(self._tables.values()):
+            store = binding.store
+            check = getattr(store, "check", None)
+            if check is not None:
+                await check()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -602,6 +663,10 @@ class Database:
             time_scale=self.time_scale,
             gap_check_interval=self.gap_check_interval,
         )
+        if not self.live:
+            # Scripts: no gateway session (no identify spent); the tables are read over REST.
+            await self._open_without_gateway(engine)
+            return
         gateway_bot = await http.fetch_gateway_bot()
         gateway = self._gateway = GatewayClient(
             token,
@@ -646,6 +711,12 @@ class Database:
             self._missed_while_starting = False
             await self._catch_up(engine)
 
+    async def _open_without_gateway(self, engine: StorageEngine) -> None:
+        names = [b.name for b in self._tables.values() if b.store is None]
+        await self._retrying(lambda: engine.open(tables=names), "opening the database")
+        self._engine_open = True
+        await self._retrying(lambda: self._open_tables(engine), "opening its tables")
+
     async def _retrying(self, attempt: Callable[[], Awaitable[None]], what: str) -> None:
         """Run ``attempt`` again while Discord fails transiently, within ``start_timeout``.
 
@@ -678,7 +749,10 @@ class Database:
         import asyncio  # loaded on use: `import discobase` stays light
 
         closing, gateway_task = self._closing, self._gateway_task
-        assert closing is not None and gateway_task is not None
+        assert closing is not None
+        if gateway_task is None:  # live=False: nothing to serve but the tables' checks
+            await closing.wait()
+            return
         close_wait = asyncio.ensure_future(closing.wait())
         try:
             await asyncio.wait({close_wait, gateway_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -696,6 +770,8 @@ class Database:
         self._state = "closing"
         if self._pending:
             await asyncio.wait(set(self._pending))
+        if self._hub is not None:
+            self._hub.close()  # watchers end once they yielded what they hold
         for binding in self._tables.values():
             binding.store = None
         engine, gateway, gateway_task, http = (

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
     from discobase.database import Database
+    from discobase.watch import Watch
 
 __all__ = ["Table", "TableBinding", "TableStoreLike"]
 
@@ -1024,6 +1025,28 @@ class Table(BaseModel):
         if not fields:
             return Count(store.count())
         return Count(len(_matching_ids(binding, store, fields)))
+
+    @classmethod
+    def watch(cls, **fields: Any) -> Watch[Self]:
+        """Return an async iterator of this table's changes, from now on.
+
+        ``async for change in User.watch(country="NL"):`` yields a `discobase.Change` for
+        each insert, update and delete applied in this process: its own writes, other
+        processes' writes as they arrive, and what gap checks and catch-ups read. A change
+        is yielded when the record matches the filter before or after it (equality, or an
+        operator as in `find()`), so a record that stops matching is seen leaving. Changes
+        to one record come in log order, each once; iteration ends when the database
+        closes. See the live-sync guide.
+
+        Raises:
+            NotConnected, TableNotBuilt: the table is not open.
+            InvalidQuery: as `find()`; ``id`` is matched by equality only.
+        """
+        from discobase.watch import watch_table
+
+        binding = _binding_of(cls)
+        _check_loop(binding, "watch")
+        return typing.cast("Watch[Self]", watch_table(binding, fields))
 
 
 class _Filler:

@@ -36,14 +36,15 @@ async def reader() -> None:
         db.api_url, db.time_scale = local.url, local.time_scale
         async with db.conn(local.token):
             print("records before:", Message.count())
+            changes = Message.watch()  # told of every change from here on, no polling
             child = await asyncio.create_subprocess_exec(sys.executable, __file__, "write", env=env)
+            async with asyncio.timeout(10):  # the gateway delivers within moments
+                async for change in changes:
+                    message = change.record
+                    print(f"seen live ({change.kind}): {message.author} says {message.text!r}")
+                    if Message.count() == 3:
+                        break
             await child.wait()
-            for _ in range(200):  # the gateway delivers within moments; allow a slow machine
-                if Message.count() == 3:
-                    break
-                await asyncio.sleep(0.05)
-            for message in Message.find():
-                print(f"seen live: {message.author} says {message.text!r}")
             print("records after:", Message.count())
 
 
