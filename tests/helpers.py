@@ -1,4 +1,5 @@
-"""Helpers shared by the test folders: waiting for a condition, a database on the emulator.
+"""Helpers shared by the test folders: waiting for a condition, a database on the emulator,
+a one-bot local Discord with an ``Item`` table.
 
 One copy of each, so that a fix to how the suite waits reaches every test. Tests import them
 from here (``from tests.helpers import eventually``), never from another test module.
@@ -7,7 +8,8 @@ from here (``from tests.helpers import eventually``), never from another test mo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -46,3 +48,39 @@ async def eventually(
 def make_db(emu: Any, name: str = "My discord database", **kwargs: Any) -> discobase.Database:
     """Return a database on guild ``name`` of the emulator ``emu``, at the suite's time scale."""
     return discobase.Database(name, api_url=emu.url, time_scale=TIME_SCALE, **kwargs)
+
+
+def item_db(emu: Any, guild: str, **options: Any) -> tuple[discobase.Database, Any]:
+    """Return a database on ``guild`` with one table, ``Item`` (``key: str``, ``n: int = 0``)."""
+    db = make_db(emu, guild, **options)
+
+    class Item(discobase.Table):
+        key: str
+        n: int = 0
+
+    return db, db.table(Item)
+
+
+@asynccontextmanager
+async def one_bot_guild(guild: str, *, seed: int) -> AsyncIterator[tuple[Any, Any]]:
+    """Run a seeded local Discord with one bot in ``guild``; yield ``(emulator, bot)``.
+
+    The whole block must finish within ``WAIT``: a hang fails the test instead of the suite.
+    """
+    from discobase.emulator import Emulator
+
+    async with Emulator(time_scale=TIME_SCALE, seed=seed) as emu:
+        bot = emu.create_bot("db")
+        emu.create_guild(guild, bots=[bot])
+        async with asyncio.timeout(WAIT):
+            yield emu, bot
+
+
+@asynccontextmanager
+async def running_items(
+    emu: Any, bot: Any, guild: str, **options: Any
+) -> AsyncIterator[tuple[discobase.Database, Any]]:
+    """Connect an ``item_db`` as one process would; yield ``(database, Item)``."""
+    db, item = item_db(emu, guild, **options)
+    async with db.conn(bot.token):
+        yield db, item

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ import pytest
 import discobase
 from discobase.cli import main
 from discobase.emulator import Emulator
+from tests.helpers import item_db, one_bot_guild
 
 SCALE = 0.01
 GUILD = "scripts"
@@ -27,22 +27,11 @@ NEVER = 1e6
 
 
 def make_db(emu: Emulator, **options: Any) -> tuple[discobase.Database, Any]:
-    db = discobase.Database(GUILD, api_url=emu.url, time_scale=SCALE, **options)
-
-    class Item(discobase.Table):
-        key: str
-        n: int = 0
-
-    return db, db.table(Item)
+    return item_db(emu, GUILD, **options)
 
 
-@asynccontextmanager
-async def world() -> AsyncIterator[tuple[Emulator, Any]]:
-    async with Emulator(time_scale=SCALE, seed=3) as emu:
-        bot = emu.create_bot("db")
-        emu.create_guild(GUILD, bots=[bot])
-        async with asyncio.timeout(WAIT):
-            yield emu, bot
+def world() -> AbstractAsyncContextManager[tuple[Emulator, Any]]:
+    return one_bot_guild(GUILD, seed=3)
 
 
 def sessions(emu: Emulator) -> tuple[int, int]:

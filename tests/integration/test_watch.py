@@ -8,14 +8,14 @@ insert, update and delete once, with the previous version, whichever way the ent
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
 
 import discobase
 from discobase.emulator import Emulator
+from tests.helpers import item_db, one_bot_guild, running_items
 
 SCALE = 0.01
 GUILD = "watching"
@@ -23,29 +23,17 @@ WAIT = 30.0
 
 
 def make_db(emu: Emulator, **options: Any) -> tuple[discobase.Database, Any]:
-    db = discobase.Database(GUILD, api_url=emu.url, time_scale=SCALE, **options)
-
-    class Item(discobase.Table):
-        key: str
-        n: int = 0
-
-    return db, db.table(Item)
+    return item_db(emu, GUILD, **options)
 
 
-@asynccontextmanager
-async def world() -> AsyncIterator[tuple[Emulator, Any]]:
-    async with Emulator(time_scale=SCALE, seed=7) as emu:
-        bot = emu.create_bot("db")
-        emu.create_guild(GUILD, bots=[bot])
-        async with asyncio.timeout(WAIT):
-            yield emu, bot
+def world() -> AbstractAsyncContextManager[tuple[Emulator, Any]]:
+    return one_bot_guild(GUILD, seed=7)
 
 
-@asynccontextmanager
-async def running(emu: Emulator, bot: Any, **options: Any) -> AsyncIterator[tuple[Any, Any]]:
-    db, item = make_db(emu, **options)
-    async with db.conn(bot.token):
-        yield db, item
+def running(
+    emu: Emulator, bot: Any, **options: Any
+) -> AbstractAsyncContextManager[tuple[discobase.Database, Any]]:
+    return running_items(emu, bot, GUILD, **options)
 
 
 async def take(changes: Any, count: int) -> list[Any]:

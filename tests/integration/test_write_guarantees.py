@@ -9,8 +9,7 @@ them failed before the read position, gap checks, repairs and content-based cata
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -18,37 +17,25 @@ import pytest
 import discobase
 from discobase.emulator import Emulator
 from discobase.http import HTTPClient
-from tests.helpers import eventually
+from tests.helpers import eventually, item_db, one_bot_guild, running_items
 
 SCALE = 0.01
 GUILD = "guarantees"
 WAIT = 30.0
 
 
-def make_db(emu: Emulator) -> tuple[discobase.Database, Any]:
-    db = discobase.Database(GUILD, api_url=emu.url, time_scale=SCALE)
-
-    class Item(discobase.Table):
-        key: str
-        n: int = 0
-
-    return db, db.table(Item)
+def make_db(emu: Emulator, **options: Any) -> tuple[discobase.Database, Any]:
+    return item_db(emu, GUILD, **options)
 
 
-@asynccontextmanager
-async def world() -> AsyncIterator[tuple[Emulator, Any]]:
-    async with Emulator(time_scale=SCALE, seed=13) as emu:
-        bot = emu.create_bot("db")
-        emu.create_guild(GUILD, bots=[bot])
-        async with asyncio.timeout(WAIT):
-            yield emu, bot
+def world() -> AbstractAsyncContextManager[tuple[Emulator, Any]]:
+    return one_bot_guild(GUILD, seed=13)
 
 
-@asynccontextmanager
-async def running(emu: Emulator, bot: Any) -> AsyncIterator[tuple[discobase.Database, Any]]:
-    db, item = make_db(emu)
-    async with db.conn(bot.token):
-        yield db, item
+def running(
+    emu: Emulator, bot: Any, **options: Any
+) -> AbstractAsyncContextManager[tuple[discobase.Database, Any]]:
+    return running_items(emu, bot, GUILD, **options)
 
 
 async def fresh_keys(emu: Emulator, bot: Any) -> dict[str, int]:
