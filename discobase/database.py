@@ -717,6 +717,14 @@ class Database:
         self._engine_open = True
         await self._retrying(lambda: self._open_tables(engine), "opening its tables")
 
+    def _retry_delay(self, failures: int) -> float:
+        """Return the real seconds to wait after ``failures`` transient failures in a row:
+        doubling from ``_CATCH_UP_BASE`` up to ``_CATCH_UP_CAP`` Discord seconds, jittered."""
+        import random
+
+        ceiling = min(_CATCH_UP_CAP, _CATCH_UP_BASE * 2 ** (failures - 1))
+        return float(ceiling * (0.5 + random.random() / 2) * self.time_scale)
+
     async def _retrying(self, attempt: Callable[[], Awaitable[None]], what: str) -> None:
         """Run ``attempt`` again while Discord fails transiently, within ``start_timeout``.
 
@@ -725,7 +733,6 @@ class Database:
         read again, what was created is found).
         """
         import asyncio  # loaded on use: `import discobase` stays light
-        import random
 
         from discobase.http.errors import RateLimited, ServerError, TransportError
 
@@ -738,8 +745,7 @@ class Database:
                 return
             except (ServerError, TransportError, RateLimited) as exc:
                 failures += 1
-                ceiling = min(_CATCH_UP_CAP, _CATCH_UP_BASE * 2 ** (failures - 1))
-                delay = ceiling * (0.5 + random.random() / 2) * self.time_scale
+                delay = self._retry_delay(failures)
                 if loop.time() + delay > deadline:
                     raise
                 _log().warning("%s failed (%s); trying again in %.1f s", what, exc, delay)
@@ -947,7 +953,6 @@ class Database:
         client logs them) instead of blocking live events for ever.
         """
         import asyncio  # loaded on use: `import discobase` stays light
-        import random
 
         from discobase.http.errors import RateLimited, ServerError, TransportError
 
@@ -958,8 +963,7 @@ class Database:
                 return
             except (ServerError, TransportError, RateLimited) as exc:
                 attempt += 1
-                ceiling = min(_CATCH_UP_CAP, _CATCH_UP_BASE * 2 ** (attempt - 1))
-                delay = ceiling * (0.5 + random.random() / 2) * self.time_scale
+                delay = self._retry_delay(attempt)
                 _log().warning(
                     "catching up after a gateway gap failed (%s); trying again in %.1f s",
                     exc,
