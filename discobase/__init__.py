@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     from discobase.table import Table
     from discobase.watch import Change, Watch, WatchOverflow
 
-__version__ = "0.1.0"
+from discobase._version import __version__
 
 __all__ = [
     "AmbiguousGuild",
