@@ -5,13 +5,17 @@ sends through a :class:`~discobase.http.transport.Transport`, feeds the answer b
 limiter, retries what is safe to retry and raises typed errors for the rest. It must not know
 about storage or the gateway, and it imports aiohttp only when it opens (through
 ``aiohttp_transport.py``).
+
+This module holds what every request shares: the lifecycle, ``request()`` and its retry loop,
+the backoff, the estimate of Discord's clock and the CDN download. The typed methods
+(``fetch_message``, ``create_message``, ...) live in ``endpoints/``, one module per section of
+``routes.py``; decoding an answer is ``responses.py``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,16 +26,23 @@ from discobase import _json
 from discobase.errors import UsageError
 from discobase.http import routes
 from discobase.http.clock import Clock, LoopClock
+from discobase.http.endpoints import (
+    ApplicationCommandEndpoints,
+    GuildEndpoints,
+    InteractionEndpoints,
+    MessageEndpoints,
+    UserEndpoints,
+)
 from discobase.http.errors import (
     ClientClosed,
     InvalidToken,
-    NotJSON,
     RateLimited,
     TransportError,
     error_for,
 )
 from discobase.http.files import File, encode_multipart
 from discobase.http.ratelimit import RateLimiter
+from discobase.http.responses import decode, not_json
 from discobase.http.routes import CompiledRoute
 from discobase.http.transport import RawResponse, Transport, TransportFailure
 
@@ -80,11 +91,18 @@ class HTTPStats:
     transport_failures: int = 0
 
 
-class HTTPClient:
+class HTTPClient(
+    UserEndpoints,
+    GuildEndpoints,
+    MessageEndpoints,
+    ApplicationCommandEndpoints,
+    InteractionEndpoints,
+):
     """A Discord REST client whose limiter aims never to earn a 429.
 
     Use it as an async context manager; every method raises a
-    :class:`~discobase.http.errors.HTTPException` subclass on failure.
+    :class:`~discobase.http.errors.HTTPException` subclass on failure. The typed methods come
+    from the groups of :mod:`discobase.http.endpoints`.
 
     Args:
         token: the bot token (never shown in a repr, a log line or an error).
@@ -271,7 +289,7 @@ class HTTPClient:
                 limiter.release(permit)
                 raise
             self._count("responses")
-            payload = _decode(raw)
+            payload = decode(raw)
             if raw.status == 429:
                 self._count("ratelimited")
             retry = limiter.on_response(permit, raw.status, raw.headers, payload)
@@ -293,10 +311,10 @@ class HTTPClient:
             if 200 <= raw.status < 300:
                 if raw.status == 204 or not raw.body:
                     return None
-                if type(payload) is bytes:  # _decode hands back what is not JSON as is
+                if type(payload) is bytes:  # decode hands back what is not JSON as is
                     # The template, not the filled path: a path may hold an interaction or
                     # webhook token, and errors never carry a token.
-                    raise _not_json(raw, self._base + route.route.template, route)
+                    raise not_json(raw, self._base + route.route.template, route)
                 self._observe(payload)
                 return payload
             if raw.status == 401:
@@ -351,357 +369,7 @@ class HTTPClient:
         seen, at = self._discord_ms
         return max(wall, seen + (self._clock.now() - at) * 1000 / self.time_scale)
 
-    # ------------------------------------------------------------------ users, gateway
-
-    async def fetch_current_user(self) -> Any:
-        """Return the bot's user object."""
-        return await self.request(routes.GET_MY_USER.compile())
-
-    async def fetch_current_application(self) -> Any:
-        """Return the bot's application object."""
-        return await self.request(routes.GET_MY_APPLICATION.compile())
-
-    async def fetch_gateway_bot(self) -> Any:
-        """Return the gateway URL, recommended shards and the identify budget."""
-        return await self.request(routes.GET_BOT_GATEWAY.compile())
-
-    async def fetch_my_guilds(self) -> list[Any]:
-        """Return every guild the bot is in (all pages, ascending by id)."""
-        guilds: list[Any] = []
-        after: str | None = None
-        while True:
-            page = await self.request(
-                routes.LIST_MY_GUILDS.compile(), query={"limit": 200, "after": after}
-            )
-            if not isinstance(page, list):
-                return guilds
-            guilds.extend(page)
-            if len(page) < 200:
-                return guilds
-            after = str(max(int(g["id"]) for g in page))
-
-    async def leave_guild(self, guild_id: int | str) -> None:
-        """Leave a guild."""
-        await self.request(routes.LEAVE_GUILD.compile(guild_id=guild_id))
-
-    # ------------------------------------------------------------------ guilds, channels
-
-    async def create_guild(self, name: str, **fields: Any) -> Any:
-        """Create a guild (Discord removed this for bots in 2025; the emulator keeps it)."""
-        return await self.request(routes.CREATE_GUILD.compile(), json={"name": name, **fields})
-
-    async def fetch_guild(self, guild_id: int | str, *, with_counts: bool = False) -> Any:
-        """Return a guild."""
-        query = {"with_counts": True} if with_counts else None
-        return await self.request(routes.GET_GUILD.compile(guild_id=guild_id), query=query)
-
-    async def fetch_guild_member(self, guild_id: int | str, user_id: int | str) -> Any:
-        """Return a member of a guild (its ``roles`` are role ids; no privileged intent)."""
-        route = routes.GET_GUILD_MEMBER.compile(guild_id=guild_id, user_id=user_id)
-        return await self.request(route)
-
-    async def fetch_guild_channels(self, guild_id: int | str) -> Any:
-        """Return a guild's channels (threads excluded)."""
-        return await self.request(routes.LIST_GUILD_CHANNELS.compile(guild_id=guild_id))
-
-    async def create_guild_channel(
-        self,
-        guild_id: int | str,
-        *,
-        name: str,
-        type: int = 0,
-        topic: str | None = None,
-        parent_id: int | str | None = None,
-        reason: str | None = None,
-        **fields: Any,
-    ) -> Any:
-        """Create a channel in a guild and return it."""
-        body: dict[str, Any] = {"name": name, "type": type, **fields}
-        if topic is not None:
-            body["topic"] = topic
-        if parent_id is not None:
-            body["parent_id"] = str(parent_id)
-        route = routes.CREATE_GUILD_CHANNEL.compile(guild_id=guild_id)
-        return await self.request(route, json=body, reason=reason)
-
-    async def fetch_channel(self, channel_id: int | str) -> Any:
-        """Return a channel."""
-        return await self.request(routes.GET_CHANNEL.compile(channel_id=channel_id))
-
-    async def edit_channel(
-        self, channel_id: int | str, *, reason: str | None = None, **fields: Any
-    ) -> Any:
-        """Change a channel's fields and return it (renames have their own tiny limit)."""
-        variant = routes.channel_edit_variant(fields)
-        route = routes.UPDATE_CHANNEL.compile(variant, channel_id=channel_id)
-        return await self.request(route, json=fields, reason=reason)
-
-    async def delete_channel(self, channel_id: int | str, *, reason: str | None = None) -> Any:
-        """Delete a channel and return it."""
-        route = routes.DELETE_CHANNEL.compile(channel_id=channel_id)
-        return await self.request(route, reason=reason)
-
-    # ------------------------------------------------------------------ messages
-
-    async def create_message(
-        self,
-        channel_id: int | str,
-        *,
-        content: str | None = None,
-        files: Sequence[File] = (),
-        nonce: str | None = None,
-        flags: int = 0,
-        allowed_mentions: dict[str, Any] | None = None,
-        **fields: Any,
-    ) -> Any:
-        """Post a message and return it.
-
-        The body always carries ``nonce`` with ``enforce_nonce``, so a retry after a lost
-        response returns the message already stored instead of writing it twice.
-
-        Args:
-            channel_id: the channel.
-            content: the text (at most 2000 characters).
-            files: attachments.
-            nonce: a unique id for this write (at most 25 characters); generated if omitted.
-            flags: message flags.
-            allowed_mentions: defaults to mentioning nobody.
-            **fields: other body fields (``embeds``, ``attachments``, ...).
-        """
-        body: dict[str, Any] = dict(fields)
-        if content is not None:
-            body["content"] = content
-        if flags:
-            body["flags"] = flags
-        body["allowed_mentions"] = (
-            allowed_mentions if allowed_mentions is not None else {"parse": []}
-        )
-        body["nonce"] = nonce if nonce is not None else str(secrets.randbits(63))
-        body["enforce_nonce"] = True
-        route = routes.CREATE_MESSAGE.compile(channel_id=channel_id)
-        return await self.request(route, json=body, files=list(files) or None)
-
-    async def fetch_messages(
-        self,
-        channel_id: int | str,
-        *,
-        before: int | str | None = None,
-        after: int | str | None = None,
-        around: int | str | None = None,
-        limit: int = 100,
-    ) -> Any:
-        """Return up to ``limit`` (1-100) messages, newest first, even with ``after``."""
-        query = {"before": before, "after": after, "around": around, "limit": limit}
-        route = routes.LIST_MESSAGES.compile(channel_id=channel_id)
-        return await self.request(route, query=query)
-
-    async def fetch_message(self, channel_id: int | str, message_id: int | str) -> Any:
-        """Return one message."""
-        route = routes.GET_MESSAGE.compile(channel_id=channel_id, message_id=message_id)
-        return await self.request(route)
-
-    async def edit_message(
-        self,
-        channel_id: int | str,
-        message_id: int | str,
-        *,
-        files: Sequence[File] = (),
-        **fields: Any,
-    ) -> Any:
-        """Change a message's fields (``content``, ``attachments``, ...) and return it."""
-        variant = routes.message_edit_variant(message_id, self._discord_now_ms())
-        route = routes.UPDATE_MESSAGE.compile(variant, channel_id=channel_id, message_id=message_id)
-        return await self.request(route, json=fields, files=list(files) or None)
-
-    async def delete_message(
-        self, channel_id: int | str, message_id: int | str, *, reason: str | None = None
-    ) -> None:
-        """Delete a message."""
-        variant = routes.message_delete_variant(message_id, self._discord_now_ms())
-        route = routes.DELETE_MESSAGE.compile(variant, channel_id=channel_id, message_id=message_id)
-        await self.request(route, reason=reason)
-
-    async def bulk_delete_messages(
-        self,
-        channel_id: int | str,
-        message_ids: Sequence[int | str],
-        *,
-        reason: str | None = None,
-    ) -> None:
-        """Delete 2 to 100 messages under 14 days old at once."""
-        route = routes.BULK_DELETE_MESSAGES.compile(channel_id=channel_id)
-        body = {"messages": [str(m) for m in message_ids]}
-        await self.request(route, json=body, reason=reason)
-
-    async def pin_message(
-        self, channel_id: int | str, message_id: int | str, *, reason: str | None = None
-    ) -> None:
-        """Pin a message."""
-        route = routes.CREATE_PIN.compile(channel_id=channel_id, message_id=message_id)
-        await self.request(route, reason=reason)
-
-    async def unpin_message(
-        self, channel_id: int | str, message_id: int | str, *, reason: str | None = None
-    ) -> None:
-        """Unpin a message."""
-        route = routes.DELETE_PIN.compile(channel_id=channel_id, message_id=message_id)
-        await self.request(route, reason=reason)
-
-    async def fetch_pins(
-        self, channel_id: int | str, *, before: str | None = None, limit: int = 50
-    ) -> Any:
-        """Return a page of pins: ``{"items": [{"pinned_at", "message"}], "has_more"}``."""
-        route = routes.LIST_PINS.compile(channel_id=channel_id)
-        return await self.request(route, query={"before": before, "limit": limit})
-
-    # ------------------------------------------------------------------ application commands
-
-    async def fetch_global_application_commands(self, application_id: int | str) -> Any:
-        """Return the application's global commands."""
-        route = routes.LIST_GLOBAL_APPLICATION_COMMANDS.compile(application_id=application_id)
-        return await self.request(route)
-
-    async def bulk_overwrite_global_application_commands(
-        self, application_id: int | str, commands: Sequence[Mapping[str, Any]]
-    ) -> Any:
-        """Replace every global command of the application; return the stored list."""
-        route = routes.BULK_OVERWRITE_GLOBAL_APPLICATION_COMMANDS.compile(
-            application_id=application_id
-        )
-        return await self.request(route, json=[dict(c) for c in commands])
-
-    async def fetch_guild_application_commands(
-        self, application_id: int | str, guild_id: int | str
-    ) -> Any:
-        """Return the application's commands in one guild."""
-        route = routes.LIST_GUILD_APPLICATION_COMMANDS.compile(
-            application_id=application_id, guild_id=guild_id
-        )
-        return await self.request(route)
-
-    async def bulk_overwrite_guild_application_commands(
-        self,
-        application_id: int | str,
-        guild_id: int | str,
-        commands: Sequence[Mapping[str, Any]],
-    ) -> Any:
-        """Replace every command of the application in one guild; return the stored list.
-
-        An empty list removes them all. A PUT replaces the whole set, so a retry is safe.
-        """
-        route = routes.BULK_OVERWRITE_GUILD_APPLICATION_COMMANDS.compile(
-            application_id=application_id, guild_id=guild_id
-        )
-        return await self.request(route, json=[dict(c) for c in commands])
-
-    async def create_guild_application_command(
-        self, application_id: int | str, guild_id: int | str, command: Mapping[str, Any]
-    ) -> Any:
-        """Create (or replace, by name) one command in a guild and return it."""
-        route = routes.CREATE_GUILD_APPLICATION_COMMAND.compile(
-            application_id=application_id, guild_id=guild_id
-        )
-        return await self.request(route, json=dict(command))
-
-    async def delete_guild_application_command(
-        self, application_id: int | str, guild_id: int | str, command_id: int | str
-    ) -> None:
-        """Delete one command of a guild."""
-        route = routes.DELETE_GUILD_APPLICATION_COMMAND.compile(
-            application_id=application_id, guild_id=guild_id, command_id=command_id
-        )
-        await self.request(route)
-
-    # ------------------------------------------------------------------ interactions
-
-    async def create_interaction_response(
-        self,
-        interaction_id: int | str,
-        interaction_token: str,
-        type: int,
-        data: Mapping[str, Any] | None = None,
-        *,
-        with_response: bool = False,
-    ) -> Any:
-        """Answer an interaction (once, within 3 seconds of its creation).
-
-        Not counted toward the global limit. A message's ``allowed_mentions`` defaults to
-        mentioning nobody.
-
-        Args:
-            interaction_id: the interaction's id.
-            interaction_token: its token (never shown in an error or a log line).
-            type: the callback type (4 reply, 5 deferred reply, 6 deferred update, 7 update
-                the component's message, 8 autocomplete choices, 9 modal).
-            data: the callback's ``data``.
-            with_response: ask for the ``InteractionCallbackResponse`` (else ``None``).
-        """
-        body: dict[str, Any] = {"type": type}
-        if data is not None:
-            body["data"] = _with_no_mentions(data) if type in (4, 7) else dict(data)
-        route = routes.CREATE_INTERACTION_RESPONSE.compile(
-            interaction_id=interaction_id, interaction_token=interaction_token
-        )
-        query = {"with_response": True} if with_response else None
-        return await self.request(route, json=body, query=query)
-
-    async def create_followup_message(
-        self, application_id: int | str, interaction_token: str, **fields: Any
-    ) -> Any:
-        """Send a follow-up message to an interaction (for 15 minutes) and return it."""
-        route = routes.CREATE_FOLLOWUP_MESSAGE.compile(
-            webhook_id=application_id, webhook_token=interaction_token
-        )
-        return await self.request(route, json=_with_no_mentions(fields))
-
-    async def fetch_original_interaction_response(
-        self, application_id: int | str, interaction_token: str
-    ) -> Any:
-        """Return an interaction's original response message."""
-        route = routes.GET_ORIGINAL_INTERACTION_RESPONSE.compile(
-            webhook_id=application_id, webhook_token=interaction_token
-        )
-        return await self.request(route)
-
-    async def edit_original_interaction_response(
-        self, application_id: int | str, interaction_token: str, **fields: Any
-    ) -> Any:
-        """Change an interaction's original response (a deferral's answer) and return it."""
-        route = routes.EDIT_ORIGINAL_INTERACTION_RESPONSE.compile(
-            webhook_id=application_id, webhook_token=interaction_token
-        )
-        return await self.request(route, json=_with_no_mentions(fields))
-
-    async def delete_original_interaction_response(
-        self, application_id: int | str, interaction_token: str
-    ) -> None:
-        """Delete an interaction's original response."""
-        route = routes.DELETE_ORIGINAL_INTERACTION_RESPONSE.compile(
-            webhook_id=application_id, webhook_token=interaction_token
-        )
-        await self.request(route)
-
-    async def edit_followup_message(
-        self,
-        application_id: int | str,
-        interaction_token: str,
-        message_id: int | str,
-        **fields: Any,
-    ) -> Any:
-        """Change a follow-up message and return it."""
-        route = routes.EDIT_FOLLOWUP_MESSAGE.compile(
-            webhook_id=application_id, webhook_token=interaction_token, message_id=message_id
-        )
-        return await self.request(route, json=_with_no_mentions(fields))
-
-    async def delete_followup_message(
-        self, application_id: int | str, interaction_token: str, message_id: int | str
-    ) -> None:
-        """Delete a follow-up message."""
-        route = routes.DELETE_FOLLOWUP_MESSAGE.compile(
-            webhook_id=application_id, webhook_token=interaction_token, message_id=message_id
-        )
-        await self.request(route)
+    # ------------------------------------------------------------------ attachments
 
     async def download_attachment(self, url: str) -> bytes:
         """Download an attachment's bytes from its CDN URL (no token is sent there).
@@ -731,7 +399,7 @@ class HTTPClient:
                 failures += 1
                 await self._backoff(failures)
                 continue
-            raise error_for(raw.status, _decode(raw), route="GET <attachment>", reason=raw.reason)
+            raise error_for(raw.status, decode(raw), route="GET <attachment>", reason=raw.reason)
 
 
 def check_token(token: object) -> None:
@@ -754,40 +422,7 @@ def check_token(token: object) -> None:
         )
 
 
-def _not_json(raw: RawResponse, url: str, route: CompiledRoute) -> NotJSON:
-    content_type = raw.headers.get("content-type", "")
-    shown = content_type or "no Content-Type"
-    looks = "an HTML page" if "html" in content_type.lower() else f"{shown}, not JSON"
-    return NotJSON(
-        f"{url} answered with {looks} ({shown}): is api_url a Discord-compatible API "
-        "(https://discord.com, or the local Discord's URL)?",
-        status=raw.status,
-        route=str(route),
-        url=url,
-        content_type=content_type,
-    )
-
-
-def _with_no_mentions(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a message body that mentions nobody unless it says otherwise."""
-    body = dict(fields)
-    body.setdefault("allowed_mentions", {"parse": []})
-    return body
-
-
 def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _decode(raw: RawResponse) -> Any:
-    """Decode a JSON body; return the raw bytes when it is not JSON."""
-    if not raw.body:
-        return None
-    if "json" not in raw.headers.get("content-type", "json"):
-        return raw.body
-    try:
-        return _json.loads(raw.body)
-    except _json.JSONDecodeError:
-        return raw.body
