@@ -41,7 +41,7 @@ from discobase.storage.catalog_channel import find_catalog_channel, find_table_c
 from discobase.storage.ids import IdGenerator
 from discobase.storage.own import OwnWrites
 from discobase.storage.reader import PAGE, fetch_stream, page_forward
-from discobase.storage.snapshot import replay_from
+from discobase.storage.snapshot import SnapshotInfo, replay_from
 from discobase.storage.state import TableState
 from discobase.storage.store import GAP_CHECK_INTERVAL, TableStore, track
 from discobase.storage.writer import Limits, Outgoing, plan_stream, post
@@ -324,6 +324,14 @@ class StorageEngine:
             del self._by_channel[store.channel_id]
         await store.close()
 
+    def catalog_snapshot(self, table: str) -> SnapshotInfo | None:
+        """Return the newest snapshot of ``table`` the catalog names, if any."""
+        return self._require_catalog().snapshots.get(table)
+
+    def loss_noted(self, table: str, message_id: int) -> bool:
+        """Return whether the catalog notes the entry ``message_id`` of ``table`` as lost."""
+        return message_id in self._require_catalog().losses.get(table, ())
+
     def _report_losses(self, store: TableStore) -> None:
         """Report the entries a live process saw deleted and could not write again, as it
         did, so that every process that opens the table says the same."""
@@ -333,7 +341,7 @@ class StorageEngine:
                 self.report_damage(
                     f"table {store.spec.name!r} (channel {store.channel_id}): entry "
                     f"{message_id} was deleted, and no process that saw it go could write it "
-                    "again; records it wrote that no later entry changed are lost"
+                    "again; records it wrote that no later entry changed are missing"
                 )
 
     async def _recover_table(self, spec: TableSpec) -> TableEntry | None:

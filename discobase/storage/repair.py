@@ -8,10 +8,15 @@ so a newer change made meanwhile, by this process or another, is never undone.
 
 Each log entry also names, as ``prev``, the newest entry its writer held. A process that opens
 a table uses it to tell when an entry was deleted while no process held it (``Chain``).
+
+A process that sees an entry deleted before it read it holds nothing to write again; but a
+snapshot written meanwhile by a process that held it may (``from_snapshot``): what the
+snapshot says that entry last changed is what a repair entry writes again.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,10 +24,13 @@ from discobase.http import HTTPClient
 from discobase.storage import codec
 from discobase.storage.codec import Delete, Op, Put
 from discobase.storage.own import OwnWrites
-from discobase.storage.state import TableState
+from discobase.storage.reader import fetch_stream
+from discobase.storage.snapshot import decode_records
+from discobase.storage.snapshots import Candidate, Snapshots
+from discobase.storage.state import TableState, check_wire
 from discobase.storage.writer import Limits, encode_blob, plan_stream, post
 
-__all__ = ["Chain", "int_field", "post_repair", "prev_of", "records_as_of"]
+__all__ = ["Chain", "from_snapshot", "int_field", "post_repair", "prev_of", "records_as_of"]
 
 
 def records_as_of(state: TableState, version: int) -> list[Op]:
@@ -33,6 +41,35 @@ def records_as_of(state: TableState, version: int) -> list[Op]:
             continue
         data = state.get(record_id)
         ops.append(Put(record_id, data) if data is not None else Delete(record_id))
+    return ops
+
+
+async def from_snapshot(
+    http: HTTPClient, channel_id: int, snapshots: Snapshots, snapshot: Candidate, entry: int
+) -> list[Op] | None:
+    """Return what ``snapshot`` holds of the changes the log entry ``entry`` made last.
+
+    A snapshot names in ``skip`` the entries after its replay position that its writer had
+    applied, and its records changed after that position carry the entry that changed them:
+    those at ``entry`` are the entry's records as its writer held them. ``None`` when the
+    snapshot does not say (its writer had not applied the entry, or it lies before the
+    replay position, where records carry no entry).
+
+    Raises:
+        HTTPException: a part or an attachment could not be downloaded.
+        StorageCorrupted: the snapshot is unreadable.
+    """
+    header, info = snapshot
+    if entry not in info.skip:
+        return None
+    parts = await snapshots.parts(header)
+    stream = await fetch_stream(http, channel_id, parts)
+    ops: list[Op] = []
+    for chunk in decode_records(stream):
+        for at, record_id, data in check_wire(info.replay_from, chunk, versioned=True):
+            if at == entry:
+                ops.append(Put(record_id, data) if data is not None else Delete(record_id))
+        await asyncio.sleep(0)  # a large snapshot decodes a piece per turn
     return ops
 
 

@@ -175,6 +175,8 @@ class Snapshots:
         self.pinned: list[int] = []
         #: How many snapshots this process wrote.
         self.written = 0
+        #: The messages of the snapshots this process posted (parts included).
+        self.posted: set[int] = set()
         # The parts but the last of multi-part snapshots known -> the last part.
         self._parts: dict[int, int] = {}
 
@@ -199,7 +201,8 @@ class Snapshots:
                 header = codec.parse_header(message, self._bot_id)
                 if header is None or header.kind != "snap":
                     continue
-                self.pinned.append(header.message_id)
+                if header.message_id not in self.pinned:  # find() runs again after deletions
+                    self.pinned.append(header.message_id)
                 candidate = self._candidate(header)
             except StorageCorrupted as exc:
                 _log.warning("table %s: a pinned snapshot is unreadable: %s", self._table, exc)
@@ -296,10 +299,12 @@ class Snapshots:
             message = await post(self._http, self._channel_id, outgoing)
             prior.append(int(message["id"]))
             self._own.remember(prior[-1])
+            self.posted.add(prior[-1])
         if last is not None:
             message = await post(self._http, self._channel_id, last.naming(prior))
         message_id = int(message["id"])
         self._own.remember(message_id)
+        self.posted.add(message_id)
         for part in prior:
             self._parts[part] = message_id
         try:

@@ -30,7 +30,14 @@ from discobase.storage.ids import IdGenerator
 from discobase.storage.own import OwnWrites
 from discobase.storage.position import ReadPosition
 from discobase.storage.reader import BatchAssembler, fetch_stream, page_forward
-from discobase.storage.repair import Chain, int_field, post_repair, prev_of, records_as_of
+from discobase.storage.repair import (
+    Chain,
+    from_snapshot,
+    int_field,
+    post_repair,
+    prev_of,
+    records_as_of,
+)
 from discobase.storage.snapshot import (
     SnapshotInfo,
     decode_records,
@@ -61,6 +68,9 @@ _CHECK_RETRY = 0.25
 # Discord seconds a process that holds nothing of a deleted entry waits for another's
 # repair before it notes the entry as lost in the catalog.
 _LOSS_NOTE_WAIT = 5.0
+# Messages of the channel this process read that are not entries (chat, others' snapshots),
+# remembered so that one deleted later is not taken for an entry this process never saw.
+_OTHERS_MAX = 10_000
 # Discord seconds: the longest random wait before repairing a deleted entry.
 _REPAIR_JITTER = 1.0
 # Rows of a large batch read from the log applied per slice (see TableStore._apply_rows).
@@ -90,6 +100,10 @@ class StoreHost(Protocol):
     def report_damage(self, what: str) -> None: ...
 
     def post_catalog(self, kind: str, body: dict[str, Any]) -> Awaitable[None]: ...
+
+    def catalog_snapshot(self, table: str) -> SnapshotInfo | None: ...
+
+    def loss_noted(self, table: str, message_id: int) -> bool: ...
 
 
 class TableStore:
@@ -138,6 +152,13 @@ class TableStore:
         # batch's last part, a repair's "at"): what a repair writes again, what an audit
         # looks for.
         self._known: dict[int, int] = {}
+        # The newest entry forgotten from _known (past _KNOWN_MAX).
+        self._forgot_upto = 0
+        # Messages read or received that are not entries (see _OTHERS_MAX), oldest first.
+        self._others: dict[int, None] = {}
+        # Where this process's read of the log began (the loaded snapshot's replay
+        # position): older messages it never read, and their deletion is no news.
+        self._opened_from: int | None = None
         # Multi-part batches applied lately (batch id -> version), so that reading their
         # parts again does not start them over.
         self._done_batches: dict[str, int] = {}
@@ -298,6 +319,8 @@ class TableStore:
             )
             self.request_check()
             return
+        if header is None or header.kind != "log":
+            self._note_other(message_id)
         prev = prev_of(header)
         if prev and not self.position.is_applied(prev) and prev not in self.assembler.part_ids():
             # The writer had applied an entry this process has not: a dispatch was lost.
@@ -315,6 +338,8 @@ class TableStore:
             # Someone else's message (chat, another bot): every open reads it again until a
             # snapshot starts after it, so it counts toward the next snapshot as an entry does.
             self._tail_messages += 1
+        if header is None or header.kind != "log":
+            self._note_other(message_id)
         self.position.advance(message_id)
 
     async def _apply_message(
@@ -441,6 +466,7 @@ class TableStore:
         if len(self._known) > _KNOWN_MAX:
             for old in sorted(self._known)[: _KNOWN_MAX // 4]:
                 del self._known[old]
+                self._forgot_upto = max(self._forgot_upto, old)
         self._tail_ops += op_count
         self._tail_messages += 1
         self._maybe_snapshot()
@@ -481,6 +507,7 @@ class TableStore:
                 skip = info.skip
                 break
         self.position = ReadPosition(start, skip)
+        self._opened_from = start
         async for page in page_forward(http, self.channel_id, after=start):
             for message in page:
                 await self.ingest(message)
@@ -641,6 +668,15 @@ class TableStore:
                 continue
             if message_id in self._restored or message_id in self._repairing:
                 continue
+            if message_id not in self._known and self._never_seen(message_id):
+                # Deleted before this process read it: nothing here to write again, but the
+                # entry's writer may have (it repairs it), or a snapshot may hold it.
+                self._repairing.add(message_id)
+                track(
+                    self._repairs,
+                    asyncio.get_running_loop().create_task(self._recover_unseen(message_id)),
+                )
+                continue
             # An entry this process did not apply itself (it opened from a snapshot after it,
             # or forgot it) may still be the last change of records it holds: look for them
             # (quietly: most deleted messages are chat).
@@ -664,6 +700,95 @@ class TableStore:
         finally:
             self._repairing.discard(gone)
 
+    def _note_other(self, message_id: int) -> None:
+        others = self._others
+        others[message_id] = None
+        if len(others) > _OTHERS_MAX:
+            del others[next(iter(others))]
+
+    def _never_seen(self, message_id: int) -> bool:
+        """Return whether a deleted message of the channel is one this process never saw
+        (nor could have: it predates the snapshot it opened from, or was forgotten)."""
+        opened_from = self._opened_from
+        return (
+            opened_from is not None
+            and message_id > max(opened_from, self._forgot_upto)
+            and message_id not in self._others
+            and message_id not in self.snapshots.posted
+            and message_id not in self.assembler.part_ids()
+        )
+
+    async def _recover_unseen(self, gone: int) -> None:
+        """Deal with a message deleted before this process read it, which may be an entry.
+
+        Its writer, or any process that read it, writes it again (``_repair``); a gap check
+        after a while reads that repair entry. If none came, a snapshot of the table written
+        since may hold what the entry changed: then this process writes that again. Else the
+        loss is noted in the catalog, so that every process that opens the table reports it
+        (a deleted chat message is reported too: one cannot tell them apart once deleted,
+        and the table channels deny members the right to send messages).
+        """
+        engine = self.engine
+        where = f"table {self.spec.name!r} (channel {self.channel_id})"
+        try:
+            await asyncio.sleep((_REPAIR_JITTER + _LOSS_NOTE_WAIT) * engine.time_scale)
+            if engine.closing:
+                return
+            with contextlib.suppress(HTTPException):
+                await self.check()
+            if gone in self._restored or engine.closing:
+                return
+            if gone in self._known:  # its dispatch came late, after the delete's
+                await self._write_repair(gone, self._known[gone], known=True)
+                return
+            ops = await self._ops_from_snapshot(gone)
+            if ops is not None:
+                if not ops:
+                    engine.report_damage(
+                        f"{where}: entry {gone} was deleted before this process read it; "
+                        "the newest snapshot shows that every record it wrote changed since"
+                    )
+                    return
+                async with self._lock:
+                    self.state.apply(gone, ops)
+                what = f"the {len(ops)} records a snapshot holds of it"
+                await self._post_repair(gone, gone, ops, what=what)
+                return
+            engine.report_damage(
+                f"{where}: message {gone} was deleted before any process that could write it "
+                "again read it; if it was a log entry, records it wrote that no later entry "
+                "changed are missing"
+            )
+            await self._note_loss(gone)
+        finally:
+            self._repairing.discard(gone)
+
+    async def _note_loss(self, gone: int) -> None:
+        """Note in the catalog that the entry ``gone`` could not be written again, so that
+        every process that opens the table reports it (once, whoever notes it first)."""
+        engine = self.engine
+        if engine.loss_noted(self.spec.name, gone):
+            return
+        body = {"table": self.spec.name, "channel": str(self.channel_id), "message": str(gone)}
+        with contextlib.suppress(HTTPException):
+            await engine.post_catalog("loss", body)
+
+    async def _ops_from_snapshot(self, gone: int) -> list[Op] | None:
+        """Return what the snapshot a fresh process would open from holds of what the
+        deleted entry ``gone`` changed last; ``None`` when it does not say."""
+        engine = self.engine
+        try:
+            found = await self.snapshots.find(engine.catalog_snapshot(self.spec.name))
+            for candidate in found:
+                # The first readable one is what a fresh process loads.
+                with contextlib.suppress(StorageCorrupted, HTTPException):
+                    return await from_snapshot(
+                        engine.http, self.channel_id, self.snapshots, candidate, gone
+                    )
+        except HTTPException:
+            pass
+        return None
+
     async def _write_repair(self, gone: int, version: int, *, known: bool) -> None:
         engine = self.engine
         ops = records_as_of(self.state, version)
@@ -682,16 +807,14 @@ class TableStore:
             )
             await asyncio.sleep(_LOSS_NOTE_WAIT * engine.time_scale)
             if gone not in self._restored and not engine.closing:
-                with contextlib.suppress(HTTPException):
-                    await engine.post_catalog(
-                        "loss",
-                        {
-                            "table": self.spec.name,
-                            "channel": str(self.channel_id),
-                            "message": str(gone),
-                        },
-                    )
+                await self._note_loss(gone)
             return
+        await self._post_repair(gone, version, ops, what=f"its {len(ops)} records")
+
+    async def _post_repair(self, gone: int, version: int, ops: list[Op], *, what: str) -> None:
+        """Write the deleted entry ``gone`` again: ``ops`` at ``version``, its records'."""
+        engine = self.engine
+        where = f"table {self.spec.name!r} (channel {self.channel_id})"
         try:
             repaired = await post_repair(
                 engine.http,
@@ -715,8 +838,7 @@ class TableStore:
         self._known[repaired] = version
         self._stands_for[repaired] = [gone, *self._stands_for.get(gone, ())]
         engine.report_damage(
-            f"{where}: entry {gone} was deleted; its {len(ops)} records were written again in "
-            f"entry {repaired}"
+            f"{where}: entry {gone} was deleted; {what} were written again in entry {repaired}"
         )
 
     # ------------------------------------------------------------------ snapshots
