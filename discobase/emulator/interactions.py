@@ -279,7 +279,7 @@ class InteractionStore:
     def message_payload(self, message: Message) -> dict[str, Any]:
         """Return an interaction message as the API shows it (webhook and interaction ids)."""
         state = self.emu.state
-        payload = state.message_payload(message)
+        payload = state.render.message(message)
         interaction = self.answering.get(message.id)
         if interaction is not None:
             payload["webhook_id"] = interaction.application_id
@@ -291,7 +291,7 @@ class InteractionStore:
         metadata: dict[str, Any] = {
             "id": interaction.id,
             "type": interaction.type,
-            "user": self.emu.state.public_user(interaction.user_id),
+            "user": self.emu.state.render.user(interaction.user_id),
             "authorizing_integration_owners": {"0": interaction.guild_id},
         }
         if interaction.original_id is not None:
@@ -359,7 +359,7 @@ class InteractionStore:
         channel = state.channels[channel_id]
         interaction_id = state.new_id()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(96)
-        member = state.member_payload(guild, user_id, with_user=True)
+        member = state.render.member(guild, user_id, with_user=True)
         member["permissions"] = str(state.permissions_in(channel, user_id))
         payload: dict[str, Any] = {
             "id": interaction_id,
@@ -368,7 +368,7 @@ class InteractionStore:
             "data": data,
             "guild": {"id": guild_id, "locale": "en-US", "features": []},
             "guild_id": guild_id,
-            "channel": state.channel_payload(channel),
+            "channel": state.render.channel(channel),
             "channel_id": channel_id,
             "member": member,
             "token": token,

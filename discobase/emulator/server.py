@@ -100,7 +100,7 @@ class Emulator(InteractionsMixin):
             rng=self.random,
             link=self.link,
         )
-        self.state.sign_url = self.cdn.sign
+        self.state.render.sign_url = self.cdn.sign
         self.state.gateway_url = self._gateway_url
         routes = ROUTES + ((CREATE_GUILD,) if allow_guild_create else ())
         self.rest = RestApi(self, routes)

@@ -1,8 +1,10 @@
-"""The emulator's world: bots, guilds, channels, messages and files, and their wire payloads.
+"""The emulator's world: bots, guilds, channels, messages and files, and how they change.
 
 Layer: the emulator. Knows nothing of HTTP requests or the client; the REST handlers validate
-requests and call these methods, which change the state, persist it (when a store is attached)
-and publish the gateway-visible change on the event bus.
+requests and call these methods, which change the state, write it through to a store (when
+one is attached, ``persistence.py``) and publish the gateway-visible change on the event bus.
+The wire JSON of those changes comes from ``render.py`` (``State.render``), which reads the
+same tables.
 
 Messages of a channel are kept as a list of int ids sorted ascending, so that creating is an
 append, and every page is two bisects and a slice.
@@ -14,30 +16,20 @@ import base64
 import secrets
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .clock import Clock
 from .events import GUILD_MESSAGES, GUILDS, EmulatorEvent, EventBus
-from .models import MESSAGE_CONTENT, Attachment, Bot, Channel, Guild, Member, Message, Role
-from .permissions import BOT_DEFAULT, channel_permissions
+from .models import Attachment, Bot, Channel, Guild, Member, Message, Role
+from .permissions import ADMINISTRATOR, ALL, BOT_DEFAULT, channel_permissions
+from .render import AttachmentSigner, Renderer, iso
 from .snowflakes import SnowflakeFactory
 
+# AttachmentSigner and iso live in render.py; they stay importable from here.
 __all__ = ["AttachmentSigner", "State", "Store", "iso"]
 
 DAILY_IDENTIFIES = 1000
 DAY = 86_400.0
-
-
-def iso(epoch_seconds: float) -> str:
-    """Format epoch seconds as Discord's ISO 8601 timestamp (microseconds, +00:00)."""
-    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="microseconds")
-
-
-class AttachmentSigner(Protocol):
-    """Make a fresh signed CDN URL for an attachment."""
-
-    def __call__(self, channel_id: str, attachment_id: str, filename: str) -> str: ...
 
 
 class Store(Protocol):
@@ -72,7 +64,6 @@ class State:
         self.blobs: dict[str, bytes] = {}
         self.blob_types: dict[str, str | None] = {}
         self.store: Store | None = None
-        self.sign_url: AttachmentSigner = _unsigned
         self.gateway_url: Callable[[], str] = lambda: "ws://127.0.0.1/gateway"
         self._tokens: dict[str, Bot] = {}
         # (author id, nonce) -> (message id, Discord time); enforce_nonce dedupe.
@@ -80,6 +71,14 @@ class State:
         self.nonce_window = 300.0
         # application id -> command name -> command; in memory only (not in data_dir).
         self.commands: dict[str, dict[str, dict[str, Any]]] = {}
+        self.render = Renderer(
+            bots=self.bots,
+            humans=self.humans,
+            guilds=self.guilds,
+            channels=self.channels,
+            messages=self.messages,
+            clock=clock,
+        )
 
     def reset_indexes(self) -> None:
         """Forget the token and nonce indexes and the commands (after the tables were cleared)."""
@@ -191,7 +190,7 @@ class State:
         guild.roles[role_id] = Role(role_id, bot.username, perms, len(guild.roles), True)
         guild.members[bot.id] = Member(bot.id, [role_id], self.clock.now())
         self._save("guild", guild.id, guild)
-        payload = self.guild_create_payload(guild.id, bot.id)
+        payload = self.render.guild_create(guild.id, bot.id)
         self._publish("GUILD_CREATE", payload, guild.id, GUILDS, target_bot_id=bot.id)
 
     def set_permissions(self, guild: Guild, bot: Bot, permissions: int) -> None:
@@ -224,8 +223,6 @@ class State:
 
     def guild_permissions(self, guild: Guild, user_id: str) -> int:
         """Return a member's guild-level permissions (0 for a non-member)."""
-        from .permissions import ADMINISTRATOR, ALL
-
         if user_id == guild.owner_id:
             return ALL
         member = guild.members.get(user_id)
@@ -266,7 +263,7 @@ class State:
         guild.channel_ids.append(channel.id)
         self._save("guild", guild.id, guild)
         self._save("channel", channel.id, channel)
-        self._publish("CHANNEL_CREATE", self.channel_payload(channel), guild.id, GUILDS)
+        self._publish("CHANNEL_CREATE", self.render.channel(channel), guild.id, GUILDS)
         return channel
 
     def update_channel(self, channel: Channel, changes: dict[str, Any]) -> None:
@@ -274,11 +271,11 @@ class State:
         for name, value in changes.items():
             setattr(channel, name, value)
         self._save("channel", channel.id, channel)
-        self._publish("CHANNEL_UPDATE", self.channel_payload(channel), channel.guild_id, GUILDS)
+        self._publish("CHANNEL_UPDATE", self.render.channel(channel), channel.guild_id, GUILDS)
 
     def delete_channel(self, channel: Channel) -> dict[str, Any]:
         """Delete a channel and its messages; orphaned children lose their parent."""
-        payload = self.channel_payload(channel)
+        payload = self.render.channel(channel)
         guild = self.guilds[channel.guild_id]
         guild.channel_ids.remove(channel.id)
         del self.channels[channel.id]
@@ -357,7 +354,7 @@ class State:
         channel.last_message_id = str(message_id)
         # The channel row is not rewritten: loading derives last_message_id from the messages.
         self._save("message", str(message_id), message)
-        payload = self.message_event_payload(message, channel)
+        payload = self.render.message_event(message, channel)
         if nonce is not None:
             payload["nonce"] = nonce
         self._publish("MESSAGE_CREATE", payload, channel.guild_id, GUILD_MESSAGES)
@@ -374,7 +371,7 @@ class State:
         channel = self.channels[message.channel_id]
         self._publish(
             "MESSAGE_UPDATE",
-            self.message_event_payload(message, channel),
+            self.render.message_event(message, channel),
             channel.guild_id,
             GUILD_MESSAGES,
         )
@@ -488,273 +485,19 @@ class State:
         self._save("channel", channel.id, channel)
         self._publish(
             "MESSAGE_UPDATE",
-            self.message_event_payload(message, channel),
+            self.render.message_event(message, channel),
             channel.guild_id,
             GUILD_MESSAGES,
         )
-        last = iso(channel.last_pin_timestamp) if channel.last_pin_timestamp else None
         self._publish(
-            "CHANNEL_PINS_UPDATE",
-            {"guild_id": channel.guild_id, "channel_id": channel.id, "last_pin_timestamp": last},
-            channel.guild_id,
-            GUILDS,
+            "CHANNEL_PINS_UPDATE", self.render.pins_update(channel), channel.guild_id, GUILDS
         )
 
-    # -- payloads --------------------------------------------------------------------------
-
-    def user_payload(self, bot: Bot) -> dict[str, Any]:
-        """Return the bot's user object as ``GET /users/@me`` sends it."""
-        user = self.public_user(bot.id)
-        user.update({"mfa_enabled": False, "locale": "en-US", "verified": True, "email": None})
-        return user
-
-    def public_user(self, user_id: str) -> dict[str, Any]:
-        """Return a user object as it appears in messages and member lists."""
-        bot = self.bots.get(user_id)
-        name = bot.username if bot is not None else self.humans.get(user_id, "unknown")
-        return {
-            "id": user_id,
-            "username": name,
-            # Bots keep a four-digit discriminator; migrated users have "0".
-            "discriminator": "0" if bot is None else str(1000 + int(user_id) % 9000),
-            "global_name": None,
-            "avatar": None,
-            "avatar_decoration_data": None,
-            "collectibles": None,
-            "primary_guild": None,
-            "banner": None,
-            "accent_color": None,
-            "bot": bot is not None,
-            "system": False,
-            "public_flags": 0,
-            "flags": 0,
-        }
-
-    def role_payload(self, role: Role) -> dict[str, Any]:
-        """Return a role object."""
-        return {
-            "id": role.id,
-            "name": role.name,
-            "permissions": str(role.permissions),
-            "position": role.position,
-            "color": 0,
-            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
-            "hoist": False,
-            "managed": role.managed,
-            "mentionable": False,
-            "icon": None,
-            "unicode_emoji": None,
-            "flags": 0,
-        }
-
-    def member_payload(self, guild: Guild, user_id: str, *, with_user: bool) -> dict[str, Any]:
-        """Return a guild member object (partial without ``user``, as in messages)."""
-        member = guild.members[user_id]
-        payload: dict[str, Any] = {
-            "roles": list(member.role_ids),
-            "joined_at": iso(member.joined_at),
-            "nick": None,
-            "avatar": None,
-            "banner": None,
-            "premium_since": None,
-            "deaf": False,
-            "mute": False,
-            "pending": False,
-            "flags": 0,
-            "communication_disabled_until": None,
-        }
-        if with_user:
-            payload["user"] = self.public_user(user_id)
-        return payload
-
-    def guild_payload(self, guild: Guild) -> dict[str, Any]:
-        """Return a guild object as ``GET /guilds/{id}`` sends it."""
-        system = next((cid for cid in guild.channel_ids if self.channels[cid].type == 0), None)
-        return {
-            "id": guild.id,
-            "name": guild.name,
-            "icon": None,
-            "description": None,
-            "home_header": None,
-            "splash": None,
-            "discovery_splash": None,
-            "features": [],
-            "banner": None,
-            "owner_id": guild.owner_id,
-            "application_id": None,
-            "region": "deprecated",
-            "afk_channel_id": None,
-            "afk_timeout": 300,
-            "system_channel_id": system,
-            "system_channel_flags": 0,
-            "widget_enabled": False,
-            "widget_channel_id": None,
-            "verification_level": 0,
-            "roles": [self.role_payload(r) for r in guild.roles.values()],
-            "default_message_notifications": 0,
-            "mfa_level": 0,
-            "explicit_content_filter": 0,
-            "max_presences": None,
-            "max_members": 500000,
-            "max_stage_video_channel_users": 50,
-            "max_video_channel_users": 25,
-            "vanity_url_code": None,
-            "premium_tier": 0,
-            "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
-            "rules_channel_id": None,
-            "safety_alerts_channel_id": None,
-            "public_updates_channel_id": None,
-            "premium_progress_bar_enabled": False,
-            "nsfw": False,
-            "nsfw_level": 0,
-            "emojis": [],
-            "stickers": [],
-            "incidents_data": None,
-        }
+    # -- the gateway's contract -----------------------------------------------------------
 
     def guild_create_payload(self, guild_id: str, bot_id: str) -> dict[str, Any]:
-        """Return the full GUILD_CREATE object for ``bot_id`` (roles, channels, members, ...)."""
-        guild = self.guilds[guild_id]
-        payload = self.guild_payload(guild)
-        members = [uid for uid in (guild.owner_id, bot_id) if uid in guild.members]
-        payload.update(
-            {
-                "joined_at": iso(guild.members[bot_id].joined_at)
-                if bot_id in guild.members
-                else iso(self.clock.now()),
-                "large": False,
-                "unavailable": False,
-                "member_count": len(guild.members),
-                "voice_states": [],
-                "members": [self.member_payload(guild, uid, with_user=True) for uid in members],
-                "channels": [self.channel_payload(self.channels[c]) for c in guild.channel_ids],
-                "threads": [],
-                "presences": [],
-                "stage_instances": [],
-                "guild_scheduled_events": [],
-                "soundboard_sounds": [],
-                "lazy": True,
-            }
-        )
-        return payload
-
-    def channel_payload(self, channel: Channel) -> dict[str, Any]:
-        """Return a guild channel object."""
-        payload: dict[str, Any] = {
-            "id": channel.id,
-            "type": channel.type,
-            "guild_id": channel.guild_id,
-            "name": channel.name,
-            "position": channel.position,
-            "permission_overwrites": [dict(o) for o in channel.permission_overwrites],
-            "parent_id": channel.parent_id,
-            "flags": channel.flags,
-            "nsfw": channel.nsfw,
-        }
-        if channel.type in (2, 13):
-            payload.update(
-                {
-                    "bitrate": channel.bitrate,
-                    "user_limit": channel.user_limit,
-                    "rtc_region": None,
-                    "last_message_id": channel.last_message_id,
-                    "rate_limit_per_user": channel.rate_limit_per_user,
-                }
-            )
-        elif channel.type != 4:
-            payload.update(
-                {
-                    "topic": channel.topic,
-                    "last_message_id": channel.last_message_id,
-                    "rate_limit_per_user": channel.rate_limit_per_user,
-                    "last_pin_timestamp": iso(channel.last_pin_timestamp)
-                    if channel.last_pin_timestamp
-                    else None,
-                }
-            )
-        return payload
-
-    def attachment_payload(self, channel_id: str, attachment: Attachment) -> dict[str, Any]:
-        """Return an attachment object with a freshly signed URL."""
-        url = self.sign_url(channel_id, attachment.id, attachment.filename)
-        payload: dict[str, Any] = {
-            "id": attachment.id,
-            "filename": attachment.filename,
-            "size": attachment.size,
-            "url": url,
-            "proxy_url": url,
-            "flags": attachment.flags,
-        }
-        if attachment.content_type is not None:
-            payload["content_type"] = attachment.content_type
-        if attachment.description is not None:
-            payload["description"] = attachment.description
-        if attachment.title is not None:
-            payload["title"] = attachment.title
-        if attachment.width is not None:
-            payload["width"] = attachment.width
-            payload["height"] = attachment.height
-        return payload
-
-    def message_payload(
-        self, message: Message, viewer: Bot | None = None, *, nested: bool = True
-    ) -> dict[str, Any]:
-        """Return a message object as the REST API sends it.
-
-        Args:
-            message: The message.
-            viewer: The bot reading it. Without the MESSAGE_CONTENT intent a bot sees empty
-                content, embeds, attachments and components, except in its own messages and
-                in messages that mention it (facts 2.10).
-            nested: Include ``referenced_message`` of a reply (one level deep, as Discord).
-        """
-        payload: dict[str, Any] = {
-            "type": message.type,
-            "content": message.content,
-            "mentions": [self.public_user(u) for u in message.mentions],
-            "mention_roles": list(message.mention_roles),
-            "attachments": [
-                self.attachment_payload(message.channel_id, a) for a in message.attachments
-            ],
-            "embeds": list(message.embeds),
-            "timestamp": iso(message.timestamp),
-            "edited_timestamp": iso(message.edited_timestamp) if message.edited_timestamp else None,
-            "flags": message.flags,
-            "components": list(message.components),
-            "id": str(message.id),
-            "channel_id": message.channel_id,
-            "author": self.public_user(message.author_id),
-            "pinned": message.pinned,
-            "mention_everyone": message.mention_everyone,
-            "tts": message.tts,
-        }
-        if (
-            viewer is not None
-            and not viewer.approved_intents & MESSAGE_CONTENT
-            and message.author_id != viewer.id
-            and viewer.id not in message.mentions
-        ):
-            payload.update({"content": "", "embeds": [], "attachments": [], "components": []})
-        if message.message_reference is not None:
-            payload["message_reference"] = dict(message.message_reference)
-            if message.type == 19 and nested:
-                # A reply carries the message it answers, one level deep (null once deleted).
-                target = self.messages.get(int(message.message_reference["message_id"]))
-                payload["referenced_message"] = (
-                    None if target is None else self.message_payload(target, viewer, nested=False)
-                )
-        return payload
-
-    def message_event_payload(self, message: Message, channel: Channel) -> dict[str, Any]:
-        """Return the MESSAGE_CREATE/UPDATE payload: the message, guild_id, member, type."""
-        payload = self.message_payload(message)
-        payload["guild_id"] = channel.guild_id
-        payload["channel_type"] = channel.type
-        guild = self.guilds.get(channel.guild_id)
-        if guild is not None and message.author_id in guild.members:
-            payload["member"] = self.member_payload(guild, message.author_id, with_user=False)
-        return payload
+        """Return the full GUILD_CREATE object for ``bot_id`` (``render.guild_create``)."""
+        return self.render.guild_create(guild_id, bot_id)
 
 
 def make_token(user_id: str) -> str:
@@ -763,7 +506,3 @@ def make_token(user_id: str) -> str:
     second = base64.urlsafe_b64encode(secrets.token_bytes(4)).decode().rstrip("=")
     third = base64.urlsafe_b64encode(secrets.token_bytes(27)).decode().rstrip("=")
     return f"{first}.{second}.{third}"
-
-
-def _unsigned(channel_id: str, attachment_id: str, filename: str) -> str:
-    return f"/attachments/{channel_id}/{attachment_id}/{filename}"

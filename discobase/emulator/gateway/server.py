@@ -2,8 +2,9 @@
 
 Layer: the emulator's gateway. It reads the emulator's state only through the contract in
 ARCHITECTURE.md (``state.bot_by_token``, ``guilds_for_bot``, ``guild_create_payload``,
-``session_start_limit``, ``record_identify``, the event bus and the clock) and imports
-nothing from the client packages (``discobase.http``, ``discobase.gateway``, storage).
+``session_start_limit``, ``record_identify``, ``guilds``, the user and member objects of
+``state.render``, the event bus and the clock) and imports nothing from the client packages
+(``discobase.http``, ``discobase.gateway``, storage).
 
 Served at ``/gateway`` (the URL ``GET /gateway`` returns) and ``/gateway/resume`` (READY's
 ``resume_gateway_url``); both speak the same protocol, and the counters record which one each
@@ -258,7 +259,7 @@ class GatewayServer(DispatchFaultControls):
         guild["unavailable"] = False
         if session.intents & GUILD_PRESENCES:
             # With presences Discord lists every member of a (non-large) guild.
-            guild["members"] = self._members(guild_id, session.bot_id)
+            guild["members"] = self._members(guild_id)
         return guild
 
     def in_guild(self, session: Session, guild_id: str) -> bool:
@@ -290,24 +291,8 @@ class GatewayServer(DispatchFaultControls):
         return ready
 
     def _user(self, bot: Any) -> dict[str, Any]:
-        user_payload = getattr(self._state, "user_payload", None)
-        if callable(user_payload):
-            user: dict[str, Any] = dict(user_payload(bot))
-            return user
-        return {
-            "id": str(bot.id),
-            "username": bot.username,
-            "discriminator": "0",
-            "global_name": None,
-            "avatar": None,
-            "bot": True,
-            "system": False,
-            "verified": True,
-            "mfa_enabled": False,
-            "email": None,
-            "flags": 0,
-            "public_flags": 0,
-        }
+        user: dict[str, Any] = dict(self._state.render.current_user(bot))
+        return user
 
     def _resume_url(self) -> str:
         url = str(self._emulator.url)
@@ -325,20 +310,13 @@ class GatewayServer(DispatchFaultControls):
         mine = {str(g.id) for g in self._state.guilds_for_bot(session.bot_id)}
         for guild_id in (str(g) for g in requested):
             if guild_id in mine:
-                payload = members_chunk(self._members(guild_id, session.bot_id), guild_id, d)
+                payload = members_chunk(self._members(guild_id), guild_id, d)
                 self.delivery.deliver(session, "GUILD_MEMBERS_CHUNK", payload, guild_id)
 
-    def _members(self, guild_id: str, bot_id: str) -> list[dict[str, Any]]:
-        guilds = getattr(self._state, "guilds", None)
-        member_payload = getattr(self._state, "member_payload", None)
-        if isinstance(guilds, dict) and guild_id in guilds and callable(member_payload):
-            guild = guilds[guild_id]
-            return [member_payload(guild, uid, with_user=True) for uid in guild.members]
-        # The contract's fallback: the members GUILD_CREATE carries (the bot and the owner).
-        members: list[dict[str, Any]] = self._state.guild_create_payload(guild_id, bot_id)[
-            "members"
-        ]
-        return members
+    def _members(self, guild_id: str) -> list[dict[str, Any]]:
+        guild = self._state.guilds[guild_id]
+        render = self._state.render
+        return [render.member(guild, uid, with_user=True) for uid in guild.members]
 
     def resumable_session(self, session_id: str, bot_id: str, seq: int | None) -> Session | None:
         """Return the session a RESUME may take over, or None (unknown, foreign, bad seq)."""

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import form_error
 from ..events import GUILD_INVITES, EmulatorEvent
 from ..permissions import CREATE_INSTANT_INVITE
-from ..state import iso
+from ..render import iso
 from .access import channel_for
 from .context import Context, Reply
 
@@ -55,7 +55,7 @@ async def create_invite(ctx: Context) -> Reply:
     code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
     created_at = iso(now)
     expires_at = iso(now + max_age) if max_age else None
-    inviter = ctx.state.public_user(ctx.bot.id)
+    inviter = ctx.state.render.user(ctx.bot.id)
     invite = {
         "type": 0,
         "code": code,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from ..errors import ApiError, form_error
 from ..permissions import PIN_MESSAGES, READ_MESSAGE_HISTORY
-from ..state import iso
+from ..render import iso
 from .access import channel_for, message_in
 from .context import Context, Reply
 from .users import query_int
@@ -46,7 +46,7 @@ async def list_pins(ctx: Context) -> Reply:
     items = [
         {
             "pinned_at": iso(at),
-            "message": ctx.state.message_payload(ctx.state.messages[mid], ctx.bot),
+            "message": ctx.state.render.message(ctx.state.messages[mid], ctx.bot),
         }
         for at, mid in pins[:limit]
     ]
@@ -60,7 +60,7 @@ async def list_pins_legacy(ctx: Context) -> Reply:
         return Reply(200, [])
     newest = list(reversed(channel.pins))[:50]
     return Reply(
-        200, [ctx.state.message_payload(ctx.state.messages[mid], ctx.bot) for _, mid in newest]
+        200, [ctx.state.render.message(ctx.state.messages[mid], ctx.bot) for _, mid in newest]
     )
 
 

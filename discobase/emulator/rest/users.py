@@ -22,7 +22,7 @@ __all__ = [
 
 async def get_current_user(ctx: Context) -> Reply:
     """``GET /users/@me``."""
-    return Reply(200, ctx.state.user_payload(ctx.bot))
+    return Reply(200, ctx.state.render.current_user(ctx.bot))
 
 
 def query_int(ctx: Context, name: str, default: int, low: int, high: int) -> int:
@@ -96,7 +96,7 @@ async def leave_guild(ctx: Context) -> Reply:
 async def get_application(ctx: Context) -> Reply:
     """``GET /oauth2/applications/@me`` (and ``/applications/@me``)."""
     bot = ctx.bot
-    user = ctx.state.public_user(bot.id)
+    user = ctx.state.render.user(bot.id)
     app: dict[str, Any] = {
         "id": bot.application_id,
         "name": bot.username,
@@ -113,7 +113,7 @@ async def get_application(ctx: Context) -> Reply:
         "redirect_uris": [],
         "interactions_endpoint_url": None,
         "role_connections_verification_url": None,
-        "owner": ctx.state.public_user(bot.id),
+        "owner": ctx.state.render.user(bot.id),
         "approximate_guild_count": len(ctx.state.guilds_for_bot(bot.id)),
         "approximate_user_install_count": 0,
         "approximate_user_authorization_count": 0,
