@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from discobase.errors import UsageError
 from discobase.gateway.cache import GatewayCache, GuildState
+from discobase.gateway.config import ProtocolConfig
 from discobase.gateway.enums import Intents
 from discobase.gateway.errors import GatewayClientClosed, GatewayError
 from discobase.gateway.events import DispatchEvent, GatewayEvent
-from discobase.gateway.protocol import GatewayProtocol, Phase, ProtocolConfig
+from discobase.gateway.protocol import GatewayProtocol, Phase
 
 if TYPE_CHECKING:
     from discobase.gateway.connection import GatewayRunner

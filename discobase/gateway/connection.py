@@ -25,18 +25,10 @@ import aiohttp
 from yarl import URL
 
 from discobase._json import JSONDecodeError, dumps_str, loads
+from discobase.gateway.actions import Action, Connect, Deliver, Disconnect, Fail, Send, Stop
 from discobase.gateway.events import GatewayEvent
 from discobase.gateway.inflate import InflateError, ZlibStreamInflater
-from discobase.gateway.protocol import (
-    Action,
-    Connect,
-    Deliver,
-    Disconnect,
-    Fail,
-    GatewayProtocol,
-    Send,
-    Stop,
-)
+from discobase.gateway.protocol import GatewayProtocol
 
 __all__ = ["LATE_BEAT_WARNING", "GatewayRunner", "RunnerStats", "gateway_url"]
 

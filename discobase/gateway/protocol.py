@@ -29,27 +29,29 @@ Two kinds of state are kept apart, because libraries lost sessions by mixing the
 All times are real seconds on the caller's monotonic clock. ``time_scale`` (real seconds per
 Discord second) scales this module's own constants; the heartbeat interval arrives already
 scaled in HELLO.
+
+This module holds the rules: the vocabulary, the table, the reactions and the session. What
+they use stands beside it, sans-IO too: ``actions.py`` (what the caller must do),
+``config.py`` (:class:`ProtocolConfig`), ``connection_state.py`` (:class:`ConnectionState`),
+``payloads.py`` (IDENTIFY, RESUME and heartbeats built; HELLO and READY read) and
+``budget.py`` (the daily identify budget and the spacing between identifies).
 """
 
 from __future__ import annotations
 
 import enum
-import sys
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from discobase._json import dumps
-from discobase.errors import UsageError
-from discobase.gateway.enums import CloseCode, Intents, Opcode
-from discobase.gateway.errors import (
-    GatewayClosed,
-    GatewayError,
-    HandshakeTimeout,
-    IdentifyBudgetExhausted,
-)
-from discobase.gateway.events import DispatchEvent, GatewayEvent, SessionEvent
+from discobase.gateway import payloads
+from discobase.gateway.actions import Action, Connect, Deliver, Disconnect, Fail, Send, Stop
+from discobase.gateway.budget import IdentifyBudget
+from discobase.gateway.config import ProtocolConfig
+from discobase.gateway.connection_state import ConnectionState
+from discobase.gateway.enums import CloseCode, Opcode
+from discobase.gateway.errors import GatewayClosed, GatewayError, HandshakeTimeout
+from discobase.gateway.events import DispatchEvent, SessionEvent
 from discobase.gateway.sendlimit import (
     GATEWAY_SEND_LIMIT,
     GATEWAY_SEND_WINDOW,
@@ -73,59 +75,6 @@ __all__ = [
     "Stop",
     "Trigger",
 ]
-
-#: Largest payload Discord accepts from a client, in bytes (bigger ones close with 4002).
-MAX_PAYLOAD_BYTES = 4096
-
-
-# --- actions: what the caller must do ------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``payload`` as one JSON text frame on the current connection."""
-
-    payload: dict[str, Any] = field(repr=False)  # IDENTIFY and RESUME carry the token
-    op: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnect:
-    """Close the current connection with ``code`` and forget it (its close is not reported)."""
-
-    code: int
-
-
-@dataclass(frozen=True, slots=True)
-class Connect:
-    """Open a new connection to ``url`` after ``delay`` seconds, then report how it went."""
-
-    url: str
-    delay: float
-    resume: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Deliver:
-    """Hand ``event`` to the listeners."""
-
-    event: GatewayEvent
-
-
-@dataclass(frozen=True, slots=True)
-class Fail:
-    """Stop for good and raise ``error`` to the application."""
-
-    error: GatewayError
-
-
-@dataclass(frozen=True, slots=True)
-class Stop:
-    """The client was closed; stop the loop."""
-
-
-Action = Send | Disconnect | Connect | Deliver | Fail | Stop
-
 
 # --- the state machine's vocabulary --------------------------------------------------------
 
@@ -238,74 +187,6 @@ TRANSITIONS: dict[tuple[Phase, Trigger], tuple[Reaction, Phase | None]] = {
 }
 
 
-# --- configuration and state ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ProtocolConfig:
-    """The constants the protocol runs on; times in Discord seconds, scaled by ``time_scale``.
-
-    Attributes:
-        token: the bot token (sent in IDENTIFY and RESUME only).
-        url: the base gateway URL from ``GET /gateway/bot``.
-        intents: the intents to identify with.
-        time_scale: real seconds per Discord second.
-        session_start_limit: ``session_start_limit`` from ``GET /gateway/bot``
-            (``total``, ``remaining``, ``reset_after`` in wire milliseconds, already scaled by the
-            server like every interval), or ``None`` when unknown.
-        identify_floor: session starts always left unused; identifying below it raises.
-        identify_spacing: seconds between two identifies (Discord: ``max_concurrency`` per 5 s).
-        hello_timeout: seconds to wait for HELLO after the socket opens.
-        ready_timeout: seconds to wait for READY or RESUMED after IDENTIFY or RESUME.
-        min_real_timeout: a floor in *real* seconds under the scaled handshake timeouts:
-            network and scheduling latency do not shrink with ``time_scale``.
-        latency_margin: real seconds added to the scaled send window and identify spacing:
-            Discord measures arrivals, the client departures, and latency does not scale.
-        backoff_base: seconds; the first retry waits up to this (full jitter).
-        backoff_cap: seconds; no retry waits longer.
-        backoff_reset_after: seconds a connection must stay up before the backoff restarts.
-        invalid_session_wait: (low, high) seconds to wait after op 9.
-        properties: the ``properties`` object of IDENTIFY.
-    """
-
-    token: str = field(repr=False)
-    url: str
-    intents: int = int(Intents.GUILDS | Intents.GUILD_MESSAGES)
-    time_scale: float = 1.0
-    session_start_limit: Mapping[str, Any] | None = None
-    identify_floor: int = 10
-    identify_spacing: float = 5.0
-    hello_timeout: float = 20.0
-    ready_timeout: float = 15.0
-    min_real_timeout: float = 1.0
-    latency_margin: float = 0.5
-    backoff_base: float = 1.0
-    backoff_cap: float = 60.0
-    backoff_reset_after: float = 60.0
-    invalid_session_wait: tuple[float, float] = (1.0, 5.0)
-    properties: Mapping[str, str] = field(
-        default_factory=lambda: {"os": sys.platform, "browser": "discobase", "device": "discobase"}
-    )
-
-
-@dataclass(slots=True)
-class ConnectionState:
-    """What belongs to one connection and must be new on every connect."""
-
-    url: str
-    opened_at: float
-    limiter: SendLimiter
-    hello_deadline: float | None
-    interval: float | None = None  # heartbeat interval, real seconds
-    next_beat: float | None = None
-    acked: bool = True  # no heartbeat sent yet on this connection, so none is missing
-    resuming: bool = False
-    authenticate_at: float | None = None  # IDENTIFY held back by the identify spacing
-    ready_deadline: float | None = None
-    connected_at: float | None = None
-    heartbeats_sent: int = 0
-
-
 class GatewayProtocol:
     """The gateway's rules for one shard, fed events, answering with actions.
 
@@ -328,25 +209,24 @@ class GatewayProtocol:
         self.pending_url: str | None = None
         self.pending_resume = False
         self.failures = 0  # consecutive connections that ended without staying up
-        self.last_identify_at: float | None = None
+        self.budget = IdentifyBudget(config)
         self.identifies = 0
         self.resumes = 0
         self.last_error: GatewayError | None = None
         self.commands: deque[dict[str, Any]] = deque()
         self._socket_open = False
         self._now = 0.0
-        self._budget_remaining: int | None = None
-        self._budget_resets_at: float | None = None
+
+    @property
+    def last_identify_at(self) -> float | None:
+        """Return when the last IDENTIFY went out, or ``None``."""
+        return self.budget.last_identify_at
 
     # --- inputs -------------------------------------------------------------------------
 
     def start(self, now: float) -> list[Action]:
         """Begin: the first connection goes to the base URL at once."""
-        limit = self.config.session_start_limit
-        if limit is not None and "remaining" in limit:
-            self._budget_remaining = int(limit["remaining"])
-            reset_after = float(limit.get("reset_after", 0)) / 1000.0
-            self._budget_resets_at = now + reset_after
+        self.budget.start(now)
         return self._transition(Trigger.START, now)
 
     def connection_opened(self, now: float) -> list[Action]:
@@ -428,8 +308,7 @@ class GatewayProtocol:
             UsageError: the payload is larger than Discord accepts.
         """
         self._now = now
-        if len(dumps(payload)) > MAX_PAYLOAD_BYTES:
-            raise UsageError(f"gateway payloads are limited to {MAX_PAYLOAD_BYTES} bytes")
+        payloads.check_command(payload)
         self.commands.append(payload)
         return self._flush_commands(now)
 
@@ -503,9 +382,9 @@ class GatewayProtocol:
     def _on_authenticate(self, now: float, data: Any, previous: Phase) -> list[Action]:
         conn = self._conn()
         conn.hello_deadline = None
-        interval_ms = data.get("heartbeat_interval") if isinstance(data, Mapping) else None
-        if isinstance(interval_ms, int | float) and interval_ms > 0:
-            conn.interval = float(interval_ms) / 1000.0
+        interval = payloads.heartbeat_interval(data)
+        if interval is not None:
+            conn.interval = interval
             # The first beat is jittered so that clients reconnecting together spread out.
             conn.next_beat = now + conn.interval * self._random()
             reserve = heartbeat_reserve(conn.limiter.window, conn.interval)
@@ -515,7 +394,7 @@ class GatewayProtocol:
             conn.authenticate_at = now
         else:
             conn.resuming = False
-            conn.authenticate_at = max(now, self._identify_allowed_at())
+            conn.authenticate_at = max(now, self.budget.allowed_at())
         return self._authenticate(now)
 
     def _on_start_session(self, now: float, data: Any, previous: Phase) -> list[Action]:
@@ -523,9 +402,9 @@ class GatewayProtocol:
         conn.ready_deadline = None
         conn.connected_at = now
         ready = data.get("d") if isinstance(data, Mapping) else None
-        if isinstance(ready, Mapping):
-            self.session_id = _str_or_none(ready.get("session_id"))
-            self.resume_url = _str_or_none(ready.get("resume_gateway_url"))
+        session = payloads.ready_session(ready)
+        if session is not None:
+            self.session_id, self.resume_url = session
         self.failed_resumes = 0
         actions: list[Action] = [
             Deliver(DispatchEvent("READY", ready)),
@@ -640,7 +519,7 @@ class GatewayProtocol:
         url = (self.resume_url or self.config.url) if resume else self.config.url
         if not resume:
             # Do not hold a socket open while the identify spacing runs out.
-            delay = max(delay, self._identify_allowed_at() - now)
+            delay = max(delay, self.budget.allowed_at() - now)
         self.pending_url = url
         self.pending_resume = resume
         return Connect(url=url, delay=max(0.0, delay), resume=resume)
@@ -654,12 +533,9 @@ class GatewayProtocol:
         conn.limiter.record(now)
         if conn.resuming:
             self.resumes += 1
-            payload = {
-                "op": int(Opcode.RESUME),
-                "d": {"token": self.config.token, "session_id": self.session_id, "seq": self.seq},
-            }
+            payload = payloads.resume(self.config.token, self.session_id, self.seq)
             return [Send(payload, op=int(Opcode.RESUME))]
-        refusal = self._check_budget(now)
+        refusal = self.budget.refusal(now)
         if refusal is not None:
             self.last_error = refusal
             self.phase = Phase.FAILED
@@ -667,47 +543,14 @@ class GatewayProtocol:
             self._socket_open = False
             return [Disconnect(CloseCode.NORMAL), Fail(refusal)]
         self.identifies += 1
-        self.last_identify_at = now
-        if self._budget_remaining is not None:
-            self._budget_remaining -= 1
-        payload = {
-            "op": int(Opcode.IDENTIFY),
-            "d": {
-                "token": self.config.token,
-                "intents": int(self.config.intents),
-                "properties": dict(self.config.properties),
-                "compress": False,
-                "large_threshold": 50,
-            },
-        }
-        return [Send(payload, op=int(Opcode.IDENTIFY))]
-
-    def _check_budget(self, now: float) -> IdentifyBudgetExhausted | None:
-        if self._budget_remaining is None or self._budget_resets_at is None:
-            return None
-        limit = self.config.session_start_limit or {}
-        if now >= self._budget_resets_at and "total" in limit:
-            # Discord refilled the budget; assume the same daily window again.
-            self._budget_remaining = int(limit["total"])
-            self._budget_resets_at = now + self._scaled(86400.0)
-        if self._budget_remaining <= self.config.identify_floor:
-            reset_in = max(0.0, self._budget_resets_at - now)
-            return IdentifyBudgetExhausted(
-                self._budget_remaining, self.config.identify_floor, reset_in
-            )
-        return None
-
-    def _identify_allowed_at(self) -> float:
-        if self.last_identify_at is None:
-            return float("-inf")
-        spacing = self._scaled(self.config.identify_spacing) + self.config.latency_margin
-        return self.last_identify_at + spacing
+        self.budget.spend(now)
+        return [Send(payloads.identify(self.config), op=int(Opcode.IDENTIFY))]
 
     def _heartbeat(self, now: float) -> Send:
         conn = self._conn()
         conn.limiter.record(now)
         conn.heartbeats_sent += 1
-        return Send({"op": int(Opcode.HEARTBEAT), "d": self.seq}, op=int(Opcode.HEARTBEAT))
+        return Send(payloads.heartbeat(self.seq), op=int(Opcode.HEARTBEAT))
 
     def _flush_commands(self, now: float) -> list[Action]:
         conn = self.conn
@@ -738,7 +581,3 @@ class GatewayProtocol:
 
 
 _DISPATCH_TRIGGERS = {"READY": Trigger.READY, "RESUMED": Trigger.RESUMED}
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

@@ -54,18 +54,55 @@ def test_import_does_not_load_aiohttp_or_the_http_client() -> None:
     assert out.stdout.strip() == ""
 
 
-@pytest.mark.parametrize(
-    "module", ["protocol", "enums", "errors", "events", "sendlimit", "inflate", "cache"]
-)
-def test_the_sans_io_modules_import_neither_aiohttp_nor_asyncio(module: str) -> None:
-    source = (Path(gateway.__file__).parent / f"{module}.py").read_text()
-    imported: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+SANS_IO = [
+    "protocol",
+    "actions",
+    "budget",
+    "config",
+    "connection_state",
+    "payloads",
+    "enums",
+    "errors",
+    "events",
+    "sendlimit",
+    "inflate",
+    "cache",
+]
+
+
+def _imports(path: Path) -> set[str]:
+    """Return every module ``path`` imports (``from x import y``: ``x`` and ``x.y``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
+            names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert not imported & {"aiohttp", "asyncio"}, imported
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+@pytest.mark.parametrize("module", SANS_IO)
+def test_the_sans_io_modules_import_neither_aiohttp_nor_asyncio(module: str) -> None:
+    """The protocol and its parts, and every discobase module they import in turn, stay sans-IO.
+
+    Packages' ``__init__`` are not followed: ``discobase.gateway``'s loads the client, but
+    nothing of the parts' own code depends on it.
+    """
+    root = Path(gateway.__file__).parents[1]
+    seen: set[str] = set()
+    todo = [f"discobase.gateway.{module}"]
+    while todo:
+        name = todo.pop()
+        path = root.joinpath(*name.split(".")[1:]).with_suffix(".py")
+        if name in seen or not path.is_file():
+            continue
+        seen.add(name)
+        imported = _imports(path)
+        tops = {n.split(".")[0] for n in imported}
+        assert not tops & {"aiohttp", "asyncio"}, (name, tops)
+        todo.extend(n for n in imported if n.startswith("discobase."))
+    assert not seen & {"discobase.gateway.connection", "discobase.gateway.client"}, seen
 
 
 # --- zlib-stream -----------------------------------------------------------------------
