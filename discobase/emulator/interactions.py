@@ -20,7 +20,8 @@ application-commands, message-components):
   message of the channel, so no MESSAGE_CREATE is sent and history reads never return it.
 
 Commands are kept in memory only (not in ``data_dir``), like the global commands of
-``rest/commands.py``; so are interactions.
+``rest/commands.py``; so are interactions. What a member does (invoke a command, click,
+type into an autocomplete option) is ``members.py``, the emulator's Python API for it.
 """
 
 from __future__ import annotations
@@ -29,13 +30,11 @@ import asyncio
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .events import EmulatorEvent
-from .models import Member, Message, Role
-
-if TYPE_CHECKING:
-    from .server import Emulator
+from .models import Message
+from .state import State
 
 __all__ = [
     "DEADLINE",
@@ -46,7 +45,8 @@ __all__ = [
     "InteractionError",
     "InteractionResult",
     "InteractionStore",
-    "InteractionsMixin",
+    "components_of",
+    "render_message",
 ]
 
 #: Discord seconds an app has for its first callback.
@@ -179,7 +179,7 @@ class InteractionResult:
 
     def buttons(self) -> list[dict[str, Any]]:
         """Return every button of the message (action rows' children of type 2)."""
-        return list(_components_of(self.message, BUTTON))
+        return list(components_of(self.message, BUTTON))
 
     def text(self) -> str:
         """Return the message as one text: content, then each embed's title, description,
@@ -206,7 +206,7 @@ def render_message(message: Mapping[str, Any]) -> str:
         if footer.get("text"):
             lines.append(f"-- {footer['text']}")
     labels = []
-    for button in _components_of(message, BUTTON):
+    for button in components_of(message, BUTTON):
         label = str(button.get("label") or button.get("emoji", {}).get("name") or "?")
         labels.append(f"[{label}{' (disabled)' if button.get('disabled') else ''}]")
     if labels:
@@ -214,7 +214,8 @@ def render_message(message: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _components_of(message: Mapping[str, Any] | None, kind: int) -> Any:
+def components_of(message: Mapping[str, Any] | None, kind: int) -> Any:
+    """Yield the components of type ``kind`` of a message payload (rows and their children)."""
     if message is None:
         return
     for row in message.get("components") or []:
@@ -231,11 +232,11 @@ class InteractionStore:
     """The interactions and guild commands of one emulator.
 
     Args:
-        emu: The emulator.
+        state: The emulator's state (channels, messages, the global commands, the bus).
     """
 
-    def __init__(self, emu: Emulator) -> None:
-        self.emu = emu
+    def __init__(self, state: State) -> None:
+        self.state = state
         self.by_id: dict[str, Interaction] = {}
         self._by_token: dict[str, Interaction] = {}
         # (application id, guild id) -> command name -> command.
@@ -247,6 +248,19 @@ class InteractionStore:
         self.counts: dict[str, int] = {"created": 0, "callbacks": 0, "late": 0, "unanswered": 0}
         # "application id:guild id" (or ":global") -> Discord times of command creations.
         self.command_creates: dict[str, list[float]] = {}
+
+    def clear(self) -> None:
+        """Forget every interaction, guild command and count (``Emulator.reset_data``)."""
+        for table in (
+            self.by_id,
+            self._by_token,
+            self.guild_commands,
+            self.ephemeral,
+            self.answering,
+            self.command_creates,
+        ):
+            table.clear()
+        self.counts = dict.fromkeys(self.counts, 0)
 
     # -- lookup ------------------------------------------------------------------------
 
@@ -266,11 +280,11 @@ class InteractionStore:
 
     def message(self, message_id: int) -> Message | None:
         """Return an interaction message: an ephemeral one, or one of a channel."""
-        return self.ephemeral.get(message_id) or self.emu.state.messages.get(message_id)
+        return self.ephemeral.get(message_id) or self.state.messages.get(message_id)
 
     def commands_for(self, application_id: str, guild_id: str) -> dict[str, dict[str, Any]]:
         """Return the commands a member of ``guild_id`` sees: global, then the guild's own."""
-        found = dict(self.emu.state.commands.get(application_id, {}))
+        found = dict(self.state.commands.get(application_id, {}))
         found.update(self.guild_commands.get((application_id, guild_id), {}))
         return found
 
@@ -278,8 +292,7 @@ class InteractionStore:
 
     def message_payload(self, message: Message) -> dict[str, Any]:
         """Return an interaction message as the API shows it (webhook and interaction ids)."""
-        state = self.emu.state
-        payload = state.render.message(message)
+        payload = self.state.render.message(message)
         interaction = self.answering.get(message.id)
         if interaction is not None:
             payload["webhook_id"] = interaction.application_id
@@ -291,7 +304,7 @@ class InteractionStore:
         metadata: dict[str, Any] = {
             "id": interaction.id,
             "type": interaction.type,
-            "user": self.emu.state.render.user(interaction.user_id),
+            "user": self.state.render.user(interaction.user_id),
             "authorizing_integration_owners": {"0": interaction.guild_id},
         }
         if interaction.original_id is not None:
@@ -302,7 +315,7 @@ class InteractionStore:
 
     def post(self, interaction: Interaction, fields: dict[str, Any], *, kind: int) -> Message:
         """Create a message answering ``interaction`` (ephemeral ones outside the channel)."""
-        state = self.emu.state
+        state = self.state
         flags = int(fields.get("flags", 0))
         if flags & EPHEMERAL:
             message = Message(
@@ -325,18 +338,18 @@ class InteractionStore:
 
     def edit(self, message: Message, changes: dict[str, Any]) -> None:
         """Apply changes to an interaction message (MESSAGE_UPDATE for a channel's)."""
-        changes = {**changes, "edited_timestamp": self.emu.state.clock.now()}
+        changes = {**changes, "edited_timestamp": self.state.clock.now()}
         if message.id in self.ephemeral:
             for name, value in changes.items():
                 setattr(message, name, value)
             return
-        self.emu.state.edit_message(message, changes)
+        self.state.edit_message(message, changes)
 
     def delete(self, message: Message) -> None:
         """Delete an interaction message."""
         if self.ephemeral.pop(message.id, None) is not None:
             return
-        self.emu.state.delete_message(message)
+        self.state.delete_message(message)
 
     # -- creating interactions ---------------------------------------------------------
 
@@ -352,8 +365,7 @@ class InteractionStore:
         message: Message | None = None,
     ) -> Interaction:
         """Make an interaction and send INTERACTION_CREATE to the app's gateway sessions."""
-        emu = self.emu
-        state = emu.state
+        state = self.state
         bot = state.bots[bot_id]
         guild = state.guilds[guild_id]
         channel = state.channels[channel_id]
@@ -409,7 +421,7 @@ class InteractionStore:
     ) -> InteractionResult:
         """Wait for the app's callback (3 Discord seconds) and, when ``settle``, for a
         deferral to be followed up; return what the member sees."""
-        clock = self.emu.clock
+        clock = self.state.clock
         loop = asyncio.get_running_loop()
         deadline = loop.time() + clock.to_real(DEADLINE)
         while interaction.callback is None:
@@ -453,381 +465,3 @@ class InteractionStore:
             modal=dict(data) if kind == MODAL else None,
             error=error,
         )
-
-
-def _resolve_command(
-    store: InteractionStore, application_id: str, guild_id: str, name: str
-) -> tuple[dict[str, Any], list[str]]:
-    parts = name.strip().lstrip("/").split()
-    if not parts:
-        raise InteractionError("a command name is needed")
-    command = store.commands_for(application_id, guild_id).get(parts[0])
-    if command is None or command.get("type", 1) != 1:
-        raise InteractionError(f"no slash command /{parts[0]} in this guild")
-    return command, parts[1:]
-
-
-def _option_value(option: dict[str, Any], value: Any, *, partial: bool) -> Any:
-    """Check a typed value as the Discord client does before sending it."""
-    kind = option.get("type")
-    name = option.get("name")
-    if partial:  # autocomplete sends what is typed so far, as typed
-        return value if isinstance(value, str) else str(value)
-    if kind == STRING:
-        if not isinstance(value, str):
-            raise InteractionError(f"option {name!r} takes text, not {value!r}")
-        low, high = option.get("min_length", 0), option.get("max_length", 6000)
-        if not low <= len(value) <= high:
-            raise InteractionError(f"option {name!r} takes {low} to {high} characters")
-    elif kind == INTEGER:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InteractionError(f"option {name!r} takes a whole number, not {value!r}")
-    elif kind == NUMBER:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InteractionError(f"option {name!r} takes a number, not {value!r}")
-    elif kind == BOOLEAN:
-        if not isinstance(value, bool):
-            raise InteractionError(f"option {name!r} takes True or False, not {value!r}")
-    elif kind in (USER, CHANNEL, ROLE, MENTIONABLE, ATTACHMENT):
-        value = str(value)
-    if kind in (INTEGER, NUMBER):
-        low, high = option.get("min_value"), option.get("max_value")
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise InteractionError(f"option {name!r} is out of range")
-    choices = option.get("choices")
-    if choices and value not in [c.get("value") for c in choices]:
-        raise InteractionError(f"option {name!r} must be one of its choices")
-    return value
-
-
-def _options(
-    declared: list[dict[str, Any]],
-    given: Mapping[str, Any],
-    *,
-    focused: str | None = None,
-) -> list[dict[str, Any]]:
-    by_name = {o.get("name"): o for o in declared}
-    for name in given:
-        if name not in by_name:
-            raise InteractionError(f"the command has no option {name!r}")
-    out: list[dict[str, Any]] = []
-    for option in declared:
-        name = str(option.get("name"))
-        if name not in given:
-            if option.get("required") and focused is None:
-                raise InteractionError(f"option {name!r} is required")
-            continue
-        is_focused = name == focused
-        value = _option_value(option, given[name], partial=focused is not None)
-        item: dict[str, Any] = {"name": name, "type": option.get("type"), "value": value}
-        if is_focused:
-            if not option.get("autocomplete"):
-                raise InteractionError(f"option {name!r} has no autocomplete")
-            item["focused"] = True
-        out.append(item)
-    if focused is not None and focused not in given:
-        raise InteractionError(f"the focused option {focused!r} must be given")
-    return out
-
-
-class InteractionsMixin:
-    """The members and interactions part of ``Emulator``'s Python API."""
-
-    @property
-    def interactions(self) -> InteractionStore:
-        """Return the interactions and guild commands (made on first use)."""
-        store = self.__dict__.get("_interaction_store")
-        if store is None:
-            store = self.__dict__["_interaction_store"] = InteractionStore(self._emu())
-        return store
-
-    def forget_interactions(self) -> None:
-        """Forget every interaction and guild command (``reset_data`` calls this)."""
-        self.__dict__.pop("_interaction_store", None)
-
-    def _emu(self) -> Emulator:
-        return self  # type: ignore[return-value]
-
-    def create_member(self, guild_id: str | int, name: str = "member", permissions: int = 0) -> str:
-        """Add a (human) member to a guild with its own role holding ``permissions``.
-
-        Returns:
-            The member's user id (use it in ``invoke_command``, ``click``, ``autocomplete``).
-        """
-        emu = self._emu()
-        state = emu.state
-        guild = state.guilds.get(str(guild_id))
-        if guild is None:
-            raise KeyError(f"no guild {guild_id}")
-        user_id = state.new_id()
-        state.humans[user_id] = name
-        role_id = state.new_id()
-        guild.roles[role_id] = Role(role_id, f"{name}'s role", int(permissions), len(guild.roles))
-        guild.members[user_id] = Member(user_id, [role_id], state.clock.now())
-        state._save("human", user_id, name)
-        state._save("guild", guild.id, guild)
-        return user_id
-
-    def guild_commands(self, guild_id: str | int, bot: Any = None) -> list[dict[str, Any]]:
-        """Return the commands registered in a guild (of one bot's app, or of every app)."""
-        store = self.interactions
-        return [
-            command
-            for (app, guild), commands in store.guild_commands.items()
-            if guild == str(guild_id) and (bot is None or app == bot.application_id)
-            for command in commands.values()
-        ]
-
-    def _bot_for(self, guild_id: str, bot: Any, name: str | None = None) -> Any:
-        state = self._emu().state
-        if bot is not None:
-            return bot
-        guild = state.guilds.get(guild_id)
-        if guild is None:
-            raise InteractionError(f"no guild {guild_id}")
-        apps = [state.bots[m] for m in guild.members if m in state.bots]
-        if name is not None:
-            store = self.interactions
-            apps = [b for b in apps if name in store.commands_for(b.application_id, guild_id)]
-        if len(apps) != 1:
-            raise InteractionError(f"{len(apps)} apps in guild {guild_id} match; pass bot=")
-        return apps[0]
-
-    def _where(self, guild_id: str, user_id: str | None, channel_id: str | None) -> tuple[str, str]:
-        state = self._emu().state
-        guild = state.guilds.get(guild_id)
-        if guild is None:
-            raise InteractionError(f"no guild {guild_id}")
-        user = guild.owner_id if user_id is None else str(user_id)
-        if user not in guild.members:
-            raise InteractionError(f"user {user} is not a member of guild {guild_id}")
-        if channel_id is None:
-            channel_id = next(c for c in guild.channel_ids if state.channels[c].type == 0)
-        if str(channel_id) not in guild.channel_ids:
-            raise InteractionError(f"channel {channel_id} is not in guild {guild_id}")
-        return user, str(channel_id)
-
-    async def invoke_command(
-        self,
-        guild_id: str | int,
-        member: str | None,
-        name: str,
-        options: Mapping[str, Any] | None = None,
-        *,
-        channel_id: str | int | None = None,
-        bot: Any = None,
-        override_permissions: bool = False,
-        settle: bool = True,
-        timeout: float | None = None,
-    ) -> InteractionResult:
-        """Invoke a slash command as a member and return what the app answered.
-
-        The member's client shows only the commands it may use: a command whose
-        ``default_member_permissions`` the member lacks is refused here, unless
-        ``override_permissions`` (as when the server's Integrations settings allow it).
-
-        Args:
-            guild_id: The guild.
-            member: The member's user id (``create_member``); None for the guild's owner.
-            name: The command's name, with a subcommand after a space (``"table show"``).
-            options: Option name -> value, typed as the client sends them.
-            channel_id: Where it is typed (default: the guild's first text channel).
-            bot: The app (default: the only one with that command in the guild).
-            override_permissions: Skip the client's ``default_member_permissions`` check.
-            settle: After a deferral, wait for the original response or a follow-up.
-            timeout: Real seconds to wait for a deferred answer at most (default: the
-                token's 15 minutes, scaled).
-
-        Raises:
-            InteractionError: What the Discord client would not send.
-        """
-        emu = self._emu()
-        gid = str(guild_id)
-        app = self._bot_for(gid, bot, name.strip().lstrip("/").split()[0] if name else None)
-        user, channel = self._where(gid, member, None if channel_id is None else str(channel_id))
-        store = self.interactions
-        command, path = _resolve_command(store, app.application_id, gid, name)
-        required = command.get("default_member_permissions")
-        if required is not None and not override_permissions:
-            guild = emu.state.guilds[gid]
-            held = emu.state.permissions_in(emu.state.channels[channel], user)
-            if held & int(required) != int(required) and user != guild.owner_id:
-                raise InteractionError(
-                    f"/{command['name']} is not shown to this member: it needs permissions "
-                    f"{required} (default_member_permissions)"
-                )
-        data = self._command_data(command, path, options or {}, gid, focused=None)
-        interaction = store.create(
-            kind=APPLICATION_COMMAND,
-            bot_id=app.id,
-            guild_id=gid,
-            channel_id=channel,
-            user_id=user,
-            data=data,
-        )
-        return await store.outcome(interaction, settle=settle, timeout=timeout)
-
-    def _command_data(
-        self,
-        command: dict[str, Any],
-        path: list[str],
-        options: Mapping[str, Any],
-        guild_id: str,
-        *,
-        focused: str | None,
-    ) -> dict[str, Any]:
-        declared = list(command.get("options") or [])
-        nested: list[tuple[str, int]] = []
-        for part in path:
-            sub = next(
-                (
-                    o
-                    for o in declared
-                    if o.get("name") == part and o.get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP)
-                ),
-                None,
-            )
-            if sub is None:
-                raise InteractionError(f"/{command['name']} has no subcommand {part!r}")
-            nested.append((part, int(sub["type"])))
-            declared = list(sub.get("options") or [])
-        if any(o.get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP) for o in declared):
-            raise InteractionError(f"/{command['name']} needs a subcommand")
-        built = _options(declared, options, focused=focused)
-        for part, kind in reversed(nested):
-            built = [{"name": part, "type": kind, "options": built}]
-        data: dict[str, Any] = {
-            "id": command["id"],
-            "name": command["name"],
-            "type": command.get("type", 1),
-        }
-        if built:
-            data["options"] = built
-        if command.get("guild_id"):
-            data["guild_id"] = guild_id
-        return data
-
-    async def autocomplete(
-        self,
-        guild_id: str | int,
-        member: str | None,
-        name: str,
-        options: Mapping[str, Any],
-        focused: str,
-        *,
-        channel_id: str | int | None = None,
-        bot: Any = None,
-    ) -> list[dict[str, Any]] | None:
-        """Type into an autocomplete option; return the app's choices (None: no answer).
-
-        Args:
-            guild_id, member, name, channel_id, bot: As for ``invoke_command``.
-            options: What is typed so far in each option (strings, as typed).
-            focused: The option being typed into (it must have ``autocomplete``).
-        """
-        result = await self.autocomplete_result(
-            guild_id, member, name, options, focused, channel_id=channel_id, bot=bot
-        )
-        return result.choices
-
-    async def autocomplete_result(
-        self,
-        guild_id: str | int,
-        member: str | None,
-        name: str,
-        options: Mapping[str, Any],
-        focused: str,
-        *,
-        channel_id: str | int | None = None,
-        bot: Any = None,
-    ) -> InteractionResult:
-        """Like ``autocomplete``, returning the whole result (responded, payload, ...)."""
-        gid = str(guild_id)
-        app = self._bot_for(gid, bot, name.strip().lstrip("/").split()[0] if name else None)
-        user, channel = self._where(gid, member, None if channel_id is None else str(channel_id))
-        store = self.interactions
-        command, path = _resolve_command(store, app.application_id, gid, name)
-        data = self._command_data(command, path, options, gid, focused=focused)
-        interaction = store.create(
-            kind=AUTOCOMPLETE,
-            bot_id=app.id,
-            guild_id=gid,
-            channel_id=channel,
-            user_id=user,
-            data=data,
-        )
-        return await store.outcome(interaction, settle=False, timeout=None)
-
-    async def click(
-        self,
-        message: InteractionResult | Mapping[str, Any],
-        custom_id: str,
-        member: str | None = None,
-        *,
-        values: list[str] | None = None,
-        settle: bool = True,
-        timeout: float | None = None,
-    ) -> InteractionResult:
-        """Click a button (or pick ``values`` in a select menu) of an app's message.
-
-        Args:
-            message: The message (a result of ``invoke_command``/``click`` or its
-                ``message``, or a follow-up's payload).
-            custom_id: The component's ``custom_id``.
-            member: Who clicks (default: the member an ephemeral message was shown to,
-                else the guild's owner).
-            values: For a select menu, the values picked.
-            settle: After a deferral, wait for the app's edit or follow-up.
-            timeout: As for ``invoke_command``.
-
-        Raises:
-            InteractionError: no such message, component, or a disabled one; an ephemeral
-                message clicked by another member.
-        """
-        payload = message.message if isinstance(message, InteractionResult) else message
-        if payload is None:
-            raise InteractionError("that interaction has no message to click")
-        store = self.interactions
-        found = store.message(int(payload["id"]))
-        if found is None:
-            raise InteractionError("the message no longer exists")
-        owner = store.answering.get(found.id)
-        source_payload = store.message_payload(found)
-        component = next(
-            (c for c in _components_of(source_payload, BUTTON) if c.get("custom_id") == custom_id),
-            None,
-        ) or next(
-            (
-                c
-                for c in _components_of(source_payload, STRING_SELECT)
-                if c.get("custom_id") == custom_id
-            ),
-            None,
-        )
-        if component is None:
-            raise InteractionError(f"the message has no component {custom_id!r}")
-        if component.get("disabled"):
-            raise InteractionError(f"the component {custom_id!r} is disabled")
-        channel = self._emu().state.channels.get(found.channel_id)
-        if channel is None:
-            raise InteractionError("the message's channel no longer exists")
-        gid = channel.guild_id
-        ephemeral = found.id in store.ephemeral
-        if member is None:
-            member = owner.user_id if owner is not None and ephemeral else None
-        user, channel_id = self._where(gid, member, channel.id)
-        if ephemeral and owner is not None and user != owner.user_id:
-            raise InteractionError("an ephemeral message is seen by its member only")
-        data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
-        if component["type"] == STRING_SELECT:
-            data["values"] = list(values or [])
-        interaction = store.create(
-            kind=MESSAGE_COMPONENT,
-            bot_id=found.author_id,
-            guild_id=gid,
-            channel_id=channel_id,
-            user_id=user,
-            data=data,
-            message=found,
-        )
-        return await store.outcome(interaction, settle=settle, timeout=timeout)

@@ -22,11 +22,12 @@ from .chaos import Chaos, ChaosRun, fault_summary
 from .clock import Clock
 from .events import EventBus
 from .gateway import GatewayServer
-from .interactions import InteractionsMixin
+from .interactions import InteractionStore
 from .limits import LimitConfig, RateLimiter
 from .link import Link
+from .members import InteractionsMixin
 from .models import Bot, Guild
-from .rest.context import MiB
+from .rest.context import Backend, MiB
 from .rest.dispatch import RestApi, json_response
 from .rest.routes import CREATE_GUILD, ROUTES
 from .state import State
@@ -101,9 +102,19 @@ class Emulator(InteractionsMixin):
             link=self.link,
         )
         self.state.render.sign_url = self.cdn.sign
-        self.state.gateway_url = self._gateway_url
+        self.interactions = InteractionStore(self.state)
+        backend = Backend(
+            state=self.state,
+            interactions=self.interactions,
+            limiter=self.limiter,
+            link=self.link,
+            rng=self.random,
+            gateway_url=self._gateway_url,
+            max_file_size=max_file_size,
+            max_request_size=max_request_size,
+        )
         routes = ROUTES + ((CREATE_GUILD,) if allow_guild_create else ())
-        self.rest = RestApi(self, routes)
+        self.rest = RestApi(backend, routes)
         self.gateway = GatewayServer(self)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import secrets
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from .clock import Clock
@@ -64,7 +64,6 @@ class State:
         self.blobs: dict[str, bytes] = {}
         self.blob_types: dict[str, str | None] = {}
         self.store: Store | None = None
-        self.gateway_url: Callable[[], str] = lambda: "ws://127.0.0.1/gateway"
         self._tokens: dict[str, Bot] = {}
         # (author id, nonce) -> (message id, Discord time); enforce_nonce dedupe.
         self._nonces: dict[tuple[str, str], tuple[int, float]] = {}
@@ -214,6 +213,23 @@ class State:
         self._save("guild", guild.id, guild)
         if user_id in self.bots:
             self._publish("GUILD_DELETE", {"id": guild.id}, guild.id, GUILDS, user_id)
+
+    def add_human(self, guild: Guild, name: str, permissions: int) -> str:
+        """Add a new human user to ``guild`` with its own role holding ``permissions``.
+
+        No event is published (Discord's GUILD_MEMBER_ADD needs an intent nobody asks for).
+
+        Returns:
+            The user's id.
+        """
+        user_id = self.new_id()
+        self.humans[user_id] = name
+        role_id = self.new_id()
+        guild.roles[role_id] = Role(role_id, f"{name}'s role", permissions, len(guild.roles))
+        guild.members[user_id] = Member(user_id, [role_id], self.clock.now())
+        self._save("human", user_id, name)
+        self._save("guild", guild.id, guild)
+        return user_id
 
     def guilds_for_bot(self, bot_id: str) -> list[Guild]:
         """Return the guilds ``bot_id`` is a member of, by ascending id."""

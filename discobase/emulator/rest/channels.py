@@ -145,7 +145,7 @@ async def list_channels(ctx: Context) -> Reply:
     """``GET /guilds/{guild_id}/channels`` (threads are not included)."""
     guild = guild_for(ctx, ctx.params["guild_id"])
     state = ctx.state
-    return Reply(200, [state.render.channel(state.channels[c]) for c in guild.channel_ids])
+    return Reply(200, [ctx.render.channel(state.channels[c]) for c in guild.channel_ids])
 
 
 async def create_channel(ctx: Context) -> Reply:
@@ -168,13 +168,13 @@ async def create_channel(ctx: Context) -> Reply:
             400, 30013, f"Maximum number of guild channels reached ({MAX_GUILD_CHANNELS})"
         )
     channel = ctx.state.create_channel(guild, type=channel_type, **fields)
-    return Reply(201, ctx.state.render.channel(channel))
+    return Reply(201, ctx.render.channel(channel))
 
 
 async def get_channel(ctx: Context) -> Reply:
     """``GET /channels/{channel_id}``."""
     channel = channel_for(ctx, ctx.params["channel_id"])
-    return Reply(200, ctx.state.render.channel(channel))
+    return Reply(200, ctx.render.channel(channel))
 
 
 async def edit_channel_limits(ctx: Context) -> list[str]:
@@ -200,7 +200,7 @@ async def edit_channel(ctx: Context) -> Reply:
         fields["type"] = body["type"]
     if fields:
         ctx.state.update_channel(channel, fields)
-    return Reply(200, ctx.state.render.channel(channel))
+    return Reply(200, ctx.render.channel(channel))
 
 
 async def delete_channel(ctx: Context) -> Reply:

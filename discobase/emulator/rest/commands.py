@@ -156,7 +156,7 @@ def _scope(ctx: Context) -> tuple[str, dict[str, dict[str, Any]]]:
     if guild_id is None:
         return application_id, ctx.state.commands.setdefault(application_id, {})
     guild_for(ctx, guild_id)
-    store = ctx.emu.interactions.guild_commands
+    store = ctx.interactions.guild_commands
     return application_id, store.setdefault((application_id, guild_id), {})
 
 
@@ -174,7 +174,7 @@ def _count_creates(ctx: Context, application_id: str, count: int) -> None:
     if count <= 0:
         return
     key = f"{application_id}:{ctx.params.get('guild_id') or 'global'}"
-    creates = ctx.emu.interactions.command_creates.setdefault(key, [])
+    creates = ctx.interactions.command_creates.setdefault(key, [])
     now = ctx.state.clock.now()
     creates[:] = [t for t in creates if now - t < DAY]
     if len(creates) + count > DAILY_CREATES:

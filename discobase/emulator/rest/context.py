@@ -1,14 +1,19 @@
-"""One REST request as the handlers see it: the bot, path parameters and the parsed body.
+"""One REST request as the handlers see it: the bot, path parameters, the parsed body and the
+parts of the emulator a handler may use.
 
-Layer: the emulator's REST side. Knows aiohttp's request object; knows nothing of the client.
+Layer: the emulator's REST side. Knows aiohttp's request object; knows nothing of the client,
+nor of the ``Emulator`` class: handlers get a :class:`Backend` (the state and its renderer,
+the interactions, the limits, the link and the size limits), which the emulator builds. So
+the REST modules import only lower layers and never the server that wires them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 import orjson
@@ -16,12 +21,14 @@ from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
 from aiohttp.base_protocol import BaseProtocol
 
 from ..errors import ApiError, form_error
+from ..interactions import InteractionStore
+from ..limits import LimitConfig, RateLimiter
+from ..link import Link
 from ..models import Bot
+from ..render import Renderer
+from ..state import State
 
-if TYPE_CHECKING:
-    from ..server import Emulator
-
-__all__ = ["Context", "Reply", "Route", "Upload"]
+__all__ = ["Backend", "Context", "Reply", "Route", "Upload"]
 
 MiB = 1024 * 1024
 
@@ -29,6 +36,31 @@ MiB = 1024 * 1024
 def too_large() -> ApiError:
     """Return Discord's answer to an oversized upload (413, code 40005)."""
     return ApiError(413, 40005, "Request entity too large")
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """What the REST side uses of the emulator; one for the emulator's life.
+
+    Attributes:
+        state: The world: lookups, permissions and changes.
+        interactions: The interactions and guild commands.
+        limiter: The rate-limit engine (its ``config`` is the limits table).
+        link: The client's link (latency and upload bandwidth).
+        rng: The emulator's seeded source, which probability faults draw from.
+        gateway_url: Returns the gateway's URL, ``ws://HOST:PORT/gateway``.
+        max_file_size: Largest accepted file, in bytes.
+        max_request_size: Largest accepted request body, in bytes.
+    """
+
+    state: State
+    interactions: InteractionStore
+    limiter: RateLimiter
+    link: Link
+    rng: random.Random
+    gateway_url: Callable[[], str]
+    max_file_size: int
+    max_request_size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +122,7 @@ class Context:
     """The request, the authenticated bot, path parameters and the lazily parsed body.
 
     Args:
-        emu: The emulator.
+        backend: What handlers may use of the emulator.
         request: The aiohttp request.
         bot: The authenticated bot (None on routes without a token).
         params: The path parameters.
@@ -100,20 +132,31 @@ class Context:
 
     def __init__(
         self,
-        emu: Emulator,
+        backend: Backend,
         request: web.Request,
         bot: Bot | None,
         params: dict[str, str],
         *,
         body: bytes | None = None,
     ) -> None:
-        self.emu = emu
-        self.state = emu.state
+        self._backend = backend
+        self.state = backend.state
+        self.render: Renderer = backend.state.render
+        self.interactions = backend.interactions
         self.request = request
         self._bot = bot
         self.params = params
         self._body = body
         self._parsed: tuple[Any, list[Upload]] | None = None
+
+    @property
+    def limits(self) -> LimitConfig:
+        """Return the rate-limit table (for routes that choose their bucket)."""
+        return self._backend.limiter.config
+
+    def gateway_url(self) -> str:
+        """Return the gateway's URL, ``ws://HOST:PORT/gateway``."""
+        return self._backend.gateway_url()
 
     @property
     def has_bot(self) -> bool:
@@ -143,7 +186,7 @@ class Context:
 
     async def _parse(self) -> tuple[Any, list[Upload]]:
         request = self.request
-        limit = self.emu.max_request_size
+        limit = self._backend.max_request_size
         if request.content_length is not None and request.content_length > limit:
             raise too_large()
         ctype = request.content_type
@@ -190,7 +233,7 @@ class Context:
         payload_json: Any = None
         files: list[Upload] = []
         total = 0
-        per_file = self.emu.max_file_size
+        per_file = self._backend.max_file_size
         while True:
             part = await reader.next()
             if part is None:

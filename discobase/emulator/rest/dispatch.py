@@ -19,7 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import orjson
@@ -28,10 +28,8 @@ from aiohttp import web
 from ..errors import ApiError, form_error, message_for
 from ..faults import Trigger, rest_fault_kind, retry_after_header
 from ..limits import Decision
-from .context import Context, Reply, Route
-
-if TYPE_CHECKING:
-    from ..server import Emulator
+from ..models import Bot
+from .context import Backend, Context, Reply, Route
 
 __all__ = ["Fault", "RestApi", "json_response"]
 
@@ -134,12 +132,13 @@ class RestApi:
     """Serve Discord's REST API for one emulator.
 
     Args:
-        emu: The owning emulator.
+        backend: What the REST side uses of the emulator.
         routes: The endpoints (see ``rest.routes.ROUTES``).
     """
 
-    def __init__(self, emu: Emulator, routes: Iterable[Route]) -> None:
-        self.emu = emu
+    def __init__(self, backend: Backend, routes: Iterable[Route]) -> None:
+        self._backend = backend
+        self._clock = backend.state.clock
         self.stats = Stats()
         self.faults: list[Fault] = []
         # Indexed by first path segment, so matching tries a handful of patterns, not all.
@@ -204,11 +203,11 @@ class RestApi:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Answer one request under ``/api``."""
         # A slow link's latency comes first: the request reaches Discord that much later.
-        await self.emu.link.wait_latency()
+        await self._backend.link.wait_latency()
         stats = self.stats
         stats.requests_total += 1
-        limiter = self.emu.limiter
-        now = self.emu.clock.elapsed()
+        limiter = self._backend.limiter
+        now = self._clock.elapsed()
         address = request.remote or "?"
         banned = limiter.banned_for(address, now)
         if banned > 0:
@@ -229,14 +228,14 @@ class RestApi:
         stats.by_status[status] += 1
         if status in (401, 403) or (status == 429 and scope != "shared"):
             stats.invalid_requests += 1
-            if limiter.record_invalid(address, self.emu.clock.elapsed()):
+            if limiter.record_invalid(address, self._clock.elapsed()):
                 stats.bans += 1
         return response
 
     async def _answer(self, request: web.Request, now: float) -> tuple[web.Response, str | None]:
         body = await self._receive(request)
         if body is not None:  # the upload took a while: the request arrives now
-            now = self.emu.clock.elapsed()
+            now = self._clock.elapsed()
         match = _VERSIONED.match(request.path)
         if match is None:
             return _not_found(), None
@@ -255,11 +254,11 @@ class RestApi:
             bot = self._authenticate(request)
             if bot is None:
                 return json_response(401, {"message": "401: Unauthorized", "code": 0}), None
-            wait = self.emu.limiter.check_global(bot.id, now)
+            wait = self._backend.limiter.check_global(bot.id, now)
         elif not route.global_limit:  # interaction endpoints (facts 1.3)
             wait = 0.0
         else:  # without a token, the global limit applies per client address
-            wait = self.emu.limiter.check_global(f"address:{request.remote}", now)
+            wait = self._backend.limiter.check_global(f"address:{request.remote}", now)
         if wait > 0:
             return self._global_429(wait), "global"
         for name, value in params.items():
@@ -267,7 +266,7 @@ class RestApi:
                 error = form_error(name, "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')
                 return json_response(error.status, error.body()), None
         fault = self._find_fault(request.method, path)
-        ctx = Context(self.emu, request, bot, params, body=body)
+        ctx = Context(self._backend, request, bot, params, body=body)
         if fault is not None and not fault.after_write:
             self._consume(fault)
             return await self._fault_answer(fault, ctx, route, now), fault.scope
@@ -310,12 +309,12 @@ class RestApi:
                 return route, m.groupdict()
         return None, ({} if known else None)
 
-    def _authenticate(self, request: web.Request) -> Any:
+    def _authenticate(self, request: web.Request) -> Bot | None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme != "Bot" or not token:
             return None
-        return self.emu.state.bot_by_token(token.strip())
+        return self._backend.state.bot_by_token(token.strip())
 
     async def _receive(self, request: web.Request) -> bytes | None:
         """Receive the body over a slow link first, as the network would; None on a fast one.
@@ -323,8 +322,8 @@ class RestApi:
         A body announced above the request limit is left to the handler, which refuses it
         before reading (413), as it does on a fast link.
         """
-        link = self.emu.link
-        limit = self.emu.max_request_size
+        link = self._backend.link
+        limit = self._backend.max_request_size
         if link.upload_bytes_per_second is None or not request.body_exists:
             return None
         if request.content_length is not None and request.content_length > limit:
@@ -340,7 +339,7 @@ class RestApi:
         # In the order they were added; a probability draws only for a request it matches, so
         # the draws follow the requests and the emulator's seed replays them.
         for fault in self.faults:
-            if fault.matches(method, path) and fault.trigger.fires(self.emu.random):
+            if fault.matches(method, path) and fault.trigger.fires(self._backend.rng):
                 return fault
         return None
 
@@ -420,7 +419,7 @@ class RestApi:
         if not names:
             return None, None
         resource = self._resource(ctx, route, bot_id)
-        limiter = self.emu.limiter
+        limiter = self._backend.limiter
         for i, name in enumerate(names):
             peek = limiter.peek(name, resource, now)
             if not peek.allowed:
@@ -445,10 +444,10 @@ class RestApi:
         names = await self._bucket_names(ctx, route)
         if not names:
             return None
-        return self.emu.limiter.peek(names[0], self._resource(ctx, route, bot_id), now)
+        return self._backend.limiter.peek(names[0], self._resource(ctx, route, bot_id), now)
 
     def _rate_headers(self, decision: Decision) -> dict[str, str]:
-        clock = self.emu.clock
+        clock = self._clock
         reset_after = clock.to_real(decision.reset_after)
         return {
             "X-RateLimit-Limit": str(decision.limit),
@@ -497,11 +496,11 @@ class RestApi:
         return json_response(429, body, headers)
 
     def _retry_after_header(self, discord_seconds: float) -> str:
-        return retry_after_header(self.emu.clock, discord_seconds)
+        return retry_after_header(self._clock, discord_seconds)
 
     def _real(self, discord_seconds: float) -> float:
         # A float with millisecond precision, never 0 (a client would spin).
-        return max(round(self.emu.clock.to_real(discord_seconds), 3), 0.001)
+        return max(round(self._clock.to_real(discord_seconds), 3), 0.001)
 
 
 _REASONS = {

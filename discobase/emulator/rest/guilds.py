@@ -16,7 +16,7 @@ __all__ = ["create_guild", "get_guild", "get_member"]
 async def get_guild(ctx: Context) -> Reply:
     """``GET /guilds/{guild_id}`` (``with_counts`` adds the approximate counts)."""
     guild = guild_for(ctx, ctx.params["guild_id"])
-    payload = ctx.state.render.guild(guild)
+    payload = ctx.render.guild(guild)
     if ctx.query.get("with_counts", "false").lower() in ("true", "1"):
         payload["approximate_member_count"] = len(guild.members)
         payload["approximate_presence_count"] = 0
@@ -30,7 +30,7 @@ async def get_member(ctx: Context) -> Reply:
     user_id = ctx.params["user_id"]
     if user_id not in guild.members:
         raise unknown("member")
-    return Reply(200, ctx.state.render.member(guild, user_id, with_user=True))
+    return Reply(200, ctx.render.member(guild, user_id, with_user=True))
 
 
 async def create_guild(ctx: Context) -> Reply:
@@ -43,4 +43,4 @@ async def create_guild(ctx: Context) -> Reply:
     if not isinstance(name, str) or not 2 <= len(name) <= 100:
         raise form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 2 and 100 in length.")
     guild = ctx.state.create_guild(name, [ctx.bot], owner=ctx.bot.id)
-    return Reply(201, ctx.state.render.guild(guild))
+    return Reply(201, ctx.render.guild(guild))

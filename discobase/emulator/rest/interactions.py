@@ -212,7 +212,7 @@ def _modal(data: Any) -> None:
 
 async def create_callback(ctx: Context) -> Reply:
     """``POST /interactions/{interaction_id}/{interaction_token}/callback``."""
-    store = ctx.emu.interactions
+    store = ctx.interactions
     interaction = store.find(ctx.params["interaction_id"], ctx.params["interaction_token"])
     if interaction is None:
         raise unknown_interaction()
@@ -294,7 +294,7 @@ async def create_callback(ctx: Context) -> Reply:
 
 
 def _webhook_interaction(ctx: Context) -> Interaction:
-    store = ctx.emu.interactions
+    store = ctx.interactions
     interaction = store.by_token(ctx.params["webhook_id"], ctx.params["webhook_token"])
     if interaction is None or interaction.callback is None:
         raise _unknown_webhook()
@@ -304,7 +304,7 @@ def _webhook_interaction(ctx: Context) -> Interaction:
 
 
 def _target(ctx: Context, interaction: Interaction) -> Message:
-    store = ctx.emu.interactions
+    store = ctx.interactions
     raw = ctx.params.get("message_id", "@original")
     if raw == "@original":
         wanted = interaction.original_id
@@ -324,7 +324,7 @@ async def create_followup(ctx: Context) -> Reply:
     body = await ctx.json()
     fields = _message_fields(body, create=True)
     _not_empty(fields)
-    store = ctx.emu.interactions
+    store = ctx.interactions
     message = store.post(interaction, fields, kind=0)
     interaction.followup_ids.append(message.id)
     interaction.changed()
@@ -334,7 +334,7 @@ async def create_followup(ctx: Context) -> Reply:
 async def get_webhook_message(ctx: Context) -> Reply:
     """``GET .../messages/@original`` or ``.../messages/{message_id}``."""
     interaction = _webhook_interaction(ctx)
-    return Reply(200, ctx.emu.interactions.message_payload(_target(ctx, interaction)))
+    return Reply(200, ctx.interactions.message_payload(_target(ctx, interaction)))
 
 
 async def edit_webhook_message(ctx: Context) -> Reply:
@@ -356,7 +356,7 @@ async def edit_webhook_message(ctx: Context) -> Reply:
         "components": fields.get("components", message.components),
     }
     _not_empty(after)
-    store = ctx.emu.interactions
+    store = ctx.interactions
     store.edit(message, fields)
     if message.id == interaction.original_id:
         interaction.edits += 1
@@ -368,7 +368,7 @@ async def delete_webhook_message(ctx: Context) -> Reply:
     """``DELETE .../messages/@original`` or ``.../messages/{message_id}``: 204."""
     interaction = _webhook_interaction(ctx)
     message = _target(ctx, interaction)
-    ctx.emu.interactions.delete(message)
+    ctx.interactions.delete(message)
     if message.id == interaction.original_id:
         interaction.edits += 1
     interaction.changed()

@@ -55,7 +55,7 @@ async def create_invite(ctx: Context) -> Reply:
     code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
     created_at = iso(now)
     expires_at = iso(now + max_age) if max_age else None
-    inviter = ctx.state.render.user(ctx.bot.id)
+    inviter = ctx.render.user(ctx.bot.id)
     invite = {
         "type": 0,
         "code": code,

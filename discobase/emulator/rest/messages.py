@@ -270,7 +270,7 @@ async def create_message(ctx: Context) -> Reply:
             if existing is None:
                 # Deleted since: Discord does not recreate it (staff, discord-api-docs #6647).
                 raise unknown("message")
-            payload = ctx.state.render.message(existing)
+            payload = ctx.render.message(existing)
             payload["nonce"] = nonce
             return Reply(200, payload)
     tts = _truthy(body.get("tts")) and bool(
@@ -292,7 +292,7 @@ async def create_message(ctx: Context) -> Reply:
     )
     if nonce is not None:
         ctx.state.remember_nonce(ctx.bot.id, str(nonce), message)
-    payload = ctx.state.render.message(message)
+    payload = ctx.render.message(message)
     if nonce is not None:
         payload["nonce"] = nonce
     return Reply(200, payload)
@@ -344,14 +344,14 @@ async def list_messages(ctx: Context) -> Reply:
     if not ctx.state.permissions_in(channel, ctx.bot.id) & READ_MESSAGE_HISTORY:
         return Reply(200, [])  # Discord answers an empty list, not an error
     page = ctx.state.list_messages(channel, before=before, after=after, around=around, limit=limit)
-    return Reply(200, [ctx.state.render.message(m, ctx.bot) for m in page])
+    return Reply(200, [ctx.render.message(m, ctx.bot) for m in page])
 
 
 async def get_message(ctx: Context) -> Reply:
     """``GET /channels/{channel_id}/messages/{message_id}``."""
     channel = channel_for(ctx, ctx.params["channel_id"], READ_MESSAGE_HISTORY)
     message = message_in(ctx, channel, ctx.params["message_id"])
-    return Reply(200, ctx.state.render.message(message, ctx.bot))
+    return Reply(200, ctx.render.message(message, ctx.bot))
 
 
 async def edit_message(ctx: Context) -> Reply:
@@ -399,7 +399,7 @@ async def edit_message(ctx: Context) -> Reply:
         raise ApiError(400, 50006, "Cannot send an empty message")
     changes["edited_timestamp"] = ctx.state.clock.now()
     ctx.state.edit_message(message, changes)
-    return Reply(200, ctx.state.render.message(message, ctx.bot))
+    return Reply(200, ctx.render.message(message, ctx.bot))
 
 
 def _edited_attachments(
@@ -436,7 +436,7 @@ def _edited_attachments(
 async def delete_limits(ctx: Context) -> list[str]:
     """Choose the delete bucket by the message's age (facts 1.5; issue #8330)."""
     message = ctx.state.messages.get(int(ctx.params["message_id"]))
-    config = ctx.emu.limiter.config
+    config = ctx.limits
     if message is None:
         return []  # a 404 falls into the young-message bucket
     age = ctx.state.clock.now() - snowflake_time(message.id)

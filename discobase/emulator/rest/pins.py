@@ -46,7 +46,7 @@ async def list_pins(ctx: Context) -> Reply:
     items = [
         {
             "pinned_at": iso(at),
-            "message": ctx.state.render.message(ctx.state.messages[mid], ctx.bot),
+            "message": ctx.render.message(ctx.state.messages[mid], ctx.bot),
         }
         for at, mid in pins[:limit]
     ]
@@ -59,9 +59,7 @@ async def list_pins_legacy(ctx: Context) -> Reply:
     if not ctx.state.permissions_in(channel, ctx.bot.id) & READ_MESSAGE_HISTORY:
         return Reply(200, [])
     newest = list(reversed(channel.pins))[:50]
-    return Reply(
-        200, [ctx.state.render.message(ctx.state.messages[mid], ctx.bot) for _, mid in newest]
-    )
+    return Reply(200, [ctx.render.message(ctx.state.messages[mid], ctx.bot) for _, mid in newest])
 
 
 async def pin_message(ctx: Context) -> Reply:

@@ -22,7 +22,7 @@ __all__ = [
 
 async def get_current_user(ctx: Context) -> Reply:
     """``GET /users/@me``."""
-    return Reply(200, ctx.state.render.current_user(ctx.bot))
+    return Reply(200, ctx.render.current_user(ctx.bot))
 
 
 def query_int(ctx: Context, name: str, default: int, low: int, high: int) -> int:
@@ -96,7 +96,7 @@ async def leave_guild(ctx: Context) -> Reply:
 async def get_application(ctx: Context) -> Reply:
     """``GET /oauth2/applications/@me`` (and ``/applications/@me``)."""
     bot = ctx.bot
-    user = ctx.state.render.user(bot.id)
+    user = ctx.render.user(bot.id)
     app: dict[str, Any] = {
         "id": bot.application_id,
         "name": bot.username,
@@ -113,7 +113,7 @@ async def get_application(ctx: Context) -> Reply:
         "redirect_uris": [],
         "interactions_endpoint_url": None,
         "role_connections_verification_url": None,
-        "owner": ctx.state.render.user(bot.id),
+        "owner": ctx.render.user(bot.id),
         "approximate_guild_count": len(ctx.state.guilds_for_bot(bot.id)),
         "approximate_user_install_count": 0,
         "approximate_user_authorization_count": 0,
@@ -128,7 +128,7 @@ async def get_application(ctx: Context) -> Reply:
 
 async def get_gateway(ctx: Context) -> Reply:
     """``GET /gateway`` (no token needed)."""
-    return Reply(200, {"url": ctx.state.gateway_url()})
+    return Reply(200, {"url": ctx.gateway_url()})
 
 
 async def get_gateway_bot(ctx: Context) -> Reply:
@@ -136,7 +136,7 @@ async def get_gateway_bot(ctx: Context) -> Reply:
     return Reply(
         200,
         {
-            "url": ctx.state.gateway_url(),
+            "url": ctx.gateway_url(),
             "shards": 1,
             "session_start_limit": ctx.state.session_start_limit(ctx.bot),
         },
