@@ -42,7 +42,7 @@ from ..interactions import (
 )
 from ..models import Message
 from .context import Context, Reply
-from .messages import _content, _embeds, _list, _truthy
+from .fields import list_field, message_content, message_embeds, truthy
 
 __all__ = [
     "create_callback",
@@ -107,7 +107,7 @@ def _numbered(components: list[Any]) -> list[Any]:
 
 
 def _components(body: dict[str, Any], flags: int) -> list[Any]:
-    rows = _list(body, "components")
+    rows = list_field(body, "components")
     if flags & IS_COMPONENTS_V2:
         return _numbered(rows)
     if len(rows) > MAX_ROWS:
@@ -158,9 +158,9 @@ def _message_fields(data: Any, *, create: bool) -> dict[str, Any]:
     if not isinstance(flags, int) or flags & ~RESPONSE_FLAGS:
         raise form_error("flags", "MESSAGE_FLAGS_INVALID", "Invalid message flags.")
     if create or "content" in data:
-        fields["content"] = _content(data)
+        fields["content"] = message_content(data)
     if create or "embeds" in data or "embed" in data:
-        fields["embeds"] = _embeds(data)
+        fields["embeds"] = message_embeds(data)
     if create or "components" in data:
         fields["components"] = _components(data, flags)
     if create:
@@ -269,7 +269,7 @@ async def create_callback(ctx: Context) -> Reply:
     interaction.callback = body
     store.counts["callbacks"] += 1
     interaction.changed()
-    if not _truthy(ctx.query.get("with_response", "false")):
+    if not truthy(ctx.query.get("with_response", "false")):
         return Reply(204)
     response: dict[str, Any] = {
         "interaction": {

@@ -24,7 +24,14 @@ from ..permissions import (
 from ..snowflakes import snowflake_time
 from .access import channel_for, message_in, require
 from .context import Context, Reply, Upload
-from .users import query_int, query_snowflake
+from .fields import (
+    list_field,
+    message_content,
+    message_embeds,
+    query_int,
+    query_snowflake,
+    truthy,
+)
 
 __all__ = [
     "bulk_delete",
@@ -36,9 +43,7 @@ __all__ = [
     "list_messages",
 ]
 
-MAX_CONTENT = 2000
 MAX_FILES = 10
-MAX_EMBEDS = 10
 MAX_NONCE = 25
 TWO_WEEKS = 14 * 86_400.0
 MESSAGE_TYPES_WITH_TEXT = {0, 2, 5, 10, 11, 13}  # text, voice, announcement, threads, stage
@@ -49,65 +54,6 @@ IS_SPOILER = 1 << 3
 EDITABLE_TYPES = {0, 19}
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
-
-
-def _content(body: dict[str, Any]) -> str:
-    content = body.get("content")
-    if content is None:
-        return ""
-    if not isinstance(content, str):
-        content = str(content)
-    if len(content) > MAX_CONTENT:  # len() counts code points, as Discord (Python 3) does
-        raise form_error(
-            "content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
-        )
-    return content
-
-
-def _embeds(body: dict[str, Any]) -> list[Any]:
-    embeds = body.get("embeds")
-    if embeds is None:
-        embed = body.get("embed")
-        embeds = [] if embed is None else [embed]
-    if not isinstance(embeds, list):
-        raise form_error("embeds", "BASE_TYPE_LIST", "Must be a list.")
-    if len(embeds) > MAX_EMBEDS:
-        raise form_error("embeds", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
-    total = 0
-    out = []
-    for i, embed in enumerate(embeds):
-        if not isinstance(embed, dict):
-            raise form_error(["embeds", i], "DICT_TYPE_CONVERT", "Only dictionaries.")
-        for key, cap in (("title", 256), ("description", 4096)):
-            text = embed.get(key)
-            if isinstance(text, str):
-                total += _bounded(len(text.strip()), cap, ["embeds", i, key])
-        fields = embed.get("fields") or []
-        if not isinstance(fields, list):
-            raise form_error(["embeds", i, "fields"], "BASE_TYPE_LIST", "Must be a list.")
-        if len(fields) > 25:
-            raise form_error(["embeds", i, "fields"], "BASE_TYPE_MAX_LENGTH", "At most 25.")
-        for j, item in enumerate(fields):
-            if not isinstance(item, dict):
-                raise form_error(["embeds", i, "fields", j], "DICT_TYPE_CONVERT", "Only dicts.")
-            total += _bounded(len(str(item.get("name", "")).strip()), 256, ["embeds", i, j])
-            total += _bounded(len(str(item.get("value", "")).strip()), 1024, ["embeds", i, j])
-        for key, sub, cap in (("footer", "text", 2048), ("author", "name", 256)):
-            part = embed.get(key)
-            if isinstance(part, dict) and isinstance(part.get(sub), str):
-                total += _bounded(len(part[sub].strip()), cap, ["embeds", i, key, sub])
-        clean = {k: v for k, v in embed.items() if k not in ("provider", "video")}
-        clean["type"] = "rich"
-        out.append(clean)
-    if total > 6000:
-        raise form_error("embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds 6000.")
-    return out
-
-
-def _bounded(length: int, cap: int, path: list[str | int]) -> int:
-    if length > cap:
-        raise form_error(path, "BASE_TYPE_MAX_LENGTH", f"Must be {cap} or fewer in length.")
-    return length
 
 
 def _nonce(body: dict[str, Any]) -> Any:
@@ -123,21 +69,6 @@ def _nonce(body: dict[str, Any]) -> Any:
     return nonce
 
 
-def _list(body: dict[str, Any], key: str) -> list[Any]:
-    value = body.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise form_error(key, "BASE_TYPE_LIST", "Must be a list.")
-    return value
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.lower() in ("true", "1")
-    return bool(value)
-
-
 def _mentions(ctx: Context, channel: Channel, content: str, body: dict[str, Any]) -> dict[str, Any]:
     allowed = body.get("allowed_mentions")
     parse = ["users", "roles", "everyone"]
@@ -146,9 +77,9 @@ def _mentions(ctx: Context, channel: Channel, content: str, body: dict[str, Any]
     if allowed is not None:
         if not isinstance(allowed, dict):
             raise form_error("allowed_mentions", "DICT_TYPE_CONVERT", "Only dictionaries.")
-        parse = _list(allowed, "parse")
-        users = [str(u) for u in _list(allowed, "users")]
-        roles = [str(r) for r in _list(allowed, "roles")]
+        parse = list_field(allowed, "parse")
+        users = [str(u) for u in list_field(allowed, "users")]
+        roles = [str(r) for r in list_field(allowed, "roles")]
         for kind in parse:
             if kind not in ("users", "roles", "everyone"):
                 raise form_error(["allowed_mentions", "parse"], "BASE_TYPE_CHOICES", "Unknown.")
@@ -244,13 +175,13 @@ async def create_message(ctx: Context) -> Reply:
     body, uploads = await ctx.payload()
     if not isinstance(body, dict):
         raise form_error([], "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
-    content = _content(body)
-    embeds = _embeds(body)
+    content = message_content(body)
+    embeds = message_embeds(body)
     nonce = _nonce(body)
     flags = body.get("flags") or 0
     if not isinstance(flags, int) or flags & ~CREATE_FLAGS:
         raise form_error("flags", "MESSAGE_FLAGS_INVALID", "Invalid message flags.")
-    components = _list(body, "components")
+    components = list_field(body, "components")
     specs = _attachment_specs(body)
     if len(uploads) > MAX_FILES:
         raise ApiError(400, 30015, "Maximum number of attachments in a message reached (10)")
@@ -263,7 +194,7 @@ async def create_message(ctx: Context) -> Reply:
     if uploads:
         require(ctx, channel, ATTACH_FILES)
     reference = _reference(ctx, channel, body.get("message_reference"))
-    if _truthy(body.get("enforce_nonce")) and nonce is not None:
+    if truthy(body.get("enforce_nonce")) and nonce is not None:
         earlier = ctx.state.nonce_message_id(ctx.bot.id, str(nonce))
         if earlier is not None:
             existing = ctx.state.messages.get(earlier)
@@ -273,7 +204,7 @@ async def create_message(ctx: Context) -> Reply:
             payload = ctx.render.message(existing)
             payload["nonce"] = nonce
             return Reply(200, payload)
-    tts = _truthy(body.get("tts")) and bool(
+    tts = truthy(body.get("tts")) and bool(
         ctx.state.permissions_in(channel, ctx.bot.id) & SEND_TTS_MESSAGES
     )
     message = ctx.state.create_message(
@@ -374,12 +305,12 @@ async def edit_message(ctx: Context) -> Reply:
         raise ApiError(400, 50021, "Cannot execute action on a system message")
     changes: dict[str, Any] = {}
     if "content" in body:
-        changes["content"] = _content(body)
+        changes["content"] = message_content(body)
         changes.update(_mentions(ctx, channel, changes["content"], body))
     if "embeds" in body or "embed" in body:
-        changes["embeds"] = _embeds(body)
+        changes["embeds"] = message_embeds(body)
     if "components" in body:
-        changes["components"] = _list(body, "components")
+        changes["components"] = list_field(body, "components")
     if body.get("flags") is not None:
         flags = body["flags"]
         if not isinstance(flags, int):

@@ -13,7 +13,7 @@ from ..permissions import PIN_MESSAGES, READ_MESSAGE_HISTORY
 from ..render import iso
 from .access import channel_for, message_in
 from .context import Context, Reply
-from .users import query_int
+from .fields import query_int
 
 __all__ = ["list_pins", "list_pins_legacy", "pin_message", "unpin_message"]
 

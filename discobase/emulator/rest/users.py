@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import form_error, unknown
+from ..errors import unknown
 from .context import Context, Reply
+from .fields import query_int, query_snowflake
 
 __all__ = [
     "get_application",
@@ -23,36 +24,6 @@ __all__ = [
 async def get_current_user(ctx: Context) -> Reply:
     """``GET /users/@me``."""
     return Reply(200, ctx.render.current_user(ctx.bot))
-
-
-def query_int(ctx: Context, name: str, default: int, low: int, high: int) -> int:
-    """Read an integer query parameter in ``[low, high]`` or raise Discord's form error."""
-    raw = ctx.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise form_error(name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not int.') from None
-    if value < low:
-        raise form_error(
-            name, "NUMBER_TYPE_MIN", f"Int value should be greater than or equal to {low}."
-        )
-    if value > high:
-        raise form_error(
-            name, "NUMBER_TYPE_MAX", f"Int value should be less than or equal to {high}."
-        )
-    return value
-
-
-def query_snowflake(ctx: Context, name: str) -> int | None:
-    """Read a snowflake query parameter or raise Discord's form error."""
-    raw = ctx.query.get(name)
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        raise form_error(name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not snowflake.')
-    return int(raw)
 
 
 async def get_my_guilds(ctx: Context) -> Reply:
