@@ -19,7 +19,9 @@ __all__ = [
     "BLUE",
     "GREEN",
     "RED",
+    "clear_prompt",
     "error_embed",
+    "json_text",
     "message",
     "page_buttons",
     "parse_json_object",
@@ -55,7 +57,8 @@ def error_embed(title: str, detail: str) -> dict[str, Any]:
     return {"title": shorten(title, 256), "description": shorten(detail, DESCRIPTION), "color": RED}
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """Return ``value`` as compact JSON text."""
     return _json.dumps(value).decode()
 
 
@@ -71,7 +74,7 @@ def records_embed(
     """Return one page of records: a field per record, its id and its fields as JSON."""
     fields = []
     for record_id, data in records:
-        body = shorten(_json_text(dict(data)), FIELD_VALUE - 12)
+        body = shorten(json_text(dict(data)), FIELD_VALUE - 12)
         fields.append({"name": f"id {record_id}", "value": f"```json\n{body}\n```"})
     footer = f"Page {page + 1} of {max(pages, 1)} · {total} record{'s' * (total != 1)}"
     embed: dict[str, Any] = {"title": shorten(title, 256), "color": BLUE, "fields": fields}
@@ -108,6 +111,38 @@ def page_buttons(key: str, page: int, pages: int) -> list[dict[str, Any]]:
             ],
         }
     ]
+
+
+def clear_prompt(key: str, table: str, count: int) -> dict[str, Any]:
+    """Return ``/clear``'s question: what it deletes, and the buttons that confirm or cancel."""
+    embed = {
+        "title": f"Delete every record of {table}?",
+        "description": (
+            f"This deletes all {count} record(s) of **{table}** and cannot be "
+            "undone. The table itself stays."
+        ),
+        "color": RED,
+    }
+    buttons = [
+        {
+            "type": 1,
+            "components": [
+                {
+                    "type": 2,
+                    "style": 4,
+                    "label": f"Delete {count} record(s)",
+                    "custom_id": f"discobase:clear:{key}:yes",
+                },
+                {
+                    "type": 2,
+                    "style": 2,
+                    "label": "Cancel",
+                    "custom_id": f"discobase:clear:{key}:no",
+                },
+            ],
+        }
+    ]
+    return message(embed, components=buttons)
 
 
 def type_name(annotation: Any) -> str:
