@@ -13,15 +13,19 @@ The gateway's own admin routes live under ``/_emulator/gateway/``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from .server import Emulator
+from .chaos import Chaos
+from .clock import Clock
+from .link import Link
+from .models import Bot
+from .state import State
 
-__all__ = ["PREFIX", "BadRequest", "add_admin_routes", "guarded", "json_body", "reply"]
+__all__ = ["PREFIX", "BadRequest", "Controls", "add_admin_routes", "guarded", "json_body", "reply"]
 
 PREFIX = "/_emulator"
 
@@ -31,6 +35,95 @@ def reply(body: Any, status: int = 200) -> web.Response:
     response = web.Response(status=status, body=orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
     response.headers["Content-Type"] = "application/json"
     return response
+
+
+class Controls(Protocol):
+    """The part of ``Emulator``'s Python API that the admin API serves over HTTP.
+
+    A protocol, not the ``Emulator`` class itself (house style keeps protocols for seams with
+    a second implementation): the emulator builds this API, so naming its class here would
+    make the two modules import each other. ``Emulator`` satisfies it, which mypy checks
+    where the routes are added.
+    """
+
+    time_scale: float
+    seed: int
+    state: State
+    clock: Clock
+    link: Link
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def chaos(self) -> Chaos | None: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def create_bot(self, name: str = ...) -> Bot: ...
+
+    def create_guild(
+        self,
+        name: str,
+        bots: Iterable[Bot] = ...,
+        permissions: int | None = ...,
+        *,
+        everyone_permissions: int = ...,
+    ) -> str: ...
+
+    def add_bot_to_guild(
+        self, guild_id: str | int, bot: Bot, permissions: int | None = ...
+    ) -> None: ...
+
+    def remove_bot_from_guild(self, guild_id: str | int, bot: Bot) -> None: ...
+
+    def set_permissions(self, guild_id: str | int, bot: Bot, permissions: int) -> None: ...
+
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        count: int | None = ...,
+        after_write: bool = ...,
+        *,
+        scope: str = ...,
+        retry_after: float = ...,
+        code: int | None = ...,
+        message: str | None = ...,
+        probability: float | None = ...,
+    ) -> None: ...
+
+    def clear_faults(self) -> None: ...
+
+    def fail_cdn(
+        self,
+        kind: str,
+        count: int | None = ...,
+        probability: float | None = ...,
+        *,
+        status: int | None = ...,
+        path_regex: str | None = ...,
+        retry_after: float = ...,
+        bytes_per_second: float = ...,
+        fraction: float = ...,
+    ) -> None: ...
+
+    def clear_cdn_faults(self) -> None: ...
+
+    def set_link(
+        self, upload_bytes_per_second: float | None = ..., latency: float | None = ...
+    ) -> None: ...
+
+    def set_chaos(
+        self, chaos: Chaos | float | Mapping[str, Any] | None, *, seed: int | None = ...
+    ) -> Chaos | None: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def reset_data(self) -> None: ...
 
 
 class BadRequest(Exception):
@@ -61,7 +154,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def add_admin_routes(app: web.Application, emu: Emulator) -> None:
+def add_admin_routes(app: web.Application, emu: Controls) -> None:
     """Register the admin endpoints on ``app``."""
 
     def bot_out(bot: Any, *, token: bool = False) -> dict[str, Any]:

@@ -17,14 +17,11 @@ the emulator's own origin.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-
-if TYPE_CHECKING:
-    from .server import Emulator
 
 __all__ = ["ADMIN_PREFIX", "admin_guard", "allowed_hosts"]
 
@@ -54,15 +51,19 @@ def allowed_hosts(host: str, port: int) -> frozenset[str]:
     return frozenset(out)
 
 
-def admin_guard(emu: Emulator) -> Middleware:
-    """Return the middleware that refuses admin requests that are not local or not JSON."""
+def admin_guard(address: Callable[[], tuple[str, int]]) -> Middleware:
+    """Return the middleware that refuses admin requests that are not local or not JSON.
+
+    Args:
+        address: Returns the emulator's host and port (the port is known once it listens).
+    """
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
         if path != ADMIN_PREFIX and not path.startswith(ADMIN_PREFIX + "/"):
             return await handler(request)
-        hosts = allowed_hosts(emu.host, emu.port)
+        hosts = allowed_hosts(*address())
         # The raw header: aiohttp's ``request.host`` falls back to the socket's address.
         host = request.headers.get("Host", "").strip().lower()
         if host not in hosts:

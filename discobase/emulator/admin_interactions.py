@@ -20,15 +20,13 @@ out. A request the Discord client would not send answers 400 ``{"error": ...}``.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .admin import PREFIX, guarded, json_body, reply
 from .interactions import InteractionError, InteractionResult
-
-if TYPE_CHECKING:
-    from .server import Emulator
+from .members import InteractionsMixin
 
 __all__ = ["add_interaction_routes"]
 
@@ -41,8 +39,13 @@ def result_out(result: InteractionResult) -> dict[str, Any]:
     return out
 
 
-def add_interaction_routes(app: web.Application, emu: Emulator) -> None:
-    """Register the interaction admin endpoints on ``app``."""
+def add_interaction_routes(app: web.Application, emu: InteractionsMixin) -> None:
+    """Register the interaction admin endpoints on ``app``.
+
+    Args:
+        app: The emulator's application.
+        emu: The emulator, through the members part of its Python API (``members.py``).
+    """
 
     def bot_of(body: dict[str, Any]) -> Any:
         bot_id = body.get("bot_id")

@@ -25,12 +25,16 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .server import Emulator
+from .cdn import Cdn
+from .clock import Clock
+from .gateway import GatewayServer
+from .link import Link
+from .rest.dispatch import RestApi
 
 __all__ = ["CHAOS_KINDS", "TIMED_KINDS", "Chaos", "ChaosRun", "fault_summary"]
 
@@ -211,16 +215,41 @@ class ChaosRun:
     """Chaos in force on one emulator: its faults in the fault lists and its timer.
 
     Args:
-        emu: The emulator.
         chaos: The rates.
+        rng: The emulator's seeded source (one draw seeds the timer's own stream).
+        rest: The REST API, whose fault list takes the request faults.
+        cdn: The CDN, whose fault list takes the download faults.
+        gateway: The gateway, which takes the dispatch faults, outages and drops.
+        link: The client's link (latency spikes).
+        clock: The Discord clock (the timer's tick).
+        guilds: The guilds by id (where an outage may fall).
+        counts: Where latency spikes are counted (``Emulator.chaos_counts``).
     """
 
-    def __init__(self, emu: Emulator, chaos: Chaos) -> None:
-        self.emu = emu
+    def __init__(
+        self,
+        chaos: Chaos,
+        *,
+        rng: random.Random,
+        rest: RestApi,
+        cdn: Cdn,
+        gateway: GatewayServer,
+        link: Link,
+        clock: Clock,
+        guilds: Mapping[str, Any],
+        counts: Counter[str],
+    ) -> None:
         self.chaos = chaos
+        self._rest_api = rest
+        self._cdn_server = cdn
+        self._gateway = gateway
+        self._link = link
+        self._clock = clock
+        self._guilds = guilds
+        self._counts = counts
         # One draw from the emulator's source seeds the timer's own stream, so that timed
         # decisions never move the per-request draws and the seed still replays both.
-        self._schedule = random.Random(emu.random.getrandbits(64))
+        self._schedule = random.Random(rng.getrandbits(64))
         self._undo: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._spike: tuple[float | None, float] | None = None
@@ -229,8 +258,7 @@ class ChaosRun:
 
     def apply(self) -> None:
         """Put chaos's probability faults in force (after any already there)."""
-        emu, chaos = self.emu, self.chaos
-        gateway = emu.gateway
+        chaos, gateway = self.chaos, self._gateway
         withhold, duplicate, reorder, delay = _chained([chaos.rate_of(k) for k in DISPATCH_KINDS])
         if withhold > 0:
             self._dispatch(gateway.withhold_dispatches(probability=withhold))
@@ -261,7 +289,7 @@ class ChaosRun:
             self._rest("POST", _MESSAGES, 429, limited, code=20028, retry_after=0.3)
 
     def _dispatch(self, fault: Any) -> None:
-        book = self.emu.gateway.delivery.book
+        book = self._gateway.delivery.book
         self._undo.append(lambda: book.remove(fault))
 
     def _cdn(self, kind: str, chance: float) -> None:
@@ -273,12 +301,12 @@ class ChaosRun:
             chance,
             bytes_per_second=self.chaos.cdn_slow_bytes_per_second,
         )
-        cdn = self.emu.cdn
+        cdn = self._cdn_server
         cdn.add_fault(fault)
         self._undo.append(lambda: cdn.remove_fault(fault))
 
     def _rest(self, method: str, path: str, status: int, chance: float, **shape: Any) -> None:
-        rest = self.emu.rest
+        rest = self._rest_api
         fault = rest.add_fault(
             method,
             path,
@@ -325,7 +353,7 @@ class ChaosRun:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.emu.clock.to_real(self.chaos.tick))
+            await asyncio.sleep(self._clock.to_real(self.chaos.tick))
             try:
                 await self.tick()
             except Exception:  # a fault that cannot be injected now must not end chaos
@@ -335,36 +363,36 @@ class ChaosRun:
         """Decide the timed faults once: each kind draws three numbers, whatever happens."""
         self._end_spike()
         draws = {kind: [self._schedule.random() for _ in range(3)] for kind in TIMED_KINDS}
-        emu, chaos = self.emu, self.chaos
+        chaos, gateway = self.chaos, self._gateway
         fire, pick, size = draws["guild_outage"]
         if fire < chaos.rate_of("guild_outage"):
-            down = emu.gateway.delivery.down
-            guilds = sorted((g for g in emu.state.guilds if g not in down), key=int)
+            down = gateway.delivery.down
+            guilds = sorted((g for g in self._guilds if g not in down), key=int)
             if guilds:
                 low, high = chaos.outage_seconds
-                emu.gateway.guild_outage(_pick(guilds, pick), low + size * (high - low))
+                gateway.guild_outage(_pick(guilds, pick), low + size * (high - low))
         fire, pick, _ = draws["socket_drop"]
         if fire < chaos.rate_of("socket_drop"):
-            bots = sorted({c.bot_id for c in emu.gateway.connections() if c.bot_id}, key=int)
+            bots = sorted({c.bot_id for c in gateway.connections() if c.bot_id}, key=int)
             if bots:
-                await emu.gateway.drop(_pick(bots, pick))
+                await gateway.drop(_pick(bots, pick))
         fire, size, _ = draws["latency"]
         if fire < chaos.rate_of("latency"):
             low, high = chaos.latency_seconds
             self._start_spike(low + size * (high - low))
 
     def _start_spike(self, extra: float) -> None:
-        link = self.emu.link
+        link = self._link
         before = link.latency
         link.latency = (before or 0.0) + extra
         self._spike = (before, link.latency)
-        self.emu.chaos_counts["latency"] += 1
+        self._counts["latency"] += 1
 
     def _end_spike(self) -> None:
         spike, self._spike = self._spike, None
-        if spike is not None and self.emu.link.latency == spike[1]:
+        if spike is not None and self._link.latency == spike[1]:
             # Put back what was there, unless someone set the link since.
-            self.emu.link.latency = spike[0]
+            self._link.latency = spike[0]
 
 
 def _pick(items: list[str], draw: float) -> str:

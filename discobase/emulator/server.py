@@ -137,6 +137,9 @@ class Emulator(InteractionsMixin):
             raise RuntimeError("the emulator is not started; use `async with Emulator()`")
         return self._url
 
+    def _address(self) -> tuple[str, int]:
+        return self.host, self.port
+
     def _gateway_url(self) -> str:
         return "ws" + self.url[len("http") :] + "/gateway"
 
@@ -147,7 +150,7 @@ class Emulator(InteractionsMixin):
         from .admin_interactions import add_interaction_routes
 
         app = web.Application(
-            client_max_size=self.max_request_size + MiB, middlewares=[admin_guard(self)]
+            client_max_size=self.max_request_size + MiB, middlewares=[admin_guard(self._address)]
         )
         self.gateway.add_routes(app)
         self.cdn.add_routes(app)
@@ -306,7 +309,17 @@ class Emulator(InteractionsMixin):
             self._chaos.cancel()
             self._chaos = None
         if wanted is not None:
-            self._chaos = ChaosRun(self, wanted)
+            self._chaos = ChaosRun(
+                wanted,
+                rng=self.random,
+                rest=self.rest,
+                cdn=self.cdn,
+                gateway=self.gateway,
+                link=self.link,
+                clock=self.clock,
+                guilds=self.state.guilds,
+                counts=self.chaos_counts,
+            )
             self._chaos.apply()
             if self._runner is not None:
                 self._chaos.start()
