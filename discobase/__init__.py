@@ -39,7 +39,7 @@ from discobase.errors import (
 )
 from discobase.index import Index
 from discobase.operators import Operator, contains, ge, gt, le, lt, ne, one_of, startswith
-from discobase.query import Count, Records
+from discobase.results import Count, Records
 from discobase.schema import Renamed
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers

@@ -11,31 +11,34 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from discobase._binding import TableBinding, binding_of, check_loop, id_of, is_record
 from discobase.errors import InvalidQuery, RecordStateError, UsageError
-from discobase.table import Table, TableBinding, _binding_of, _check_loop, _id_of
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 __all__ = ["delete_records", "update_records"]
 
 T = TypeVar("T")
 
 
-def _groups(records: Sequence[Any], call: str) -> list[tuple[TableBinding, list[Table]]]:
+def _groups(records: Sequence[Any], call: str) -> list[tuple[TableBinding[Any], list[BaseModel]]]:
     """Group saved records by table, each record once, checking every one first."""
-    groups: dict[type, tuple[TableBinding, list[Table]]] = {}
+    groups: dict[type, tuple[TableBinding[Any], list[BaseModel]]] = {}
     seen: set[int] = set()
     for record in records:
-        if not isinstance(record, Table):
+        if not is_record(record):
             raise UsageError(f"{call}() works on records of tables, not on {record!r}")
         kind = type(record)
         group = groups.get(kind)
         if group is None:
-            binding = _binding_of(kind)
+            binding = binding_of(kind)
             binding.require_store()
-            _check_loop(binding, call)
+            check_loop(binding, call)
             group = groups[kind] = (binding, [])
-        record_id = _id_of(record)
+        record_id = id_of(record)
         if record_id is None:
             raise RecordStateError(
                 f"a {group[0].name} record given to {call}() is not saved; only records "
@@ -52,7 +55,7 @@ async def _gather(futures: list[asyncio.Future[None]]) -> None:
     await asyncio.gather(*futures)
 
 
-def _put(binding: TableBinding, record_id: int, record: Table) -> Any:
+def _put(binding: TableBinding[Any], record_id: int, record: BaseModel) -> Any:
     """Return the put that updates a record, keeping the stored fields its class lacks."""
     from discobase.schema import keep_unknown
     from discobase.storage import Put
@@ -87,10 +90,10 @@ def delete_records(records: Sequence[T]) -> asyncio.Task[int]:
     futures: list[asyncio.Future[None]] = []
     total = 0
     for binding, group in groups:
-        ids = sorted({_id_of(r) or 0 for r in group})
+        ids = sorted({id_of(r) or 0 for r in group})
         store = binding.require_store()
         future = store.submit([Delete(i) for i in ids])
-        future.add_done_callback(partial(_forget, [(r, _id_of(r)) for r in group]))
+        future.add_done_callback(partial(_forget, [(r, id_of(r)) for r in group]))
         futures.append(future)
         total += len(ids)
     first = groups[0][0]
@@ -98,7 +101,7 @@ def delete_records(records: Sequence[T]) -> asyncio.Task[int]:
     return first.database._track(_joined(futures), what, total)
 
 
-def _forget(group: list[tuple[Table, int | None]], done: asyncio.Future[None]) -> None:
+def _forget(group: list[tuple[BaseModel, int | None]], done: asyncio.Future[None]) -> None:
     # As delete() does: a record saved anew meanwhile keeps its new id.
     if done.cancelled() or done.exception() is not None:
         return
@@ -122,7 +125,7 @@ def update_records(records: Sequence[T], changes: dict[str, Any]) -> asyncio.Tas
         task: asyncio.Task[list[T]] = _done(list(records))
         return task
     # Every value is validated on copies first, so that a refused one changes nothing.
-    planned: list[tuple[TableBinding, list[tuple[Table, Table]]]] = []
+    planned: list[tuple[TableBinding[Any], list[tuple[BaseModel, BaseModel]]]] = []
     for binding, group in groups:
         unknown = sorted(set(changes) - set(binding.fields))
         if unknown:
@@ -131,7 +134,7 @@ def update_records(records: Sequence[T], changes: dict[str, Any]) -> asyncio.Tas
                 f"update_many() cannot set {unknown[0]!r}: {binding.model.__name__} has no "
                 f"such field; its fields are: {known}"
             )
-        pairs: list[tuple[Table, Table]] = []
+        pairs: list[tuple[BaseModel, BaseModel]] = []
         for record in group:
             changed = record.model_copy()
             for name, value in changes.items():
@@ -139,7 +142,7 @@ def update_records(records: Sequence[T], changes: dict[str, Any]) -> asyncio.Tas
             pairs.append((record, changed))
         planned.append((binding, pairs))
     operations = [
-        (binding, [_put(binding, _id_of(record) or 0, new) for record, new in pairs])
+        (binding, [_put(binding, id_of(record) or 0, new) for record, new in pairs])
         for binding, pairs in planned
     ]
     futures: list[asyncio.Future[None]] = []

@@ -33,7 +33,7 @@ from discobase.operators import Operator
 from discobase.query import MISSING, Condition, Contains, NotEqual, OneOf, Range, StoreView
 
 if TYPE_CHECKING:
-    from discobase.table import TableBinding
+    from discobase._binding import TableBinding
 
 __all__ = ["compile_conditions"]
 
@@ -199,7 +199,7 @@ _KINDS: dict[type, dict[str, _Kind]] = {}
 _ID = _Kind("id", key=_number_key)
 
 
-def _field_kind(binding: TableBinding, field: str) -> _Kind:
+def _field_kind(binding: TableBinding[Any], field: str) -> _Kind:
     known = _KINDS.setdefault(binding.model, {})
     kind = known.get(field)
     if kind is None:
@@ -208,7 +208,7 @@ def _field_kind(binding: TableBinding, field: str) -> _Kind:
 
 
 def compile_conditions(
-    binding: TableBinding, store: StoreView, conditions: dict[str, Any]
+    binding: TableBinding[Any], store: StoreView, conditions: dict[str, Any]
 ) -> tuple[list[Condition], Collection[int] | None]:
     """Take the operators out of ``conditions`` and compile them.
 
@@ -252,7 +252,7 @@ def compile_conditions(
 
 
 def _compile(
-    binding: TableBinding, field: str, operator: Operator[Any], kind: _Kind
+    binding: TableBinding[Any], field: str, operator: Operator[Any], kind: _Kind
 ) -> list[Condition]:
     model = binding.model.__name__
     spelling = f"{model}.find({field}={operator!r})"
@@ -358,7 +358,7 @@ def _compile(
     return tests
 
 
-def _to_json(binding: TableBinding, field: str, value: Any, where: str, kind: _Kind) -> Any:
+def _to_json(binding: TableBinding[Any], field: str, value: Any, where: str, kind: _Kind) -> Any:
     if kind is _ID:
         if type(value) is int:
             return value
@@ -373,7 +373,7 @@ def _to_json(binding: TableBinding, field: str, value: Any, where: str, kind: _K
         raise InvalidQuery(f"{where}: {exc}") from None
 
 
-def _text_operand(binding: TableBinding, field: str, text: str, kind: _Kind) -> str:
+def _text_operand(binding: TableBinding[Any], field: str, text: str, kind: _Kind) -> str:
     # The field's string rules (str_to_lower, ...) apply to the operand as to stored values;
     # constraints (min_length, a pattern) need not hold for a part of a value.
     if kind is _ANY:
@@ -397,7 +397,9 @@ def _successor(prefix: str) -> str | None:
 _ELEMENT_ADAPTERS: dict[tuple[type, str], Any] = {}
 
 
-def _element_json(binding: TableBinding, field: str, element: Any, value: Any, where: str) -> Any:
+def _element_json(
+    binding: TableBinding[Any], field: str, element: Any, value: Any, where: str
+) -> Any:
     if element is Any:
         return value
     key = (binding.model, field)
@@ -421,7 +423,7 @@ def _element_json(binding: TableBinding, field: str, element: Any, value: Any, w
         ) from None
 
 
-def _config_of(binding: TableBinding) -> Any:
+def _config_of(binding: TableBinding[Any]) -> Any:
     # The model's JSON settings (base64 bytes, infinities as strings) shape elements too;
     # only the keys a TypeAdapter of a non-model type accepts.
     config: Mapping[str, Any] = binding.model.model_config

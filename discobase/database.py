@@ -14,7 +14,7 @@ database may log in again.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,10 +35,11 @@ if TYPE_CHECKING:
     import asyncio
     import logging as _logging
 
+    from discobase._binding import TableBinding, TableStoreLike
     from discobase.gateway import GatewayClient, GatewayEvent
     from discobase.http import HTTPClient
     from discobase.storage import StorageEngine
-    from discobase.table import Table, TableBinding, TableStoreLike
+    from discobase.table import Table
     from discobase.watch import ChangeHub, Watch
 
 __all__ = ["DEFAULT_API_URL", "PERMISSIONS", "Database", "enable_logging", "invite_url"]
@@ -142,7 +143,7 @@ class Database:
         self.live = live
         if logging:
             enable_logging()
-        self._tables: dict[str, TableBinding] = {}
+        self._tables: dict[str, TableBinding[Table]] = {}
         self._state = "new"
         self._runner: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
@@ -205,7 +206,8 @@ class Database:
         """
         # Loaded here, not at import: the table module loads pydantic's model machinery,
         # most of `import discobase`'s time, and a program that defines tables has it anyway.
-        from discobase.table import Table, TableBinding
+        from discobase._binding import TableBinding
+        from discobase.table import Table, check_registrable
 
         if not isinstance(model, type) or not issubclass(model, Table) or model is Table:
             raise TableRegistrationError(
@@ -240,7 +242,8 @@ class Database:
             model.model_rebuild(raise_errors=False)
         except PydanticUserError as exc:
             raise TableRegistrationError(f"{model.__name__} cannot be a table: {exc}") from exc
-        binding = TableBinding(self, model, name)
+        check_registrable(model, name)
+        binding: TableBinding[Table] = TableBinding(self, model, name)
         model.__discobase_binding__ = binding
         self._tables[name] = binding
         return model
@@ -307,7 +310,7 @@ class Database:
                 "example with asyncio.run_coroutine_threadsafe"
             )
 
-    def _store_for(self, binding: TableBinding) -> TableStoreLike:
+    def _store_for(self, binding: TableBinding[Any]) -> TableStoreLike:
         """Raise the error that says why ``binding`` has no store (called by Table)."""
         name = binding.model.__name__
         if self._state == "ready":
@@ -356,14 +359,14 @@ class Database:
                 fit ``model``, or the batch could not be written; the table is unchanged.
             UniqueConflict: the rewritten records would hold a unique value twice.
         """
+        from discobase._binding import binding_of
         from discobase.migrate import migrate_table
-        from discobase.table import _binding_of
 
         self._check_loop("migrate")
         engine = self._engine
         if self._state != "ready" or engine is None:
             raise NotConnected("db.migrate() needs a connected database (inside db.conn())")
-        binding = _binding_of(model)
+        binding = binding_of(model)
         if binding.database is not self:
             raise TableNotRegistered(f"{model.__name__} is not a table of {self!r}")
         count = await migrate_table(engine, binding, transform)
@@ -470,9 +473,26 @@ class Database:
             NotConnected: the database is not ready.
         """
         self._check_loop("watch")
+        if not self.is_ready:
+            raise NotConnected("db.watch() needs a connected database (inside db.conn())")
         from discobase.watch import watch_database
 
-        return watch_database(self, max_pending)
+        return watch_database(self._change_hub(), max_pending)
+
+    def _watch(self, binding: TableBinding[Any], fields: Mapping[str, Any]) -> Watch[Any]:
+        """Return a watcher of one table's changes (see `Table.watch`; called by Table)."""
+        from discobase.watch import watch_table
+
+        return watch_table(self._change_hub(), binding, fields)
+
+    def _change_hub(self) -> ChangeHub:
+        """Return the database's change feeds (``discobase.watch``), made on first use."""
+        hub = self._hub
+        if hub is None:
+            from discobase.watch import ChangeHub
+
+            hub = self._hub = ChangeHub(self._tables)
+        return hub
 
     async def refresh(self) -> None:
         """Read every open table's log from its read position now, and apply what is new.

@@ -1,8 +1,9 @@
 """Answer queries from a table's in-memory state (public API layer: no I/O, no pydantic models).
 
 Everything here works on the JSON-mode dicts a table store holds, keyed by record id; turning
-them into model instances is `discobase.table`'s job. It must not know how the store got
-its records (Discord, the gateway, snapshots) nor anything of asyncio beyond being awaitable.
+them into model instances is ``discobase._binding``'s job, and what a query returns (`Records`,
+`Count`) is ``discobase.results``'. It must not know how the store got its records (Discord,
+the gateway, snapshots) nor anything of asyncio.
 
 A query is a conjunction of conditions: field equalities, and the tests operators compile to
 (`Condition`: ranges, prefixes, one-of, not-equal, contains). Every condition an index can
@@ -15,41 +16,26 @@ order (the order records were created in) unless the caller orders them.
 
 from __future__ import annotations
 
-from collections.abc import (
-    AsyncIterator,
-    Callable,
-    Collection,
-    Generator,
-    Iterable,
-    Mapping,
-    Sequence,
-)
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import partial
 from itertools import compress
 from operator import eq, itemgetter
-from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
+from typing import Any, Protocol
 
 from discobase.errors import InvalidQuery
-
-if TYPE_CHECKING:
-    import asyncio
 
 __all__ = [
     "MISSING",
     "Condition",
     "Contains",
-    "Count",
     "NotEqual",
     "OneOf",
     "Range",
-    "Records",
     "StoreView",
     "order_ids",
     "parse_order_by",
     "select_ids",
 ]
-
-T = TypeVar("T")
 
 #: Marks a field a stored record does not carry and whose default cannot be computed.
 MISSING: Any = object()
@@ -73,86 +59,6 @@ class StoreView(Protocol):
         """Return ``{id: stored value}`` of ``field`` for the live records that have it, or
         ``None`` to have the records scanned instead."""
         ...
-
-
-class Records(list[T]):
-    """The records a query found: a list that may also be awaited or iterated with `async for`.
-
-    The records are in memory, so the answer is ready at once; awaiting it returns the list
-    itself. `for u in User.find(...)`, `await User.find(...)` and
-    `async for u in User.find(...)` therefore all work. The list also offers `first()`,
-    `exists()`, and writes over all of its records: `delete_many()` and `update_many()`.
-    """
-
-    def __await__(self) -> Generator[Any, None, Self]:
-        return self
-        yield  # pragma: no cover  (makes this a generator: awaiting finishes at once)
-
-    def __aiter__(self) -> AsyncIterator[T]:
-        """Iterate over the records with `async for` (over the list as it is now)."""
-        return _aiter(list(self))
-
-    def first(self) -> T | None:
-        """Return the first record (in the query's order), or `None` if there is none.
-
-        `User.find(name="Peter", order_by="-age").first()` reads as it says; give the
-        query `limit=1` too when it may match many records, so that only one is read.
-        """
-        return self[0] if self else None
-
-    def exists(self) -> bool:
-        """Tell whether the query found any record."""
-        return bool(self)
-
-    def delete_many(self) -> asyncio.Task[int]:
-        """Delete every record of this list, one atomic batch per table.
-
-        `await User.find(age=lt(18)).delete_many()` deletes all of them or, if the write
-        fails, none. The task completes with the number of records deleted, once Discord has
-        stored the deletion; the records are then unsaved (their `id` is `None`).
-
-        Raises:
-            RecordStateError: a record of the list is not saved.
-            UsageError: called outside the event loop the database runs in, or the list holds
-                something that is not a record.
-        """
-        from discobase._bulk import delete_records
-
-        return delete_records(self)
-
-    def update_many(self, **changes: Any) -> asyncio.Task[list[T]]:
-        """Set fields of every record of this list and write them, one atomic batch per table.
-
-        `await User.find(country="NL").update_many(active=False)`. Each value is validated as
-        an assignment would be, before anything is written; the records in this list then
-        hold the new values at once, and the task completes with them once Discord has
-        stored the change. As with `update()`, whole records are written: a change another
-        process made to one of them since the query is overwritten.
-
-        Raises:
-            InvalidQuery: a name is not a field of a record's table.
-            pydantic.ValidationError: a value does not fit its field (nothing is written or
-                changed).
-            UniqueViolation: a unique index would hold a value twice.
-            RecordStateError: a record of the list is not saved.
-            UsageError: called outside the event loop the database runs in.
-        """
-        from discobase._bulk import update_records
-
-        return update_records(self, changes)
-
-
-async def _aiter(items: list[T]) -> AsyncIterator[T]:
-    for item in items:
-        yield item
-
-
-class Count(int):
-    """A record count: an ``int`` that may also be awaited (``await User.count()``)."""
-
-    def __await__(self) -> Generator[Any, None, int]:
-        return int(self)
-        yield  # pragma: no cover
 
 
 class Condition:

@@ -24,25 +24,22 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar
 
-from discobase.errors import (
-    DatabaseError,
-    InvalidQuery,
-    NotConnected,
-    UnreadableRecord,
-    UsageError,
-)
+from discobase._binding import as_id, id_of
+from discobase.errors import DatabaseError, InvalidQuery, UnreadableRecord, UsageError
 from discobase.operators import Operator
 from discobase.query import MISSING
 from discobase.storage.changes import Applied, watch_state
 from discobase.storage.state import TableState
 
 if TYPE_CHECKING:
-    from discobase.database import Database
-    from discobase.table import Table, TableBinding
+    from pydantic import BaseModel
+
+    from discobase._binding import TableBinding
 
 __all__ = ["MAX_PENDING", "Change", "ChangeHub", "Watch", "WatchOverflow"]
 
-T = TypeVar("T", bound="Table")
+# A table's class (a discobase.Table; this module knows tables only through their bindings).
+T = TypeVar("T", bound="BaseModel")
 
 #: Changes a watcher holds that its consumer has not taken yet; one more raises
 #: `WatchOverflow` in the consumer (after the ones it holds). Set ``watch.max_pending``.
@@ -91,7 +88,8 @@ class Change(Generic[T]):
     @property
     def id(self) -> int:
         """Return the changed record's id."""
-        return self.record.id
+        # As Table.id, which it is: None only once the record was deleted since.
+        return id_of(self.record)  # type: ignore[return-value]
 
 
 class Watch(Generic[T]):
@@ -109,7 +107,7 @@ class Watch(Generic[T]):
     def __init__(
         self,
         hub: ChangeHub,
-        binding: TableBinding | None,
+        binding: TableBinding[Any] | None,
         match: _Match | None,
         max_pending: int = MAX_PENDING,
     ) -> None:
@@ -117,7 +115,7 @@ class Watch(Generic[T]):
         self._binding = binding
         self._match = match
         self.max_pending = max_pending
-        self._queue: deque[tuple[TableBinding, Applied]] = deque()
+        self._queue: deque[tuple[TableBinding[Any], Applied]] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._overflow: WatchOverflow | None = None
@@ -131,11 +129,11 @@ class Watch(Generic[T]):
         """Return how many changes wait for the consumer."""
         return len(self._queue)
 
-    def wants(self, binding: TableBinding) -> bool:
+    def wants(self, binding: TableBinding[Any]) -> bool:
         """Tell whether this watcher wants the changes of ``binding``'s table."""
         return not self._closed and (self._binding is None or self._binding is binding)
 
-    def push(self, binding: TableBinding, applied: list[Applied]) -> None:
+    def push(self, binding: TableBinding[Any], applied: list[Applied]) -> None:
         """Queue the changes that pass the filter (called in the apply's turn)."""
         if self._closed:
             return
@@ -216,17 +214,18 @@ class ChangeHub:
     """A database's watchers, and the tables their states report changes of.
 
     Args:
-        database: the database whose tables are watched.
+        tables: the database's tables by name (its own mapping: tables registered later are
+            watched too).
     """
 
-    def __init__(self, database: Database) -> None:
-        self._database = database
+    def __init__(self, tables: Mapping[str, TableBinding[Any]]) -> None:
+        self._tables = tables
         self._watchers: weakref.WeakSet[Watch[Any]] = weakref.WeakSet()
 
     def add(self, watcher: Watch[Any]) -> None:
         """Start delivering to ``watcher`` and hook the tables it wants."""
         self._watchers.add(watcher)
-        for binding in self._database._tables.values():
+        for binding in self._tables.values():
             if watcher.wants(binding):
                 self.attach(binding)
 
@@ -234,7 +233,7 @@ class ChangeHub:
         """Stop delivering to ``watcher`` (its tables are unhooked at their next change)."""
         self._watchers.discard(watcher)
 
-    def attach(self, binding: TableBinding) -> None:
+    def attach(self, binding: TableBinding[Any]) -> None:
         """Hook ``binding``'s open table if a watcher wants it (a table opened late, too)."""
         state = getattr(binding.store, "state", None)
         if not isinstance(state, TableState):
@@ -243,7 +242,9 @@ class ChangeHub:
             if state._watch is None:
                 watch_state(state, partial(self._deliver, binding, state))
 
-    def _deliver(self, binding: TableBinding, state: TableState, applied: list[Applied]) -> None:
+    def _deliver(
+        self, binding: TableBinding[Any], state: TableState, applied: list[Applied]
+    ) -> None:
         wanted = False
         for watcher in list(self._watchers):
             if watcher.wants(binding):
@@ -260,13 +261,13 @@ class ChangeHub:
         """End every watcher (each still yields what it holds) and unhook every table."""
         for watcher in list(self._watchers):
             watcher.close()
-        for binding in self._database._tables.values():
+        for binding in self._tables.values():
             state = getattr(binding.store, "state", None)
             if isinstance(state, TableState):
                 watch_state(state, None)
 
 
-def _change(binding: TableBinding, applied: Applied) -> Change[Any] | None:
+def _change(binding: TableBinding[Any], applied: Applied) -> Change[Any] | None:
     """Build the records of a change; ``None`` when its record cannot be read (reported)."""
     record_id, old, new = applied.record_id, applied.old, applied.new
     previous = None
@@ -287,45 +288,44 @@ def _change(binding: TableBinding, applied: Applied) -> Change[Any] | None:
     return Change(kind, binding.model, record, previous, applied.position)
 
 
-def hub_of(database: Database) -> ChangeHub:
-    """Return ``database``'s hub, made on first use."""
-    hub: ChangeHub | None = database._hub
-    if hub is None:
-        hub = database._hub = ChangeHub(database)
-    return hub
-
-
-def watch_table(binding: TableBinding, fields: Mapping[str, Any]) -> Watch[Any]:
+def watch_table(
+    hub: ChangeHub, binding: TableBinding[Any], fields: Mapping[str, Any]
+) -> Watch[Any]:
     """Return a watcher of one table's changes that match ``fields`` (see `Table.watch`).
+
+    Args:
+        hub: the watchers of the table's database.
+        binding: the table.
+        fields: the filter, as `Table.find()` takes it.
 
     Raises:
         NotConnected, TableNotBuilt: the table is not open.
         InvalidQuery: an unknown field, a value it cannot hold, an operator that does not fit.
     """
     store = binding.require_store()
-    watcher: Watch[Any] = Watch(hub_of(binding.database), binding, _compile(binding, store, fields))
-    hub_of(binding.database).add(watcher)
+    watcher: Watch[Any] = Watch(hub, binding, _compile(binding, store, fields))
+    hub.add(watcher)
     return watcher
 
 
-def watch_database(database: Database, max_pending: int = MAX_PENDING) -> Watch[Any]:
+def watch_database(hub: ChangeHub, max_pending: int = MAX_PENDING) -> Watch[Any]:
     """Return a watcher of every table's changes (see `Database.watch`).
 
+    Args:
+        hub: the watchers of the database, which is ready.
+        max_pending: see `Watch`.
+
     Raises:
-        NotConnected: the database is not ready.
         UsageError: ``max_pending`` is not a positive int.
     """
-    if not database.is_ready:
-        raise NotConnected("db.watch() needs a connected database (inside db.conn())")
     if not isinstance(max_pending, int) or max_pending < 1:
         raise UsageError(f"max_pending must be a positive int, not {max_pending!r}")
-    hub = hub_of(database)
     watcher: Watch[Any] = Watch(hub, None, None, max_pending)
     hub.add(watcher)
     return watcher
 
 
-def _compile(binding: TableBinding, store: Any, fields: Mapping[str, Any]) -> _Match | None:
+def _compile(binding: TableBinding[Any], store: Any, fields: Mapping[str, Any]) -> _Match | None:
     """Turn a filter into a test of one record's JSON-mode data, or ``None`` for no filter.
 
     Raises:
@@ -342,7 +342,7 @@ def _compile(binding: TableBinding, store: Any, fields: Mapping[str, Any]) -> _M
             raise InvalidQuery(
                 f"{binding.model.__name__}.watch() matches id by equality only, not {value!r}"
             )
-        wanted_id = _as_id(value)
+        wanted_id = as_id(value)
     tests: list[Any] = []
     if any(isinstance(value, Operator) for value in conditions.values()):
         from discobase._conditions import compile_conditions
@@ -367,11 +367,3 @@ def _compile(binding: TableBinding, store: Any, fields: Mapping[str, Any]) -> _M
             return False
 
     return match
-
-
-def _as_id(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None

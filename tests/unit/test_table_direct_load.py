@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 import discobase
 from discobase import _json
-from discobase.table import _direct_loader
+from discobase._plain_records import direct_loader as _direct_loader
 from tests.unit.tablefakes import FakeEngine, FakeStore
 
 database = discobase.Database("direct")
@@ -181,19 +181,19 @@ async def test_save_many_of_plain_records_stores_what_pydantic_would(
     records = [Flat(name=f"n{i}", age=i, score=i / 3, ok=i % 2 == 0) for i in range(100)]
     binding = Flat.__discobase_binding__
     assert binding is not None
-    assert binding._plain_slices(records) is not None
+    assert binding.encoder._plain_slices(records) is not None
     await Flat.save_many(records)
     for record in records:
         assert stores["flat"].get(record.id) == record._dump()
     odd = [
         Flat(name=f"m{i}", age=i, score=float("inf") if i == 5 else 1.0, ok=True) for i in range(80)
     ]
-    assert binding._plain_slices(odd) is None
+    assert binding.encoder._plain_slices(odd) is None
     await Flat.save_many(odd)
     assert stores["flat"].get(odd[5].id)["score"] == "Infinity"
     bad = [Flat(name="x", age=1, score=1.0, ok=True) for _ in range(70)]
     bad[3].name = "\ud800"
-    assert binding._plain_slices(bad) is None
+    assert binding.encoder._plain_slices(bad) is None
     with pytest.raises(discobase.UnstorableRecord):
         Flat.save_many(bad)
 
@@ -244,7 +244,7 @@ async def test_save_many_of_plain_records_with_a_huge_integer_goes_the_checked_w
     binding = Flat.__discobase_binding__
     assert binding is not None
     big = [Flat(name=f"b{i}", age=10**30 if i == 7 else i, score=1.0, ok=True) for i in range(70)]
-    assert binding._plain_slices(big) is None
+    assert binding.encoder._plain_slices(big) is None
     await Flat.save_many(big)
     assert stores["flat"].get(big[7].id)["age"] == 10**30
     huge = [
