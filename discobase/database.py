@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from discobase._permissions import INVITE
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     import logging as _logging
 
     from discobase._binding import TableBinding, TableStoreLike
+    from discobase._writetask import WriteTracker
     from discobase.gateway import GatewayClient, GatewayEvent
     from discobase.http import HTTPClient
     from discobase.storage import StorageEngine
@@ -161,7 +161,8 @@ class Database:
         self._missed_while_starting = False
         # The database's guild is in a Discord outage (GUILD_DELETE "unavailable").
         self._guild_down = False
-        self._pending: set[asyncio.Task[Any]] = set()
+        # The writes storage has and that have not finished (made by the first write).
+        self._writes: WriteTracker | None = None
         # Extensions' dispatch listeners (discobase.commands); see add_listener().
         self._listeners: list[Callable[[str, Any], None]] = []
         # Change feeds (discobase.watch), made by the first watch().
@@ -426,33 +427,18 @@ class Database:
     def _track(self, future: asyncio.Future[Any], what: str, result: Any) -> asyncio.Task[Any]:
         """Return a task that completes with ``result`` once ``future`` (a write) does.
 
-        The database keeps the task until it finishes, so an unawaited write still runs;
-        ``close()`` waits for every pending write. A failure is the caller's when they
-        retrieve it (await, gather, ``result()``); one nobody retrieved is logged once, when
-        the task is collected (see ``WriteTask``). A burst of 10,000 saves makes 10,000 of
-        these in one go, so the bookkeeping is kept small: one relay future, one callback on
-        the write, no closures.
+        Called by the tables for every write; ``close()`` waits for every pending one (see
+        ``discobase._writetask.WriteTracker``).
         """
-        import asyncio  # loaded on use: `import discobase` stays light
+        writes = self._writes
+        if writes is None:
+            # Loaded on the first write: the module imports asyncio, which `import discobase`
+            # does not.
+            from discobase._writetask import WriteTracker
 
-        from discobase._writetask import WriteTask
-
-        loop = asyncio.get_running_loop()
-        # The task waits on a relay, not on the write's own future: cancelling the caller's
-        # task must not cancel a write already handed to storage (asyncio.shield does this
-        # too, with two closures, another future and another loop turn per write).
-        relay: asyncio.Future[None] = loop.create_future()
-        future.add_done_callback(partial(_relay_done, relay))
+            writes = self._writes = WriteTracker()
         inside_batch = self._engine.open_batch_check() if self._engine is not None else None
-        task = WriteTask(
-            _write_task(future, relay, what, result),
-            loop=loop,
-            what=what,
-            inside_batch=inside_batch,
-        )
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return task
+        return writes.track(future, what, result, inside_batch)
 
     # ------------------------------------------------------------------ reads
 
@@ -794,8 +780,8 @@ class Database:
 
         was_ready = self._state == "ready"
         self._state = "closing"
-        if self._pending:
-            await asyncio.wait(set(self._pending))
+        if self._writes is not None:
+            await self._writes.wait()
         if self._hub is not None:
             self._hub.close()  # watchers end once they yielded what they hold
         for binding in self._tables.values():
@@ -1003,26 +989,6 @@ class Database:
 #: Discord seconds between catch-up attempts: doubling from the base up to the cap, jittered.
 _CATCH_UP_BASE = 1.0
 _CATCH_UP_CAP = 60.0
-
-
-def _relay_done(relay: asyncio.Future[None], future: asyncio.Future[Any]) -> None:
-    """Wake the task waiting on ``relay`` now that ``future`` is done (unless it gave up)."""
-    if not relay.done():
-        relay.set_result(None)
-
-
-async def _write_task(
-    future: asyncio.Future[Any], relay: asyncio.Future[None], what: str, result: Any
-) -> Any:
-    """Wait for a write (see ``Database._track``) and raise its failure."""
-    await relay
-    if future.cancelled():
-        # Storage gave the write up (it was closed): that is a failure, not a cancel.
-        raise NotConnected(f"{what} was abandoned: the database closed first")
-    exc = future.exception()
-    if exc is not None:
-        raise exc
-    return result
 
 
 async def _first_of(awaitable: Any, task: asyncio.Task[None]) -> None:
