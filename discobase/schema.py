@@ -4,12 +4,16 @@ Three pieces sit between the catalog's record of a table's schema (``storage/cat
 which decides what is compatible) and the records a program reads and writes:
 
 - `Renamed` declares that a field was called something else in older records:
-  ``title: Annotated[str, discobase.Renamed("name")]``. Records that store the old name are
-  read under the new one (`rename_fill`), and every update writes the new name.
+  ``title: Annotated[str, discobase.Renamed("name")]``; a field renamed more than once names
+  each former name, the latest first: ``Renamed("title", "name")``. Records that store a
+  former name are read under the new one (`rename_fill`), and every update writes the new
+  name.
 - `keep_unknown` gives a record about to be updated the stored fields its class does not
   know (fields a newer version of the program added), so an older program that updates a
   record does not erase them.
-- `declared_renames` reads the declarations off a model's fields.
+- `declared_renames` reads the declarations off a model's fields, as the rename links the
+  catalog records (``{"heading": "title", "title": "name"}``; ``storage/catalog.py`` follows
+  them back, also through renames other programs recorded).
 
 It must not know how records are stored (messages, snapshots): it sees stored records as the
 JSON-mode dicts a store hands out.
@@ -31,10 +35,11 @@ _Fill = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
 
 class Renamed:
-    """Mark a table field as renamed: older records store it under ``old``.
+    """Mark a table field as renamed: older records store it under a former name.
 
     Args:
-        old: the field's name in records written before the rename.
+        *old: the field's former names, the latest first: ``Renamed("title", "name")`` for
+            a field that was called ``name``, then ``title``. At least one.
 
     Example:
         ```python
@@ -45,58 +50,86 @@ class Renamed:
     Records that hold ``name`` (and no ``title``) are read with ``title`` set to its value;
     queries on ``title`` find them; an update writes ``title``. The catalog records the
     rename, so every program that opens the table afterwards reads older records the same
-    way, whether it declares the rename or not.
+    way, whether it declares the rename or not. A field renamed again follows every rename
+    the catalog records: declaring only its latest former name is enough once the earlier
+    rename is recorded.
+
+    Raises:
+        TypeError: no former name, or one that is not a non-empty string.
     """
 
-    __slots__ = ("old",)
+    __slots__ = ("names",)
     __match_args__ = ("old",)
 
-    old: str
+    names: tuple[str, ...]
 
-    def __init__(self, old: str) -> None:
-        if not isinstance(old, str) or not old:
-            raise TypeError(f"Renamed() takes the field's former name, not {old!r}")
-        object.__setattr__(self, "old", old)
+    def __init__(self, *old: str) -> None:
+        if not old:
+            raise TypeError("Renamed() takes the field's former name (or names, latest first)")
+        for name in old:
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"Renamed() takes the field's former names, not {name!r}")
+        if len(set(old)) != len(old):
+            raise TypeError(f"Renamed() names a former name twice: {old!r}")
+        object.__setattr__(self, "names", tuple(old))
+
+    @property
+    def old(self) -> str:
+        """The field's latest former name."""
+        return self.names[0]
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"cannot assign to field {name!r}: Renamed is immutable")
 
     def __repr__(self) -> str:
-        return f"Renamed({self.old!r})"
+        return f"Renamed({', '.join(map(repr, self.names))})"
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
         assert isinstance(other, Renamed)
-        return self.old == other.old
+        return self.names == other.names
 
     def __hash__(self) -> int:
-        return hash((Renamed, self.old))
+        return hash((Renamed, self.names))
+
+
+def _former_names(info: FieldInfo) -> list[str]:
+    """Return a field's declared former names, the latest first (``Renamed`` in order)."""
+    return [name for item in info.metadata if isinstance(item, Renamed) for name in item.names]
 
 
 def declared_renames(fields: Mapping[str, FieldInfo]) -> dict[str, str]:
-    """Return ``{field: former name}`` of the fields annotated with `Renamed`.
+    """Return the rename links ``{name: name before}`` that the fields' `Renamed` declare.
+
+    A field with one former name gives one link, ``{"title": "name"}``; a field with
+    several, ``Renamed("title", "name")`` on ``heading``, gives one a rename:
+    ``{"heading": "title", "title": "name"}``.
 
     Raises:
-        TableRegistrationError: a former name is a field of the class too, or two fields
-            claim one former name.
+        TableRegistrationError: a former name is a field of the class too, a field names
+            itself or one former name twice, or two fields claim one former name.
     """
-    renames: dict[str, str] = {}
+    links: dict[str, str] = {}
+    claimed: dict[str, str] = {}
     for name, info in fields.items():
-        for item in info.metadata:
-            if isinstance(item, Renamed):
-                if item.old in fields:
-                    raise TableRegistrationError(
-                        f"field {name!r} is declared Renamed({item.old!r}), but {item.old!r} "
-                        "is still a field of the class: remove it, or drop the rename"
-                    )
-                if item.old in renames.values():
-                    raise TableRegistrationError(
-                        f"two fields are declared Renamed({item.old!r}); one former name "
-                        "becomes one field"
-                    )
-                renames[name] = item.old
-    return renames
+        olds = _former_names(info)
+        for old in olds:
+            if old in fields:
+                raise TableRegistrationError(
+                    f"field {name!r} is declared Renamed({old!r}), but {old!r} "
+                    "is still a field of the class: remove it, or drop the rename"
+                )
+            if claimed.get(old) == name:
+                raise TableRegistrationError(f"field {name!r} names its former name {old!r} twice")
+            if old in claimed:
+                raise TableRegistrationError(
+                    f"two fields are declared Renamed({old!r}); one former name becomes one field"
+                )
+            claimed[old] = name
+        for new, old in zip([name, *olds], olds, strict=False):
+            links[new] = old
+    return links
 
 
 def known_names(fields: Mapping[str, FieldInfo], computed: frozenset[str]) -> frozenset[str]:
@@ -110,9 +143,7 @@ def known_names(fields: Mapping[str, FieldInfo], computed: frozenset[str]) -> fr
         for alias in (info.alias, info.validation_alias, info.serialization_alias):
             if isinstance(alias, str):
                 names.add(alias)
-        for item in info.metadata:
-            if isinstance(item, Renamed):
-                names.add(item.old)
+        names.update(_former_names(info))
     return frozenset(names)
 
 
@@ -132,8 +163,8 @@ def keep_unknown(
         data: the JSON-mode dict about to be written.
         stored: the record as stored now (``None`` for a new record).
         known: what `known_names` returns for the class.
-        renamed: former names of fields (from the catalog too): not kept, as they are
-            written under the new name.
+        renamed: rename links or a ``FormerNames`` (from the catalog too): every former
+            name is not kept, as it is written under the new name.
     """
     if stored is None:
         return data
@@ -141,7 +172,9 @@ def keep_unknown(
     if not unknown:
         return data
     if renamed:
-        unknown -= set(renamed.values())
+        from discobase.storage.catalog import rename_chains
+
+        unknown -= {old for olds in rename_chains(renamed).values() for old in olds}
     unknown -= data.keys()
     if not unknown:
         return data
@@ -151,16 +184,34 @@ def keep_unknown(
 def rename_fill(renames: Mapping[str, str], fill: _Fill | None) -> _Fill:
     """Return a fill (see ``TableState.fill_missing``) that reads renamed fields too.
 
-    A record that lacks a renamed field but holds its former name gets the field with that
-    value; ``fill`` (the default factories' fill) then makes the values of the rest.
+    A record that lacks a renamed field but holds one of its former names gets the field
+    with the value of the latest one it holds (a field renamed twice reads records of
+    either former name); ``fill`` (the default factories' fill) then makes the values of
+    the rest.
+
+    Args:
+        renames: the table's ``FormerNames`` as it opened (or rename links
+            ``{name: name before}``, followed back for every name).
+        fill: the default factories' fill, or ``None``.
     """
-    pairs = tuple(renames.items())
+    # Loaded here, not at import: `import discobase` does not load the storage layer, and a
+    # table opens only once it is loaded.
+    from discobase.storage.catalog import rename_chains
+
+    pairs = tuple(rename_chains(renames).items())
+
+    def values(data: dict[str, Any]) -> dict[str, Any]:
+        mine: dict[str, Any] = {}
+        for new, olds in pairs:
+            if new not in data:
+                for old in olds:
+                    if old in data:
+                        mine[new] = data[old]
+                        break
+        return mine
 
     def fill_renamed(lacking: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        made = [
-            {new: data[old] for new, old in pairs if new not in data and old in data}
-            for data in lacking
-        ]
+        made = [values(data) for data in lacking]
         if fill is None:
             return made
         merged = [

@@ -20,13 +20,17 @@ the record says records may lack (``fields[name]`` true: it had a default when i
 add a field with a default, widen a field's type (`accepts`), declare a rename and add
 indexes; every such change is folded into the recorded schema, never taken out of it. Only a
 migration (``replace=True``) records a schema as it is.
+
+Renames are recorded as links, ``{"title": "name", "heading": "title"}``: each says what a
+name was called before. A field renamed twice follows its links back (`rename_chains`), so
+records stored under any of its former names are read under its name today.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +41,7 @@ from discobase.storage.snapshot import SnapshotInfo
 __all__ = [
     "CATALOG_CHANNEL",
     "Catalog",
+    "FormerNames",
     "OpenPlan",
     "TableEntry",
     "TableSpec",
@@ -45,6 +50,8 @@ __all__ = [
     "check_schema",
     "plan_open",
     "refuse_duplicates",
+    "rename_chains",
+    "rename_links",
     "schema_hash",
     "table_entry_body",
 ]
@@ -65,8 +72,10 @@ class TableSpec:
         schema: pydantic's ``model_json_schema()`` of the table class.
         fields: field name -> has a default (for schema compatibility).
         indexes: indexed field name -> unique?
-        renames: field name -> the name older records store it under (declared renames,
-            and once a table is open, every rename the catalog records for its fields).
+        renames: rename links, name -> the name it had before (declared renames; a
+            field renamed twice brings two links, ``{"heading": "title", "title": "name"}``).
+            Once a table is open, a `FormerNames` of every former name the catalog records
+            for its fields.
     """
 
     name: str
@@ -90,7 +99,7 @@ class TableEntry:
         indexes: indexed field name -> unique?, as recorded.
         first_id: the message id of the first entry (which fixed the channel).
         latest_id: the message id of the entry the schema comes from.
-        renames: field name -> the name older records store it under, as recorded.
+        renames: rename links, name -> the name it had before, as recorded.
     """
 
     name: str
@@ -102,6 +111,85 @@ class TableEntry:
     first_id: int
     latest_id: int
     renames: dict[str, str] = field(default_factory=dict)
+
+
+class FormerNames(dict[str, str]):
+    """The renamed fields of a table as it opens: ``{field: its latest former name}``.
+
+    As a dict it holds one former name a field; `chains` holds every one, the latest first
+    (``{"heading": ("title", "name")}`` for a field called ``name``, then ``title``), which
+    is what reading older records needs.
+
+    Args:
+        chains: field -> its former names, the latest first; fields without one are left out.
+    """
+
+    __slots__ = ("chains",)
+
+    chains: dict[str, tuple[str, ...]]
+
+    def __init__(self, chains: Mapping[str, Iterable[str]] | None = None) -> None:
+        made = {name: tuple(olds) for name, olds in (chains or {}).items()}
+        made = {name: olds for name, olds in made.items() if olds}
+        super().__init__({name: olds[0] for name, olds in made.items()})
+        self.chains = made
+
+    def links(self) -> dict[str, str]:
+        """Return the rename links that make these chains (what the catalog records)."""
+        links: dict[str, str] = {}
+        for name, olds in self.chains.items():
+            for new, old in zip((name, *olds), olds, strict=False):
+                links.setdefault(new, old)
+        return links
+
+
+def rename_links(renames: Mapping[str, str]) -> dict[str, str]:
+    """Return rename links ``{name: name before}`` of ``renames`` (links or `FormerNames`)."""
+    if isinstance(renames, FormerNames):
+        return renames.links()
+    return dict(renames)
+
+
+def rename_chains(
+    renames: Mapping[str, str], fields: Iterable[str] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Return each field's former names, the latest first, following the rename links.
+
+    A rename back to an earlier name (``a`` to ``b`` to ``a``) ends a chain: no name is
+    listed twice, and a field is not its own former name.
+
+    Args:
+        renames: rename links ``{name: name before}``, or a `FormerNames`.
+        fields: the fields to follow; every name that has a link when omitted.
+    """
+    if isinstance(renames, FormerNames) and fields is None:
+        return dict(renames.chains)
+    links = rename_links(renames)
+    chains: dict[str, tuple[str, ...]] = {}
+    for name in links if fields is None else fields:
+        chain: list[str] = []
+        seen = {name}
+        old = links.get(name)
+        while old is not None and old not in seen:
+            chain.append(old)
+            seen.add(old)
+            old = links.get(old)
+        if chain:
+            chains[name] = tuple(chain)
+    return chains
+
+
+def _later_names(links: Mapping[str, str], name: str) -> list[str]:
+    """Return what ``name`` was renamed to, in order (``["title", "heading"]`` for ``name``)."""
+    successor = {old: new for new, old in links.items()}
+    later: list[str] = []
+    seen = {name}
+    new = successor.get(name)
+    while new is not None and new not in seen:
+        later.append(new)
+        seen.add(new)
+        new = successor.get(new)
+    return later
 
 
 def schema_hash(schema: Mapping[str, Any]) -> str:
@@ -121,7 +209,7 @@ def table_entry_body(spec: TableSpec, channel_id: int) -> dict[str, Any]:
         "schema": spec.schema,
     }
     if spec.renames:
-        body["renames"] = dict(spec.renames)
+        body["renames"] = rename_links(spec.renames)
     return body
 
 
@@ -253,9 +341,10 @@ def plan_open(entry: TableEntry, spec: TableSpec, *, replace: bool = False) -> O
     Compatible: fields the spec lacks that records may lack (they had a default when they
     were recorded; their stored values are kept by updates, see ``discobase.schema``), fields
     the spec adds with a default, types the spec widens (`accepts`), renames the spec declares
-    (``renames[new] = old``, with ``old`` a recorded field whose type ``new`` accepts), and
-    indexes the spec adds. The recorded schema becomes the union: nothing a program leaves
-    out is taken out, and a unique index stays unique.
+    or the catalog records (a field whose chain of former names, `rename_chains`, reaches a
+    recorded field whose type it accepts), and indexes the spec adds. The recorded schema
+    becomes the union: nothing a program leaves out is taken out, and a unique index stays
+    unique. The spec to open with carries a `FormerNames` of its fields' former names.
 
     Args:
         entry: the table as the catalog records it.
@@ -269,28 +358,34 @@ def plan_open(entry: TableEntry, spec: TableSpec, *, replace: bool = False) -> O
     """
     if replace:
         return OpenPlan(spec, None if _same(entry, spec) else spec, _new_unique(entry, spec))
-    renames = {**entry.renames, **spec.renames}
-    # A rename recorded by others applies to this spec only for fields it has.
-    renames = {new: old for new, old in renames.items() if new in spec.fields}
+    # Every rename recorded by others and declared here, as links; each field of the spec
+    # follows its links back to its former names (a field renamed twice has two).
+    links = {**entry.renames, **rename_links(spec.renames)}
+    chains = rename_chains(links, spec.fields)
+    opening = TableSpec(spec.name, spec.schema, spec.fields, spec.indexes, FormerNames(chains))
     if (
         entry.schema_hash == schema_hash(spec.schema)
         and entry.indexes == dict(spec.indexes)
-        and renames == entry.renames
+        and links == entry.renames
     ):
-        return OpenPlan(spec, None)
+        return OpenPlan(opening, None)
     old_types = _field_types(entry.schema)
     new_types = _field_types(spec.schema)
-    consumed = {
-        old for new, old in renames.items() if old in entry.fields and new not in entry.fields
-    }
+
+    def stored_name(name: str) -> str:
+        """Return the name the stored schema knows ``name`` by (its latest former one)."""
+        if name in entry.fields:
+            return name
+        return next((old for old in chains.get(name, ()) if old in entry.fields), name)
+
+    # Stored field -> the spec's field that renames it.
+    consumer = {stored_name(name): name for name in spec.fields if stored_name(name) != name}
+    consumed = set(consumer)
     removed = sorted(
         name
         for name, absent_ok in entry.fields.items()
         if name not in spec.fields and name not in consumed and not absent_ok
     )
-
-    def stored_name(name: str) -> str:
-        return name if name in entry.fields else renames.get(name, name)
 
     changed: list[str] = []
     details: list[str] = []
@@ -322,12 +417,14 @@ def plan_open(entry: TableEntry, spec: TableSpec, *, replace: bool = False) -> O
         problems.append("narrowed or changed type: " + "; ".join(details))
     if bare:
         problems.append("added without a default: " + ", ".join(bare))
-        problems.extend(
-            f"{old!r} was renamed to {new!r} (declare it so, or read the table with a "
-            "class that does)"
-            for new, old in entry.renames.items()
-            if old in bare
-        )
+        for name in bare:
+            later = _later_names(entry.renames, name)
+            if later:
+                problems.append(
+                    f"{name!r} was renamed to "
+                    + ", then to ".join(repr(n) for n in later)
+                    + " (declare it so, or read the table with a class that does)"
+                )
     if required:
         problems.append("made required: " + ", ".join(required) + " (stored records may lack it)")
     if problems:
@@ -338,13 +435,13 @@ def plan_open(entry: TableEntry, spec: TableSpec, *, replace: bool = False) -> O
             table=spec.name,
             fields=removed + sorted(changed) + bare + required,
         )
-    merged = _merge(entry, spec, renames, consumed, old_types, new_types)
+    merged = _merge(entry, spec, stored_name, consumer, old_types, new_types)
     indexes = dict(entry.indexes)
     for name, unique in spec.indexes.items():
         indexes[name] = indexes.get(name, False) or unique
-    opened = TableSpec(spec.name, spec.schema, spec.fields, indexes, renames)
+    opened = TableSpec(spec.name, spec.schema, spec.fields, indexes, opening.renames)
     new_unique = tuple(sorted(n for n, u in indexes.items() if u and not entry.indexes.get(n)))
-    record = TableSpec(spec.name, merged[0], merged[1], indexes, {**entry.renames, **renames})
+    record = TableSpec(spec.name, merged[0], merged[1], indexes, links)
     if _same(entry, record):
         return OpenPlan(opened, None)
     return OpenPlan(opened, record, new_unique)
@@ -355,7 +452,7 @@ def _same(entry: TableEntry, spec: TableSpec) -> bool:
         entry.schema_hash == schema_hash(spec.schema)
         and entry.fields == dict(spec.fields)
         and entry.indexes == dict(spec.indexes)
-        and entry.renames == dict(spec.renames)
+        and entry.renames == rename_links(spec.renames)
     )
 
 
@@ -366,8 +463,8 @@ def _new_unique(entry: TableEntry, spec: TableSpec) -> tuple[str, ...]:
 def _merge(
     entry: TableEntry,
     spec: TableSpec,
-    renames: Mapping[str, str],
-    consumed: set[str],
+    stored_name: Callable[[str], str],
+    consumer: Mapping[str, str],
     old_types: Mapping[str, Any],
     new_types: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[str, bool]]:
@@ -376,30 +473,32 @@ def _merge(
     A stored property stays as recorded unless the spec widens it (cosmetic differences do
     not flip the record back and forth between two programs); the spec's new properties are
     inlined (their ``$ref`` targets copied in), so no ``$defs`` entry of two programs clash.
+
+    Args:
+        stored_name: a spec field -> the name the stored schema knows it by.
+        consumer: a stored field a spec field renames -> that spec field.
     """
     stored = entry.schema
     spec_defs = spec.schema.get("$defs") or {}
     properties: dict[str, Any] = {
         name: prop
         for name, prop in (stored.get("properties") or {}).items()
-        if name not in consumed
+        if name not in consumer
     }
-    fields = {name: flag for name, flag in entry.fields.items() if name not in consumed}
+    fields = {name: flag for name, flag in entry.fields.items() if name not in consumer}
     for name, prop in (spec.schema.get("properties") or {}).items():
-        stored_name = renames.get(name, name) if name not in entry.fields else name
-        if stored_name in entry.fields and old_types.get(stored_name) == new_types.get(name):
-            if stored_name != name:  # renamed: the stored property under its new name
-                properties[name] = (stored.get("properties") or {}).get(stored_name, prop)
-                fields[name] = entry.fields[stored_name]
+        before = stored_name(name)
+        if before in entry.fields and old_types.get(before) == new_types.get(name):
+            if before != name:  # renamed: the stored property under its new name
+                properties[name] = (stored.get("properties") or {}).get(before, prop)
+                fields[name] = entry.fields[before]
             continue
         properties[name] = _resolve(prop, spec_defs, shape=False)
-        fields[name] = entry.fields.get(stored_name, True)
+        fields[name] = entry.fields.get(before, True)
     required = [
         renamed
         for name in stored.get("required") or ()
-        for renamed in [
-            next((n for n, o in renames.items() if o == name and name in consumed), name)
-        ]
+        for renamed in [consumer.get(name, name)]
         if renamed in properties
     ]
     schema = {k: v for k, v in stored.items() if k not in ("properties", "required")}

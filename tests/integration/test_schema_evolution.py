@@ -397,3 +397,171 @@ async def test_a_class_that_forbids_extra_fields_reads_a_newer_programs_records(
             await b.update()
         async with newer.conn(token):
             assert (await newer.tables["tag"].find_unique(name="c")).colour == "blue"
+
+
+async def test_a_field_renamed_twice_reads_every_older_record(emulator: Any) -> None:
+    # Version 1 calls the field `name`, version 2 `title`, version 3 `heading`.
+    database, token, _ = guild(emulator, "chain")
+    v1, v2, v3 = database(), database(), database()
+
+    @v1.table
+    class Book(discobase.Table):
+        name: str
+        pages: int = 0
+
+    @v2.table
+    class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811 - name -> title
+        title: Annotated[str, discobase.Renamed("name")]
+        pages: int = 0
+
+    @v3.table
+    class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811 - title -> heading
+        heading: Annotated[str, discobase.Renamed("title"), discobase.Index()]
+        pages: int = 0
+
+    first, second, third = v1.tables["book"], v2.tables["book"], v3.tables["book"]
+    async with asyncio.timeout(WAIT):
+        async with v1.conn(token):
+            await first(name="Dune", pages=412).save()
+            await first(name="Emma", pages=474).save()
+        async with v2.conn(token):
+            emma = await second.find_unique(title="Emma")
+            emma.pages = 475
+            await emma.update()  # now stored under `title`
+            await second(title="Ulysses", pages=730).save()
+            # Version 3 starts while version 2 still runs (a rolling deploy).
+            async with v3.conn(token):
+                assert sorted((b.heading, b.pages) for b in third.find()) == [
+                    ("Dune", 412),
+                    ("Emma", 475),
+                    ("Ulysses", 730),
+                ]
+                dune = await third.find_unique(heading="Dune")  # stored as `name`
+                assert third.count(heading=discobase.startswith("U")) == 1
+                dune.pages = 413
+                await dune.update()
+                # What version 2 writes meanwhile, version 3 reads.
+                await second(title="Walden", pages=352).save()
+                ulysses = await second.find_unique(title="Ulysses")
+                ulysses.pages = 731
+                await ulysses.update()
+                await eventually(lambda: third.count() == 4)
+                await eventually(lambda: third.count(pages=731) == 1)
+                assert (await third.find_unique(heading="Walden")).pages == 352
+        # A later program reads them all, whether it declares the rename or not: the
+        # catalog records both renames.
+        for declares in (True, False):
+            later = database()
+            if declares:
+
+                @later.table
+                class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811
+                    heading: Annotated[str, discobase.Renamed("title")]
+                    pages: int = 0
+
+            else:
+
+                @later.table
+                class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811
+                    heading: str
+                    pages: int = 0
+
+            async with later.conn(token):
+                model = later.tables["book"]
+                assert sorted((b.heading, b.pages) for b in model.find()) == [
+                    ("Dune", 413),
+                    ("Emma", 475),
+                    ("Ulysses", 731),
+                    ("Walden", 352),
+                ]
+        # Versions 1 and 2 are told what happened to their field.
+        for version, field in ((1, "name"), (2, "title")):
+            old = database()
+            if version == 1:
+
+                @old.table
+                class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811
+                    name: str
+                    pages: int = 0
+
+            else:
+
+                @old.table
+                class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811
+                    title: Annotated[str, discobase.Renamed("name")]
+                    pages: int = 0
+
+            with pytest.raises(discobase.SchemaMismatch) as caught:
+                async with old.conn(token):
+                    pass
+            assert f"{field!r} was renamed to" in str(caught.value)
+            assert "'heading'" in str(caught.value)
+
+
+async def test_several_former_names_declared_at_once(emulator: Any) -> None:
+    # Version 1 wrote `name`; version 3 comes straight after it and declares both renames.
+    database, token, _ = guild(emulator, "several")
+    v1, v3 = database(), database()
+
+    @v1.table
+    class Book(discobase.Table):
+        name: str
+
+    @v3.table
+    class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811
+        heading: Annotated[str, discobase.Renamed("title", "name")]
+
+    async with asyncio.timeout(WAIT):
+        async with v1.conn(token):
+            await v1.tables["book"](name="Dune").save()
+        async with v3.conn(token):
+            model = v3.tables["book"]
+            dune = await model.find_unique(heading="Dune")
+            dune.heading = "Dune Messiah"
+            await dune.update()
+        # A version 2 (`title`, renamed from `name`) is refused now, told the latest name.
+        v2 = database()
+
+        @v2.table
+        class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811
+            title: Annotated[str, discobase.Renamed("name")]
+
+        with pytest.raises(discobase.SchemaMismatch, match="'title' was renamed to 'heading'"):
+            async with v2.conn(token):
+                pass
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a program that opened the table under the older name does not learn of a rename "
+    "recorded after it opened, and its updates keep a newer name's stale value: needs "
+    "table.py (keep_unknown given the catalog's renames) and the engine (a live catalog "
+    "entry updates an open table's renames), see the rename limits in docs/guide/schemas.md",
+)
+async def test_an_older_program_still_running_reads_what_the_renamed_one_writes(
+    emulator: Any,
+) -> None:
+    database, token, _ = guild(emulator, "rolling-rename")
+    v2, v3 = database(), database()
+
+    @v2.table
+    class Book(discobase.Table):
+        title: str
+        pages: int = 0
+
+    @v3.table
+    class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811 - title -> heading
+        heading: Annotated[str, discobase.Renamed("title")]
+        pages: int = 0
+
+    second, third = v2.tables["book"], v3.tables["book"]
+    async with asyncio.timeout(WAIT):
+        async with v2.conn(token):
+            await second(title="Dune").save()
+            async with v3.conn(token):
+                await third(heading="Emma", pages=3).save()
+                dune = await third.find_unique(heading="Dune")
+                dune.pages = 9
+                await dune.update()
+                await eventually(lambda: second.count(pages=9) == 1)
+                assert sorted(b.title for b in second.find()) == ["Dune", "Emma"]
