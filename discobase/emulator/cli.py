@@ -1,8 +1,9 @@
 """``discobase emulator``: run the local Discord as a server and print how to reach it.
 
 Layer: the emulator's command line. Prints ``DISCOBASE_API_URL=...``, ``DISCOBASE_TOKEN=...``,
-``DISCOBASE_DATABASE=...`` and ``DISCOBASE_TIME_SCALE=...`` lines (ready for ``export``), then
-serves until interrupted. With ``--data DIR`` the state, and so the bot's token, survive
+``DISCOBASE_DATABASE=...`` and ``DISCOBASE_TIME_SCALE=...`` lines, each value quoted for a POSIX
+shell (``. ./discobase.env`` reads back a guild named "My discord database"), then serves
+until interrupted. With ``--data DIR`` the state, and so the bot's token, survive
 restarts. The token printed is the emulator's own, never a real Discord token.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shlex
 import signal
 import sys
 from typing import TextIO
@@ -101,11 +103,13 @@ async def serve(args: argparse.Namespace, out: TextIO, stop: asyncio.Event) -> N
     )
     async with emu:
         token, guild_id = seed(emu, args.bot, args.guild, args.permissions)
-        out.write(f"DISCOBASE_API_URL={emu.url}\n")
-        out.write(f"DISCOBASE_TOKEN={token}\n")
-        out.write(f"DISCOBASE_DATABASE={args.guild}\n")
-        out.write(f"DISCOBASE_GUILD_ID={guild_id}\n")
-        out.write(f"DISCOBASE_TIME_SCALE={args.time_scale:g}\n")
+        # Quoted only where a shell needs it: a plain value (a URL, a token, an id) is
+        # written as before, so simple `NAME=value` readers keep working.
+        out.write(f"DISCOBASE_API_URL={shlex.quote(emu.url)}\n")
+        out.write(f"DISCOBASE_TOKEN={shlex.quote(token)}\n")
+        out.write(f"DISCOBASE_DATABASE={shlex.quote(args.guild)}\n")
+        out.write(f"DISCOBASE_GUILD_ID={shlex.quote(str(guild_id))}\n")
+        out.write(f"DISCOBASE_TIME_SCALE={shlex.quote(format(args.time_scale, 'g'))}\n")
         out.flush()
         if emu.chaos is not None:
             print(
