@@ -111,9 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
         "commands",
         help="list or remove the bot's slash commands in the database's guild",
         description="`list` shows the bot's guild commands; `remove` deletes all of them "
-        "(what AdminCommands.register() added). See docs/guide/commands.md.",
+        "(what AdminCommands.register() added). With --global, the bot's global commands "
+        "instead: what the original discobase 1.0.0 registered at every login. See "
+        "docs/guide/commands.md.",
     )
     _add_database_options(slash)
+    slash.add_argument(
+        "--global",
+        dest="global_commands",
+        action="store_true",
+        help="the bot's global commands (every server it is in) instead of the guild's; "
+        "needs no database",
+    )
     slash.add_argument("action", choices=["list", "remove"])
     return parser
 
@@ -159,7 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "commands":
             from discobase.cli.slash import run_slash
 
-            return run_slash(args.action, args.database, args.guild_id)
+            return run_slash(
+                args.action, args.database, args.guild_id, global_commands=args.global_commands
+            )
         from discobase.cli.commands import run_command
 
         return run_command(args)

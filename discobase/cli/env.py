@@ -52,6 +52,8 @@ def read_settings(
     database: str | None,
     guild_id: str | None,
     environ: Mapping[str, str] | None = None,
+    *,
+    need_database: bool = True,
 ) -> Settings:
     """Combine the command's options with the environment.
 
@@ -60,6 +62,8 @@ def read_settings(
         guild_id: the ``--guild-id`` option, if given; else ``$DISCOBASE_GUILD_ID`` unless
             ``--database`` was given.
         environ: the environment to read; ``os.environ`` when omitted.
+        need_database: whether a missing database name (and guild id) is an error; a
+            command about the bot alone (its global commands) needs neither.
 
     Returns:
         The settings.
@@ -78,7 +82,7 @@ def read_settings(
         # `discobase emulator` prints both; the id is the more precise of the two.
         guild_id = env.get(GUILD_ID_VAR, "").strip() or None
     name = database or env.get(DATABASE_VAR, "").strip()
-    if not name and not guild_id:
+    if not name and not guild_id and need_database:
         raise CommandError(f"name the database with --database NAME or {DATABASE_VAR}", status=2)
     api_url = env.get(API_URL_VAR, "").strip() or None
     raw_scale = env.get(TIME_SCALE_VAR, "").strip()
