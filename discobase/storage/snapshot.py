@@ -12,6 +12,14 @@ snapshot already holds changes nothing. Records changed after ``from`` carry the
 message that last changed them (and deletes after ``from`` are listed), so an older entry
 replayed over the snapshot cannot undo a newer change; ``skip`` lists entries after ``from``
 the snapshot already holds, which a reader need not fetch again (an optimisation only).
+
+Records changed in the ``VERSION_HORIZON_MS`` before ``from`` carry their version too, and a
+reader takes the others as last changed at ``version_floor(from)``, not at ``from``. Why: an
+entry deleted before the snapshot's writer read it is missing from the snapshot, and a repair
+entry written later (by a process that held it) carries its records at the deleted entry's
+version, which lies before ``from``. The reader must tell whether the snapshot's record is
+older than that version (the repair applies) or newer (it does not); without versions it
+could not, and the repair was skipped.
 """
 
 from __future__ import annotations
@@ -38,12 +46,18 @@ __all__ = [
     "pause_gc",
     "replay_from",
     "resume_gc",
+    "version_floor",
 ]
 
 # Lines encoded per slice of a snapshot.
 _SLICE = 2048
 #: How far before the last seen entry a snapshot's replay starts (Discord milliseconds).
 REPLAY_LAG_MS = 5_000
+#: How long before a snapshot's replay position its records keep their versions (Discord
+#: milliseconds): longer than an entry deleted before others read it can wait for its repair
+#: (the repair jitter, the wait of a process that never saw it, two audits at the default gap
+#: check interval), with a wide margin.
+VERSION_HORIZON_MS = 600_000
 #: A multi-part batch whose first part is older than this (Discord milliseconds) behind the
 #: last seen entry is abandoned: its parts must all be written within this window.
 BATCH_WINDOW_MS = 600_000
@@ -85,14 +99,22 @@ def replay_from(last_seen: int, incomplete_first: Iterable[int] = ()) -> int:
     return max(0, min([lagged, *held]))
 
 
+def version_floor(replay_position: int) -> int:
+    """Return the version a snapshot's records without one are taken to have (at most)."""
+    if replay_position <= 0:
+        return 0
+    return max(0, snowflake_at(snowflake_ms(replay_position) - VERSION_HORIZON_MS))
+
+
 def encode_records(records: Mapping[int, dict[str, Any]], recent: Mapping[int, int]) -> bytes:
     """Return the compressed stream of a snapshot.
 
     Args:
         records: the live records.
-        recent: record id -> message id of its last change, for changes after the replay
-            position (deletes included). Those lines carry the message id, so an older entry
-            replayed over the snapshot cannot undo a newer change it already holds.
+        recent: record id -> message id of its last change, for changes after the
+            snapshot's ``version_floor`` (deletes included). Those lines carry the message
+            id, so an older entry replayed over the snapshot cannot undo a newer change it
+            already holds.
     """
     dumps = _json.dumps
     # Lines are joined a slice at a time: 100,000 live small bytes objects cost several times

@@ -45,6 +45,7 @@ from discobase.storage.snapshot import (
     pause_gc,
     replay_from,
     resume_gc,
+    version_floor,
 )
 from discobase.storage.snapshots import Snapshots
 from discobase.storage.state import TableState, check_wire
@@ -305,7 +306,7 @@ class TableStore:
         if engine.own.is_echo(message):
             return  # our own write: the writer applies it
         try:
-            header = await self._apply_message(message, message_id, strict=False)
+            header = await self._apply_message(message, message_id, strict=False, live=True)
         except HTTPException as exc:
             # The attachment could not be downloaded (the CDN is a separate service). The
             # read position has not passed this entry, so the gap check reads it again.
@@ -343,7 +344,7 @@ class TableStore:
         self.position.advance(message_id)
 
     async def _apply_message(
-        self, message: dict[str, Any], message_id: int, *, strict: bool
+        self, message: dict[str, Any], message_id: int, *, strict: bool, live: bool = False
     ) -> codec.Header | None:
         """Apply an entry unless it is held already; return its header (``None``: not one).
 
@@ -367,7 +368,11 @@ class TableStore:
             version = max(part.message_id for part in parts)
             # A repair entry carries records as of the deleted entry it stands for.
             at = int_field(header.body, "at") or version
-            if self.position.is_applied(version):
+            # Held, unless it is a dispatch below the read floor that was never applied: a
+            # late one, whose entry a REST read did not find (it was deleted before, or slow
+            # to appear). Applying it again is harmless (versions), and it may be the only
+            # copy this process gets: a repair needs it.
+            if self.position.is_applied(version) and not (live and self._missed(version)):
                 self._finish(parts, version, None, at)
                 return header
             restored = header.body.get("gone")
@@ -547,7 +552,7 @@ class TableStore:
                 # past 700,000 records).
                 for _ in self.state.grow_steps(len(chunk)):
                     await asyncio.sleep(0)
-                self.state.load_snapshot(replay_from, chunk)
+                self.state.load_snapshot(version_floor(replay_from), chunk)
                 if first:
                     # The records' dict joined the collector's youngest generation with its
                     # first record; collections of the young generations are frequent, and
@@ -706,6 +711,20 @@ class TableStore:
         if len(others) > _OTHERS_MAX:
             del others[next(iter(others))]
 
+    def _missed(self, entry: int) -> bool:
+        """Return whether an entry this process's REST reads passed was never applied here.
+
+        Only entries after the snapshot it opened from (older ones the snapshot holds, and
+        records it dropped since keep no trace that would stop an old entry's puts) and not
+        forgotten: for those, the versions held tell which of its changes are still news.
+        """
+        opened_from = self._opened_from
+        return (
+            opened_from is not None
+            and entry > max(opened_from, self._forgot_upto)
+            and entry not in self._known
+        )
+
     def _never_seen(self, message_id: int) -> bool:
         """Return whether a deleted message of the channel is one this process never saw
         (nor could have: it predates the snapshot it opened from, or was forgotten)."""
@@ -850,7 +869,7 @@ class TableStore:
             # to there is held, whatever the gateway delivered (own writes included, since
             # a REST read applies those too).
             position = replay_from(self.position.contiguous, self.assembler.first_ids())
-            recent = self.state.versions_after(position)
+            recent = self.state.versions_after(version_floor(position))
             # Content holds at most 2000 characters: list the newest entries only.
             skip = self.position.applied_after(position)[-60:]
             self._tail_ops = 0

@@ -10,6 +10,7 @@ and with a snapshot holding the entry it disagreed with every fresh process for 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from discobase.http import HTTPClient
@@ -79,9 +80,9 @@ async def test_an_entry_nobody_read_is_written_again_from_a_snapshot_that_holds_
         (entry,) = log_entries(world, live.channel_id)
         await delete_as_member(world, live.channel_id, entry)
         await eventually(lambda: live.get(rid) == user(1), "the record, from the snapshot")
-        assert any(
-            str(entry) in line and "written again" in line for line in reader.damage
-        ), reader.damage
+        assert any(str(entry) in line and "written again" in line for line in reader.damage), (
+            reader.damage
+        )
         assert not reader.loss_noted(SPEC.name, entry)
         (repair,) = log_entries(world, live.channel_id)
         assert repair != entry
@@ -90,3 +91,57 @@ async def test_an_entry_nobody_read_is_written_again_from_a_snapshot_that_holds_
         store = await fresh.open_table(SPEC)
         assert store.get(rid) == user(1)
         assert not [line for line in fresh.damage if str(entry) in line]
+
+
+async def test_a_late_dispatch_of_an_entry_the_log_read_passed_is_still_applied(
+    emulator: Any,
+) -> None:
+    """The entry's create comes after a REST read went past its place (it was deleted
+    first): the read position says "held", but it never was; it must be applied."""
+    world = World(emulator)
+    async with world.node(gateway=True, gap_check_interval=3600) as reader:
+        live = await reader.open_table(SPEC)
+        emulator.gateway.delay_dispatches(3600, "MESSAGE_CREATE", count=1)
+        emulator.gateway.withhold_dispatches(["MESSAGE_DELETE", "MESSAGE_DELETE_BULK"])
+        async with world.node() as writer:
+            store = await writer.open_table(SPEC)
+            rid, later = store.new_id(), store.new_id()
+            await gather([store.submit([Put(rid, user(1))])])
+            (entry,) = log_entries(world, live.channel_id)
+            await delete_as_member(world, live.channel_id, entry)
+            await asyncio.sleep(10 * TIME_SCALE)  # past the read's lag behind the newest entry
+            await gather([store.submit([Put(later, user(2))])])
+        # The second entry names the first as its prev: the reader reads the log at once.
+        await eventually(lambda: live.get(later) == user(2), "the second entry")
+        await eventually(lambda: live.position.contiguous > entry, "the read past the first")
+        emulator.gateway.clear_dispatch_faults()  # the first entry's create, late
+        await eventually(lambda: live.get(rid) == user(1), "the late entry")
+
+
+async def test_a_repair_older_than_a_snapshot_that_missed_its_entry_is_applied(
+    emulator: Any,
+) -> None:
+    """A snapshot written by a process that never read a deleted entry starts after it; the
+    repair written later carries the entry's records at its old version. A fresh process
+    must still apply it over the snapshot's older record."""
+    world = World(emulator)
+    async with world.node() as writer, world.node(snapshot_messages=2) as other:
+        store = await writer.open_table(SPEC)
+        seen = await other.open_table(SPEC)
+        rid, later = store.new_id(), store.new_id()
+        await gather([store.submit([Put(rid, user(1))])])
+        await seen.check()  # the other process holds the first version
+        await gather([store.submit([Put(rid, user(1, age=99))])])
+        entries = log_entries(world, store.channel_id)
+        await delete_as_member(world, store.channel_id, entries[-1])  # nobody else read it
+        await asyncio.sleep(10 * TIME_SCALE)  # past the read's lag behind the newest entry
+        await gather([store.submit([Put(later, user(2))])])
+        await seen.check()  # reads the third entry: its snapshot starts after the deleted one
+        await eventually(lambda: seen.snapshots_written >= 1, "the other's snapshot")
+        assert seen.get(rid) == user(1)
+        store.on_deleted([entries[-1]])  # the writer saw it go (its event, in a live process)
+        await eventually(lambda: any("written again" in line for line in writer.damage), "repair")
+    async with world.node() as fresh:
+        reopened = await fresh.open_table(SPEC)
+        assert reopened.get(rid) == user(1, age=99)
+        assert reopened.get(later) == user(2)
