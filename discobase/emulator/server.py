@@ -148,11 +148,13 @@ class Emulator(InteractionsMixin):
         from .admin import add_admin_routes
         from .admin_guard import admin_guard
         from .admin_interactions import add_interaction_routes
+        from .gateway.admin import add_admin_routes as add_gateway_admin_routes
 
         app = web.Application(
             client_max_size=self.max_request_size + MiB, middlewares=[admin_guard(self._address)]
         )
         self.gateway.add_routes(app)
+        add_gateway_admin_routes(app, self.gateway)
         self.cdn.add_routes(app)
         add_admin_routes(app, self)
         add_interaction_routes(app, self)

@@ -2,8 +2,9 @@
 
 Layer: the emulator. Imports nothing from the client (``discobase.http``,
 ``discobase.gateway``, ``discobase.storage``). ``Emulator`` builds one ``GatewayServer``
-(reachable as ``emu.gateway``), calls ``add_routes(app)`` before serving, shows ``stats()``
-under ``"gateway"``, and calls ``reset()`` and ``await close()``. See
+(reachable as ``emu.gateway``), calls ``add_routes(app)`` and ``admin.add_admin_routes(app,
+gateway)`` before serving, shows ``stats()`` under ``"gateway"``, and calls ``reset()`` and
+``await close()``. See
 ``docs/emulator-gateway.md`` for the behaviour and the fault-injection API.
 """
 

@@ -33,7 +33,9 @@ from discobase import _json
 if TYPE_CHECKING:
     from .server import GatewayServer
 
-__all__ = ["add_admin_routes"]
+__all__ = ["ADMIN_PREFIX", "add_admin_routes"]
+
+ADMIN_PREFIX = "/_emulator/gateway"
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -81,7 +83,9 @@ def _refusing_bad_values(handler: Handler) -> Handler:
     return guarded
 
 
-def add_admin_routes(app: web.Application, server: GatewayServer, prefix: str) -> None:
+def add_admin_routes(
+    app: web.Application, server: GatewayServer, prefix: str = ADMIN_PREFIX
+) -> None:
     """Register the fault-injection and stats routes under ``prefix``."""
 
     async def stats(request: web.Request) -> web.Response:

@@ -13,7 +13,7 @@ delay); control frames (HELLO, ACK, op 1/7/9) are sent directly and are never de
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
@@ -21,8 +21,10 @@ from discobase import _json
 
 from .codes import CloseCode, Opcode
 from .compression import StreamCompressor
+from .config import GatewayConfig
 from .limits import SlidingLog
 from .protocol import (
+    Identify,
     Violation,
     check_intents,
     decode_payload,
@@ -30,12 +32,9 @@ from .protocol import (
     parse_resume,
 )
 from .session import Session
-from .stats import ConnectionRecord
+from .stats import ConnectionRecord, GatewayCounters
 
-if TYPE_CHECKING:
-    from .server import GatewayServer
-
-__all__ = ["GatewayConnection"]
+__all__ = ["ConnectionServer", "GatewayConnection"]
 
 # A server close with one of these codes leaves nothing to resume.
 _SESSION_ENDING_CLOSES = frozenset({1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014})
@@ -43,12 +42,50 @@ _SESSION_ENDING_CLOSES = frozenset({1000, 1001, 4004, 4007, 4009, 4010, 4011, 40
 _CLIENT_SESSION_ENDING_CLOSES = frozenset({1000, 1001})
 
 
+class ConnectionServer(Protocol):
+    """What a connection asks of the gateway server (``server.GatewayServer``).
+
+    A protocol so that this module need not import the server, which imports it.
+    """
+
+    config: GatewayConfig
+    counters: GatewayCounters
+    dispatch_delay: float
+
+    @property
+    def scale(self) -> float: ...
+
+    def bot_by_token(self, token: str) -> Any: ...
+
+    def session_start_limit(self, bot: Any) -> dict[str, Any]: ...
+
+    def take_identify_slot(self, bot: Any, shard_id: int, now: float) -> bool: ...
+
+    def take_early_reconnect(self) -> bool: ...
+
+    def start_session(self, conn: GatewayConnection, bot: Any, identify: Identify) -> Session: ...
+
+    def resumable_session(
+        self, session_id: str, bot_id: str, seq: int | None
+    ) -> Session | None: ...
+
+    def attached(self, session: Session) -> GatewayConnection | None: ...
+
+    def attach(self, conn: GatewayConnection, session: Session) -> None: ...
+
+    def detach(self, conn: GatewayConnection, *, ended: bool) -> None: ...
+
+    def forget(self, conn: GatewayConnection) -> None: ...
+
+    def request_guild_members(self, session: Session, d: Any) -> None: ...
+
+
 class GatewayConnection:
     """The server side of one gateway websocket."""
 
     def __init__(
         self,
-        server: GatewayServer,
+        server: ConnectionServer,
         request: web.Request,
         ws: web.WebSocketResponse,
         url_kind: str,

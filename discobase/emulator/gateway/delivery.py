@@ -25,15 +25,35 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from .config import GatewayConfig
+from .connection import GatewayConnection
 from .faults import KINDS, FaultBook, Held
-from .session import Session
+from .session import Session, SessionRegistry
+from .stats import GatewayCounters
 
-if TYPE_CHECKING:
-    from .server import GatewayServer
+__all__ = ["Delivery", "DeliveryServer"]
 
-__all__ = ["Delivery"]
+
+class DeliveryServer(Protocol):
+    """What delivery asks of the gateway server (``server.GatewayServer``).
+
+    A protocol so that this module need not import the server, which imports it.
+    """
+
+    config: GatewayConfig
+    counters: GatewayCounters
+    sessions: SessionRegistry
+
+    @property
+    def scale(self) -> float: ...
+
+    def attached(self, session: Session) -> GatewayConnection | None: ...
+
+    def in_guild(self, session: Session, guild_id: str) -> bool: ...
+
+    def guild_payload(self, session: Session, guild_id: str) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -53,7 +73,7 @@ class Delivery:
         book: The dispatch faults in force.
     """
 
-    def __init__(self, server: GatewayServer, book: FaultBook) -> None:
+    def __init__(self, server: DeliveryServer, book: FaultBook) -> None:
         self._server = server
         self.book = book
         self.down: dict[str, asyncio.TimerHandle | None] = {}

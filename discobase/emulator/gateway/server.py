@@ -44,7 +44,6 @@ __all__ = ["GatewayServer"]
 HISTORY_LIMIT = 1_000
 BASE_PATH = "/gateway"
 RESUME_PATH = "/gateway/resume"
-ADMIN_PREFIX = "/_emulator/gateway"
 
 
 class GatewayServer(DispatchFaultControls):
@@ -91,13 +90,14 @@ class GatewayServer(DispatchFaultControls):
         return self._emulator.state
 
     def add_routes(self, app: web.Application) -> None:
-        """Register the websocket and admin routes on the emulator's application."""
+        """Register the websocket routes on the emulator's application.
+
+        The admin routes over this server's faults are ``admin.add_admin_routes``, which the
+        emulator adds beside its own.
+        """
         self._subscribe()
         app.router.add_get(BASE_PATH, self._serve_base)
         app.router.add_get(RESUME_PATH, self._serve_resume)
-        from .admin import add_admin_routes
-
-        add_admin_routes(app, self, ADMIN_PREFIX)
 
     def _subscribe(self) -> None:
         if not self._subscribed:
