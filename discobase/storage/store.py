@@ -165,6 +165,8 @@ class TableStore:
         self._done_batches: dict[str, int] = {}
         # Deleted entries that a repair entry stands for.
         self._restored: set[int] = set()
+        # Deleted entries reported lost: audits and events that find them again say nothing.
+        self._given_up: set[int] = set()
         self._repairs: set[asyncio.Task[None]] = set()
         self._repairing: set[int] = set()
         # Repair entry -> the deleted entries it stands for.
@@ -614,7 +616,7 @@ class TableStore:
                 present.update(int(m["id"]) for m in page)
                 if int(page[-1]["id"]) >= upto:
                     break
-        missing = sorted(expected - present - self._restored)
+        missing = sorted(expected - present - self._restored - self._given_up)
         if missing:
             self.on_deleted(missing)
 
@@ -672,6 +674,8 @@ class TableStore:
                 self._maybe_snapshot()
                 continue
             if message_id in self._restored or message_id in self._repairing:
+                continue
+            if message_id in self._given_up:
                 continue
             if message_id not in self._known and self._never_seen(message_id):
                 # Deleted before this process read it: nothing here to write again, but the
@@ -786,6 +790,7 @@ class TableStore:
         """Note in the catalog that the entry ``gone`` could not be written again, so that
         every process that opens the table reports it (once, whoever notes it first)."""
         engine = self.engine
+        self._given_up.add(gone)
         if engine.loss_noted(self.spec.name, gone):
             return
         body = {"table": self.spec.name, "channel": str(self.channel_id), "message": str(gone)}
