@@ -45,11 +45,15 @@ class Store(Protocol):
 
 
 class State:
-    """Everything the emulated Discord knows.
+    """Everything the emulated Discord knows, and every change to it.
 
     Args:
         clock: The Discord clock (timestamps, snowflakes).
         events: The bus on which changes are published.
+
+    Attributes:
+        render: Renders these records as Discord's wire JSON; it reads the tables and never
+            changes them.
     """
 
     def __init__(self, clock: Clock, events: EventBus) -> None:
