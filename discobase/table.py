@@ -36,7 +36,6 @@ from discobase.errors import (
     MultipleRecordsFound,
     RecordNotFound,
     RecordStateError,
-    TableRegistrationError,
     UsageError,
 )
 from discobase.operators import Operator
@@ -56,16 +55,12 @@ if TYPE_CHECKING:
 else:
     TableBinding = _binding.TableBinding
 
-__all__ = ["Table", "TableBinding", "TableStoreLike", "check_registrable"]
+__all__ = ["Table", "TableBinding", "TableStoreLike"]
 
 # From this many records on, save_many serialises them with list adapter calls (see
 # RecordEncoder.dump_slices).
 _BATCH_DUMP_MIN = 64
 _private_of = attrgetter("__pydantic_private__")
-# Keyword arguments of the query methods: a field of one of these names could not be queried.
-_QUERY_KEYWORDS = {"order_by": "find", "limit": "find", "offset": "find", "strict": "find_unique"}
-# Discord's longest channel name: a table's channel is named after it.
-_NAME_LIMIT = 100
 
 
 class Table(BaseModel):
@@ -497,49 +492,6 @@ class Table(BaseModel):
         binding = binding_of(cls)
         check_loop(binding, "watch")
         return typing.cast("Watch[Self]", binding.database._watch(binding, fields))
-
-
-def check_registrable(model: type[Table], name: str) -> None:
-    """Refuse a class whose fields or name cannot make a table (called by ``@db.table``).
-
-    Raises:
-        TableRegistrationError: a field hides an attribute of every record or is named like
-            a query keyword argument, or the name is longer than a Discord channel name.
-    """
-    taken = sorted(field for field in model.model_fields if field in _table_names())
-    if taken:
-        field = taken[0]
-        raise TableRegistrationError(
-            f"{model.__name__} declares a field named {field!r}, which is an attribute "
-            f"of every record (Table.{field}): the field's value would hide it, and "
-            f"record.{field} would no longer work. Rename the field (for example "
-            f"{field}_: ... = Field(alias={field!r}) keeps {field}= working when you "
-            "construct records)"
-        )
-    for field, method in _QUERY_KEYWORDS.items():
-        if field in model.model_fields:
-            raise TableRegistrationError(
-                f"{model.__name__} declares a field named {field!r}, which is a keyword "
-                f"argument of {method}(): {model.__name__}.{method}({field}=...) could not "
-                f"query it. Rename the field (Field(alias={field!r}) keeps {field}= working "
-                "when you construct records)"
-            )
-    if len(name) > _NAME_LIMIT:
-        raise TableRegistrationError(
-            f"the table name {name[:20]!r}... is {len(name)} characters long; its Discord "
-            f"channel name may have at most {_NAME_LIMIT}: give the class a shorter name"
-        )
-
-
-def _table_names() -> frozenset[str]:
-    """Return every public name a record has from ``Table`` (its methods and pydantic's)."""
-    global _TABLE_NAMES
-    if _TABLE_NAMES is None:
-        _TABLE_NAMES = frozenset(name for name in dir(Table) if not name.startswith("_"))
-    return _TABLE_NAMES
-
-
-_TABLE_NAMES: frozenset[str] | None = None
 
 
 def _is_count(value: object) -> bool:

@@ -34,8 +34,8 @@ def _isolate_discobase_logging() -> Iterator[None]:
     """
     logger = logging.getLogger("discobase")
     handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
-    database = sys.modules.get("discobase.database")  # not imported here: tests check imports
-    own_handler = getattr(database, "_handler", None)
+    logs = sys.modules.get("discobase._logging")  # not imported here: tests check imports
+    own_handler = getattr(logs, "_handler", None)
     yield
     for handler in logger.handlers[:]:
         if handler not in handlers:
@@ -45,6 +45,6 @@ def _isolate_discobase_logging() -> Iterator[None]:
             logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = propagate
-    database = sys.modules.get("discobase.database")
-    if database is not None:
-        database._handler = own_handler
+    logs = sys.modules.get("discobase._logging")
+    if logs is not None:
+        logs._handler = own_handler

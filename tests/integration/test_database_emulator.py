@@ -244,11 +244,11 @@ async def test_logging_true_prints_readable_lines_and_false_prints_nothing(
         pass
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
-    from discobase import database
+    from discobase import _logging
 
     # The handler is made once per process, bound to the stderr of that moment: this test
     # needs the first one. tests/conftest.py removes it again after every test.
-    assert database._handler is None and not logging.getLogger("discobase").handlers
+    assert _logging._handler is None and not logging.getLogger("discobase").handlers
     async with asyncio.timeout(WAIT), make_db(emulator, "quiet", logging=True).conn(bot.token):
         pass
     assert "database 'quiet' ready" in capsys.readouterr().err

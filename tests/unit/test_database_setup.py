@@ -224,12 +224,12 @@ def test_the_logging_handler_writes_to_the_stderr_of_the_moment(
     import logging
     import sys
 
-    from discobase import database
+    from discobase import _logging
 
     # The autouse _isolate_discobase_logging fixture removes the handler afterwards.
-    monkeypatch.setattr(database, "_handler", None)  # made anew by this test
+    monkeypatch.setattr(_logging, "_handler", None)  # made anew by this test
     discobase.Database("x", logging=True)
-    assert database._handler is not None
+    assert _logging._handler is not None
     swapped = io.StringIO()
     monkeypatch.setattr(sys, "stderr", swapped)  # after the handler was made
     logging.getLogger("discobase.storage").warning("written where stderr is now")
