@@ -104,7 +104,8 @@ class TableOwner(Protocol):
     """The database a table belongs to, as its tables use it (`Database` is the one).
 
     A protocol rather than an import: the database imports the tables to register them, so
-    the tables know it only by what they ask of it.
+    the tables know it only by what they ask of it. The members are private names: they are
+    the tables' way into the database, not its users' API.
     """
 
     def _track(self, future: asyncio.Future[Any], what: str, result: Any) -> asyncio.Task[Any]:

@@ -53,7 +53,8 @@ class ConnectionOwner(Protocol):
     """The database a connection serves, as the connection uses it (`Database` is the one).
 
     Its settings, which guild it is (found at login), its phase, the listeners extensions
-    added, and its tables, which the connection opens once storage is open.
+    added, and its tables, which the connection opens once storage is open. The private
+    members are the connection's way into the database, not its users' API.
     """
 
     name: str

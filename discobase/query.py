@@ -32,6 +32,7 @@ __all__ = [
     "OneOf",
     "Range",
     "StoreView",
+    "json_equal",
     "order_ids",
     "parse_order_by",
     "select_ids",
@@ -182,7 +183,7 @@ class OneOf(Condition):
             return False
         if isinstance(value, _SCALARS):
             return (type(value) is bool, value) in self._hashed
-        return any(_json_equal(value, other) for other in self._others)
+        return any(json_equal(value, other) for other in self._others)
 
     def candidates(self, store: StoreView) -> Collection[int] | None:
         found: set[int] = set()
@@ -204,7 +205,7 @@ class NotEqual(Condition):
         self.value = value
 
     def match(self, value: Any) -> bool:
-        return value is not MISSING and not _json_equal(value, self.value)
+        return value is not MISSING and not json_equal(value, self.value)
 
 
 class Contains(Condition):
@@ -230,8 +231,8 @@ class Contains(Condition):
             return False
         wanted = self.value
         if isinstance(wanted, _SCALARS):
-            return any(_json_equal(item, wanted) for item in value if item == wanted)
-        return any(_json_equal(item, wanted) for item in value)
+            return any(json_equal(item, wanted) for item in value if item == wanted)
+        return any(json_equal(item, wanted) for item in value)
 
 
 def _sorted_index(store: StoreView, field: str, key: Callable[[Any], Any]) -> Any:
@@ -426,7 +427,7 @@ def _strict(
 ) -> list[int]:
     if isinstance(value, (bool, int, float)) and found:
         # == let True match 1 and 1.0 match True; recheck the (few) matches strictly.
-        return [i for i in found if _json_equal(records[i].get(field, default), value)]
+        return [i for i in found if json_equal(records[i].get(field, default), value)]
     return found
 
 
@@ -439,12 +440,13 @@ def _matches(
         stored = data.get(field, MISSING)
         if stored is MISSING:
             stored = defaults.get(field, MISSING)
-        if stored is MISSING or not _json_equal(stored, value):
+        if stored is MISSING or not json_equal(stored, value):
             return False
     return True
 
 
-def _json_equal(a: Any, b: Any) -> bool:
+def json_equal(a: Any, b: Any) -> bool:
+    """Tell whether two JSON-mode values are equal as JSON values (``True`` is not ``1``)."""
     # Python says True == 1 and 1 == 1.0; JSON values of one field share a type, so only
     # bool against number needs care (a field typed ``int | bool`` or ``Any``).
     if isinstance(a, bool) or isinstance(b, bool):

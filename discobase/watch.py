@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar
 from discobase._binding import as_id, id_of
 from discobase.errors import DatabaseError, InvalidQuery, UnreadableRecord, UsageError
 from discobase.operators import Operator
-from discobase.query import MISSING
+from discobase.query import MISSING, json_equal
 from discobase.storage.changes import Applied, watch_state
 from discobase.storage.state import TableState
 
@@ -350,7 +350,6 @@ def _compile(binding: TableBinding[Any], store: Any, fields: Mapping[str, Any]) 
         tests, _ = compile_conditions(binding, store, conditions)
     equal = [(name, binding.query_value(name, value)) for name, value in conditions.items()]
     defaults = binding.defaults
-    from discobase.query import _json_equal
 
     def match(record_id: int, data: Mapping[str, Any]) -> bool:
         if has_id and record_id != wanted_id:
@@ -359,7 +358,7 @@ def _compile(binding: TableBinding[Any], store: Any, fields: Mapping[str, Any]) 
             stored = data.get(field, MISSING)
             if stored is MISSING:
                 stored = defaults.get(field, MISSING)
-            if stored is MISSING or not _json_equal(stored, value):
+            if stored is MISSING or not json_equal(stored, value):
                 return False
         try:
             return all(test.match(data.get(test.field, test.default)) for test in tests)
