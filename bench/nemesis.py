@@ -61,6 +61,12 @@ def _gap_check_interval() -> float:
     return interval
 
 
+def _audit_every() -> int:
+    from discobase.storage.store import AUDIT_EVERY as every
+
+    return every
+
+
 WORKER = Path(__file__).with_name("nemesis_worker.py")
 GUILD = "nemesis"
 START_DEADLINE = 90.0  # real seconds a process may take to log in
@@ -69,6 +75,10 @@ STOP_DEADLINE = 60.0  # real seconds writers may take to finish their operation 
 #: before it reads over REST what the gateway did not deliver. Its default, as the workers
 #: leave it.
 GAP_CHECK_INTERVAL = _gap_check_interval()
+#: A deletion whose delete event was lost is found by the audit of every AUDIT_EVERY-th gap
+#: check (docs/guarantees.md, "Damage"): a damage run waits that long, and one more gap
+#: check, before the fresh load that must show the repair.
+AUDIT_PERIOD = _audit_every() * GAP_CHECK_INTERVAL
 #: Discord admits one IDENTIFY per bot per 5 s (max_concurrency 1): after a fault that ends
 #: every session at once, the processes of one bot get new sessions one 5 s slot apart.
 IDENTIFY_WINDOW = 5.0
@@ -119,6 +129,15 @@ class Config:
         if self.snapshot_every is not None:
             return self.snapshot_every
         return 60 if self.damage else None
+
+    @property
+    def settle(self) -> float:
+        """Return the Discord seconds after the quiet period begins before the fresh load.
+
+        The quiet period; in a damage run, also one audit period and one gap check, for a
+        member's deletion whose delete event was lost to be found and written again.
+        """
+        return self.quiet + (AUDIT_PERIOD + GAP_CHECK_INTERVAL if self.damage else 0.0)
 
     @property
     def deadline(self) -> float:
@@ -869,8 +888,8 @@ class RunResult:
             f"  invariants: {counts}",
             *self.damage_lines(),
             f"  convergence: {worst / c.time_scale if times else math.nan:.2f} Discord s "
-            f"({worst:.3f} s wall) after the quiet period began; bound {c.quiet:g} s quiet "
-            f"+ {c.deadline:g} s; "
+            f"({worst:.3f} s wall) after the quiet period began; bound {c.settle:g} s "
+            f"{'quiet + audit' if c.damage else 'quiet'} + {c.deadline:g} s; "
             f"{len(times)} of {len(v.convergence)} processes measured",
             f"  result: {'PASS' if self.ok else 'FAIL'}",
         ]
@@ -992,11 +1011,11 @@ async def _drive(run: Run) -> RunResult:
             proc.ended = time.monotonic()
     quiet_at = time.monotonic()
     run.note("quiet")
-    await asyncio.sleep(config.quiet * run.scale)
+    await asyncio.sleep(config.settle * run.scale)
     loader = await run.spawn("load", "fresh")
     load = await run.wait_for_line(loader, "load", START_DEADLINE)
     await loader.process.wait()
-    due = quiet_at + (config.quiet + config.deadline) * run.scale
+    due = quiet_at + (config.settle + config.deadline) * run.scale
     await asyncio.sleep(max(0.0, due - time.monotonic()))
     live = [p for p in run.procs if p.alive and p.mode in ("reader", "writer")]
     for proc in live:
@@ -1070,7 +1089,7 @@ async def _drive(run: Run) -> RunResult:
         observations,
         reports,
         quiet_at=quiet_at,
-        bound=(config.quiet + config.deadline) * run.scale,
+        bound=(config.settle + config.deadline) * run.scale,
         damage=damage,
     )
     for line in doubled:

@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Collection
-from typing import Protocol
+from typing import Any, Protocol
 
 from discobase.errors import StorageCorrupted
-from discobase.http.errors import HTTPException
+from discobase.http.errors import HTTPException, NotFound
 from discobase.storage.catalog import TableSpec
 from discobase.storage.codec import Op
 from discobase.storage.host import StoreHost
@@ -63,6 +63,8 @@ class RepairedTable(Protocol):
 
     async def check(self) -> None: ...
 
+    async def ingest(self, message: dict[str, Any], *, strict: bool = True) -> None: ...
+
     def snapshot_soon(self) -> None: ...
 
 
@@ -94,6 +96,9 @@ class Repairs:
         self._given_up: set[int] = set()
         self._repairs: set[asyncio.Task[None]] = set()
         self._repairing: set[int] = set()
+        # Entries a later entry names as its writer's newest that this process never applied
+        # (see suspect); each is looked for once a gap check has read past it.
+        self._suspects: set[int] = set()
 
     # ------------------------------------------------------------------ what was applied
 
@@ -119,6 +124,45 @@ class Repairs:
     def missing(self, expected: set[int], present: set[int]) -> list[int]:
         """Return the expected entries gone from the log that nobody repaired or gave up on."""
         return sorted(expected - present - self.restored - self._given_up)
+
+    def suspect(self, entry: int) -> None:
+        """Note an entry a later one names as its prev: if this process never applied it and
+        the log does not hold it, it was deleted before anyone here read it, and its delete
+        event was lost too (see ``after_read``)."""
+        if self._unresolved(entry) and self.missed(entry):
+            self._suspects.add(entry)
+
+    def after_read(self, floor: int) -> None:
+        """A gap check read the log past ``floor``: suspects up to there are still missing."""
+        due = [m for m in self._suspects if m <= floor]
+        for entry in due:
+            self._suspects.discard(entry)
+            if self._unresolved(entry) and self.missed(entry):
+                self._repairing.add(entry)
+                track(
+                    self._repairs,
+                    asyncio.get_running_loop().create_task(self._recover_named(entry)),
+                )
+
+    def _unresolved(self, entry: int) -> bool:
+        return not (entry in self.restored or entry in self._given_up or entry in self._repairing)
+
+    async def _recover_named(self, entry: int) -> None:
+        """Look for an entry named but never read; if it is gone, recover it as a deleted
+        entry never seen (it is read if it is there: one a snapshot listed, say)."""
+        table = self._table
+        try:
+            message = await self._engine.http.fetch_message(table.channel_id, entry)
+        except NotFound:
+            await self._recover_unseen(entry)
+            return
+        except HTTPException:
+            self._repairing.discard(entry)  # named again by a later read, it is looked for again
+            return
+        try:
+            await table.ingest(message, strict=False)
+        finally:
+            self._repairing.discard(entry)
 
     async def close(self) -> None:
         """Wait for the repairs in progress."""

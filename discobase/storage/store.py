@@ -41,15 +41,15 @@ from discobase.storage.snapshots import Snapshots
 from discobase.storage.state import TableState, check_wire
 from discobase.storage.writer import Group, Writer
 
-__all__ = ["GAP_CHECK_INTERVAL", "StoreHost", "TableStore"]
+__all__ = ["AUDIT_EVERY", "GAP_CHECK_INTERVAL", "StoreHost", "TableStore"]
 
 _log = logging.getLogger("discobase.storage")
 
 #: Discord seconds between two gap checks of a table (one request each when nothing is new).
 GAP_CHECK_INTERVAL = 15.0
 _DONE_BATCHES_MAX = 1024
-# Every this many gap checks, the log since the newest snapshot is read again (``audit``).
-_AUDIT_EVERY = 4
+#: Every this many gap checks, the log's newest entries are read again (``audit``).
+AUDIT_EVERY = 4
 # The newest entries an audit looks for (about ten pages of history at the most).
 _AUDIT_MAX = 1000
 # Discord seconds: the first retry of a failed gap check (doubling up to the interval).
@@ -257,6 +257,8 @@ class TableStore:
         if header is None or header.kind != "log":
             self.repairs.note_other(message_id)
         prev = prev_of(header)
+        if prev:
+            self.repairs.suspect(prev)
         if prev and not self.position.is_applied(prev) and prev not in self.assembler.part_ids():
             # The writer had applied an entry this process has not: a dispatch was lost.
             self.request_check()
@@ -269,6 +271,8 @@ class TableStore:
         header = await self._apply_message(message, message_id, strict=strict)
         if self._opening:
             self._chain.note(message_id, prev_of(header))
+        elif prev := prev_of(header):
+            self.repairs.suspect(prev)
         if header is None and not self.position.is_applied(message_id):
             # Someone else's message (chat, another bot): every open reads it again until a
             # snapshot starts after it, so it counts toward the next snapshot as an entry does.
@@ -462,6 +466,8 @@ class TableStore:
             async for page in page_forward(self.engine.http, self.channel_id, after=after):
                 for message in page:
                     await self.ingest(message, strict=False)
+            # Entries named as a prev that the read passed without finding are gone.
+            self.repairs.after_read(self.position.read_from)
 
     async def audit(self) -> None:
         """Read the log since the newest snapshot again, to find entries deleted while no
@@ -472,11 +478,14 @@ class TableStore:
             HTTPException: Discord refused a read.
         """
         async with self._check_lock:
-            # Only entries read back at the previous audit or before are missed when absent:
-            # that long ago, no slow write can still be on its way to the history. Entries
-            # before another process's snapshot still count: that process may have missed
-            # a deleted entry this one holds. The newest ones bound the read.
-            upto, self._audit_mark = self._audit_mark, self.position.contiguous
+            # Only entries a slow write cannot still be on its way for are missed when
+            # absent: those at or below the read floor (the last gap check read past them by
+            # more than that takes), and those read back by the previous audit, an audit
+            # period ago (a log nobody writes to keeps its floor). Entries before another
+            # process's snapshot still count: that process may have missed a deleted entry
+            # this one holds. The newest ones bound the read.
+            upto = max(self.position.read_from, self._audit_mark)
+            self._audit_mark = self.position.contiguous
             expected = self.repairs.audit_expected(upto, _AUDIT_MAX)
             if not expected:
                 return
@@ -506,7 +515,7 @@ class TableStore:
             try:
                 await self.check()
                 self._checks += 1
-                if self._checks % _AUDIT_EVERY == 0:
+                if self._checks % AUDIT_EVERY == 0:
                     await self.audit()
             except HTTPException as exc:
                 failures += 1

@@ -146,3 +146,28 @@ async def test_a_repair_older_than_a_snapshot_that_missed_its_entry_is_applied(
         reopened = await fresh.open_table(SPEC)
         assert reopened.get(rid) == user(1, age=99)
         assert reopened.get(later) == user(2)
+
+
+async def test_an_entry_whose_both_events_were_lost_is_found_by_the_next_entry_naming_it(
+    emulator: Any,
+) -> None:
+    """Neither the create nor the delete reached the reader, and the writer is gone; but the
+    writer's next entry names the deleted one as its prev, so the reader's gap check knows
+    an entry is missing from the log and notes the loss for every later open."""
+    world = World(emulator)
+    async with world.node(gateway=True, gap_check_interval=1) as reader:
+        live = await reader.open_table(SPEC)
+        emulator.gateway.withhold_dispatches(
+            ["MESSAGE_CREATE", "MESSAGE_DELETE", "MESSAGE_DELETE_BULK"]
+        )
+        async with world.node() as writer:
+            store = await writer.open_table(SPEC)
+            rid, later = store.new_id(), store.new_id()
+            await gather([store.submit([Put(rid, user(1))])])
+            (entry,) = log_entries(world, live.channel_id)
+            await delete_as_member(world, live.channel_id, entry)
+            await asyncio.sleep(10 * TIME_SCALE)  # past the read's lag behind the newest entry
+            await gather([store.submit([Put(later, user(2))])])  # its prev: the deleted one
+        await eventually(lambda: live.get(later) == user(2), "the gap check")
+        await eventually(lambda: reader.loss_noted(SPEC.name, entry), "the note in the catalog")
+        assert any(str(entry) in line and "missing" in line for line in reader.damage)
