@@ -21,7 +21,6 @@ import enum
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from discobase._guild import find_guild
 from discobase._logging import log as _log
 from discobase.errors import NotConnected, StartTimeout
 
@@ -127,6 +126,7 @@ class Connection:
         import asyncio  # loaded on use: `import discobase` stays light
 
         # Imported here so that `import discobase` does not load aiohttp.
+        from discobase._guild import find_guild
         from discobase.gateway import GatewayClient, Intents
         from discobase.http import HTTPClient
         from discobase.storage import StorageEngine

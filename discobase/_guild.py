@@ -2,9 +2,8 @@
 
 A ``Database`` names its guild (or gives its id); at login `find_guild` looks it up among the
 bot's guilds, creates it where Discord still lets a bot do so, and otherwise says how to
-invite the bot, with the permissions it needs (`PERMISSIONS`, `invite_url`). This module must
-not know storage, the gateway or tables, and stays light: ``discobase.database`` exports its
-constants, so ``import discobase`` loads it.
+invite the bot, with the permissions it needs (`PERMISSIONS`, `invite_url`, which
+``discobase.database`` exports too). This module must not know storage, the gateway or tables.
 """
 
 from __future__ import annotations

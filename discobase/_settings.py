@@ -1,5 +1,5 @@
 """A database's settings: its arguments checked, with their defaults from the environment
-(public API layer: pure, no I/O; ``import discobase`` loads it, so it stays light).
+(public API layer: pure, no I/O; loaded by the first ``Database``).
 
 ``Database(...)`` refuses a bad argument when it is made (`UsageError`), not at login: a
 guild id that cannot be a snowflake, a time scale that is not a positive number, a token

@@ -19,18 +19,17 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from discobase import _settings
 from discobase._connection import Connection, Phase
-from discobase._guild import PERMISSIONS, invite_url
 from discobase._logging import enable_logging
 from discobase._logging import log as _log
-from discobase._settings import DEFAULT_API_URL
 from discobase.errors import NotConnected, TableNotBuilt, TableNotRegistered, UsageError
 
 if TYPE_CHECKING:
     import asyncio
 
     from discobase._binding import TableBinding, TableStoreLike
+    from discobase._guild import PERMISSIONS, invite_url
+    from discobase._settings import DEFAULT_API_URL
     from discobase._writetask import WriteTracker
     from discobase.http import HTTPClient
     from discobase.storage import StorageEngine
@@ -38,6 +37,25 @@ if TYPE_CHECKING:
     from discobase.watch import ChangeHub, Watch
 
 __all__ = ["DEFAULT_API_URL", "PERMISSIONS", "Database", "enable_logging", "invite_url"]
+
+# Names of this module that live in modules `import discobase` does not load (the guild's at
+# login, the settings' with the first Database): loaded on first access.
+_ELSEWHERE = {
+    "DEFAULT_API_URL": "discobase._settings",
+    "PERMISSIONS": "discobase._guild",
+    "invite_url": "discobase._guild",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _ELSEWHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 T = TypeVar("T", bound="Table")
@@ -95,7 +113,9 @@ class Database:
         gap_check_interval: float = 15.0,
         live: bool = True,
     ) -> None:
-        # Each argument is checked here, not at login (discobase._settings).
+        # Each argument is checked here, not at login.
+        from discobase import _settings
+
         self.name = _settings.name_of(name)
         self.guild_id: int | None = _settings.guild_id_of(guild_id)
         self.api_url = _settings.api_url_of(api_url)
@@ -447,7 +467,9 @@ class Database:
         """
         import asyncio  # loaded on use: `import discobase` stays light
 
-        _settings.check_token(token)
+        from discobase._settings import check_token
+
+        check_token(token)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -503,7 +525,9 @@ class Database:
         The database is closed on exit, also when the block raises; pending writes are
         waited for first.
         """
-        _settings.check_token(token)
+        from discobase._settings import check_token
+
+        check_token(token)
         return self._conn(token)
 
     @asynccontextmanager
