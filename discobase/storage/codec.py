@@ -39,6 +39,7 @@ __all__ = [
     "Put",
     "INLINE_OVERHEAD",
     "Op",
+    "check_wire",
     "compress_lines",
     "decode_stream",
     "encode_header",
@@ -64,6 +65,7 @@ MESSAGE_FLAGS: Final = 4 | 4096
 _PREFIX: Final = '{"' + MARKER + '":'
 
 _UNSAFE = re.compile("[^\x20-\x7e]")
+_NO_TEXT: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,53 @@ def op_from_wire(raw: Any) -> Op:
     except (TypeError, ValueError, IndexError, KeyError) as exc:
         raise StorageCorrupted(f"malformed operation: {str(raw)[:80]}") from exc
     raise StorageCorrupted(f"malformed operation: {str(raw)[:80]}")
+
+
+def check_wire(
+    version: int, raws: Iterable[Any], *, versioned: bool = False
+) -> list[tuple[int, int, dict[str, Any] | None]]:
+    """Check decoded operation arrays and return them as ``(version, id, data)`` rows.
+
+    Args:
+        version: the message id of the entry.
+        raws: the decoded arrays.
+        versioned: a snapshot's arrays may end with the message id that last changed the
+            record; it is used instead of ``version`` then.
+
+    Raises:
+        StorageCorrupted: an array is not an operation.
+    """
+    checked: list[tuple[int, int, dict[str, Any] | None]] = []
+    append = checked.append
+    # A snapshot's records changed by one entry carry the same version text one after the
+    # other: they share one int (3.5 MB less for 100,000 records).
+    last_text: Any = _NO_TEXT
+    last_at = version
+    for raw in raws:
+        try:
+            kind = raw[0]
+            record_id = int(raw[1])
+            if kind == "p":
+                data = raw[2]
+                if type(data) is not dict:
+                    raise TypeError("data")
+                at = version
+                if versioned and len(raw) > 3:
+                    if raw[3] != last_text:
+                        last_at = int(raw[3])
+                        last_text = raw[3]
+                    at = last_at
+            elif kind == "d":
+                data = None
+                at = int(raw[2]) if versioned and len(raw) > 2 else version
+            else:
+                raise ValueError(kind)
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            raise StorageCorrupted(
+                f"entry {version} holds a malformed operation: {str(raw)[:80]}"
+            ) from exc
+        append((at, record_id, data))
+    return checked
 
 
 def encode_stream(lines: Iterable[bytes], *, level: int = 6) -> bytes:
@@ -191,7 +240,18 @@ def iter_stream(data: bytes, *, chunk_bytes: int = 128 * 1024) -> Iterator[list[
 
 def _parse_lines(text: bytes) -> list[Any]:
     # JSON text never holds a raw newline, so lines joined by commas are one JSON array: a
-    # single parse is much faster than one per line.
+    # single parse is much faster than one per line. The newlines become the commas in one
+    # pass (a list of the lines cost a fifth of the parse); a blank line makes the array
+    # invalid, and the lines are then parsed without the blank ones.
+    body = text.rstrip(b"\n")
+    if body:
+        try:
+            decoded = _json.loads(b"".join((b"[", body.replace(b"\n", b","), b"]")))
+        except _json.JSONDecodeError:
+            pass
+        else:
+            assert isinstance(decoded, list)
+            return decoded
     lines = [line for line in text.split(b"\n") if line.strip()]
     if not lines:
         return []
