@@ -5,7 +5,8 @@
 of another database, a name taken, a field that would hide an attribute of every record or
 a query keyword, a name too long for a Discord channel, a type pydantic cannot build) and
 attaches its `TableBinding`; `open_unbuilt` opens, once the database is logged in, every
-registered table that is not open yet. This module must not know the connection. The table
+registered table that is not open yet, and `not_open` says why a table is not. This module
+must not know the connection. The table
 module is imported on first registration: it loads pydantic's model machinery, most of
 ``import discobase``'s time, and a program that defines tables has it anyway.
 """
@@ -16,14 +17,15 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from discobase._binding import TableBinding, TableOwner
+from discobase._connection import Phase
 from discobase._logging import log
-from discobase.errors import TableRegistrationError
+from discobase.errors import DiscobaseError, NotConnected, TableNotBuilt, TableRegistrationError
 
 if TYPE_CHECKING:
     from discobase.storage import StorageEngine
     from discobase.table import Table
 
-__all__ = ["open_unbuilt", "register"]
+__all__ = ["not_open", "open_unbuilt", "register"]
 
 T = TypeVar("T", bound="Table")
 
@@ -154,3 +156,26 @@ async def open_unbuilt(
             binding.store = store
             opened(binding)
             log().info("table %r ready (%d records)", binding.name, store.count())
+
+
+def not_open(binding: TableBinding[Any], phase: Phase) -> DiscobaseError:
+    """Return the error that says why ``binding``'s table is not open, and what to do.
+
+    Args:
+        binding: the table.
+        phase: where its database is in its lifecycle.
+    """
+    name = binding.model.__name__
+    if phase is Phase.READY:
+        return TableNotBuilt(
+            f"table {binding.name!r} was registered after login; "
+            f"call `await db.build_tables()` before using {name}"
+        )
+    if phase is Phase.STARTING:
+        return NotConnected(
+            f"the database is still starting; `await db.wait_ready()` before using {name}"
+        )
+    return NotConnected(
+        f"the database is not connected; use {name} inside `async with db.conn(token):` "
+        "or after `db.login_task(token)` and `await db.wait_ready()`"
+    )

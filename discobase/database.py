@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from discobase._connection import Connection, Phase
 from discobase._logging import enable_logging
 from discobase._logging import log as _log
-from discobase.errors import NotConnected, TableNotBuilt, TableNotRegistered, UsageError
+from discobase.errors import NotConnected, TableNotRegistered, UsageError
 
 if TYPE_CHECKING:
     import asyncio
@@ -38,23 +38,16 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_API_URL", "PERMISSIONS", "Database", "enable_logging", "invite_url"]
 
-# Names of this module that live in modules `import discobase` does not load (the guild's at
-# login, the settings' with the first Database): loaded on first access.
-_ELSEWHERE = {
-    "DEFAULT_API_URL": "discobase._settings",
-    "PERMISSIONS": "discobase._guild",
-    "invite_url": "discobase._guild",
-}
-
 
 def __getattr__(name: str) -> Any:
-    module = _ELSEWHERE.get(name)
-    if module is None:
+    # Names from modules `import discobase` does not load (the guild's, loaded at login; the
+    # settings', by the first Database), loaded on first access.
+    module = {"DEFAULT_API_URL": "_settings", "PERMISSIONS": "_guild", "invite_url": "_guild"}
+    if name not in module:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
+    value = globals()[name] = getattr(importlib.import_module(f"discobase.{module[name]}"), name)
     return value
 
 
@@ -250,20 +243,9 @@ class Database:
 
     def _store_for(self, binding: TableBinding[Any]) -> TableStoreLike:
         """Raise the error that says why ``binding`` has no store (called by Table)."""
-        name = binding.model.__name__
-        if self._phase is Phase.READY:
-            raise TableNotBuilt(
-                f"table {binding.name!r} was registered after login; "
-                f"call `await db.build_tables()` before using {name}"
-            )
-        if self._phase is Phase.STARTING:
-            raise NotConnected(
-                f"the database is still starting; `await db.wait_ready()` before using {name}"
-            )
-        raise NotConnected(
-            f"the database is not connected; use {name} inside `async with db.conn(token):` "
-            "or after `db.login_task(token)` and `await db.wait_ready()`"
-        )
+        from discobase._registry import not_open
+
+        raise not_open(binding, self._phase)
 
     async def migrate(
         self,
