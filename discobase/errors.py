@@ -26,13 +26,22 @@ DiscobaseError
 ```
 
 A token never appears in an error's message or repr.
+
+The names of discobase 1.0.0's errors still catch what they caught: `DatabaseTableError`,
+`DatabaseStorageError`, `DatabaseLookupError` and `DatabaseCorruptionError` are bases of the
+errors that replaced them (docs/versus-original.md maps them), and `NotConnectedError` is
+`NotConnected`.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AmbiguousGuild",
+    "DatabaseCorruptionError",
     "DatabaseError",
+    "DatabaseLookupError",
+    "DatabaseStorageError",
+    "DatabaseTableError",
     "DiscobaseError",
     "GuildNotFound",
     "InvalidQuery",
@@ -40,6 +49,7 @@ __all__ = [
     "MissingPermissions",
     "MultipleRecordsFound",
     "NotConnected",
+    "NotConnectedError",
     "RecordNotFound",
     "RecordStateError",
     "SchemaMismatch",
@@ -69,27 +79,53 @@ class DatabaseError(DiscobaseError):
     """The database could not do what was asked (missing guild, schema conflict, ...)."""
 
 
+# -- discobase 1.0.0's names, kept as bases of what replaced them ---------------------------
+
+
+class DatabaseTableError(DiscobaseError):
+    """discobase 1.0.0's table error: TableRegistrationError, TableNotRegistered, TableNotBuilt."""
+
+
+class DatabaseStorageError(DiscobaseError):
+    """discobase 1.0.0's record state error: RecordStateError."""
+
+
+class DatabaseLookupError(DiscobaseError):
+    """discobase 1.0.0's lookup error: RecordNotFound, MultipleRecordsFound, InvalidQuery."""
+
+
+class DatabaseCorruptionError(DiscobaseError):
+    """discobase 1.0.0's corruption error: StorageCorrupted (and UnreadableRecord)."""
+
+
+# -- the tree -------------------------------------------------------------------------------
+
+
 class NotConnected(UsageError):
     """The database is not logged in (or was closed); use ``conn()``, ``login()`` first."""
 
 
-class TableNotBuilt(UsageError):
+#: discobase 1.0.0's name.
+NotConnectedError = NotConnected
+
+
+class TableNotBuilt(UsageError, DatabaseTableError):
     """A table was registered after login and not built; ``await db.build_tables()``."""
 
 
-class TableNotRegistered(UsageError):
+class TableNotRegistered(UsageError, DatabaseTableError):
     """A ``Table`` subclass was used without ``@db.table``; decorate it first."""
 
 
-class InvalidQuery(UsageError):
+class InvalidQuery(UsageError, DatabaseLookupError):
     """A query names an unknown field, gives a value the field cannot hold, or is empty."""
 
 
-class TableRegistrationError(UsageError):
+class TableRegistrationError(UsageError, DatabaseTableError):
     """``@db.table`` was given something it cannot register (not a Table, duplicate name, ...)."""
 
 
-class RecordStateError(UsageError):
+class RecordStateError(UsageError, DatabaseStorageError):
     """A record operation does not fit its state (``save()`` on a saved record, ...)."""
 
 
@@ -208,15 +244,15 @@ class UniqueViolation(DatabaseError):
         self.value = value
 
 
-class RecordNotFound(DatabaseError):
+class RecordNotFound(DatabaseError, DatabaseLookupError):
     """``find_unique(strict=True)`` or ``get`` found no record."""
 
 
-class MultipleRecordsFound(DatabaseError):
+class MultipleRecordsFound(DatabaseError, DatabaseLookupError):
     """``find_unique(strict=True)`` found more than one record."""
 
 
-class StorageCorrupted(DatabaseError):
+class StorageCorrupted(DatabaseError, DatabaseCorruptionError):
     """Stored data could not be decoded (an entry or snapshot is malformed)."""
 
 
