@@ -13,7 +13,10 @@ from typing import Any
 
 from discobase import _json
 
-__all__ = ["HashIndex", "held_key", "index_key"]
+__all__ = ["ABSENT", "HashIndex", "held_key", "index_key"]
+
+#: What an indexed field of a record that lacks it, and has no default, is read as: no key.
+ABSENT: Any = object()
 
 
 def index_key(value: Any) -> Any:

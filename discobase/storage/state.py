@@ -24,17 +24,17 @@ write share a run (``versions.py``).
 from __future__ import annotations
 
 import copy
-import marshal
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from itertools import accumulate, filterfalse
+from itertools import filterfalse
 from types import MappingProxyType
 from typing import Any
 
 from discobase.errors import StorageCorrupted
+from discobase.storage.bulk import put_new
 from discobase.storage.changes import Applied, watched_apply
 from discobase.storage.codec import Op, Put, check_wire
 from discobase.storage.growth import Growth
-from discobase.storage.hash_index import HashIndex, held_key, index_key
+from discobase.storage.hash_index import ABSENT, HashIndex, held_key, index_key
 from discobase.storage.pending import PendingWrites
 from discobase.storage.rows import FrozenRecords, Records, RecordsView
 from discobase.storage.snapshot import gc_paused
@@ -43,7 +43,7 @@ from discobase.storage.versions import Journal, Runs, find_runs, run_rows, scan_
 
 __all__ = ["TableState", "check_wire", "index_key"]
 
-_MISSING = object()
+_MISSING = ABSENT  # a field a record lacks, without a default
 # Below every version: the running maximum of an empty journal.
 _LOWEST = -(1 << 63)
 Row = tuple[int, int, dict[str, Any] | None]
@@ -264,70 +264,20 @@ class TableState:
         start = 0
         for begin, end in find_runs(rows, floor, self._records.rows, self._versions):
             self._runs.add(rows[begin][1], rows[end - 1][1], rows[begin][0])
-            if plain:
-                changed += self._put_new(rows[start:begin], fresh=False)
-                changed += self._put_new(rows[begin:end], fresh=True)
-            else:
-                changed += self._apply_rows(rows[start:begin], at_floor=True)
-                changed += self._apply_rows(run_rows(rows[begin:end], floor), at_floor=True)
+            changed += self._put_at_floor(rows[start:begin], plain=plain, run=False)
+            changed += self._put_at_floor(rows[begin:end], plain=plain, run=True)
             start = end
-        rest = rows[start:] if start else rows
-        if plain:
-            return changed + self._put_new(rest, fresh=False)
-        return changed + self._apply_rows(rest, at_floor=True)
+        return changed + self._put_at_floor(rows[start:] if start else rows, plain=plain, run=False)
 
-    def _put_new(self, rows: list[Row], *, fresh: bool) -> int:
-        # A snapshot's rows at the floor: records new to the state go straight in (``fresh``:
-        # all are, whatever their version: a run's), the others through _apply_rows. For a
-        # state without columns, sorted indexes, fills or watchers (see load_snapshot). This
-        # runs once per record of a snapshot, so it keeps to local names.
-        self._generation += 1
-        records = self._records
-        held = records.rows
-        versions = self._versions
-        floor = self._floor
-        indexed = [(field, index, index.map, default) for field, index, default in self._indexed]
-        if records.shape is None and rows:
-            records.encode(rows[0][2] or {})  # the first record sets the shape
-        shape = records.shape
-        dumps = marshal.dumps
-        changed = 0
-        ids: list[int] = []
-        packed: list[bytes] = []
-        odd: list[tuple[int, dict[str, Any]]] = []
-        for row in rows:
-            at, record_id, data = row
-            if (
-                data is None
-                or not fresh
-                and (at != floor or record_id in held or record_id in versions)
-            ):
-                changed += self._apply_rows((row,), at_floor=True)
-                continue
-            try:
-                packed.append(dumps(tuple(data.values())) if tuple(data) == shape else dumps(data))
-                ids.append(record_id)
-            except ValueError:
-                odd.append((record_id, data))  # (a value marshal cannot hold: see encode)
-            for field, index, keys, default in indexed:
-                value = data.get(field, default)
-                if value is not _MISSING:
-                    try:
-                        key = value.encode() if type(value) is str else held_key(value)
-                    except UnicodeEncodeError:
-                        key = held_key(value)
-                    if key in keys:
-                        index.add(key, record_id)
-                    else:
-                        keys[key] = record_id
-        # Each row is sliced out of one join of them all: marshal leaves its output in a malloc
-        # block, 16 bytes a row more than the small-object allocator's (see Records.encode).
-        blob = b"".join(packed)
-        ends = list(accumulate(map(len, packed)))
-        held.update(zip(ids, map(blob.__getitem__, map(slice, [0, *ends], ends)), strict=True))
-        for record_id, data in odd:
-            held[record_id] = records.encode(data)
-        return changed + len(ids) + len(odd)
+    def _put_at_floor(self, rows: list[Row], *, plain: bool, run: bool) -> int:
+        # Rows of a snapshot: at the floor, or a run's (they take no version entry either).
+        if not rows:
+            return 0
+        if not plain:
+            if run:
+                return self._apply_rows(run_rows(rows, self._floor), at_floor=True)
+            return self._apply_rows(rows, at_floor=True)
+        return put_new(self, rows, fresh=run)
 
     def grow_steps(self, count: int) -> Iterator[None]:
         """Make room for ``count`` more records in steps, yielding after each.

@@ -1,0 +1,84 @@
+"""Putting a snapshot's records into a table's state (storage layer: pure; knows nothing of
+messages or I/O).
+
+Loading a snapshot is most of what opening a large table costs, and it runs once per record:
+a million times at a million records. :func:`put_new` puts the records new to the state
+straight in, without what the general apply does for each (versions, the journal, columns,
+sorted indexes, watchers): for a state without columns, sorted indexes, fills or watchers
+(see ``TableState.load_snapshot``), at the state's floor or in a run, with no version entry of
+their own.
+
+(Putting a piece column by column, in C, was 15 ms per 100,000 records faster, but left the
+C allocator's heap larger in about half the runs: 2.5 MB more resident at 100,000 records.)
+"""
+
+from __future__ import annotations
+
+import marshal
+from typing import TYPE_CHECKING, Any
+
+from discobase.storage.hash_index import ABSENT, held_key
+
+if TYPE_CHECKING:
+    from discobase.storage.state import TableState
+
+__all__ = ["put_new"]
+
+Row = tuple[int, int, dict[str, Any] | None]
+_dumps = marshal.dumps
+
+
+def put_new(state: TableState, rows: list[Row], *, fresh: bool) -> int:
+    """Put a snapshot's ``rows`` at the floor one by one: records new to ``state`` straight in
+    (``fresh``: all are, whatever their version: a run's), the others through its apply.
+
+    Returns:
+        How many rows changed the state.
+    """
+    state._generation += 1
+    records = state._records
+    held = records.rows
+    versions = state._versions
+    floor = state._floor
+    indexed = [(field, index, index.map, default) for field, index, default in state._indexed]
+    if records.shape is None and rows:
+        records.encode(rows[0][2] or {})  # the first record sets the shape
+    shape = records.shape
+    dumps = _dumps
+    changed = 0
+    ids: list[int] = []
+    packed: list[bytes] = []
+    odd: list[tuple[int, dict[str, Any]]] = []
+    for row in rows:
+        at, record_id, data = row
+        if (
+            data is None
+            or not fresh
+            and (at != floor or record_id in held or record_id in versions)
+        ):
+            changed += state._apply_rows((row,), at_floor=True)
+            continue
+        try:
+            one = dumps(tuple(data.values())) if tuple(data) == shape else dumps(data)
+            # marshal leaves its output in a malloc block, 16 bytes a row more than the small-
+            # object allocator's (see Records.encode): each row is copied as it comes, which
+            # frees the block for the next row to use.
+            packed.append(memoryview(one).tobytes())
+            ids.append(record_id)
+        except ValueError:
+            odd.append((record_id, data))  # (a value marshal cannot hold: see Records.encode)
+        for field, index, keys, default in indexed:
+            value = data.get(field, default)
+            if value is not ABSENT:
+                try:
+                    key = value.encode() if type(value) is str else held_key(value)
+                except UnicodeEncodeError:
+                    key = held_key(value)
+                if key in keys:
+                    index.add(key, record_id)
+                else:
+                    keys[key] = record_id
+    held.update(zip(ids, packed, strict=True))
+    for record_id, data in odd:
+        held[record_id] = records.encode(data)
+    return changed + len(ids) + len(odd)
