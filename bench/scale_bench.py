@@ -26,7 +26,10 @@ times (3 by default) and printed as min / median / max against the issue's targe
 Run: ``python bench/scale_bench.py [--records 100000 1000000] [--runs 3]``. Writing the
 tables takes a while (a million records: about a minute); they are made once per run of the
 script and opened ``--runs`` times. ``--client-root DIR`` runs the client processes on the
-discobase found in ``DIR`` (another checkout: figures before and after a change).
+discobase found in ``DIR`` (another checkout: figures before and after a change). Given more
+than once (``--client-root /tmp/before --client-root .``), every measure is taken of each
+checkout in turn, run after run, so that load on the shared machine hits them alike, and their
+rows are printed side by side, each named by its checkout's folder.
 """
 
 from __future__ import annotations
@@ -339,10 +342,15 @@ def run_worker(role: str, env: dict[str, str], **options: Any) -> dict[str, Any]
     return result
 
 
-def import_seconds(code: str) -> float:
+def import_seconds(code: str, env: dict[str, str] | None = None) -> float:
     timed = f"import time; t = time.perf_counter()\n{code}\nprint(time.perf_counter() - t)"
     out = subprocess.run(
-        [sys.executable, "-c", timed], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-c", timed],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=env,
     )
     return float(out.stdout)
 
@@ -363,11 +371,11 @@ class User(pydantic.BaseModel):
 """
 
 
-def import_ratios(runs: int) -> list[float]:
-    import_seconds(OURS), import_seconds(DEPS)  # stale bytecode caches are written once
+def import_ratios(runs: int, env: dict[str, str] | None = None) -> list[float]:
+    import_seconds(OURS, env), import_seconds(DEPS, env)  # stale bytecode caches are written once
     ratios = []
     for _ in range(runs):  # interleaved, so load on the machine hits both sides alike
-        ours, deps = import_seconds(OURS), import_seconds(DEPS)
+        ours, deps = import_seconds(OURS, env), import_seconds(DEPS, env)
         ratios.append(ours / deps)
     return ratios
 
@@ -385,13 +393,44 @@ def print_rows(rows: list[Row]) -> None:
         )
 
 
+class Clients:
+    """The checkouts the client processes run on (``--client-root``), each with its rows.
+
+    With several, every measure is taken of each in turn, run after run, so that load on the
+    machine hits them alike, and their rows are printed side by side.
+    """
+
+    def __init__(self, roots: list[str] | None) -> None:
+        self.roots: list[str | None] = list(roots) if roots else [None]
+
+    def label(self, root: str | None) -> str:
+        if len(self.roots) == 1:
+            return ""
+        return f" [{Path(root).name if root else 'here'}]"
+
+    def env(self, root: str | None, base: dict[str, str]) -> dict[str, str]:
+        if root is None:
+            return dict(base)
+        return {**base, "PYTHONPATH": os.pathsep.join([root, base.get("PYTHONPATH", "")])}
+
+    def rows(self, name: str, unit: str, target: float | None, *, lower: bool = True) -> list[Row]:
+        """Return one row of a measure per client, in the order of ``roots``."""
+        return [Row(name + self.label(root), unit, target, lower=lower) for root in self.roots]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--time-scale", type=float, default=0.01)
     parser.add_argument("--rate-time-scale", type=float, default=0.1)
-    parser.add_argument("--client-root", default=None)
+    parser.add_argument(
+        "--client-root",
+        action="append",
+        default=None,
+        help="run the clients on the discobase in this checkout; give it more than once to "
+        "measure several side by side (the first one writes the tables)",
+    )
     parser.add_argument(
         "--warm",
         type=int,
@@ -413,101 +452,108 @@ def main() -> None:
         print(json.dumps(asyncio.run(worker(args.worker, args))))
         return
     only = set(args.only or ["import", "open", "write", "rate", "growth"])
+    clients = Clients(args.client_root)
+    roots = clients.roots
     rows: list[Row] = []
     if "import" in only:
-        row = Row("import discobase + one Table / aiohttp+pydantic+orjson+yarl + model", "x", 0.45)
-        row.samples = import_ratios(max(args.runs, 9))
-        rows.append(row)
+        ratio = clients.rows(
+            "import discobase + one Table / aiohttp+pydantic+orjson+yarl + model", "x", 0.45
+        )
+        for row, root in zip(ratio, roots, strict=True):
+            row.samples = import_ratios(max(args.runs, 9), clients.env(root, dict(os.environ)))
+        rows += ratio
     emulator, hello = start_emulator(args.time_scale)
     try:
-        env = {**os.environ, "SCALE_TOKEN": hello["token"]}
-        if args.client_root:
-            env["PYTHONPATH"] = os.pathsep.join([args.client_root, env.get("PYTHONPATH", "")])
+        base_env = {**os.environ, "SCALE_TOKEN": hello["token"]}
+        envs = [clients.env(root, base_env) for root in roots]
         common = {"url": hello["url"], "time_scale": args.time_scale, "warm": args.warm}
         if "open" in only or "growth" in only:
-            empty = Row("(baseline) resident memory, empty table", "MB", None)
-            empty_open = Row("(baseline) open an empty table", "s", None)
-            run_worker("fill", env, table="Empty", count=0, **common)
+            empty = clients.rows("(baseline) resident memory, empty table", "MB", None)
+            empty_open = clients.rows("(baseline) open an empty table", "s", None)
+            run_worker("fill", envs[0], table="Empty", count=0, **common)
             for _ in range(args.runs):
-                got = run_worker("open", env, table="Empty", **common)
-                empty.samples.append(got["rss"] / 2**20)
-                empty_open.samples.append(got["open_s"])
-            base = statistics.median(empty.samples) * 2**20
-            base_open = statistics.median(empty_open.samples)
-            rows += [empty, empty_open]
+                for at, env in enumerate(envs):
+                    got = run_worker("open", env, table="Empty", **common)
+                    empty[at].samples.append(got["rss"] / 2**20)
+                    empty_open[at].samples.append(got["open_s"])
+            bases = [statistics.median(row.samples) * 2**20 for row in empty]
+            base_opens = [statistics.median(row.samples) for row in empty_open]
+            rows += [*empty, *empty_open]
             sizes = sorted(set(args.records) | (set(args.growth) if "growth" in only else set()))
-            per_record: dict[int, Row] = {}
+            per_record: dict[int, list[Row]] = {}
             for count in sizes:
                 name = f"Scale{count}"
-                filled = run_worker("fill", env, table=name, count=count, **common)
+                filled = run_worker("fill", envs[0], table=name, count=count, **common)
                 print(f"filled {name}: {filled}", file=sys.stderr)
                 targets = {
                     100_000: {"open": 0.25},
                     1_000_000: {"open": 3.0},
                 }.get(count, {})
-                opened = Row(f"open a table of {count:,} records", "s", targets.get("open"))
-                per = Row(f"open time per record above empty, {count:,}", "us/rec", None)
-                find = Row(
+                opened = clients.rows(
+                    f"open a table of {count:,} records", "s", targets.get("open")
+                )
+                per = clients.rows(f"open time per record above empty, {count:,}", "us/rec", None)
+                find = clients.rows(
                     f"find(indexed) median, among {count:,}",
                     "us",
                     5.0 if count >= 1_000_000 else None,
                 )
-                held = Row(
+                held = clients.rows(
                     f"memory per record held, {count:,} records",
                     "B",
                     350 if count == 100_000 else None,
                 )
-                peak = Row(
+                peak = clients.rows(
                     f"peak memory opening {count:,}", "MB", 500 if count == 1_000_000 else None
                 )
-                stall = Row(
+                stall = clients.rows(
                     f"longest stall opening {count:,}", "ms", 50 if count == 1_000_000 else None
                 )
                 for _ in range(args.runs):
-                    got = run_worker("open", env, table=name, **common)
-                    assert got["count"] == count, got
-                    opened.samples.append(got["open_s"])
-                    per.samples.append((got["open_s"] - base_open) / count * 1e6)
-                    find.samples.append(got["find_us"])
-                    held.samples.append((got["rss"] - base) / count)
-                    peak.samples.append(got["peak"] / 2**20)
-                    stall.samples.append(got["stall_ms"])
+                    for at, env in enumerate(envs):
+                        got = run_worker("open", env, table=name, **common)
+                        assert got["count"] == count, got
+                        opened[at].samples.append(got["open_s"])
+                        per[at].samples.append((got["open_s"] - base_opens[at]) / count * 1e6)
+                        find[at].samples.append(got["find_us"])
+                        held[at].samples.append((got["rss"] - bases[at]) / count)
+                        peak[at].samples.append(got["peak"] / 2**20)
+                        stall[at].samples.append(got["stall_ms"])
                 per_record[count] = per
                 if count in args.records:
-                    rows += [opened, find, held, peak, stall]
+                    rows += [*opened, *find, *held, *peak, *stall]
             if "growth" in only:
-                rows += [per_record[c] for c in sizes]
+                rows += [row for c in sizes for row in per_record[c]]
         if "write" in only:
-            many = Row("longest stall, save_many of 100,000", "ms", 50)
-            burst = Row("longest stall, a burst of 10,000 save()", "ms", 100)
+            many = clients.rows("longest stall, save_many of 100,000", "ms", 50)
+            burst = clients.rows("longest stall, a burst of 10,000 save()", "ms", 100)
             for run in range(args.runs):
-                many.samples.append(
-                    run_worker("save_many", env, table=f"Many{run}", count=100_000, **common)[
-                        "stall_ms"
-                    ]
-                )
-                burst.samples.append(
-                    run_worker("burst", env, table=f"Burst{run}", count=10_000, **common)[
-                        "stall_ms"
-                    ]
-                )
-            rows += [many, burst]
+                for at, env in enumerate(envs):
+                    table = f"Many{run}x{at}"
+                    got = run_worker("save_many", env, table=table, count=100_000, **common)
+                    many[at].samples.append(got["stall_ms"])
+                    table = f"Burst{run}x{at}"
+                    got = run_worker("burst", env, table=table, count=10_000, **common)
+                    burst[at].samples.append(got["stall_ms"])
+            rows += [*many, *burst]
     finally:
         stop_emulator(emulator)
     if "rate" in only:
         emulator, hello = start_emulator(args.rate_time_scale)
         try:
-            env = {**os.environ, "SCALE_TOKEN": hello["token"]}
+            base_env = {**os.environ, "SCALE_TOKEN": hello["token"]}
+            envs = [clients.env(root, base_env) for root in roots]
             common = {"url": hello["url"], "time_scale": args.rate_time_scale}
-            share = Row(
+            share = clients.rows(
                 "sustained creates into 20 channels, share of allowed", "share", 0.99, lower=False
             )
-            r429 = Row("sustained creates into 20 channels, 429s", "", 0)
+            r429 = clients.rows("sustained creates into 20 channels, 429s", "", 0)
             for _ in range(args.runs):
-                got = run_worker("rate", env, seconds=60, **common)
-                share.samples.append(got["share"])
-                r429.samples.append(got["r429"])
-            rows += [share, r429]
+                for at, env in enumerate(envs):
+                    got = run_worker("rate", env, seconds=60, **common)
+                    share[at].samples.append(got["share"])
+                    r429[at].samples.append(got["r429"])
+            rows += [*share, *r429]
         finally:
             stop_emulator(emulator)
     print_rows(rows)
