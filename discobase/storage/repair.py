@@ -25,7 +25,7 @@ from discobase.storage import codec
 from discobase.storage.codec import Delete, Op, Put
 from discobase.storage.own import OwnWrites
 from discobase.storage.reader import fetch_stream
-from discobase.storage.snapshot import decode_records
+from discobase.storage.snapshot import decode_records, version_floor
 from discobase.storage.snapshots import Candidate, Snapshots
 from discobase.storage.state import TableState, check_wire
 from discobase.storage.writer import Limits, encode_blob, plan_stream, post
@@ -49,18 +49,21 @@ async def from_snapshot(
 ) -> list[Op] | None:
     """Return what ``snapshot`` holds of the changes the log entry ``entry`` made last.
 
-    A snapshot names in ``skip`` the entries after its replay position that its writer had
-    applied, and its records changed after that position carry the entry that changed them:
-    those at ``entry`` are the entry's records as its writer held them. ``None`` when the
-    snapshot does not say (its writer had not applied the entry, or it lies before the
-    replay position, where records carry no entry).
+    A snapshot's records changed after its ``version_floor`` carry the entry that changed
+    them, so those at ``entry`` are the entry's records as the snapshot's writer held them.
+    Its ``skip`` names the entries after its replay position that its writer had applied:
+    for one of those, no record at ``entry`` means every change it made was superseded (an
+    empty list). For any other entry, none means the snapshot cannot say whether its writer
+    ever held it (``None``), as for an entry older than the floor, where records carry no
+    version.
 
     Raises:
         HTTPException: a part or an attachment could not be downloaded.
         StorageCorrupted: the snapshot is unreadable.
     """
     header, info = snapshot
-    if entry not in info.skip:
+    held = entry in info.skip
+    if not held and entry <= version_floor(info.replay_from):
         return None
     parts = await snapshots.parts(header)
     stream = await fetch_stream(http, channel_id, parts)
@@ -70,7 +73,7 @@ async def from_snapshot(
             if at == entry:
                 ops.append(Put(record_id, data) if data is not None else Delete(record_id))
         await asyncio.sleep(0)  # a large snapshot decodes a piece per turn
-    return ops
+    return ops if ops or held else None
 
 
 async def post_repair(
