@@ -68,11 +68,12 @@ def _decode(row: Row, shape: tuple[str, ...] | None) -> dict[str, Any]:
 class Records:
     """The live records of a table, keyed by id, each held as a compact row."""
 
-    __slots__ = ("_handed", "_rows", "_shape", "_sweep_at")
+    __slots__ = ("_handed", "_keys", "_rows", "_shape", "_sweep_at")
 
     def __init__(self) -> None:
         self._rows: dict[int, Row] = {}
         self._shape: tuple[str, ...] | None = None
+        self._keys: tuple[str, ...] = ()  # the shape, or nothing while there is none
         # Dicts handed out by get(), while someone may hold them (see the module docstring).
         self._handed: dict[int, dict[str, Any]] = {}
         self._sweep_at = _SWEEP_FROM
@@ -105,7 +106,7 @@ class Records:
         """Return the row of a record (the first record of an empty table sets the shape)."""
         shape = self._shape
         if shape is None:
-            shape = self._shape = tuple(data)
+            shape = self._shape = self._keys = tuple(data)
         try:
             row = _dumps(tuple(data.values())) if tuple(data) == shape else _dumps(data)
         except ValueError:  # a value marshal cannot hold: keep the dict itself
@@ -132,6 +133,7 @@ class Records:
 
     def get(self, record_id: int) -> dict[str, Any] | None:
         """Return a record, the same dict as last time while someone holds that one."""
+        # (What a query returning records runs for each: _decode is inlined.)
         handed = self._handed
         data = handed.get(record_id)
         if data is not None:
@@ -139,7 +141,9 @@ class Records:
         row = self._rows.get(record_id)
         if not isinstance(row, bytes):
             return row  # None, or a dict kept as it is
-        data = _decode(row, self._shape)
+        value = _loads(row)
+        # A row of the shape holds exactly its values (see encode).
+        data = dict(zip(self._keys, value)) if type(value) is tuple else value  # noqa: B905
         handed[record_id] = data
         if len(handed) > self._sweep_at:
             self._sweep()
@@ -173,7 +177,7 @@ class Records:
         immutable, and the dicts handed out stay the same objects in both)."""
         twin = Records()
         twin._rows = self._rows.copy()
-        twin._shape = self._shape
+        twin._shape, twin._keys = self._shape, self._keys
         twin._handed = self._handed.copy()
         twin._sweep_at = self._sweep_at
         return twin
@@ -182,7 +186,7 @@ class Records:
         """Forget every record (the next one put sets the shape)."""
         self._rows.clear()
         self._handed.clear()
-        self._shape = None
+        self._shape, self._keys = None, ()
 
     def frozen(self) -> FrozenRecords:
         """Return a read-only copy of the records that later changes leave as it is."""
@@ -231,7 +235,7 @@ class Records:
     def forget_shape(self) -> None:
         """Let the next record put set the shape again. Only for a caller about to put again
         every record whose row is of the shape (see ``TableState.fill_missing``)."""
-        self._shape = None
+        self._shape, self._keys = None, ()
 
 
 def _items(rows: Mapping[int, Row], shape: tuple[str, ...] | None) -> Iterator[tuple[int, Any]]:
@@ -285,32 +289,35 @@ class RecordsView(Mapping[int, dict[str, Any]]):
     iterating over the values or items gives new dicts (a scan keeps none of them).
     """
 
-    __slots__ = ("_records",)
+    __slots__ = ("_get", "_records", "_rows")
 
     def __init__(self, records: Records) -> None:
         self._records = records
+        # (Clearing the records clears this dict, it never replaces it.)
+        self._rows = records.rows
+        self._get = records.get
 
     def __getitem__(self, record_id: int) -> dict[str, Any]:
-        data = self._records.get(record_id)
+        data = self._get(record_id)
         if data is None:
             raise KeyError(record_id)
         return data
 
     def get(self, record_id: int, default: Any = None) -> Any:
-        data = self._records.get(record_id)
+        data = self._get(record_id)
         return default if data is None else data
 
     def __contains__(self, record_id: object) -> bool:
-        return record_id in self._records.rows
+        return record_id in self._rows
 
     def __len__(self) -> int:
-        return len(self._records.rows)
+        return len(self._rows)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._records.rows)
+        return iter(self._rows)
 
     def keys(self) -> KeysView[int]:
-        return self._records.rows.keys()
+        return self._rows.keys()
 
     def items(self) -> ItemsView[int, dict[str, Any]]:
         return _Items(self)

@@ -151,7 +151,21 @@ class TableState:
         index = self._indexes.get(field)
         if index is None:
             return None
-        return index.get(held_key(value))
+        # (What find(field=value) runs: held_key is inlined for the common string.)
+        key: Any
+        if type(value) is str:
+            try:
+                key = value.encode()
+            except UnicodeEncodeError:
+                key = held_key(value)
+        else:
+            key = held_key(value)
+        held = index.map.get(key)
+        if held is None:
+            return ()
+        if isinstance(held, set):
+            return frozenset(held)
+        return (held,)
 
     def sorted_index(self, field: str, key: Callable[[Any], Any]) -> SortedIndex | None:
         """Return the values of an indexed field in order, sorting them on first use.
