@@ -58,15 +58,17 @@ def put_new(state: TableState, rows: list[Row], *, fresh: bool) -> int:
         ):
             changed += state._apply_rows((row,), at_floor=True)
             continue
-        try:
-            one = dumps(tuple(data.values())) if tuple(data) == shape else dumps(data)
-            # marshal leaves its output in a malloc block, 16 bytes a row more than the small-
-            # object allocator's (see Records.encode): each row is copied as it comes, which
-            # frees the block for the next row to use.
-            packed.append(memoryview(one).tobytes())
-            ids.append(record_id)
-        except ValueError:
-            odd.append((record_id, data))  # (a value marshal cannot hold: see Records.encode)
+        if tuple(data) == shape:
+            try:
+                # marshal leaves its output in a malloc block, 16 bytes a row more than the
+                # small-object allocator's (see Records.encode): each row is copied as it
+                # comes, which frees the block for the next row to use.
+                packed.append(memoryview(dumps(tuple(data.values()))).tobytes())
+                ids.append(record_id)
+            except ValueError:  # a value marshal cannot hold
+                odd.append((record_id, data))
+        else:
+            odd.append((record_id, data))  # (Records.encode notes a row of another shape)
         for field, index, keys, default in indexed:
             value = data.get(field, default)
             if value is not ABSENT:

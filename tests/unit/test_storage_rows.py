@@ -152,3 +152,24 @@ def test_clearing_forgets_the_shape() -> None:
     assert len(held) == 0 and held.shape is None and held.get(1) is None
     held.put(5, {"b": 2, "c": 3})
     assert held.shape == ("b", "c") and held.get(5) == {"b": 2, "c": 3}
+
+
+def test_records_all_of_the_shape_scan_the_same_as_mixed_ones() -> None:
+    shaped = [{"name": f"n{i}", "age": i, "tags": [i, {"k": None}]} for i in range(50)]
+    held = stored(*shaped)
+    mixed = stored(*shaped, {"age": 1, "name": "reordered", "tags": []})
+    assert not held.lacking(frozenset({"age"})) and len(held.lacking(frozenset({"x"}))) == 50
+    for records in (held, mixed):
+        expected = dict(enumerate(shaped, 1))
+        if records is mixed:
+            expected[51] = {"age": 1, "name": "reordered", "tags": []}
+        assert all(same(records.get(i), data) for i, data in expected.items())
+        assert all(same(a, b) for a, b in zip(records.values(), expected.values(), strict=True))
+        assert list(records.items()) == list(expected.items())
+        assert records.column("age") == {i: data["age"] for i, data in expected.items()}
+        assert records.column("missing") == {}
+        frozen = records.frozen()
+        assert dict(frozen.items()) == expected and list(frozen.values()) == list(expected.values())
+    mixed.clear()
+    mixed.put(1, {"a": 1})
+    assert list(mixed.values()) == [{"a": 1}]
