@@ -1082,6 +1082,10 @@ async def _drive(run: Run) -> RunResult:
             catalog=run.catalog_id,
             renames=run.renames,
             opened=opened,
+            killed={
+                p.name: p.ended for p in run.procs if p.name in run.killed and p.ended is not None
+            },
+            repair_window=(AUDIT_PERIOD + GAP_CHECK_INTERVAL) * run.scale,
         )
     verdict = check_mod.check(
         ops,

@@ -144,6 +144,10 @@ class Damage:
         opened: per process, ``(start, ready)``: the span in which it opened the database.
         fresh_name: the fresh loader's name in ``lines``.
         after_name: the second fresh loader's name in ``lines``.
+        killed: per writer process killed, when it died.
+        repair_window: how long (in the clock of the histories) a live writer may take to
+            write a deleted entry again: the audit period and a gap check, for a deletion
+            whose event it never received.
     """
 
     deleted: list[Deleted] = field(default_factory=list)
@@ -154,6 +158,16 @@ class Damage:
     opened: dict[str, tuple[float, float]] = field(default_factory=dict)
     fresh_name: str = "fresh"
     after_name: str = "fresh2"
+    killed: dict[str, float] = field(default_factory=dict)
+    repair_window: float = 0.0
+
+    def died_before_repairing(self, entry: Deleted, writers: set[str]) -> bool:
+        """Return whether every process that wrote the entry's records was killed before it
+        could have written the entry again (the documented limit, live: no other process
+        received the entry's events, since none holds or names it)."""
+        return bool(writers) and all(
+            w in self.killed and self.killed[w] <= entry.t + self.repair_window for w in writers
+        )
 
 
 @dataclass
@@ -570,6 +584,16 @@ def _catalog_renamed(damage: Damage, start: float, ready: float) -> bool | None:
     return name != CATALOG
 
 
+def _writers(entry: Deleted, by_key: Mapping[str, list[tuple[Op, int | None]]]) -> set[str]:
+    """Return the processes whose operations wrote what the entry held."""
+    return {
+        op.process
+        for key, value in entry.writes
+        for op, written in by_key.get(key, [])
+        if written == value
+    }
+
+
 def _check_damage(
     verdict: Verdict,
     damage: Damage,
@@ -673,7 +697,11 @@ def _check_damage(
                     f"{where}: {loader} reports it missing ({lost}), but {holders} still hold "
                     "them (neither written again nor reported by them)",
                 )
-        elif entry.offline and not entry.named:
+        elif (
+            not entry.named
+            and not holders
+            and (entry.offline or damage.died_before_repairing(entry, _writers(entry, by_key)))
+        ):
             verdict.damage["untraceable"] += 1
             if not entry.newest:
                 # Wider than the documented "newest entry": each entry names only its

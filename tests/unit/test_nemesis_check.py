@@ -389,6 +389,42 @@ def test_a_missing_entry_no_process_names_is_unreported() -> None:
     assert counts(v) == {"damage_unreported": 1}, v.examples
 
 
+def test_a_live_deletion_only_its_killed_writer_could_repair_is_untraceable() -> None:
+    # Named by no later entry, held by no live process, its writer killed before it could
+    # write it again: the documented limit (both its events lost to every other process).
+    damage = nc.Damage(
+        deleted=[deleted("77", [("t/a", 1)], named=False)],
+        lines={"fresh": []},
+        killed={"w1": 11.0},
+        repair_window=5.0,
+    )
+    v = judge(two_saves(), {"t/b": 2}, damage=damage)
+    assert v.ok, v.examples
+    assert v.damage["untraceable"] == 1
+
+
+def test_a_live_deletion_is_unreported_if_its_writer_lived_to_repair_it() -> None:
+    damage = nc.Damage(
+        deleted=[deleted("77", [("t/a", 1)], named=False)],
+        lines={"fresh": []},
+        killed={"w1": 60.0},
+        repair_window=5.0,
+    )
+    v = judge(two_saves(), {"t/b": 2}, damage=damage)
+    assert counts(v) == {"damage_unreported": 1}, v.examples
+
+
+def test_a_live_deletion_a_live_process_still_holds_is_never_untraceable() -> None:
+    damage = nc.Damage(
+        deleted=[deleted("77", [("t/a", 1)], named=False)],
+        lines={"fresh": []},
+        killed={"w1": 11.0},
+        repair_window=5.0,
+    )
+    v = judge(two_saves(), {"t/b": 2}, reports={"r0": {"t/a": 1, "t/b": 2}}, damage=damage)
+    assert v.counts["damage_unreported"] == 1, v.examples
+
+
 def test_a_line_naming_the_message_of_another_table_does_not_count() -> None:
     damage = nc.Damage(
         deleted=[deleted("77", [("t/a", 1)])],
