@@ -26,6 +26,7 @@ import math
 import types
 import typing
 from collections.abc import Callable, Collection, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from discobase.errors import InvalidQuery
@@ -200,7 +201,9 @@ _ID = _Kind("id", key=_number_key)
 
 
 def _field_kind(binding: TableBinding[Any], field: str) -> _Kind:
-    known = _KINDS.setdefault(binding.model, {})
+    known = _KINDS.get(binding.model)
+    if known is None:
+        known = _KINDS[binding.model] = {}
     kind = known.get(field)
     if kind is None:
         kind = known[field] = _kind_of(binding.fields[field].annotation)
@@ -254,13 +257,14 @@ def compile_conditions(
 def _compile(
     binding: TableBinding[Any], field: str, operator: Operator[Any], kind: _Kind
 ) -> list[Condition]:
+    # A range query should cost microseconds: the messages that name the operator and the
+    # field (its repr, the field's kind) are only written when one is raised.
     model = binding.model.__name__
-    spelling = f"{model}.find({field}={operator!r})"
+    spelling = partial(_spelling, model, field, operator)
     default = binding.defaults.get(field, MISSING)
     tests: list[Condition] = []
     bounds: Range | None = None
     for name, operand in operator.parts:
-        where = f"{name}() on {model}.{field} (a {kind.name} field)"
         if name in _ORDERED:
             key = kind.key
             if key is None:
@@ -268,7 +272,7 @@ def _compile(
             if kind is _NUMBER and type(operand) in (int, float):
                 stored = operand  # any number bounds a range: age=gt(17.5) on an int field
             else:
-                stored = _to_json(binding, field, operand, where, kind)
+                stored = _to_json(binding, field, operand, name, kind)
             sortable = True
             if kind is _ANY:
                 if type(stored) is str:
@@ -276,30 +280,33 @@ def _compile(
                 sortable = False
             bound = key(stored)
             if bound is None:
+                where = _where(name, model, field, kind)
                 raise InvalidQuery(f"{where}: {operand!r} has no place in an order")
             low = name in ("gt", "ge")
             inclusive = name in ("ge", "le")
-            test = Range(
-                field,
-                default,
-                spelling,
-                key=key,
-                low=bound if low else None,
-                low_inclusive=inclusive,
-                high=None if low else bound,
-                high_inclusive=inclusive,
-                sortable=sortable,
-            )
             if bounds is None:
-                bounds = test
-                tests.append(test)
-            elif bounds.key is not test.key:
-                raise InvalidQuery(f"{spelling}: a number and a string bound one range")
+                bounds = Range(
+                    field,
+                    default,
+                    spelling,
+                    key=key,
+                    low=bound if low else None,
+                    low_inclusive=inclusive,
+                    high=None if low else bound,
+                    high_inclusive=inclusive,
+                    sortable=sortable,
+                )
+                tests.append(bounds)
+            elif bounds.key is not key:
+                raise InvalidQuery(f"{spelling()}: a number and a string bound one range")
             else:
                 try:
-                    bounds.narrow(test)
+                    if low:
+                        bounds.narrow_low(bound, inclusive)
+                    else:
+                        bounds.narrow_high(bound, inclusive)
                 except TypeError:
-                    raise InvalidQuery(f"{spelling}: its bounds do not compare") from None
+                    raise InvalidQuery(f"{spelling()}: its bounds do not compare") from None
         elif name == "startswith":
             if not kind.text:
                 raise InvalidQuery(
@@ -307,6 +314,7 @@ def _compile(
                     "not a string"
                 )
             if not isinstance(operand, str):
+                where = _where(name, model, field, kind)
                 raise InvalidQuery(f"{where}: the prefix must be a str, not {operand!r}")
             prefix = _text_operand(binding, field, operand, kind)
             tests.append(
@@ -327,10 +335,12 @@ def _compile(
                 tests.append(Contains(field, default, spelling, operand, substring=None))
             elif kind.text:
                 if not isinstance(operand, str):
+                    where = _where(name, model, field, kind)
                     raise InvalidQuery(f"{where}: the substring must be a str, not {operand!r}")
                 substring = _text_operand(binding, field, operand, kind)
                 tests.append(Contains(field, default, spelling, substring, substring=True))
             elif kind.element is not MISSING:
+                where = _where(name, model, field, kind)
                 element = _element_json(binding, field, kind.element, operand, where)
                 tests.append(Contains(field, default, spelling, element, substring=False))
             else:
@@ -339,7 +349,7 @@ def _compile(
                     "neither a string nor a list, set or tuple"
                 )
         elif name == "ne":
-            stored = _to_json(binding, field, operand, where, kind)
+            stored = _to_json(binding, field, operand, name, kind)
             tests.append(NotEqual(field, default, spelling, stored))
         elif name == "one_of":
             if (
@@ -347,29 +357,42 @@ def _compile(
                 and isinstance(operand[0], list | tuple | set | frozenset)
                 and kind.element is MISSING
             ):
+                where = _where(name, model, field, kind)
                 raise InvalidQuery(
                     f"{where}: one_of() takes the values themselves, one_of(*values), "
                     f"not a {type(operand[0]).__name__} of them"
                 )
-            values = [_to_json(binding, field, v, where, kind) for v in operand]
+            values = [_to_json(binding, field, v, name, kind) for v in operand]
             tests.append(OneOf(field, default, spelling, values))
         else:  # pragma: no cover  (operators are made by this package's functions)
-            raise InvalidQuery(f"{spelling}: unknown operator {name!r}")
+            raise InvalidQuery(f"{spelling()}: unknown operator {name!r}")
     return tests
 
 
-def _to_json(binding: TableBinding[Any], field: str, value: Any, where: str, kind: _Kind) -> Any:
+def _spelling(model: str, field: str, operator: Operator[Any]) -> str:
+    """Return how the user wrote a condition, e.g. ``User.find(age=gt(18))``."""
+    return f"{model}.find({field}={operator!r})"
+
+
+def _where(name: str, model: str, field: str, kind: _Kind) -> str:
+    """Return what an error about one operator names, e.g. ``gt() on User.age (a number field)``."""
+    return f"{name}() on {model}.{field} (a {kind.name} field)"
+
+
+def _to_json(binding: TableBinding[Any], field: str, value: Any, name: str, kind: _Kind) -> Any:
     if kind is _ID:
         if type(value) is int:
             return value
         if isinstance(value, str) and value.isdigit():
             return int(value)
+        where = _where(name, binding.model.__name__, field, kind)
         raise InvalidQuery(f"{where}: {value!r} is not a record id")
     if kind is _ANY:
         return value  # stored as given (JSON-compatible values only)
     try:
         return binding.query_value(field, value)
     except InvalidQuery as exc:
+        where = _where(name, binding.model.__name__, field, kind)
         raise InvalidQuery(f"{where}: {exc}") from None
 
 

@@ -19,12 +19,20 @@ What a key is belongs to the caller: ``key(json_value)`` returns a value that or
 field's values (a datetime for an ISO string, ...) or ``None`` for a value no range matches
 (``None``, a missing field, NaN). Keys of one field must compare with each other; if they do
 not (naive and aware datetimes in one field), the index says so and queries scan.
+
+The base's ids, and its keys when they are all 64-bit integers, are held in arrays rather than
+lists: 8 bytes each and no object per key (an int field's million keys are 28 MB less), and a
+range's ids come out as new ints side by side in memory, which sort several times as fast
+as the scattered ones a list holds (at a million records, every id a list holds is a cache
+miss away).
 """
 
 from __future__ import annotations
 
+import typing
+from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableSequence
 from typing import Any
 
 __all__ = ["SortedIndex"]
@@ -66,8 +74,8 @@ class SortedIndex:
         self.built = False
         # The keys did not sort (values that do not compare): queries scan until invalidated.
         self.failed = False
-        self._keys: list[Any] = []
-        self._ids: list[int] = []
+        self._keys: MutableSequence[Any] = []
+        self._ids: MutableSequence[int] = []
         self._changed: set[int] = set()
         self._delta_keys: list[Any] = []
         self._delta_ids: list[int] = []
@@ -102,8 +110,8 @@ class SortedIndex:
         except TypeError:
             self.failed = True
             return False
-        self._keys = [keys[i] for i in order]
-        self._ids = [ids[i] for i in order]
+        self._keys = _compact([keys[i] for i in order])
+        self._ids = _compact([ids[i] for i in order])
         self.built = True
         return True
 
@@ -161,8 +169,8 @@ class SortedIndex:
 
     @staticmethod
     def _slice(
-        keys: list[Any],
-        ids: list[int],
+        keys: MutableSequence[Any],
+        ids: MutableSequence[int],
         low: Any,
         low_inclusive: bool,
         high: Any,
@@ -174,4 +182,20 @@ class SortedIndex:
         end = len(keys)
         if high is not None:
             end = bisect_right(keys, high) if high_inclusive else bisect_left(keys, high)
-        return ids[start:end]
+        if isinstance(ids, array):
+            return ids[start:end].tolist()
+        return typing.cast("list[int]", ids[start:end])
+
+
+def _compact(values: list[Any]) -> MutableSequence[Any]:
+    """Return ``values`` as an array of 64-bit integers if they all are such, else the list.
+
+    (An object with ``__index__`` goes in as its int, a bool as 0 or 1: it compares as that
+    int does, which is all a key is used for.)
+    """
+    if not values or type(values[0]) is not int:
+        return values
+    try:
+        return array("q", values)
+    except (TypeError, OverflowError):  # a float, a str, ...; or beyond 64 bits
+        return values
