@@ -120,12 +120,16 @@ class Group:
 # allocator reuses the same memory (100,000 live small bytes objects cost ten times as much to
 # allocate), and the writer yields to the event loop between slices.
 _ENCODE_SLICE = 2048
-# Operations of a large acknowledged entry applied per slice (see Writer._apply).
-_APPLY_SLICE = 4096
+# Operations of a large acknowledged entry applied per slice (see Writer._apply): about 3 ms
+# of the event loop's time each on the development machine.
+_APPLY_SLICE = 2048
 # Applying an operation costs about four times what forking costs per live record.
 _FORK_RATIO = 4
 # Groups encoded, or resolved once written, between two turns of the event loop.
 _SETTLE_SLICE = 1000
+# From this many operations on, a round holds the cyclic collector off from its encoding to
+# its settling (see Writer._run and _CollectorHold).
+_HOLD_OPS = 4 * _ENCODE_SLICE
 
 
 def encode_lines(ops: Sequence[Op]) -> list[bytes]:
@@ -174,6 +178,47 @@ async def encode_group(group: Group) -> None:
     finally:
         resume_gc()
     group.blob = b"".join(slices)
+
+
+class _CollectorHold:
+    """The cyclic collector held off while a large round is encoded, sent and applied.
+
+    A large write (a ``save_many`` of 100,000 records) makes an operation object per record
+    that lives until the entry is applied. While they live, every collection walks them, and
+    once two collections have promoted them, their number sets off a full collection that
+    walks every object of the process (a table of 100,000 records is half a million: 50 to
+    100 ms of stalled event loop, seen during such writes). Held off from the round's encoding
+    to its end, the collector never sees them: they are freed when the round ends, as they
+    were made. The hold ends after the writer's ``collector_hold`` real seconds in any case (a
+    slow or retried request), so that the program's own cyclic garbage waits no longer than
+    that; the collector then runs as it would have.
+    """
+
+    __slots__ = ("_timer",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        pause_gc()
+        self._timer: asyncio.TimerHandle | None = loop.call_later(seconds, self.release)
+
+    @classmethod
+    def for_round(cls, queue: Sequence[Group], seconds: float) -> _CollectorHold | None:
+        """Return a hold of at most ``seconds`` when the queued groups are a large round, else
+        ``None``."""
+        count = 0
+        for group in queue:
+            if group.later is not None:
+                count += _HOLD_OPS  # a large save_many: its count is not known yet
+            count += len(group.ops)
+            if count >= _HOLD_OPS:
+                return cls(asyncio.get_running_loop(), seconds)
+        return None
+
+    def release(self) -> None:
+        """End the hold (once; later calls do nothing)."""
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            resume_gc()
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +328,8 @@ class Writer:
         on_unsure: called when a write failed: unless it was refused before its first
             attempt, Discord may have stored it (a 5xx, a lost answer), so the table reads
             its log to find out.
+        collector_hold: the real seconds a large round may hold the cyclic garbage collector
+            off at most (see ``_CollectorHold``).
     """
 
     def __init__(
@@ -298,6 +345,7 @@ class Writer:
         own_nonces: set[str] | None = None,
         prev: Callable[[], int] | None = None,
         on_unsure: Callable[[], None] | None = None,
+        collector_hold: float = 3.0,
     ) -> None:
         self._http = http
         self.channel_id = channel_id
@@ -309,6 +357,7 @@ class Writer:
         self._own_nonces = own_nonces if own_nonces is not None else set()
         self._prev = prev
         self._on_unsure = on_unsure
+        self._collector_hold = collector_hold
         self._last_posted = 0
         self._route = routes.CREATE_MESSAGE.compile(channel_id=channel_id)
         self._queue: deque[Group] = deque()
@@ -323,9 +372,15 @@ class Writer:
         """Queue a group; its futures resolve once Discord acknowledged it."""
         if self._closing:
             raise DatabaseError("the table's writer is closed")
-        self._queue.append(group)
-        self._idle.clear()
-        self._kick.set()
+        queue = self._queue
+        queue.append(group)
+        if len(queue) == 1:
+            # Was empty: the writer may be idle, waiting for a kick. With groups queued
+            # already, the idle flag is clear (the writer sets it only at an empty queue) and
+            # a kick could only cut short a wait for room in the bucket, which more work does
+            # not make: a burst of saves skips both calls.
+            self._idle.clear()
+            self._kick.set()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -353,11 +408,23 @@ class Writer:
                 await self._kick.wait()
                 continue
             await self._wait_for_room()
-            await self._encode_queued()
-            if not self._queue:
-                continue  # every queued group failed to encode
-            groups = self._take()
-            await self._send(groups)
+            hold = _CollectorHold.for_round(self._queue, self._collector_hold)
+            try:
+                if hold is not None:
+                    # A large round follows the turn that queued it (a save_many, a burst of
+                    # saves, both long already): let the loop's timers run in between.
+                    await asyncio.sleep(0)
+                await self._encode_queued()
+                if not self._queue:
+                    continue  # every queued group failed to encode
+                groups = self._take()
+                await self._send(groups)
+                # Nothing of the round is kept until the next one: its operations and bytes
+                # are garbage now, and die young while the collector is held.
+                del groups
+            finally:
+                if hold is not None:
+                    hold.release()
 
     async def _wait_for_room(self) -> None:
         limiter = self._http.ratelimiter

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import random
 from collections.abc import Iterator
@@ -42,13 +43,17 @@ class FakeDiscord:
         self.refused = 0
         self._ids = itertools.count(1_000_000)
         self.gate: asyncio.Event | None = None
+        #: Creates that reached the gate and wait there.
+        self.waiting = 0
 
     async def __call__(
         self, method: str, url: str, headers: Any, body: bytes | None
     ) -> RawResponse:
         assert method == "POST" and url.endswith(f"/channels/{CHANNEL}/messages")
         if self.gate is not None:
+            self.waiting += 1
             await self.gate.wait()
+            self.waiting -= 1
         if self.status != 200:
             return _reply(self.status, {"code": 0, "message": "no"})
         data = body or b""
@@ -70,12 +75,19 @@ def group(state: TableState, ops: list[Put]) -> tuple[Group, asyncio.Future[None
 
 
 async def run(
-    fake: FakeDiscord, limits: Limits | None = None
+    fake: FakeDiscord, limits: Limits | None = None, **options: Any
 ) -> tuple[HTTPClient, TableState, Writer]:
     http = HTTPClient("t0k3n", api_url="http://fake", transport=MockTransport(fake))
     await http.open()
     state = TableState("t", {"k": True})
-    return http, state, Writer(http, CHANNEL, state, limits or Limits(), time_scale=0.001)
+    writer = Writer(http, CHANNEL, state, limits or Limits(), time_scale=0.001, **options)
+    return http, state, writer
+
+
+async def reaches_discord(fake: FakeDiscord) -> None:
+    """Return once a create waits at the fake's gate."""
+    while not fake.waiting:
+        await asyncio.sleep(0)
 
 
 async def test_a_lone_write_goes_out_at_once_and_a_crowd_shares_messages() -> None:
@@ -275,5 +287,87 @@ async def test_an_entry_much_smaller_than_its_table_is_applied_at_once() -> None
     writer.enqueue(g)
     await asyncio.wait_for(future, 30)
     assert state.forks == 0 and len(state.lookup("k", "new") or ()) == entry
+    await writer.close()
+    await http.close()
+
+
+async def test_a_large_round_holds_the_collector_off_until_it_is_applied() -> None:
+    # Its operations then die young, unseen by any collection (see writer._CollectorHold).
+    assert gc.isenabled()
+    fake = FakeDiscord()
+    http, state, writer = await run(fake)
+    fake.gate = asyncio.Event()
+    g, small = group(state, [Put(1, {"k": "a"})])
+    writer.enqueue(g)
+    await reaches_discord(fake)
+    assert gc.isenabled()  # a small round does not
+    g, large = group(state, [Put(i, {"k": str(i)}) for i in range(2, 20_000)])
+    writer.enqueue(g)
+    fake.gate.set()
+    await asyncio.wait_for(small, 30)
+    fake.gate.clear()
+    await reaches_discord(fake)
+    assert not gc.isenabled()
+    fake.gate.set()
+    await asyncio.wait_for(large, 30)
+    assert gc.isenabled() and state.count() == 19_999
+    await writer.close()
+    await http.close()
+
+
+async def test_the_collector_hold_ends_in_time_even_if_discord_never_answers() -> None:
+    fake = FakeDiscord()
+    http, state, writer = await run(fake, collector_hold=0.0)
+    fake.gate = asyncio.Event()
+    g, large = group(state, [Put(i, {"k": str(i)}) for i in range(20_000)])
+    writer.enqueue(g)
+    await reaches_discord(fake)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert gc.isenabled() and not large.done()
+    fake.gate.set()
+    await asyncio.wait_for(large, 30)
+    assert gc.isenabled()
+    await writer.close()
+    await http.close()
+
+
+async def test_a_collector_the_program_turned_off_stays_off() -> None:
+    fake = FakeDiscord()
+    http, state, writer = await run(fake)
+    gc.disable()
+    try:
+        g, large = group(state, [Put(i, {"k": str(i)}) for i in range(20_000)])
+        writer.enqueue(g)
+        await asyncio.wait_for(large, 30)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    await writer.close()
+    await http.close()
+
+
+async def test_writes_queued_behind_a_busy_writer_all_go_out_and_flush_waits_for_them() -> None:
+    # Only a write into an empty queue wakes the writer; the others ride along.
+    fake = FakeDiscord()
+    http, state, writer = await run(fake)
+    fake.gate = asyncio.Event()
+    futures = []
+    for i in range(50):
+        g, f = group(state, [Put(i, {"k": str(i)})])
+        writer.enqueue(g)
+        futures.append(f)
+        if i == 0:
+            await reaches_discord(fake)
+    flushed = asyncio.ensure_future(writer.flush())
+    await asyncio.sleep(0)
+    assert not flushed.done()
+    fake.gate.set()
+    await asyncio.wait_for(flushed, 30)
+    assert all(f.done() for f in futures) and state.count() == 50
+    g, last = group(state, [Put(99, {"k": "99"})])  # an idle writer wakes for a new write
+    writer.enqueue(g)
+    await asyncio.wait_for(last, 30)
+    assert len(fake.bodies) == 3
     await writer.close()
     await http.close()
