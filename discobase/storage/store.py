@@ -536,7 +536,9 @@ class TableStore:
 
     async def _snapshot(self) -> None:
         try:
-            records = _copy(self.state.records)
+            # The rows as they are now, decoded as the snapshot's encoding (in a thread
+            # for a large table) reads them: a copy of the rows' dict, 2.5 ms per 100,000.
+            records = self.state.frozen_records()
             # Replay starts before the first entry not read back over REST: every entry up
             # to there is held, whatever the gateway delivered (own writes included, since
             # a REST read applies those too).
@@ -566,17 +568,3 @@ class TableStore:
         if task is not None:
             await asyncio.shield(task)
         await self.repairs.close()
-
-
-def _copy(records: Mapping[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """Return a copy of a mapping of records, in C when it is a dict's read-only view.
-
-    dict() of a view goes through the mapping protocol record by record: 80 to 300 ms for a
-    million records, in the event loop; the view's own copy() copies the dict (25 ms).
-    """
-    copy = getattr(records, "copy", None)
-    if copy is not None:
-        copied = copy()
-        if type(copied) is dict:
-            return copied
-    return dict(records)
