@@ -19,7 +19,15 @@ from __future__ import annotations
 import logging
 import types
 import typing
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import ValidationError
@@ -28,7 +36,12 @@ from pydantic.fields import FieldInfo
 from discobase import _json
 from discobase._encoder import RecordEncoder
 from discobase._filler import Filler
-from discobase._plain_records import STRING_RULES, direct_loader, validate_always
+from discobase._plain_records import (
+    STRING_RULES,
+    direct_loader,
+    direct_page_loader,
+    validate_always,
+)
 from discobase.errors import InvalidQuery, TableNotRegistered, UnreadableRecord, UsageError
 from discobase.index import declared_indexes
 from discobase.query import MISSING, StoreView
@@ -161,8 +174,9 @@ class TableBinding(Generic[M]):
         self._filler = Filler(model, self.fields, validated, self._validate)
         self.encoder = RecordEncoder(model, name, self.fields, self._validate_text)
         strings_rewritten = any(model.model_config.get(k) for k in STRING_RULES)
-        # Fields whose query values are already in JSON form when they have the field's type.
-        self._as_is = {
+        # Fields whose query values are already in JSON form when they have the field's type
+        # (that type): a query compares such a value as it is, without query_value.
+        self.as_is: dict[str, Any] = {
             name: info.annotation
             for name, info in self.fields.items()
             if name not in validated
@@ -175,6 +189,9 @@ class TableBinding(Generic[M]):
         # How stored dicts become records without validating them again (see load), made
         # on first use: validate_always when the model needs its validator for every record.
         self._direct: Callable[[int, Mapping[str, Any]], M | None] | None = None
+        # The same for a page of records at once, or None (see load_page).
+        self._direct_page: Callable[[Sequence[int], list[dict[str, Any]]], list[M] | None] | None
+        self._direct_page = None
         # Record id -> (its stored dict, why it cannot be read): known unreadable records,
         # skipped by queries without validating them again, reported once each.
         self._unreadable: dict[int, tuple[dict[str, Any], UnreadableRecord]] = {}
@@ -259,7 +276,7 @@ class TableBinding(Generic[M]):
 
     def require_store(self) -> TableStoreLike:
         """Return the open store, or raise the error that says what to do first."""
-        store = self.store
+        store = self._store
         if store is None:
             return self.database._store_for(self)
         return store
@@ -278,7 +295,7 @@ class TableBinding(Generic[M]):
         Raises:
             InvalidQuery: no such field, or ``value`` is not valid for it.
         """
-        kind = self._as_is.get(field)
+        kind = self.as_is.get(field)
         if kind is not None and type(value) is kind:
             return value
         if field not in self.fields:
@@ -325,6 +342,50 @@ class TableBinding(Generic[M]):
         """Tell whether a field's stored JSON values sort like its Python values."""
         return field == "id" or field in self._raw_sortable
 
+    def load_one(self, record_id: int, data: dict[str, Any]) -> M | None:
+        """Return the record of a stored dict, or ``None`` (reported once) if it cannot be read."""
+        direct = self._direct
+        if direct is None:
+            direct = self._direct = direct_loader(self.model) or validate_always
+            self._direct_page = direct_page_loader(self.model)
+        record = direct(record_id, data)
+        if record is None:
+            return self.try_load(record_id, data)
+        return record
+
+    def load_page(self, ids: Sequence[int], records: Mapping[int, dict[str, Any]]) -> list[M]:
+        """Return the records of ``ids``, in that order, without those that cannot be read.
+
+        A record that cannot be read is left out and reported (once), as `try_load` does;
+        the caller tells by the length whether one was.
+        """
+        if len(ids) == 1:
+            record = self.load_one(ids[0], records[ids[0]])
+            return [] if record is None else [record]
+        direct = self._direct
+        if direct is None:
+            direct = self._direct = direct_loader(self.model) or validate_always
+            self._direct_page = direct_page_loader(self.model)
+        page = self._direct_page
+        if page is not None and ids:
+            datas = list(map(records.__getitem__, ids))
+            made = page(ids, datas)
+            if made is not None:
+                return made
+            pairs: Iterable[tuple[int, dict[str, Any]]] = zip(ids, datas, strict=True)
+        else:
+            pairs = zip(ids, map(records.__getitem__, ids), strict=True)
+        found: list[M] = []
+        append = found.append
+        for record_id, data in pairs:
+            record = direct(record_id, data)
+            if record is None:
+                record = self.try_load(record_id, data)
+                if record is None:
+                    continue
+            append(record)
+        return found
+
     def load(self, record_id: int, data: Mapping[str, Any]) -> M:
         """Turn a stored dict into a record carrying its id.
 
@@ -335,6 +396,7 @@ class TableBinding(Generic[M]):
         direct = self._direct
         if direct is None:
             direct = self._direct = direct_loader(self.model) or validate_always
+            self._direct_page = direct_page_loader(self.model)
         made = direct(record_id, data)
         if made is not None:
             return made
@@ -392,8 +454,11 @@ def binding_of(model: type[M]) -> TableBinding[M]:
     Raises:
         TableNotRegistered: ``model`` is not a registered table.
     """
-    # Read the class's own dict: a subclass of a registered table inherits the attribute but
-    # is not that table.
+    # A subclass of a registered table inherits the attribute but is not that table: the
+    # binding must be the class's own (its model is the class). Every query starts here.
+    binding = getattr(model, "__discobase_binding__", None)
+    if binding is not None and binding.model is model:
+        return typing.cast("TableBinding[M]", binding)
     binding = model.__dict__.get("__discobase_binding__")
     if binding is None:
         raise TableNotRegistered(

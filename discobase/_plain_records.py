@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain, repeat
+from operator import setitem
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from discobase.index import Index
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STRING_RULES",
     "direct_loader",
+    "direct_page_loader",
     "fits_nothing",
     "float_field",
     "needs_validation",
@@ -73,42 +77,38 @@ def direct_loader(
     never changes the stored dict) and returns ``None`` for any other dict, which is then
     validated. ``None`` when the model is not such a model.
     """
-    fits = plain_check(model)
-    if fits is None:
+    plan = _Plan.of(model)
+    if plan is None:
         return None
-    post_init = model.model_post_init
-    if (
-        getattr(post_init, "__module__", None) != "pydantic._internal._model_construction"
-        or getattr(post_init, "__qualname__", None) != "init_private_attributes"
-    ):
-        return None  # the model's own model_post_init must run: validate
-    names = list(model.model_fields)
-    template: dict[str, Any] | None = {}
-    for name, private in model.__private_attributes__.items():
-        default = private.default
-        if private.default_factory is not None or type(default) not in _SHARED_DEFAULTS:
-            template = None  # made per record, by pydantic's own initialiser
-            break
-        assert template is not None
-        template[name] = default
-    fields_set = frozenset(names)
-    extra = model.model_config.get("extra") == "allow"
-    setattr_ = object.__setattr__
-    new = object.__new__
+    # plan.fits, inlined: this runs once per record a query returns.
+    exact = plan.exact
+    names = plan.names
+    has_none = plan.has_none
+    allowed = plan.allowed
+    contains = frozenset.__contains__
+    fields_set = plan.fields_set
+    extra = plan.extra
+    template = plan.template
+    new, set_dict, set_fields_set = _new, _set_dict, _set_fields_set
+    set_extra, set_private = _set_extra, _set_private
 
     def make(record_id: int, data: Mapping[str, Any]) -> M | None:
-        if not fits(data):
+        found = tuple(map(type, data.values()))
+        if (
+            found != exact
+            and not (has_none and len(found) == len(allowed) and all(map(contains, allowed, found)))
+        ) or tuple(data) != names:
             return None
         record: M = new(model)
-        setattr_(record, "__dict__", dict(data))
-        setattr_(record, "__pydantic_fields_set__", set(fields_set))
-        setattr_(record, "__pydantic_extra__", {} if extra else None)
+        set_dict(record, data.copy() if type(data) is dict else dict(data))
+        set_fields_set(record, set(fields_set))
+        set_extra(record, {} if extra else None)
         private: dict[str, Any] | None
         if template is not None:
             private = template.copy()
-            setattr_(record, "__pydantic_private__", private)
+            set_private(record, private)
         else:
-            setattr_(record, "__pydantic_private__", None)
+            set_private(record, None)
             record.model_post_init(None)
             private = record.__pydantic_private__
             assert private is not None
@@ -116,6 +116,135 @@ def direct_loader(
         return record
 
     return make
+
+
+def direct_page_loader(
+    model: type[M],
+) -> Callable[[Sequence[int], list[dict[str, Any]]], list[M] | None] | None:
+    """Return a maker of many records at once, for the models `direct_loader` serves.
+
+    The maker takes record ids and their stored dicts and returns the records (each built
+    from a copy of its dict, as `direct_loader`'s maker does), or ``None`` when one of the
+    dicts does not fit (the caller then reads them one by one). It does each step in one C
+    loop over the whole page: about half the time of a maker call per record.
+    """
+    plan = _Plan.of(model)
+    return None if plan is None or plan.template is None else plan.make_page
+
+
+class _Plan:
+    """How records of one plain-scalar model are built without validation (see above)."""
+
+    __slots__ = (
+        "allowed",
+        "exact",
+        "extra",
+        "fields_set",
+        "fits",
+        "has_none",
+        "model",
+        "names",
+        "template",
+    )
+
+    def __init__(
+        self,
+        model: type[BaseModel],
+        fits: Callable[[Mapping[str, Any]], bool],
+        template: dict[str, Any] | None,
+    ) -> None:
+        self.model = model
+        self.fits = fits
+        self.names = tuple(model.model_fields)
+        self.exact, self.allowed = _field_types(model)
+        self.has_none = self.allowed != tuple(frozenset((kind,)) for kind in self.exact)
+        # Private attribute defaults shared by every record, or None: made per record by
+        # pydantic's own initialiser (a factory, a mutable default).
+        self.template = template
+        self.fields_set = frozenset(self.names)
+        self.extra = model.model_config.get("extra") == "allow"
+
+    @classmethod
+    def of(cls, model: type[BaseModel]) -> _Plan | None:
+        fits = plain_check(model)
+        if fits is None:
+            return None
+        post_init = model.model_post_init
+        if (
+            getattr(post_init, "__module__", None) != "pydantic._internal._model_construction"
+            or getattr(post_init, "__qualname__", None) != "init_private_attributes"
+        ):
+            return None  # the model's own model_post_init must run: validate
+        template: dict[str, Any] | None = {}
+        for name, private in model.__private_attributes__.items():
+            default = private.default
+            if private.default_factory is not None or type(default) not in _SHARED_DEFAULTS:
+                template = None  # made per record, by pydantic's own initialiser
+                break
+            assert template is not None
+            template[name] = default
+        return cls(model, fits, template)
+
+    def make_page(self, ids: Sequence[int], datas: list[dict[str, Any]]) -> list[Any] | None:
+        # Each step is one C loop over the page (map, list ==): a Python loop doing the same
+        # per record costs about twice as much. What `make` does, in the same order.
+        count = len(datas)
+        if not count:
+            return []
+        if list(chain.from_iterable(datas)) != list(self.names) * count:
+            return None  # a record lacks a field, holds another, or in another order
+        types = list(map(type, chain.from_iterable(map(dict.values, datas))))
+        if types != list(self.exact) * count and not (
+            self.has_none and all(map(frozenset.__contains__, self.allowed * count, types))
+        ):
+            return None  # a value of another type (an int where a float is held, ...)
+        template = self.template
+        assert template is not None  # direct_page_loader serves no other model
+        records = list(map(_new, repeat(self.model, count)))
+        _run(map(_set_dict, records, map(dict.copy, datas)))
+        _run(map(_set_fields_set, records, map(set, repeat(self.fields_set, count))))
+        extras: Iterable[dict[str, Any] | None]
+        extras = map(dict, repeat((), count)) if self.extra else repeat(None, count)
+        _run(map(_set_extra, records, extras))
+        privates = list(map(dict.copy, repeat(template, count)))
+        _run(map(setitem, privates, repeat("_id"), ids))
+        _run(map(_set_private, records, privates))
+        return records
+
+
+def _field_types(model: type[BaseModel]) -> tuple[tuple[type, ...], tuple[frozenset[type], ...]]:
+    # The exact type of each field's values, and the types it may hold (with None).
+    exact: list[type] = []
+    allowed: list[frozenset[type]] = []
+    for info in model.model_fields.values():
+        kind: Any = info.annotation
+        options = {kind}
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
+            options = set(typing.get_args(kind))
+            kind = next(k for k in options if k is not type(None))
+        exact.append(kind)
+        allowed.append(frozenset(options))
+    return tuple(exact), tuple(allowed)
+
+
+def _slot_setters() -> tuple[Any, Any, Any, Any]:
+    # A record's four slots, set as pydantic's own constructors set them (object.__setattr__
+    # of each), through the descriptors themselves: a C loop (map) can call those.
+    from pydantic import BaseModel
+
+    slots = BaseModel.__dict__
+    names = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+    setters = tuple(slots[name].__set__ for name in names)
+    return setters[0], setters[1], setters[2], setters[3]
+
+
+_new = object.__new__
+_set_dict, _set_fields_set, _set_extra, _set_private = _slot_setters()
+
+
+def _run(steps: Any) -> None:
+    """Run an iterator of steps to its end (in C), keeping nothing."""
+    deque(steps, maxlen=0)
 
 
 def plain_check(model: type[BaseModel]) -> Callable[[Mapping[str, Any]], bool] | None:
