@@ -210,6 +210,56 @@ async def test_a_refused_large_save_many_leaves_every_record_unsaved(engine: Fak
     assert len({u.id for u in saved}) == 100 and None not in {u.id for u in saved}
 
 
+async def test_a_failed_save_many_leaves_every_record_unsaved_and_its_retry_keeps_the_ids(
+    engine: FakeEngine,
+) -> None:
+    store = store_of(engine)
+    users = [User(name=f"u{i}") for i in range(100)]
+    store.fail_next = discobase.DatabaseError("boom")
+    with pytest.raises(discobase.DatabaseError):
+        await User.save_many(users)
+    assert all(u.id is None for u in users)
+    tried = [op.id for op in store.batches[-1]]
+    assert await User.save_many(users) == users
+    assert [u.id for u in users] == tried  # a write that did land is overwritten, not doubled
+    # Stored now, the records forget those ids: deleted and saved again, one gets a new id.
+    await users[0].delete()
+    await users[0].save()
+    assert users[0].id not in tried
+
+
+async def test_a_failed_save_many_leaves_a_record_saved_anew_meanwhile_alone(
+    engine: FakeEngine,
+) -> None:
+    store = store_of(engine)
+    store.held = []
+    users = [User(name=f"u{i}") for i in range(100)]
+    task = User.save_many(users)
+    first = users[0].id
+    deleting = users[0].delete()
+    store.held[1].set_result(None)
+    await deleting
+    again = users[0].save()
+    store.held[0].set_exception(discobase.DatabaseError("boom"))
+    with pytest.raises(discobase.DatabaseError):
+        await task
+    store.held[2].set_result(None)
+    await again
+    assert users[0].id is not None and users[0].id != first
+    assert all(u.id is None for u in users[1:])
+
+
+async def test_a_burst_of_saves_holds_the_collector_off_only_briefly(engine: FakeEngine) -> None:
+    # Its tasks are not walked by collections while it runs (see table._collector_off_this_turn).
+    assert gc.isenabled()
+    tasks = [User(name=f"b{i}").save() for i in range(100)]
+    assert not gc.isenabled()
+    await asyncio.gather(*tasks)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert gc.isenabled() and User.count() == 100
+
+
 async def test_a_large_save_many_stores_what_save_would(engine: FakeEngine) -> None:
     # Batches from 64 records on are serialised by one list adapter call, not one per record.
     single = Everything(text="one ☃", span=datetime.timedelta(seconds=-1.5))
