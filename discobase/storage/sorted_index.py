@@ -22,9 +22,10 @@ not (naive and aware datetimes in one field), the index says so and queries scan
 
 The base's ids, and its keys when they are all 64-bit integers, are held in arrays rather than
 lists: 8 bytes each and no object per key (an int field's million keys are 28 MB less), and a
-range's ids come out as new ints side by side in memory, which sort several times as fast
-as the scattered ones a list holds (at a million records, every id a list holds is a cache
-miss away).
+range's ids come out as new ints side by side in memory, which sort faster than the scattered
+ones a list holds (at a million records, every id a list holds is a cache miss away): a range
+of 100 among a million selects in about 3 µs less. Making the arrays adds 0.15 s to the sort
+of a million (1 s).
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ class SortedIndex:
         except TypeError:
             self.failed = True
             return False
-        self._keys = _compact([keys[i] for i in order])
-        self._ids = _compact([ids[i] for i in order])
+        self._keys = _in_order(keys, order)
+        self._ids = _in_order(ids, order)
         self.built = True
         return True
 
@@ -187,15 +188,17 @@ class SortedIndex:
         return typing.cast("list[int]", ids[start:end])
 
 
-def _compact(values: list[Any]) -> MutableSequence[Any]:
-    """Return ``values`` as an array of 64-bit integers if they all are such, else the list.
+def _in_order(values: list[Any], order: list[int]) -> MutableSequence[Any]:
+    """Return ``values`` in ``order``: an array of 64-bit integers if they all are such.
 
     (An object with ``__index__`` goes in as its int, a bool as 0 or 1: it compares as that
     int does, which is all a key is used for.)
     """
-    if not values or type(values[0]) is not int:
-        return values
-    try:
-        return array("q", values)
-    except (TypeError, OverflowError):  # a float, a str, ...; or beyond 64 bits
-        return values
+    ordered = list(map(values.__getitem__, order))
+    if ordered and type(ordered[0]) is int:
+        try:
+            # From a list: from an iterator, array() appends item by item, five times slower.
+            return array("q", ordered)
+        except (TypeError, OverflowError):  # a float, a str, ...; or beyond 64 bits
+            pass
+    return ordered
