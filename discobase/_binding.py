@@ -6,7 +6,8 @@ renames and defaults; the store it reads once its database built it; how a store
 dict becomes a record (validated, or built directly for plain-scalar models) and how a
 query value becomes the JSON a record stores. Writing a record goes through its
 `RecordEncoder` (``discobase._encoder``); fields older records lack are filled by its
-``Filler`` (``discobase._filler``).
+``Filler`` (``discobase._filler``). Both are made, and their modules imported, on first use:
+defining or registering a model class loads neither, nor ``logging``.
 
 The binding knows its database only as a `TableOwner` and its store only as a
 `TableStoreLike`: this module must not import ``discobase.table`` (which builds on it),
@@ -16,7 +17,7 @@ records: messages, snapshots, the gateway).
 
 from __future__ import annotations
 
-import logging
+import functools
 import types
 import typing
 from collections.abc import (
@@ -34,8 +35,6 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from discobase import _json
-from discobase._encoder import RecordEncoder
-from discobase._filler import Filler
 from discobase._plain_records import (
     STRING_RULES,
     direct_loader,
@@ -52,6 +51,9 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel, TypeAdapter
 
+    from discobase._encoder import RecordEncoder
+    from discobase._filler import Filler
+
 __all__ = [
     "TableBinding",
     "TableOwner",
@@ -67,9 +69,21 @@ M = TypeVar("M", bound="BaseModel")
 
 # Types whose JSON form is the Python value itself and orders the same way.
 _PLAIN = (str, int, bool)
+
+
+class _TableLog:
+    """The ``discobase.table`` logger, looked up when first used: ``logging`` is not imported
+    when a model class is defined."""
+
+    def __getattr__(self, name: str) -> Any:
+        import logging
+
+        return getattr(logging.getLogger("discobase.table"), name)
+
+
 # Unreadable records are reported here, once each (a warning names table, channel, message,
 # id): the logger is named after the module users know, as the documentation says.
-_log = logging.getLogger("discobase.table")
+_log = _TableLog()
 
 
 class TableStoreLike(StoreView, typing.Protocol):
@@ -170,9 +184,7 @@ class TableBinding(Generic[M]):
         # Before field names were enforced, a model with serialize_by_alias=True stored its
         # records under aliases: those records are still read (by alias, or by name).
         self._by_alias = bool(model.model_config.get("serialize_by_alias"))
-        validated = _fields_with_validators(model)
-        self._filler = Filler(model, self.fields, validated, self._validate)
-        self.encoder = RecordEncoder(model, name, self.fields, self._validate_text)
+        validated = self._validated = _fields_with_validators(model)
         strings_rewritten = any(model.model_config.get(k) for k in STRING_RULES)
         # Fields whose query values are already in JSON form when they have the field's type
         # (that type): a query compares such a value as it is, without query_value.
@@ -197,6 +209,20 @@ class TableBinding(Generic[M]):
         self._unreadable: dict[int, tuple[dict[str, Any], UnreadableRecord]] = {}
         # The event loop the store was opened in: the only one writes may come from.
         self.loop: asyncio.AbstractEventLoop | None = None
+
+    @functools.cached_property
+    def encoder(self) -> RecordEncoder:
+        """Return what turns the table's records into what is stored (made on first use)."""
+        from discobase._encoder import RecordEncoder
+
+        return RecordEncoder(self.model, self.name, self.fields, self._validate_text)
+
+    @functools.cached_property
+    def _filler(self) -> Filler:
+        # Made on first use: when the table opens, or a record is applied that lacks fields.
+        from discobase._filler import Filler
+
+        return Filler(self.model, self.fields, self._validated, self._validate)
 
     @property
     def store(self) -> TableStoreLike | None:

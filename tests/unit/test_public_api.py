@@ -75,6 +75,20 @@ def test_a_table_can_be_defined_right_after_import() -> None:
     assert out.stdout.strip() == "['user'] None"
 
 
+def test_a_table_is_defined_and_registered_without_its_writing_or_logging_machinery() -> None:
+    # How records are written (discobase._encoder), what fills older records
+    # (discobase._filler) and the logging module are loaded at first use.
+    code = (
+        "import sys, discobase; "
+        "db = discobase.Database('x'); "
+        "User = db.table(type('User', (discobase.Table,), {'__annotations__': {'name': str}})); "
+        "late = ('logging', 'discobase._encoder', 'discobase._filler'); "
+        "print(','.join(m for m in late if m in sys.modules), User(name='a').name)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == " a\n"
+
+
 def test_lazy_names_are_listed_before_they_are_loaded() -> None:
     code = "import discobase; print('Table' in dir(discobase), 'GatewayError' in dir(discobase))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
