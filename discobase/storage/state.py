@@ -111,11 +111,16 @@ class TableState:
 
     @property
     def records(self) -> Mapping[int, dict[str, Any]]:
-        """Return a read-only view of the live records."""
+        """Return a read-only view of the live records.
+
+        Each record read is decoded from its row (about half a microsecond): by id, it is the
+        same dict while it is unchanged and someone holds it; a scan (``values()``,
+        ``items()``) makes a new dict for each. Callers must not change the dicts.
+        """
         return self._view
 
     def get(self, record_id: int) -> dict[str, Any] | None:
-        """Return a record's JSON-mode data, or ``None``."""
+        """Return a record's JSON-mode data, or ``None`` (see :attr:`records`)."""
         return self._records.get(record_id)
 
     def count(self) -> int:
