@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 from collections.abc import Collection, Iterable, Mapping
-from itertools import compress, filterfalse, groupby, islice
+from itertools import filterfalse, groupby, islice
 from operator import itemgetter, lt
 from typing import Any
 
@@ -42,6 +42,8 @@ __all__ = ["Journal", "Runs", "find_runs", "scan_after"]
 
 # Entries kept at least before the journal is halved for its size.
 _KEEP_FROM = 65_536
+# Below every version and position (what a record without a version entry compares as).
+_BELOW = -(1 << 64)
 # Records a run holds at least (shorter ones keep an entry each in the versions).
 RUN_MIN = 32
 
@@ -70,14 +72,10 @@ class Journal:
         later than ``position``, or ``None`` if the journal no longer knows."""
         if self.base is not None and position < self.base:
             return None
-        start = bisect_right(self.tops, position)
-        found: dict[int, int] = {}
         get = versions.get
-        for record_id in islice(self.ids, start, None):
-            version = get(record_id)
-            if version is not None and version > position:
-                found[record_id] = version
-        return found
+        candidates = self.ids[bisect_right(self.tops, position) :]  # (islice would walk)
+        # (A comprehension compares faster than map(position.__lt__, ...) in C.)
+        return {i: version for i in candidates if (version := get(i, _BELOW)) > position}
 
     def bound(self, held: int) -> None:
         """Halve the journal if it holds more entries than it needs to (``held``: how many
@@ -91,10 +89,8 @@ class Journal:
 
 
 def scan_after(versions: Mapping[int, int], position: int) -> dict[int, int]:
-    """Return record id -> version for every version later than ``position`` (a scan, in C
-    but for the matches)."""
-    later = compress(versions.keys(), map(position.__lt__, versions.values()))
-    return {record_id: versions[record_id] for record_id in later}
+    """Return record id -> version for every version later than ``position`` (a scan)."""
+    return {record_id: version for record_id, version in versions.items() if version > position}
 
 
 class Runs:
