@@ -172,7 +172,13 @@ async def main(count: int) -> None:
         tests, _ = compile_conditions(binding, store, conditions)
         assert len(select_ids(store, {}, binding.defaults, tests=tests)) == 100
 
+    def find_one() -> None:
+        # One equality on an indexed field, one record: issue 14's find().
+        at = rng.randrange(count)
+        assert len(Reading.find(label=f"L{at:07d}")) == 1
+
     runs = 2000
+    rows.append(("find(), one equality, 1 record (µs)", f"{median_us(find_one, runs):.1f}"))
     rows.append(("count(), range of 100 (µs)", f"{median_us(count_range, runs):.1f}"))
     rows.append(("ids of a range of 100, no API (µs)", f"{median_us(ids_only, runs):.1f}"))
     rows.append(("find(), range of 100 records (µs)", f"{median_us(find_range, runs):.1f}"))
