@@ -95,10 +95,14 @@ class Relay(asyncio.Future[None]):
     def __call__(self, write: asyncio.Future[Any]) -> None:
         """Run the write's ``on_done`` and wake the task (the write's done callback)."""
         on_done = self._on_done
-        if on_done is not None:
-            on_done(self._records, self._ids, write.cancelled() or write.exception() is not None)
-        if not self.done():  # the caller's task may have given up (cancelled it)
-            self.set_result(None)
+        try:
+            if on_done is not None:
+                failed = write.cancelled() or write.exception() is not None
+                on_done(self._records, self._ids, failed)
+        finally:
+            # Woken even if on_done failed (the loop reports that): a task must not hang.
+            if not self.done():  # the caller's task may have given up (cancelled it)
+                self.set_result(None)
 
 
 class WriteTask(asyncio.Task[Any]):

@@ -90,6 +90,25 @@ async def test_cancelling_the_task_cancels_the_wait_not_the_write_nor_its_bookke
     await tracker.wait()  # the cancelled task counts as finished
 
 
+async def test_the_task_is_woken_even_if_the_bookkeeping_fails() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[BaseException | None] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context.get("exception")))
+    try:
+        tracker = WriteTracker()
+        future = write()
+
+        def broken(records: Any, ids: Any, failed: bool) -> None:
+            raise RuntimeError("a bug")
+
+        task = tracker.track(Relay.after(future, broken), "save of user 2", "done")
+        future.set_result(None)
+        assert await asyncio.wait_for(task, 5) == "done"
+        assert [type(e) for e in reported] == [RuntimeError]
+    finally:
+        loop.set_exception_handler(None)
+
+
 async def test_a_bare_write_future_is_relayed_too() -> None:
     # update(), delete_id() and the bulk writes hand over storage's future as it is.
     tracker = WriteTracker()
