@@ -41,8 +41,10 @@ def put_new(state: TableState, rows: list[Row], *, fresh: bool) -> int:
     versions = state._versions
     floor = state._floor
     indexed = [(field, index, index.map, default) for field, index, default in state._indexed]
-    if records.shape is None and rows:
-        records.encode(rows[0][2] or {})  # the first record sets the shape
+    if records.shape is None:
+        first = next((data for _, _, data in rows if data is not None), None)
+        if first is not None:
+            records.encode(first)  # the first record sets the shape
     shape = records.shape
     dumps = _dumps
     changed = 0

@@ -98,3 +98,12 @@ def test_a_snapshot_of_a_frozen_copy_holds_the_records_as_they_were() -> None:
     copied = state.records.copy()  # a dict of every record, each a new dict
     assert type(copied) is dict and 2 not in copied and copied[9999] == {"name": "new"}
     assert copied[1] == {"name": "after"} and copied[3] == before[3] and len(copied) == len(before)
+
+
+def test_a_piece_that_begins_with_a_delete_does_not_set_an_empty_shape() -> None:
+    state = TableState("t", {"name": False})
+    state.load_snapshot(FLOOR, [["d", "1", "1500"], ["p", "2", {"name": "a", "age": 1}]])
+    state.load_snapshot(FLOOR, [["p", str(i), {"name": f"n{i}", "age": i}] for i in range(3, 9)])
+    assert state._records.shape == ("name", "age")
+    assert not state._records._odd  # every record is held as its values alone
+    assert state.get(5) == {"name": "n5", "age": 5} and state.version(1) == 1500
