@@ -108,9 +108,10 @@ class Records:
         return record_id in self._rows
 
     def encode(self, data: dict[str, Any]) -> Row:
-        """Return the row of a record (the first record of an empty table sets the shape)."""
+        """Return the row of a record (the first record of an empty table with fields sets the
+        shape)."""
         shape = self._shape
-        if shape is None:
+        if shape is None and data:
             shape = self._shape = self._keys = tuple(data)
         try:
             if tuple(data) == shape:

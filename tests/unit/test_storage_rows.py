@@ -171,5 +171,6 @@ def test_records_all_of_the_shape_scan_the_same_as_mixed_ones() -> None:
         frozen = records.frozen()
         assert dict(frozen.items()) == expected and list(frozen.values()) == list(expected.values())
     mixed.clear()
-    mixed.put(1, {"a": 1})
-    assert list(mixed.values()) == [{"a": 1}]
+    mixed.put(1, {})  # a record without fields sets no shape
+    mixed.put(2, {"a": 1})
+    assert mixed.shape == ("a",) and list(mixed.values()) == [{}, {"a": 1}]
