@@ -15,12 +15,11 @@ C allocator's heap larger in about half the runs: 2.5 MB more resident at 100,00
 from __future__ import annotations
 
 import marshal
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from discobase.storage.hash_index import ABSENT, held_key
-
-if TYPE_CHECKING:
-    from discobase.storage.state import TableState
+from discobase.storage.hash_index import ABSENT, HashIndex, held_key
+from discobase.storage.rows import Records
 
 __all__ = ["put_new"]
 
@@ -28,19 +27,33 @@ Row = tuple[int, int, dict[str, Any] | None]
 _dumps = marshal.dumps
 
 
-def put_new(state: TableState, rows: list[Row], *, fresh: bool) -> int:
-    """Put a snapshot's ``rows`` at the floor one by one: records new to ``state`` straight in
-    (``fresh``: all are, whatever their version: a run's), the others through its apply.
+def put_new(
+    records: Records,
+    indexed: Iterable[tuple[str, HashIndex, Any]],
+    versions: Mapping[int, int],
+    floor: int,
+    rows: list[Row],
+    *,
+    fresh: bool,
+    apply: Callable[[list[Row]], int],
+) -> int:
+    """Put a snapshot's ``rows`` at the ``floor`` one by one: records new to the state straight
+    in (``fresh``: all are, whatever their version: a run's), the others through ``apply``.
+
+    Args:
+        records: the state's records.
+        indexed: its hash indexes, as ``(field, index, default)``.
+        versions: its version entries (a record with one is not new).
+        floor: its floor.
+        rows: the rows, checked.
+        fresh: every row is a put of a new record.
+        apply: the state's general apply, for a row at the floor (no version entry).
 
     Returns:
         How many rows changed the state.
     """
-    state._generation += 1
-    records = state._records
     held = records.rows
-    versions = state._versions
-    floor = state._floor
-    indexed = [(field, index, index.map, default) for field, index, default in state._indexed]
+    keyed = [(field, index, index.map, default) for field, index, default in indexed]
     if records.shape is None:
         first = next((data for _, _, data in rows if data is not None), None)
         if first is not None:
@@ -58,7 +71,7 @@ def put_new(state: TableState, rows: list[Row], *, fresh: bool) -> int:
             or not fresh
             and (at != floor or record_id in held or record_id in versions)
         ):
-            changed += state._apply_rows((row,), at_floor=True)
+            changed += apply([row])
             continue
         if tuple(data) == shape:
             try:
@@ -71,7 +84,7 @@ def put_new(state: TableState, rows: list[Row], *, fresh: bool) -> int:
                 odd.append((record_id, data))
         else:
             odd.append((record_id, data))  # (Records.encode notes a row of another shape)
-        for field, index, keys, default in indexed:
+        for field, index, keys, default in keyed:
             value = data.get(field, default)
             if value is not ABSENT:
                 try:

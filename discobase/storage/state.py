@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from itertools import filterfalse
 from types import MappingProxyType
 from typing import Any
@@ -296,7 +297,16 @@ class TableState:
             if run:
                 return self._apply_rows(run_rows(rows, self._floor), at_floor=True)
             return self._apply_rows(rows, at_floor=True)
-        return put_new(self, rows, fresh=run)
+        self._generation += 1
+        return put_new(
+            self._records,
+            self._indexed,
+            self._versions,
+            self._floor,
+            rows,
+            fresh=run,
+            apply=partial(self._apply_rows, at_floor=True),
+        )
 
     def grow_steps(self, count: int) -> Iterator[None]:
         """Make room for ``count`` more records in steps, yielding after each.
