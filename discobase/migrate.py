@@ -60,7 +60,8 @@ async def migrate_table(
         UniqueConflict: the rewritten records would hold a unique value twice.
     """
     from discobase.storage import Delete, Put
-    from discobase.storage.catalog import refuse_duplicates, table_entry_body
+    from discobase.storage.catalog import table_entry_body
+    from discobase.storage.evolution import refuse_duplicates
 
     name = binding.name
     # Everything is rewritten under the class's own names: no rename is needed afterwards.

@@ -172,7 +172,7 @@ def keep_unknown(
     if not unknown:
         return data
     if renamed:
-        from discobase.storage.catalog import rename_chains
+        from discobase.storage.evolution import rename_chains
 
         unknown -= {old for olds in rename_chains(renamed).values() for old in olds}
     unknown -= data.keys()
@@ -196,7 +196,7 @@ def rename_fill(renames: Mapping[str, str], fill: _Fill | None) -> _Fill:
     """
     # Loaded here, not at import: `import discobase` does not load the storage layer, and a
     # table opens only once it is loaded.
-    from discobase.storage.catalog import rename_chains
+    from discobase.storage.evolution import rename_chains
 
     pairs = tuple(rename_chains(renames).items())
 

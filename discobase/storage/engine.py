@@ -33,11 +33,10 @@ from discobase.storage.catalog import (
     TableEntry,
     TableSpec,
     entry_body,
-    plan_open,
-    refuse_duplicates,
     table_entry_body,
 )
 from discobase.storage.catalog_channel import find_catalog_channel, find_table_channel
+from discobase.storage.evolution import plan_open, refuse_duplicates
 from discobase.storage.ids import IdGenerator
 from discobase.storage.own import OwnWrites
 from discobase.storage.reader import PAGE, fetch_stream, page_forward
@@ -253,7 +252,7 @@ class StorageEngine:
 
         Args:
             spec: what the program declares (the catalog records the union of the stored
-                schema and this one, see ``catalog.plan_open``).
+                schema and this one, see ``evolution.plan_open``).
             replace: open for a migration: the stored schema is not checked and nothing is
                 recorded (the migration records ``spec`` once the records are rewritten).
 

@@ -9,14 +9,8 @@ import pytest
 from discobase.errors import SchemaMismatch, UniqueConflict, UniqueViolation
 from discobase.schema import keep_unknown, rename_fill
 from discobase.storage import Put
-from discobase.storage.catalog import (
-    TableEntry,
-    TableSpec,
-    accepts,
-    plan_open,
-    refuse_duplicates,
-    schema_hash,
-)
+from discobase.storage.catalog import TableEntry, TableSpec, schema_hash
+from discobase.storage.evolution import accepts, plan_open, refuse_duplicates
 from discobase.storage.state import TableState
 
 INT = {"type": "integer"}

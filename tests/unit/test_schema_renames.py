@@ -10,15 +10,8 @@ import pytest
 import discobase
 from discobase.errors import SchemaMismatch, TableRegistrationError
 from discobase.schema import declared_renames, keep_unknown, known_names, rename_fill
-from discobase.storage.catalog import (
-    FormerNames,
-    TableEntry,
-    TableSpec,
-    plan_open,
-    rename_chains,
-    schema_hash,
-    table_entry_body,
-)
+from discobase.storage.catalog import TableEntry, TableSpec, schema_hash, table_entry_body
+from discobase.storage.evolution import FormerNames, plan_open, rename_chains
 
 STR = {"type": "string"}
 

@@ -9,8 +9,9 @@ import pytest
 
 from discobase.errors import SchemaMismatch, StorageCorrupted
 from discobase.storage import codec
-from discobase.storage.catalog import Catalog, TableEntry, TableSpec, check_schema, schema_hash
+from discobase.storage.catalog import Catalog, TableEntry, TableSpec, schema_hash
 from discobase.storage.codec import Delete, Put
+from discobase.storage.evolution import check_schema
 from discobase.storage.ids import snowflake_at, snowflake_ms
 from discobase.storage.snapshot import (
     BATCH_WINDOW_MS,
