@@ -7,7 +7,9 @@ binding holds the table's store, and the methods here are the user's API over it
 (`Table.find`, `Table.find_unique`, `Table.get`, `Table.count`, `Table.watch`). This module
 must not know how the store keeps its records (messages, snapshots, the gateway) nor import
 the HTTP client or the database: writes go through the store's ``submit`` and come back as
-futures the table's owner (a `TableOwner`) turns into tasks.
+futures the table's owner (a `TableOwner`) turns into tasks. What a write does around
+``submit`` (its bookkeeping once stored or failed, the collector held off for a burst) is in
+``discobase._writes``; which records a query's fields select is in ``discobase._matching``.
 
 Records are written in JSON mode exactly as pydantic serialises them to JSON, and read back by
 validating that JSON, so every type pydantic can serialise round-trips: bytes as base64, non-
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import typing
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from itertools import repeat
 from operator import attrgetter, setitem
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeAlias, overload
@@ -30,6 +32,14 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from discobase import _binding, _json
 from discobase._binding import TableStoreLike, as_id, binding_of, check_loop, id_of
+from discobase._matching import found_by_index, matching_ids
+from discobase._writes import (
+    collector_off_this_turn,
+    forget_if_deleted,
+    puts,
+    unsave_all_if_failed,
+    unsave_if_failed,
+)
 from discobase.errors import (
     InvalidQuery,
     MultipleRecordsFound,
@@ -37,14 +47,12 @@ from discobase.errors import (
     RecordStateError,
     UsageError,
 )
-from discobase.operators import Operator
-from discobase.query import live_ids, order_ids, parse_order_by, select_ids
+from discobase.query import order_ids, parse_order_by
 from discobase.results import Count, Records
 from discobase.schema import keep_unknown
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Collection, Mapping
 
     from discobase.watch import Watch
 
@@ -141,12 +149,12 @@ class Table(BaseModel):
         from discobase._writetask import Relay
         from discobase.storage.codec import Put
 
-        _collector_off_this_turn(binding)
+        collector_off_this_turn(binding)
         data = binding.encoder.storable(self)
         record_id = private.get("_retry_id") or store.new_id()
         future = store.submit([Put(record_id, data)])
         private["_id"] = record_id
-        write = Relay.after(future, _unsave_if_failed, private, record_id)
+        write = Relay.after(future, unsave_if_failed, private, record_id)
         return binding.database._track(write, f"save of {binding.name} {record_id}", self)
 
     def update(self) -> asyncio.Task[Self]:
@@ -173,7 +181,7 @@ class Table(BaseModel):
             )
         from discobase.storage.codec import Put
 
-        _collector_off_this_turn(binding)
+        collector_off_this_turn(binding)
         # Fields this class does not know (a newer program's) keep their stored values.
         data = keep_unknown(binding.storable(self), store.get(record_id), binding.known_names)
         future = store.submit([Put(record_id, data)])
@@ -200,9 +208,9 @@ class Table(BaseModel):
         from discobase._writetask import Relay
         from discobase.storage.codec import Delete
 
-        _collector_off_this_turn(binding)
+        collector_off_this_turn(binding)
         future = store.submit([Delete(record_id)])
-        write = Relay.after(future, _forget_if_deleted, self.__pydantic_private__, record_id)
+        write = Relay.after(future, forget_if_deleted, self.__pydantic_private__, record_id)
         return binding.database._track(write, f"delete of {binding.name} {record_id}", None)
 
     def commit(self) -> asyncio.Task[Self]:
@@ -293,13 +301,13 @@ class Table(BaseModel):
                 future = store.submit(ops)
             else:
                 binding.encoder.check_slices(batch, slices)
-                future = store.submit_later(_puts(ids, slices), len(batch))
+                future = store.submit_later(puts(ids, slices), len(batch))
         except BaseException:
             deque(map(setitem, privates, repeat("_id"), repeat(None)), maxlen=0)
             raise
         from discobase._writetask import Relay
 
-        write = Relay.after(future, _unsave_all_if_failed, privates, ids)
+        write = Relay.after(future, unsave_all_if_failed, privates, ids)
         what = f"save_many of {len(batch)} {binding.name} records"
         return binding.database._track(write, what, batch)
 
@@ -352,7 +360,7 @@ class Table(BaseModel):
         store = binding.require_store()
         if len(fields) == 1 and order_by is None and limit is None and type(offset) is int:
             # find(name="Peter"), the most common query: straight to the index, if it can.
-            found = None if offset else _found_by_index(binding, store, fields)
+            found = None if offset else found_by_index(binding, store, fields)
             if found is not None:
                 return found
         if limit is not None and not _is_count(limit):
@@ -370,7 +378,7 @@ class Table(BaseModel):
                     ) from None
             keys = parse_order_by(order_by, binding.fields)
         records = store.records()
-        ids = binding.readable(_matching_ids(binding, store, fields, records), records)
+        ids = binding.readable(matching_ids(binding, store, fields, records), records)
         end = None if limit is None else offset + limit
         if keys:
             if all(binding.orders_as_json(field) for field, _ in keys):
@@ -426,7 +434,7 @@ class Table(BaseModel):
                 f"{cls.__name__}.find_unique(name=...); use find() to list every record"
             )
         records = store.records()
-        ids = binding.readable(_matching_ids(binding, store, fields, records), records)
+        ids = binding.readable(matching_ids(binding, store, fields, records), records)
         found: list[Self] = []
         # Unreadable matches are skipped (and reported), as find() skips them; a second
         # readable match is enough to refuse a strict query.
@@ -475,7 +483,7 @@ class Table(BaseModel):
         store = binding.require_store()
         if not fields:
             return Count(store.count())
-        return Count(len(_matching_ids(binding, store, fields)))
+        return Count(len(matching_ids(binding, store, fields)))
 
     @classmethod
     def watch(cls, **fields: Any) -> Watch[Self]:
@@ -501,155 +509,3 @@ class Table(BaseModel):
 def _is_count(value: object) -> bool:
     # bool is an int in Python, but limit=True is a mistake, not a count of one.
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _puts(ids: list[int], slices: list[bytes]) -> Iterator[list[Any]]:
-    """Decode JSON slices of records into put operations under ``ids``, a slice at a time."""
-    from discobase.storage.codec import Put
-
-    start = 0
-    for piece in slices:
-        datas: list[dict[str, Any]] = _json.loads(piece)
-        end = start + len(datas)
-        yield [Put(i, data) for i, data in zip(ids[start:end], datas, strict=True)]
-        start = end
-
-
-# Whether the cyclic collector is held off until the event loop's next turn (see below).
-_collector_held = False
-
-
-def _collector_off_this_turn(binding: _binding.TableBinding[Any]) -> None:
-    """Hold the cyclic collector off until the event loop has turned twice.
-
-    A burst of writes (``gather(*(r.save() for r in records))``) runs in one go, and each
-    write leaves a task, its coroutine and a relay behind: their allocations trigger
-    collections that walk every one made before, again and again. Held off for the burst, the
-    collector walks them once, later. Not in the next turn: that one runs the first step of
-    every task the burst made (scheduled before any timer), and a collection there would
-    lengthen it; by the turn after, the table's writer holds the collector off for a large
-    round itself (``storage.writer``). Code that runs meanwhile only keeps its cyclic
-    garbage that long.
-    """
-    global _collector_held
-    if _collector_held:
-        return
-    import asyncio
-
-    from discobase.storage.snapshot import pause_gc
-
-    loop = binding.loop or asyncio.get_running_loop()
-    pause_gc()
-    _collector_held = True
-    loop.call_soon(loop.call_soon, _collector_on)
-
-
-def _collector_on() -> None:
-    global _collector_held
-    from discobase.storage.snapshot import resume_gc
-
-    _collector_held = False
-    resume_gc()
-
-
-def _unsave_if_failed(private: dict[str, Any], record_id: int, failed: bool) -> None:
-    """Make the record of a failed insert unsaved again, so that it can simply be retried
-    (under the same id, see ``Table._retry_id``); a `Relay`'s ``on_done``.
-
-    A record whose id changed meanwhile (deleted and saved anew) is left alone.
-    """
-    if private.get("_id") == record_id:
-        if failed:
-            private["_id"] = None
-        private["_retry_id"] = record_id if failed else None
-
-
-def _unsave_all_if_failed(privates: list[dict[str, Any]], ids: list[int], failed: bool) -> None:
-    """`_unsave_if_failed` for each record of a ``save_many``.
-
-    In C loops when every record still has the id it was saved under, as they have unless
-    the program deleted or saved some again meanwhile: this runs in one turn of the event
-    loop, and a Python loop over 100,000 records takes 20 ms.
-    """
-    if list(map(dict.get, privates, repeat("_id"))) != ids:
-        for private, record_id in zip(privates, ids, strict=True):
-            _unsave_if_failed(private, record_id, failed)
-    elif failed:
-        deque(map(setitem, privates, repeat("_id"), repeat(None)), maxlen=0)
-        deque(map(setitem, privates, repeat("_retry_id"), ids), maxlen=0)
-    elif any(map(dict.get, privates, repeat("_retry_id"))):
-        deque(map(setitem, privates, repeat("_retry_id"), repeat(None)), maxlen=0)
-
-
-def _forget_if_deleted(private: dict[str, Any], record_id: int, failed: bool) -> None:
-    """Make a deleted record unsaved, unless it was saved anew meanwhile (a `Relay`'s
-    ``on_done``)."""
-    if not failed and private.get("_id") == record_id:
-        private["_id"] = None
-
-
-def _found_by_index(
-    binding: _binding.TableBinding[Any], store: TableStoreLike, fields: Mapping[str, Any]
-) -> Records[Any] | None:
-    """Answer ``find(field=value)`` on an indexed field, or return ``None`` to plan the query.
-
-    The most common query (``find(name="Peter")``), in as few calls as it can take: a value
-    of the type the field holds as it is (a str, an int) is its own JSON form, and one index
-    lookup answers it. It is what find() costs, so every call counts.
-    """
-    ((name, value),) = fields.items()
-    kind = type(value)
-    if (kind is not str and kind is not int) or binding.as_is.get(name) is not kind:
-        return None
-    ids = store.lookup(name, value)
-    if ids is None or len(ids) > 1:
-        return None
-    for record_id in ids:
-        try:
-            data = store.records()[record_id]
-        except KeyError:  # not a live record (as select_ids checks): not found
-            break
-        record = binding.load_one(record_id, data)
-        if record is not None:
-            return Records((record,))
-    return Records()
-
-
-def _matching_ids(
-    binding: _binding.TableBinding[Any],
-    store: TableStoreLike,
-    fields: Mapping[str, Any],
-    records: Mapping[int, dict[str, Any]] | None = None,
-) -> list[int]:
-    if len(fields) == 1:
-        # The most common query, one equality (find(name="Peter")): straight to the index,
-        # as select_ids would go (a few calls fewer: this is most of what find() costs).
-        ((name, value),) = fields.items()
-        if not isinstance(value, Operator) and (name != "id" or "id" in binding.fields):
-            value = binding.query_value(name, value)
-            kind = type(value)
-            ids = store.lookup(name, value) if kind is str or kind is int else None
-            if ids is None:
-                return select_ids(store, {name: value}, binding.defaults, records=records)
-            if records is None:
-                records = store.records()
-            if len(ids) == 1:
-                for record_id in ids:
-                    return [record_id] if record_id in records else []
-            return live_ids(records, ids)
-    conditions = dict(fields)
-    within: Collection[int] | None = None
-    tests: list[Any] = []
-    if any(isinstance(value, Operator) for value in conditions.values()):
-        # gt(18), one_of(...), ...: compiled against the fields' types (discobase._conditions).
-        from discobase._conditions import compile_conditions
-
-        tests, within = compile_conditions(binding, store, conditions)
-    if "id" in conditions and "id" not in binding.fields:
-        wanted = as_id(conditions.pop("id"))
-        ids = () if wanted is None else (wanted,)
-        within = ids if within is None else [i for i in ids if i in within]
-    json_conditions = {name: binding.query_value(name, value) for name, value in conditions.items()}
-    return select_ids(
-        store, json_conditions, binding.defaults, within=within, tests=tests, records=records
-    )

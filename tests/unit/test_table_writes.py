@@ -250,7 +250,7 @@ async def test_a_failed_save_many_leaves_a_record_saved_anew_meanwhile_alone(
 
 
 async def test_a_burst_of_saves_holds_the_collector_off_only_briefly(engine: FakeEngine) -> None:
-    # Its tasks are not walked by collections while it runs (see table._collector_off_this_turn).
+    # Its tasks are not walked by collections while it runs (see _writes.collector_off_this_turn).
     assert gc.isenabled()
     tasks = [User(name=f"b{i}").save() for i in range(100)]
     assert not gc.isenabled()

@@ -1,0 +1,99 @@
+"""Which records a query's fields select (public API layer, beside ``table``: the read path
+from keyword arguments to record ids; no I/O).
+
+`Table.find`, `Table.find_unique` and `Table.count` (``discobase.table``) ask here which
+records match their fields. One equality goes straight to the field's index: `found_by_index`
+answers ``find(name="Peter")``, the most common query, with its records in as few calls as it
+can take, and `matching_ids` looks one equality up before planning anything. Operators
+(``gt(18)``, ...) are compiled against the fields' types by ``discobase._conditions``, and the
+rest is ``discobase.query``'s `select_ids`. This module reads the store only through
+`TableStoreLike` and builds records only through the binding.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from discobase import _binding
+from discobase._binding import TableStoreLike, as_id
+from discobase.operators import Operator
+from discobase.query import live_ids, select_ids
+from discobase.results import Records
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+
+__all__ = ["found_by_index", "matching_ids"]
+
+
+def found_by_index(
+    binding: _binding.TableBinding[Any], store: TableStoreLike, fields: Mapping[str, Any]
+) -> Records[Any] | None:
+    """Answer ``find(field=value)`` on an indexed field, or return ``None`` to plan the query.
+
+    The most common query (``find(name="Peter")``), in as few calls as it can take: a value
+    of the type the field holds as it is (a str, an int) is its own JSON form, and one index
+    lookup answers it. It is what find() costs, so every call counts.
+    """
+    ((name, value),) = fields.items()
+    kind = type(value)
+    if (kind is not str and kind is not int) or binding.as_is.get(name) is not kind:
+        return None
+    ids = store.lookup(name, value)
+    if ids is None or len(ids) > 1:
+        return None
+    for record_id in ids:
+        try:
+            data = store.records()[record_id]
+        except KeyError:  # not a live record (as select_ids checks): not found
+            break
+        record = binding.load_one(record_id, data)
+        if record is not None:
+            return Records((record,))
+    return Records()
+
+
+def matching_ids(
+    binding: _binding.TableBinding[Any],
+    store: TableStoreLike,
+    fields: Mapping[str, Any],
+    records: Mapping[int, dict[str, Any]] | None = None,
+) -> list[int]:
+    """Return the ids of the records matching every field (a value or an operator), ascending.
+
+    Values are turned into their stored JSON form first; ``id`` is a record's id unless the
+    model declares a field of that name. ``records`` is ``store.records()``, when the caller
+    has it already.
+    """
+    if len(fields) == 1:
+        # The most common query, one equality (find(name="Peter")): straight to the index,
+        # as select_ids would go (a few calls fewer: this is most of what find() costs).
+        ((name, value),) = fields.items()
+        if not isinstance(value, Operator) and (name != "id" or "id" in binding.fields):
+            value = binding.query_value(name, value)
+            kind = type(value)
+            ids = store.lookup(name, value) if kind is str or kind is int else None
+            if ids is None:
+                return select_ids(store, {name: value}, binding.defaults, records=records)
+            if records is None:
+                records = store.records()
+            if len(ids) == 1:
+                for record_id in ids:
+                    return [record_id] if record_id in records else []
+            return live_ids(records, ids)
+    conditions = dict(fields)
+    within: Collection[int] | None = None
+    tests: list[Any] = []
+    if any(isinstance(value, Operator) for value in conditions.values()):
+        # gt(18), one_of(...), ...: compiled against the fields' types (discobase._conditions).
+        from discobase._conditions import compile_conditions
+
+        tests, within = compile_conditions(binding, store, conditions)
+    if "id" in conditions and "id" not in binding.fields:
+        wanted = as_id(conditions.pop("id"))
+        ids = () if wanted is None else (wanted,)
+        within = ids if within is None else [i for i in ids if i in within]
+    json_conditions = {name: binding.query_value(name, value) for name, value in conditions.items()}
+    return select_ids(
+        store, json_conditions, binding.defaults, within=within, tests=tests, records=records
+    )
