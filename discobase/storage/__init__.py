@@ -11,7 +11,7 @@ from __future__ import annotations
 from discobase.storage.catalog import TableSpec
 from discobase.storage.codec import FORMAT_VERSION, Delete, Put
 from discobase.storage.engine import StorageEngine
+from discobase.storage.outgoing import Limits
 from discobase.storage.store import TableStore
-from discobase.storage.writer import Limits
 
 __all__ = ["FORMAT_VERSION", "Delete", "Limits", "Put", "StorageEngine", "TableSpec", "TableStore"]

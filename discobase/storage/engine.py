@@ -38,13 +38,13 @@ from discobase.storage.catalog import (
 from discobase.storage.catalog_channel import find_catalog_channel, find_table_channel
 from discobase.storage.evolution import plan_open, refuse_duplicates
 from discobase.storage.ids import IdGenerator
+from discobase.storage.outgoing import Limits, Outgoing, plan_stream, post
 from discobase.storage.own import OwnWrites
 from discobase.storage.reader import PAGE, fetch_stream, page_forward
 from discobase.storage.repairs import track
 from discobase.storage.snapshot import SnapshotInfo, replay_from
 from discobase.storage.state import TableState
 from discobase.storage.store import GAP_CHECK_INTERVAL, TableStore
-from discobase.storage.writer import Limits, Outgoing, plan_stream, post
 
 __all__ = ["GAP_CHECK_INTERVAL", "StorageEngine"]
 

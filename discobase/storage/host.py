@@ -8,9 +8,9 @@ from typing import Any, Protocol
 
 from discobase.http import HTTPClient
 from discobase.storage.ids import IdGenerator
+from discobase.storage.outgoing import Limits
 from discobase.storage.own import OwnWrites
 from discobase.storage.snapshot import SnapshotInfo
-from discobase.storage.writer import Limits
 
 __all__ = ["StoreHost"]
 

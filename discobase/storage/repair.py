@@ -23,12 +23,13 @@ from typing import Any
 from discobase.http import HTTPClient
 from discobase.storage import codec
 from discobase.storage.codec import Delete, Op, Put
+from discobase.storage.outgoing import Limits, plan_stream, post
 from discobase.storage.own import OwnWrites
 from discobase.storage.reader import fetch_stream
 from discobase.storage.snapshot import decode_records, version_floor
 from discobase.storage.snapshots import Candidate, Snapshots
 from discobase.storage.state import TableState, check_wire
-from discobase.storage.writer import Limits, encode_blob, plan_stream, post
+from discobase.storage.writer import encode_blob
 
 __all__ = ["Chain", "from_snapshot", "int_field", "post_repair", "prev_of", "records_as_of"]
 

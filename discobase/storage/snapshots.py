@@ -26,9 +26,9 @@ from discobase.errors import DatabaseError, StorageCorrupted
 from discobase.http import File, HTTPClient
 from discobase.http.errors import HTTPException, NotFound
 from discobase.storage import codec
+from discobase.storage.outgoing import Limits, Outgoing, post
 from discobase.storage.own import OwnWrites
 from discobase.storage.snapshot import SnapshotInfo, encode_records, header_info
-from discobase.storage.writer import Limits, Outgoing, post
 
 __all__ = ["Candidate", "LastPart", "Snapshots", "plan_snapshot", "prior_parts"]
 

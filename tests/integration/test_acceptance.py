@@ -23,7 +23,7 @@ import pydantic
 import pytest
 
 import discobase
-from discobase.storage.writer import PREV_ROOM
+from discobase.storage.outgoing import PREV_ROOM
 from tests.conftest import TIME_SCALE
 from tests.helpers import make_db
 

@@ -12,8 +12,9 @@ from discobase.errors import SchemaMismatch, UniqueViolation
 from discobase.http import HTTPClient
 from discobase.http.errors import ServerError
 from discobase.storage import Delete, Limits, Put, StorageEngine, TableSpec, codec
+from discobase.storage.outgoing import PREV_ROOM, plan_messages, post
 from discobase.storage.reader import fetch_stream
-from discobase.storage.writer import PREV_ROOM, encode_lines, plan_messages, post
+from discobase.storage.writer import encode_lines
 from tests.conftest import TIME_SCALE
 from tests.helpers import eventually
 from tests.integration.storage_world import SCHEMA, SPEC, World, gather, user
@@ -47,7 +48,7 @@ async def test_writes_are_durable_and_reopen_identically(emulator: Any) -> None:
     assert stats["ratelimited_by_scope"]["global"] == 0
 
 
-# An entry keeps room for the ``prev`` it names (writer.PREV_ROOM) within Discord's 2000.
+# An entry keeps room for the ``prev`` it names (outgoing.PREV_ROOM) within Discord's 2000.
 _INLINE_MAX = codec.CONTENT_LIMIT - PREV_ROOM
 
 

@@ -11,7 +11,8 @@ from discobase import _json
 from discobase.errors import StorageCorrupted
 from discobase.storage import codec
 from discobase.storage.codec import Delete, Put
-from discobase.storage.writer import PREV_ROOM, Limits, encode_lines, plan_messages, with_prev
+from discobase.storage.outgoing import PREV_ROOM, Limits, plan_messages, with_prev
+from discobase.storage.writer import encode_lines
 
 BOT = 42
 
@@ -66,7 +67,7 @@ def _record_of_encoded_length(target: int) -> list[Put]:
     return [Put(123456789012345678, {"s": "x" * (target - overhead)})]
 
 
-# Inline entries keep room for the "prev" the writer adds (writer.with_prev).
+# Inline entries keep room for the "prev" the writer adds (outgoing.with_prev).
 _INLINE_MAX = codec.CONTENT_LIMIT - PREV_ROOM
 
 

@@ -17,17 +17,9 @@ from discobase.http import HTTPClient, MockTransport, RawResponse
 from discobase.http.errors import InvalidToken
 from discobase.storage import codec
 from discobase.storage.codec import Put
+from discobase.storage.outgoing import Limits, plan_blob, plan_messages
 from discobase.storage.state import TableState
-from discobase.storage.writer import (
-    Group,
-    Limits,
-    Writer,
-    encode_blob,
-    encode_group,
-    encode_lines,
-    plan_blob,
-    plan_messages,
-)
+from discobase.storage.writer import Group, Writer, encode_blob, encode_group, encode_lines
 
 CHANNEL = 555
 BOT = 42
