@@ -111,7 +111,10 @@ def test_what_save_stores_passes_unchanged(record: Rich) -> None:
     assert parsed.problems == []
     assert parsed.data == data or record.name == "nan"  # nan != nan
     again = Rich.model_validate_json(json.dumps(parsed.data), by_name=True)
-    assert again.model_dump_json() == record.model_dump_json()
+    if record.name == "nan":  # nan != nan: compare what is stored
+        assert again.model_dump_json() == record.model_dump_json()
+    else:  # a set's JSON order follows the hash seed: compare the values
+        assert again == record
 
 
 def test_left_out_fields_get_the_stored_default_and_factories_are_left_to_readers() -> None:
