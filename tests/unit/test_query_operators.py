@@ -7,13 +7,10 @@ resolve on the next loop turn.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import decimal
 import enum
-import itertools
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -25,77 +22,7 @@ from discobase.errors import InvalidQuery, RecordStateError, UniqueViolation
 from discobase.storage.codec import Delete, Put
 from discobase.storage.sorted_index import SortedIndex
 from discobase.storage.state import TableState
-
-
-class StateStore:
-    """A table store over a real TableState; writes are applied on submit."""
-
-    def __init__(self, spec: Any, ids: itertools.count[int]) -> None:
-        self.spec = spec
-        self.state = TableState(spec.name, spec.indexes)
-        self._ids = ids
-        self._version = itertools.count(1)
-        self.batches: list[list[Any]] = []
-
-    def new_id(self) -> int:
-        return next(self._ids)
-
-    def new_ids(self, count: int) -> list[int]:
-        return [next(self._ids) for _ in range(count)]
-
-    def get(self, record_id: int) -> dict[str, Any] | None:
-        return self.state.get(record_id)
-
-    def records(self) -> Mapping[int, dict[str, Any]]:
-        return self.state.records
-
-    def count(self) -> int:
-        return self.state.count()
-
-    def lookup(self, field: str, value: Any) -> Collection[int] | None:
-        return self.state.lookup(field, value)
-
-    def column(self, field: str) -> Mapping[int, Any] | None:
-        return self.state.column(field)
-
-    def submit_later(self, chunks: Iterator[list[Any]], count: int) -> asyncio.Future[None]:
-        return self.submit([op for chunk in chunks for op in chunk])
-
-    def submit(self, ops: Sequence[Any]) -> asyncio.Future[None]:
-        self.state.check(ops)
-        self.batches.append(list(ops))
-        self.state.apply(next(self._version), ops)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
-
-
-class StateEngine:
-    def __init__(self) -> None:
-        self.stores: dict[str, StateStore] = {}
-        self._ids = itertools.count(1)
-
-    async def open_table(self, spec: Any) -> StateStore:
-        store = self.stores.get(spec.name)
-        if store is None:
-            store = self.stores[spec.name] = StateStore(spec, self._ids)
-        return store
-
-    @asynccontextmanager
-    async def batch(self) -> AsyncIterator[None]:
-        yield
-
-    def open_batch_check(self) -> None:
-        return None
-
-    async def on_event(self, name: str, data: Any) -> None:
-        pass
-
-    async def catch_up(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
+from tests.unit.tablefakes import StateEngine
 
 
 class Colour(enum.Enum):

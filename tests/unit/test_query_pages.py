@@ -25,7 +25,7 @@ from discobase._binding import binding_of
 from discobase._plain_records import direct_page_loader
 from discobase.storage.codec import Delete, Put
 from discobase.storage.sorted_index import SortedIndex
-from tests.unit.test_query_operators import StateEngine, StateStore
+from tests.unit.tablefakes import StateEngine, StateStore
 
 database = discobase.Database("pages")
 

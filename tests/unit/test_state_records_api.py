@@ -4,97 +4,15 @@ that does not fit reported once however often it is read."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import logging
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from collections.abc import AsyncIterator
+from typing import Annotated
 
 import pytest
 
 import discobase
 from discobase.storage.codec import Put
-from discobase.storage.snapshot import decode_records, encode_records
-from discobase.storage.state import TableState
-
-
-class Store:
-    """A table store over a real TableState; writes are applied on submit."""
-
-    def __init__(self, spec: Any, ids: itertools.count[int]) -> None:
-        self.spec = spec
-        self.state = TableState(spec.name, spec.indexes)
-        self._ids = ids
-        self._version = itertools.count(1)
-
-    def new_id(self) -> int:
-        return next(self._ids)
-
-    def new_ids(self, count: int) -> list[int]:
-        return [next(self._ids) for _ in range(count)]
-
-    def get(self, record_id: int) -> dict[str, Any] | None:
-        return self.state.get(record_id)
-
-    def records(self) -> Mapping[int, dict[str, Any]]:
-        return self.state.records
-
-    def count(self) -> int:
-        return self.state.count()
-
-    def lookup(self, field: str, value: Any) -> Collection[int] | None:
-        return self.state.lookup(field, value)
-
-    def column(self, field: str) -> Mapping[int, Any] | None:
-        return self.state.column(field)
-
-    def submit_later(self, chunks: Iterator[list[Any]], count: int) -> asyncio.Future[None]:
-        return self.submit([op for chunk in chunks for op in chunk])
-
-    def submit(self, ops: Sequence[Any]) -> asyncio.Future[None]:
-        self.state.check(ops)
-        self.state.apply(next(self._version), ops)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
-
-    def reload(self) -> None:
-        """Open the table again from a snapshot of it, as a fresh process would."""
-        stream = encode_records(self.state.frozen_records(), {})
-        self.state = TableState(self.spec.name, self.spec.indexes)
-        floor = next(self._version)  # later writes are later in the log
-        for chunk in decode_records(stream):
-            self.state.load_snapshot(floor, chunk)
-
-
-class Engine:
-    def __init__(self) -> None:
-        self.stores: dict[str, Store] = {}
-        self._ids = itertools.count(1)
-
-    async def open_table(self, spec: Any) -> Store:
-        store = self.stores.get(spec.name)
-        if store is None:
-            store = self.stores[spec.name] = Store(spec, self._ids)
-        return store
-
-    @asynccontextmanager
-    async def batch(self) -> AsyncIterator[None]:
-        yield
-
-    def open_batch_check(self) -> None:
-        return None
-
-    async def on_event(self, name: str, data: Any) -> None:
-        pass
-
-    async def catch_up(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
+from tests.unit.tablefakes import StateEngine as Engine
 
 database = discobase.Database("compact records")
 
