@@ -106,6 +106,17 @@ class Repairs:
         """Note an entry applied as itself (a repair entry's version is noted by the store)."""
         known = self.known
         known.setdefault(message_id, message_id)
+        if message_id in self._given_up:
+            # Its loss was noted, and then its late dispatch brought its records here: write
+            # it again, so that later opens hold them (the repair stands for the loss note).
+            self._given_up.discard(message_id)
+            self._repairing.add(message_id)
+            track(
+                self._repairs,
+                asyncio.get_running_loop().create_task(
+                    self._repair(message_id, message_id, known=True)
+                ),
+            )
         if len(known) > _KNOWN_MAX:
             for old in sorted(known)[: _KNOWN_MAX // 4]:
                 del known[old]

@@ -202,3 +202,32 @@ async def test_an_entry_before_a_snapshots_replay_position_is_found_by_its_versi
     emulator.gateway.clear_dispatch_faults()
     async with world.node() as fresh:
         assert (await fresh.open_table(SPEC)).get(rid) == user(1)
+
+
+async def test_an_entry_noted_lost_is_written_again_when_its_late_dispatch_comes(
+    emulator: Any,
+) -> None:
+    """The reader saw the delete first and, nobody having repaired it, noted the entry lost;
+    then the entry's create arrives after all. It holds the records now: it writes them
+    again, and later opens have them instead of reporting them missing."""
+    world = World(emulator)
+    async with world.node(gateway=True, gap_check_interval=3600) as reader:
+        live = await reader.open_table(SPEC)
+        emulator.gateway.delay_dispatches(3600, "MESSAGE_CREATE", count=1)
+        async with world.node() as writer:
+            store = await writer.open_table(SPEC)
+            rid = store.new_id()
+            await gather([store.submit([Put(rid, user(1))])])
+        (entry,) = log_entries(world, live.channel_id)
+        await delete_as_member(world, live.channel_id, entry)
+        await eventually(lambda: reader.loss_noted(SPEC.name, entry), "the loss note")
+        emulator.gateway.clear_dispatch_faults()  # the create, late
+        await eventually(lambda: live.get(rid) == user(1), "the late entry")
+        await eventually(
+            lambda: any(str(entry) in line and "written again" in line for line in reader.damage),
+            "the repair entry",
+        )
+    async with world.node() as fresh:
+        store = await fresh.open_table(SPEC)
+        assert store.get(rid) == user(1)
+        assert not [line for line in fresh.damage if str(entry) in line and "missing" in line]
