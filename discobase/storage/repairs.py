@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Collection
+from collections.abc import Collection, Coroutine
 from typing import Any, Protocol
 
 from discobase.errors import StorageCorrupted
@@ -110,13 +110,7 @@ class Repairs:
             # Its loss was noted, and then its late dispatch brought its records here: write
             # it again, so that later opens hold them (the repair stands for the loss note).
             self._given_up.discard(message_id)
-            self._repairing.add(message_id)
-            track(
-                self._repairs,
-                asyncio.get_running_loop().create_task(
-                    self._repair(message_id, message_id, known=True)
-                ),
-            )
+            self._start(message_id, self._repair(message_id, message_id, known=True))
         if len(known) > _KNOWN_MAX:
             for old in sorted(known)[: _KNOWN_MAX // 4]:
                 del known[old]
@@ -149,11 +143,13 @@ class Repairs:
         for entry in due:
             self._suspects.discard(entry)
             if self._unresolved(entry) and self.missed(entry):
-                self._repairing.add(entry)
-                track(
-                    self._repairs,
-                    asyncio.get_running_loop().create_task(self._recover_named(entry)),
-                )
+                self._start(entry, self._recover_named(entry))
+
+    def _start(self, entry: int, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` on the deleted (or missing) entry ``entry``: one at a time per entry,
+        each task kept until done so that ``close`` can wait for it."""
+        self._repairing.add(entry)
+        track(self._repairs, asyncio.get_running_loop().create_task(work))
 
     def _unresolved(self, entry: int) -> bool:
         return not (entry in self.restored or entry in self._given_up or entry in self._repairing)
@@ -206,23 +202,14 @@ class Repairs:
             if message_id not in self.known and self._never_seen(message_id):
                 # Deleted before this process read it: nothing here to write again, but the
                 # entry's writer may have (it repairs it), or a snapshot may hold it.
-                self._repairing.add(message_id)
-                track(
-                    self._repairs,
-                    asyncio.get_running_loop().create_task(self._recover_unseen(message_id)),
-                )
+                self._start(message_id, self._recover_unseen(message_id))
                 continue
             # An entry this process did not apply itself (it opened from a snapshot after it,
             # or forgot it) may still be the last change of records it holds: look for them
             # (quietly: most deleted messages are chat).
             version = self.known.get(message_id)
-            self._repairing.add(message_id)
-            track(
-                self._repairs,
-                asyncio.get_running_loop().create_task(
-                    self._repair(message_id, version or message_id, known=version is not None)
-                ),
-            )
+            repair = self._repair(message_id, version or message_id, known=version is not None)
+            self._start(message_id, repair)
 
     async def _repair(self, gone: int, version: int, *, known: bool) -> None:
         engine = self._engine
