@@ -337,7 +337,7 @@ class StorageEngine:
         did, so that every process that opens the table says the same."""
         catalog = self._require_catalog()
         for message_id in catalog.losses.get(store.spec.name, ()):
-            if not store.repaired(message_id):
+            if not store.repaired(message_id) and not store.repairs.reclaim(message_id):
                 self.report_damage(
                     f"table {store.spec.name!r} (channel {store.channel_id}): entry "
                     f"{message_id} was deleted, and no process that saw it go could write it "

@@ -116,6 +116,18 @@ class Repairs:
                 del known[old]
                 self._forgot_upto = max(self._forgot_upto, old)
 
+    def reclaim(self, entry: int) -> bool:
+        """Write again an entry the catalog notes as lost if this process holds what it
+        changed (the snapshot it opened from kept their versions); return whether it does.
+
+        Another process noted the loss holding nothing of it, while a snapshot written by
+        one that held it, and that this process loaded, still has its records.
+        """
+        if not self._unresolved(entry) or not records_as_of(self._table.state, entry):
+            return False
+        self._start(entry, self._repair(entry, entry, known=True))
+        return True
+
     def note_repair_entry(self, version: int, gone: list[int]) -> None:
         """Note a repair entry read: it stands for the deleted entries ``gone``."""
         self.restored.update(gone)

@@ -231,3 +231,32 @@ async def test_an_entry_noted_lost_is_written_again_when_its_late_dispatch_comes
         store = await fresh.open_table(SPEC)
         assert store.get(rid) == user(1)
         assert not [line for line in fresh.damage if str(entry) in line and "missing" in line]
+
+
+async def test_a_process_that_opens_holding_an_entry_noted_lost_writes_it_again(
+    emulator: Any,
+) -> None:
+    """A process that held nothing noted the entry lost; a snapshot written by one that held
+    it still has its records. The next process to open from that snapshot writes them again
+    instead of repeating the loss, and the one after it finds them and no loss."""
+    world = World(emulator)
+    async with world.node(snapshot_messages=1) as writer:
+        store = await writer.open_table(SPEC)
+        rid = store.new_id()
+        await gather([store.submit([Put(rid, user(1))])])
+        await eventually(lambda: store.snapshots_written >= 1, "the writer's snapshot")
+        (entry,) = log_entries(world, store.channel_id)
+        body = {"table": SPEC.name, "channel": str(store.channel_id), "message": str(entry)}
+        await writer.post_catalog("loss", body)  # as a process holding nothing would
+    await delete_as_member(world, store.channel_id, entry)
+    async with world.node() as opener:
+        reopened = await opener.open_table(SPEC)
+        assert reopened.get(rid) == user(1)
+        await eventually(
+            lambda: any(str(entry) in line and "written again" in line for line in opener.damage),
+            "the repair entry",
+        )
+        assert not [line for line in opener.damage if "missing" in line]
+    async with world.node() as fresh:
+        assert (await fresh.open_table(SPEC)).get(rid) == user(1)
+        assert not [line for line in fresh.damage if str(entry) in line]
