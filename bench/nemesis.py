@@ -721,6 +721,13 @@ async def damage_offline(run: Run, rng: random.Random) -> None:
         entries = _entries(run, run.tables[table])
         if entries:
             _delete_log_entries(run, table, [entries[-1][0]], offline=True)
+    # The newest entry deleted last may have been the one that named an older deleted one:
+    # each offline deletion is judged against the log the second fresh process reads.
+    for table, channel_id in run.tables.items():
+        prevs = {str(body.get("prev", "")) for _, body in _entries(run, channel_id)}
+        for record in run.deleted:
+            if record.offline and record.table == table:
+                record.named = record.message in prevs
 
 
 #: The share of a --damage run's faults that are deliberate damage.
