@@ -28,6 +28,11 @@ def log_entries(world: World, channel_id: int) -> list[int]:
     ]
 
 
+def says(engine: Any, entry: int, words: str) -> bool:
+    """Return whether one of the engine's damage reports names ``entry`` and says ``words``."""
+    return any(str(entry) in line and words in line for line in engine.damage)
+
+
 async def delete_as_member(world: World, channel_id: int, message_id: int) -> None:
     async with HTTPClient(
         world.bot.token, api_url=world.emu.url, time_scale=TIME_SCALE
@@ -49,7 +54,7 @@ async def test_an_entry_nobody_read_is_noted_lost_and_every_later_open_names_it(
         (entry,) = log_entries(world, live.channel_id)
         await delete_as_member(world, live.channel_id, entry)
         await eventually(
-            lambda: any(str(entry) in line and "missing" in line for line in reader.damage),
+            lambda: says(reader, entry, "missing"),
             "the reader's report",
         )
         await eventually(lambda: reader.loss_noted(SPEC.name, entry), "the note in the catalog")
@@ -81,7 +86,7 @@ async def test_an_entry_nobody_read_is_written_again_from_a_snapshot_that_holds_
         await delete_as_member(world, live.channel_id, entry)
         await eventually(lambda: live.get(rid) == user(1), "the record, from the snapshot")
         await eventually(
-            lambda: any(str(entry) in line and "written again" in line for line in reader.damage),
+            lambda: says(reader, entry, "written again"),
             "the repair entry",
         )
         assert not reader.loss_noted(SPEC.name, entry)
@@ -171,7 +176,7 @@ async def test_an_entry_whose_both_events_were_lost_is_found_by_the_next_entry_n
         await live.check()  # the next gap check
         assert live.get(later) == user(2)
         await eventually(lambda: reader.loss_noted(SPEC.name, entry), "the note in the catalog")
-        assert any(str(entry) in line and "missing" in line for line in reader.damage)
+        assert says(reader, entry, "missing")
 
 
 async def test_an_entry_before_a_snapshots_replay_position_is_found_by_its_version(
@@ -196,7 +201,7 @@ async def test_an_entry_before_a_snapshots_replay_position_is_found_by_its_versi
         await delete_as_member(world, live.channel_id, entry)
         await eventually(lambda: live.get(rid) == user(1), "the record, from the snapshot")
         await eventually(
-            lambda: any(str(entry) in line and "written again" in line for line in reader.damage),
+            lambda: says(reader, entry, "written again"),
             "the repair entry",
         )
     emulator.gateway.clear_dispatch_faults()
@@ -224,13 +229,13 @@ async def test_an_entry_noted_lost_is_written_again_when_its_late_dispatch_comes
         emulator.gateway.clear_dispatch_faults()  # the create, late
         await eventually(lambda: live.get(rid) == user(1), "the late entry")
         await eventually(
-            lambda: any(str(entry) in line and "written again" in line for line in reader.damage),
+            lambda: says(reader, entry, "written again"),
             "the repair entry",
         )
     async with world.node() as fresh:
         store = await fresh.open_table(SPEC)
         assert store.get(rid) == user(1)
-        assert not [line for line in fresh.damage if str(entry) in line and "missing" in line]
+        assert not says(fresh, entry, "missing")
 
 
 async def test_a_process_that_opens_holding_an_entry_noted_lost_writes_it_again(
@@ -253,7 +258,7 @@ async def test_a_process_that_opens_holding_an_entry_noted_lost_writes_it_again(
         reopened = await opener.open_table(SPEC)
         assert reopened.get(rid) == user(1)
         await eventually(
-            lambda: any(str(entry) in line and "written again" in line for line in opener.damage),
+            lambda: says(opener, entry, "written again"),
             "the repair entry",
         )
         assert not [line for line in opener.damage if "missing" in line]
