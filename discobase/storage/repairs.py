@@ -157,6 +157,11 @@ class Repairs:
             if self._unresolved(entry) and self.missed(entry):
                 self._start(entry, self._recover_named(entry))
 
+    @property
+    def _where(self) -> str:
+        """The table and its channel, as every damage report names them."""
+        return f"table {self._table.spec.name!r} (channel {self._table.channel_id})"
+
     def _start(self, entry: int, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` on the deleted (or missing) entry ``entry``: one at a time per entry,
         each task kept until done so that ``close`` can wait for it."""
@@ -201,7 +206,7 @@ class Repairs:
         for message_id in message_ids:
             if self._table.snapshots.forget(message_id):
                 self._engine.report_damage(
-                    f"table {self._table.spec.name!r} (channel {self._table.channel_id}): snapshot "
+                    f"{self._where}: snapshot "
                     f"{message_id} was deleted; a new one is written (the log holds "
                     "everything)"
                 )
@@ -278,7 +283,7 @@ class Repairs:
         and the table channels deny members the right to send messages).
         """
         engine = self._engine
-        where = f"table {self._table.spec.name!r} (channel {self._table.channel_id})"
+        where = self._where
         try:
             await asyncio.sleep((_REPAIR_JITTER + _LOSS_NOTE_WAIT) * engine.time_scale)
             if engine.closing:
@@ -346,7 +351,7 @@ class Repairs:
     async def _write_repair(self, gone: int, version: int, *, known: bool) -> None:
         engine = self._engine
         ops = records_as_of(self._table.state, version)
-        where = f"table {self._table.spec.name!r} (channel {self._table.channel_id})"
+        where = self._where
         if not ops and not known:
             return  # not an entry this process knows of, nor one whose records it holds
         if not ops:
@@ -368,7 +373,7 @@ class Repairs:
     async def _post_repair(self, gone: int, version: int, ops: list[Op], *, what: str) -> None:
         """Write the deleted entry ``gone`` again: ``ops`` at ``version``, its records'."""
         engine = self._engine
-        where = f"table {self._table.spec.name!r} (channel {self._table.channel_id})"
+        where = self._where
         try:
             repaired = await post_repair(
                 engine.http,
