@@ -28,7 +28,7 @@ from discobase._binding import as_id, id_of
 from discobase.errors import DatabaseError, InvalidQuery, UnreadableRecord, UsageError
 from discobase.operators import Operator
 from discobase.query import MISSING, json_equal
-from discobase.storage.changes import Applied, watch_state
+from discobase.storage.changes import Applied
 from discobase.storage.state import TableState
 
 if TYPE_CHECKING:
@@ -239,8 +239,8 @@ class ChangeHub:
         if not isinstance(state, TableState):
             return
         if any(watcher.wants(binding) for watcher in list(self._watchers)):
-            if state._watch is None:
-                watch_state(state, partial(self._deliver, binding, state))
+            if not state.watched:
+                state.watch(partial(self._deliver, binding, state))
 
     def _deliver(
         self, binding: TableBinding[Any], state: TableState, applied: list[Applied]
@@ -255,7 +255,7 @@ class ChangeHub:
                     _log.exception("watcher %r failed to take a change; it is closed", watcher)
                     watcher.close()
         if not wanted:
-            watch_state(state, None)  # nobody watches any more: the plain apply path again
+            state.watch(None)  # nobody watches any more: the plain apply path again
 
     def close(self) -> None:
         """End every watcher (each still yields what it holds) and unhook every table."""
@@ -264,7 +264,7 @@ class ChangeHub:
         for binding in self._tables.values():
             state = getattr(binding.store, "state", None)
             if isinstance(state, TableState):
-                watch_state(state, None)
+                state.watch(None)
 
 
 def _change(binding: TableBinding[Any], applied: Applied) -> Change[Any] | None:

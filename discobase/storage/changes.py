@@ -4,8 +4,9 @@ models, queues or the gateway).
 A table's state tells whoever watches it which records an apply changed, after the apply:
 ``Applied(position, record id, old data, new data)`` per record, in the order the state
 applied them. Without a watcher the state's apply path is untouched (one attribute test
-per apply call, not per record); with one, `watched_apply` notes each touched record's
-version and data before the call and compares after it, so:
+per apply call, not per record); with one, the state hands its plain apply to
+`watched_apply`, which notes each touched record's version and data before the call and
+compares after it, so:
 
 - an entry applied twice (live, then read again by a gap check) changes nothing the second
   time and is reported once;
@@ -14,17 +15,17 @@ version and data before the call and compares after it, so:
 
 A large entry applied to a fork (see ``TableState.fork``) reports its changes when the fork
 is adopted, never for a fork that is thrown away.
+
+This module is handed the parts of the state it uses (its plain apply, its record and version
+lookups): it imports nothing of the state, which imports it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-if TYPE_CHECKING:
-    from discobase.storage.state import TableState
-
-__all__ = ["Applied", "watch_state", "watched_apply"]
+__all__ = ["Applied", "Row", "watched_apply"]
 
 
 class Applied(NamedTuple):
@@ -47,22 +48,26 @@ class Applied(NamedTuple):
 Row = tuple[int, int, dict[str, Any] | None]
 
 
-def watch_state(state: TableState, sink: Callable[[list[Applied]], None] | None) -> None:
-    """Send what every later apply of ``state`` changes to ``sink`` (``None``: stop)."""
-    # The state's own slot, set from here so that TableState needs no code of its own for it.
-    state._watch = sink
+def watched_apply(
+    rows: Iterable[Row],
+    *,
+    apply: Callable[[Iterable[Row]], int],
+    get: Callable[[int], dict[str, Any] | None],
+    version: Callable[[int], int | None],
+    sink: Callable[[list[Applied]], None],
+) -> int:
+    """Apply ``rows`` with the state's plain ``apply`` and send ``sink`` what changed.
 
-
-def watched_apply(state: TableState, rows: Iterable[Row], at_floor: bool) -> int:
-    """Apply ``rows`` to a watched ``state`` and send its watcher what changed.
+    Args:
+        rows: ``(version, record id, data or None)`` rows.
+        apply: the state's apply without watchers; returns how many operations changed it.
+        get: a record's JSON-mode data, or ``None``.
+        version: a record's version, or ``None``.
+        sink: the state's watcher.
 
     Returns:
-        What the state's own apply returns (how many operations changed the state).
+        What ``apply`` returns.
     """
-    sink = state._watch
-    assert sink is not None
-    records = state._records
-    version = state.version
     before: dict[int, tuple[int | None, dict[str, Any] | None]] = {}
 
     def noting() -> Iterator[Row]:
@@ -71,17 +76,13 @@ def watched_apply(state: TableState, rows: Iterable[Row], at_floor: bool) -> int
         for row in rows:
             record_id = row[1]
             if record_id not in before:
-                before[record_id] = (version(record_id), records.get(record_id))
+                before[record_id] = (version(record_id), get(record_id))
             yield row
 
-    state._watch = None
-    try:
-        changed = state._apply_rows(noting(), at_floor=at_floor)
-    finally:
-        state._watch = sink
+    changed = apply(noting())
     found: list[Applied] = []
     for record_id, (was, old) in before.items():
-        new = records.get(record_id)
+        new = get(record_id)
         if new is None and old is None:
             continue  # a delete of a record this process never held
         now = version(record_id)

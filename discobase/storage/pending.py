@@ -9,31 +9,47 @@ writes still pending, whose unique values are claimed from :meth:`PendingWrites.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Protocol
 
 from discobase.errors import UniqueViolation
 from discobase.storage.codec import Op, Put
-from discobase.storage.hash_index import held_key, index_key
+from discobase.storage.hash_index import index_key
 
-if TYPE_CHECKING:
-    from discobase.storage.state import TableState
-
-__all__ = ["PendingWrites"]
+__all__ = ["LiveRecords", "PendingWrites"]
 
 _MISSING: Any = object()
+
+
+class LiveRecords(Protocol):
+    """What the pending writes read of a table's live records (a ``TableState``)."""
+
+    @property
+    def table(self) -> str:
+        """The table's name, for error messages."""
+        ...
+
+    def get(self, record_id: int) -> dict[str, Any] | None:
+        """Return a live record's JSON-mode data, or ``None``."""
+        ...
+
+    def lookup(self, field: str, value: Any) -> Collection[int] | None:
+        """Return the ids whose indexed ``field`` equals ``value``."""
+        ...
 
 
 class PendingWrites:
     """The pending writes of one table and their claims on unique values.
 
     Args:
-        state: the table's state (its live records, indexes and defaults).
+        live: the table's live records and their indexes.
+        defaults: JSON-mode defaults of fields that older records may lack.
         unique: the fields with a unique index.
     """
 
-    def __init__(self, state: TableState, unique: list[str]) -> None:
-        self._state = state
+    def __init__(self, live: LiveRecords, defaults: Mapping[str, Any], unique: list[str]) -> None:
+        self._live = live
+        self._defaults = defaults
         self._unique = unique
         # Record id -> stack of (token, data or None for a delete).
         self._pending: dict[int, list[tuple[int, dict[str, Any] | None]]] = {}
@@ -47,7 +63,7 @@ class PendingWrites:
     def _value(self, data: Mapping[str, Any], field: str) -> Any:
         value = data.get(field, _MISSING)
         if value is _MISSING:
-            return self._state._defaults.get(field, _MISSING)
+            return self._defaults.get(field, _MISSING)
         return value
 
     def _effective(
@@ -58,7 +74,7 @@ class PendingWrites:
         stack = self._pending.get(record_id)
         if stack:
             return stack[-1][1]
-        return self._state._records.get(record_id)
+        return self._live.get(record_id)
 
     def check(self, ops: Sequence[Op]) -> None:
         """Refuse a group that would duplicate a unique value of live or pending records.
@@ -68,7 +84,7 @@ class PendingWrites:
         """
         if not self._unique:
             return
-        indexes = self._state._indexes
+        lookup = self._live.lookup
         local: dict[int, dict[str, Any] | None] = {}
         local_claims: dict[tuple[str, Any], set[int]] = {}
         for op in ops:
@@ -88,7 +104,7 @@ class PendingWrites:
                     kept = self._value(before, field)
                     if kept is not _MISSING and index_key(kept) == key:
                         continue
-                live = indexes[field].get(held_key(value))
+                live = lookup(field, value) or ()
                 claimed = self._claims[field].get(key)
                 mine = local_claims.get((field, key))
                 if live or claimed or mine:
@@ -108,7 +124,7 @@ class PendingWrites:
         holders: set[int],
         local: Mapping[int, dict[str, Any] | None],
     ) -> None:
-        table = self._state.table
+        table = self._live.table
         for holder in holders:
             other = self._effective(holder, local)
             if other is not None and index_key(self._value(other, field)) == key:

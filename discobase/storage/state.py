@@ -89,7 +89,7 @@ class TableState:
             for name, index in self._indexes.items()
         ]
         # Writes sent and not yet acknowledged, and the unique values they claim.
-        self._writes = PendingWrites(self, self._unique)
+        self._writes = PendingWrites(self, self._defaults, self._unique)
         # Field -> {record id: stored value} of the records that carry the field, made by the
         # second scan of that field and kept up to date after it (see column()).
         self._columns: dict[str, dict[int, Any]] = {}
@@ -107,6 +107,17 @@ class TableState:
         # keeps the apply path as it is without watchers. A fork's changes wait in _held.
         self._watch: Callable[[list[Applied]], None] | None = None
         self._held: list[Applied] | None = None
+
+    # ------------------------------------------------------------------ watching
+
+    @property
+    def watched(self) -> bool:
+        """Tell whether a watcher is told what every apply changes (see :meth:`watch`)."""
+        return self._watch is not None
+
+    def watch(self, sink: Callable[[list[Applied]], None] | None) -> None:
+        """Send what every later apply changes to ``sink`` (``None``: stop; see changes.py)."""
+        self._watch = sink
 
     # ------------------------------------------------------------------ reading
 
@@ -425,7 +436,16 @@ class TableState:
         # save_many of 100,000 records is acknowledged, so it keeps to local names. With
         # at_floor, a record put at the floor's version keeps no entry in versions.
         if self._watch is not None:
-            return watched_apply(self, rows, at_floor)
+            return watched_apply(
+                rows,
+                apply=partial(self._apply_plain, at_floor=at_floor),
+                get=self._records.get,
+                version=self.version,
+                sink=self._watch,
+            )
+        return self._apply_plain(rows, at_floor=at_floor)
+
+    def _apply_plain(self, rows: Iterable[Row], *, at_floor: bool) -> int:
         self._generation += 1
         versions = self._versions
         get_version = versions.get
@@ -495,9 +515,6 @@ class TableState:
                     sorted_index.touch(record_id, data)
         self._journal.bound(len(versions))
         return changed
-
-    def _apply_one(self, version: int, record_id: int, data: dict[str, Any] | None) -> int:
-        return self._apply_rows(((version, record_id, data),))
 
     def versions_after(self, position: int) -> dict[int, int]:
         """Return record id -> version for every record or tombstone changed after ``position``.

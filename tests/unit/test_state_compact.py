@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from discobase.storage.changes import watch_state
 from discobase.storage.codec import Delete, Put
 from discobase.storage.snapshot import decode_records, encode_records
 from discobase.storage.state import TableState
@@ -28,7 +27,7 @@ def loaded(**hooks: Any) -> TableState:
         state.column("age")
         state.column("age")  # asked twice: kept, and kept current by every apply
     if hooks.get("watch"):
-        watch_state(state, lambda changes: None)
+        state.watch(lambda changes: None)
     lines = snapshot_lines()
     for start in range(0, len(lines), 64):
         state.load_snapshot(FLOOR, lines[start : start + 64])

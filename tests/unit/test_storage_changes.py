@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from discobase.storage.changes import Applied, watch_state
+from discobase.storage.changes import Applied
 from discobase.storage.codec import Delete, Put
 from discobase.storage.state import TableState
 
@@ -10,7 +10,7 @@ from discobase.storage.state import TableState
 def watched() -> tuple[TableState, list[Applied]]:
     state = TableState("t", {"name": False})
     seen: list[Applied] = []
-    watch_state(state, seen.extend)
+    state.watch(seen.extend)
     return state, seen
 
 
@@ -55,7 +55,7 @@ def test_a_fork_made_before_a_watcher_is_not_adopted() -> None:
     twin = state.fork()
     twin.apply(10, [Put(1, {"name": "a"})])
     seen: list[Applied] = []
-    watch_state(state, seen.extend)
+    state.watch(seen.extend)
     assert not state.adopt(twin)  # the caller applies the entry here instead, watched
     state.apply(10, [Put(1, {"name": "a"})])
     assert seen == [Applied(10, 1, None, {"name": "a"})]
@@ -63,6 +63,6 @@ def test_a_fork_made_before_a_watcher_is_not_adopted() -> None:
 
 def test_without_a_watcher_nothing_is_noted() -> None:
     state, seen = watched()
-    watch_state(state, None)
+    state.watch(None)
     state.apply(10, [Put(1, {"name": "a"})])
     assert seen == [] and state.get(1) == {"name": "a"}
