@@ -24,7 +24,6 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Collection,
-    Iterable,
     Iterator,
     Mapping,
     Sequence,
@@ -202,7 +201,9 @@ class TableBinding(Generic[M]):
         # on first use: validate_always when the model needs its validator for every record.
         self._direct: Callable[[int, Mapping[str, Any]], M | None] | None = None
         # The same for a page of records at once, or None (see load_page).
-        self._direct_page: Callable[[Sequence[int], list[dict[str, Any]]], list[M] | None] | None
+        self._direct_page: (
+            Callable[[Sequence[int], Mapping[int, dict[str, Any]]], list[M] | None] | None
+        )
         self._direct_page = None
         # Record id -> (its stored dict, why it cannot be read): known unreadable records,
         # skipped by queries without validating them again, reported once each.
@@ -394,16 +395,12 @@ class TableBinding(Generic[M]):
             self._direct_page = direct_page_loader(self.model)
         page = self._direct_page
         if page is not None and ids:
-            datas = list(map(records.__getitem__, ids))
-            made = page(ids, datas)
+            made = page(ids, records)
             if made is not None:
                 return made
-            pairs: Iterable[tuple[int, dict[str, Any]]] = zip(ids, datas, strict=True)
-        else:
-            pairs = zip(ids, map(records.__getitem__, ids), strict=True)
         found: list[M] = []
         append = found.append
-        for record_id, data in pairs:
+        for record_id, data in zip(ids, map(records.__getitem__, ids), strict=True):
             record = direct(record_id, data)
             if record is None:
                 record = self.try_load(record_id, data)

@@ -30,7 +30,15 @@ from __future__ import annotations
 
 import marshal
 import sys
-from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import (
+    ItemsView,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    Sequence,
+    ValuesView,
+)
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, cast
@@ -159,6 +167,26 @@ class Records:
         if len(handed) > self._sweep_at:
             self._sweep()
         return data
+
+    def page(self, ids: Sequence[int]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]] | None:
+        """Return the shape and the values of the records ``ids``, each a tuple in the shape's
+        order, or ``None`` when one of them is not held as a row of the shape.
+
+        A query's page of records, decoded in C without a dict per record (the caller makes
+        what it needs of the values); nothing is kept, unlike `get`.
+
+        Raises:
+            KeyError: an id is not a live record.
+        """
+        rows = cast("list[bytes]", list(map(self._rows.__getitem__, ids)))
+        if not self._odd:  # every row is marshal's tuple of the shape's values (see encode)
+            return self._keys, list(map(_loads, rows))
+        if not all(type(row) is bytes for row in rows):
+            return None  # a dict kept as it is
+        values = list(map(_loads, rows))
+        if not all(type(value) is tuple for value in values):
+            return None
+        return self._keys, values
 
     def peek(self, record_id: int) -> dict[str, Any] | None:
         """Return a record without keeping the dict made for it (for the state's own use)."""
@@ -320,6 +348,10 @@ class RecordsView(Mapping[int, dict[str, Any]]):
     def get(self, record_id: int, default: Any = None) -> Any:
         data = self._get(record_id)
         return default if data is None else data
+
+    def page(self, ids: Sequence[int]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]] | None:
+        """Return the shape and the values of the records ``ids`` (see `Records.page`)."""
+        return self._records.page(ids)
 
     def __contains__(self, record_id: object) -> bool:
         return record_id in self._rows
