@@ -7,10 +7,11 @@ which decides what is compatible) and the records a program reads and writes:
   ``title: Annotated[str, discobase.Renamed("name")]``; a field renamed more than once names
   each former name, the latest first: ``Renamed("title", "name")``. Records that store a
   former name are read under the new one (`rename_fill`), and every update writes the new
-  name.
+  name. A program still on the former name reads the new one the same way once the
+  catalog's record of the rename reaches it.
 - `keep_unknown` gives a record about to be updated the stored fields its class does not
   know (fields a newer version of the program added), so an older program that updates a
-  record does not erase them.
+  record does not erase them; but not another name of one of its own fields.
 - `declared_renames` reads the declarations off a model's fields, as the rename links the
   catalog records (``{"heading": "title", "title": "name"}``; ``storage/catalog.py`` follows
   them back, also through renames other programs recorded).
@@ -29,7 +30,14 @@ from discobase.errors import TableRegistrationError
 if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
 
-__all__ = ["Renamed", "declared_renames", "keep_unknown", "known_names", "rename_fill"]
+__all__ = [
+    "Renamed",
+    "declared_renames",
+    "keep_unknown",
+    "known_names",
+    "rename_fill",
+    "renamed_fields",
+]
 
 _Fill = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
@@ -163,8 +171,10 @@ def keep_unknown(
         data: the JSON-mode dict about to be written.
         stored: the record as stored now (``None`` for a new record).
         known: what `known_names` returns for the class.
-        renamed: rename links or a ``FormerNames`` (from the catalog too): every former
-            name is not kept, as it is written under the new name.
+        renamed: the renames the table knows now: the store's ``FormerNames`` (the
+            catalog's, followed while the table is open), whose former and later names of
+            the class's fields are not kept, as the field is written under its own name;
+            or rename links, whose former names are not kept.
     """
     if stored is None:
         return data
@@ -172,33 +182,52 @@ def keep_unknown(
     if not unknown:
         return data
     if renamed:
-        from discobase.storage.evolution import rename_chains
-
-        unknown -= {old for olds in rename_chains(renamed).values() for old in olds}
+        unknown -= _other_names(renamed)
     unknown -= data.keys()
     if not unknown:
         return data
     return {**data, **{name: stored[name] for name in unknown}}
 
 
-def rename_fill(renames: Mapping[str, str], fill: _Fill | None) -> _Fill:
-    """Return a fill (see ``TableState.fill_missing``) that reads renamed fields too.
-
-    A record that lacks a renamed field but holds one of its former names gets the field
-    with the value of the latest one it holds (a field renamed twice reads records of
-    either former name); ``fill`` (the default factories' fill) then makes the values of
-    the rest.
-
-    Args:
-        renames: the table's ``FormerNames`` as it opened (or rename links
-            ``{name: name before}``, followed back for every name).
-        fill: the default factories' fill, or ``None``.
-    """
+def _sources(renames: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """Return field -> the other names to read it from, the one to read first first."""
+    sources = getattr(renames, "sources", None)  # a FormerNames knows them
+    if isinstance(sources, dict):
+        return sources
     # Loaded here, not at import: `import discobase` does not load the storage layer, and a
     # table opens only once it is loaded.
     from discobase.storage.evolution import rename_chains
 
-    pairs = tuple(rename_chains(renames).items())
+    return rename_chains(renames)
+
+
+def _other_names(renames: Mapping[str, str]) -> frozenset[str]:
+    others = getattr(renames, "others", None)  # a FormerNames knows them
+    if isinstance(others, frozenset):
+        return others
+    return frozenset(n for names in _sources(renames).values() for n in names)
+
+
+def renamed_fields(renames: Mapping[str, str]) -> frozenset[str]:
+    """Return the fields `rename_fill` reads from other names (given the same renames)."""
+    return frozenset(_sources(renames))
+
+
+def rename_fill(renames: Mapping[str, str], fill: _Fill | None) -> _Fill:
+    """Return a fill (see ``TableState.fill_missing``) that reads renamed fields too.
+
+    A record that lacks a renamed field but holds another of its names gets the field with
+    the value of the latest one it holds: a former name (a field renamed twice reads
+    records of either former name), or, in a program that opened the table before the
+    field was renamed, a later name (what the renamed program writes). ``fill`` (the
+    default factories' fill) then makes the values of the rest.
+
+    Args:
+        renames: the table's ``FormerNames`` as it is open (or rename links
+            ``{name: name before}``, followed back for every name).
+        fill: the default factories' fill, or ``None``.
+    """
+    pairs = tuple(_sources(renames).items())
 
     def values(data: dict[str, Any]) -> dict[str, Any]:
         mine: dict[str, Any] = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Collection
 from typing import Any
@@ -36,7 +37,7 @@ from discobase.storage.catalog import (
     table_entry_body,
 )
 from discobase.storage.catalog_channel import find_catalog_channel, find_table_channel
-from discobase.storage.evolution import plan_open, refuse_duplicates
+from discobase.storage.evolution import follow_renames, plan_open, refuse_duplicates
 from discobase.storage.ids import IdGenerator
 from discobase.storage.outgoing import Limits, Outgoing, plan_stream, post
 from discobase.storage.own import OwnWrites
@@ -221,6 +222,28 @@ class StorageEngine:
             if strict:
                 raise
             _log.exception("catalog entry %s could not be read", message.get("id"))
+            return
+        if header.kind == "table":
+            self._follow_renames((body or header.body).get("name"))
+
+    def _follow_renames(self, name: object) -> None:
+        """Give an open table the renames its newest catalog entry records, if they changed.
+
+        Another program may rename a field of a table this one has open: this program
+        then reads the field from the records written under its new name (``on_renames``).
+        """
+        store = self.tables.get(name) if isinstance(name, str) else None
+        if store is None or self.catalog is None:
+            return
+        entry = self.catalog.tables.get(store.spec.name)
+        if entry is None or entry.channel_id != store.channel_id:
+            return
+        renames = follow_renames(store.spec, entry.renames)
+        if renames is None:
+            return
+        store.spec = dataclasses.replace(store.spec, renames=renames)
+        if store.on_renames is not None:
+            store.on_renames()
 
     async def post_catalog(self, kind: str, body: dict[str, Any]) -> None:
         """Post a catalog entry and fold it into the catalog."""
@@ -311,6 +334,8 @@ class StorageEngine:
                     await store.close()
                 raise
             self.tables[spec.name] = store
+            # A rename recorded by another program while this one loaded the table.
+            self._follow_renames(spec.name)
             self._report_losses(store)
             return store
 

@@ -10,7 +10,10 @@ such change is folded into the recorded schema, never taken out of it. Only a mi
 
 Renames are recorded as links, ``{"title": "name", "heading": "title"}``: each says what a
 name was called before. A field renamed twice follows its links back (`rename_chains`), so
-records stored under any of its former names are read under its name today.
+records stored under any of its former names are read under its name today. A program that
+opened the table before a rename was recorded follows the links forward once the catalog
+entry reaches it (`follow_renames`): it reads its field from the records the renamed
+program writes.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ __all__ = [
     "OpenPlan",
     "accepts",
     "check_schema",
+    "follow_renames",
+    "former_names",
     "plan_open",
     "refuse_duplicates",
     "rename_chains",
@@ -38,33 +43,71 @@ _NO_VALUE = object()
 
 
 class FormerNames(dict[str, str]):
-    """The renamed fields of a table as it opens: ``{field: its latest former name}``.
+    """The renamed fields of an open table: ``{field: its latest former name}``.
 
     As a dict it holds one former name a field; `chains` holds every one, the latest first
     (``{"heading": ("title", "name")}`` for a field called ``name``, then ``title``), which
-    is what reading older records needs.
+    is what reading older records needs. `later` holds what a field was renamed to since,
+    in order (``{"title": ("heading",)}`` for a program still on ``title``), which is what
+    reading newer records needs; `sources` puts the two together. It is true when either is
+    not empty.
 
     Args:
         chains: field -> its former names, the latest first; fields without one are left out.
+        later: field -> the names it was renamed to, in order; fields without one left out.
     """
 
-    __slots__ = ("chains",)
+    __slots__ = ("chains", "later", "others", "sources")
 
     chains: dict[str, tuple[str, ...]]
+    later: dict[str, tuple[str, ...]]
+    #: Every former and later name of these fields: an update writes none of them.
+    others: frozenset[str]
+    #: Field -> the names a record may hold it under instead, the one to read first first.
+    sources: dict[str, tuple[str, ...]]
 
-    def __init__(self, chains: Mapping[str, Iterable[str]] | None = None) -> None:
+    def __init__(
+        self,
+        chains: Mapping[str, Iterable[str]] | None = None,
+        later: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
         made = {name: tuple(olds) for name, olds in (chains or {}).items()}
         made = {name: olds for name, olds in made.items() if olds}
         super().__init__({name: olds[0] for name, olds in made.items()})
         self.chains = made
+        newer = {name: tuple(news) for name, news in (later or {}).items()}
+        self.later = {name: news for name, news in newer.items() if news}
+        # A record holding several names of a field was last written under the latest one
+        # (an older program that updated it kept the newer names it did not know).
+        self.sources = {}
+        for name in {**self.later, **made}:
+            ordered = (*reversed(self.later.get(name, ())), *made.get(name, ()))
+            self.sources[name] = tuple(dict.fromkeys(n for n in ordered if n != name))
+        self.others = frozenset(n for names in self.sources.values() for n in names)
+
+    def __bool__(self) -> bool:
+        # A program on a field's former name knows only its later names: the dict is empty,
+        # but the table has renames.
+        return bool(self.sources)
 
     def links(self) -> dict[str, str]:
-        """Return the rename links that make these chains (what the catalog records)."""
+        """Return the rename links that make these names (what the catalog records)."""
         links: dict[str, str] = {}
         for name, olds in self.chains.items():
             for new, old in zip((name, *olds), olds, strict=False):
                 links.setdefault(new, old)
+        for name, news in self.later.items():
+            for new, old in zip(news, (name, *news), strict=False):
+                links.setdefault(new, old)
         return links
+
+    def same(self, other: Mapping[str, str]) -> bool:
+        """Tell whether ``other`` is a `FormerNames` of the same former and later names."""
+        return (
+            isinstance(other, FormerNames)
+            and other.chains == self.chains
+            and other.later == self.later
+        )
 
 
 def rename_chains(
@@ -107,6 +150,47 @@ def _later_names(links: Mapping[str, str], name: str) -> list[str]:
         seen.add(new)
         new = successor.get(new)
     return later
+
+
+def former_names(links: Mapping[str, str], fields: Iterable[str]) -> FormerNames:
+    """Return the former and later names of ``fields`` that the rename links give.
+
+    A later name that is a field too (a class with both ``title`` and ``heading``) is left
+    out: a field is never read from another field.
+
+    Args:
+        links: rename links ``{name: name before}``, or a `FormerNames`.
+        fields: the fields of the class that opens the table.
+    """
+    fields = list(fields)
+    links = rename_links(links)
+    later = {
+        name: tuple(n for n in _later_names(links, name) if n not in fields) for name in fields
+    }
+    return FormerNames(rename_chains(links, fields), later)
+
+
+def follow_renames(spec: TableSpec, links: Mapping[str, str]) -> FormerNames | None:
+    """Return the names an open table's fields have once the catalog records ``links``.
+
+    For a catalog entry that arrives while the table is open (another program declared a
+    rename): a program still on a field's former name learns its later names, so that it
+    reads what the renamed program writes, and its updates do not keep them.
+
+    Args:
+        spec: the spec the table is open with; a table open for a migration (its renames
+            are not a `FormerNames`) keeps the renames it declared.
+        links: the rename links of the table's newest catalog entry.
+
+    Returns:
+        The new names, or ``None`` when they are the same.
+    """
+    known = spec.renames
+    if not isinstance(known, FormerNames):
+        return None
+    # The catalog's links, and the table's own where they differ (as `plan_open` merges).
+    names = former_names({**links, **known.links()}, spec.fields)
+    return None if known.same(names) else names
 
 
 def _resolve(node: Any, defs: Mapping[str, Any], depth: int = 0, *, shape: bool = True) -> Any:
@@ -234,7 +318,8 @@ def plan_open(entry: TableEntry, spec: TableSpec, *, replace: bool = False) -> O
     or the catalog records (a field whose chain of former names, `rename_chains`, reaches a
     recorded field whose type it accepts), and indexes the spec adds. The recorded schema
     becomes the union: nothing a program leaves out is taken out, and a unique index stays
-    unique. The spec to open with carries a `FormerNames` of its fields' former names.
+    unique. The spec to open with carries a `FormerNames` of its fields' former names (and
+    of their later names, for a field with a default that the catalog records renamed).
 
     Args:
         entry: the table as the catalog records it.
@@ -251,8 +336,9 @@ def plan_open(entry: TableEntry, spec: TableSpec, *, replace: bool = False) -> O
     # Every rename recorded by others and declared here, as links; each field of the spec
     # follows its links back to its former names (a field renamed twice has two).
     links = {**entry.renames, **rename_links(spec.renames)}
-    chains = rename_chains(links, spec.fields)
-    opening = TableSpec(spec.name, spec.schema, spec.fields, spec.indexes, FormerNames(chains))
+    names = former_names(links, spec.fields)
+    chains = names.chains
+    opening = TableSpec(spec.name, spec.schema, spec.fields, spec.indexes, names)
     if (
         entry.schema_hash == schema_hash(spec.schema)
         and entry.indexes == dict(spec.indexes)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from discobase.errors import DatabaseError, StorageCorrupted
@@ -60,7 +60,9 @@ class TableStore:
     """One open table: its live records, indexes and writer.
 
     Attributes:
-        spec: what the database layer declared.
+        spec: what the database layer declared (its renames follow the catalog's).
+        on_renames: called once the engine changed ``spec.renames`` (a rename another
+            program recorded): the database layer reads the records again under them.
         channel_id: the table's channel.
         state: the live records and their indexes.
         writer: the table's group-commit writer.
@@ -116,6 +118,7 @@ class TableStore:
         self._tail_ops = 0
         self._tail_messages = 0
         self._snapshot_task: asyncio.Task[None] | None = None
+        self.on_renames: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<TableStore {self.spec.name!r} channel={self.channel_id} records={self.count()}>"
