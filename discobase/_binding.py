@@ -43,7 +43,7 @@ from discobase._plain_records import (
 from discobase.errors import InvalidQuery, TableNotRegistered, UnreadableRecord, UsageError
 from discobase.index import declared_indexes
 from discobase.query import MISSING, StoreView
-from discobase.schema import declared_renames, known_names, rename_fill
+from discobase.schema import declared_renames, known_names, rename_fill, renamed_fields
 
 if TYPE_CHECKING:
     import asyncio
@@ -173,6 +173,9 @@ class TableBinding(Generic[M]):
         self.indexes = declared_indexes(self.fields)
         # Renamed fields: {field: former name} (discobase.schema), with the catalog's.
         self.renames = declared_renames(self.fields)
+        # The renames the table knows now (its store's, which follow the catalog): updates
+        # write none of their other names of this class's fields (schema.keep_unknown).
+        self.renames_now: Mapping[str, str] = self.renames
         self._store: TableStoreLike | None = None
         self.defaults = _json_defaults(model, self.fields)
         # Computed fields are left out of what is stored (and of older records when read).
@@ -244,18 +247,26 @@ class TableBinding(Generic[M]):
                 self.loop = asyncio.get_running_loop()
             except RuntimeError:  # pragma: no cover  (the database opens tables in its loop)
                 pass
+        self._fill_records(store)
+        if store is not None and hasattr(store, "on_renames"):  # renames recorded later
+            store.on_renames = functools.partial(self._fill_records, store)
+
+    def _fill_records(self, store: TableStoreLike | None) -> None:
+        """Give the records the values this class reads: defaults, other names of fields."""
         filler = self._filler
         spec = getattr(store, "spec", None)
         renames: Mapping[str, str] = getattr(spec, "renames", None) or self.renames
-        if store is None or not (filler.fields or renames):
+        renamed = renamed_fields(renames)
+        self.renames_now = renames
+        if store is None or not (filler.fields or renamed):
             return
         # Through the state the storage engine's store keeps (a test's fake store may have
         # none): the store's own protocol has no say in how records are kept.
         state = getattr(store, "state", None)
         if isinstance(state, _FillableState):
-            if renames:  # records that hold a former name are read under the new one
+            if renamed:  # records that hold another name of a field are read under its own
                 fill = rename_fill(renames, filler.fill if filler.fields else None)
-                state.fill_missing(filler.fields | set(renames), fill)
+                state.fill_missing(filler.fields | renamed, fill)
             else:
                 state.fill_missing(filler.fields, filler.fill)
 

@@ -183,7 +183,9 @@ class Table(BaseModel):
 
         collector_off_this_turn(binding)
         # Fields this class does not know (a newer program's) keep their stored values.
-        data = keep_unknown(binding.storable(self), store.get(record_id), binding.known_names)
+        data = keep_unknown(
+            binding.storable(self), store.get(record_id), binding.known_names, binding.renames_now
+        )
         future = store.submit([Put(record_id, data)])
         return binding.database._track(future, f"update of {binding.name} {record_id}", self)
 
