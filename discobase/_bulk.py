@@ -61,7 +61,8 @@ def _put(binding: TableBinding[Any], record_id: int, record: BaseModel) -> Any:
     from discobase.storage import Put
 
     stored = binding.require_store().get(record_id)
-    return Put(record_id, keep_unknown(binding.storable(record), stored, binding.known_names))
+    data = binding.storable(record)
+    return Put(record_id, keep_unknown(data, stored, binding.known_names, binding.renames_now))
 
 
 def _done(result: Any) -> asyncio.Task[Any]:

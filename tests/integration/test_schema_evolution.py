@@ -531,13 +531,6 @@ async def test_several_former_names_declared_at_once(emulator: Any) -> None:
                 pass
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a program that opened the table under the older name does not learn of a rename "
-    "recorded after it opened, and its updates keep a newer name's stale value: needs "
-    "table.py (keep_unknown given the catalog's renames) and the engine (a live catalog "
-    "entry updates an open table's renames), see the rename limits in docs/guide/schemas.md",
-)
 async def test_an_older_program_still_running_reads_what_the_renamed_one_writes(
     emulator: Any,
 ) -> None:
@@ -565,3 +558,97 @@ async def test_an_older_program_still_running_reads_what_the_renamed_one_writes(
                 await dune.update()
                 await eventually(lambda: second.count(pages=9) == 1)
                 assert sorted(b.title for b in second.find()) == ["Dune", "Emma"]
+
+
+async def test_the_older_programs_updates_are_what_the_renamed_one_reads(emulator: Any) -> None:
+    # Once the older program knows of the rename, its updates write only `title`: the
+    # renamed program reads them, instead of a stale `heading` the update kept.
+    database, token, _ = guild(emulator, "rename-update")
+    v2, v3 = database(), database()
+
+    @v2.table
+    class Book(discobase.Table):
+        title: str
+        pages: int = 0
+
+    @v3.table
+    class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811 - title -> heading
+        heading: Annotated[str, discobase.Renamed("title")]
+        pages: int = 0
+
+    second, third = v2.tables["book"], v3.tables["book"]
+    async with asyncio.timeout(WAIT):
+        async with v2.conn(token), v3.conn(token):
+            await third(heading="Emma", pages=3).save()
+            await third(heading="Dune", pages=412).save()
+            await third(heading="Ulysses", pages=730).save()
+            await eventually(lambda: second.count() == 3)
+            # One update of each kind: update(), update_many() and an update in a batch.
+            emma = await second.find_unique(title="Emma")
+            emma.title = "Emma, revised"
+            await emma.update()
+            await second.find(title="Dune").update_many(title="Dune Messiah")
+            ulysses = await second.find_unique(title="Ulysses")
+            async with v2.batch():
+                ulysses.title = "Ulysses, annotated"
+                task = ulysses.update()
+            await task
+            expected = [("Dune Messiah", 412), ("Emma, revised", 3), ("Ulysses, annotated", 730)]
+            await eventually(lambda: third.count(heading="Emma, revised") == 1)
+            await eventually(lambda: third.count(heading="Dune Messiah") == 1)
+            await eventually(lambda: third.count(heading="Ulysses, annotated") == 1)
+            assert sorted((b.heading, b.pages) for b in third.find()) == expected
+            # And back: the renamed program's update is what the older one reads.
+            dune = await third.find_unique(heading="Dune Messiah")
+            dune.heading = "Children of Dune"
+            await dune.update()
+            await eventually(lambda: second.count(title="Children of Dune") == 1)
+        # What was stored reads the same in a program that opens afterwards.
+        later = database()
+
+        @later.table
+        class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811
+            heading: str
+            pages: int = 0
+
+        async with later.conn(token):
+            assert sorted((b.heading, b.pages) for b in later.tables["book"].find()) == [
+                ("Children of Dune", 412),
+                ("Emma, revised", 3),
+                ("Ulysses, annotated", 730),
+            ]
+
+
+async def test_an_older_program_finds_by_its_indexed_field_what_the_renamed_one_writes(
+    emulator: Any,
+) -> None:
+    database, token, _ = guild(emulator, "rename-index")
+    v2, v3 = database(), database()
+
+    @v2.table
+    class Book(discobase.Table):
+        title: Annotated[str, discobase.Index(unique=True)]
+        pages: int = 0
+
+    @v3.table
+    class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811 - title -> heading
+        heading: Annotated[str, discobase.Renamed("title"), discobase.Index(unique=True)]
+        pages: int = 0
+
+    second, third = v2.tables["book"], v3.tables["book"]
+    async with asyncio.timeout(WAIT):
+        async with v2.conn(token):
+            await second(title="Dune", pages=412).save()
+            async with v3.conn(token):
+                await third(heading="Emma", pages=3).save()
+                await eventually(lambda: second.count() == 2)
+                assert [b.pages for b in second.find(title="Emma")] == [3]
+                assert (await second.find_unique(title="Dune")).pages == 412
+                # The older program's unique index holds the renamed program's values.
+                with pytest.raises(discobase.UniqueViolation):
+                    second(title="Emma").save()
+                dune = await third.find_unique(heading="Dune")
+                dune.heading = "Dune Messiah"
+                await dune.update()
+                await eventually(lambda: second.count(title="Dune Messiah") == 1)
+                assert second.count(title="Dune") == 0
