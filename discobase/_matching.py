@@ -12,16 +12,17 @@ rest is ``discobase.query``'s `select_ids`. This module reads the store only thr
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from discobase import _binding
 from discobase._binding import TableStoreLike, as_id
 from discobase.operators import Operator
-from discobase.query import live_ids, select_ids
+from discobase.query import Range, live_ids, select_ids
 from discobase.results import Records
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping
+    from collections.abc import Collection
 
 __all__ = ["found_by_index", "matching_ids"]
 
@@ -38,7 +39,7 @@ def found_by_index(
     ((name, value),) = fields.items()
     kind = type(value)
     if (kind is not str and kind is not int) or binding.as_is.get(name) is not kind:
-        return None
+        return _found_in_range(binding, store, name, value) if isinstance(value, Operator) else None
     ids = store.lookup(name, value)
     if ids is None or len(ids) > 1:
         return None
@@ -51,6 +52,62 @@ def found_by_index(
         if record is not None:
             return Records((record,))
     return Records()
+
+
+# The operators that compile to one range (or prefix) of a field's values.
+_RANGES = frozenset(("gt", "ge", "lt", "le", "startswith"))
+
+
+def _found_in_range(
+    binding: _binding.TableBinding[Any], store: TableStoreLike, name: str, operator: Operator[Any]
+) -> Records[Any] | None:
+    """Answer ``find(field=<a range or a prefix>)`` from the field's sorted index, or return
+    ``None`` to plan the query.
+
+    The index holds its records' rows in key order (``storage.sorted_index``): the records of
+    the range are read from there, not looked up by id among every record.
+    """
+    if name not in binding.fields or not all(part in _RANGES for part, _ in operator.parts):
+        return None
+    from discobase._conditions import compile_conditions
+
+    tests, _ = compile_conditions(binding, store, {name: operator})
+    if len(tests) != 1 or not isinstance(tests[0], Range):
+        return None  # a range and a prefix: planned
+    found = tests[0].page(store)
+    if found is None:
+        return None
+    ids, page = found
+    records = store.records()
+    if binding.readable(ids, records) is not ids:
+        return None  # a record known to be unreadable: planned, which leaves it out
+    return Records(binding.load_page(ids, _Paged(records, ids, page)))
+
+
+class _Paged(Mapping[int, dict[str, Any]]):
+    """A table's records, with the page of one list of ids decoded already (its `page`)."""
+
+    __slots__ = ("_ids", "_page", "_records")
+
+    def __init__(self, records: Mapping[int, dict[str, Any]], ids: list[int], page: Any) -> None:
+        self._records = records
+        self._ids = ids
+        self._page = page
+
+    def page(self, ids: Sequence[int]) -> Any:
+        if ids is self._ids:
+            return self._page
+        page = getattr(self._records, "page", None)
+        return None if page is None else page(ids)
+
+    def __getitem__(self, record_id: int) -> dict[str, Any]:
+        return self._records[record_id]
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._records)
 
 
 def matching_ids(

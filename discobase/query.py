@@ -186,6 +186,20 @@ class Range(Condition):
             found = [i for i in found if self.match(records[i].get(self.field, self.default))]
         return found
 
+    def page(self, store: StoreView) -> tuple[list[int], Any] | None:
+        """Return the ids in the range, ascending, with their records' page as the sorted
+        index holds them (``SortedIndex.range_page``), or ``None`` (ask `candidates`)."""
+        if not self.sortable or (self.prefix is not None and self.high is None):
+            return None
+        index = _sorted_index(store, self.field, self.key)
+        range_page = getattr(index, "range_page", None)
+        if range_page is None:
+            return None
+        found: tuple[list[int], Any] | None = range_page(
+            self.low, self.low_inclusive, self.high, self.high_inclusive
+        )
+        return found
+
 
 class OneOf(Condition):
     """Values equal to any of ``values`` (JSON-mode)."""

@@ -178,15 +178,30 @@ class Records:
         Raises:
             KeyError: an id is not a live record.
         """
-        rows = cast("list[bytes]", list(map(self._rows.__getitem__, ids)))
+        return self.decode_page(list(map(self._rows.__getitem__, ids)))
+
+    def decode_page(self, rows: list[Row]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]] | None:
+        """Return the shape and the values of live rows (see `page`), or ``None``."""
         if not self._odd:  # every row is marshal's tuple of the shape's values (see encode)
-            return self._keys, list(map(_loads, rows))
+            return self._keys, list(map(_loads, cast("list[bytes]", rows)))
         if not all(type(row) is bytes for row in rows):
             return None  # a dict kept as it is
-        values = list(map(_loads, rows))
+        values = list(map(_loads, cast("list[bytes]", rows)))
         if not all(type(value) is tuple for value in values):
             return None
         return self._keys, values
+
+    def field_values(self, field: str, default: Any) -> Iterator[Any]:
+        """Yield every record's value of ``field`` (``default`` if it lacks it), in the order of
+        `rows`; a row of the shape gives its value by position, without a dict."""
+        shape = self._shape
+        rows = self._rows
+        if not self._odd:  # in C
+            if shape is None or field not in shape:
+                return repeat(default, len(rows))
+            packed = cast("Iterable[bytes]", rows.values())
+            return map(itemgetter(shape.index(field)), map(_loads, packed))
+        return (data.get(field, default) for data in _values_of_any(rows, self._keys))
 
     def peek(self, record_id: int) -> dict[str, Any] | None:
         """Return a record without keeping the dict made for it (for the state's own use)."""

@@ -202,7 +202,7 @@ class TableState:
             index = self._sorted[field] = SortedIndex(
                 field, self._defaults.get(field, _MISSING), key
             )
-        return index if index.build(self._view) else None
+        return index if index.build(self._view, self._records) else None
 
     def version(self, record_id: int) -> int | None:
         """Return the message id of the last operation applied to a record (or its delete)."""
@@ -422,11 +422,12 @@ class TableState:
                     if after is not _MISSING:
                         index.add(held_key(after), record_id)
                 records.put(record_id, {**data, **values})
-        # Columns and sorted indexes of the filled fields are made again when next asked for.
+        # Columns of the filled fields are made again when next asked for, and every sorted
+        # index (each holds the rows it sorted: see sorted_index.py).
         for field in wanted:
             self._columns.pop(field, None)
-            if field in self._sorted:
-                self._sorted[field].invalidate()
+        for ordered in self._sorted.values():
+            ordered.invalidate()
         return len(lacking)
 
     def _apply_rows(
