@@ -12,7 +12,8 @@ rest is ``discobase.query``'s `select_ids`. This module reads the store only thr
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from discobase import _binding
@@ -24,7 +25,7 @@ from discobase.results import Records
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-__all__ = ["found_by_index", "matching_ids"]
+__all__ = ["found_by_index", "matching_ids", "sort_values"]
 
 
 def found_by_index(
@@ -154,3 +155,34 @@ def matching_ids(
     return select_ids(
         store, json_conditions, binding.defaults, within=within, tests=tests, records=records
     )
+
+
+def sort_values(
+    binding: _binding.TableBinding[Any],
+    records: Mapping[int, dict[str, Any]],
+    ids: Sequence[int],
+    fields: Collection[str],
+) -> Callable[[int, str], Any]:
+    """Return what ``order_ids`` orders ``ids`` by: each record's raw JSON value of a field.
+
+    Records held as compact rows (a table state's, whose mapping has ``page``) give their
+    values of the ordering fields in one decode of the page, by position; the others, and
+    fields their rows lack, are read one record at a time (``binding.sort_value``).
+    """
+    page = getattr(records, "page", None)
+    shaped = page(ids) if page is not None and ids else None
+    columns: dict[str, dict[int, Any]] = {}
+    if shaped is not None:
+        shape, values = shaped
+        for field in fields:
+            if field != "id" and field in shape:
+                column = map(itemgetter(shape.index(field)), values)
+                columns[field] = dict(zip(ids, column, strict=True))
+
+    def value_of(record_id: int, field: str) -> Any:
+        column = columns.get(field)
+        if column is None:
+            return binding.sort_value(records, record_id, field)
+        return column[record_id]
+
+    return value_of

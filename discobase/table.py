@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from discobase import _binding, _json
 from discobase._binding import TableStoreLike, as_id, binding_of, check_loop, id_of
-from discobase._matching import found_by_index, matching_ids
+from discobase._matching import found_by_index, matching_ids, sort_values
 from discobase._writes import (
     collector_off_this_turn,
     forget_if_deleted,
@@ -384,7 +384,7 @@ class Table(BaseModel):
         end = None if limit is None else offset + limit
         if keys:
             if all(binding.orders_as_json(field) for field, _ in keys):
-                ids = order_ids(ids, keys, lambda i, f: binding.sort_value(records, i, f))
+                ids = order_ids(ids, keys, sort_values(binding, records, ids, [f for f, _ in keys]))
             else:
                 # Ordered by values only the records know (datetimes, ...): read them all.
                 loaded = {id_of(r): r for r in binding.load_page(ids, records)}

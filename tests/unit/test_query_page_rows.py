@@ -201,3 +201,58 @@ def test_a_range_of_rows_of_another_shape_is_read_by_id() -> None:
     assert index.range_page(1, True, 1, True) == ([1], (("n", "w"), [(1, "a")]))
     assert index.range_page(0, True, 5, True) is None  # record 2's row holds its keys
     assert index.range_page("a", True, None, True) is None  # a bound that does not compare
+
+
+async def test_an_unreadable_record_in_a_range_is_skipped_and_reported_once(
+    stores: dict[str, StateStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = stores["item"]
+    stored_items = {i: {"n": i, "name": f"i{i}", "price": 1.0, "note": None} for i in range(1, 9)}
+    stored_items[4]["price"] = 2  # an int where a float is held: validation makes it 2.0
+    stored_items[5]["name"] = 5  # not a str: unreadable (every key in place, in order)
+    put(store, stored_items)
+    for _ in range(3):
+        found = Item.find(n=ge(2) & lt(8))
+        assert [r.id for r in found] == [2, 3, 4, 6, 7]
+        assert type(found[2].price) is float and found[2].price == 2.0
+        for record in found:
+            expected = Item.model_validate(stored_items[record.id])
+            assert record.__dict__ == expected.__dict__
+            assert record.model_fields_set == expected.model_fields_set
+    assert len([r for r in caplog.records if "record 5" in r.getMessage()]) == 1
+    put(store, {5: {"n": 5, "name": "fixed", "price": 1.5, "note": None}})
+    assert [r.id for r in Item.find(n=ge(2) & lt(8))] == [2, 3, 4, 5, 6, 7]
+
+
+async def test_ordering_by_values_read_from_a_page_agrees_with_the_records(
+    stores: dict[str, StateStore],
+) -> None:
+    rng = random.Random(5)
+    store = stores["item"]
+    stored_items = {
+        i: {
+            "n": rng.randrange(10),
+            "name": rng.choice("abc"),
+            "price": rng.choice([0.5, 1.5, 2.5]),
+            "note": rng.choice([None, "x", "y"]),
+        }
+        for i in range(1, 60)
+    }
+    put(store, stored_items)
+    assert store.records().page([1, 2]) is not None  # rows of the model's fields
+
+    def expected(field: str, descending: bool, then: str) -> list[int]:
+        ids = sorted(stored_items)
+        ids.sort(key=lambda i: stored_items[i][then])
+        present = [i for i in ids if stored_items[i][field] is not None]
+        present.sort(key=lambda i: stored_items[i][field], reverse=descending)
+        return present + [i for i in ids if stored_items[i][field] is None]
+
+    for field in ("name", "price", "note"):
+        for descending in (False, True):
+            order = [f"-{field}" if descending else field, "n"]
+            found = Item.find(n=ge(2), order_by=order, limit=200)
+            assert [r.id for r in found] == [
+                i for i in expected(field, descending, "n") if stored_items[i]["n"] >= 2
+            ]
+    assert [r.id for r in Item.find(order_by="-id", limit=3)] == [59, 58, 57]
