@@ -25,7 +25,7 @@ from discobase.results import Records
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-__all__ = ["found_by_index", "matching_ids", "sort_values"]
+__all__ = ["count_matching", "found_by_index", "matching_ids", "sort_values"]
 
 
 def found_by_index(
@@ -109,6 +109,29 @@ class _Paged(Mapping[int, dict[str, Any]]):
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._records)
+
+
+def count_matching(
+    binding: _binding.TableBinding[Any], store: TableStoreLike, fields: Mapping[str, Any]
+) -> int:
+    """Return how many records match every field: ``len(matching_ids(...))``, but a range
+    or a prefix on an indexed field is counted from its index without ordering its ids."""
+    if len(fields) == 1:
+        ((name, value),) = fields.items()
+        if (
+            isinstance(value, Operator)
+            and name in binding.fields
+            and all(part in _RANGES for part, _ in value.parts)
+        ):
+            from discobase._conditions import compile_conditions
+
+            tests, _ = compile_conditions(binding, store, {name: value})
+            if len(tests) == 1 and tests[0].live:
+                ids = tests[0].candidates(store)  # (exactly the live records that match)
+                if ids is not None:
+                    return len(ids)
+            return len(select_ids(store, {}, binding.defaults, tests=tests))
+    return len(matching_ids(binding, store, fields))
 
 
 def matching_ids(

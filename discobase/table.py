@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from discobase import _binding, _json
 from discobase._binding import TableStoreLike, as_id, binding_of, check_loop, id_of
-from discobase._matching import found_by_index, matching_ids, sort_values
+from discobase._matching import count_matching, found_by_index, matching_ids, sort_values
 from discobase._writes import (
     collector_off_this_turn,
     forget_if_deleted,
@@ -485,7 +485,7 @@ class Table(BaseModel):
         store = binding.require_store()
         if not fields:
             return Count(store.count())
-        return Count(len(matching_ids(binding, store, fields)))
+        return Count(count_matching(binding, store, fields))
 
     @classmethod
     def watch(cls, **fields: Any) -> Watch[Self]:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import pytest
 
 import discobase
-from discobase import ge, lt
+from discobase import ge, gt, lt, startswith
 from discobase.storage.codec import Delete, Put
 from discobase.storage.rows import Records, RecordsView
 from discobase.storage.sorted_index import SortedIndex
@@ -256,3 +256,25 @@ async def test_ordering_by_values_read_from_a_page_agrees_with_the_records(
                 i for i in expected(field, descending, "n") if stored_items[i]["n"] >= 2
             ]
     assert [r.id for r in Item.find(order_by="-id", limit=3)] == [59, 58, 57]
+
+
+async def test_counting_a_range_from_its_index_agrees_with_finding_it(
+    stores: dict[str, StateStore],
+) -> None:
+    rng = random.Random(9)
+    store = stores["item"]
+    put(store, {i: {"n": i % 40, "name": f"w{i % 7}x", "price": 1.0} for i in range(1, 200)})
+    for _ in range(60):
+        low = rng.randrange(-5, 45)
+        high = low + rng.randrange(0, 20)
+        queries: list[dict[str, Any]] = [
+            {"n": ge(low) & lt(high)},
+            {"n": gt(low)},
+            {"name": startswith(f"w{low % 8}")},
+            {"name": startswith("w") & ge(f"w{low % 8}")},  # a prefix and a range: planned
+            {"price": ge(1.0)},  # not indexed: a scan
+            {"n": ge(low), "price": lt(2.0)},
+        ]
+        for query in queries:
+            assert Item.count(**query) == len(Item.find(**query))
+        put(store, {rng.randrange(1, 250): {"n": rng.randrange(40), "name": "w1y", "price": 2.0}})
