@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import partial
 from itertools import compress
 from operator import eq, itemgetter
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from discobase.errors import InvalidQuery
 
@@ -191,14 +191,9 @@ class Range(Condition):
         index holds them (``SortedIndex.range_page``), or ``None`` (ask `candidates`)."""
         if not self.sortable or (self.prefix is not None and self.high is None):
             return None
-        index = _sorted_index(store, self.field, self.key)
-        range_page = getattr(index, "range_page", None)
-        if range_page is None:
-            return None
-        found: tuple[list[int], Any] | None = range_page(
-            self.low, self.low_inclusive, self.high, self.high_inclusive
-        )
-        return found
+        page = getattr(_sorted_index(store, self.field, self.key), "range_page", None)
+        bounds = (self.low, self.low_inclusive, self.high, self.high_inclusive)
+        return None if page is None else cast("tuple[list[int], Any]", page(*bounds))
 
 
 class OneOf(Condition):

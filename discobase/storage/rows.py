@@ -24,6 +24,9 @@ a record read twice without a change in between is the same object both times, a
 dicts themselves were stored (``table.py`` tells a record rewritten since it last read it by
 ``is``). Every so often the dicts nobody else holds are dropped (a reference count is how a
 dict, which takes no weak reference, can be held weakly).
+
+A query's page of records is decoded at once (``page``, ``decode_page``): the values of each
+row, in C, for the caller to make its own records of; nothing of it is kept.
 """
 
 from __future__ import annotations
