@@ -19,6 +19,8 @@ from tests.conftest import TIME_SCALE
 
 # A deadline, never a duration: generous, since the suite must pass on a loaded 2-core machine.
 WAIT = 30.0
+# Discord admits one IDENTIFY per bot per 5 s (max_concurrency 1), in Discord seconds.
+IDENTIFY_WINDOW = 5.0
 
 
 async def eventually(
@@ -43,6 +45,17 @@ async def eventually(
                 await asyncio.sleep(0.01)
     except TimeoutError:
         pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+async def identify_window(time_scale: float = TIME_SCALE) -> None:
+    """Let one identify window (5 Discord seconds: 50 ms here) pass before the bot logs in again.
+
+    A login of the same bot inside it is refused with op 9; the client then waits out the
+    window plus a margin of 0.5 *real* seconds (latency does not scale with the time scale),
+    ten times this pause. Pacing, not synchronisation: a login that still meets op 9 only
+    takes longer. Tests that are about op 9 or two processes starting at once do not use it.
+    """
+    await asyncio.sleep((IDENTIFY_WINDOW + 1.0) * time_scale)
 
 
 def make_db(emu: Any, name: str = "My discord database", **kwargs: Any) -> discobase.Database:
@@ -80,7 +93,12 @@ async def one_bot_guild(guild: str, *, seed: int) -> AsyncIterator[tuple[Any, An
 async def running_items(
     emu: Any, bot: Any, guild: str, **options: Any
 ) -> AsyncIterator[tuple[discobase.Database, Any]]:
-    """Connect an ``item_db`` as one process would; yield ``(database, Item)``."""
+    """Connect an ``item_db`` as one process would; yield ``(database, Item)``.
+
+    It logs in after an ``identify_window()``, so that a process started right after another
+    of the same bot is not refused with op 9 (which costs ten times the pause).
+    """
     db, item = item_db(emu, guild, **options)
+    await identify_window()
     async with db.conn(bot.token):
         yield db, item

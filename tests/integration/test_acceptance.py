@@ -25,7 +25,7 @@ import pytest
 import discobase
 from discobase.storage.outgoing import PREV_ROOM
 from tests.conftest import TIME_SCALE
-from tests.helpers import make_db
+from tests.helpers import identify_window, make_db
 
 WAIT = 30.0
 
@@ -125,6 +125,7 @@ async def test_constructing_does_no_io_and_the_env_var_names_the_server(
         class Item(discobase.Table):  # noqa: F811 - the same table, a second database
             x: int
 
+        await identify_window()
         async with explicit.conn(bot.token):
             assert Item.count() == 1
 
@@ -155,6 +156,7 @@ async def test_login_task_wait_ready_close_and_login_again(emulator: Any) -> Non
         assert write.done() and not write.cancelled() and write.exception() is None
         with pytest.raises(discobase.NotConnected):
             Item.find()
+        await identify_window()
         async with db.conn(bot.token):
             assert [i.x for i in Item.find()] == [1]
 
@@ -232,6 +234,7 @@ async def test_a_guild_created_where_allowed_is_created_once(emulator: Any) -> N
         async with asyncio.timeout(WAIT):
             async with db.conn(bot.token):
                 pass
+            await identify_window()
             async with db.conn(bot.token):
                 pass
         assert legacy.stats()["requests_by_route"]["POST /guilds"] == 1
@@ -262,6 +265,7 @@ async def test_conn_closes_when_its_block_is_cancelled(emulator: Any) -> None:
         assert not db.is_ready
         with pytest.raises(discobase.NotConnected):
             Item.count()
+        await identify_window()
         async with db.conn(bot.token):
             assert Item.count() == 1
 
@@ -299,6 +303,7 @@ async def test_awaited_writes_are_durable_before_close(emulator: Any) -> None:
             await written(x=0).save()
             await written.save_many([written(x=i) for i in range(1, 50)])
             # The writer is still open (it could crash now): a new process loads it all.
+            await identify_window()
             async with reader.conn(bot.token):
                 assert sorted(i.x for i in read.find()) == list(range(50))
         finally:
@@ -485,6 +490,7 @@ async def test_a_table_named_like_the_catalog_still_works(emulator: Any) -> None
     async with asyncio.timeout(WAIT):
         async with db.conn(bot.token):
             await Discobase(x=1).save()
+        await identify_window()
         async with db.conn(bot.token):
             assert [d.x for d in Discobase.find()] == [1]
 
@@ -615,6 +621,7 @@ async def test_float_edge_values_round_trip_exactly(emulator: Any, value: float)
             (mine,) = Reading.find()
             assert repr(mine.x) == repr(value)
             assert Reading.count(x=value) == 1
+        await identify_window()
         async with db.conn(bot.token):
             (back,) = Reading.find()
     assert type(back.x) is float and repr(back.x) == repr(value)  # repr tells -0.0 from 0.0
@@ -630,6 +637,7 @@ async def test_nan_round_trips(emulator: Any) -> None:
     async with asyncio.timeout(WAIT):
         async with db.conn(bot.token):
             await Reading(x=float("nan")).save()
+        await identify_window()
         async with db.conn(bot.token):
             (back,) = Reading.find()
     assert math.isnan(back.x)
@@ -683,6 +691,7 @@ async def test_nested_models_and_rich_types_round_trip_and_match(emulator: Any) 
         async with db.conn(bot.token):
             await original.save()
             assert Rich.find() == [original]
+        await identify_window()
         async with db.conn(bot.token):
             (back,) = Rich.find()
             for field, value in [
@@ -747,6 +756,7 @@ async def test_field_types_round_trip_exactly(emulator: Any, annotation: Any, va
             (mine,) = model.find()
             assert mine.v == expected and type(mine.v) is type(expected)
             assert model.count(v=expected) == 1
+        await identify_window()
         async with db.conn(bot.token):
             (back,) = model.find()
     assert back.v == expected and type(back.v) is type(expected)
@@ -782,6 +792,7 @@ async def test_records_around_2000_code_points_once_encoded(emulator: Any, unit:
                 assert len(message.content) <= 2000
                 sizes[len(message.content)] = bool(message.attachments)
             expected = {n.id: n.text for n in Note.find()}
+        await identify_window()
         async with db.conn(bot.token):
             assert {n.id: n.text for n in Note.find()} == expected
     inline = [size for size, attached in sizes.items() if not attached]
@@ -815,6 +826,7 @@ async def test_awkward_text_and_a_five_megabyte_record_are_stored_exactly(emulat
             for message in channel_messages(emulator, guild_id, "note"):
                 assert not message.mention_everyone
                 assert not message.mentions and not message.mention_roles
+        await identify_window()
         async with db.conn(bot.token):
             for record in saved:
                 assert (await Note.get(record.id)).text == record.text
@@ -845,6 +857,7 @@ async def test_the_bots_own_chat_in_a_table_channel_is_ignored(emulator: Any) ->
             state.create_message(channel, bot.id, content='{"discobase": 1, "t": "nonsense"}')
             await Msg(text="after").save()
             assert sorted(m.text for m in Msg.find()) == ["after", "real"]
+        await identify_window()
         async with db.conn(bot.token):
             assert sorted(m.text for m in Msg.find()) == ["after", "real"]
 
@@ -895,6 +908,7 @@ async def test_a_unique_index_refuses_every_way_of_writing_a_duplicate(emulator:
                     Account(email="f@x").save()
                     Account(email="f@x").save()
             assert sorted(a.email for a in Account.find()) == ["a@x", "b@x", "e@x"]
+        await identify_window()
         async with db.conn(bot.token):
             assert sorted(a.email for a in Account.find()) == ["a@x", "b@x", "e@x"]
             with pytest.raises(discobase.UniqueViolation):
@@ -932,6 +946,7 @@ async def test_a_batch_is_all_or_nothing_across_tables(emulator: Any) -> None:
                 changed.x = 100
                 tasks = [changed.update(), Right.find()[0].delete()]
             await asyncio.gather(*tasks)
+        await identify_window()
         async with db.conn(bot.token):
             assert Left.count() == 5 and Left.count(x=100) == 1 and Right.count() == 4
 
@@ -1016,10 +1031,12 @@ async def test_schema_changes_are_recorded_or_refused_by_field(emulator: Any) ->
             await user(name="Peter", age=3).save()
         size = catalog_size(emulator, guild_id)
         db, user = open_as(**base)
+        await identify_window()
         async with db.conn(bot.token):  # unchanged: nothing written
             assert user.count() == 1
         assert catalog_size(emulator, guild_id) == size
         db, user = open_as(**grown)
+        await identify_window()
         async with db.conn(bot.token):  # fields with defaults: accepted, and recorded
             (peter,) = user.find()
             assert (peter.admin, peter.tags) == (False, [])
@@ -1028,10 +1045,12 @@ async def test_schema_changes_are_recorded_or_refused_by_field(emulator: Any) ->
         recorded = catalog_size(emulator, guild_id)
         assert recorded > size
         db, user = open_as(**grown)
+        await identify_window()
         async with db.conn(bot.token):
             assert user.count() == 2
         assert catalog_size(emulator, guild_id) == recorded
         db, user = open_as(**base)  # fields with defaults left out: the others keep them
+        await identify_window()
         async with db.conn(bot.token):
             assert user.count() == 2
         assert catalog_size(emulator, guild_id) == recorded
@@ -1042,6 +1061,7 @@ async def test_schema_changes_are_recorded_or_refused_by_field(emulator: Any) ->
             ({**grown, "email": (str, ...)}, {"email"}, "without a default"),
         ]
         for fields, names, words in refused:
+            await identify_window()
             db, user = open_as(**fields)
             with pytest.raises(discobase.SchemaMismatch) as caught:
                 async with db.conn(bot.token):
@@ -1050,6 +1070,7 @@ async def test_schema_changes_are_recorded_or_refused_by_field(emulator: Any) ->
             assert set(caught.value.fields) == names
             assert words in str(caught.value) and all(n in str(caught.value) for n in names)
         db, user = open_as(**grown)
+        await identify_window()
         async with db.conn(bot.token):  # the refusals left the records alone
             assert sorted(u.name for u in user.find()) == ["Paul", "Peter"]
 
@@ -1082,8 +1103,10 @@ async def test_a_docstring_is_not_a_schema_change_but_a_nested_type_is(emulator:
     async with asyncio.timeout(WAIT):
         async with first.conn(bot.token):
             await first.tables["place"](address=Street(street="Main")).save()
+        await identify_window()
         async with documented.conn(bot.token):  # descriptions are not fields
             assert documented.tables["place"].count() == 1
+        await identify_window()
         with pytest.raises(discobase.SchemaMismatch) as caught:
             async with retyped.conn(bot.token):
                 pass

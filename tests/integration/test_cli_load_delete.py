@@ -23,6 +23,7 @@ import pytest
 import discobase
 from discobase.cli import main
 from discobase.testing import LocalDiscord, local_discord
+from tests.helpers import identify_window
 
 TIME_SCALE = 0.02
 
@@ -60,6 +61,7 @@ async def read_users(local: LocalDiscord) -> dict[int, tuple[str, int]]:
     """Read the `user` table as a fresh program would: {id: (name, age)}."""
     db = local.database()
     User = user_class(db)
+    await identify_window(TIME_SCALE)  # tests read right after their last login
     async with db.conn(local.token):
         return {u.id: (u.name, u.age) for u in await User.find()}
 

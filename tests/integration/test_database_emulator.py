@@ -10,7 +10,7 @@ import pytest
 import discobase
 from discobase.errors import GuildNotFound, TableNotBuilt
 from tests.conftest import TIME_SCALE
-from tests.helpers import eventually, make_db
+from tests.helpers import eventually, identify_window, make_db
 
 WAIT = 30.0  # generous: the suite must pass on a loaded machine
 
@@ -49,6 +49,7 @@ async def test_records_survive_a_new_login(emulator: Any) -> None:
     async with asyncio.timeout(WAIT):
         async with db.conn(bot.token):
             await Note.save_many([Note(text=f"n{i}") for i in range(30)])
+        await identify_window()
         async with db.conn(bot.token):
             assert sorted(n.text for n in Note.find()) == sorted(f"n{i}" for i in range(30))
 
@@ -73,6 +74,7 @@ async def test_two_databases_see_each_others_writes(emulator: Any) -> None:
         # Opened one after the other so that both adopt one channel for the table.
         async with first.conn(bot.token):
             pass
+        await identify_window()
         async with first.conn(bot.token), second.conn(bot.token):
             await item_a(label="from first").save()
             await eventually(lambda: item_b.count() == 1)
@@ -177,6 +179,7 @@ async def test_a_human_message_in_a_table_channel_is_ignored(emulator: Any) -> N
             state.create_message(channel, human, content="hello @everyone")
             await Msg(text="second").save()
             assert sorted(m.text for m in Msg.find()) == ["real", "second"]
+        await identify_window()
         async with db.conn(bot.token):
             assert sorted(m.text for m in Msg.find()) == ["real", "second"]
 
@@ -216,6 +219,7 @@ async def test_conn_closes_when_the_block_raises(emulator: Any) -> None:
                 Thing(x=1).save()  # not awaited: close() still waits for it
                 raise RuntimeError("in the block")
         assert not db.is_ready
+        await identify_window()
         async with db.conn(bot.token):
             assert [t.x for t in Thing.find()] == [1]
 
@@ -249,6 +253,7 @@ async def test_logging_true_prints_readable_lines_and_false_prints_nothing(
     # The handler is made once per process, bound to the stderr of that moment: this test
     # needs the first one. tests/conftest.py removes it again after every test.
     assert _logging._handler is None and not logging.getLogger("discobase").handlers
+    await identify_window()
     async with asyncio.timeout(WAIT), make_db(emulator, "quiet", logging=True).conn(bot.token):
         pass
     assert "database 'quiet' ready" in capsys.readouterr().err
@@ -263,6 +268,7 @@ async def test_databases_converge_after_the_gateway_sessions_end(emulator: Any) 
     async with asyncio.timeout(WAIT):
         async with first.conn(bot.token):
             pass
+        await identify_window()
         async with first.conn(bot.token), second.conn(bot.token):
             await item_a(label="before").save()
             await eventually(lambda: item_b.count() == 1)

@@ -16,7 +16,7 @@ import pytest
 
 import discobase
 from discobase.database import PERMISSIONS
-from tests.helpers import make_db
+from tests.helpers import identify_window, make_db
 
 WAIT = 30.0
 
@@ -115,6 +115,7 @@ async def test_without_read_message_history_start_up_refuses_before_reading(
         emulator.set_permissions(guild_id, bot, PERMISSIONS)
         db = make_db(emulator, "history")
         note, tag = tables(db)
+        await identify_window()
         async with db.conn(bot.token):
             assert note.count() == 20 and tag.count() == 1
         assert channel_names(emulator, guild_id) == channels
@@ -226,6 +227,7 @@ async def test_an_overwrite_denying_history_on_one_tables_channel_is_found(
         )
         db = make_db(emulator, "overwritten")
         note, tag = tables(db)
+        await identify_window()
         async with db.conn(bot.token):
             assert note.count() == 20 and tag.count() == 1
 

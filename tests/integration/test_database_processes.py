@@ -8,6 +8,7 @@ from typing import Any
 
 import discobase
 from tests.conftest import TIME_SCALE
+from tests.helpers import identify_window
 from tests.integration.child_process import start_child
 
 WAIT = 60.0
@@ -55,6 +56,7 @@ async def test_two_processes_write_one_table(emulator: Any) -> None:
         # Create the table first, so that both processes open the same channel.
         async with db.conn(bot.token):
             pass
+        await identify_window()
         async with db.conn(bot.token):
             child = await start_child(CHILD.format(wait=WAIT), emulator, bot.token)
             await asyncio.gather(*(Entry(author="parent", n=n).save() for n in range(40)))

@@ -13,6 +13,7 @@ import pytest
 
 import discobase
 from tests.conftest import TIME_SCALE
+from tests.helpers import identify_window
 
 WAIT = 30.0
 
@@ -65,6 +66,7 @@ async def test_every_json_type_round_trips_through_discord(emulator: Any) -> Non
             (found,) = Everything.find()
             assert found == original
         # Read back from Discord by a fresh login, not from this process's memory.
+        await identify_window()
         async with db.conn(token):
             (reread,) = Everything.find()
     assert reread == original
@@ -138,6 +140,7 @@ async def test_a_batch_spans_tables_and_save_many_is_atomic(emulator: Any) -> No
             await asyncio.gather(*made)
             await Reading.save_many([Reading(sensor="t2", value=1.0) for _ in range(500)])
             assert Reading.count(sensor="t2") == 500
+        await identify_window()
         async with db.conn(token):
             assert Sensor.count() == 1
             assert Reading.count() == 520
@@ -206,10 +209,12 @@ async def test_schema_changes_across_logins(emulator: Any) -> None:
     async with asyncio.timeout(WAIT):
         async with first.conn(bot.token):
             await v1(name="Peter", password="foobar").save()
+        await identify_window()
         async with grown.conn(bot.token):
             (peter,) = v2.find()
             assert (peter.name, peter.age) == ("Peter", 0)
             assert v2.count(age=0) == 1
+        await identify_window()
         with pytest.raises(discobase.SchemaMismatch) as caught:
             async with shrunk.conn(bot.token):
                 pass

@@ -25,6 +25,7 @@ import pytest
 
 import discobase
 from tests.conftest import TIME_SCALE
+from tests.helpers import identify_window
 
 WAIT = 30.0
 DOC = Path(__file__).resolve().parents[3] / "shared" / "docs" / "original-discobase-docs.md"
@@ -340,6 +341,7 @@ async def test_saving_then_querying(token: str) -> None:
     async with asyncio.timeout(WAIT):
         await ns["main"]()
         run_example(QUERYING, token, ns)  # the querying fragment reuses db and User
+        await identify_window()
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             await ns["main"]()

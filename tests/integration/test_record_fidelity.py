@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 
 import discobase
 from tests.conftest import TIME_SCALE
+from tests.helpers import identify_window
 from tests.integration.test_database_records import WAIT, Address, connect
 
 BIG = 2**64 + 1
@@ -37,6 +38,7 @@ async def test_integers_beyond_64_bits_round_trip_exactly(emulator: Any) -> None
             assert found.data == {"n": BIG, "m": [-BIG]}
             assert type(found.data["n"]) is int
             assert Counter.count(tag=BIG) == 1
+        await identify_window()
         async with db.conn(token):
             reread = Counter.find(order_by="value")
     assert [r.value for r in reread] == [-BIG * i for i in range(69, -1, -1)] + [BIG]
@@ -62,6 +64,7 @@ async def test_aliased_fields_are_stored_and_read_by_field_name(emulator: Any) -
             (ann,) = Person.find(full_name="Ann")
             assert (ann.nick, ann.home.street) == ("annie", "Elm")
             assert Person.count(nick="crowd") == 70
+        await identify_window()
         async with db.conn(token):
             (reread,) = await Person.find(nick="annie")
             assert reread == ann
@@ -90,6 +93,7 @@ async def test_computed_fields_are_not_stored(emulator: Any) -> None:
             assert Box.find(width=2)[0].double == 4
             store = Box.__discobase_binding__.require_store()  # type: ignore[union-attr]
             assert all("double" not in data for data in store.records().values())
+        await identify_window()
         async with db.conn(token):
             assert sorted(b.double for b in Box.find(width=2)) == [4, 4]
             assert Box.count() == 71
@@ -139,6 +143,7 @@ async def test_a_failed_write_leaves_records_as_stored_and_can_be_retried(emulat
             with pytest.raises(discobase.HTTPException):
                 await order.delete()
             assert order.id is not None and Order.find(code="b503") == [order]
+        await identify_window()
         async with db.conn(token):
             assert sorted(o.item for o in Order.find()) == sorted(
                 ["other", "book", "other", "changed", "many", "many", "many"]
@@ -172,6 +177,7 @@ async def test_a_field_added_with_a_default_factory_gets_one_stable_value(emulat
             await old.tables["customer"].save_many(
                 [old.tables["customer"](name=f"c{i}") for i in range(70)]
             )
+            await identify_window()
             async with new.conn(bot.token):
                 (peter,) = Customer.find(name="Peter")
                 await asyncio.sleep(0.05)
@@ -210,6 +216,7 @@ async def test_an_aliased_field_added_with_a_default_is_indexed_for_old_records(
     async with asyncio.timeout(WAIT):
         async with db.conn(token):
             await db.tables["person"](fullName="Ann").save()
+        await identify_window()
         async with newer.conn(token):
             (ann,) = Person.find(nick_name="anon")
             assert (ann.full_name, ann.level) == ("Ann", 1)

@@ -17,6 +17,7 @@ import discobase
 from discobase.http import HTTPClient
 from discobase.http.errors import NotJSON
 from tests.conftest import TIME_SCALE
+from tests.helpers import identify_window
 
 WAIT = 30.0
 
@@ -63,6 +64,7 @@ async def test_a_record_that_does_not_fit_is_skipped_reported_and_deleted_by_id(
             await Note.save_many([Note(text="a"), Note(text="b", stars=5)])
             channel = Note.__discobase_binding__.store.channel_id
         message_id = await post_entry(emulator, token, channel, bad)
+        await identify_window()
         with caplog.at_level(logging.WARNING, logger="discobase.table"):
             async with db.conn(token):
                 # Read at open: the rest of the table reads, in every query.
@@ -80,6 +82,7 @@ async def test_a_record_that_does_not_fit_is_skipped_reported_and_deleted_by_id(
         for part in ("table 'note'", f"channel {channel}", f"message {message_id}", "4242"):
             assert part in text, part
         caplog.clear()
+        await identify_window()
         async with db.conn(token):  # the deletion was stored
             assert sorted(n.text for n in Note.find()) == ["a", "b"] and Note.count() == 2
     assert not [r for r in caplog.records if r.name == "discobase.table"]
@@ -118,6 +121,7 @@ async def test_a_value_no_reader_could_read_is_refused_and_nothing_is_written(
                         [Note(text=str(i)) for i in range(70)] + [Note(text="x", data=value)]
                     )
             assert len(emulator.state.messages) == before
+        await identify_window()
         async with db.conn(token):
             (found,) = Note.find()
             assert found.data == nested(199)
@@ -144,6 +148,7 @@ async def test_a_write_from_another_threads_event_loop_is_refused_at_once(emulat
             assert type(error) is discobase.UsageError, error
             assert "another event loop" in str(error)
             assert Note.count() == 0
+        await identify_window()
         async with db.conn(token):
             assert Note.count() == 0  # nothing was written
 

@@ -17,7 +17,7 @@ import pytest
 import discobase
 from discobase.emulator import Emulator
 from discobase.http import HTTPClient
-from tests.helpers import eventually, item_db, one_bot_guild, running_items
+from tests.helpers import eventually, identify_window, item_db, one_bot_guild, running_items
 
 SCALE = 0.01
 GUILD = "guarantees"
@@ -156,6 +156,7 @@ async def test_a_deleted_table_channel_is_named_not_replaced() -> None:
             await member.delete_channel(table.id)
         channels = len(emu.state.channels)
         db, _ = make_db(emu)
+        await identify_window()
         with pytest.raises(discobase.StorageDamaged) as caught:
             async with db.conn(bot.token):
                 pass
@@ -172,6 +173,7 @@ async def test_a_deleted_catalog_with_tables_left_is_named_not_replaced() -> Non
         async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
             await member.delete_channel(catalog.id)
         db, _ = make_db(emu)
+        await identify_window()
         with pytest.raises(discobase.StorageDamaged, match=f"#item \\({table.id}\\)"):
             async with db.conn(bot.token):
                 pass
