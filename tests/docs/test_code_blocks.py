@@ -86,6 +86,17 @@ def programs() -> Iterator[tuple[CodeBlock, str]]:
 
 PROGRAMS = list(programs())
 
+# A block that sleeps a real second or more, or has three program versions (three databases)
+# log in one after another, takes over a second here: each login inside Discord's identify
+# window costs the client the window and its 0.5 s real-time margin (0.75 s at this scale).
+_SLEEP = re.compile(r"asyncio\.sleep\(([0-9.]+)\)")
+
+
+def _marks(source: str) -> list[pytest.MarkDecorator]:
+    slept = sum(float(seconds) for seconds in _SLEEP.findall(source))
+    slow = slept >= 1.0 or source.count("discobase.Database(") >= 3
+    return [pytest.mark.slow] if slow else []
+
 
 def run_program(source: str, filename: str, own_part: str) -> None:
     """Execute a block; await its ``main()`` unless it runs itself; run its ``test_*``."""
@@ -189,7 +200,10 @@ def test_the_docs_have_examples() -> None:
     assert len(skipped) <= 5, f"too many examples are not run: {skipped}"
 
 
-@pytest.mark.parametrize(("block", "source"), PROGRAMS, ids=[block.name for block, _ in PROGRAMS])
+@pytest.mark.parametrize(
+    ("block", "source"),
+    [pytest.param(block, code, id=block.name, marks=_marks(code)) for block, code in PROGRAMS],
+)
 async def test_example_runs(
     block: CodeBlock, source: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -1075,7 +1075,6 @@ async def test_schema_changes_are_recorded_or_refused_by_field(emulator: Any) ->
             assert sorted(u.name for u in user.find()) == ["Paul", "Peter"]
 
 
-@pytest.mark.slow
 async def test_a_docstring_is_not_a_schema_change_but_a_nested_type_is(emulator: Any) -> None:
     bot = emulator.create_bot("db")
     emulator.create_guild("nested", bots=[bot])

@@ -98,7 +98,6 @@ def write(tmp_path: Path, *lines: str) -> str:
     return str(path)
 
 
-@pytest.mark.slow
 async def test_a_wrong_type_is_refused_by_line_and_nothing_is_written(
     local: LocalDiscord, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -236,7 +235,6 @@ async def test_dump_then_load_keep_ids_restores_ids_and_values(
             assert again.model_dump() == person.model_dump()
 
 
-@pytest.mark.slow
 async def test_keep_ids_refuses_a_taken_id_unless_replace(
     local: LocalDiscord, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -267,7 +265,6 @@ async def test_keep_ids_refuses_a_taken_id_unless_replace(
     assert len(await read_users(local)) == 3
 
 
-@pytest.mark.slow
 async def test_delete_removes_records_in_one_write(
     local: LocalDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -282,7 +279,6 @@ async def test_delete_removes_records_in_one_write(
     assert sorted(users) == [ids[0], ids[2], ids[4]]
 
 
-@pytest.mark.slow
 async def test_delete_of_an_unknown_id_names_it_and_deletes_nothing(
     local: LocalDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:

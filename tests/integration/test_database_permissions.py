@@ -90,7 +90,6 @@ async def refused(emu: Any, bot: Any, name: str) -> discobase.MissingPermissions
     return caught.value
 
 
-@pytest.mark.slow
 async def test_without_read_message_history_start_up_refuses_before_reading(
     emulator: Any,
 ) -> None:
@@ -200,7 +199,6 @@ async def test_several_missing_permissions_are_all_named(emulator: Any) -> None:
     assert "without Read Message History, Discord answers every read with nothing" in str(error)
 
 
-@pytest.mark.slow
 async def test_an_overwrite_denying_history_on_one_tables_channel_is_found(
     emulator: Any,
 ) -> None:

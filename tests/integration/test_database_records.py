@@ -196,7 +196,6 @@ def user_v3(db: discobase.Database) -> type[Any]:
     return User
 
 
-@pytest.mark.slow
 async def test_schema_changes_across_logins(emulator: Any) -> None:
     bot = emulator.create_bot("db")
     emulator.create_guild("schemas", bots=[bot])

@@ -52,7 +52,6 @@ def nested(depth: int) -> Any:
     return value
 
 
-@pytest.mark.slow
 async def test_a_record_that_does_not_fit_is_skipped_reported_and_deleted_by_id(
     emulator: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

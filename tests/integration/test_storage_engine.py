@@ -316,6 +316,7 @@ async def test_two_processes_converge_through_the_gateway(emulator: Any) -> None
         await eventually(lambda: sb.get(ids[1]) is None)
 
 
+@pytest.mark.slow
 async def test_ten_thousand_concurrent_writes_share_few_requests(emulator: Any) -> None:
     world = World(emulator)
     async with world.node() as engine:

@@ -112,7 +112,6 @@ async def test_a_deleted_entry_is_written_again_by_a_live_process() -> None:
         assert sorted(await fresh_keys(emu, bot)) == ["k0", "k1", "k2", "later"]
 
 
-@pytest.mark.slow
 async def test_an_entry_deleted_while_nobody_runs_is_reported_by_every_opener() -> None:
     async with world() as (emu, bot):
         async with running(emu, bot) as (_, item):
