@@ -13,6 +13,7 @@ from discobase.gateway.events import DispatchEvent, SessionEvent
 from discobase.http import HTTPClient
 from discobase.storage import StorageEngine, TableSpec
 from tests.conftest import TIME_SCALE
+from tests.helpers import identify_window
 
 SCHEMA: dict[str, Any] = {
     "title": "User",
@@ -60,6 +61,7 @@ class World:
             client: GatewayClient | None = None
             task: asyncio.Task[None] | None = None
             if gateway:
+                await identify_window()  # a second node would meet op 9 and its long wait
                 info = await http.fetch_gateway_bot()
                 client = GatewayClient(
                     self.bot.token,

@@ -1122,20 +1122,22 @@ async def test_every_kind_of_write_reaches_another_process(emulator: Any) -> Non
         while not check():
             await asyncio.sleep(0.005)
 
-    async with asyncio.timeout(WAIT), first.conn(bot.token), second.conn(bot.token):
-        record = await mine(text="hello").save()
-        await until(lambda: theirs.count(text="hello") == 1)
-        record.text = "edited"
-        await record.update()
-        await until(lambda: theirs.count(text="edited") == 1 and theirs.count() == 1)
-        await record.delete()
-        await until(lambda: theirs.count() == 0)
-        await mine.save_many([mine(text="many") for _ in range(500)])
-        await until(lambda: theirs.count(text="many") == 500)
-        async with first.batch():
-            batched = [mine(text="batched").save() for _ in range(3)]
-        await asyncio.gather(*batched)
-        await until(lambda: theirs.count(text="batched") == 3)
-        await theirs(text="back").save()
-        await until(lambda: mine.count(text="back") == 1)
-        assert [m.id for m in mine.find()] == [m.id for m in theirs.find()]
+    async with asyncio.timeout(WAIT), first.conn(bot.token):
+        await identify_window()
+        async with second.conn(bot.token):
+            record = await mine(text="hello").save()
+            await until(lambda: theirs.count(text="hello") == 1)
+            record.text = "edited"
+            await record.update()
+            await until(lambda: theirs.count(text="edited") == 1 and theirs.count() == 1)
+            await record.delete()
+            await until(lambda: theirs.count() == 0)
+            await mine.save_many([mine(text="many") for _ in range(500)])
+            await until(lambda: theirs.count(text="many") == 500)
+            async with first.batch():
+                batched = [mine(text="batched").save() for _ in range(3)]
+            await asyncio.gather(*batched)
+            await until(lambda: theirs.count(text="batched") == 3)
+            await theirs(text="back").save()
+            await until(lambda: mine.count(text="back") == 1)
+            assert [m.id for m in mine.find()] == [m.id for m in theirs.find()]

@@ -19,7 +19,6 @@ import pytest
 
 import discobase
 from discobase.commands import COMMAND_NAMES, AdminCommands
-from tests.helpers import identify_window
 from tests.integration.child_process import start_child
 
 # The 3-second deadline lasts 750 ms here: room for a loaded machine, yet every deferral and
@@ -468,7 +467,6 @@ async def test_two_processes_of_the_bot_write_once(world: World, caplog: Any) ->
         tags: list[str] = []
 
     other = AdminCommands(second)
-    await identify_window()
     async with asyncio.timeout(WAIT), second.conn(world.bot.token):
         await other.register()
         for i in range(3):
