@@ -18,6 +18,7 @@ import pytest
 
 import discobase
 from tests.conftest import TIME_SCALE
+from tests.helpers import identify_window
 
 WAIT = 30.0
 
@@ -75,6 +76,7 @@ async def test_an_older_program_keeps_the_fields_a_newer_one_added(emulator: Any
         async with old_db.conn(token):
             await v1(name="blue").save()
             # The rolling deploy: version 2 starts while version 1 still runs.
+            await identify_window()
             async with new_db.conn(token):
                 (blue,) = v2.find()
                 assert blue.capacity == 100
@@ -99,6 +101,7 @@ async def test_an_older_program_keeps_the_fields_a_newer_one_added(emulator: Any
         class Room(discobase.Table):  # type: ignore[no-redef]  # noqa: F811 - version 1
             name: str
 
+        await identify_window()
         async with rolled_back.conn(token):
             old = rolled_back.tables["room"]
             red = await old.find_unique(name="red")
@@ -111,6 +114,7 @@ async def test_an_older_program_keeps_the_fields_a_newer_one_added(emulator: Any
             name: str
             capacity: int = 100
 
+        await identify_window()
         async with again.conn(token):
             new = again.tables["room"]
             assert (await new.find_unique(name="crimson")).capacity == 7
@@ -133,6 +137,7 @@ async def test_a_required_field_cannot_be_left_out(emulator: Any) -> None:
         async with first.conn(token):
             await first.tables["room"](name="a", floor=1).save()
         with pytest.raises(discobase.SchemaMismatch) as caught:
+            await identify_window()
             async with second.conn(token):
                 pass
     assert caught.value.fields == ["floor"]
@@ -166,6 +171,7 @@ async def test_widening_is_accepted_and_narrowing_refused_with_the_way_to_migrat
     async with asyncio.timeout(WAIT):
         async with first.conn(token):
             await first.tables["item"](stock=1, label="a", price=3).save()
+        await identify_window()
         async with wide.conn(token):
             model = wide.tables["item"]
             (item,) = model.find()
@@ -174,6 +180,7 @@ async def test_widening_is_accepted_and_narrowing_refused_with_the_way_to_migrat
             await model(stock=None, label=None, price=2.5).save()
         size = catalog_size(emulator, guild_id)
         with pytest.raises(discobase.SchemaMismatch) as caught:
+            await identify_window()
             async with narrow.conn(token):
                 pass
         assert catalog_size(emulator, guild_id) == size  # nothing recorded
@@ -205,6 +212,7 @@ async def test_a_declared_rename_reads_older_records(emulator: Any) -> None:
     async with asyncio.timeout(WAIT):
         async with first.conn(token):
             await first.tables["book"](name="Dune", pages=412).save()
+        await identify_window()
         async with renamed.conn(token):
             model = renamed.tables["book"]
             dune = await model.find_unique(title="Dune")
@@ -215,6 +223,7 @@ async def test_a_declared_rename_reads_older_records(emulator: Any) -> None:
             assert sorted(b.title for b in model.find()) == ["Dune", "Emma"]
         # The catalog recorded the rename: a program that no longer declares it reads the
         # older records the same way.
+        await identify_window()
         async with later.conn(token):
             model = later.tables["book"]
             assert sorted(b.title for b in model.find()) == ["Dune", "Emma"]
@@ -227,6 +236,7 @@ async def test_a_declared_rename_reads_older_records(emulator: Any) -> None:
             pages: int = 0
 
         with pytest.raises(discobase.SchemaMismatch) as caught:
+            await identify_window()
             async with old.conn(token):
                 pass
     assert sorted(caught.value.fields) == ["name", "title"]
@@ -246,6 +256,7 @@ async def test_a_migration_rewrites_the_table_atomically(emulator: Any) -> None:
         async with first.conn(token):
             model = first.tables["item"]
             await model.save_many([model(name=f"i{n}", price=str(n * 100)) for n in range(20)])
+        await identify_window()
         async with script.conn(token):
 
             @script.table
@@ -290,6 +301,7 @@ async def test_a_migration_rewrites_the_table_atomically(emulator: Any) -> None:
             await Item(name="new", cents=1).save()
         # The old class is refused now, and a fresh program of the new one opens.
         with pytest.raises(discobase.SchemaMismatch):
+            await identify_window()
             async with first.conn(token):
                 pass
         fresh = database()
@@ -299,6 +311,7 @@ async def test_a_migration_rewrites_the_table_atomically(emulator: Any) -> None:
             name: str
             cents: int
 
+        await identify_window()
         async with fresh.conn(token):
             assert Item.count() == 20
             assert sorted(i.cents for i in Item.find())[:3] == [1, 100, 200]
@@ -323,12 +336,14 @@ async def test_a_program_that_omits_a_unique_index_keeps_it_for_others(emulator:
     async with asyncio.timeout(WAIT):
         async with declares.conn(token):
             await declares.tables["user"](email="a@x").save()
+        await identify_window()
         async with omits.conn(token):
             model = omits.tables["user"]
             # The index another program declared is enforced here too.
             with pytest.raises(discobase.UniqueViolation):
                 await model(email="a@x").save()
             await model(email="b@x").save()
+        await identify_window()
         async with later.conn(token):
             model = later.tables["user"]
             with pytest.raises(discobase.UniqueViolation):
@@ -358,6 +373,7 @@ async def test_a_unique_index_over_duplicates_is_refused_naming_them(emulator: A
             await model(email="other@x").save()
         size = catalog_size(emulator, guild_id)
         with pytest.raises(discobase.UniqueConflict) as caught:
+            await identify_window()
             async with unique.conn(token):
                 pass
         assert catalog_size(emulator, guild_id) == size  # the index was not recorded
@@ -387,14 +403,17 @@ async def test_a_class_that_forbids_extra_fields_reads_a_newer_programs_records(
     async with asyncio.timeout(WAIT):
         async with strict.conn(token):
             await strict.tables["tag"](name="a").save()
+        await identify_window()
         async with newer.conn(token):
             await newer.tables["tag"](name="b", colour="blue").save()
+        await identify_window()
         async with strict.conn(token):
             model = strict.tables["tag"]
             assert sorted(t.name for t in model.find()) == ["a", "b"]
             b = await model.find_unique(name="b")
             b.name = "c"
             await b.update()
+        await identify_window()
         async with newer.conn(token):
             assert (await newer.tables["tag"].find_unique(name="c")).colour == "blue"
 
@@ -424,12 +443,14 @@ async def test_a_field_renamed_twice_reads_every_older_record(emulator: Any) -> 
         async with v1.conn(token):
             await first(name="Dune", pages=412).save()
             await first(name="Emma", pages=474).save()
+        await identify_window()
         async with v2.conn(token):
             emma = await second.find_unique(title="Emma")
             emma.pages = 475
             await emma.update()  # now stored under `title`
             await second(title="Ulysses", pages=730).save()
             # Version 3 starts while version 2 still runs (a rolling deploy).
+            await identify_window()
             async with v3.conn(token):
                 assert sorted((b.heading, b.pages) for b in third.find()) == [
                     ("Dune", 412),
@@ -466,6 +487,7 @@ async def test_a_field_renamed_twice_reads_every_older_record(emulator: Any) -> 
                     heading: str
                     pages: int = 0
 
+            await identify_window()
             async with later.conn(token):
                 model = later.tables["book"]
                 assert sorted((b.heading, b.pages) for b in model.find()) == [
@@ -492,6 +514,7 @@ async def test_a_field_renamed_twice_reads_every_older_record(emulator: Any) -> 
                     pages: int = 0
 
             with pytest.raises(discobase.SchemaMismatch) as caught:
+                await identify_window()
                 async with old.conn(token):
                     pass
             assert f"{field!r} was renamed to" in str(caught.value)
@@ -514,6 +537,7 @@ async def test_several_former_names_declared_at_once(emulator: Any) -> None:
     async with asyncio.timeout(WAIT):
         async with v1.conn(token):
             await v1.tables["book"](name="Dune").save()
+        await identify_window()
         async with v3.conn(token):
             model = v3.tables["book"]
             dune = await model.find_unique(heading="Dune")
@@ -527,6 +551,7 @@ async def test_several_former_names_declared_at_once(emulator: Any) -> None:
             title: Annotated[str, discobase.Renamed("name")]
 
         with pytest.raises(discobase.SchemaMismatch, match="'title' was renamed to 'heading'"):
+            await identify_window()
             async with v2.conn(token):
                 pass
 
@@ -551,6 +576,7 @@ async def test_an_older_program_still_running_reads_what_the_renamed_one_writes(
     async with asyncio.timeout(WAIT):
         async with v2.conn(token):
             await second(title="Dune").save()
+            await identify_window()
             async with v3.conn(token):
                 await third(heading="Emma", pages=3).save()
                 dune = await third.find_unique(heading="Dune")
@@ -611,6 +637,7 @@ async def test_the_older_programs_updates_are_what_the_renamed_one_reads(emulato
             heading: str
             pages: int = 0
 
+        await identify_window()
         async with later.conn(token):
             assert sorted((b.heading, b.pages) for b in later.tables["book"].find()) == [
                 ("Children of Dune", 412),
@@ -639,6 +666,7 @@ async def test_an_older_program_finds_by_its_indexed_field_what_the_renamed_one_
     async with asyncio.timeout(WAIT):
         async with v2.conn(token):
             await second(title="Dune", pages=412).save()
+            await identify_window()
             async with v3.conn(token):
                 await third(heading="Emma", pages=3).save()
                 await eventually(lambda: second.count() == 2)
