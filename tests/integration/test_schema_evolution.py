@@ -18,7 +18,7 @@ import pytest
 
 import discobase
 from tests.conftest import TIME_SCALE
-from tests.helpers import identify_window
+from tests.helpers import eventually, identify_window
 
 WAIT = 30.0
 
@@ -50,12 +50,6 @@ def stored_records(emu: Any, guild_id: str, table: str) -> int:
         c for c in state.channels.values() if str(c.guild_id) == str(guild_id) and c.name == table
     )
     return len(channel.message_ids)
-
-
-async def eventually(check: Callable[[], bool]) -> None:
-    async with asyncio.timeout(WAIT):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 async def test_an_older_program_keeps_the_fields_a_newer_one_added(emulator: Any) -> None:

@@ -26,10 +26,6 @@ WAIT = 30.0
 NEVER = 1e6
 
 
-def make_db(emu: Emulator, **options: Any) -> tuple[discobase.Database, Any]:
-    return item_db(emu, GUILD, **options)
-
-
 def world() -> AbstractAsyncContextManager[tuple[Emulator, Any]]:
     return one_bot_guild(GUILD, seed=3)
 
@@ -42,11 +38,11 @@ def sessions(emu: Emulator) -> tuple[int, int]:
 
 async def test_a_script_opens_no_gateway_session_and_reads_the_tables() -> None:
     async with world() as (emu, bot):
-        db, item = make_db(emu)
+        db, item = item_db(emu, GUILD)
         async with db.conn(bot.token):
             await item.save_many([item(key=f"k{i}", n=i) for i in range(3)])
         emu.reset()  # the live process's session is forgotten: count the script's only
-        script, scripted = make_db(emu, live=False)
+        script, scripted = item_db(emu, GUILD, live=False)
         assert script.live is False
         async with script.conn(bot.token):
             assert script.is_ready
@@ -59,8 +55,8 @@ async def test_a_script_opens_no_gateway_session_and_reads_the_tables() -> None:
 
 async def test_a_script_sees_other_writes_after_refresh_and_watch_yields_them() -> None:
     async with world() as (emu, bot):
-        live_db, live = make_db(emu)
-        script, scripted = make_db(emu, live=False, gap_check_interval=NEVER)
+        live_db, live = item_db(emu, GUILD)
+        script, scripted = item_db(emu, GUILD, live=False, gap_check_interval=NEVER)
         async with live_db.conn(bot.token):
             await live(key="first").save()
             async with script.conn(bot.token):
@@ -82,18 +78,18 @@ async def test_a_script_sees_other_writes_after_refresh_and_watch_yields_them() 
 
 async def test_refresh_needs_a_connected_database_and_live_must_be_a_bool() -> None:
     async with world() as (emu, _):
-        db, _ = make_db(emu, live=False)
+        db, _ = item_db(emu, GUILD, live=False)
         with pytest.raises(discobase.NotConnected):
             await db.refresh()
         with pytest.raises(discobase.UsageError):
-            make_db(emu, live="no")
+            item_db(emu, GUILD, live="no")
 
 
 async def test_the_command_line_reads_and_writes_without_a_gateway_session(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
     async with world() as (emu, bot):
-        db, item = make_db(emu, live=False)
+        db, item = item_db(emu, GUILD, live=False)
         async with db.conn(bot.token):
             await item.save_many([item(key=f"k{i}", n=i) for i in range(3)])
         monkeypatch.setenv("DISCOBASE_TOKEN", bot.token)

@@ -22,10 +22,6 @@ GUILD = "watching"
 WAIT = 30.0
 
 
-def make_db(emu: Emulator, **options: Any) -> tuple[discobase.Database, Any]:
-    return item_db(emu, GUILD, **options)
-
-
 def world() -> AbstractAsyncContextManager[tuple[Emulator, Any]]:
     return one_bot_guild(GUILD, seed=7)
 
@@ -124,7 +120,7 @@ async def test_changes_missed_while_disconnected_arrive_after_the_catch_up() -> 
 async def test_changes_missed_by_a_lost_session_arrive_with_the_catch_up() -> None:
     async with world() as (emu, bot):
         # No gap check during the test: only the catch-up after the new session reads.
-        reader_db, reader = make_db(emu, gap_check_interval=1e6)
+        reader_db, reader = item_db(emu, GUILD, gap_check_interval=1e6)
         async with reader_db.conn(bot.token), running(emu, bot) as (_, writer):
             changes = reader.watch()
             emu.gateway.withhold_dispatches("MESSAGE_CREATE")
@@ -189,7 +185,7 @@ async def test_a_consumer_that_falls_behind_gets_an_error_after_what_it_holds() 
 
 async def test_watching_ends_when_the_database_closes_and_can_be_closed() -> None:
     async with world() as (emu, bot):
-        db, item = make_db(emu)
+        db, item = item_db(emu, GUILD)
         async with db.conn(bot.token):
             changes = item.watch()
             async with item.watch() as closed_early:

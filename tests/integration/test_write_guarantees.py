@@ -24,10 +24,6 @@ GUILD = "guarantees"
 WAIT = 30.0
 
 
-def make_db(emu: Emulator, **options: Any) -> tuple[discobase.Database, Any]:
-    return item_db(emu, GUILD, **options)
-
-
 def world() -> AbstractAsyncContextManager[tuple[Emulator, Any]]:
     return one_bot_guild(GUILD, seed=13)
 
@@ -154,7 +150,7 @@ async def test_a_deleted_table_channel_is_named_not_replaced() -> None:
         async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
             await member.delete_channel(table.id)
         channels = len(emu.state.channels)
-        db, _ = make_db(emu)
+        db, _ = item_db(emu, GUILD)
         await identify_window()
         with pytest.raises(discobase.StorageDamaged) as caught:
             async with db.conn(bot.token):
@@ -171,7 +167,7 @@ async def test_a_deleted_catalog_with_tables_left_is_named_not_replaced() -> Non
         catalog, table = channel_named(emu, "discobase"), channel_named(emu, "item")
         async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
             await member.delete_channel(catalog.id)
-        db, _ = make_db(emu)
+        db, _ = item_db(emu, GUILD)
         await identify_window()
         with pytest.raises(discobase.StorageDamaged, match=f"#item \\({table.id}\\)"):
             async with db.conn(bot.token):
@@ -192,7 +188,7 @@ async def test_an_outage_of_its_own_guild_delays_ready_until_it_is_back() -> Non
     async with world() as (emu, bot):
         guild_id = next(iter(emu.state.guilds))
         emu.gateway.unavailable_at_ready(guild_id, count=1)
-        db, item = make_db(emu)
+        db, item = item_db(emu, GUILD)
         db.login_task(bot.token)
         await asyncio.sleep(100 * SCALE)
         assert not db.is_ready
