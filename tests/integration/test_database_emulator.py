@@ -10,9 +10,7 @@ import pytest
 import discobase
 from discobase.errors import GuildNotFound, TableNotBuilt
 from tests.conftest import TIME_SCALE
-from tests.helpers import eventually, identify_window, make_db
-
-WAIT = 30.0  # generous: the suite must pass on a loaded machine
+from tests.helpers import WAIT, eventually, identify_window, make_db
 
 
 async def test_save_find_update_delete_round_trip(emulator: Any) -> None:

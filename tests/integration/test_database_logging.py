@@ -19,8 +19,8 @@ import pytest
 
 import discobase
 from tests.conftest import TIME_SCALE
+from tests.helpers import WAIT
 
-WAIT = 30.0
 POST = r"/channels/\d+/messages"
 
 

@@ -13,9 +13,7 @@ import pytest
 
 import discobase
 from tests.conftest import TIME_SCALE
-from tests.helpers import identify_window
-
-WAIT = 30.0
+from tests.helpers import WAIT, identify_window
 
 
 class Colour(enum.Enum):

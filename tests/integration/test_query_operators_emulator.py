@@ -15,8 +15,7 @@ import pydantic
 import discobase
 from discobase import contains, ge, gt, lt, one_of, startswith
 from tests.conftest import TIME_SCALE
-
-WAIT = 30.0
+from tests.helpers import WAIT
 
 
 class Tagged(pydantic.BaseModel):

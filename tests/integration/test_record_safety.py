@@ -17,9 +17,7 @@ import discobase
 from discobase.http import HTTPClient
 from discobase.http.errors import NotJSON
 from tests.conftest import TIME_SCALE
-from tests.helpers import identify_window
-
-WAIT = 30.0
+from tests.helpers import WAIT, identify_window
 
 
 def connect(emu: Any, name: str) -> tuple[discobase.Database, str]:

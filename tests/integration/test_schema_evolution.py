@@ -18,9 +18,7 @@ import pytest
 
 import discobase
 from tests.conftest import TIME_SCALE
-from tests.helpers import eventually, identify_window
-
-WAIT = 30.0
+from tests.helpers import WAIT, eventually, identify_window
 
 
 def guild(emu: Any, name: str) -> tuple[Callable[[], discobase.Database], str, str]:

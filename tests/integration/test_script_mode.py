@@ -17,11 +17,10 @@ import pytest
 import discobase
 from discobase.cli import main
 from discobase.emulator import Emulator
-from tests.helpers import item_db, one_bot_guild
+from tests.helpers import WAIT, item_db, one_bot_guild
 
 SCALE = 0.01
 GUILD = "scripts"
-WAIT = 30.0
 # Discord seconds: long enough that only refresh() reads the log during a test.
 NEVER = 1e6
 

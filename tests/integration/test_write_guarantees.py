@@ -21,7 +21,6 @@ from tests.helpers import eventually, identify_window, item_db, one_bot_guild, r
 
 SCALE = 0.01
 GUILD = "guarantees"
-WAIT = 30.0
 
 
 def world() -> AbstractAsyncContextManager[tuple[Emulator, Any]]:
