@@ -468,7 +468,9 @@ class TableBinding(Generic[M]):
         message = f"message {message_id}" if message_id is not None else "an unknown message"
         error = UnreadableRecord(
             f"record {record_id} of table {self.name!r} ({channel}, {message}) does not fit "
-            f"{self.model.__name__}: {reason}. Queries skip it; delete it with "
+            f"{self.model.__name__}: {reason}. Queries skip it. If a newer version of the "
+            "program wrote it (a widened type, docs/guide/schemas.md), run that version "
+            "here and keep the record; if it is damaged, delete it with "
             f"await {self.model.__name__}.delete_id({record_id})",
             table=self.name,
             record_id=record_id,
