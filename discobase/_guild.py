@@ -8,7 +8,7 @@ invite the bot, with the permissions it needs (`PERMISSIONS`, `invite_url`, whic
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from discobase._logging import log as _log
 from discobase._permissions import INVITE
@@ -71,9 +71,30 @@ async def find_guild(http: HTTPClient, bot_id: int, name: str, guild_id: int | N
         return int(created["id"])
     link = await _invite_link(http, bot_id)
     raise GuildNotFound(
-        f"the bot is in no guild named {name!r}. Discord no longer lets bots create "
-        "servers (since July 2025): create the server in Discord yourself, then add the "
-        f"bot with {link}"
+        f"the bot is in no guild named {name!r} ({_member_of(guilds)}). Discord no longer "
+        "lets bots create servers (since July 2025): create the server in Discord yourself, "
+        f"then add the bot with {link}{_local_hint(http)}"
+    )
+
+
+def _member_of(guilds: list[dict[str, Any]]) -> str:
+    # A misspelt name, or the emulator's default guild, is then plain to see.
+    names = sorted(str(g.get("name")) for g in guilds)
+    if not names:
+        return "it is in no guild"
+    shown = ", ".join(repr(n) for n in names[:10]) + (", ..." if len(names) > 10 else "")
+    return f"it is in {len(names)} guild{'s' if len(names) > 1 else ''}: {shown}"
+
+
+def _local_hint(http: HTTPClient) -> str:
+    from discobase.http.client import DEFAULT_API_URL
+
+    if getattr(http, "api_url", DEFAULT_API_URL) == DEFAULT_API_URL:
+        return ""
+    # The invite link cannot help on a local Discord: there the guild is made by its seeding.
+    return (
+        ". On a local Discord, start it with `discobase emulator --guild NAME`, or call "
+        "`emu.create_guild(NAME, bots=[bot])`"
     )
 
 
