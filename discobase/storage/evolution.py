@@ -304,7 +304,9 @@ class OpenPlan:
 
 _HOW_TO_MIGRATE = (
     "to make this change, rewrite the table with `await db.migrate({model}, transform=...)` "
-    "while no other program writes it (docs/guide/schemas.md, 'Migrations'); "
+    "while no other program writes it; register {model} inside `async with db.conn(...)`, "
+    "before that call, since a class registered earlier stops the login here "
+    "(docs/guide/schemas.md, 'Migrations'); "
     "or keep the stored fields and types, give new fields a default, or widen a type"
 )
 
