@@ -118,23 +118,31 @@ def _joined(futures: list[asyncio.Future[None]]) -> asyncio.Future[None]:
     return asyncio.ensure_future(_gather(futures))
 
 
+def _check_names(binding: TableBinding[Any], changes: dict[str, Any]) -> None:
+    unknown = sorted(set(changes) - set(binding.fields))
+    if unknown:
+        known = ", ".join(sorted(binding.fields)) or "(none)"
+        raise InvalidQuery(
+            f"update_many() cannot set {unknown[0]!r}: {binding.model.__name__} has no "
+            f"such field; its fields are: {known}"
+        )
+
+
 def update_records(records: Sequence[T], changes: dict[str, Any]) -> asyncio.Task[list[T]]:
     """Set ``changes`` on ``records`` and write them, one atomic batch per table."""
 
     groups = _groups(records, "update_many")
     if not groups:
+        # Nothing matched: a misspelt name is still an error, not silence until data matches.
+        table = getattr(records, "table", None)
+        if table is not None:
+            _check_names(binding_of(table), changes)
         task: asyncio.Task[list[T]] = _done(list(records))
         return task
     # Every value is validated on copies first, so that a refused one changes nothing.
     planned: list[tuple[TableBinding[Any], list[tuple[BaseModel, BaseModel]]]] = []
     for binding, group in groups:
-        unknown = sorted(set(changes) - set(binding.fields))
-        if unknown:
-            known = ", ".join(sorted(binding.fields)) or "(none)"
-            raise InvalidQuery(
-                f"update_many() cannot set {unknown[0]!r}: {binding.model.__name__} has no "
-                f"such field; its fields are: {known}"
-            )
+        _check_names(binding, changes)
         pairs: list[tuple[BaseModel, BaseModel]] = []
         for record in group:
             changed = record.model_copy()

@@ -51,8 +51,8 @@ def found_by_index(
             break
         record = binding.load_one(record_id, data)
         if record is not None:
-            return Records((record,))
-    return Records()
+            return Records.of(binding.model, (record,))
+    return Records.of(binding.model)
 
 
 # The operators that compile to one range (or prefix) of a field's values.
@@ -82,7 +82,7 @@ def _found_in_range(
     records = store.records()
     if binding.readable(ids, records) is not ids:
         return None  # a record known to be unreadable: planned, which leaves it out
-    return Records(binding.load_page(ids, _Paged(records, ids, page)))
+    return Records.of(binding.model, binding.load_page(ids, _Paged(records, ids, page)))
 
 
 class _Paged(Mapping[int, dict[str, Any]]):

@@ -9,7 +9,7 @@ are answers already in memory: awaiting them finishes at once. This module must 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Iterable
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 if TYPE_CHECKING:
@@ -28,6 +28,22 @@ class Records(list[T]):
     `async for u in User.find(...)` therefore all work. The list also offers `first()`,
     `exists()`, and writes over all of its records: `delete_many()` and `update_many()`.
     """
+
+    # The table queried, so that update_many() of an empty answer still checks its names.
+    __slots__ = ("_table",)
+    _table: type[Any]
+
+    @classmethod
+    def of(cls, table: type[Any], records: Iterable[T] = ()) -> Records[T]:
+        """Return the records ``table``'s query found (how ``find()`` makes its answer)."""
+        found: Records[T] = cls(records)
+        found._table = table
+        return found
+
+    @property
+    def table(self) -> type[Any] | None:
+        """Return the table queried, or ``None`` for a list made by hand."""
+        return getattr(self, "_table", None)
 
     def __await__(self) -> Generator[Any, None, Self]:
         return self
@@ -75,7 +91,8 @@ class Records(list[T]):
         process made to one of them since the query is overwritten.
 
         Raises:
-            InvalidQuery: a name is not a field of a record's table.
+            InvalidQuery: a name is not a field of a record's table (checked against the
+                table queried even when nothing matched).
             pydantic.ValidationError: a value does not fit its field (nothing is written or
                 changed).
             UniqueViolation: a unique index would hold a value twice.

@@ -390,15 +390,15 @@ class Table(BaseModel):
                 loaded = {id_of(r): r for r in binding.load_page(ids, records)}
                 ids = [i for i in ids if i in loaded]
                 ids = order_ids(ids, keys, lambda i, f: i if f == "id" else getattr(loaded[i], f))
-                return Records([loaded[i] for i in ids[offset:end]])
+                return Records.of(cls, [loaded[i] for i in ids[offset:end]])
         if not offset and end is None:
             # Every match: an unreadable one is left out (and reported).
-            return Records(binding.load_page(ids, records))
+            return Records.of(cls, binding.load_page(ids, records))
         while True:
             window = ids[offset:end]
             page = binding.load_page(window, records)
             if len(page) == len(window):
-                return Records(page)
+                return Records.of(cls, page)
             # An unreadable record was left out (and reported): page again without it.
             skipped = set(window).difference(map(id_of, page))
             ids = [i for i in ids if i not in skipped]

@@ -273,6 +273,21 @@ async def test_update_many_is_one_batch_and_all_or_nothing(db: discobase.Databas
     assert len(store.batches) == before + 1
 
 
+async def test_update_many_of_an_empty_answer_still_checks_the_names(
+    db: discobase.Database,
+) -> None:
+    nothing = Person.find(name="Nobody")
+    assert nothing.table is Person
+    with pytest.raises(InvalidQuery, match="nope"):
+        nothing.update_many(nope=1)
+    for empty in (Person.find(name=startswith("Zz")), Person.find(age=gt(1000), limit=1)):
+        with pytest.raises(InvalidQuery, match="nope"):
+            empty.update_many(nope=1)
+    assert await nothing.update_many(active=False) == []
+    # A list made by hand knows no table: there is nothing to check an empty one against.
+    assert await discobase.Records().update_many(nope=1) == []
+
+
 async def test_batch_is_typed_none(db: discobase.Database) -> None:
     async with db.batch() as nothing:
         assert nothing is None
