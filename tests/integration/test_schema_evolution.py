@@ -32,6 +32,26 @@ def guild(emu: Any, name: str) -> tuple[Callable[[], discobase.Database], str, s
     return database, bot.token, guild_id
 
 
+def title_then_heading(
+    database: Callable[[], discobase.Database],
+) -> tuple[discobase.Database, discobase.Database, Any, Any]:
+    """Two versions of a program sharing the table ``book``: version 2 calls a field
+    ``title``, version 3 renames it ``heading``. Returns both databases and their Book."""
+    v2, v3 = database(), database()
+
+    @v2.table
+    class Book(discobase.Table):
+        title: str
+        pages: int = 0
+
+    @v3.table
+    class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811 - title -> heading
+        heading: Annotated[str, discobase.Renamed("title")]
+        pages: int = 0
+
+    return v2, v3, v2.tables["book"], v3.tables["book"]
+
+
 def catalog_size(emu: Any, guild_id: str) -> int:
     state = emu.state
     channel = next(
@@ -552,19 +572,7 @@ async def test_an_older_program_still_running_reads_what_the_renamed_one_writes(
     emulator: Any,
 ) -> None:
     database, token, _ = guild(emulator, "rolling-rename")
-    v2, v3 = database(), database()
-
-    @v2.table
-    class Book(discobase.Table):
-        title: str
-        pages: int = 0
-
-    @v3.table
-    class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811 - title -> heading
-        heading: Annotated[str, discobase.Renamed("title")]
-        pages: int = 0
-
-    second, third = v2.tables["book"], v3.tables["book"]
+    v2, v3, second, third = title_then_heading(database)
     async with asyncio.timeout(WAIT):
         async with v2.conn(token):
             await second(title="Dune").save()
@@ -582,19 +590,7 @@ async def test_the_older_programs_updates_are_what_the_renamed_one_reads(emulato
     # Once the older program knows of the rename, its updates write only `title`: the
     # renamed program reads them, instead of a stale `heading` the update kept.
     database, token, _ = guild(emulator, "rename-update")
-    v2, v3 = database(), database()
-
-    @v2.table
-    class Book(discobase.Table):
-        title: str
-        pages: int = 0
-
-    @v3.table
-    class Book(discobase.Table):  # type: ignore[no-redef]  # noqa: F811 - title -> heading
-        heading: Annotated[str, discobase.Renamed("title")]
-        pages: int = 0
-
-    second, third = v2.tables["book"], v3.tables["book"]
+    v2, v3, second, third = title_then_heading(database)
     async with asyncio.timeout(WAIT):
         async with v2.conn(token), v3.conn(token):
             await third(heading="Emma", pages=3).save()
