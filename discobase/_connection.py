@@ -10,16 +10,17 @@ gateway client and its task, the storage engine, and how gateway events reach st
 (events held while storage opens, sessions seen, a guild outage, a catch-up owed after a gap).
 A login makes one (`Connection.start`), `Connection.serve` runs it until the database closes
 or the gateway ends for good, and `Connection.close` closes its three clients. It knows its
-database only as a `ConnectionOwner`, and must not know tables, the storage format or the
-gateway protocol. ``discobase.database`` imports this module, so it stays light: the layers
-below are imported only when a login starts, and ``import discobase`` never loads aiohttp.
+database only by its settings (`ConnectionOwner`) and what it handed over (`OwnerHooks`),
+and must not know tables, the storage format or the gateway protocol. ``discobase.database``
+imports this module, so it stays light: the layers below are imported only when a login
+starts, and ``import discobase`` never loads aiohttp.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from discobase._logging import log as _log
 from discobase.errors import NotConnected, StartTimeout
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from discobase.http import HTTPClient
     from discobase.storage import StorageEngine
 
-__all__ = ["Connection", "ConnectionOwner", "Phase"]
+__all__ = ["Connection", "ConnectionOwner", "OwnerHooks", "Phase"]
 
 #: Discord seconds between catch-up attempts: doubling from the base up to the cap, jittered.
 _CATCH_UP_BASE = 1.0
@@ -49,12 +50,8 @@ class Phase(enum.Enum):
 
 
 class ConnectionOwner(Protocol):
-    """The database a connection serves, as the connection uses it (`Database` is the one).
-
-    Its settings, which guild it is (found at login), its phase, the listeners extensions
-    added, and its tables, which the connection opens once storage is open. The private
-    members are the connection's way into the database, not its users' API.
-    """
+    """The database a connection serves, as the connection reads it (`Database` is the one):
+    its settings, and which guild it is (found at login)."""
 
     name: str
     guild_id: int | None
@@ -63,23 +60,32 @@ class ConnectionOwner(Protocol):
     start_timeout: float
     gap_check_interval: float
     live: bool
-    _phase: Phase
-    _listeners: list[Callable[[str, Any], None]]
 
-    def _unbuilt_tables(self) -> list[str]:
-        """Return the names of the registered tables that are not open yet."""
-        ...
 
-    async def _open_tables(self, engine: StorageEngine) -> None:
-        """Open every registered table that is not open yet."""
-        ...
+class OwnerHooks(NamedTuple):
+    """What a connection asks of its database while it runs, handed over by the database.
+
+    (A named tuple, not a dataclass: ``import discobase`` does not load dataclasses.)
+
+    Attributes:
+        phase: the database's phase now.
+        listeners: the callbacks extensions added (the database's own list, read live).
+        unbuilt_tables: the names of the registered tables that are not open yet.
+        open_tables: opens every registered table that is not open yet.
+    """
+
+    phase: Callable[[], Phase]
+    listeners: Sequence[Callable[[str, Any], None]]
+    unbuilt_tables: Callable[[], list[str]]
+    open_tables: Callable[[StorageEngine], Awaitable[None]]
 
 
 class Connection:
     """What a database has only while it is logged in (see the module's docstring).
 
     Args:
-        owner: the database.
+        owner: the database's settings.
+        hooks: what the connection asks of the database while it runs.
         closing: set when the database closes (its ``close()``); ``None`` for a connection
             over an already open engine (`over_storage`).
 
@@ -91,8 +97,11 @@ class Connection:
         engine_open: whether the engine opened (events before that are held for it).
     """
 
-    def __init__(self, owner: ConnectionOwner, closing: asyncio.Event | None = None) -> None:
+    def __init__(
+        self, owner: ConnectionOwner, hooks: OwnerHooks, closing: asyncio.Event | None = None
+    ) -> None:
         self._owner = owner
+        self._hooks = hooks
         self._closing = closing
         self.http: HTTPClient | None = None
         self.gateway: GatewayClient | None = None
@@ -106,10 +115,12 @@ class Connection:
         self._guild_down = False
 
     @classmethod
-    def over_storage(cls, owner: ConnectionOwner, engine: StorageEngine) -> Connection:
+    def over_storage(
+        cls, owner: ConnectionOwner, hooks: OwnerHooks, engine: StorageEngine
+    ) -> Connection:
         """Return a connection to an already open storage engine, with no HTTP client or
         gateway (``Database._use_storage``, the seam unit tests use)."""
-        connection = cls(owner)
+        connection = cls(owner, hooks)
         connection.engine = engine
         connection.engine_open = True
         return connection
@@ -184,23 +195,22 @@ class Connection:
         # Checks the bot's permissions in the catalog's channel before reading it, then in
         # every table's channel before opening any: a read without Read Message History
         # returns nothing, which would pass for an empty database.
-        names = owner._unbuilt_tables()
+        names = self._hooks.unbuilt_tables()
         await self._retrying(lambda: engine.open(tables=names), "opening the database")
         self.engine_open = True
         early, self._early_events = self._early_events, []
         for name, data in early:
             await engine.on_event(name, data)
-        await self._retrying(lambda: owner._open_tables(engine), "opening its tables")
+        await self._retrying(lambda: self._hooks.open_tables(engine), "opening its tables")
         if self._missed_while_starting:
             self._missed_while_starting = False
             await self._catch_up(engine)
 
     async def _open_without_gateway(self, engine: StorageEngine) -> None:
-        owner = self._owner
-        names = owner._unbuilt_tables()
+        names = self._hooks.unbuilt_tables()
         await self._retrying(lambda: engine.open(tables=names), "opening the database")
         self.engine_open = True
-        await self._retrying(lambda: owner._open_tables(engine), "opening its tables")
+        await self._retrying(lambda: self._hooks.open_tables(engine), "opening its tables")
 
     def _retry_delay(self, failures: int) -> float:
         """Return the real seconds to wait after ``failures`` transient failures in a row:
@@ -221,9 +231,8 @@ class Connection:
 
         from discobase.http.errors import RateLimited, ServerError, TransportError
 
-        owner = self._owner
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + owner.start_timeout
+        deadline = loop.time() + self._owner.start_timeout
         failures = 0
         while True:
             try:
@@ -278,7 +287,7 @@ class Connection:
                 "pause until it is back%s",
                 owner.guild_id,
                 owner.name,
-                "" if owner._phase is Phase.READY else "; the database becomes ready then",
+                "" if self._hooks.phase() is Phase.READY else "; the database becomes ready then",
             )
             return
         # No "unavailable": the bot was removed from the guild.
@@ -296,7 +305,7 @@ class Connection:
         self._guild_down = False
         _log().warning("guild %d (database %r) is available again", owner.guild_id, owner.name)
         # Nothing of the guild was dispatched during the outage: read what was written.
-        if owner._phase is Phase.READY and engine is not None:
+        if self._hooks.phase() is Phase.READY and engine is not None:
             await self._catch_up(engine)
         else:
             self._missed_while_starting = True
@@ -304,10 +313,9 @@ class Connection:
     async def _on_gateway_event(self, event: GatewayEvent) -> None:
         from discobase.gateway import DispatchEvent
 
-        owner = self._owner
         engine = self.engine
         if isinstance(event, DispatchEvent):
-            for listener in tuple(owner._listeners):
+            for listener in tuple(self._hooks.listeners):
                 try:
                     listener(event.name, event.data)
                 except Exception:
@@ -329,7 +337,7 @@ class Connection:
         if event.resumed or self._sessions == 1:
             return
         # A new session after the first: events may have been missed while away.
-        if owner._phase is Phase.READY and engine is not None:
+        if self._hooks.phase() is Phase.READY and engine is not None:
             _log().info("gateway reconnected with a new session; catching up")
             await self._catch_up(engine)
         else:
@@ -350,7 +358,6 @@ class Connection:
 
         from discobase.http.errors import RateLimited, ServerError, TransportError
 
-        owner = self._owner
         attempt = 0
         while True:
             try:
@@ -368,7 +375,7 @@ class Connection:
             if (
                 closing is None
                 or closing.is_set()
-                or owner._phase not in (Phase.STARTING, Phase.READY)
+                or self._hooks.phase() not in (Phase.STARTING, Phase.READY)
             ):
                 return
             try:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from discobase._connection import Connection, Phase
+from discobase._connection import Connection, OwnerHooks, Phase
 from discobase._logging import enable_logging
 from discobase._logging import log as _log
 from discobase.errors import NotConnected, TableNotRegistered, UsageError
@@ -126,12 +126,15 @@ class Database:
         # Callers that will receive a failed start (login(), wait_ready()): when there are
         # some, the failure is theirs to handle and is not logged as well.
         self._receivers = 0
-        # What exists only while logged in (discobase._connection).
-        self._connection: Connection | None = None
+        self._connection: Connection | None = None  # only while logged in
         # The writes storage has and that have not finished (made by the first write).
         self._writes: WriteTracker | None = None
         # Extensions' dispatch listeners (discobase.commands); see add_listener().
         self._listeners: list[Callable[[str, Any], None]] = []
+        # What the connection asks of this database while it runs (discobase._connection).
+        self._hooks = OwnerHooks(
+            lambda: self._phase, self._listeners, self._unbuilt_tables, self._open_tables
+        )
         # Change feeds (discobase.watch), made by the first watch().
         self._hub: ChangeHub | None = None
 
@@ -549,7 +552,7 @@ class Database:
         """
         if self._phase in (Phase.STARTING, Phase.READY):
             raise UsageError("this database is already logged in (or logging in)")
-        self._connection = Connection.over_storage(self, engine)
+        self._connection = Connection.over_storage(self, self._hooks, engine)
         self._phase = Phase.STARTING
         try:
             await self._open_tables(engine)
@@ -559,7 +562,7 @@ class Database:
         self._phase = Phase.READY
 
     async def _run(self, token: str) -> None:
-        connection = self._connection = Connection(self, self._closing)
+        connection = self._connection = Connection(self, self._hooks, self._closing)
         try:
             await connection.start(token)
             self._phase = Phase.READY
