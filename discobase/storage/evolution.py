@@ -127,29 +127,32 @@ def rename_chains(
     links = rename_links(renames)
     chains: dict[str, tuple[str, ...]] = {}
     for name in links if fields is None else fields:
-        chain: list[str] = []
-        seen = {name}
-        old = links.get(name)
-        while old is not None and old not in seen:
-            chain.append(old)
-            seen.add(old)
-            old = links.get(old)
+        chain = _walk(links, name)
         if chain:
             chains[name] = tuple(chain)
     return chains
 
 
+def _walk(step: Mapping[str, str], name: str) -> list[str]:
+    """Follow ``step`` (a name -> the next name) from ``name`` until it ends or repeats."""
+    names: list[str] = []
+    seen = {name}
+    after = step.get(name)
+    while after is not None and after not in seen:
+        names.append(after)
+        seen.add(after)
+        after = step.get(after)
+    return names
+
+
+def _successors(links: Mapping[str, str]) -> dict[str, str]:
+    """Turn rename links ``{name: name before}`` round: ``{name: what it was renamed to}``."""
+    return {old: new for new, old in links.items()}
+
+
 def _later_names(links: Mapping[str, str], name: str) -> list[str]:
     """Return what ``name`` was renamed to, in order (``["title", "heading"]`` for ``name``)."""
-    successor = {old: new for new, old in links.items()}
-    later: list[str] = []
-    seen = {name}
-    new = successor.get(name)
-    while new is not None and new not in seen:
-        later.append(new)
-        seen.add(new)
-        new = successor.get(new)
-    return later
+    return _walk(_successors(links), name)
 
 
 def former_names(links: Mapping[str, str], fields: Iterable[str]) -> FormerNames:
@@ -164,9 +167,8 @@ def former_names(links: Mapping[str, str], fields: Iterable[str]) -> FormerNames
     """
     fields = list(fields)
     links = rename_links(links)
-    later = {
-        name: tuple(n for n in _later_names(links, name) if n not in fields) for name in fields
-    }
+    successors = _successors(links)
+    later = {name: tuple(n for n in _walk(successors, name) if n not in fields) for name in fields}
     return FormerNames(rename_chains(links, fields), later)
 
 
