@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from discobase.errors import UniqueViolation
+from discobase.storage.codec import Delete, Put
+from discobase.storage.rows import Records
 from discobase.storage.snapshot import decode_records, encode_records
 from discobase.storage.state import TableState
 
@@ -212,3 +214,28 @@ class StateEngine:
 
     async def close(self) -> None:
         pass
+
+
+class Text(str):
+    """A subclass of a JSON type: marshal cannot hold it, so its record stays a dict."""
+
+
+def stored(*records: dict[str, Any]) -> Records:
+    """Return compact records holding ``records`` under ids 1, 2, ..."""
+    held = Records()
+    for record_id, data in enumerate(records, 1):
+        held.put(record_id, data)
+    return held
+
+
+_versions = itertools.count(1 << 30)
+
+
+def put(store: StateStore, records: dict[int, dict[str, Any]]) -> None:
+    """Apply records as another process's log entry would (no validation on the way)."""
+    store.state.apply(next(_versions), [Put(i, data) for i, data in records.items()])
+
+
+def delete(store: StateStore, *record_ids: int) -> None:
+    """Delete records as another process's log entry would."""
+    store.state.apply(next(_versions), [Delete(i) for i in record_ids])

@@ -4,7 +4,6 @@ each record by id and validating it gives, and nothing of it is shared with the 
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -14,21 +13,10 @@ import pytest
 import discobase
 from discobase import ge, gt, lt, startswith
 from discobase.storage.codec import Delete, Put
-from discobase.storage.rows import Records, RecordsView
+from discobase.storage.rows import RecordsView
 from discobase.storage.sorted_index import SortedIndex
 from discobase.storage.state import TableState
-from tests.unit.tablefakes import StateEngine, StateStore
-
-
-class Text(str):
-    """A subclass of a JSON type: marshal cannot hold it, so its record stays a dict."""
-
-
-def stored(*records: dict[str, Any]) -> Records:
-    held = Records()
-    for record_id, data in enumerate(records, 1):
-        held.put(record_id, data)
-    return held
+from tests.unit.tablefakes import StateEngine, StateStore, Text, put, stored
 
 
 def test_a_page_is_the_values_each_read_would_give_in_the_shape_order() -> None:
@@ -82,14 +70,6 @@ async def stores() -> AsyncIterator[dict[str, StateStore]]:
     await database._use_storage(engine)  # type: ignore[arg-type]
     yield engine.stores
     await database.close()
-
-
-_versions = itertools.count(1 << 30)
-
-
-def put(store: StateStore, records: dict[int, dict[str, Any]]) -> None:
-    """Apply records as another process's log entry would (no validation on the way)."""
-    store.state.apply(next(_versions), [Put(i, data) for i, data in records.items()])
 
 
 async def test_records_built_from_a_page_are_their_own(stores: dict[str, StateStore]) -> None:

@@ -10,7 +10,6 @@ compact rows, hash and sorted indexes), with records written as another process 
 
 from __future__ import annotations
 
-import itertools
 import random
 from array import array
 from collections.abc import AsyncIterator
@@ -23,9 +22,8 @@ import discobase
 from discobase import ge, gt, lt, one_of, startswith
 from discobase._binding import binding_of
 from discobase._plain_records import direct_page_loader
-from discobase.storage.codec import Delete, Put
 from discobase.storage.sorted_index import SortedIndex
-from tests.unit.tablefakes import StateEngine, StateStore
+from tests.unit.tablefakes import StateEngine, StateStore, delete, put
 
 database = discobase.Database("pages")
 
@@ -83,14 +81,6 @@ async def stores() -> AsyncIterator[dict[str, StateStore]]:
     await database._use_storage(engine)  # type: ignore[arg-type]
     yield engine.stores
     await database.close()
-
-
-_versions = itertools.count(1 << 30)
-
-
-def put(store: StateStore, records: dict[int, dict[str, Any]]) -> None:
-    """Apply records as another process's log entry would (no validation on the way)."""
-    store.state.apply(next(_versions), [Put(i, data) for i, data in records.items()])
 
 
 def same_as_validated(record: discobase.Table, stored: dict[str, Any]) -> None:
@@ -306,7 +296,7 @@ async def test_ranges_agree_with_a_scan_through_writes(stores: dict[str, StateSt
         assert Reading.count(sensor=ge(low) & lt(high)) == len(expected)
         record_id = rng.randrange(100, 420)
         if step % 3 == 0 and record_id in store.records():
-            store.state.apply(next(_versions), [Delete(record_id)])
+            delete(store, record_id)
         else:
             data = readings(1)[100] | {"sensor": rng.randrange(0, 320)}
             put(store, {record_id: data})

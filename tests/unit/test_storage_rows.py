@@ -6,18 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from discobase.storage.rows import Records, RecordsView
-
-
-class Text(str):
-    """A subclass of a JSON type: marshal cannot hold it, so its record stays a dict."""
-
-
-def stored(*records: dict[str, Any]) -> Records:
-    held = Records()
-    for record_id, data in enumerate(records, 1):
-        held.put(record_id, data)
-    return held
+from discobase.storage.rows import RecordsView
+from tests.unit.tablefakes import Text, stored
 
 
 def same(a: Any, b: Any) -> bool:
