@@ -177,12 +177,7 @@ class TableState:
                 key = held_key(value)
         else:
             key = held_key(value)
-        held = index.map.get(key)
-        if held is None:
-            return ()
-        if isinstance(held, set):
-            return frozenset(held)
-        return (held,)
+        return index.get(key)
 
     def sorted_index(self, field: str, key: Callable[[Any], Any]) -> SortedIndex | None:
         """Return the values of an indexed field in order, sorting them on first use.
