@@ -18,12 +18,12 @@ import marshal
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from discobase.storage.codec import Row
 from discobase.storage.hash_index import ABSENT, HashIndex, held_key
 from discobase.storage.rows import Records
 
 __all__ = ["put_new"]
 
-Row = tuple[int, int, dict[str, Any] | None]
 _dumps = marshal.dumps
 
 

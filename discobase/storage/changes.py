@@ -25,7 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
-__all__ = ["Applied", "Row", "watched_apply"]
+from discobase.storage.codec import Row
+
+__all__ = ["Applied", "watched_apply"]
 
 
 class Applied(NamedTuple):
@@ -43,9 +45,6 @@ class Applied(NamedTuple):
     record_id: int
     old: dict[str, Any] | None
     new: dict[str, Any] | None
-
-
-Row = tuple[int, int, dict[str, Any] | None]
 
 
 def watched_apply(

@@ -39,6 +39,7 @@ __all__ = [
     "Put",
     "INLINE_OVERHEAD",
     "Op",
+    "Row",
     "check_wire",
     "compress_lines",
     "decode_stream",
@@ -129,9 +130,11 @@ def op_from_wire(raw: Any) -> Op:
     raise StorageCorrupted(f"malformed operation: {str(raw)[:80]}")
 
 
-def check_wire(
-    version: int, raws: Iterable[Any], *, versioned: bool = False
-) -> list[tuple[int, int, dict[str, Any] | None]]:
+#: An operation as a table's state applies it: (version, record id, data or None to delete).
+Row = tuple[int, int, dict[str, Any] | None]
+
+
+def check_wire(version: int, raws: Iterable[Any], *, versioned: bool = False) -> list[Row]:
     """Check decoded operation arrays and return them as ``(version, id, data)`` rows.
 
     Args:
@@ -143,7 +146,7 @@ def check_wire(
     Raises:
         StorageCorrupted: an array is not an operation.
     """
-    checked: list[tuple[int, int, dict[str, Any] | None]] = []
+    checked: list[Row] = []
     append = checked.append
     # A snapshot's records changed by one entry carry the same version text one after the
     # other: they share one int (3.5 MB less for 100,000 records).

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from typing import Any
 
+from discobase.storage.codec import Row
 from discobase.storage.snapshot import (
     decode_records,
     gc_paused,
@@ -24,9 +24,7 @@ _APPLY_SLICE = 4096
 _FORK_RATIO = 4
 
 
-async def apply_rows(
-    state: TableState, rows: list[tuple[int, int, dict[str, Any] | None]], *, opening: bool
-) -> None:
+async def apply_rows(state: TableState, rows: list[Row], *, opening: bool) -> None:
     """Apply a checked batch so that readers see all of it or none of it.
 
     A large batch (a million records take about a second) is applied a slice at a time,

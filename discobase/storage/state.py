@@ -33,7 +33,7 @@ from typing import Any
 from discobase.errors import StorageCorrupted
 from discobase.storage.bulk import put_new
 from discobase.storage.changes import Applied, watched_apply
-from discobase.storage.codec import Op, Put, check_wire
+from discobase.storage.codec import Op, Put, Row, check_wire
 from discobase.storage.growth import Growth
 from discobase.storage.hash_index import ABSENT, HashIndex, held_key, index_key
 from discobase.storage.pending import PendingWrites
@@ -47,7 +47,6 @@ __all__ = ["TableState", "check_wire", "index_key"]
 _MISSING = ABSENT  # a field a record lacks, without a default
 # Below every version: the running maximum of an empty journal.
 _LOWEST = -(1 << 63)
-Row = tuple[int, int, dict[str, Any] | None]
 # Records lacking some fields -> for each, {field: JSON-mode value} to give it.
 _Fill = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
@@ -325,7 +324,7 @@ class TableState:
         dicts.extend(index.map for index in self._indexes.values())
         return self._growth.steps(dicts, count)
 
-    def apply_checked(self, rows: Iterable[tuple[int, int, dict[str, Any] | None]]) -> int:
+    def apply_checked(self, rows: Iterable[Row]) -> int:
         """Apply ``(version, record id, data or None)`` rows made by :func:`check_wire`."""
         return self._apply_rows(rows)
 
@@ -425,9 +424,7 @@ class TableState:
             ordered.invalidate()
         return len(lacking)
 
-    def _apply_rows(
-        self, rows: Iterable[tuple[int, int, dict[str, Any] | None]], *, at_floor: bool = False
-    ) -> int:
+    def _apply_rows(self, rows: Iterable[Row], *, at_floor: bool = False) -> int:
         # One loop for every way in: this runs once per record when a snapshot loads or a
         # save_many of 100,000 records is acknowledged, so it keeps to local names. With
         # at_floor, a record put at the floor's version keeps no entry in versions.

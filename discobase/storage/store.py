@@ -22,7 +22,7 @@ from discobase.http.errors import HTTPException
 from discobase.storage import codec
 from discobase.storage.batch import current_batch
 from discobase.storage.catalog import TableSpec
-from discobase.storage.codec import Op
+from discobase.storage.codec import Op, Row
 from discobase.storage.host import StoreHost
 from discobase.storage.loading import apply_rows, load_snapshot
 from discobase.storage.position import ReadPosition
@@ -332,7 +332,7 @@ class TableStore:
                 # to the event loop between pieces, and so does applying a large batch.
                 # The cyclic collector stays off across the yields: the rows are a growing
                 # heap of tuples each collection would walk again.
-                rows: list[tuple[int, int, dict[str, Any] | None]] = []
+                rows: list[Row] = []
                 pieces = codec.iter_stream(stream)
                 pause_gc()
                 try:

@@ -38,6 +38,8 @@ from itertools import filterfalse, groupby, islice
 from operator import itemgetter, lt
 from typing import Any
 
+from discobase.storage.codec import Row
+
 __all__ = ["Journal", "Runs", "find_runs", "scan_after"]
 
 # Entries kept at least before the journal is halved for its size.
@@ -46,8 +48,6 @@ _KEEP_FROM = 65_536
 _BELOW = -(1 << 64)
 # Records a run holds at least (shorter ones keep an entry each in the versions).
 RUN_MIN = 32
-
-Row = tuple[int, int, dict[str, Any] | None]
 
 
 class Journal:
