@@ -58,6 +58,13 @@ class Seen(discobase.Table):
 
 
 @database.table
+class Single(discobase.Table):
+    # One field, and a private attribute of its own with a default every record shares.
+    n: Annotated[int, discobase.Index()]
+    _tag: str = PrivateAttr(default="t")
+
+
+@database.table
 class Shouted(discobase.Table):
     n: Annotated[int, discobase.Index()]
     word: str
@@ -255,6 +262,23 @@ async def test_extra_fields_and_private_factories_stay_per_record(
     first, second = Seen.find(n=ge(0))
     first._seen.append(1)
     assert second._seen == [] and (first.id, second.id) == (1, 2)
+
+
+async def test_a_page_of_a_one_field_model_has_every_private_attribute(
+    stores: dict[str, StateStore],
+) -> None:
+    # A page's dicts are made by code compiled for the model (_plain_records._page_makers).
+    assert direct_page_loader(Single) is not None
+    put(stores["single"], {7: {"n": 1}, 5: {"n": 2}, 9: {"n": 3}})
+    found = Single.find(n=ge(1))
+    assert [(r.id, r.n) for r in found] == [(5, 2), (7, 1), (9, 3)]
+    for record in found:
+        same_as_validated(record, {"n": record.n})
+        validated = Single.model_validate({"n": record.n})
+        assert record.__pydantic_private__ == {**validated.__pydantic_private__, "_id": record.id}
+        assert list(record.__pydantic_private__) == list(validated.__pydantic_private__)
+    found[0]._tag = "mine"
+    assert found[1]._tag == "t"
 
 
 async def test_validated_models_apply_validators_and_copy_nested_values(
