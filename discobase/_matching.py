@@ -193,12 +193,13 @@ def sort_values(
     fields their rows lack, are read one record at a time (``binding.sort_value``).
     """
     page = getattr(records, "page", None)
-    shaped = page(ids) if page is not None and ids else None
+    wanted = [field for field in fields if field != "id"]  # an id is its own value
+    shaped = page(ids) if page is not None and ids and wanted else None
     columns: dict[str, dict[int, Any]] = {}
     if shaped is not None:
         shape, values = shaped
-        for field in fields:
-            if field != "id" and field in shape:
+        for field in wanted:
+            if field in shape:
                 column = map(itemgetter(shape.index(field)), values)
                 columns[field] = dict(zip(ids, column, strict=True))
 

@@ -552,6 +552,11 @@ def order_ids(
         InvalidQuery: the values of a field cannot be compared with each other.
     """
     ordered = list(ids)
+    if keys and keys[-1][0] == "id":
+        # The ids come ascending: ordered by id (or by its reverse) with no value read.
+        if keys[-1][1]:
+            ordered.reverse()
+        keys = keys[:-1]
     # Stable sorts from the least significant key up give the combined order.
     for field, descending in reversed(keys):
 
@@ -576,6 +581,8 @@ def parse_order_by(
 ) -> list[tuple[str, bool]]:
     """Turn ``"name"``, ``"-age"`` or a sequence of them into ``(field, descending)`` pairs.
 
+    The names after ``id`` are left out: ids are unique, so they never decide.
+
     Raises:
         InvalidQuery: a name is not a field of the table (nor ``id``).
     """
@@ -592,4 +599,6 @@ def parse_order_by(
         if field != "id" and field not in known:
             raise InvalidQuery(f"cannot order by {field!r}: no such field")
         keys.append((field, name.startswith("-")))
-    return keys
+    fields = [field for field, _ in keys]
+    # Ids are unique: the names after one never decide (checked all the same, above).
+    return keys[: fields.index("id") + 1] if "id" in fields else keys
