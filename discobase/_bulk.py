@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from discobase._binding import TableBinding, binding_of, check_loop, id_of, is_record
+from discobase._binding import TableBinding, binding_of, id_of, is_record
+from discobase._writes import check_loop
 from discobase.errors import InvalidQuery, RecordStateError, UsageError
 
 if TYPE_CHECKING:

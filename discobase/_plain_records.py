@@ -126,8 +126,9 @@ def direct_page_loader(
     records (each built as `direct_loader`'s maker does, from a dict of its own), or ``None``
     when one of the stored dicts does not fit (the caller then reads them one by one). It does
     each step in one loop over the whole page, in C or compiled for the model: about half the
-    time of a maker call per record. Records held as compact rows (a table state's, whose mapping has ``page``) are
-    decoded a page at a time, without a dict of the store's per record.
+    time of a maker call per record. Records held as compact rows (a table state's, whose
+    mapping has ``page``) are decoded a page at a time, without a dict of the store's per
+    record.
     """
     plan = _Plan.of(model)
     return None if plan is None or plan.template is None else plan.make_page

@@ -7,7 +7,8 @@ their operations to the table's store and their bookkeeping to the write's `Rela
 makes its records unsaved again, keeping the id a retry reuses (`unsave_if_failed`,
 `unsave_all_if_failed`), and a stored delete makes its record unsaved (`forget_if_deleted`).
 A burst of writes holds the cyclic collector off until the event loop has turned twice
-(`collector_off_this_turn`), and a large ``save_many`` hands its records over as JSON slices
+(`collector_off_this_turn`), a write from another event loop than the database's is refused
+(`check_loop`), and a large ``save_many`` hands its records over as JSON slices
 that become put operations a slice at a time, when the writer asks (`puts`). This module must
 not know the database, the HTTP client or how the store keeps its records; it loads asyncio
 and storage's modules only when first called (defining a table loads neither).
@@ -22,11 +23,13 @@ from operator import setitem
 from typing import TYPE_CHECKING, Any
 
 from discobase import _json
+from discobase.errors import UsageError
 
 if TYPE_CHECKING:
     from discobase import _binding
 
 __all__ = [
+    "check_loop",
     "collector_off_this_turn",
     "forget_if_deleted",
     "puts",
@@ -68,7 +71,7 @@ def collector_off_this_turn(binding: _binding.TableBinding[Any]) -> None:
         return
     import asyncio
 
-    from discobase.storage.snapshot import pause_gc
+    from discobase._collector import pause_gc
 
     loop = binding.loop or asyncio.get_running_loop()
     pause_gc()
@@ -78,7 +81,7 @@ def collector_off_this_turn(binding: _binding.TableBinding[Any]) -> None:
 
 def _collector_on() -> None:
     global _collector_held
-    from discobase.storage.snapshot import resume_gc
+    from discobase._collector import resume_gc
 
     _collector_held = False
     resume_gc()
@@ -118,3 +121,32 @@ def forget_if_deleted(private: dict[str, Any], record_id: int, failed: bool) -> 
     ``on_done``)."""
     if not failed and private.get("_id") == record_id:
         private["_id"] = None
+
+
+def check_loop(binding: _binding.TableBinding[Any], call: str) -> None:
+    """Refuse a call made outside the event loop the table's database runs in.
+
+    The store's futures belong to that loop: a write queued from another thread's loop would
+    be stored but its task would never complete there, and a write from code with no loop
+    at all has nothing to run its task.
+
+    Raises:
+        UsageError: no running loop, or another one than the database's.
+    """
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise UsageError(
+            f"{binding.model.__name__}.{call}() was called with no running event loop (from "
+            "synchronous code, or a thread without asyncio); it returns a task to await: call "
+            "it from a coroutine running in the database's event loop. Nothing was written"
+        ) from None
+    if binding.loop is not None and loop is not binding.loop:
+        raise UsageError(
+            f"{binding.model.__name__}.{call}() was called from another event loop than the "
+            f"one {binding.database!r} runs in (a second thread's asyncio.run?); a database "
+            "serves only the loop it logged in from: hand the call to that loop (for example "
+            "with asyncio.run_coroutine_threadsafe). Nothing was written"
+        )

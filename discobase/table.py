@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeAlias, overl
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from discobase import _binding, _json
-from discobase._binding import TableStoreLike, as_id, binding_of, check_loop, id_of
+from discobase._binding import TableStoreLike, as_id, binding_of, id_of
 from discobase._matching import count_matching, found_by_index, matching_ids, sort_values
 from discobase._writes import (
+    check_loop,
     collector_off_this_turn,
     forget_if_deleted,
     puts,

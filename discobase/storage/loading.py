@@ -6,14 +6,9 @@ from __future__ import annotations
 import asyncio
 import gc
 
+from discobase._collector import gc_paused, pause_gc, resume_gc
 from discobase.storage.codec import Row
-from discobase.storage.snapshot import (
-    decode_records,
-    gc_paused,
-    pause_gc,
-    resume_gc,
-    version_floor,
-)
+from discobase.storage.snapshot import decode_records, version_floor
 from discobase.storage.state import TableState
 
 __all__ = ["apply_rows", "load_snapshot"]

@@ -47,6 +47,8 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any, cast
 
+from discobase._collector import QUIET_PAGE, gc_paused
+
 __all__ = ["FrozenRecords", "Records", "RecordsView"]
 
 Row = bytes | dict[str, Any]
@@ -191,6 +193,13 @@ class Records:
 
     def decode_page(self, rows: list[Row]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]] | None:
         """Return the shape and the values of live rows (see `page`), or ``None``."""
+        if len(rows) >= QUIET_PAGE:
+            # A tuple a row, none in a cycle: collections meanwhile would only walk them.
+            with gc_paused():
+                return self._decode_page(rows)
+        return self._decode_page(rows)
+
+    def _decode_page(self, rows: list[Row]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]] | None:
         # Among a million rows each is a cache miss away: a first loop that only reads their
         # lengths has many of those misses under way at once, where marshal's loop over them
         # would wait for each in turn (5 us less for a page of 100).

@@ -24,8 +24,6 @@ could not, and the repair was skipped.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,11 +39,8 @@ __all__ = [
     "SnapshotInfo",
     "decode_records",
     "encode_records",
-    "gc_paused",
     "header_info",
-    "pause_gc",
     "replay_from",
-    "resume_gc",
     "version_floor",
 ]
 
@@ -149,46 +144,6 @@ def decode_records(stream: bytes) -> Iterator[list[Any]]:
             if not isinstance(raw, list) or not raw or raw[0] not in ("p", "d"):
                 raise StorageCorrupted("a snapshot holds a line that is not an operation")
         yield chunk
-
-
-# How many holders want the cyclic collector off, and whether it was on before the first.
-# A count, not a saved flag per holder: pauses that overlap across awaits (two large writes
-# at once) must turn it back on only when the last one ends.
-_gc_holds = 0
-_gc_was_enabled = False
-
-
-def pause_gc() -> None:
-    """Hold the cyclic garbage collector off until the matching :func:`resume_gc`."""
-    global _gc_holds, _gc_was_enabled
-    if _gc_holds == 0:
-        _gc_was_enabled = gc.isenabled()
-        gc.disable()
-    _gc_holds += 1
-
-
-def resume_gc() -> None:
-    """Release one :func:`pause_gc` hold; the last one restores the collector's state."""
-    global _gc_holds
-    _gc_holds -= 1
-    if _gc_holds == 0 and _gc_was_enabled:
-        gc.enable()
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a snapshot's records are built.
-
-    Loading creates hundreds of thousands of acyclic containers, and each collection the
-    allocations trigger walks them all again: pausing halves the load time. The block must
-    not await, so nothing else runs meanwhile: large loads pause it around each piece and
-    yield to the event loop between pieces.
-    """
-    pause_gc()
-    try:
-        yield
-    finally:
-        resume_gc()
 
 
 def header_info(header: codec.Header, channel_id: int) -> SnapshotInfo:

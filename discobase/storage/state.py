@@ -30,6 +30,7 @@ from itertools import filterfalse
 from types import MappingProxyType
 from typing import Any
 
+from discobase._collector import gc_paused
 from discobase.errors import StorageCorrupted
 from discobase.storage.bulk import put_new
 from discobase.storage.changes import Applied, watched_apply
@@ -38,7 +39,6 @@ from discobase.storage.growth import Growth
 from discobase.storage.hash_index import ABSENT, HashIndex, held_key, index_key
 from discobase.storage.pending import PendingWrites
 from discobase.storage.rows import FrozenRecords, Records, RecordsView
-from discobase.storage.snapshot import gc_paused
 from discobase.storage.sorted_index import SortedIndex
 from discobase.storage.versions import Journal, Runs, find_runs, run_rows, scan_after
 

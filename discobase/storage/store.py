@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
+from discobase._collector import gc_paused, pause_gc, resume_gc
 from discobase.errors import DatabaseError, StorageCorrupted
 from discobase.http.errors import HTTPException
 from discobase.storage import codec
@@ -29,14 +30,7 @@ from discobase.storage.position import ReadPosition
 from discobase.storage.reader import BatchAssembler, fetch_stream, page_forward
 from discobase.storage.repair import Chain, int_field, prev_of
 from discobase.storage.repairs import Repairs
-from discobase.storage.snapshot import (
-    SnapshotInfo,
-    gc_paused,
-    pause_gc,
-    replay_from,
-    resume_gc,
-    version_floor,
-)
+from discobase.storage.snapshot import SnapshotInfo, replay_from, version_floor
 from discobase.storage.snapshots import Snapshots
 from discobase.storage.state import TableState, check_wire
 from discobase.storage.writer import Group, Writer

@@ -26,12 +26,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from discobase import _json
+from discobase._collector import gc_paused, pause_gc, resume_gc
 from discobase.errors import DatabaseError
 from discobase.http import HTTPClient, routes
 from discobase.http.errors import HTTPException, PayloadTooLarge
 from discobase.storage.codec import Op, Put
 from discobase.storage.outgoing import Limits, Outgoing, plan_blob, post, with_prev
-from discobase.storage.snapshot import gc_paused, pause_gc, resume_gc
 from discobase.storage.state import TableState
 
 __all__ = ["Group", "Writer", "encode_blob", "encode_group", "encode_lines"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from discobase._collector import gc_paused, pause_gc, resume_gc
 from discobase.errors import SchemaMismatch, StorageCorrupted
 from discobase.storage import codec
 from discobase.storage.catalog import Catalog, TableEntry, TableSpec, schema_hash
@@ -18,10 +19,7 @@ from discobase.storage.snapshot import (
     REPLAY_LAG_MS,
     decode_records,
     encode_records,
-    gc_paused,
-    pause_gc,
     replay_from,
-    resume_gc,
 )
 from discobase.storage.state import TableState
 
