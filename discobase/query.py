@@ -34,8 +34,6 @@ __all__ = [
     "StoreView",
     "json_equal",
     "live_ids",
-    "order_ids",
-    "parse_order_by",
     "select_ids",
 ]
 
@@ -194,6 +192,19 @@ class Range(Condition):
         page = getattr(_sorted_index(store, self.field, self.key), "range_page", None)
         bounds = (self.low, self.low_inclusive, self.high, self.high_inclusive)
         return None if page is None else cast("tuple[list[int], Any]", page(*bounds))
+
+    def in_order(
+        self, store: StoreView, count: int, descending: bool, ties_descending: bool
+    ) -> list[int] | None:
+        """Return the ids of the first ``count`` records in the range ordered by the field
+        (``SortedIndex.in_order``), or ``None`` (order the ids the query selects)."""
+        if not self.sortable or (self.prefix is not None and self.high is None):
+            return None
+        in_order = getattr(_sorted_index(store, self.field, self.key), "in_order", None)
+        if in_order is None:
+            return None
+        bounds = (self.low, self.low_inclusive, self.high, self.high_inclusive)
+        return cast("list[int] | None", in_order(*bounds, count, descending, ties_descending))
 
 
 class OneOf(Condition):
@@ -534,71 +545,3 @@ def json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     return bool(a == b)
-
-
-def order_ids(
-    ids: list[int],
-    keys: Sequence[tuple[str, bool]],
-    value_of: Callable[[int, str], Any],
-) -> list[int]:
-    """Sort ``ids`` by several fields; ``None`` comes last in either direction.
-
-    Args:
-        ids: record ids, ascending (the tie-break order).
-        keys: ``(field, descending)`` pairs, most significant first.
-        value_of: returns the comparable value of a record's field.
-
-    Raises:
-        InvalidQuery: the values of a field cannot be compared with each other.
-    """
-    ordered = list(ids)
-    if keys and keys[-1][0] == "id":
-        # The ids come ascending: ordered by id (or by its reverse) with no value read.
-        if keys[-1][1]:
-            ordered.reverse()
-        keys = keys[:-1]
-    # Stable sorts from the least significant key up give the combined order.
-    for field, descending in reversed(keys):
-
-        def key(
-            record_id: int, field: str = field, descending: bool = descending
-        ) -> tuple[bool, Any]:
-            value = value_of(record_id, field)
-            if value is None:
-                # The flag alone places it; 0 keeps two Nones from being compared.
-                return not descending, 0
-            return descending, value
-
-        try:
-            ordered.sort(key=key, reverse=descending)
-        except TypeError as exc:
-            raise InvalidQuery(f"cannot order by {field!r}: its values do not compare") from exc
-    return ordered
-
-
-def parse_order_by(
-    order_by: str | Sequence[str] | None, known: Collection[str]
-) -> list[tuple[str, bool]]:
-    """Turn ``"name"``, ``"-age"`` or a sequence of them into ``(field, descending)`` pairs.
-
-    The names after ``id`` are left out: ids are unique, so they never decide.
-
-    Raises:
-        InvalidQuery: a name is not a field of the table (nor ``id``).
-    """
-    if order_by is None:
-        return []
-    names = [order_by] if isinstance(order_by, str) else list(order_by)
-    keys: list[tuple[str, bool]] = []
-    for name in names:
-        if not isinstance(name, str) or not name.lstrip("-"):
-            raise InvalidQuery(
-                f"order_by takes field names, optionally prefixed with '-': {name!r}"
-            )
-        field = name.lstrip("-")
-        if field != "id" and field not in known:
-            raise InvalidQuery(f"cannot order by {field!r}: no such field")
-        keys.append((field, name.startswith("-")))
-    fields = [field for field, _ in keys]
-    # Ids are unique: the names after one never decide (checked all the same, above).
-    return keys[: fields.index("id") + 1] if "id" in fields else keys

@@ -11,7 +11,9 @@ whole list per insert (milliseconds at a million records), so this index has two
 - the *changes* since: the ids whose base entry may be stale, and the current keys of those
   records in a small sorted list kept with ``insort``.
 
-A query bisects both parts and drops the stale base entries: O(log n + matches). When the
+A query bisects both parts and drops the stale base entries: O(log n + matches). A range
+ordered by the field itself, with a limit, reads only that many entries from the right end of
+each part (``in_order``): the top ten of half a million in microseconds. When the
 changes outgrow a fraction of the base, the base is dropped and made again by the next query,
 so a write costs O(log n) amortised. Nothing is built for a field nobody asks a range of.
 
@@ -43,6 +45,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, MutableSequence
 from itertools import compress
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -245,6 +248,37 @@ class SortedIndex:
         shape, values = page
         return list(map(ids.__getitem__, order)), (shape, list(map(values.__getitem__, order)))
 
+    def in_order(
+        self,
+        low: Any,
+        low_inclusive: bool,
+        high: Any,
+        high_inclusive: bool,
+        count: int,
+        descending: bool,
+        ties_descending: bool = False,
+    ) -> list[int] | None:
+        """Return the ids of the first ``count`` records between ``low`` and ``high`` in key
+        order (from the highest key if ``descending``), the records of one key in id order
+        (descending if ``ties_descending``), as ordering by the field gives them; ``None`` if
+        a bound does not compare with the keys.
+
+        Reads about ``count`` entries from each end of the base and the changes, whatever
+        the size of the range (plus every other entry of the last key taken).
+        """
+        try:
+            start, end = _bounds(self._keys, low, low_inclusive, high, high_inclusive)
+            at, stop = _bounds(self._delta_keys, low, low_inclusive, high, high_inclusive)
+        except TypeError:
+            return None
+        if count <= 0:
+            return []
+        taken = _first(self._keys, self._ids, start, end, count, descending, self._changed)
+        taken += _first(self._delta_keys, self._delta_ids, at, stop, count, descending, set())
+        taken.sort(key=itemgetter(1), reverse=ties_descending)
+        taken.sort(key=itemgetter(0), reverse=descending)  # stable: ties stay in id order
+        return [record_id for _, record_id in taken[:count]]
+
     @staticmethod
     def _slice(
         keys: MutableSequence[Any],
@@ -276,6 +310,37 @@ def _bounds(
     if high is not None:
         end = bisect_right(keys, high) if high_inclusive else bisect_left(keys, high)
     return start, end
+
+
+def _first(
+    keys: MutableSequence[Any],
+    ids: MutableSequence[int],
+    start: int,
+    end: int,
+    count: int,
+    descending: bool,
+    stale: set[int],
+) -> list[tuple[Any, int]]:
+    # The first ``count`` (key, id) entries of keys[start:end] from one end, leaving the stale
+    # out, and every other entry of the last key taken: ties are ordered by id, not by where
+    # the sort left them, so the caller needs the whole last tie.
+    taken: list[tuple[Any, int]] = []
+    positions = range(end - 1, start - 1, -1) if descending else range(start, end)
+    for position in positions:
+        record_id = ids[position]
+        if record_id not in stale:
+            taken.append((keys[position], record_id))
+            if len(taken) == count:
+                break
+    else:
+        return taken  # the whole range
+    last = taken[-1][0]
+    if descending:
+        rest = range(bisect_left(keys, last, start, end), position)
+    else:
+        rest = range(position + 1, bisect_right(keys, last, start, end))
+    taken += ((keys[p], ids[p]) for p in rest if ids[p] not in stale)
+    return taken
 
 
 def _ids_of(ids: MutableSequence[int], start: int, end: int) -> list[int]:

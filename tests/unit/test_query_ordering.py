@@ -1,16 +1,28 @@
 """Ordering query results: what ``order_by`` means, whichever path a query takes.
 
-Pure units of ``discobase.query``'s ordering (the ids come ascending, the tie-break order).
+Pure units of ``discobase._ordering`` (the ids come ascending, the tie-break order), and a
+range ordered by its own field with a limit, which is read in order from the field's sorted
+index (``_matching.first_in_order``), checked against the order the planned path gives,
+through writes that leave the index with changes beside its base.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import operator as op
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
 import pytest
 
+import discobase
+from discobase import ge, gt, le, lt, startswith
+from discobase._binding import binding_of
+from discobase._matching import first_in_order
+from discobase._ordering import order_ids, parse_order_by
 from discobase.errors import InvalidQuery
-from discobase.query import order_ids, parse_order_by
+from tests.unit.tablefakes import StateEngine, StateStore, delete, put
 
 SCORES = {1: 5, 2: 3, 3: 5, 4: None, 5: 3}
 
@@ -49,3 +61,86 @@ def test_ties_go_by_id_in_the_direction_asked_and_none_comes_last(
     keys: list[tuple[str, bool]], expected: list[int]
 ) -> None:
     assert order_ids([1, 2, 3, 4, 5], keys, score_of) == expected
+
+
+database = discobase.Database("ordering")
+
+
+@database.table
+class Entry(discobase.Table):
+    score: Annotated[int | None, discobase.Index()] = None
+    word: Annotated[str, discobase.Index()] = ""
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[StateStore]:
+    engine = StateEngine()
+    await database._use_storage(engine)  # type: ignore[arg-type]
+    yield engine.stores["entry"]
+    await database.close()
+
+
+def entry(rng: random.Random) -> dict[str, Any]:
+    # Few distinct scores (long ties), some None (in no range).
+    score = None if rng.random() < 0.1 else rng.randrange(0, 12)
+    return {"score": score, "word": rng.choice(["ab", "abc", "b", "ba", "c"]) + str(score)}
+
+
+_COMPARE = {"ge": op.ge, "gt": op.gt, "le": op.le, "lt": op.lt}
+
+
+def in_range(operator: discobase.Operator[Any]) -> Callable[[Any], bool]:
+    def match(value: Any) -> bool:
+        return value is not None and all(_COMPARE[o](value, b) for o, b in operator.parts)
+
+    return match
+
+
+def expected(
+    store: StateStore, field: str, match: Any, order: list[str], offset: int, limit: int
+) -> list[int]:
+    ids = sorted(i for i, d in store.records().items() if match(d[field]))
+    ties_descending = len(order) == 2 and order[1] == "-id"
+    ids.sort(reverse=ties_descending)
+    ids.sort(key=lambda i: store.records()[i][field], reverse=order[0].startswith("-"))
+    return ids[offset : offset + limit]
+
+
+async def test_a_range_ordered_by_its_field_reads_the_index_in_order(store: StateStore) -> None:
+    rng = random.Random(11)
+    put(store, {i: entry(rng) for i in range(1, 400)})
+    binding = binding_of(Entry)
+    orders = [["score"], ["-score"], ["score", "-id"], ["-score", "id"], ["-score", "-id"]]
+    for step in range(300):
+        low = rng.randrange(-1, 12)
+        high = low + rng.randrange(0, 6)
+        order = rng.choice(orders)
+        offset, limit = rng.choice([0, 0, 3]), rng.choice([0, 1, 5, 20, 500])
+        operator = rng.choice([ge(low) & lt(high), gt(low), le(high), ge(low) & le(high)])
+        keys = parse_order_by(order, binding.fields)
+        # The index answers (not the planned path), and agrees with it.
+        assert first_in_order(binding, store, {"score": operator}, keys, 1) is not None
+        found = Entry.find(score=operator, order_by=order, limit=limit, offset=offset)
+        match = in_range(operator)
+        assert [r.id for r in found] == expected(store, "score", match, order, offset, limit)
+        prefix = rng.choice(["a", "ab", "b", "c", "z"])
+        words = Entry.find(word=startswith(prefix), order_by=["-word"], limit=limit)
+        begins = functools.partial(lambda p, w: w.startswith(p), prefix)
+        assert [r.id for r in words] == expected(store, "word", begins, ["-word"], 0, limit)
+        # Writes between queries: the index keeps them beside its base (stale entries).
+        record_id = rng.randrange(1, 450)
+        if step % 4 == 0 and record_id in store.records():
+            delete(store, record_id)
+        else:
+            put(store, {record_id: entry(rng)})
+
+
+async def test_other_orders_and_filters_are_planned(store: StateStore) -> None:
+    binding = binding_of(Entry)
+    put(store, {1: {"score": 3, "word": "x"}, 2: {"score": 1, "word": "y"}})
+    by_word = parse_order_by("word", binding.fields)
+    by_score = parse_order_by("score", binding.fields)
+    assert first_in_order(binding, store, {"score": ge(0)}, by_word, 5) is None
+    assert first_in_order(binding, store, {"score": 3}, by_score, 5) is None
+    assert first_in_order(binding, store, {}, by_score, 5) is None
+    assert [r.id for r in Entry.find(score=ge(0), order_by="word", limit=1)] == [1]

@@ -1,0 +1,85 @@
+"""Ordering query results (public API layer, beside ``query``: no I/O, no pydantic models).
+
+`parse_order_by` turns ``order_by`` into ``(field, descending)`` pairs; `order_ids` sorts
+record ids by them, from values the caller reads (``discobase._matching.sort_values`` reads
+stored JSON values, ``Table.find`` the records' own for values only they know, such as
+datetimes). Records of equal values keep ascending id order, the order of creation; ``None``
+comes last in either direction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from discobase.errors import InvalidQuery
+
+__all__ = ["order_ids", "parse_order_by"]
+
+
+def order_ids(
+    ids: list[int],
+    keys: Sequence[tuple[str, bool]],
+    value_of: Callable[[int, str], Any],
+) -> list[int]:
+    """Sort ``ids`` by several fields; ``None`` comes last in either direction.
+
+    Args:
+        ids: record ids, ascending (the tie-break order).
+        keys: ``(field, descending)`` pairs, most significant first.
+        value_of: returns the comparable value of a record's field.
+
+    Raises:
+        InvalidQuery: the values of a field cannot be compared with each other.
+    """
+    ordered = list(ids)
+    if keys and keys[-1][0] == "id":
+        # The ids come ascending: ordered by id (or by its reverse) with no value read.
+        if keys[-1][1]:
+            ordered.reverse()
+        keys = keys[:-1]
+    # Stable sorts from the least significant key up give the combined order.
+    for field, descending in reversed(keys):
+
+        def key(
+            record_id: int, field: str = field, descending: bool = descending
+        ) -> tuple[bool, Any]:
+            value = value_of(record_id, field)
+            if value is None:
+                # The flag alone places it; 0 keeps two Nones from being compared.
+                return not descending, 0
+            return descending, value
+
+        try:
+            ordered.sort(key=key, reverse=descending)
+        except TypeError as exc:
+            raise InvalidQuery(f"cannot order by {field!r}: its values do not compare") from exc
+    return ordered
+
+
+def parse_order_by(
+    order_by: str | Sequence[str] | None, known: Collection[str]
+) -> list[tuple[str, bool]]:
+    """Turn ``"name"``, ``"-age"`` or a sequence of them into ``(field, descending)`` pairs.
+
+    The names after ``id`` are left out: ids are unique, so they never decide.
+
+    Raises:
+        InvalidQuery: a name is not a field of the table (nor ``id``).
+    """
+    if order_by is None:
+        return []
+    names = [order_by] if isinstance(order_by, str) else list(order_by)
+    keys: list[tuple[str, bool]] = []
+    for name in names:
+        if not isinstance(name, str) or not name.lstrip("-"):
+            raise InvalidQuery(
+                f"order_by takes field names, optionally prefixed with '-': {name!r}"
+            )
+        field = name.lstrip("-")
+        if field != "id" and field not in known:
+            raise InvalidQuery(f"cannot order by {field!r}: no such field")
+        keys.append((field, name.startswith("-")))
+    fields = [field for field, _ in keys]
+    # Ids are unique: the names after one never decide (checked all the same, above).
+    return keys[: fields.index("id") + 1] if "id" in fields else keys
