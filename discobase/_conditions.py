@@ -36,7 +36,7 @@ from discobase.query import MISSING, Condition, Contains, NotEqual, OneOf, Range
 if TYPE_CHECKING:
     from discobase._binding import TableBinding
 
-__all__ = ["compile_conditions"]
+__all__ = ["compile_conditions", "whole_range"]
 
 _ORDERED = ("gt", "ge", "lt", "le")
 _INFINITIES = {"Infinity": math.inf, "-Infinity": -math.inf}
@@ -208,6 +208,17 @@ def _field_kind(binding: TableBinding[Any], field: str) -> _Kind:
     if kind is None:
         kind = known[field] = _kind_of(binding.fields[field].annotation)
     return kind
+
+
+def whole_range(binding: TableBinding[Any], field: str) -> Range | None:
+    """Return the range of every value of a field that has an order (numbers, strings,
+    dates, ...: what a sorted index can hold), or ``None``."""
+    if field not in binding.fields:
+        return None
+    kind = _field_kind(binding, field)
+    if kind.key is None or kind is _ANY:
+        return None
+    return Range(field, binding.defaults.get(field, MISSING), field, key=kind.key)
 
 
 def compile_conditions(

@@ -93,27 +93,33 @@ def first_in_order(
     count: int,
 ) -> list[int] | None:
     """Return the ids of the first ``count`` records of ``find(field=<a range>,
-    order_by=field)`` (or ``"-field"``, perhaps then ``"id"`` or ``"-id"``), read in order
-    from the field's sorted index; or ``None`` to select the ids and order them.
+    order_by=field)`` or ``find(order_by=field)`` (or ``"-field"``, perhaps then ``"id"`` or
+    ``"-id"``), read in order from the field's sorted index; or ``None`` to select the ids
+    and order them.
 
-    The top ten of a range of half a million records, without reading the others.
+    The top ten of a million records, or of a range of half a million, without reading the
+    others.
     """
-    if len(fields) != 1 or not 1 <= len(keys) <= 2:
+    if len(fields) > 1 or not 1 <= len(keys) <= 2 or (len(keys) == 2 and keys[1][0] != "id"):
         return None
-    ((name, operator),) = fields.items()
-    if keys[0][0] != name or (len(keys) == 2 and keys[1][0] != "id"):
-        return None
-    if not isinstance(operator, Operator) or name not in binding.fields:
+    (name, descending), ties_descending = keys[0], len(keys) == 2 and keys[1][1]
+    from discobase._conditions import compile_conditions, whole_range
+
+    if not fields:
+        # Every record: those without a value (None, or no key) come last, after what the
+        # index holds; past those, ordering them is the planned query's job.
+        every = whole_range(binding, name)
+        ids = None if every is None else every.in_order(store, count, descending, ties_descending)
+        return None if ids is None or len(ids) < min(count, store.count()) else ids
+    ((field, operator),) = fields.items()
+    if field != name or not isinstance(operator, Operator) or name not in binding.fields:
         return None
     if not all(part in _RANGES for part, _ in operator.parts):
         return None
-    from discobase._conditions import compile_conditions
-
     tests, _ = compile_conditions(binding, store, {name: operator})
     if len(tests) != 1 or not isinstance(tests[0], Range):
         return None
-    ties_descending = len(keys) == 2 and keys[1][1]
-    return tests[0].in_order(store, count, keys[0][1], ties_descending)
+    return tests[0].in_order(store, count, descending, ties_descending)
 
 
 class _Paged(Mapping[int, dict[str, Any]]):

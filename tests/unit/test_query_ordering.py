@@ -106,6 +106,15 @@ def expected(
     return ids[offset : offset + limit]
 
 
+def expected_all(store: StateStore, order: list[str], offset: int, limit: int) -> list[int]:
+    # Every record: those without a score last, in either direction.
+    records = store.records()
+    ids = sorted(records, reverse=len(order) == 2 and order[1] == "-id")
+    scored = [i for i in ids if records[i]["score"] is not None]
+    scored.sort(key=lambda i: records[i]["score"], reverse=order[0].startswith("-"))
+    return (scored + [i for i in ids if records[i]["score"] is None])[offset : offset + limit]
+
+
 async def test_a_range_ordered_by_its_field_reads_the_index_in_order(store: StateStore) -> None:
     rng = random.Random(11)
     put(store, {i: entry(rng) for i in range(1, 400)})
@@ -123,6 +132,8 @@ async def test_a_range_ordered_by_its_field_reads_the_index_in_order(store: Stat
         found = Entry.find(score=operator, order_by=order, limit=limit, offset=offset)
         match = in_range(operator)
         assert [r.id for r in found] == expected(store, "score", match, order, offset, limit)
+        every = Entry.find(order_by=order, limit=limit, offset=offset)
+        assert [r.id for r in every] == expected_all(store, order, offset, limit)
         prefix = rng.choice(["a", "ab", "b", "c", "z"])
         words = Entry.find(word=startswith(prefix), order_by=["-word"], limit=limit)
         begins = functools.partial(lambda p, w: w.startswith(p), prefix)
@@ -138,9 +149,14 @@ async def test_a_range_ordered_by_its_field_reads_the_index_in_order(store: Stat
 async def test_other_orders_and_filters_are_planned(store: StateStore) -> None:
     binding = binding_of(Entry)
     put(store, {1: {"score": 3, "word": "x"}, 2: {"score": 1, "word": "y"}})
+    put(store, {3: {"score": None, "word": "z"}})
     by_word = parse_order_by("word", binding.fields)
     by_score = parse_order_by("score", binding.fields)
     assert first_in_order(binding, store, {"score": ge(0)}, by_word, 5) is None
     assert first_in_order(binding, store, {"score": 3}, by_score, 5) is None
-    assert first_in_order(binding, store, {}, by_score, 5) is None
+    # Every record, ordered: the index holds those with a value, and a record without one
+    # comes after them (then the query is planned).
+    assert first_in_order(binding, store, {}, by_score, 2) == [2, 1]
+    assert first_in_order(binding, store, {}, by_score, 3) is None
+    assert [r.id for r in Entry.find(order_by="-score", limit=3)] == [1, 2, 3]
     assert [r.id for r in Entry.find(score=ge(0), order_by="word", limit=1)] == [1]
