@@ -4,7 +4,7 @@
 record ids by them, from values the caller reads (``discobase._matching.sort_values`` reads
 stored JSON values, ``Table.find`` the records' own for values only they know, such as
 datetimes). Records of equal values keep ascending id order, the order of creation; ``None``
-comes last in either direction.
+(and NaN) comes last in either direction.
 """
 
 from __future__ import annotations
@@ -45,8 +45,10 @@ def order_ids(
             record_id: int, field: str = field, descending: bool = descending
         ) -> tuple[bool, Any]:
             value = value_of(record_id, field)
-            if value is None:
-                # The flag alone places it; 0 keeps two Nones from being compared.
+            if value is None or value != value:
+                # The flag alone places it; 0 keeps two Nones from being compared. A NaN has
+                # no place among numbers (it compares with none): it goes with the Nones, as
+                # in a sorted index, which holds neither.
                 return not descending, 0
             return descending, value
 

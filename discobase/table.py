@@ -350,7 +350,8 @@ class Table(BaseModel):
 
         Args:
             order_by: a field name, ``"-name"`` for descending, or a sequence of them
-                (``"id"`` is creation order, the default); ``None`` values come last.
+                (``"id"`` is creation order, the default); ``None`` (and NaN) values come
+                last.
             limit: return at most this many records.
             offset: skip this many records first.
             **fields: field name -> value or operator; ``id`` may be given too.

@@ -160,3 +160,11 @@ async def test_other_orders_and_filters_are_planned(store: StateStore) -> None:
     assert first_in_order(binding, store, {}, by_score, 3) is None
     assert [r.id for r in Entry.find(order_by="-score", limit=3)] == [1, 2, 3]
     assert [r.id for r in Entry.find(score=ge(0), order_by="word", limit=1)] == [1]
+
+
+def test_a_nan_comes_last_with_the_nones() -> None:
+    # It compares with no number, so among them it would land anywhere.
+    values = {1: 2.0, 2: float("nan"), 3: None, 4: -1.0, 5: float("inf"), 6: float("nan")}
+    for descending, numbers in ((False, [4, 1, 5]), (True, [5, 1, 4])):
+        ordered = order_ids(list(values), [("x", descending)], lambda i, f: values[i])
+        assert ordered == [*numbers, 2, 3, 6]
