@@ -172,6 +172,17 @@ async def main(count: int) -> None:
         tests, _ = compile_conditions(binding, store, conditions)
         assert len(select_ids(store, {}, binding.defaults, tests=tests)) == 100
 
+    def top_ten() -> None:
+        # A leaderboard: every record ordered by an indexed field, the first ten.
+        assert len(Reading.find(order_by="-sensor", limit=10)) == 10
+
+    def latest_ten() -> None:
+        assert len(Reading.find(order_by="-id", limit=10)) == 10
+
+    def find_large_range() -> None:
+        a = rng.randrange(count - 100_000)
+        assert len(Reading.find(sensor=ge(a) & lt(a + 100_000))) == 100_000
+
     def find_one() -> None:
         # One equality on an indexed field, one record: issue 14's find().
         at = rng.randrange(count)
@@ -184,6 +195,13 @@ async def main(count: int) -> None:
     rows.append(("find(), range of 100 records (µs)", f"{median_us(find_range, runs):.1f}"))
     rows.append(
         ("find(), range, ordered, limit 10 (µs)", f"{median_us(find_range_ordered, runs):.1f}")
+    )
+    rows.append(
+        ("find(), every record ordered by it, limit 10 (µs)", f"{median_us(top_ten, runs):.1f}")
+    )
+    rows.append(("find(order_by='-id', limit=10) (ms)", f"{median_us(latest_ten, 5) / 1000:.1f}"))
+    rows.append(
+        ("find(), range of 100,000 records (ms)", f"{median_us(find_large_range, 5) / 1000:.0f}")
     )
     label_first = time.perf_counter()
     find_prefix()
