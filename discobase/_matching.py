@@ -109,7 +109,9 @@ def first_in_order(
         # Every record: those without a value (None, or no key) come last, after what the
         # index holds; past those, ordering them is the planned query's job.
         every = whole_range(binding, name)
-        ids = None if every is None else every.in_order(store, count, descending, ties_descending)
+        ids = None
+        if every is not None:
+            ids = every.in_order(store, count, descending, ties_descending, every=True)
         return None if ids is None or len(ids) < min(count, store.count()) else ids
     ((field, operator),) = fields.items()
     if field != name or not isinstance(operator, Operator) or name not in binding.fields:

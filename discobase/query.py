@@ -194,17 +194,24 @@ class Range(Condition):
         return None if page is None else cast("tuple[list[int], Any]", page(*bounds))
 
     def in_order(
-        self, store: StoreView, count: int, descending: bool, ties_descending: bool
+        self,
+        store: StoreView,
+        count: int,
+        descending: bool,
+        ties_descending: bool,
+        every: bool = False,
     ) -> list[int] | None:
         """Return the ids of the first ``count`` records in the range ordered by the field
-        (``SortedIndex.in_order``), or ``None`` (order the ids the query selects)."""
+        (``SortedIndex.in_order``; ``every``: the range holds every value and the query
+        every record), or ``None`` (order the ids the query selects)."""
         if not self.sortable or (self.prefix is not None and self.high is None):
             return None
         in_order = getattr(_sorted_index(store, self.field, self.key), "in_order", None)
         if in_order is None:
             return None
         bounds = (self.low, self.low_inclusive, self.high, self.high_inclusive)
-        return cast("list[int] | None", in_order(*bounds, count, descending, ties_descending))
+        found = in_order(*bounds, count, descending, ties_descending, every)
+        return cast("list[int] | None", found)
 
 
 class OneOf(Condition):

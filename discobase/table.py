@@ -389,9 +389,10 @@ class Table(BaseModel):
             keys = parse_order_by(order_by, binding.fields)
         records = store.records()
         if keys and limit is not None:
-            # A range ordered by its own field: its first records straight from the index.
+            # Ordered by an indexed field: the first records straight from its sorted index.
             window = first_in_order(binding, store, fields, keys, offset + limit)
-            if window is not None:
+            # A record known to be unreadable takes no place, not even among those skipped.
+            if window is not None and len(binding.readable(window, records)) == len(window):
                 page = binding.load_page(window[offset:], records)
                 if len(page) == len(window) - offset:
                     return Records.of(cls, page)

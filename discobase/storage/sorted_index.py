@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["SortedIndex"]
 
 _ABSENT = object()
+_JSON_TYPES = frozenset((bool, int, float, str, list, dict))
 # Changes kept beside the base before it is made again: at least this many, or this fraction
 # of the base (a rebuild then costs about as much as the writes that led to it).
 _MIN_CHANGES = 4096
@@ -78,6 +79,7 @@ class SortedIndex:
         "_keys",
         "_rows",
         "_source",
+        "_unkeyed",
         "built",
         "default",
         "failed",
@@ -101,6 +103,8 @@ class SortedIndex:
         self._delta_keys: list[Any] = []
         self._delta_ids: list[int] = []
         self._delta_of: dict[int, Any] = {}
+        # The records whose value has no key although it is a value (see _has_value).
+        self._unkeyed: set[int] = set()
 
     def invalidate(self) -> None:
         """Forget the sorted values; the next query sorts them again."""
@@ -111,6 +115,7 @@ class SortedIndex:
         self._changed = set()
         self._delta_keys, self._delta_ids = [], []
         self._delta_of = {}
+        self._unkeyed = set()
 
     def build(
         self, records: Mapping[int, Mapping[str, Any]], source: Records | None = None
@@ -135,17 +140,22 @@ class SortedIndex:
             held = source.rows
             values = source.field_values(field, default)
             for record_id, value, row in zip(held.keys(), values, held.values()):  # noqa: B905
-                value = key(value)
-                if value is not None:
-                    add_key(value)
+                keyed = key(value)
+                if keyed is not None:
+                    add_key(keyed)
                     add_id(record_id)
                     add_row(row)
+                elif _has_value(value):
+                    self._unkeyed.add(record_id)
         else:
             for record_id, data in records.items():
-                value = key(data.get(field, default))
-                if value is not None:
-                    add_key(value)
+                value = data.get(field, default)
+                keyed = key(value)
+                if keyed is not None:
+                    add_key(keyed)
                     add_id(record_id)
+                elif _has_value(value):
+                    self._unkeyed.add(record_id)
         try:
             order = sorted(range(len(keys)), key=keys.__getitem__)
         except TypeError:
@@ -171,8 +181,12 @@ class SortedIndex:
                 at += 1
             del delta_keys[at], delta_ids[at]
         self._changed.add(record_id)
+        self._unkeyed.discard(record_id)
         if data is not None:
-            value = self.key(data.get(self.field, self.default))
+            stored = data.get(self.field, self.default)
+            value = self.key(stored)
+            if value is None and _has_value(stored):
+                self._unkeyed.add(record_id)
             if value is not None:
                 try:
                     at = bisect_right(delta_keys, value)
@@ -257,11 +271,16 @@ class SortedIndex:
         count: int,
         descending: bool,
         ties_descending: bool = False,
+        every: bool = False,
     ) -> list[int] | None:
         """Return the ids of the first ``count`` records between ``low`` and ``high`` in key
         order (from the highest key if ``descending``), the records of one key in id order
         (descending if ``ties_descending``), as ordering by the field gives them; ``None`` if
-        a bound does not compare with the keys.
+        a bound or a key does not compare with the keys.
+
+        ``every``: the query orders every record, not a range: ``None`` also when a record
+        holds a value with no key (``"0.5"`` in a number field, written by an older version
+        whose field was a string), which its reader may order among the keyed ones.
 
         Reads about ``count`` entries from each end of the base and the changes, whatever
         the size of the range (plus every other entry of the last key taken).
@@ -271,12 +290,17 @@ class SortedIndex:
             at, stop = _bounds(self._delta_keys, low, low_inclusive, high, high_inclusive)
         except TypeError:
             return None
+        if every and self._unkeyed:
+            return None
         if count <= 0:
             return []
         taken = _first(self._keys, self._ids, start, end, count, descending, self._changed)
         taken += _first(self._delta_keys, self._delta_ids, at, stop, count, descending, set())
         taken.sort(key=itemgetter(1), reverse=ties_descending)
-        taken.sort(key=itemgetter(0), reverse=descending)  # stable: ties stay in id order
+        try:
+            taken.sort(key=itemgetter(0), reverse=descending)  # stable: ties stay in id order
+        except TypeError:  # a change's key does not compare with the base's
+            return None
         return [record_id for _, record_id in taken[:count]]
 
     @staticmethod
@@ -310,6 +334,12 @@ def _bounds(
     if high is not None:
         end = bisect_right(keys, high) if high_inclusive else bisect_left(keys, high)
     return start, end
+
+
+def _has_value(value: Any) -> bool:
+    # A value a record holds, not None, NaN or the sentinel of a field it lacks: one the
+    # index has no key for is ordered by the query's reader, perhaps among the keyed ones.
+    return value is not None and type(value) in _JSON_TYPES and value == value
 
 
 def _first(
