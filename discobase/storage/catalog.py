@@ -65,6 +65,15 @@ class TableSpec:
     indexes: Mapping[str, bool] = field(default_factory=dict)
     renames: Mapping[str, str] = field(default_factory=dict)
 
+    def defaults(self) -> dict[str, Any]:
+        """Return field name -> the value the schema says a record lacking it is read with."""
+        properties = self.schema.get("properties") or {}
+        return {
+            name: prop["default"]
+            for name, prop in properties.items()
+            if isinstance(prop, dict) and "default" in prop
+        }
+
 
 @dataclass(slots=True)
 class TableEntry:

@@ -307,11 +307,7 @@ class StorageEngine:
                         await self.http.delete_channel(channel_id)
             plan = plan_open(entry, spec, replace=replace)
             opened = plan.spec
-            defaults = {
-                name: prop["default"]
-                for name, prop in (opened.schema.get("properties") or {}).items()
-                if isinstance(prop, dict) and "default" in prop
-            }
+            defaults = opened.defaults()
             # A migration checks unique values itself, on the records it writes.
             indexes = {n: False for n in opened.indexes} if replace else opened.indexes
             state = TableState(opened.name, indexes, defaults)

@@ -140,7 +140,7 @@ class StateStore:
 
     def __init__(self, spec: Any, ids: itertools.count[int]) -> None:
         self.spec = spec
-        self.state = TableState(spec.name, spec.indexes)
+        self.state = TableState(spec.name, spec.indexes, spec.defaults())
         self._ids = ids
         self._version = itertools.count(1)
         self.batches: list[list[Any]] = []
@@ -180,7 +180,7 @@ class StateStore:
     def reload(self) -> None:
         """Open the table again from a snapshot of it, as a fresh process would."""
         stream = encode_records(self.state.frozen_records(), {})
-        self.state = TableState(self.spec.name, self.spec.indexes)
+        self.state = TableState(self.spec.name, self.spec.indexes, self.spec.defaults())
         floor = next(self._version)  # later writes are later in the log
         for chunk in decode_records(stream):
             self.state.load_snapshot(floor, chunk)

@@ -133,38 +133,18 @@ class Count(discobase.Table):
     n: Annotated[int, discobase.Index()]
 
 
-def schema_defaults(spec: Any) -> dict[str, Any]:
-    # What the real engine gives a table's state: the defaults its JSON schema names.
-    return {
-        name: prop["default"]
-        for name, prop in (spec.schema.get("properties") or {}).items()
-        if isinstance(prop, dict) and "default" in prop
-    }
-
-
-class DefaultsEngine(StateEngine):
-    """StateEngine whose tables know their fields' defaults, as the real engine's do, so
-    that the sorted index reads a record lacking a field with the field's default."""
-
-    async def open_table(self, spec: Any) -> StateStore:
-        store = await super().open_table(spec)
-        if not store.batches and not store.state.count():
-            store.state = TableState(spec.name, spec.indexes, schema_defaults(spec))
-        return store
-
-
 def reload(store: StateStore) -> None:
-    """Open the table again from a snapshot of it, as a fresh process would (with the
-    defaults the real engine gives its state, which StateStore.reload leaves out)."""
+    """Open the table again from a snapshot of it, as a fresh process would (at the first
+    version, so that every later put() of tablefakes is later)."""
     stream = encode_records(store.state.frozen_records(), {})
-    store.state = TableState(store.spec.name, store.spec.indexes, schema_defaults(store.spec))
+    store.state = TableState(store.spec.name, store.spec.indexes, store.spec.defaults())
     for chunk in decode_records(stream):
         store.state.load_snapshot(1, chunk)  # later writes (put) have later versions
 
 
 @pytest.fixture
 async def engine() -> AsyncIterator[StateEngine]:
-    engine = DefaultsEngine()
+    engine = StateEngine()
     await database._use_storage(engine)  # type: ignore[arg-type]
     yield engine
     await database.close()
