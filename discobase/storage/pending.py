@@ -110,7 +110,7 @@ class PendingWrites:
                 if live or claimed or mine:
                     holders = {*live, *(claimed or ()), *(mine or ())}
                     holders.discard(op.id)
-                    self._refuse_taken(field, value, key, holders, local)
+                    self._refuse_taken(field, value, key, holders, local, op.id)
                 if mine is None:
                     local_claims[(field, key)] = {op.id}
                 else:
@@ -123,17 +123,25 @@ class PendingWrites:
         key: Any,
         holders: set[int],
         local: Mapping[int, dict[str, Any] | None],
+        record_id: int,
     ) -> None:
         table = self._live.table
         for holder in holders:
             other = self._effective(holder, local)
             if other is not None and index_key(self._value(other, field)) == key:
-                raise UniqueViolation(
-                    f"{table}.{field} is unique and {value!r} is already taken by record {holder}",
-                    table=table,
-                    field=field,
-                    value=value,
-                )
+                if holder in local:
+                    # Both records get the value from this group (an update_many setting one
+                    # value on several): the holder does not hold it yet, so name them both.
+                    message = (
+                        f"{table}.{field} is unique and this write gives {value!r} to two "
+                        f"records, {holder} and {record_id}; give each record its own value"
+                    )
+                else:
+                    message = (
+                        f"{table}.{field} is unique and {value!r} is already taken by record "
+                        f"{holder}"
+                    )
+                raise UniqueViolation(message, table=table, field=field, value=value)
 
     def hold(self, ops: Sequence[Op]) -> int:
         """Record a group as pending (after :meth:`check`) and return its token."""
