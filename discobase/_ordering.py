@@ -80,7 +80,8 @@ def parse_order_by(
             )
         field = name.lstrip("-")
         if field != "id" and field not in known:
-            raise InvalidQuery(f"cannot order by {field!r}: no such field")
+            choices = ", ".join(["id", *sorted(known)])
+            raise InvalidQuery(f"cannot order by {field!r}: no such field; it may be {choices}")
         keys.append((field, name.startswith("-")))
     fields = [field for field, _ in keys]
     # Ids are unique: the names after one never decide (checked all the same, above).

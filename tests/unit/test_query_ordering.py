@@ -41,6 +41,13 @@ def test_the_names_after_id_never_decide_and_are_checked_all_the_same() -> None:
         parse_order_by(["id", "nmae"], known)
 
 
+def test_a_misspelt_order_by_names_the_fields_to_choose_from() -> None:
+    # find(quantiy=1) lists the fields; find(order_by="quantiy") said only "no such field".
+    with pytest.raises(InvalidQuery) as caught:
+        parse_order_by("-scor", {"score", "name"})
+    assert str(caught.value) == "cannot order by 'scor': no such field; it may be id, name, score"
+
+
 def test_ordering_by_id_reads_no_value() -> None:
     ids = [1, 2, 3, 4, 5]
     assert order_ids(ids, [("id", False)], score_of) == [1, 2, 3, 4, 5]
