@@ -127,7 +127,10 @@ class WriteTask(asyncio.Task[Any]):
     def __await__(self) -> Generator[Any, None, Any]:
         if self._inside_batch is not None and not self.done() and self._inside_batch():
             # The write is held until the block ends, and the block cannot end while its
-            # own code waits here: say so instead of hanging.
+            # own code waits here: say so instead of hanging. The awaiter is told: if the
+            # error leaves the block, the batch is abandoned and this write fails with it,
+            # and that needs no second report when the task is collected.
+            self._retrieved = True
             raise UsageError(
                 f"the {self._what} is sent when `async with db.batch():` ends; awaiting it "
                 "inside the block would wait forever. Keep the task and await it after the block"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import enum
+import gc
 import uuid
 from typing import Annotated, Any
 
@@ -165,6 +166,28 @@ async def test_awaiting_a_write_inside_its_batch_is_refused_not_a_hang(emulator:
                 await task
         assert (await task).text == "held"
         assert Note.count(text="held") == 1
+
+
+async def test_a_batch_left_by_awaiting_inside_it_reports_that_write_once(
+    emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Awaiting inside the block raises UsageError; left unhandled, it abandons the batch, so
+    the write fails: its awaiter has been told already, the log says nothing more of it."""
+    db, token = connect(emulator, "batch-await-left")
+
+    @db.table
+    class Note(discobase.Table):
+        text: str
+
+    async with asyncio.timeout(WAIT), db.conn(token):
+        try:
+            async with db.batch():
+                await Note(text="held").save()
+        except discobase.UsageError:
+            pass
+        assert Note.count() == 0
+    gc.collect()  # the task is collected now: an unretrieved failure would be logged
+    assert "nobody awaited" not in caplog.text
 
 
 def user_v1(db: discobase.Database) -> type[Any]:
