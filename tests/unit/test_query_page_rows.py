@@ -258,3 +258,23 @@ async def test_counting_a_range_from_its_index_agrees_with_finding_it(
         for query in queries:
             assert Item.count(**query) == len(Item.find(**query))
         put(store, {rng.randrange(1, 250): {"n": rng.randrange(40), "name": "w1y", "price": 2.0}})
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 7])
+def test_a_sorted_index_built_from_rows_holds_every_keyed_record_in_order(count: int) -> None:
+    def key(value: Any) -> Any:
+        return value if type(value) is int else None
+
+    # Every third record has no key: None, or a value of another kind (noted as unkeyed).
+    records = [
+        {"n": (None if i % 6 == 2 else "x") if i % 3 == 2 else (i * 5) % 7} for i in range(count)
+    ]
+    held = stored(*records)
+    index = SortedIndex("n", None, key)
+    assert index.build(RecordsView(held), held)
+    expected = sorted((d["n"], i) for i, d in enumerate(records, 1) if type(d["n"]) is int)
+    assert list(zip(index._keys, index._ids, strict=True)) == expected
+    assert index._rows == [held.rows[i] for _, i in expected]
+    assert index._unkeyed == {i for i, d in enumerate(records, 1) if d["n"] == "x"}
+    found = index.range_page(None, True, None, True)
+    assert found is not None and found[0] == sorted(i for _, i in expected)
