@@ -39,3 +39,14 @@ async def test_a_table_used_before_registration_is_caught_by_the_old_name() -> N
 
     with pytest.raises(discobase.DatabaseTableError):
         Pet.find(name="Rex")
+
+
+def test_the_original_exceptions_module_still_imports() -> None:
+    # 1.0.0 defined its errors in discobase.exceptions, and programs imported them from there
+    # (`from discobase.exceptions import DatabaseLookupError`): the same classes, not copies,
+    # so an except clause naming either catches what the other raises.
+    import discobase.exceptions as exceptions
+
+    for name in [*MAPPING, "DiscobaseError"]:
+        assert getattr(exceptions, name) is getattr(discobase, name)
+    assert sorted(exceptions.__all__) == sorted([*MAPPING, "DiscobaseError"])
