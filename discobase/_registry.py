@@ -155,7 +155,9 @@ async def open_unbuilt(
             store = await engine.open_table(spec)
             binding.store = store
             opened(binding)
-            log().info("table %r ready (%d records)", binding.name, store.count())
+            count = store.count()
+            noun = "record" if count == 1 else "records"
+            log().info("table %r ready (%d %s)", binding.name, count, noun)
 
 
 def not_open(binding: TableBinding[Any], phase: Phase) -> DiscobaseError:
