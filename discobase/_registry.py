@@ -3,11 +3,11 @@
 
 `register` refuses a class that cannot be a table (not a ``Table`` subclass, already a table
 of another database, a name taken, a field that would hide an attribute of every record or
-a query keyword, the catalog's name, a name too long for a Discord channel, a type pydantic
-cannot build) and attaches its `TableBinding`; `open_unbuilt` opens, once the database is
-logged in, every registered table that is not open yet, and `not_open` says why a table is
-not. This module must not know the connection. The table module is imported on first
-registration: it loads pydantic's model machinery, most of
+a query keyword, a name too long for a Discord channel, a type pydantic cannot build) and
+attaches its `TableBinding`; `open_unbuilt` opens, once the database is logged in, every
+registered table that is not open yet, and `not_open` says why a table is not. This module
+must not know the connection. The table
+module is imported on first registration: it loads pydantic's model machinery, most of
 ``import discobase``'s time, and a program that defines tables has it anyway.
 """
 
@@ -90,8 +90,7 @@ def _check_fields_and_name(model: type[Table], name: str) -> None:
 
     Raises:
         TableRegistrationError: a field hides an attribute of every record or is named like
-            a query keyword argument, or the name is the catalog's or longer than a Discord
-            channel name.
+            a query keyword argument, or the name is longer than a Discord channel name.
     """
     taken = sorted(field for field in model.model_fields if field in _table_names())
     if taken:
@@ -111,16 +110,6 @@ def _check_fields_and_name(model: type[Table], name: str) -> None:
                 f"query it. Rename the field (Field(alias={field!r}) keeps {field}= working "
                 "when you construct records)"
             )
-    from discobase.storage.catalog import CATALOG_CHANNEL
-
-    if name == CATALOG_CHANNEL:
-        # Its channel would bear the catalog's name: a member could not tell the two apart,
-        # and with the catalog deleted the next login took the table's channel for the
-        # catalog and opened the table empty, instead of stopping with StorageDamaged.
-        raise TableRegistrationError(
-            f"the table name {name!r} (class {model.__name__}) is the name of discobase's "
-            f"own catalog channel, #{CATALOG_CHANNEL}: give the class another name"
-        )
     if len(name) > _NAME_LIMIT:
         raise TableRegistrationError(
             f"the table name {name[:20]!r}... is {len(name)} characters long; its Discord "

@@ -76,19 +76,6 @@ def test_two_tables_of_one_name_are_refused() -> None:
             some_other_field: str
 
 
-def test_a_table_named_like_the_catalog_is_refused() -> None:
-    # Its channel would be a second #discobase; with the catalog deleted, the next login took
-    # it for the catalog and opened the table empty instead of raising StorageDamaged.
-    db = discobase.Database("x")
-    with pytest.raises(TableRegistrationError, match="catalog channel, #discobase"):
-
-        @db.table
-        class DiscoBase(discobase.Table):
-            x: int = 0
-
-    assert db.tables == {}
-
-
 def test_one_class_on_two_databases_is_refused() -> None:
     first, second = discobase.Database("a"), discobase.Database("b")
 
