@@ -53,13 +53,19 @@ async def find_catalog_channel(
         http.fetch_guild_member(guild_id, bot_id),
     )
     access.learn(channels, guild, member)
+    orphans: list[int] = []
     for channel_id in access.text_channels(name, named=True):
         access.require(access.needs(channel_id, perms.CATALOG_NEEDS, "the catalog"))
         page = await _first_page(http, channel_id)
-        if _kinds(page, bot_id) & _CATALOG_KINDS:
+        kinds = _kinds(page, bot_id)
+        if kinds & _CATALOG_KINDS:
             return channel_id, page
+        if kinds:
+            # A table's log named like the catalog (a table named discobase): its data, left
+            # without a catalog, must stop the start as any other table's does, not be
+            # taken for the catalog that _create would otherwise settle on.
+            orphans.append(channel_id)
     # No channel of the name holds the catalog: it may have been renamed.
-    orphans: list[int] = []
     for channel_id in access.text_channels(name, named=False):
         if any(access.needs(channel_id, perms.CATALOG_NEEDS, "").values()):
             continue  # the bot cannot read it, so it wrote nothing there

@@ -174,6 +174,30 @@ async def test_a_deleted_catalog_with_tables_left_is_named_not_replaced() -> Non
         assert not [c for c in emu.state.channels.values() if c.name == "discobase"]
 
 
+async def test_a_deleted_catalog_beside_a_table_named_like_it_is_named_not_replaced() -> None:
+    # The table's channel is a second #discobase; it was taken for the catalog, and the
+    # table opened empty (a 404 first, then nothing), its records unseen.
+    async with world() as (emu, bot):
+        db = discobase.Database(GUILD, api_url=emu.url, time_scale=SCALE)
+
+        @db.table
+        class Discobase(discobase.Table):
+            x: int
+
+        async with db.conn(bot.token):
+            await Discobase(x=1).save()
+        (catalog,) = [c for c in emu.state.channels.values() if "catalog" in (c.topic or "")]
+        async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
+            await member.delete_channel(catalog.id)
+        table = channel_named(emu, "discobase")  # the only one left once the catalog is gone
+        await identify_window()
+        for _ in range(2):  # the first refusal leaves nothing behind that the second would use
+            with pytest.raises(discobase.StorageDamaged, match=f"#discobase \\({table.id}\\)"):
+                async with db.conn(bot.token):
+                    pass
+        assert [c.id for c in emu.state.channels.values() if c.name == "discobase"] == [table.id]
+
+
 async def test_start_up_waits_for_its_own_guild_only() -> None:
     async with world() as (emu, bot):
         other = emu.create_guild("another", bots=[bot])
