@@ -210,6 +210,10 @@ class TableBinding(Generic[M]):
         # Record id -> (its stored dict, why it cannot be read): known unreadable records,
         # skipped by queries without validating them again, reported once each.
         self._unreadable: dict[int, tuple[dict[str, Any], UnreadableRecord]] = {}
+        # The ids of the records this process is deleting (the deletion not yet stored or
+        # failed): an update of one is refused meanwhile, since the record is unsaved once
+        # the deletion is stored, whatever was written after it (see Table.update).
+        self.deleting: set[int] = set()
         # The event loop the store was opened in: the only one writes may come from.
         self.loop: asyncio.AbstractEventLoop | None = None
 

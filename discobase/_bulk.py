@@ -14,7 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from discobase._binding import TableBinding, binding_of, id_of, is_record
-from discobase._writes import check_loop
+from discobase._writes import check_loop, deleting
 from discobase.errors import InvalidQuery, RecordStateError, UsageError
 
 if TYPE_CHECKING:
@@ -95,6 +95,7 @@ def delete_records(records: Sequence[T]) -> asyncio.Task[int]:
         ids = sorted({id_of(r) or 0 for r in group})
         store = binding.require_store()
         future = store.submit([Delete(i) for i in ids])
+        deleting(binding, ids, future)
         future.add_done_callback(partial(_forget, [(r, id_of(r)) for r in group]))
         futures.append(future)
         total += len(ids)
@@ -144,6 +145,13 @@ def update_records(records: Sequence[T], changes: dict[str, Any]) -> asyncio.Tas
     planned: list[tuple[TableBinding[Any], list[tuple[BaseModel, BaseModel]]]] = []
     for binding, group in groups:
         _check_names(binding, changes)
+        gone = [i for i in map(id_of, group) if i in binding.deleting]
+        if gone:
+            raise RecordStateError(
+                f"update_many() got {binding.name} records that are being deleted (ids "
+                f"{', '.join(map(str, gone[:5]))}): await the deletion first; nothing was "
+                "written"
+            )
         pairs: list[tuple[BaseModel, BaseModel]] = []
         for record in group:
             changed = record.model_copy()

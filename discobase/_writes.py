@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from functools import partial
 from itertools import repeat
 from operator import setitem
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_loop",
     "collector_off_this_turn",
+    "deleting",
     "forget_if_deleted",
     "puts",
     "unsave_all_if_failed",
@@ -114,6 +116,16 @@ def unsave_all_if_failed(privates: list[dict[str, Any]], ids: list[int], failed:
         deque(map(setitem, privates, repeat("_retry_id"), ids), maxlen=0)
     elif any(map(dict.get, privates, repeat("_retry_id"))):
         deque(map(setitem, privates, repeat("_retry_id"), repeat(None)), maxlen=0)
+
+
+def deleting(binding: _binding.TableBinding[Any], ids: list[int], write: Any) -> None:
+    """Mark ``ids`` as being deleted by ``write`` (the store's future) until it is done."""
+    binding.deleting.update(ids)
+    write.add_done_callback(partial(_deleted, binding.deleting, ids))
+
+
+def _deleted(marked: set[int], ids: list[int], write: Any) -> None:
+    marked.difference_update(ids)
 
 
 def forget_if_deleted(private: dict[str, Any], record_id: int, failed: bool) -> None:

@@ -43,6 +43,7 @@ from discobase._ordering import order_ids, parse_order_by
 from discobase._writes import (
     check_loop,
     collector_off_this_turn,
+    deleting,
     forget_if_deleted,
     puts,
     unsave_all_if_failed,
@@ -172,7 +173,8 @@ class Table(BaseModel):
         record as stored before, and ``update()`` may be called again.
 
         Raises:
-            RecordStateError: the record was never saved (use ``save()`` or ``commit()``).
+            RecordStateError: the record was never saved (use ``save()`` or ``commit()``), or
+                its ``delete()`` is still being written (await it first).
             UniqueViolation: a unique index already holds one of its values.
             UnstorableRecord: a value could not be read back once stored (nothing is written).
             UsageError: called outside the event loop the database runs in.
@@ -185,6 +187,11 @@ class Table(BaseModel):
             raise RecordStateError(
                 f"this {binding.name} record is not saved yet; "
                 "use save() to insert it, or commit() to save or update"
+            )
+        if record_id in binding.deleting:
+            raise RecordStateError(
+                f"this {binding.name} record (id {record_id}) is being deleted: await its "
+                "delete() first; it is then unsaved, and save() inserts it anew"
             )
         from discobase.storage.codec import Put
 
@@ -219,6 +226,7 @@ class Table(BaseModel):
 
         collector_off_this_turn(binding)
         future = store.submit([Delete(record_id)])
+        deleting(binding, [record_id], future)
         write = Relay.after(future, forget_if_deleted, self.__pydantic_private__, record_id)
         return binding.database._track(write, f"delete of {binding.name} {record_id}", None)
 
@@ -258,8 +266,8 @@ class Table(BaseModel):
         simply be called again.
 
         Raises:
-            UsageError: a record is not of this table, or appears twice; or called outside
-                the event loop the database runs in.
+            UsageError: a record is not of this table, or appears twice, or one record was
+                given instead of a list; or called outside the event loop the database runs in.
             RecordStateError: a record is already saved.
             UniqueViolation: a unique index would hold a value twice.
             UnstorableRecord: a record could not be read back once stored (nothing is
@@ -268,6 +276,11 @@ class Table(BaseModel):
         binding = binding_of(cls)
         store = binding.require_store()
         check_loop(binding, "save_many")
+        if isinstance(records, BaseModel):  # iterating one would give its (name, value) pairs
+            raise UsageError(
+                f"save_many() takes a list of {cls.__name__} records, not one record: "
+                f"save_many([record]), or record.save()"
+            )
         batch = list(records)
         # Checked with C loops (map, set): this part runs before the caller's event loop gets
         # control back, and a Python loop over 100,000 records takes a tenth of a second.

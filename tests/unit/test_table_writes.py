@@ -111,6 +111,45 @@ async def test_delete_removes_and_leaves_the_record_unsaved(engine: FakeEngine) 
     assert User.count() == 1
 
 
+async def test_an_update_while_the_delete_is_written_is_refused(engine: FakeEngine) -> None:
+    # Once stored, the deletion makes the record unsaved: an update queued behind it would
+    # write the record again under an id the object no longer holds, and save() a twin.
+    user = await User(name="Peter").save()
+    other = await User(name="Paul").save()
+    deleted = user.delete()
+    user.name = "Pete"
+    with pytest.raises(RecordStateError, match="being deleted"):
+        user.update()
+    with pytest.raises(RecordStateError, match="being deleted"):
+        user.commit()
+    with pytest.raises(RecordStateError, match="being deleted.*nothing was written"):
+        discobase.Records([user, other]).update_many(name="x")
+    await deleted
+    assert user.id is None and [u.name for u in User.find()] == ["Paul"]
+    await user.save()
+    assert sorted(u.name for u in User.find()) == ["Paul", "Pete"]
+    gone = User.find().delete_many()
+    with pytest.raises(RecordStateError, match="being deleted"):
+        other.update()
+    assert await gone == 2 and User.count() == 0
+
+
+async def test_save_many_of_one_record_says_it_takes_a_list(engine: FakeEngine) -> None:
+    with pytest.raises(UsageError, match=r"a list of User records, not one record"):
+        User.save_many(User(name="Peter"))  # type: ignore[arg-type]
+    assert User.count() == 0
+
+
+async def test_a_failed_delete_lets_the_record_be_updated(engine: FakeEngine) -> None:
+    user = await User(name="Peter").save()
+    store_of(engine).fail_next = discobase.DatabaseStorageError("down")
+    with pytest.raises(discobase.DatabaseStorageError):
+        await user.delete()
+    user.name = "Pete"
+    await user.update()
+    assert [u.name for u in User.find()] == ["Pete"]
+
+
 async def test_commit_saves_then_updates(engine: FakeEngine) -> None:
     user = User(name="Peter")
     await user.commit()
