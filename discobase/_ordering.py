@@ -55,7 +55,10 @@ def order_ids(
         try:
             ordered.sort(key=key, reverse=descending)
         except TypeError as exc:
-            raise InvalidQuery(f"cannot order by {field!r}: its values do not compare") from exc
+            raise InvalidQuery(
+                f"cannot order by {field!r}: its values do not compare ({exc}); a field "
+                "holding naive and aware datetimes, say, orders once they are in one zone"
+            ) from exc
     return ordered
 
 
@@ -67,11 +70,22 @@ def parse_order_by(
     The names after ``id`` are left out: ids are unique, so they never decide.
 
     Raises:
-        InvalidQuery: a name is not a field of the table (nor ``id``).
+        InvalidQuery: a name is not a field of the table (nor ``id``), or is given twice; a
+            set or a dict (which have no order) instead of a name or a list of them.
     """
     if order_by is None:
         return []
-    names = [order_by] if isinstance(order_by, str) else list(order_by)
+    if isinstance(order_by, set | frozenset | dict):
+        raise InvalidQuery(
+            f"order_by takes a field name or a list of them, most significant first, not a "
+            f"{type(order_by).__name__} (which has no order): {order_by!r}"
+        )
+    try:
+        names = [order_by] if isinstance(order_by, str) else list(order_by)
+    except TypeError:
+        raise InvalidQuery(
+            f"order_by takes a field name or a sequence of them, not {order_by!r}"
+        ) from None
     keys: list[tuple[str, bool]] = []
     for name in names:
         if not isinstance(name, str) or not name.lstrip("-"):
@@ -82,6 +96,9 @@ def parse_order_by(
         if field != "id" and field not in known:
             choices = ", ".join(["id", *sorted(known)])
             raise InvalidQuery(f"cannot order by {field!r}: no such field; it may be {choices}")
+        deciding = all(seen != "id" for seen, _ in keys)  # the names after id never decide
+        if deciding and any(field == seen for seen, _ in keys):
+            raise InvalidQuery(f"order_by names {field!r} twice: {order_by!r}")
         keys.append((field, name.startswith("-")))
     fields = [field for field, _ in keys]
     # Ids are unique: the names after one never decide (checked all the same, above).

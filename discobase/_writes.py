@@ -147,18 +147,24 @@ def check_loop(binding: _binding.TableBinding[Any], call: str) -> None:
     """
     import asyncio
 
+    # What the refused call left undone, for a write (a read has nothing to say).
+    undone = "" if call in _READS else ". Nothing was written"
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         raise UsageError(
             f"{binding.model.__name__}.{call}() was called with no running event loop (from "
             "synchronous code, or a thread without asyncio); it returns a task to await: call "
-            "it from a coroutine running in the database's event loop. Nothing was written"
+            f"it from a coroutine running in the database's event loop{undone}"
         ) from None
     if binding.loop is not None and loop is not binding.loop:
         raise UsageError(
             f"{binding.model.__name__}.{call}() was called from another event loop than the "
             f"one {binding.database!r} runs in (a second thread's asyncio.run?); a database "
             "serves only the loop it logged in from: hand the call to that loop (for example "
-            "with asyncio.run_coroutine_threadsafe). Nothing was written"
+            f"with asyncio.run_coroutine_threadsafe){undone}"
         )
+
+
+# The calls check_loop guards that write nothing.
+_READS = frozenset(("find_unique", "get", "watch"))

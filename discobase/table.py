@@ -392,13 +392,6 @@ class Table(BaseModel):
             raise InvalidQuery(f"offset must be a non-negative int, not {offset!r}")
         keys = None
         if order_by is not None:
-            if not isinstance(order_by, str):
-                try:
-                    order_by = list(order_by)
-                except TypeError:
-                    raise InvalidQuery(
-                        f"order_by takes a field name or a sequence of them, not {order_by!r}"
-                    ) from None
             keys = parse_order_by(order_by, binding.fields)
         records = store.records()
         if keys and limit is not None:

@@ -175,3 +175,22 @@ def test_a_nan_comes_last_with_the_nones() -> None:
     for descending, numbers in ((False, [4, 1, 5]), (True, [5, 1, 4])):
         ordered = order_ids(list(values), [("x", descending)], lambda i, f: values[i])
         assert ordered == [*numbers, 2, 3, 6]
+
+
+def test_an_order_by_with_no_order_or_a_name_twice_is_refused() -> None:
+    known = {"score", "name"}
+    with pytest.raises(InvalidQuery, match="not a set"):
+        parse_order_by({"score", "name"}, known)  # type: ignore[arg-type]
+    with pytest.raises(InvalidQuery, match="not a dict"):
+        parse_order_by({"score": 1}, known)  # type: ignore[arg-type]
+    with pytest.raises(InvalidQuery, match="'score' twice"):
+        parse_order_by(["score", "-score"], known)
+    assert parse_order_by(["score", "id", "-score"], known) == [("score", False), ("id", False)]
+    with pytest.raises(InvalidQuery, match="a field name or a sequence"):
+        parse_order_by(5, known)  # type: ignore[arg-type]
+
+
+def test_values_that_do_not_compare_say_why_and_what_to_do() -> None:
+    values: dict[int, Any] = {1: 3, 2: "x"}
+    with pytest.raises(InvalidQuery, match=r"do not compare \(.*'<'.*\).*one zone"):
+        order_ids([1, 2], [("x", False)], lambda i, f: values[i])

@@ -221,7 +221,25 @@ async def test_a_write_with_no_event_loop_is_a_usage_error(engine: FakeEngine) -
     thread.join(10)
     (error,) = caught
     assert type(error) is UsageError and "no running event loop" in str(error)
+    assert str(error).endswith("Nothing was written")
     assert engine.stores["flat"].batches == []
+
+
+async def test_a_read_with_no_event_loop_says_nothing_of_writes(engine: FakeEngine) -> None:
+    caught: list[BaseException] = []
+
+    def plain_function() -> None:
+        try:
+            Flat.watch()
+        except BaseException as exc:  # noqa: BLE001 - the test looks at what it was
+            caught.append(exc)
+
+    thread = threading.Thread(target=plain_function)
+    thread.start()
+    thread.join(10)
+    (error,) = caught
+    assert type(error) is UsageError and "no running event loop" in str(error)
+    assert "written" not in str(error)
 
 
 # ---------------------------------------------------------------- registration
