@@ -9,7 +9,7 @@ import logging
 import random
 import threading
 import warnings
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Annotated, Any
 
 import pydantic
@@ -207,12 +207,13 @@ async def test_a_write_from_another_event_loop_is_refused_before_anything_is_wri
     assert store.batches == []
 
 
-async def test_a_write_with_no_event_loop_is_a_usage_error(engine: FakeEngine) -> None:
+def raised_in_a_plain_thread(call: Callable[[], object]) -> BaseException:
+    """Return what ``call`` raises in a thread with no event loop."""
     caught: list[BaseException] = []
 
     def plain_function() -> None:
         try:
-            Flat(name="x").save()
+            call()
         except BaseException as exc:  # noqa: BLE001 - the test looks at what it was
             caught.append(exc)
 
@@ -220,24 +221,18 @@ async def test_a_write_with_no_event_loop_is_a_usage_error(engine: FakeEngine) -
     thread.start()
     thread.join(10)
     (error,) = caught
+    return error
+
+
+async def test_a_write_with_no_event_loop_is_a_usage_error(engine: FakeEngine) -> None:
+    error = raised_in_a_plain_thread(lambda: Flat(name="x").save())
     assert type(error) is UsageError and "no running event loop" in str(error)
     assert str(error).endswith("Nothing was written")
     assert engine.stores["flat"].batches == []
 
 
 async def test_a_read_with_no_event_loop_says_nothing_of_writes(engine: FakeEngine) -> None:
-    caught: list[BaseException] = []
-
-    def plain_function() -> None:
-        try:
-            Flat.watch()
-        except BaseException as exc:  # noqa: BLE001 - the test looks at what it was
-            caught.append(exc)
-
-    thread = threading.Thread(target=plain_function)
-    thread.start()
-    thread.join(10)
-    (error,) = caught
+    error = raised_in_a_plain_thread(lambda: Flat.watch())
     assert type(error) is UsageError and "no running event loop" in str(error)
     assert "written" not in str(error)
 
