@@ -183,6 +183,9 @@ async def main(count: int) -> None:
         a = rng.randrange(count - 100_000)
         assert len(Reading.find(sensor=ge(a) & lt(a + 100_000))) == 100_000
 
+    def find_every() -> None:
+        assert len(Reading.find()) == count
+
     def find_one() -> None:
         # One equality on an indexed field, one record: issue 14's find().
         at = rng.randrange(count)
@@ -203,6 +206,7 @@ async def main(count: int) -> None:
     rows.append(
         ("find(), range of 100,000 records (ms)", f"{median_us(find_large_range, 5) / 1000:.0f}")
     )
+    rows.append(("find() of every record (s)", f"{median_us(find_every, 3) / 1e6:.2f}"))
     label_first = time.perf_counter()
     find_prefix()
     rows.append(("first prefix query (sorts)", f"{time.perf_counter() - label_first:.2f} s"))
