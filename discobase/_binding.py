@@ -213,7 +213,8 @@ class TableBinding(Generic[M]):
         # The ids of the records this process is deleting (the deletion not yet stored or
         # failed): an update of one is refused meanwhile, since the record is unsaved once
         # the deletion is stored, whatever was written after it (see Table.update).
-        self.deleting: set[int] = set()
+        # A count per id: two deletions of one record (two objects of it) may overlap.
+        self.deleting: dict[int, int] = {}
         # The event loop the store was opened in: the only one writes may come from.
         self.loop: asyncio.AbstractEventLoop | None = None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 from collections.abc import Iterator
 
 __all__ = ["QUIET_PAGE", "gc_paused", "pause_gc", "resume_gc"]
@@ -25,23 +26,28 @@ QUIET_PAGE = 4096
 # at once) must turn it back on only when the last one ends.
 _gc_holds = 0
 _gc_was_enabled = False
+# Databases in two threads (each on its own loop) hold it too: unguarded, the second could
+# see no hold, take the first's "off" for the program's own and leave it off for good.
+_gc_lock = threading.Lock()
 
 
 def pause_gc() -> None:
     """Hold the cyclic garbage collector off until the matching :func:`resume_gc`."""
     global _gc_holds, _gc_was_enabled
-    if _gc_holds == 0:
-        _gc_was_enabled = gc.isenabled()
-        gc.disable()
-    _gc_holds += 1
+    with _gc_lock:
+        if _gc_holds == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holds += 1
 
 
 def resume_gc() -> None:
     """Release one :func:`pause_gc` hold; the last one restores the collector's state."""
     global _gc_holds
-    _gc_holds -= 1
-    if _gc_holds == 0 and _gc_was_enabled:
-        gc.enable()
+    with _gc_lock:
+        _gc_holds -= 1
+        if _gc_holds == 0 and _gc_was_enabled:
+            gc.enable()
 
 
 @contextlib.contextmanager

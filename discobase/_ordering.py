@@ -71,14 +71,15 @@ def parse_order_by(
 
     Raises:
         InvalidQuery: a name is not a field of the table (nor ``id``), or is given twice; a
-            set or a dict (which have no order) instead of a name or a list of them.
+            set or a dict instead of a name or a list of them.
     """
     if order_by is None:
         return []
     if isinstance(order_by, set | frozenset | dict):
+        # A set has no order, and a dict's values would be ignored ({"age": -1} is ascending).
         raise InvalidQuery(
-            f"order_by takes a field name or a list of them, most significant first, not a "
-            f"{type(order_by).__name__} (which has no order): {order_by!r}"
+            "order_by takes a field name or a list of them, most significant first "
+            f'("-name" for descending), not {order_by!r}'
         )
     try:
         names = [order_by] if isinstance(order_by, str) else list(order_by)

@@ -120,12 +120,17 @@ def unsave_all_if_failed(privates: list[dict[str, Any]], ids: list[int], failed:
 
 def deleting(binding: _binding.TableBinding[Any], ids: list[int], write: Any) -> None:
     """Mark ``ids`` as being deleted by ``write`` (the store's future) until it is done."""
-    binding.deleting.update(ids)
-    write.add_done_callback(partial(_deleted, binding.deleting, ids))
+    marks = binding.deleting
+    for record_id in ids:
+        marks[record_id] = marks.get(record_id, 0) + 1
+    write.add_done_callback(partial(_deleted, marks, ids))
 
 
-def _deleted(marked: set[int], ids: list[int], write: Any) -> None:
-    marked.difference_update(ids)
+def _deleted(marks: dict[int, int], ids: list[int], write: Any) -> None:
+    for record_id in ids:
+        left = marks.pop(record_id) - 1
+        if left:
+            marks[record_id] = left  # another deletion of it is still being written
 
 
 def forget_if_deleted(private: dict[str, Any], record_id: int, failed: bool) -> None:

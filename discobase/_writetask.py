@@ -116,25 +116,28 @@ class WriteTask(asyncio.Task[Any]):
         _inside_batch: for a write made in a ``db.batch()`` block, whether the awaiting code
             runs inside that block still (awaiting there would never return); else ``None``.
         _retrieved: whether someone retrieved the outcome.
+        _told: the UsageError its awaiter got inside its batch, if any: a failure caused by it
+            (the batch abandoned) is not logged when the task is collected.
     """
 
-    __slots__ = ("_inside_batch", "_retrieved", "_what")
+    __slots__ = ("_inside_batch", "_retrieved", "_told", "_what")
 
     _what: str
     _inside_batch: Callable[[], bool] | None
     _retrieved: bool
+    _told: UsageError | None
 
     def __await__(self) -> Generator[Any, None, Any]:
         if self._inside_batch is not None and not self.done() and self._inside_batch():
             # The write is held until the block ends, and the block cannot end while its
-            # own code waits here: say so instead of hanging. The awaiter is told: if the
-            # error leaves the block, the batch is abandoned and this write fails with it,
-            # and that needs no second report when the task is collected.
-            self._retrieved = True
-            raise UsageError(
+            # own code waits here: say so instead of hanging. If this error leaves the block,
+            # the batch is abandoned (its error caused by this one) and the write fails with
+            # it: its awaiter was told, so that failure is not logged again (see __del__).
+            told = self._told = UsageError(
                 f"the {self._what} is sent when `async with db.batch():` ends; awaiting it "
                 "inside the block would wait forever. Keep the task and await it after the block"
             )
+            raise told
         try:
             return (yield from super().__await__())
         except BaseException:
@@ -160,7 +163,8 @@ class WriteTask(asyncio.Task[Any]):
         if self.done() and not self.cancelled() and not getattr(self, "_retrieved", True):
             # super().exception() marks it retrieved, so asyncio does not report it again.
             exc = super().exception()
-            if exc is not None:
+            told = getattr(self, "_told", None)
+            if exc is not None and (told is None or exc.__cause__ is not told):
                 _log.error("%s failed and nobody awaited it: %s", self._what, exc, exc_info=exc)
         super().__del__()
 
@@ -206,6 +210,7 @@ class WriteTracker:
         task._what = what
         task._inside_batch = inside_batch
         task._retrieved = False
+        task._told = None
         self._pending.add(task)
         task.add_done_callback(self._discard, context=_CONTEXT)
         return task

@@ -61,6 +61,7 @@ class Batch:
         """Drop every group: the block raised ``exc``."""
         self.closed = True
         error = DatabaseError(f"the batch was abandoned: {type(exc).__name__}")
+        error.__cause__ = exc  # what its writes' tasks report, with why
         for target, groups in self.groups.items():
             for group in groups:
                 for token in group.tokens:

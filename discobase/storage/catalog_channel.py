@@ -26,6 +26,8 @@ __all__ = ["find_catalog_channel", "find_table_channel"]
 
 # Catalog entry kinds: a channel holding one of these (by this bot) is the catalog.
 _CATALOG_KINDS = frozenset({"db", "table", "snapref"})
+# The topic a catalog channel is made with.
+_CATALOG_TOPIC = "discobase catalog: do not post here"
 
 
 async def find_catalog_channel(
@@ -118,14 +120,20 @@ async def _create(http: HTTPClient, access: Access, name: str, tables: Collectio
     created = await http.create_guild_channel(
         access.guild_id,
         name=name,
-        topic="discobase catalog: do not post here",
+        topic=_CATALOG_TOPIC,
         permission_overwrites=access.read_only_overwrites(),
     )
     mine = int(created["id"])
-    # Two processes may create it at once: both settle on the smaller id.
+    # Two processes may create it at once: both settle on the smaller id, among the channels
+    # made so: a member's channel of the name, or a table named like the catalog (empty, so
+    # not counted as data above), is none of them and must not become the catalog.
     access.learn_channels(await http.fetch_guild_channels(access.guild_id))
-    named = access.text_channels(name, named=True)
-    winner = min(named) if named else mine
+    named = [
+        channel_id
+        for channel_id in access.text_channels(name, named=True)
+        if channel_id == mine or access.channels[channel_id].get("topic") == _CATALOG_TOPIC
+    ]
+    winner = min(named)
     if winner != mine:
         with contextlib.suppress(HTTPException):
             await http.delete_channel(mine)

@@ -190,6 +190,30 @@ async def test_a_batch_left_by_awaiting_inside_it_reports_that_write_once(
     assert "nobody awaited" not in caplog.text
 
 
+async def test_a_write_awaited_in_its_batch_that_fails_later_is_still_reported(
+    emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The awaiter handled the UsageError and the block went on: the write is sent at its
+    end, and its own failure, which nobody awaited, is logged."""
+    db, token = connect(emulator, "batch-await-fails")
+
+    @db.table
+    class Note(discobase.Table):
+        text: str
+
+    async with asyncio.timeout(WAIT), db.conn(token):
+        async with db.batch():
+            failing = Note(text="held").save()
+            with pytest.raises(discobase.UsageError):
+                await failing
+            emulator.fail_next("POST", r"/channels/\d+/messages", 403)
+        await asyncio.wait([failing])  # done, its outcome not retrieved
+        assert failing.done() and Note.count() == 0
+        del failing
+    gc.collect()
+    assert "nobody awaited" in caplog.text and "403" in caplog.text
+
+
 def user_v1(db: discobase.Database) -> type[Any]:
     @db.table
     class User(discobase.Table):

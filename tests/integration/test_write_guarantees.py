@@ -198,6 +198,44 @@ async def test_a_deleted_catalog_beside_a_table_named_like_it_is_named_not_repla
         assert [c.id for c in emu.state.channels.values() if c.name == "discobase"] == [table.id]
 
 
+async def test_a_members_channel_named_like_the_catalog_does_not_become_it() -> None:
+    # Only a channel made as a catalog (two processes may make one each) can be settled on.
+    async with world() as (emu, bot):
+        chat = next(c for c in emu.state.channels.values() if c.type == 0)
+        async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
+            await member.edit_channel(chat.id, name="discobase")
+            await member.create_message(chat.id, content="hi, this is our chat")
+        async with running(emu, bot) as (_, item):
+            await item(key="k").save()
+        assert [emu.state.messages[m].content for m in chat.message_ids] == ["hi, this is our chat"]
+        assert await fresh_keys(emu, bot) == {"k": 0}
+
+
+async def test_an_empty_table_named_like_the_catalog_is_not_taken_for_it() -> None:
+    # Its channel holds no entry (so no data is lost); the catalog gone, it was settled on as
+    # the new catalog: a 404 first, then a catalog in a table's channel.
+    async with world() as (emu, bot):
+        db = discobase.Database(GUILD, api_url=emu.url, time_scale=SCALE)
+
+        @db.table
+        class Discobase(discobase.Table):
+            x: int
+
+        async with db.conn(bot.token):
+            pass
+        (catalog,) = [c for c in emu.state.channels.values() if "catalog" in (c.topic or "")]
+        async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
+            await member.delete_channel(catalog.id)
+        await identify_window()
+        async with db.conn(bot.token):
+            await Discobase(x=5).save()
+        await identify_window()
+        async with db.conn(bot.token):
+            assert [d.x for d in Discobase.find()] == [5]
+        (catalog,) = [c for c in emu.state.channels.values() if "catalog" in (c.topic or "")]
+        assert catalog.name == "discobase"
+
+
 async def test_start_up_waits_for_its_own_guild_only() -> None:
     async with world() as (emu, bot):
         other = emu.create_guild("another", bots=[bot])

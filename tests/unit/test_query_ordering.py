@@ -179,10 +179,10 @@ def test_a_nan_comes_last_with_the_nones() -> None:
 
 def test_an_order_by_with_no_order_or_a_name_twice_is_refused() -> None:
     known = {"score", "name"}
-    with pytest.raises(InvalidQuery, match="not a set"):
+    with pytest.raises(InvalidQuery, match="a list of them, most significant first"):
         parse_order_by({"score", "name"}, known)  # type: ignore[arg-type]
-    with pytest.raises(InvalidQuery, match="not a dict"):
-        parse_order_by({"score": 1}, known)  # type: ignore[arg-type]
+    with pytest.raises(InvalidQuery, match=r"descending\), not \{'score': -1\}"):
+        parse_order_by({"score": -1}, known)  # type: ignore[arg-type]
     with pytest.raises(InvalidQuery, match="'score' twice"):
         parse_order_by(["score", "-score"], known)
     assert parse_order_by(["score", "id", "-score"], known) == [("score", False), ("id", False)]

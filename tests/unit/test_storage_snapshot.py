@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import sys
+import threading
 from typing import Any
 
 import pytest
@@ -159,4 +161,29 @@ def test_overlapping_gc_pauses_restore_the_collector_only_when_the_last_ends() -
         if was:
             gc.enable()
         else:
+            gc.disable()
+
+
+def test_holds_from_several_threads_give_the_collector_back() -> None:
+    # Databases in two threads hold it too; unguarded, one could take the other's "off" for
+    # the program's own and leave the collector off for good.
+    was, interval = gc.isenabled(), sys.getswitchinterval()
+    gc.enable()
+    sys.setswitchinterval(1e-6)
+    try:
+
+        def hold_often() -> None:
+            for _ in range(3000):
+                with gc_paused():
+                    pass
+
+        threads = [threading.Thread(target=hold_often) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert gc.isenabled()
+    finally:
+        sys.setswitchinterval(interval)
+        if not was:
             gc.disable()

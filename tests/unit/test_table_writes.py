@@ -134,6 +134,21 @@ async def test_an_update_while_the_delete_is_written_is_refused(engine: FakeEngi
     assert await gone == 2 and User.count() == 0
 
 
+async def test_two_deletions_of_one_record_both_hold_its_updates_off(engine: FakeEngine) -> None:
+    user = await User(name="Peter").save()
+    (again,) = User.find()  # another object of the same record
+    store_of(engine).held = []
+    first, second = user.delete(), again.delete()
+    store_of(engine).held[0].set_result(None)
+    await first
+    again.name = "Pete"
+    with pytest.raises(RecordStateError, match="being deleted"):
+        again.update()  # its own deletion is still being written
+    store_of(engine).held[1].set_result(None)
+    await second
+    assert again.id is None and User.count() == 0
+
+
 async def test_save_many_of_one_record_says_it_takes_a_list(engine: FakeEngine) -> None:
     with pytest.raises(UsageError, match=r"a list of User records, not one record"):
         User.save_many(User(name="Peter"))  # type: ignore[arg-type]
