@@ -68,14 +68,8 @@ def _found_in_range(
     The index holds its records' rows in key order (``storage.sorted_index``): the records of
     the range are read from there, not looked up by id among every record.
     """
-    if name not in binding.fields or not all(part in _RANGES for part, _ in operator.parts):
-        return None
-    from discobase._conditions import compile_conditions
-
-    tests, _ = compile_conditions(binding, store, {name: operator})
-    if len(tests) != 1 or not isinstance(tests[0], Range):
-        return None  # a range and a prefix: planned
-    found = tests[0].page(store)
+    found_range = _range_of(binding, store, name, operator)
+    found = None if found_range is None else found_range.page(store)
     if found is None:
         return None
     ids, page = found
@@ -103,7 +97,7 @@ def first_in_order(
     if len(fields) > 1 or not 1 <= len(keys) <= 2 or (len(keys) == 2 and keys[1][0] != "id"):
         return None
     (name, descending), ties_descending = keys[0], len(keys) == 2 and keys[1][1]
-    from discobase._conditions import compile_conditions, whole_range
+    from discobase._conditions import whole_range
 
     if not fields:
         # Every record: those without a value (None, or no key) come last, after what the
@@ -114,14 +108,27 @@ def first_in_order(
             ids = every.in_order(store, count, descending, ties_descending, every=True)
         return None if ids is None or len(ids) < min(count, store.count()) else ids
     ((field, operator),) = fields.items()
-    if field != name or not isinstance(operator, Operator) or name not in binding.fields:
+    if field != name or not isinstance(operator, Operator):
         return None
-    if not all(part in _RANGES for part, _ in operator.parts):
+    found_range = _range_of(binding, store, name, operator)
+    if found_range is None:
         return None
+    return found_range.in_order(store, count, descending, ties_descending)
+
+
+def _range_of(
+    binding: _binding.TableBinding[Any], store: TableStoreLike, name: str, operator: Operator[Any]
+) -> Range | None:
+    """Return the one range (or prefix) ``operator`` compiles to on field ``name``, or
+    ``None`` (another operator, a range and a prefix together, not a field)."""
+    if name not in binding.fields or not all(part in _RANGES for part, _ in operator.parts):
+        return None
+    from discobase._conditions import compile_conditions
+
     tests, _ = compile_conditions(binding, store, {name: operator})
     if len(tests) != 1 or not isinstance(tests[0], Range):
         return None
-    return tests[0].in_order(store, count, descending, ties_descending)
+    return tests[0]
 
 
 class _Paged(Mapping[int, dict[str, Any]]):
