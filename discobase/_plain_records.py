@@ -167,7 +167,10 @@ class _Plan:
         self.template = template
         self.fields_set = frozenset(self.names)
         self.extra = model.model_config.get("extra") == "allow"
-        self.dicts, self.privates = _page_makers(model, self.names, template or {})
+        # The page makers, compiled by the first page (a plan made for direct_loader alone
+        # never builds one).
+        self.dicts: Callable[[list[tuple[Any, ...]]], list[dict[str, Any]]] | None = None
+        self.privates: Callable[[Sequence[int]], list[dict[str, Any]]] | None = None
 
     @classmethod
     def of(cls, model: type[BaseModel]) -> _Plan | None:
@@ -199,6 +202,13 @@ class _Plan:
         count = len(ids)
         if not count:
             return []
+        template = self.template
+        assert template is not None  # direct_page_loader serves no other model
+        dicts, privates = self.dicts, self.privates
+        if dicts is None or privates is None:
+            dicts, privates = self.dicts, self.privates = _page_makers(
+                self.model, self.names, template
+            )
         page = getattr(records, "page", None)
         shaped = None if page is None else page(ids)
         datas: list[dict[str, Any]]
@@ -208,7 +218,7 @@ class _Plan:
             values = shaped[1]
             if not self._fit(list(map(type, chain.from_iterable(values))), count):
                 return None
-            datas = self.dicts(values)
+            datas = dicts(values)
         else:
             stored = list(map(records.__getitem__, ids))
             if list(chain.from_iterable(stored)) != list(self.names) * count:
@@ -216,15 +226,13 @@ class _Plan:
             if not self._fit(list(map(type, chain.from_iterable(map(dict.values, stored)))), count):
                 return None
             datas = list(map(dict.copy, stored))  # the store's dicts stay the store's
-        template = self.template
-        assert template is not None  # direct_page_loader serves no other model
         made = list(map(_new, repeat(self.model, count)))
         _run(map(_set_dict, made, datas))
         _run(map(_set_fields_set, made, map(set, repeat(self.fields_set, count))))
         extras: Iterable[dict[str, Any] | None]
         extras = map(dict, repeat((), count)) if self.extra else repeat(None, count)
         _run(map(_set_extra, made, extras))
-        _run(map(_set_private, made, self.privates(ids)))
+        _run(map(_set_private, made, privates(ids)))
         return made
 
     def _fit(self, types: list[type], count: int) -> bool:
