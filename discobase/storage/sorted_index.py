@@ -317,16 +317,8 @@ class SortedIndex:
         high: Any,
         high_inclusive: bool,
     ) -> list[int]:
-        # (_bounds and _ids_of, inlined: this is most of what count() of a range costs.)
-        start = 0
-        if low is not None:
-            start = bisect_left(keys, low) if low_inclusive else bisect_right(keys, low)
-        end = len(keys)
-        if high is not None:
-            end = bisect_right(keys, high) if high_inclusive else bisect_left(keys, high)
-        if isinstance(ids, array):
-            return ids[start:end].tolist()
-        return typing.cast("list[int]", ids[start:end])
+        start, end = _bounds(keys, low, low_inclusive, high, high_inclusive)
+        return _ids_of(ids, start, end)
 
 
 def _bounds(
