@@ -5,7 +5,9 @@
 their operations to the table's store and their bookkeeping to the write's `Relay`
 (``discobase._writetask``), which runs it once the write is stored or failed: a failed insert
 makes its records unsaved again, keeping the id a retry reuses (`unsave_if_failed`,
-`unsave_all_if_failed`), and a stored delete makes its record unsaved (`forget_if_deleted`).
+`unsave_all_if_failed`), and a stored delete makes its record unsaved (`forget_if_deleted`);
+while a delete is being written, its records are marked so that no update slips in behind it
+(`deleting`).
 A burst of writes holds the cyclic collector off until the event loop has turned twice
 (`collector_off_this_turn`), a write from another event loop than the database's is refused
 (`check_loop`), and a large ``save_many`` hands its records over as JSON slices
