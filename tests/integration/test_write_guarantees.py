@@ -174,21 +174,35 @@ async def test_a_deleted_catalog_with_tables_left_is_named_not_replaced() -> Non
         assert not [c for c in emu.state.channels.values() if c.name == "discobase"]
 
 
+def catalog_of(emu: Emulator) -> Any:
+    (catalog,) = [c for c in emu.state.channels.values() if "catalog" in (c.topic or "")]
+    return catalog
+
+
+async def table_named_discobase_then_catalog_deleted(
+    emu: Emulator, bot: Any, *, records: int
+) -> tuple[discobase.Database, Any]:
+    """Open a table named like the catalog with ``records`` records, then delete the catalog
+    channel as a member would; return the database and the table."""
+    db = discobase.Database(GUILD, api_url=emu.url, time_scale=SCALE)
+
+    @db.table
+    class Discobase(discobase.Table):
+        x: int
+
+    async with db.conn(bot.token):
+        for x in range(records):
+            await Discobase(x=x).save()
+    async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
+        await member.delete_channel(catalog_of(emu).id)
+    return db, Discobase
+
+
 async def test_a_deleted_catalog_beside_a_table_named_like_it_is_named_not_replaced() -> None:
     # The table's channel is a second #discobase; it was taken for the catalog, and the
     # table opened empty (a 404 first, then nothing), its records unseen.
     async with world() as (emu, bot):
-        db = discobase.Database(GUILD, api_url=emu.url, time_scale=SCALE)
-
-        @db.table
-        class Discobase(discobase.Table):
-            x: int
-
-        async with db.conn(bot.token):
-            await Discobase(x=1).save()
-        (catalog,) = [c for c in emu.state.channels.values() if "catalog" in (c.topic or "")]
-        async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
-            await member.delete_channel(catalog.id)
+        db, _ = await table_named_discobase_then_catalog_deleted(emu, bot, records=1)
         table = channel_named(emu, "discobase")  # the only one left once the catalog is gone
         await identify_window()
         for _ in range(2):  # the first refusal leaves nothing behind that the second would use
@@ -215,25 +229,14 @@ async def test_an_empty_table_named_like_the_catalog_is_not_taken_for_it() -> No
     # Its channel holds no entry (so no data is lost); the catalog gone, it was settled on as
     # the new catalog: a 404 first, then a catalog in a table's channel.
     async with world() as (emu, bot):
-        db = discobase.Database(GUILD, api_url=emu.url, time_scale=SCALE)
-
-        @db.table
-        class Discobase(discobase.Table):
-            x: int
-
-        async with db.conn(bot.token):
-            pass
-        (catalog,) = [c for c in emu.state.channels.values() if "catalog" in (c.topic or "")]
-        async with HTTPClient(bot.token, api_url=emu.url, time_scale=SCALE) as member:
-            await member.delete_channel(catalog.id)
+        db, Discobase = await table_named_discobase_then_catalog_deleted(emu, bot, records=0)
         await identify_window()
         async with db.conn(bot.token):
             await Discobase(x=5).save()
         await identify_window()
         async with db.conn(bot.token):
             assert [d.x for d in Discobase.find()] == [5]
-        (catalog,) = [c for c in emu.state.channels.values() if "catalog" in (c.topic or "")]
-        assert catalog.name == "discobase"
+        assert catalog_of(emu).name == "discobase"
 
 
 async def test_start_up_waits_for_its_own_guild_only() -> None:
