@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from discobase.errors import UniqueViolation
+from discobase.storage.catalog import TableEntry, schema_hash
 from discobase.storage.codec import Delete, Put
 from discobase.storage.rows import Records
 from discobase.storage.snapshot import decode_records, encode_records
@@ -239,3 +240,18 @@ def put(store: StateStore, records: dict[int, dict[str, Any]]) -> None:
 def delete(store: StateStore, *record_ids: int) -> None:
     """Delete records as another process's log entry would."""
     store.state.apply(next(_versions), [Delete(i) for i in record_ids])
+
+
+def string_schema(fields: Mapping[str, bool]) -> dict[str, Any]:
+    """Return the JSON schema of a table whose fields are strings (name -> has a default)."""
+    return {
+        "type": "object",
+        "properties": {name: {"type": "string"} for name in fields},
+        "required": [name for name, has_default in fields.items() if not has_default],
+    }
+
+
+def catalog_entry(fields: dict[str, bool], renames: dict[str, str] | None = None) -> TableEntry:
+    """Return the catalog's entry of table ``t`` of string fields, with its rename links."""
+    schema = string_schema(fields)
+    return TableEntry("t", 1, schema, schema_hash(schema), fields, {}, 1, 1, renames or {})

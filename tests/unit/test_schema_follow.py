@@ -7,29 +7,14 @@ import dataclasses
 
 from discobase.schema import keep_unknown, rename_fill, renamed_fields
 from discobase.storage import Put
-from discobase.storage.catalog import TableEntry, TableSpec, schema_hash, table_entry_body
+from discobase.storage.catalog import TableSpec, table_entry_body
 from discobase.storage.evolution import FormerNames, follow_renames, former_names, plan_open
 from discobase.storage.state import TableState
-
-STR = {"type": "string"}
-
-
-def entry(fields: dict[str, bool], renames: dict[str, str] | None = None) -> TableEntry:
-    schema = {
-        "type": "object",
-        "properties": {name: STR for name in fields},
-        "required": [name for name, has_default in fields.items() if not has_default],
-    }
-    return TableEntry("t", 1, schema, schema_hash(schema), fields, {}, 1, 1, renames or {})
+from tests.unit.tablefakes import catalog_entry, string_schema
 
 
 def spec(fields: dict[str, bool], renames: dict[str, str] | None = None) -> TableSpec:
-    schema = {
-        "type": "object",
-        "properties": {name: STR for name in fields},
-        "required": [name for name, has_default in fields.items() if not has_default],
-    }
-    return TableSpec("t", schema, fields, {}, renames or {})
+    return TableSpec("t", string_schema(fields), fields, {}, renames or {})
 
 
 def test_a_field_has_its_later_names_and_its_former_ones() -> None:
@@ -91,7 +76,7 @@ def test_an_update_writes_a_field_under_its_own_name_only() -> None:
 
 
 def test_an_open_table_follows_a_rename_recorded_later() -> None:
-    opened = plan_open(entry({"title": False}), spec({"title": False})).spec
+    opened = plan_open(catalog_entry({"title": False}), spec({"title": False})).spec
     assert isinstance(opened.renames, FormerNames) and not opened.renames
     assert follow_renames(opened, {}) is None
     names = follow_renames(opened, {"heading": "title"})
@@ -99,14 +84,16 @@ def test_an_open_table_follows_a_rename_recorded_later() -> None:
     followed = dataclasses.replace(opened, renames=names)
     assert follow_renames(followed, {"heading": "title"}) is None  # nothing new
     # A further rename is followed too, and the table's own former names stay.
-    renamed = plan_open(entry({"name": False}), spec({"title": False}, {"title": "name"})).spec
+    renamed = plan_open(
+        catalog_entry({"name": False}), spec({"title": False}, {"title": "name"})
+    ).spec
     names = follow_renames(renamed, {"heading": "title", "title": "name"})
     assert names is not None and names.sources == {"title": ("heading", "name")}
     # A table open for a migration keeps the renames it declared.
     assert follow_renames(spec({"title": False}), {"heading": "title"}) is None
     # A program that opens after the rename with the old field (both have defaults) reads
     # the new name as well.
-    plan = plan_open(entry({"heading": True}, {"heading": "title"}), spec({"title": True}))
+    plan = plan_open(catalog_entry({"heading": True}, {"heading": "title"}), spec({"title": True}))
     assert plan.spec.renames.later == {"title": ("heading",)}  # type: ignore[attr-defined]
 
 

@@ -10,24 +10,13 @@ import pytest
 import discobase
 from discobase.errors import SchemaMismatch, TableRegistrationError
 from discobase.schema import declared_renames, keep_unknown, known_names, rename_fill
-from discobase.storage.catalog import TableEntry, TableSpec, schema_hash, table_entry_body
+from discobase.storage.catalog import TableSpec, table_entry_body
 from discobase.storage.evolution import FormerNames, plan_open, rename_chains
-
-STR = {"type": "string"}
-
-
-def entry(fields: dict[str, bool], renames: dict[str, str] | None = None) -> TableEntry:
-    schema = {
-        "type": "object",
-        "properties": {name: STR for name in fields},
-        "required": [name for name, has_default in fields.items() if not has_default],
-    }
-    return TableEntry("t", 1, schema, schema_hash(schema), fields, {}, 1, 1, renames or {})
+from tests.unit.tablefakes import catalog_entry, string_schema
 
 
 def spec(field: str, renames: dict[str, str] | None = None) -> TableSpec:
-    schema = {"type": "object", "properties": {field: STR}, "required": [field]}
-    return TableSpec("t", schema, {field: False}, {}, renames or {})
+    return TableSpec("t", string_schema({field: False}), {field: False}, {}, renames or {})
 
 
 def fields_of(**annotations: Any) -> dict[str, Any]:
@@ -97,7 +86,7 @@ def test_a_fill_reads_the_latest_former_name_a_record_holds() -> None:
 
 def test_a_field_renamed_twice_opens_over_either_former_name() -> None:
     # Version 2 recorded name -> title; version 3 declares only title -> heading.
-    after_v2 = entry({"title": False}, {"title": "name"})
+    after_v2 = catalog_entry({"title": False}, {"title": "name"})
     plan = plan_open(after_v2, spec("heading", {"heading": "title"}))
     assert isinstance(plan.spec.renames, FormerNames)
     assert plan.spec.renames.chains == {"heading": ("title", "name")}
@@ -106,11 +95,13 @@ def test_a_field_renamed_twice_opens_over_either_former_name() -> None:
     assert set(plan.record.fields) == {"heading"}
     assert plan.record.schema["required"] == ["heading"]
     # Version 1's table, opened by a class that declares both former names at once.
-    plan = plan_open(entry({"name": False}), spec("heading", {"heading": "title", "title": "name"}))
+    plan = plan_open(
+        catalog_entry({"name": False}), spec("heading", {"heading": "title", "title": "name"})
+    )
     assert plan.record is not None and set(plan.record.fields) == {"heading"}
     assert plan.spec.renames.chains == {"heading": ("title", "name")}  # type: ignore[attr-defined]
     # Opening again changes nothing, and the spec still carries the chain.
-    again = entry({"heading": False}, {"heading": "title", "title": "name"})
+    again = catalog_entry({"heading": False}, {"heading": "title", "title": "name"})
     plan = plan_open(again, spec("heading"))
     assert plan.record is None
     assert plan.spec.renames.chains == {"heading": ("title", "name")}  # type: ignore[attr-defined]
@@ -122,7 +113,7 @@ def test_a_field_renamed_twice_opens_over_either_former_name() -> None:
 
 
 def test_a_rename_back_opens() -> None:
-    after_v2 = entry({"b": False}, {"b": "a"})
+    after_v2 = catalog_entry({"b": False}, {"b": "a"})
     plan = plan_open(after_v2, spec("a", {"a": "b"}))
     assert plan.record is not None and set(plan.record.fields) == {"a"}
     assert plan.spec.renames.chains == {"a": ("b",)}  # type: ignore[attr-defined]
