@@ -142,12 +142,13 @@ def forget_if_deleted(private: dict[str, Any], record_id: int, failed: bool) -> 
         private["_id"] = None
 
 
-def check_loop(binding: _binding.TableBinding[Any], call: str) -> None:
+def check_loop(binding: _binding.TableBinding[Any], call: str, *, writes: bool = True) -> None:
     """Refuse a call made outside the event loop the table's database runs in.
 
     The store's futures belong to that loop: a write queued from another thread's loop would
     be stored but its task would never complete there, and a write from code with no loop
-    at all has nothing to run its task.
+    at all has nothing to run its task. ``writes``: whether the call writes (its refusal
+    then says nothing was written).
 
     Raises:
         UsageError: no running loop, or another one than the database's.
@@ -155,7 +156,7 @@ def check_loop(binding: _binding.TableBinding[Any], call: str) -> None:
     import asyncio
 
     # What the refused call left undone, for a write (a read has nothing to say).
-    undone = "" if call in _READS else ". Nothing was written"
+    undone = ". Nothing was written" if writes else ""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -171,7 +172,3 @@ def check_loop(binding: _binding.TableBinding[Any], call: str) -> None:
             "serves only the loop it logged in from: hand the call to that loop (for example "
             f"with asyncio.run_coroutine_threadsafe){undone}"
         )
-
-
-# The calls check_loop guards that write nothing.
-_READS = frozenset(("find_unique", "get", "watch"))

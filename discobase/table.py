@@ -450,7 +450,7 @@ class Table(BaseModel):
         """
         binding = binding_of(cls)
         store = binding.require_store()
-        check_loop(binding, "find_unique")
+        check_loop(binding, "find_unique", writes=False)
         if not isinstance(strict, bool):
             raise InvalidQuery(f"strict must be True or False, not {strict!r}")
         if not fields:
@@ -491,7 +491,7 @@ class Table(BaseModel):
         """
         binding = binding_of(cls)
         store = binding.require_store()
-        check_loop(binding, "get")
+        check_loop(binding, "get", writes=False)
         wanted = as_id(record_id)
         data = None if wanted is None else store.get(wanted)
         if wanted is None or data is None:
@@ -527,7 +527,7 @@ class Table(BaseModel):
             InvalidQuery: as `find()`; ``id`` is matched by equality only.
         """
         binding = binding_of(cls)
-        check_loop(binding, "watch")
+        check_loop(binding, "watch", writes=False)
         return typing.cast("Watch[Self]", binding.database._watch(binding, fields))
 
 
