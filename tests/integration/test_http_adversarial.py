@@ -73,8 +73,10 @@ async def test_many_channels_in_parallel(server: AdversarialServer) -> None:
         probe, second = [a for a in server.arrivals if a.major == str(channel)][:2]
         assert second.at >= probe.answered  # one probe per channel, then its bucket
     probes = [next(a for a in server.arrivals if a.major == str(c)) for c in range(1, 41)]
-    # The probes went out together (one after another would take 40 x 0.2 s).
-    assert max(p.at for p in probes) - min(p.at for p in probes) < 1.0
+    # The probes went out together, not one after another's answer. Counted by overlap,
+    # not by a time span: a stalled loop on a busy machine widens any span.
+    in_flight = max(sum(q.at <= p.at < q.answered for q in probes) for p in probes)
+    assert in_flight >= 20
 
 
 @pytest.mark.parametrize("skew", [-3600.0, 3600.0])
