@@ -41,6 +41,7 @@ from discobase._plain_records import (
     direct_page_loader,
     validate_always,
 )
+from discobase._stored_forms import stored_defaults, stored_schema, value_adapter
 from discobase.errors import InvalidQuery, TableNotRegistered, UnreadableRecord
 from discobase.index import declared_indexes
 from discobase.query import MISSING, StoreView
@@ -49,7 +50,7 @@ from discobase.schema import declared_renames, known_names, rename_fill, renamed
 if TYPE_CHECKING:
     import asyncio
 
-    from pydantic import BaseModel, TypeAdapter
+    from pydantic import BaseModel
 
     from discobase._encoder import RecordEncoder
     from discobase._filler import Filler
@@ -177,7 +178,7 @@ class TableBinding(Generic[M]):
         # write none of their other names of this class's fields (schema.keep_unknown).
         self.renames_now: Mapping[str, str] = self.renames
         self._store: TableStoreLike | None = None
-        self.defaults = _json_defaults(model, self.fields)
+        self.defaults = stored_defaults(model, self.fields)
         # Computed fields are left out of what is stored (and of older records when read).
         self._computed = frozenset(model.__pydantic_computed_fields__)
         # What stored records may hold for fields this class knows: an update keeps the rest.
@@ -325,7 +326,7 @@ class TableBinding(Generic[M]):
 
     def schema(self) -> dict[str, Any]:
         """Return the JSON schema the catalog keeps for this table."""
-        return self.model.model_json_schema()
+        return stored_schema(self.model, self.defaults)
 
     def has_default(self) -> dict[str, bool]:
         """Return ``{field: has a default}`` for every field."""
@@ -364,10 +365,7 @@ class TableBinding(Generic[M]):
             raise
         except Exception:
             # A model validator that needs the other fields: validate the field on its own.
-            info = self.fields[field]
-            from pydantic import TypeAdapter
-
-            adapter: TypeAdapter[Any] = TypeAdapter(typing.cast(Any, info.annotation))
+            adapter = value_adapter(model, self.fields[field].annotation)
             return _json.loads(adapter.dump_json(adapter.validate_python(value), by_alias=False))
         return _json.loads(probe.model_dump_json(include={field}, by_alias=False))[field]
 
@@ -549,23 +547,6 @@ def as_id(value: Any) -> int | None:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return None
-
-
-def _json_defaults(model: type[BaseModel], fields: Mapping[str, FieldInfo]) -> dict[str, Any]:
-    # What a stored record that predates a field is read with. default_factory values may
-    # differ per record, so they stay unknown (such records never match on that field).
-    defaults: dict[str, Any] = {}
-    for name, info in fields.items():
-        if info.is_required() or info.default_factory is not None:
-            continue
-        try:
-            from pydantic import TypeAdapter
-
-            adapter: TypeAdapter[Any] = TypeAdapter(typing.cast(Any, info.annotation))
-            defaults[name] = _json.loads(adapter.dump_json(info.default, by_alias=False))
-        except Exception:
-            defaults[name] = MISSING
-    return defaults
 
 
 def _fields_with_validators(model: type[BaseModel]) -> set[str]:

@@ -25,10 +25,11 @@ import enum
 import math
 import types
 import typing
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
+from discobase._stored_forms import value_adapter
 from discobase.errors import InvalidQuery
 from discobase.operators import Operator
 from discobase.query import MISSING, Condition, Contains, NotEqual, OneOf, Range, StoreView
@@ -439,12 +440,7 @@ def _element_json(
     key = (binding.model, field)
     adapter = _ELEMENT_ADAPTERS.get(key)
     if adapter is None:
-        from pydantic import TypeAdapter
-
-        try:
-            adapter = TypeAdapter(element, config=_config_of(binding))
-        except Exception:  # noqa: BLE001 - a model element has its own config
-            adapter = TypeAdapter(element)
+        adapter = value_adapter(binding.model, element)
         _ELEMENT_ADAPTERS[key] = adapter
     try:
         from discobase import _json
@@ -455,11 +451,3 @@ def _element_json(
         raise InvalidQuery(
             f"{where}: {value!r} cannot be an element of {binding.model.__name__}.{field}: {reason}"
         ) from None
-
-
-def _config_of(binding: TableBinding[Any]) -> Any:
-    # The model's JSON settings (base64 bytes, infinities as strings) shape elements too;
-    # only the keys a TypeAdapter of a non-model type accepts.
-    config: Mapping[str, Any] = binding.model.model_config
-    keep = {k: v for k, v in config.items() if k.startswith(("ser_json", "val_json", "str_"))}
-    return keep or None

@@ -16,6 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from discobase import _json
+from discobase._stored_forms import value_adapter
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, TypeAdapter
@@ -99,14 +100,12 @@ class Filler:
         make, adapter = plain
         try:
             if adapter is None:
-                from pydantic import TypeAdapter
-
                 info = self._fields[name]
                 kind: Any = info.annotation
                 if info.metadata:
                     kind = typing.Annotated[(kind, *info.metadata)]
                 # The model's config: bytes, timedeltas and infinities dump as in records.
-                adapter = TypeAdapter(list[kind], config=self._model.model_config)
+                adapter = value_adapter(self._model, list[kind])
                 self._plain[name] = (make, adapter)
             values: list[Any] = _json.loads(
                 adapter.dump_json([make() for _ in range(count)], by_alias=False)
