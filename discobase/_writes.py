@@ -26,7 +26,7 @@ from operator import setitem
 from typing import TYPE_CHECKING, Any
 
 from discobase import _json
-from discobase.errors import UsageError
+from discobase._event_loop import check_loop as in_loop
 
 if TYPE_CHECKING:
     from discobase import _binding
@@ -143,32 +143,12 @@ def forget_if_deleted(private: dict[str, Any], record_id: int, failed: bool) -> 
 
 
 def check_loop(binding: _binding.TableBinding[Any], call: str, *, writes: bool = True) -> None:
-    """Refuse a call made outside the event loop the table's database runs in.
-
-    The store's futures belong to that loop: a write queued from another thread's loop would
-    be stored but its task would never complete there, and a write from code with no loop
-    at all has nothing to run its task. ``writes``: whether the call writes (its refusal
-    then says nothing was written).
+    """Refuse a call made outside the event loop the table's database runs in
+    (`_event_loop.check_loop`). ``writes``: whether the call writes (its refusal then says
+    nothing was written).
 
     Raises:
         UsageError: no running loop, or another one than the database's.
     """
-    import asyncio
-
-    # What the refused call left undone, for a write (a read has nothing to say).
-    undone = ". Nothing was written" if writes else ""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        raise UsageError(
-            f"{binding.model.__name__}.{call}() was called with no running event loop (from "
-            "synchronous code, or a thread without asyncio); it returns a task to await: call "
-            f"it from a coroutine running in the database's event loop{undone}"
-        ) from None
-    if binding.loop is not None and loop is not binding.loop:
-        raise UsageError(
-            f"{binding.model.__name__}.{call}() was called from another event loop than the "
-            f"one {binding.database!r} runs in (a second thread's asyncio.run?); a database "
-            "serves only the loop it logged in from: hand the call to that loop (for example "
-            f"with asyncio.run_coroutine_threadsafe){undone}"
-        )
+    undone = ". Nothing was written" if writes else ""  # a read has nothing to say
+    in_loop(f"{binding.model.__name__}.{call}", binding.database, binding.loop, undone)

@@ -20,8 +20,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from discobase._connection import Connection, OwnerHooks, Phase
+from discobase._event_loop import check_loop
 from discobase._logging import enable_logging
 from discobase._logging import log as _log
+from discobase._removed import removed
 from discobase.errors import NotConnected, TableNotRegistered, UsageError
 
 if TYPE_CHECKING:
@@ -217,32 +219,15 @@ class Database:
             self._hub.attach(binding)
 
     def _check_loop(self, call: str) -> None:
-        """Refuse a call from another event loop than the one the database logged in from.
-
-        Its tasks and futures belong to that loop: awaited from another one (a second
-        thread's ``asyncio.run``) they would never complete there.
-
-        Raises:
-            UsageError: no running loop, or another one than the database's.
-        """
-        import asyncio  # loaded on use: `import discobase` stays light
-
+        """Refuse a call from another event loop than the one the database logged in from."""
         runner = self._runner
-        if runner is None:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            raise UsageError(
-                f"db.{call}() was called with no running event loop; call it from a coroutine "
-                "in the event loop the database logged in from"
-            ) from None
-        if running is not runner.get_loop():
-            raise UsageError(
-                f"db.{call}() was called from another event loop than the one {self!r} logged "
-                "in from (a second thread's asyncio.run?); hand the call to that loop, for "
-                "example with asyncio.run_coroutine_threadsafe"
-            )
+        if runner is not None:
+            check_loop(f"db.{call}", self, runner.get_loop())
+
+    if not TYPE_CHECKING:  # at run time only: a type checker still flags unknown names
+
+        def __getattr__(self, name: str) -> Any:
+            raise removed(self, name)  # what replaced 1.0's names (clean) says so
 
     def _store_for(self, binding: TableBinding[Any]) -> TableStoreLike:
         """Raise the error that says why ``binding`` has no store (called by Table)."""

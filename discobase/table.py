@@ -40,6 +40,7 @@ from discobase._matching import (
     sort_values,
 )
 from discobase._ordering import order_ids, parse_order_by
+from discobase._removed import removed
 from discobase._writes import (
     check_loop,
     collector_off_this_turn,
@@ -122,6 +123,12 @@ class Table(BaseModel):
         has no intersection type that could say "this `User`, saved" for query results only.
         """
         return id_of(self)  # type: ignore[return-value]  # None only before save(), as above
+
+    if not TYPE_CHECKING:  # at run time only: a type checker still flags the name
+
+        @property
+        def __disco_id__(self) -> int:
+            raise removed(self, "__disco_id__")  # 1.0's name: the error says record.id
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         yield "id", id_of(self)
