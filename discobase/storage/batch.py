@@ -8,6 +8,7 @@ none of it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 from collections.abc import AsyncIterator, Callable
@@ -112,6 +113,11 @@ async def batch_block(owner: object) -> AsyncIterator[None]:
         yield
     except BaseException as exc:
         batch.abandon(exc)
+        # The writes' own bookkeeping (a failed save makes its record unsaved again) runs in
+        # their futures' done callbacks, which the loop calls soon, not now: one turn lets them
+        # run before the block's exception reaches its handler, which may save the record
+        # again at once (else refused as 'already saved').
+        await asyncio.sleep(0)
         raise
     finally:
         _BATCH.reset(token)

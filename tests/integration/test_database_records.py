@@ -214,6 +214,32 @@ async def test_a_write_awaited_in_its_batch_that_fails_later_is_still_reported(
     assert "nobody awaited" in caplog.text and "403" in caplog.text
 
 
+async def test_a_record_of_an_abandoned_batch_is_unsaved_when_the_block_has_raised(
+    emulator: Any,
+) -> None:
+    """The handler of the block's exception can save the record again at once: it holds no
+    id (before, its id went back to None a loop turn later, and save() in the handler was
+    refused as 'already saved')."""
+    db, token = connect(emulator, "batch-abandoned-retry")
+
+    @db.table
+    class Note(discobase.Table):
+        text: str
+
+    async with asyncio.timeout(WAIT), db.conn(token):
+        note = Note(text="held")
+        try:
+            async with db.batch():
+                lost = note.save()
+                raise ValueError("changed my mind")
+        except ValueError:
+            assert note.id is None
+            await note.save()
+        with pytest.raises(discobase.DatabaseError, match="abandoned"):
+            await lost
+        assert note.id is not None and Note.count(text="held") == 1
+
+
 def user_v1(db: discobase.Database) -> type[Any]:
     @db.table
     class User(discobase.Table):
