@@ -228,31 +228,40 @@ def matching_ids(
 
 def sort_values(
     binding: _binding.TableBinding[Any],
+    store: TableStoreLike,
     records: Mapping[int, dict[str, Any]],
     ids: Sequence[int],
     fields: Collection[str],
-) -> Callable[[int, str], Any]:
-    """Return what ``order_ids`` orders ``ids`` by: each record's raw JSON value of a field.
+) -> Callable[[str], Callable[[int], Any]]:
+    """Return what ``order_ids`` orders ``ids`` by: readers of each record's raw JSON value of
+    a field.
 
-    Records held as compact rows (a table state's, whose mapping has ``page``) give their
-    values of the ordering fields in one decode of the page, by position; the others, and
-    fields their rows lack, are read one record at a time (``binding.sort_value``).
+    For most of the table, a field's values come from the store's column of it (kept once
+    asked for twice, as a scan's); for fewer records, from one decode of their page of
+    compact rows (a table state's, whose mapping has ``page``). The others, and fields their
+    rows lack, are read one record at a time (``binding.sort_value``).
     """
-    page = getattr(records, "page", None)
     wanted = [field for field in fields if field != "id"]  # an id is its own value
-    shaped = page(ids) if page is not None and ids and wanted else None
-    columns: dict[str, dict[int, Any]] = {}
+    columns: dict[str, Mapping[int, Any]] = {}
+    if wanted and len(ids) * 4 >= len(records):
+        for field in wanted:
+            column = store.column(field)
+            if column is not None and len(column) == len(records):
+                columns[field] = column  # every record holds the field: no default to read
+    page = getattr(records, "page", None)
+    rest = [field for field in wanted if field not in columns]
+    shaped = page(ids) if page is not None and ids and rest else None
     if shaped is not None:
         shape, values = shaped
-        for field in wanted:
+        for field in rest:
             if field in shape:
-                column = map(itemgetter(shape.index(field)), values)
-                columns[field] = dict(zip(ids, column, strict=True))
+                read = map(itemgetter(shape.index(field)), values)
+                columns[field] = dict(zip(ids, read, strict=True))
 
-    def value_of(record_id: int, field: str) -> Any:
+    def reader(field: str) -> Callable[[int], Any]:
         column = columns.get(field)
-        if column is None:
-            return binding.sort_value(records, record_id, field)
-        return column[record_id]
+        if column is not None:
+            return column.__getitem__
+        return lambda record_id: binding.sort_value(records, record_id, field)
 
-    return value_of
+    return reader

@@ -9,25 +9,34 @@ datetimes). Records of equal values keep ascending id order, the order of creati
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Collection, Sequence
+from itertools import compress, repeat
+from operator import and_, eq, is_not, not_
 from typing import Any
 
 from discobase.errors import InvalidQuery
 
 __all__ = ["order_ids", "parse_order_by"]
 
+# A limit under this share of the ids is picked by a heap; over it, a sort is faster.
+_PICK_SHARE = 16
+
 
 def order_ids(
     ids: list[int],
     keys: Sequence[tuple[str, bool]],
-    value_of: Callable[[int, str], Any],
+    values: Callable[[str], Callable[[int], Any]],
+    first: int | None = None,
 ) -> list[int]:
     """Sort ``ids`` by several fields; ``None`` comes last in either direction.
 
     Args:
         ids: record ids, ascending (the tie-break order).
         keys: ``(field, descending)`` pairs, most significant first.
-        value_of: returns the comparable value of a record's field.
+        values: returns a reader of a field's comparable values, ``values(field)(record_id)``.
+        first: how many of the ordered ids are wanted (all of them if ``None``): the most
+            significant field then picks them without putting the rest in order.
 
     Raises:
         InvalidQuery: the values of a field cannot be compared with each other.
@@ -39,27 +48,42 @@ def order_ids(
             ordered.reverse()
         keys = keys[:-1]
     # Stable sorts from the least significant key up give the combined order.
-    for field, descending in reversed(keys):
+    for depth, (field, descending) in enumerate(reversed(keys), 1):
+        wanted = first if depth == len(keys) else None
+        ordered = _order_by(ordered, field, values(field), descending, wanted)
+    return ordered if first is None else ordered[:first]
 
-        def key(
-            record_id: int, field: str = field, descending: bool = descending
-        ) -> tuple[bool, Any]:
-            value = value_of(record_id, field)
-            if value is None or value != value:
-                # The flag alone places it; 0 keeps two Nones from being compared. A NaN has
-                # no place among numbers (it compares with none): it goes with the Nones, as
-                # in a sorted index, which holds neither.
-                return not descending, 0
-            return descending, value
 
-        try:
-            ordered.sort(key=key, reverse=descending)
-        except TypeError as exc:
-            raise InvalidQuery(
-                f"cannot order by {field!r}: its values do not compare ({exc}); a field "
-                "holding naive and aware datetimes, say, orders once they are in one zone"
-            ) from exc
-    return ordered
+def _order_by(
+    ids: list[int],
+    field: str,
+    value_of: Callable[[int], Any],
+    descending: bool,
+    first: int | None,
+) -> list[int]:
+    # Each step is a C loop over the ids (a million of them, unindexed, take about 0.3 s).
+    marks = list(map(value_of, ids))
+    # None and NaN go last in either direction, in the order they came: a NaN compares with
+    # no number (among them it would land anywhere), as a sorted index holds neither.
+    valued = list(map(and_, map(eq, marks, marks), map(is_not, marks, repeat(None))))
+    absent: list[int] = []
+    if not all(valued):
+        absent = list(compress(ids, map(not_, valued)))
+        ids, marks = list(compress(ids, valued)), list(compress(marks, valued))
+    positions = range(len(ids))
+    try:
+        if first is not None and first * _PICK_SHARE < len(ids):
+            # A few of many (a limit): a heap picks them, stable as a sort is.
+            pick = heapq.nlargest if descending else heapq.nsmallest
+            order = pick(first, positions, key=marks.__getitem__)
+        else:
+            order = sorted(positions, key=marks.__getitem__, reverse=descending)
+    except TypeError as exc:
+        raise InvalidQuery(
+            f"cannot order by {field!r}: its values do not compare ({exc}); a field "
+            "holding naive and aware datetimes, say, orders once they are in one zone"
+        ) from exc
+    return [*map(ids.__getitem__, order), *absent]
 
 
 def parse_order_by(

@@ -414,12 +414,13 @@ class Table(BaseModel):
         end = None if limit is None else offset + limit
         if keys:
             if all(binding.orders_as_json(field) for field, _ in keys):
-                ids = order_ids(ids, keys, sort_values(binding, records, ids, [f for f, _ in keys]))
+                values = sort_values(binding, store, records, ids, [f for f, _ in keys])
+                ids = order_ids(ids, keys, values, first=end)
             else:
                 # Ordered by values only the records know (datetimes, ...): read them all.
                 loaded = {id_of(r): r for r in binding.load_page(ids, records)}
                 ids = [i for i in ids if i in loaded]
-                ids = order_ids(ids, keys, lambda i, f: i if f == "id" else getattr(loaded[i], f))
+                ids = order_ids(ids, keys, lambda f: lambda i: getattr(loaded[i], f), first=end)
                 return Records.of(cls, [loaded[i] for i in ids[offset:end]])
         if not offset and end is None:
             # Every match: an unreadable one is left out (and reported).
@@ -429,7 +430,11 @@ class Table(BaseModel):
             page = binding.load_page(window, records)
             if len(page) == len(window):
                 return Records.of(cls, page)
-            # An unreadable record was left out (and reported): page again without it.
+            # An unreadable record was left out (and reported): page again without it. Ids
+            # ordered only as far as the limit have no more to page: the query runs again,
+            # knowing the record unreadable.
+            if keys and end is not None:
+                return cls.find(order_by=order_by, limit=limit, offset=offset, **fields)
             skipped = set(window).difference(map(id_of, page))
             ids = [i for i in ids if i not in skipped]
 

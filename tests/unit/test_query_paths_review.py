@@ -415,3 +415,16 @@ async def test_a_model_that_is_not_plain_loads_its_first_page_by_validating(
     assert [(r.id, r.word) for r in found] == [(2, "cd"), (1, "ab")]
     assert binding._direct_page is None  # the _first_ loaders replaced themselves
     assert [r.word for r in binding.load_page([1], store.records())] == ["ab"]
+
+
+async def test_an_unreadable_record_among_the_first_of_a_limit_takes_no_place(
+    engine: StateEngine,
+) -> None:
+    # The planned path orders only as far as the limit: a record found unreadable there
+    # leaves the next one to take its place, not a short page.
+    store = engine.stores["entry"]
+    put(store, {i: {"score": 1, "word": f"w{i:03d}"} for i in range(1, 61)})
+    put(store, {2: {"score": "one", "word": "w002"}})  # not an int: unreadable
+    for _ in range(2):  # the record not yet known to be unreadable, then known
+        assert ids_of(Entry.find(order_by="word", limit=3)) == [1, 3, 4]
+        assert ids_of(Entry.find(word=ge("w"), order_by=["-score", "word"], limit=3)) == [1, 3, 4]
