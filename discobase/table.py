@@ -410,12 +410,12 @@ class Table(BaseModel):
                 if len(page) == len(window) - offset:
                     return Records.of(cls, page)
                 # An unreadable record was left out (and reported): planned below instead.
-        ids = binding.readable(matching_ids(binding, store, fields, records), records)
+        ids = selected = binding.readable(matching_ids(binding, store, fields, records), records)
         end = None if limit is None else offset + limit
         if keys:
             if all(binding.orders_as_json(field) for field, _ in keys):
                 values = sort_values(binding, store, records, ids, [f for f, _ in keys])
-                ids = order_ids(ids, keys, values, first=end)
+                ids = order_ids(selected, keys, values, first=end)
             else:
                 # Ordered by values only the records know (datetimes, ...): read them all.
                 loaded = {id_of(r): r for r in binding.load_page(ids, records)}
@@ -430,13 +430,11 @@ class Table(BaseModel):
             page = binding.load_page(window, records)
             if len(page) == len(window):
                 return Records.of(cls, page)
-            # An unreadable record was left out (and reported): page again without it. Ids
-            # ordered only as far as the limit have no more to page: the query runs again,
-            # knowing the record unreadable.
-            if keys and end is not None:
-                return cls.find(order_by=order_by, limit=limit, offset=offset, **fields)
+            # An unreadable record was left out (and reported): page again without it (and
+            # order again: ids may be ordered only as far as the limit).
             skipped = set(window).difference(map(id_of, page))
-            ids = [i for i in ids if i not in skipped]
+            selected = [i for i in selected if i not in skipped]
+            ids = order_ids(selected, keys, values, first=end) if keys else selected
 
     @overload
     @classmethod
