@@ -464,7 +464,8 @@ class Database:
         Raises:
             NotConnected: no login was started, or the database closed before it was ready.
             Exception: whatever made the start fail (``InvalidToken``, ``GuildNotFound``,
-                ``MissingPermissions`` naming each permission the bot lacks and where, ...).
+                ``MissingPermissions`` naming each permission the bot lacks and where, ...),
+                or stopped a database that was ready (``GatewayError``), once it stopped.
         """
         import asyncio  # loaded on use: `import discobase` stays light
 
@@ -478,6 +479,10 @@ class Database:
         self._receivers += 1
         try:
             await asyncio.wait({waiter, runner}, return_when=asyncio.FIRST_COMPLETED)
+            if not self.is_ready and not runner.done():
+                # It was ready and is stopping (the event stays set): its writes are still
+                # flushed; wait for the runner, or its error would only be logged.
+                await asyncio.wait({runner})
         finally:
             self._receivers -= 1
             waiter.cancel()

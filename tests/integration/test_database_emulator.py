@@ -292,6 +292,35 @@ async def test_an_unreachable_gateway_raises_at_wait_ready(emulator: Any) -> Non
             await db.wait_ready()
 
 
+async def test_wait_ready_raises_a_fatal_close_while_the_database_still_flushes(
+    emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    bot = emulator.create_bot("db")
+    emulator.create_guild("fatal", bots=[bot])
+    db = make_db(emulator, "fatal")
+    thing = item_table(db)
+    async with asyncio.timeout(WAIT):
+        runner = db.login_task(bot.token)
+        await db.wait_ready()
+        # A save that waits out a 429 (0.5 s here) holds the stop open while it flushes:
+        # wait_ready() is called in that window, not after the stop is over.
+        emulator.fail_next("POST", r"/channels/\d+/messages", 429, retry_after=50.0)
+        saving = thing(label="flushed").save()
+        await eventually(lambda: emulator.stats()["faults_injected"] == 1, "the 429")
+        with caplog.at_level(logging.ERROR, logger="discobase"):
+            assert await emulator.gateway.drop(bot.id, close_code=4004) == 1
+            await eventually(lambda: not db.is_ready, "the database to stop")
+            with pytest.raises(discobase.GatewayError) as info:
+                await db.wait_ready()  # was NotConnected("closed before it was ready")
+        assert getattr(info.value, "code", None) == 4004
+        assert runner.done() and runner.exception() is info.value
+        # Handed to its caller, not only logged ("database 'fatal' stopped: ...").
+        assert not [r for r in caplog.records if r.name.startswith("discobase")]
+        assert (await saving).id is not None  # the stop still flushed the write
+
+
 async def test_a_guild_id_the_bot_is_not_in_raises_with_the_invite_link(emulator: Any) -> None:
     bot, other = emulator.create_bot("db"), emulator.create_bot("other")
     elsewhere = emulator.create_guild("elsewhere", bots=[other])
