@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from discobase._binding import TableBinding, TableOwner
 from discobase._connection import Phase
 from discobase._logging import log
-from discobase.errors import DiscobaseError, NotConnected, TableNotBuilt, TableRegistrationError
+from discobase.errors import (
+    DiscobaseError,
+    NotConnected,
+    SchemaMismatch,
+    TableNotBuilt,
+    TableRegistrationError,
+)
 
 if TYPE_CHECKING:
     from discobase.storage import StorageEngine
@@ -138,12 +144,14 @@ async def open_unbuilt(
     """Open every table of ``tables`` that is not open yet; ``opened(binding)`` after each.
 
     Raises:
-        SchemaMismatch: a table's stored schema is incompatible with its class.
+        SchemaMismatch: a table's stored schema is incompatible with its class; the other
+            tables are opened all the same, and those that cannot be are in its ``also``.
     """
     from discobase.storage import TableSpec
 
+    refused: list[SchemaMismatch] = []
     # A table registered while another opens is picked up by the next round.
-    while waiting := [b for b in tables.values() if b.store is None]:
+    while waiting := [b for b in tables.values() if b.store is None and not _in(b, refused)]:
         for binding in waiting:
             spec = TableSpec(
                 name=binding.name,
@@ -152,12 +160,30 @@ async def open_unbuilt(
                 indexes=binding.indexes,
                 renames=binding.renames,
             )
-            store = await engine.open_table(spec)
+            try:
+                store = await engine.open_table(spec)
+            except SchemaMismatch as exc:
+                # A rollout usually changes several tables: name every one that does not fit
+                # the stored schema at once, not one per attempt.
+                refused.append(exc)
+                continue
             binding.store = store
             opened(binding)
             count = store.count()
             noun = "record" if count == 1 else "records"
             log().info("table %r ready (%d %s)", binding.name, count, noun)
+
+    if refused:
+        first, *others = refused
+        if others:
+            first.also = others
+            lines = [f"{len(refused)} tables do not fit their stored schemas.", str(first)]
+            first.args = ("\n".join(lines + [str(other) for other in others]),)
+        raise first
+
+
+def _in(binding: TableBinding[Any], refused: list[SchemaMismatch]) -> bool:
+    return any(error.table == binding.name for error in refused)
 
 
 def not_open(binding: TableBinding[Any], phase: Phase) -> DiscobaseError:

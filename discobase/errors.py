@@ -185,12 +185,15 @@ class SchemaMismatch(DatabaseError):
     Attributes:
         table: the table's name.
         fields: the names of the offending fields.
+        also: the other tables of the same login (or ``build_tables()``) that could not open
+            either, one error each (their messages are in this one's too).
     """
 
     def __init__(self, message: str, *, table: str, fields: list[str]) -> None:
         super().__init__(message)
         self.table = table
         self.fields = fields
+        self.also: list[SchemaMismatch] = []
 
 
 class UniqueConflict(SchemaMismatch):
