@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -150,7 +150,7 @@ async def _tables(settings: Settings) -> None:
         rows = [("TABLE", "RECORDS", "CHANNEL", "FIELDS")]
         for name, entry in session.entries().items():
             store = await session.open_table(name)
-            fields = describe_fields(entry.schema, entry.indexes)
+            fields = describe_fields(entry.schema, entry.indexes, entry.renames)
             rows.append((name, str(store.count()), str(entry.channel_id), fields))
         if len(rows) == 1:
             print(f"guild {session.guild['name']!r} has no tables yet")
@@ -159,9 +159,13 @@ async def _tables(settings: Settings) -> None:
             print(line)
 
 
-def describe_fields(schema: dict[str, Any], indexes: dict[str, bool]) -> str:
-    """Summarise a JSON schema: ``name: string, age: integer = 0, email: string [unique]``."""
+def describe_fields(
+    schema: dict[str, Any], indexes: dict[str, bool], renames: Mapping[str, str] | None = None
+) -> str:
+    """Summarise a JSON schema: ``name: string, age: integer = 0, email: string [unique]``,
+    and ``(was title)`` after a field renamed from ``title`` (``renames``: name -> before)."""
     required = set(schema.get("required") or ())
+    renames = renames or {}
     parts = []
     for name, prop in (schema.get("properties") or {}).items():
         text = f"{name}: {_type_name(prop)}"
@@ -169,6 +173,8 @@ def describe_fields(schema: dict[str, Any], indexes: dict[str, bool]) -> str:
             text += f" = {prop['default']!r}"
         if name in indexes:
             text += " [unique]" if indexes[name] else " [index]"
+        if name in renames:
+            text += f" (was {renames[name]})"
         parts.append(text)
     return ", ".join(parts) or "(no fields)"
 

@@ -68,6 +68,24 @@ async def test_tables_lists_records_channel_and_schema(
     assert " ".join(fields) == "name: string, age: integer = 0"
 
 
+async def test_tables_shows_what_a_field_was_renamed_from(
+    local: LocalDiscord, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await fill(local, users=1)
+    db = local.database()
+
+    @db.table
+    class User(discobase.Table):
+        full_name: Annotated[str, discobase.Renamed("name")]
+        age: int = 0
+
+    async with db.conn(local.token):
+        assert [user.full_name for user in User.find()] == ["user0"]
+    assert await run("tables") == 0
+    fields = capsys.readouterr().out.splitlines()[1].split(maxsplit=3)[3]
+    assert set(fields.split(", ")) == {"full_name: string (was name)", "age: integer = 0"}
+
+
 async def test_dump_then_load_round_trips(
     local: LocalDiscord, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
