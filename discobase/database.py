@@ -479,9 +479,12 @@ class Database:
         self._receivers += 1
         try:
             await asyncio.wait({waiter, runner}, return_when=asyncio.FIRST_COMPLETED)
-            if not self.is_ready and not runner.done():
+            engine = self._engine
+            in_batch = engine is not None and engine.open_batch_check() is not None
+            if not self.is_ready and not runner.done() and not in_batch:
                 # It was ready and is stopping (the event stays set): its writes are still
-                # flushed; wait for the runner, or its error would only be logged.
+                # flushed; wait for the runner, or its error would only be logged. Not inside
+                # a batch block: the stop waits for the block's writes, sent when it ends.
                 await asyncio.wait({runner})
         finally:
             self._receivers -= 1

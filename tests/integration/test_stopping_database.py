@@ -1,0 +1,42 @@
+"""A database that stops while code of the program still runs inside it (a fatal gateway
+close), against the local Discord."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import discobase
+from tests.helpers import WAIT, eventually, make_db
+
+
+async def test_wait_ready_inside_a_batch_of_a_stopping_database_does_not_hang(
+    emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The stop waits for the block's held write, which is sent only when the block ends:
+    # wait_ready() waiting for the stop there would wait for itself.
+    import logging
+
+    bot = emulator.create_bot("db")
+    emulator.create_guild("stopping", bots=[bot])
+    db = make_db(emulator, "stopping")
+
+    @db.table
+    class Item(discobase.Table):
+        label: str
+
+    async with asyncio.timeout(WAIT):
+        runner = db.login_task(bot.token)
+        await db.wait_ready()
+        with caplog.at_level(logging.CRITICAL, logger="discobase"):
+            async with db.batch():
+                saving = Item(label="held").save()
+                assert await emulator.gateway.drop(bot.id, close_code=4004) == 1
+                await eventually(lambda: not db.is_ready, "the database to stop")
+                with pytest.raises(discobase.NotConnected):
+                    await db.wait_ready()
+            await asyncio.wait({runner})
+            assert isinstance(runner.exception(), discobase.GatewayError)
+            await asyncio.wait({saving})
