@@ -29,8 +29,13 @@ def value_adapter(model: type[BaseModel], annotation: Any) -> TypeAdapter[Any]:
     from pydantic import PydanticUserError, TypeAdapter
 
     config: Mapping[str, Any] = model.model_config
-    # Only the keys a TypeAdapter of a non-model type accepts, and the only ones that matter.
-    kept = {k: v for k, v in config.items() if k.startswith(("ser_json", "val_json", "str_"))}
+    # Only the keys a TypeAdapter of a non-model type accepts, and the only ones that matter
+    # (json_encoders, deprecated, still shapes what records store).
+    kept = {
+        k: v
+        for k, v in config.items()
+        if k.startswith(("ser_json", "val_json", "str_")) or k == "json_encoders"
+    }
     try:
         return TypeAdapter(annotation, config=typing.cast(Any, kept or None))
     except PydanticUserError:
