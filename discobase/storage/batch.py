@@ -116,8 +116,10 @@ async def batch_block(owner: object) -> AsyncIterator[None]:
         # The writes' own bookkeeping (a failed save makes its record unsaved again) runs in
         # their futures' done callbacks, which the loop calls soon, not now: one turn lets them
         # run before the block's exception reaches its handler, which may save the record
-        # again at once (else refused as 'already saved').
-        await asyncio.sleep(0)
+        # again at once (else refused as 'already saved'). Not for a coroutine being closed:
+        # it may not wait then (and nothing handles its GeneratorExit).
+        if not isinstance(exc, GeneratorExit):
+            await asyncio.sleep(0)
         raise
     finally:
         _BATCH.reset(token)
