@@ -522,6 +522,12 @@ class Database:
         import asyncio  # loaded on use: `import discobase` stays light
 
         self._check_loop("close")
+        engine = self._engine
+        if engine is not None and engine.open_batch_check() is not None:
+            raise UsageError(
+                "db.close() was called inside `async with db.batch()`: close() waits for the "
+                "block's writes, which are sent when the block ends; close after the block"
+            )
         runner, closing = self._runner, self._closing
         if runner is None and self._phase is Phase.READY:
             await self._shutdown()  # attached with _use_storage()

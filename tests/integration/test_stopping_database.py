@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import discobase
-from tests.helpers import WAIT, eventually, make_db
+from tests.helpers import WAIT, eventually, identify_window, make_db
 
 
 async def test_wait_ready_inside_a_batch_of_a_stopping_database_does_not_hang(
@@ -40,3 +40,28 @@ async def test_wait_ready_inside_a_batch_of_a_stopping_database_does_not_hang(
             await asyncio.wait({runner})
             assert isinstance(runner.exception(), discobase.GatewayError)
             await asyncio.wait({saving})
+
+
+async def test_close_inside_a_batch_is_refused_instead_of_waiting_for_itself(
+    emulator: Any,
+) -> None:
+    # close() waits for pending writes; a block's are sent only when the block ends.
+    bot = emulator.create_bot("db")
+    emulator.create_guild("closing", bots=[bot])
+    db = make_db(emulator, "closing")
+
+    @db.table
+    class Item(discobase.Table):
+        label: str
+
+    async with asyncio.timeout(WAIT), db.conn(bot.token):
+        async with db.batch():
+            saving = Item(label="held").save()
+            with pytest.raises(discobase.UsageError, match="inside `async with db.batch"):
+                await db.close()
+            assert db.is_ready
+        await saving
+    assert not db.is_ready
+    await identify_window()
+    async with asyncio.timeout(WAIT), db.conn(bot.token):  # the write was stored
+        assert [item.label for item in Item.find()] == ["held"]
