@@ -18,9 +18,10 @@ _REPLACED = {
 
 
 def removed(owner: object, name: str) -> AttributeError:
-    """Return the AttributeError for ``name`` on ``owner``: what replaced it, if 1.0 had it."""
-    kind = type(owner).__name__
-    replaced = _REPLACED.get(name)
-    if replaced is None:
-        return AttributeError(f"{kind!r} object has no attribute {name!r}", name=name, obj=owner)
-    return AttributeError(f"{kind}.{name} {replaced} {_GUIDE}", name=name, obj=owner)
+    """Return the AttributeError for 1.0's ``name`` on ``owner``: what replaced it.
+
+    Raised by a property of that name (not by ``__getattr__``, which would also stand in for
+    the AttributeError of any other property that fails).
+    """
+    message = f"{type(owner).__name__}.{name} {_REPLACED[name]} {_GUIDE}"
+    return AttributeError(message, name=name, obj=owner)

@@ -64,8 +64,8 @@ def stored_defaults(model: type[BaseModel], fields: Mapping[str, FieldInfo]) -> 
 def stored_schema(model: type[BaseModel], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``model``'s JSON schema, its defaults as `stored_defaults` gives them.
 
-    pydantic leaves a non-finite float default as the float, which JSON cannot hold: the
-    catalog would record ``null``, and a table's store would key older records by ``inf``
+    pydantic leaves a non-finite float in a default as the float, which JSON cannot hold:
+    the catalog would record ``null``, and a table's store would key older records by ``inf``
     while its records hold ``"Infinity"``.
     """
     schema = model.model_json_schema()
@@ -75,7 +75,17 @@ def stored_schema(model: type[BaseModel], defaults: Mapping[str, Any]) -> dict[s
         prop = properties.get(info.alias or name, properties.get(name))
         if stored is MISSING or not isinstance(prop, dict):
             continue
-        default = prop.get("default")
-        if type(default) is float and not math.isfinite(default):
+        if "default" in prop and _non_finite(prop["default"]):
             prop["default"] = stored
     return schema
+
+
+def _non_finite(value: Any) -> bool:
+    # Anywhere in a default: a nested model's field, a list's item.
+    if type(value) is float:
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(map(_non_finite, value.values()))
+    if isinstance(value, list | tuple):
+        return any(map(_non_finite, value))
+    return False

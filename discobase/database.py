@@ -224,10 +224,11 @@ class Database:
         if runner is not None:
             check_loop(f"db.{call}", self, runner.get_loop())
 
-    if not TYPE_CHECKING:  # at run time only: a type checker still flags unknown names
+    if not TYPE_CHECKING:  # at run time only: a type checker still flags the name
 
-        def __getattr__(self, name: str) -> Any:
-            raise removed(self, name)  # what replaced 1.0's names (clean) says so
+        @property
+        def clean(self) -> Any:
+            raise removed(self, "clean")  # 1.0's name: the error says what replaced it
 
     def _store_for(self, binding: TableBinding[Any]) -> TableStoreLike:
         """Raise the error that says why ``binding`` has no store (called by Table)."""

@@ -33,3 +33,13 @@ def test_other_unknown_names_fail_as_python_says() -> None:
         db.clear  # type: ignore[attr-defined]  # noqa: B018
     with pytest.raises(AttributeError, match=r"^'User' object has no attribute 'nick'$"):
         User(name="Peter").nick  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_a_property_that_fails_keeps_its_own_error() -> None:
+    class Broken(discobase.Database):
+        @property
+        def status(self) -> str:
+            raise AttributeError("the status is not known yet")
+
+    with pytest.raises(AttributeError, match="^the status is not known yet$"):
+        Broken("broken").status  # noqa: B018

@@ -80,6 +80,7 @@ def test_the_schema_records_defaults_as_records_store_them() -> None:
     properties = schema["properties"]
     assert properties["score"]["default"] == "Infinity"
     assert properties["floor"]["default"] == "-Infinity"
+    assert properties["size"]["default"] == {"width": "Infinity"}  # nested
     # What a table's store keys older records by (its indexes) is then what records hold.
     spec = TableSpec("item", schema, binding.has_default(), binding.indexes)
     assert spec.defaults()["ranked"] == "Infinity"
