@@ -301,7 +301,9 @@ async def test_timeout_is_retried_then_typed(server: AdversarialServer) -> None:
     server.inject("GET", r"/users/@me", server.stall(2.0), count=1)
     async with client_for(server, timeout=0.3) as http:
         assert await http.fetch_current_user() == {"id": "@me"}
-        assert http.stats.transport_failures == 1
+        # At least the hung attempt: an event loop stalled past 0.3 s on a busy machine
+        # times out a healthy retry as well, and that one is retried too.
+        assert http.stats.transport_failures >= 1
     server.inject("GET", r"/users/@me", server.stall(2.0), count=4)
     async with client_for(server, timeout=0.2, max_retries=1) as http:
         with pytest.raises(TransportError) as info:
