@@ -52,6 +52,7 @@ class FakeDiscord:
     # Which counter (name, limit, period) answers the index-th arrival; default: bucket_of.
     counter_of: Callable[[CompiledRoute, int], tuple[str, int, float]] | None = None
     remaining_lie: int = 0  # added to X-RateLimit-Remaining (headers that disagree)
+    exact_retry_after: bool = False  # Retry-After to the millisecond, not in whole seconds
 
     @property
     def rejected(self) -> int:
@@ -103,11 +104,15 @@ class FakeDiscord:
             if bucket_hash is not None:
                 headers["x-ratelimit-bucket"] = bucket_hash
         if window.count >= limit:
+            # Discord's Retry-After is whole seconds; some servers say the exact wait.
+            retry_after = str(int(reset_after) + 1)
+            if self.exact_retry_after:
+                retry_after = f"{reset_after:.3f}"
             headers.update(
                 {
                     "x-ratelimit-remaining": "0",
                     "x-ratelimit-scope": "user",
-                    "retry-after": str(int(reset_after) + 1),
+                    "retry-after": retry_after,
                 }
             )
             self.statuses.append(429)
@@ -1084,6 +1089,32 @@ async def test_limit_without_headers_is_learned_from_its_429s(
     assert results == [200] * 12
     assert server.rejected <= 3, server.statuses
     assert 429 not in server.statuses[-8:], server.statuses
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_a_limit_learned_from_exact_waits_stops_refusing_when_answers_speed_up(
+    clock: ManualClock, seed: int
+) -> None:
+    """1 per second without rate-limit headers, its 429s saying the exact wait (Retry-After
+    to the millisecond, as the body): the second request lands late in the first window, so
+    the first guess is short and a second 429 corrects it. After that, answers that come a
+    little quicker than those the guess was learned from (jitter within the margin) earn no
+    429; the guess used to fall a margin short, and every new quickest answer earned one."""
+    rng = random.Random(seed)
+    limiter = RateLimiter(clock=clock)
+    server = FakeDiscord(
+        clock, default=(1, 1.0), with_headers=lambda route: False, exact_retry_after=True
+    )
+    first_two = iter([(0.01, 0.01), (0.2, 0.01)])
+
+    def jitter() -> tuple[float, float]:
+        return next(first_two, None) or (rng.uniform(0.0, 0.02), rng.uniform(0.0, 0.02))
+
+    results = await run(
+        clock, [call(limiter, server, create(1), latency=jitter) for _ in range(20)]
+    )
+    assert results == [200] * 20
+    assert 429 not in server.statuses[4:], server.statuses
 
 
 @pytest.mark.parametrize("seed", range(10))

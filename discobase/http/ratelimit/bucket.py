@@ -364,10 +364,12 @@ class Bucket:
             self.window_start = until - self.tuning.margin
             return False
         if self.guessed:
-            # Sent at least ``window`` after the last success was answered, and still
-            # ``wait`` short of the end of the window that success opened: the window is at
-            # least their sum.
-            self.window += wait
+            # Sent at least ``window`` plus the margin after the last success was answered
+            # (unstick() dates the refill so), and still ``wait`` short of the end of the
+            # window that success opened: the window is at least their sum. Leaving the
+            # margin out made the guess fall a margin short every time, so each answer
+            # quicker than the one it was learned from earned another 429.
+            self.window += wait + self.tuning.margin
         self.remaining = 0
         self.reset_at = until if self.reset_at == INF else max(self.reset_at, until)
         self.window_start = self.reset_at - self.tuning.margin
