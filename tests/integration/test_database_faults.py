@@ -243,8 +243,9 @@ async def two_writers(emu: Emulator) -> AsyncIterator[tuple[Any, Writer, Writer]
     """Log two databases of one bot in; yield the bot and a (not yet running) writer each.
 
     They start one after the other: the first creates the table, so both open one channel.
-    Both are closed once the body is through; a body that fails leaves them to the
-    emulator's shutdown.
+    Both are closed once the body is through. After a body that fails they are closed as
+    far as they will close within a few seconds: a session left open would be reported in a
+    later test as its failure.
     """
     bot = emu.create_bot("db")
     emu.create_guild(GUILD, bots=[bot])
@@ -252,7 +253,14 @@ async def two_writers(emu: Emulator) -> AsyncIterator[tuple[Any, Writer, Writer]
     a, b = Writer("a", db_a, entry_table(db_a)), Writer("b", db_b, entry_table(db_b))
     await start(db_a, bot.token)
     await start(db_b, bot.token)
-    yield bot, a, b
+    try:
+        yield bot, a, b
+    except BaseException:
+        for db in (db_a, db_b):
+            with contextlib.suppress(Exception):  # the body's failure is the one to report
+                async with asyncio.timeout(5.0):
+                    await db.close()
+        raise
     await db_a.close()
     await db_b.close()
 
