@@ -110,6 +110,19 @@ def count_429(emu: Emulator) -> int:
     return int(emu.stats()["responses_by_status"].get(429, 0))
 
 
+def assert_only_shared_buckets_refused(emu: Emulator, *writers: Writer) -> None:
+    """Check that every 429 the writers earned was a bucket another of them drained.
+
+    Two processes of one bot share the table channel's buckets and cannot see each other's
+    requests: on a loaded machine their catch-ups after one fault may meet in a window (seen:
+    one 429 on GET messages in about one storm run of five beside a nemesis run). Each 429
+    must be of that kind, never a global, shared or sub-limit one. (One process alone earns
+    none: test_http_adversarial.py, test_http_ratelimit.py.)
+    """
+    drained = sum(w.db.http.ratelimiter.stats.drained for w in writers)
+    assert count_429(emu) == drained, (count_429(emu), drained)
+
+
 # ---------------------------------------------------------------------------------------
 # a. A writer process killed between the parts of a batch
 # ---------------------------------------------------------------------------------------
@@ -407,7 +420,7 @@ async def test_a_gateway_fault_storm_while_two_databases_write() -> None:
             # Two processes of one bot identifying at once: Discord refuses the second with
             # op 9, and the client waits out the identify spacing, so it is refused once.
             assert gw["identify_rate_limited"] <= sum(1 for f in faults if f.identifies)
-            assert count_429(emu) == 0
+            assert_only_shared_buckets_refused(emu, a, b)
             assert len(log_entries(emu, table_channel(emu))) == len(everything)
 
             # A fatal close: both stop with a typed error and never knock again.
@@ -452,7 +465,7 @@ async def test_a_catch_up_that_meets_5xx_is_retried_until_nothing_is_missing() -
                 )
                 await both_live(emu, bot.id, a, b)
             await converged(a, b)
-            assert count_429(emu) == 0
+            assert_only_shared_buckets_refused(emu, a, b)
 
 
 # ---------------------------------------------------------------------------------------
@@ -488,7 +501,7 @@ async def test_5xx_on_message_creates_lose_and_duplicate_nothing() -> None:
             everything = await converged(a, b)
             statuses = emu.stats()["responses_by_status"]
             assert sum(statuses.get(s, 0) for s in (500, 502, 503, 504)) == len(injected)
-            assert count_429(emu) == 0
+            assert_only_shared_buckets_refused(emu, a, b)
             # One message per record: a create retried after a stored 500 was not stored twice.
             assert len(log_entries(emu, channel)) == len(everything)
         fresh = database(emu)

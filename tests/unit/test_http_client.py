@@ -449,6 +449,7 @@ async def test_drained_429s_do_not_exhaust_the_retries(clock: ManualClock) -> No
         assert await drive(clock, client.fetch_channel(1)) == {"id": "1"}
     assert len(seen) == 9
     assert client.stats.ratelimited == 8
+    assert client.ratelimiter.stats.drained == 8  # none the limiter could have foreseen
 
 
 async def test_sublimit_429s_still_end_in_rate_limited(clock: ManualClock) -> None:
@@ -459,6 +460,7 @@ async def test_sublimit_429s_still_end_in_rate_limited(clock: ManualClock) -> No
         with pytest.raises(RateLimited, match="still rate limited"):
             await drive(clock, client.fetch_channel(1))
     assert len(seen) == 6
+    assert client.ratelimiter.stats.drained == 0
 
 
 def test_every_route_has_a_typed_method() -> None:

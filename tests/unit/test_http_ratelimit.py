@@ -1193,6 +1193,8 @@ async def test_processes_sharing_a_bucket_stop_earning_429s(
     windows = (clock.now() - start) / 5.0
     assert 40 * clients / windows >= 0.7 * 5, windows
     assert any(limiter.stats.contended for limiter in limiters)
+    # Each refusal drained a bucket its limiter's count said had room: another spent it.
+    assert sum(limiter.stats.drained for limiter in limiters) == len(late)
 
 
 async def test_sightings_of_others_decay_back_to_whole_windows(clock: ManualClock) -> None:

@@ -372,6 +372,7 @@ class RateLimiter:
             # Our count said there was room: another sender spent it, and the share we left
             # them was too small. Waiting for the refill is the cure, not a fault.
             permit.drained = True
+            self.stats.drained += 1
             foreign = bucket.reserve(now) + 1
             self._contention(bucket.note_contention(foreign, now, permit.taken_at))
         self._check_wait(verdict.wait, route, reaction.scope)

@@ -43,7 +43,12 @@ class BucketView:
 
 @dataclass(slots=True)
 class LimiterStats:
-    """Counters of the limiter's life."""
+    """Counters of the limiter's life.
+
+    ``drained`` counts the 429s of a route bucket our own count said had room: another
+    sender (another process of the bot) spent it, which no limiter can foresee. Every other
+    429 of a route bucket means the limiter sent what it knew would be refused.
+    """
 
     acquired: int = 0
     ratelimited: int = 0
@@ -54,6 +59,7 @@ class LimiterStats:
     hash_changes: int = 0
     invalid_requests: int = 0
     contended: int = 0
+    drained: int = 0
 
     def add(self, counter: str) -> None:
         """Add one to the counter named ``counter``."""
