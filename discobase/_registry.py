@@ -147,21 +147,14 @@ async def open_unbuilt(
         SchemaMismatch: a table's stored schema is incompatible with its class; the other
             tables are opened all the same, and those that cannot be are in its ``also``.
     """
-    from discobase.storage import TableSpec
+    from discobase.migrate import spec_of
 
     refused: list[SchemaMismatch] = []
     # A table registered while another opens is picked up by the next round.
     while waiting := [b for b in tables.values() if b.store is None and not _in(b, refused)]:
         for binding in waiting:
-            spec = TableSpec(
-                name=binding.name,
-                schema=binding.schema(),
-                fields=binding.has_default(),
-                indexes=binding.indexes,
-                renames=binding.renames,
-            )
             try:
-                store = await engine.open_table(spec)
+                store = await engine.open_table(spec_of(binding))
             except SchemaMismatch as exc:
                 # A rollout usually changes several tables: name every one that does not fit
                 # the stored schema at once, not one per attempt.

@@ -19,13 +19,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from discobase import _json
+from discobase._logging import log
 from discobase.errors import MigrationFailed, SchemaMismatch
 
 if TYPE_CHECKING:
     from discobase.storage import StorageEngine, TableSpec
     from discobase.table import TableBinding
 
-__all__ = ["Transform", "migrate_table", "spec_of"]
+__all__ = ["MigrationProgress", "Transform", "migrate_table", "spec_of"]
 
 #: A migration's function: a stored record (JSON-mode dict, without its id) -> the record
 #: to write (a dict the new class validates), or ``None`` to delete it.
@@ -75,7 +76,11 @@ async def migrate_table(
     try:
         ops: list[Any] = []
         rewritten: dict[int, dict[str, Any]] = {}
-        for record_id, stored in list(store.records().items()):
+        every = list(store.records().items())
+        progress = MigrationProgress(name, len(every))
+        for at, (record_id, stored) in enumerate(every):
+            if not at % _PROGRESS_STEP:
+                progress.show(at)
             before: dict[str, Any] = _json.loads(_json.dumps(stored))  # the function's own copy
             after = _apply(name, record_id, before, transform)
             if after is None:
@@ -99,6 +104,7 @@ async def migrate_table(
         if unique:
             refuse_duplicates(name, rewritten, unique)
         if ops:
+            progress.writing(len(ops))
             try:
                 await store.submit(ops)
             except Exception as exc:
@@ -130,6 +136,43 @@ async def migrate_table(
     opened = await engine.open_table(spec_of(binding))
     binding.store = opened
     return opened.count()
+
+
+# Records rewritten between two looks at the clock; seconds between two progress lines.
+_PROGRESS_STEP = 4096
+_PROGRESS_EVERY = 2.0
+
+
+class MigrationProgress:
+    """INFO lines on the ``discobase`` logger while a large table is rewritten: a million
+    records take tens of seconds, and a silent migration looks hung.
+
+    Args:
+        table: the table's name.
+        total: how many records it holds.
+        clock: seconds, monotonic (``time.monotonic``; tests pass their own).
+    """
+
+    def __init__(self, table: str, total: int, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self._clock = clock or time.monotonic
+        self._table = table
+        self._total = total
+        self._next = self._clock() + _PROGRESS_EVERY
+
+    def show(self, done: int) -> None:
+        """Say how many records are rewritten, if the last line is old enough."""
+        if self._clock() >= self._next:
+            self._next = self._clock() + _PROGRESS_EVERY
+            log().info(
+                "migrating table %r: %d of %d records rewritten", self._table, done, self._total
+            )
+
+    def writing(self, count: int) -> None:
+        """Say that the rewritten records are being written (for a large table)."""
+        if self._total >= _PROGRESS_STEP:
+            log().info("migrating table %r: writing %d records as one batch", self._table, count)
 
 
 def _apply(
