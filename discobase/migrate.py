@@ -14,6 +14,7 @@ schema as they were.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,9 @@ async def migrate_table(
         for at, (record_id, stored) in enumerate(every):
             if not at % _PROGRESS_STEP:
                 progress.show(at)
+                # A million records take seconds: the gateway's heartbeats and the program's
+                # other tasks run meanwhile.
+                await asyncio.sleep(0)
             before: dict[str, Any] = _json.loads(_json.dumps(stored))  # the function's own copy
             after = _apply(name, record_id, before, transform)
             if after is None:
