@@ -12,6 +12,18 @@ import discobase
 from tests.helpers import WAIT, eventually, identify_window, make_db
 
 
+def labelled(emulator: Any, guild: str) -> tuple[Any, discobase.Database, Any]:
+    """Return a bot, its database on a new guild, and the database's one table (``label``)."""
+    bot = emulator.create_bot("db")
+    emulator.create_guild(guild, bots=[bot])
+    db = make_db(emulator, guild)
+
+    class Item(discobase.Table):
+        label: str
+
+    return bot, db, db.table(Item)
+
+
 async def test_wait_ready_inside_a_batch_of_a_stopping_database_does_not_hang(
     emulator: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -19,14 +31,7 @@ async def test_wait_ready_inside_a_batch_of_a_stopping_database_does_not_hang(
     # wait_ready() waiting for the stop there would wait for itself.
     import logging
 
-    bot = emulator.create_bot("db")
-    emulator.create_guild("stopping", bots=[bot])
-    db = make_db(emulator, "stopping")
-
-    @db.table
-    class Item(discobase.Table):
-        label: str
-
+    bot, db, Item = labelled(emulator, "stopping")
     async with asyncio.timeout(WAIT):
         runner = db.login_task(bot.token)
         await db.wait_ready()
@@ -46,14 +51,7 @@ async def test_close_inside_a_batch_is_refused_instead_of_waiting_for_itself(
     emulator: Any,
 ) -> None:
     # close() waits for pending writes; a block's are sent only when the block ends.
-    bot = emulator.create_bot("db")
-    emulator.create_guild("closing", bots=[bot])
-    db = make_db(emulator, "closing")
-
-    @db.table
-    class Item(discobase.Table):
-        label: str
-
+    bot, db, Item = labelled(emulator, "closing")
     async with asyncio.timeout(WAIT), db.conn(bot.token):
         async with db.batch():
             saving = Item(label="held").save()
