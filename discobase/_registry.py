@@ -147,11 +147,14 @@ async def open_unbuilt(
         SchemaMismatch: a table's stored schema is incompatible with its class; the other
             tables are opened all the same, and those that cannot be are in its ``also``.
     """
-    from discobase.migrate import spec_of
+    from discobase.migrate import migrating, spec_of
 
     refused: list[SchemaMismatch] = []
-    # A table registered while another opens is picked up by the next round.
-    while waiting := [b for b in tables.values() if b.store is None and not _in(b, refused)]:
+    # A table registered while another opens is picked up by the next round; a table being
+    # migrated is opened by its migration.
+    while waiting := [
+        b for b in tables.values() if b.store is None and not _in(b, refused) and not migrating(b)
+    ]:
         for binding in waiting:
             try:
                 store = await engine.open_table(spec_of(binding))
@@ -187,6 +190,12 @@ def not_open(binding: TableBinding[Any], phase: Phase) -> DiscobaseError:
         phase: where its database is in its lifecycle.
     """
     name = binding.model.__name__
+    from discobase.migrate import migrating
+
+    if phase is Phase.READY and migrating(binding):
+        return TableNotBuilt(
+            f"table {binding.name!r} is being migrated; use {name} once db.migrate() returned"
+        )
     if phase is Phase.READY:
         return TableNotBuilt(
             f"table {binding.name!r} was registered after login; "

@@ -278,10 +278,10 @@ class Database:
         binding = binding_of(model)
         if binding.database is not self:
             raise TableNotRegistered(f"{model.__name__} is not a table of {self!r}")
-        count = await migrate_table(engine, binding, transform)
-        if self._hub is not None:  # the rewritten table's store is a new one: watch it too
-            self._hub.attach(binding)
-        return count
+        try:
+            return await migrate_table(engine, binding, transform)
+        finally:  # the table's store is a new one, rewritten or not: its watchers follow it
+            self._change_hub().attach(binding)
 
     # ------------------------------------------------------------------ extensions
 

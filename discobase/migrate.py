@@ -27,11 +27,21 @@ if TYPE_CHECKING:
     from discobase.storage import StorageEngine, TableSpec
     from discobase.table import TableBinding
 
-__all__ = ["MigrationProgress", "Transform", "migrate_table", "spec_of"]
+__all__ = ["MigrationProgress", "Transform", "migrate_table", "migrating", "spec_of"]
 
 #: A migration's function: a stored record (JSON-mode dict, without its id) -> the record
 #: to write (a dict the new class validates), or ``None`` to delete it.
 Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+# Tables a migration has open for itself: its rewrite lets other tasks run, and a
+# build_tables() among them must not hand the migration's store to the table's class.
+_MIGRATING: set[TableBinding] = set()
+
+
+def migrating(binding: TableBinding) -> bool:
+    """Say whether ``binding``'s table is being migrated (the migration opens it after)."""
+    return binding in _MIGRATING
 
 
 def spec_of(binding: TableBinding) -> TableSpec:
@@ -61,17 +71,31 @@ async def migrate_table(
             written and nothing recorded, except as the message says).
         UniqueConflict: the rewritten records would hold a unique value twice.
     """
-    from discobase.storage import Delete, Put
-    from discobase.storage.catalog import table_entry_body
-    from discobase.storage.evolution import refuse_duplicates
-
-    name = binding.name
     # Everything is rewritten under the class's own names: no rename is needed afterwards.
     spec = spec_of(binding)
     spec = type(spec)(spec.name, spec.schema, spec.fields, spec.indexes, {})
     was_open = binding.store is not None
     if was_open:
         binding.store = None
+    _MIGRATING.add(binding)
+    try:
+        return await _rewrite(engine, binding, transform, spec, was_open)
+    finally:
+        _MIGRATING.discard(binding)
+
+
+async def _rewrite(
+    engine: StorageEngine,
+    binding: TableBinding,
+    transform: Transform | None,
+    spec: TableSpec,
+    was_open: bool,
+) -> int:
+    from discobase.storage import Delete, Put
+    from discobase.storage.catalog import table_entry_body
+    from discobase.storage.evolution import refuse_duplicates
+
+    name = binding.name
     await engine.forget_table(name)
     store = await engine.open_table(spec, replace=True)
     try:
