@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from discobase import _json
 from discobase._logging import log
-from discobase.errors import MigrationFailed, SchemaMismatch
+from discobase.errors import MigrationFailed, SchemaMismatch, UsageError
 
 if TYPE_CHECKING:
     from discobase.storage import StorageEngine, TableSpec
@@ -71,6 +71,15 @@ async def migrate_table(
             written and nothing recorded, except as the message says).
         UniqueConflict: the rewritten records would hold a unique value twice.
     """
+    if binding in _MIGRATING:
+        # Each would close the store the other rewrites: both would fail, the table unopened.
+        raise UsageError(f"table {binding.name!r} is being migrated already; await that call")
+    if engine.open_batch_check() is not None:
+        raise UsageError(
+            "db.migrate() was called inside `async with db.batch()`: its one atomic write "
+            "would be held until the block ends, which waits for the migration; migrate "
+            "outside the block"
+        )
     # Everything is rewritten under the class's own names: no rename is needed afterwards.
     spec = spec_of(binding)
     spec = type(spec)(spec.name, spec.schema, spec.fields, spec.indexes, {})

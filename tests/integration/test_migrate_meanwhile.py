@@ -98,3 +98,34 @@ async def test_a_watcher_still_gets_changes_after_a_failed_migration(emulator: A
         async with asyncio.timeout(WAIT):
             change = await anext(aiter(changes))
         assert (change.kind, change.id) == ("insert", saved.id)
+
+
+async def test_a_second_migration_of_a_table_or_one_inside_a_batch_is_refused(
+    emulator: Any,
+) -> None:
+    # Two at once would each close the store the other rewrites; one inside a batch block
+    # would wait for its own write, held until the block ends.
+    database, token = guild(emulator, "twice")
+    db = database()
+
+    @db.table
+    class Item(discobase.Table):
+        name: str
+
+    async with asyncio.timeout(WAIT), db.conn(token):
+        await Item.save_many([Item(name=f"i{n}") for n in range(MANY)])
+        started = asyncio.Event()
+
+        def keep(record: dict[str, Any]) -> dict[str, Any]:
+            started.set()
+            return record
+
+        first = asyncio.create_task(db.migrate(Item, transform=keep))
+        await started.wait()
+        with pytest.raises(discobase.UsageError, match="being migrated already"):
+            await db.migrate(Item)
+        assert await first == MANY
+        async with db.batch():
+            with pytest.raises(discobase.UsageError, match="inside `async with db.batch"):
+                await db.migrate(Item)
+        assert Item.count() == MANY
