@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from discobase import _binding
 from discobase._binding import TableStoreLike, as_id
 from discobase.operators import Operator
-from discobase.query import Range, live_ids, select_ids
+from discobase.query import MISSING, Range, live_ids, select_ids
 from discobase.results import Records
 
 if TYPE_CHECKING:
@@ -238,30 +238,50 @@ def sort_values(
 
     For most of the table, a field's values come from the store's column of it (kept once
     asked for twice, as a scan's); for fewer records, from one decode of their page of
-    compact rows (a table state's, whose mapping has ``page``). The others, and fields their
-    rows lack, are read one record at a time (``binding.sort_value``).
+    compact rows (a table state's, whose mapping has ``page``). The records a column or a
+    page lacks the field of are read one at a time (``binding.sort_value``: a default, a
+    former name).
     """
     wanted = [field for field in fields if field != "id"]  # an id is its own value
-    columns: dict[str, Mapping[int, Any]] = {}
+    readers: dict[str, Callable[[int], Any]] = {}
     if wanted and len(ids) * 4 >= len(records):
         for field in wanted:
             column = store.column(field)
-            if column is not None and len(column) == len(records):
-                columns[field] = column  # every record holds the field: no default to read
+            if column is not None:
+                # A column holds the records that have the field (every one, most often).
+                whole = len(column) == len(records)
+                readers[field] = (
+                    column.__getitem__ if whole else _held_or(column, binding, records, field)
+                )
     page = getattr(records, "page", None)
-    rest = [field for field in wanted if field not in columns]
+    rest = [field for field in wanted if field not in readers]
     shaped = page(ids) if page is not None and ids and rest else None
     if shaped is not None:
         shape, values = shaped
         for field in rest:
             if field in shape:
                 read = map(itemgetter(shape.index(field)), values)
-                columns[field] = dict(zip(ids, read, strict=True))
+                readers[field] = dict(zip(ids, read, strict=True)).__getitem__
 
     def reader(field: str) -> Callable[[int], Any]:
-        column = columns.get(field)
-        if column is not None:
-            return column.__getitem__
+        read = readers.get(field)
+        if read is not None:
+            return read
         return lambda record_id: binding.sort_value(records, record_id, field)
 
     return reader
+
+
+def _held_or(
+    held: Mapping[int, Any],
+    binding: _binding.TableBinding[Any],
+    records: Mapping[int, dict[str, Any]],
+    field: str,
+) -> Callable[[int], Any]:
+    """Return a reader of ``field`` from ``held``, or record by record where it lacks one."""
+
+    def value_of(record_id: int) -> Any:
+        value = held.get(record_id, MISSING)
+        return binding.sort_value(records, record_id, field) if value is MISSING else value
+
+    return value_of
