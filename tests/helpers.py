@@ -63,6 +63,14 @@ def make_db(emu: Any, name: str = "My discord database", **kwargs: Any) -> disco
     return discobase.Database(name, api_url=emu.url, time_scale=TIME_SCALE, **kwargs)
 
 
+def guild(emu: Any, name: str) -> tuple[Callable[[], discobase.Database], str, str]:
+    """A fresh guild of ``emu`` with one bot: (a maker of databases on it, the bot's token,
+    the guild's id)."""
+    bot = emu.create_bot("db")
+    guild_id = emu.create_guild(name, bots=[bot])
+    return lambda: make_db(emu, name), bot.token, guild_id
+
+
 def item_db(emu: Any, guild: str, **options: Any) -> tuple[discobase.Database, Any]:
     """Return a database on ``guild`` with one table, ``Item`` (``key: str``, ``n: int = 0``)."""
     db = make_db(emu, guild, **options)

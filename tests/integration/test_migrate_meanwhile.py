@@ -4,22 +4,12 @@ event loop: build_tables() leaves the table to the migration, and watchers follo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import discobase
-from tests.conftest import TIME_SCALE
-from tests.helpers import WAIT, identify_window
-
-
-def guild(emu: Any, name: str) -> tuple[Callable[[], discobase.Database], str]:
-    """A fresh guild: (a maker of databases on it, the bot's token)."""
-    bot = emu.create_bot("db")
-    emu.create_guild(name, bots=[bot])
-    return lambda: discobase.Database(name, api_url=emu.url, time_scale=TIME_SCALE), bot.token
-
+from tests.helpers import WAIT, guild, identify_window, item_db
 
 # More than one turn of the migration's rewrite (it yields every 4,096 records).
 MANY = 4200
@@ -28,7 +18,7 @@ MANY = 4200
 async def test_build_tables_during_a_failed_migration_leaves_the_table_unbuilt(
     emulator: Any,
 ) -> None:
-    database, token = guild(emulator, "migrating")
+    database, token, _ = guild(emulator, "migrating")
     first, script = database(), database()
 
     @first.table
@@ -78,15 +68,10 @@ async def test_build_tables_during_a_failed_migration_leaves_the_table_unbuilt(
 
 
 async def test_a_watcher_still_gets_changes_after_a_failed_migration(emulator: Any) -> None:
-    database, token = guild(emulator, "watched")
-    db = database()
-
-    @db.table
-    class Item(discobase.Table):
-        name: str
-
+    _, token, _ = guild(emulator, "watched")
+    db, Item = item_db(emulator, "watched")
     async with asyncio.timeout(WAIT), db.conn(token):
-        await Item(name="a").save()
+        await Item(key="a").save()
         changes = Item.watch()
 
         def broken(record: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +79,7 @@ async def test_a_watcher_still_gets_changes_after_a_failed_migration(emulator: A
 
         with pytest.raises(discobase.MigrationFailed):
             await db.migrate(Item, transform=broken)
-        saved = await Item(name="b").save()
+        saved = await Item(key="b").save()
         async with asyncio.timeout(WAIT):
             change = await anext(aiter(changes))
         assert (change.kind, change.id) == ("insert", saved.id)
@@ -105,15 +90,10 @@ async def test_a_second_migration_of_a_table_or_one_inside_a_batch_is_refused(
 ) -> None:
     # Two at once would each close the store the other rewrites; one inside a batch block
     # would wait for its own write, held until the block ends.
-    database, token = guild(emulator, "twice")
-    db = database()
-
-    @db.table
-    class Item(discobase.Table):
-        name: str
-
+    _, token, _ = guild(emulator, "twice")
+    db, Item = item_db(emulator, "twice")
     async with asyncio.timeout(WAIT), db.conn(token):
-        await Item.save_many([Item(name=f"i{n}") for n in range(MANY)])
+        await Item.save_many([Item(key=f"i{n}") for n in range(MANY)])
         started = asyncio.Event()
 
         def keep(record: dict[str, Any]) -> dict[str, Any]:

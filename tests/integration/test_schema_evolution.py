@@ -17,19 +17,7 @@ import pydantic
 import pytest
 
 import discobase
-from tests.conftest import TIME_SCALE
-from tests.helpers import WAIT, eventually, identify_window
-
-
-def guild(emu: Any, name: str) -> tuple[Callable[[], discobase.Database], str, str]:
-    """A fresh guild: (a maker of databases on it, the bot's token, the guild's id)."""
-    bot = emu.create_bot("db")
-    guild_id = emu.create_guild(name, bots=[bot])
-
-    def database() -> discobase.Database:
-        return discobase.Database(name, api_url=emu.url, time_scale=TIME_SCALE)
-
-    return database, bot.token, guild_id
+from tests.helpers import WAIT, eventually, guild, identify_window
 
 
 def title_then_heading(
