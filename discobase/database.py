@@ -346,8 +346,11 @@ class Database:
             from discobase._writetask import WriteTracker
 
             writes = self._writes = WriteTracker()
-        inside_batch = self._engine.open_batch_check() if self._engine is not None else None
-        return writes.track(future, what, result, inside_batch)
+        return writes.track(future, what, result, self._batch_check())
+
+    def _batch_check(self) -> Callable[[], bool] | None:
+        """Return the check of the batch block open around the caller, or ``None`` (none)."""
+        return None if self._engine is None else self._engine.open_batch_check()
 
     # ------------------------------------------------------------------ reads
 
@@ -480,12 +483,10 @@ class Database:
         self._receivers += 1
         try:
             await asyncio.wait({waiter, runner}, return_when=asyncio.FIRST_COMPLETED)
-            engine = self._engine
-            in_batch = engine is not None and engine.open_batch_check() is not None
-            if not self.is_ready and not runner.done() and not in_batch:
-                # It was ready and is stopping (the event stays set): its writes are still
-                # flushed; wait for the runner, or its error would only be logged. Not inside
-                # a batch block: the stop waits for the block's writes, sent when it ends.
+            if not self.is_ready and not runner.done() and self._batch_check() is None:
+                # It was ready and is stopping (the event stays set): wait for its writes'
+                # flush, or its error would only be logged. Not inside a batch block: the
+                # stop waits for the block's writes, sent when it ends.
                 await asyncio.wait({runner})
         finally:
             self._receivers -= 1
@@ -523,8 +524,7 @@ class Database:
         import asyncio  # loaded on use: `import discobase` stays light
 
         self._check_loop("close")
-        engine = self._engine
-        if engine is not None and engine.open_batch_check() is not None:
+        if self._batch_check() is not None:
             raise UsageError(
                 "db.close() was called inside `async with db.batch()`: close() waits for the "
                 "block's writes, which are sent when the block ends; close after the block"
