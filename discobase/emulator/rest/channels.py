@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import ApiError, form_error
-from ..models import Guild
-from ..permissions import MANAGE_CHANNELS
+from ..errors import ApiError, form_error, missing_permissions
+from ..models import Channel, Guild
+from ..permissions import ADMINISTRATOR, MANAGE_CHANNELS, MANAGE_ROLES
 from .access import channel_for, guild_for
 from .context import Context, Reply
 
@@ -91,6 +91,64 @@ def _overwrites(value: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _bits(overwrite: dict[str, Any]) -> int:
+    return int(overwrite.get("allow") or 0) | int(overwrite.get("deny") or 0)
+
+
+def check_new_overwrites(ctx: Context, guild: Guild, overwrites: list[dict[str, Any]]) -> None:
+    """Refuse (403 50013) overwrites a bot may not set on a channel it creates.
+
+    Discord (resources/guild, Create Guild Channel): only permissions the bot has in the
+    guild can be allowed or denied, and MANAGE_ROLES only by a guild administrator.
+    """
+    have = ctx.state.guild_permissions(guild, ctx.bot.id)
+    if have & ADMINISTRATOR:
+        return
+    for overwrite in overwrites:
+        bits = _bits(overwrite)
+        if bits & MANAGE_ROLES or bits & ~have:
+            raise missing_permissions()
+
+
+def check_changed_overwrites(
+    ctx: Context, guild: Guild, channel: Channel, overwrites: list[dict[str, Any]]
+) -> None:
+    """Refuse (403 50013) an edit of a channel's overwrites the bot may not make.
+
+    Discord (resources/channel, Modify Channel): changing overwrites needs MANAGE_ROLES, and
+    only permissions the bot has in the guild, or in the parent category, can be allowed or
+    denied, unless an overwrite of this channel grants the bot MANAGE_ROLES. Only the bits
+    that change are judged: an overwrite sent back as it was changes nothing.
+    """
+    state, bot_id = ctx.state, ctx.bot.id
+    if not state.permissions_in(channel, bot_id) & MANAGE_ROLES:
+        raise missing_permissions()
+    if state.guild_permissions(guild, bot_id) & ADMINISTRATOR:
+        return
+    member = guild.members[bot_id]
+    mine = {guild.id, bot_id, *member.role_ids}
+    if any(
+        str(o["id"]) in mine and int(o.get("allow") or 0) & MANAGE_ROLES
+        for o in channel.permission_overwrites
+    ):
+        return
+    parent = state.channels.get(channel.parent_id) if channel.parent_id else None
+    have = (
+        state.permissions_in(parent, bot_id)
+        if parent is not None
+        else state.guild_permissions(guild, bot_id)
+    )
+    old = {str(o["id"]): o for o in channel.permission_overwrites}
+    new = {str(o["id"]): o for o in overwrites}
+    changed = 0
+    for target in old.keys() | new.keys():
+        before, after = old.get(target, {}), new.get(target, {})
+        for key in ("allow", "deny"):
+            changed |= int(before.get(key) or 0) ^ int(after.get(key) or 0)
+    if changed & ~have:
+        raise missing_permissions()
+
+
 def channel_fields(
     ctx: Context, guild: Guild, body: Any, *, channel_type: int, own_id: str | None
 ) -> dict[str, Any]:
@@ -163,6 +221,7 @@ async def create_channel(ctx: Context) -> Reply:
             "type", "BASE_TYPE_CHOICES", f"Value must be one of {sorted(CHANNEL_TYPES)}."
         )
     fields = channel_fields(ctx, guild, body, channel_type=channel_type, own_id=None)
+    check_new_overwrites(ctx, guild, fields.get("permission_overwrites", []))
     if len(guild.channel_ids) >= MAX_GUILD_CHANNELS:
         raise ApiError(
             400, 30013, f"Maximum number of guild channels reached ({MAX_GUILD_CHANNELS})"
@@ -194,6 +253,8 @@ async def edit_channel(ctx: Context) -> Reply:
     guild = ctx.state.guilds[channel.guild_id]
     body = await ctx.json()
     fields = channel_fields(ctx, guild, body, channel_type=channel.type, own_id=channel.id)
+    if "permission_overwrites" in fields:
+        check_changed_overwrites(ctx, guild, channel, fields["permission_overwrites"])
     if isinstance(body, dict) and "type" in body and body["type"] != channel.type:
         if not isinstance(body["type"], int) or {body["type"], channel.type} != {0, 5}:
             raise form_error("type", "BASE_TYPE_CHOICES", "Only text and announcement swap.")

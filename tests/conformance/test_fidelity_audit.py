@@ -1,0 +1,89 @@
+"""Places where the local Discord was more lenient than Discord, found by a fidelity audit.
+
+Layer: conformance tests (the emulator over loopback, judged by the facts sheet, Discord's
+docs and the spec). Each test names the rule it holds the emulator to; bit values are
+Discord's, written out here rather than taken from the emulator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conformance.conftest import call, create_channel
+from tests.conformance.openapi import CheckedSession
+
+ADMINISTRATOR = 1 << 3
+MANAGE_CHANNELS = 1 << 4
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+EMBED_LINKS = 1 << 14
+READ_MESSAGE_HISTORY = 1 << 16
+MANAGE_ROLES = 1 << 28
+# A database bot's invite (facts 3.3), without ADMINISTRATOR or MANAGE_ROLES.
+DATABASE_BOT = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | MANAGE_CHANNELS
+
+
+def assert_missing_permissions(reply: Any) -> None:
+    assert reply.status == 403, reply.body
+    assert reply.json()["code"] == 50013
+
+
+# -- channel permission overwrites (resources/guild Create Guild Channel; facts §6.11) --------
+
+
+async def test_creating_a_channel_may_set_only_overwrite_bits_the_bot_has(
+    emu: Any, api: CheckedSession, bot: Any
+) -> None:
+    guild = str(emu.create_guild("Overwrites", bots=[bot], permissions=DATABASE_BOT))
+    everyone = {"id": guild, "type": 0, "allow": "0", "deny": str(SEND_MESSAGES)}
+    own = {"id": bot.id, "type": 1, "allow": str(SEND_MESSAGES), "deny": "0"}
+    # What discobase sends: bits the bot has itself are fine, allowed or denied.
+    await create_channel(api, guild, "readonly", permission_overwrites=[everyone, own])
+    # EMBED_LINKS is a bit the bot lacks: Discord refuses to let it grant or deny it.
+    for key in ("allow", "deny"):
+        lacking = {"id": guild, "type": 0, "allow": "0", "deny": "0", key: str(EMBED_LINKS)}
+        reply = await call(
+            api,
+            "POST",
+            f"/guilds/{guild}/channels",
+            json={"name": "x", "permission_overwrites": [lacking]},
+        )
+        assert_missing_permissions(reply)
+
+
+async def test_only_administrators_may_set_manage_roles_in_a_new_channel(
+    emu: Any, api: CheckedSession, bot: Any
+) -> None:
+    guild = str(emu.create_guild("Roles", bots=[bot], permissions=DATABASE_BOT | MANAGE_ROLES))
+    body = {
+        "name": "x",
+        "permission_overwrites": [
+            {"id": bot.id, "type": 1, "allow": str(MANAGE_ROLES), "deny": "0"}
+        ],
+    }
+    assert_missing_permissions(await call(api, "POST", f"/guilds/{guild}/channels", json=body))
+    emu.set_permissions(guild, bot, DATABASE_BOT | ADMINISTRATOR)
+    assert (await call(api, "POST", f"/guilds/{guild}/channels", json=body)).status == 201
+
+
+async def test_editing_overwrites_needs_manage_roles_and_bits_the_bot_has(
+    emu: Any, api: CheckedSession, bot: Any
+) -> None:
+    # resources/channel, Modify Channel: "If modifying permission overwrites, the MANAGE_ROLES
+    # permission is required. Only permissions your bot has in the guild or parent channel
+    # (if applicable) can be allowed/denied".
+    guild = str(emu.create_guild("Edit", bots=[bot], permissions=DATABASE_BOT))
+    channel = (await create_channel(api, guild, "edited"))["id"]
+    deny_send = [{"id": guild, "type": 0, "allow": "0", "deny": str(SEND_MESSAGES)}]
+    edit = {"permission_overwrites": deny_send}
+    assert_missing_permissions(await call(api, "PATCH", f"/channels/{channel}", json=edit))
+    # Other fields still need only MANAGE_CHANNELS.
+    assert (await call(api, "PATCH", f"/channels/{channel}", json={"topic": "t"})).status == 200
+    emu.set_permissions(guild, bot, DATABASE_BOT | MANAGE_ROLES)
+    reply = await call(api, "PATCH", f"/channels/{channel}", json=edit)
+    assert reply.status == 200, reply.body
+    lacking = [{"id": guild, "type": 0, "allow": "0", "deny": str(EMBED_LINKS)}]
+    reply = await call(
+        api, "PATCH", f"/channels/{channel}", json={"permission_overwrites": lacking}
+    )
+    assert_missing_permissions(reply)
