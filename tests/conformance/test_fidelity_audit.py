@@ -87,3 +87,41 @@ async def test_editing_overwrites_needs_manage_roles_and_bits_the_bot_has(
         api, "PATCH", f"/channels/{channel}", json={"permission_overwrites": lacking}
     )
     assert_missing_permissions(reply)
+
+
+# -- message bodies ---------------------------------------------------------------------------
+
+
+async def send(api: CheckedSession, channel: str, **body: Any) -> Any:
+    return await call(api, "POST", f"/channels/{channel}/messages", json=body)
+
+
+def leaf(reply: Any, *path: str) -> str:
+    """Return the first leaf code at ``path`` of a 50035 answer's ``errors`` tree."""
+    assert reply.status == 400, reply.body
+    body = reply.json()
+    assert body["code"] == 50035, body
+    node = body["errors"]
+    for key in path:
+        assert key in node, (path, body["errors"])
+        node = node[key]
+    return str(node["_errors"][0]["code"])
+
+
+async def test_embed_fields_need_a_name_and_a_value(api: CheckedSession, channel_id: str) -> None:
+    # docs resources/message, Embed Field Structure: name and value are both required; errors
+    # mirror the body's shape (facts 5.1), down to the field's key.
+    for missing in ("name", "value"):
+        item = {"name": "n", "value": "v"}
+        del item[missing]
+        reply = await send(api, channel_id, embeds=[{"fields": [item]}])
+        assert leaf(reply, "embeds", "0", "fields", "0", missing) == "BASE_TYPE_REQUIRED"
+    reply = await send(api, channel_id, embeds=[{"fields": [{"name": "n" * 257, "value": "v"}]}])
+    assert leaf(reply, "embeds", "0", "fields", "0", "name") == "BASE_TYPE_MAX_LENGTH"
+    reply = await send(api, channel_id, embeds=[{"fields": [{"name": "n", "value": "v" * 1025}]}])
+    assert leaf(reply, "embeds", "0", "fields", "0", "value") == "BASE_TYPE_MAX_LENGTH"
+    ok = await send(api, channel_id, embeds=[{"fields": [{"name": "n", "value": "v"}]}])
+    assert ok.status == 200, ok.body
+    # The answer says whether each field is inline, false when not sent (spec:
+    # MessageEmbedFieldResponse requires name, value and inline).
+    assert ok.json()["embeds"][0]["fields"] == [{"name": "n", "value": "v", "inline": False}]

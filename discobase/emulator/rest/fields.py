@@ -67,17 +67,29 @@ def message_embeds(body: dict[str, Any]) -> list[Any]:
             raise form_error(["embeds", i, "fields"], "BASE_TYPE_LIST", "Must be a list.")
         if len(fields) > 25:
             raise form_error(["embeds", i, "fields"], "BASE_TYPE_MAX_LENGTH", "At most 25.")
+        kept_fields = []
         for j, item in enumerate(fields):
             if not isinstance(item, dict):
                 raise form_error(["embeds", i, "fields", j], "DICT_TYPE_CONVERT", "Only dicts.")
-            total += _bounded(len(str(item.get("name", "")).strip()), 256, ["embeds", i, j])
-            total += _bounded(len(str(item.get("value", "")).strip()), 1024, ["embeds", i, j])
+            for key, cap in (("name", 256), ("value", 1024)):
+                # Both are required in an embed field (docs: Embed Field Structure).
+                path: list[str | int] = ["embeds", i, "fields", j, key]
+                if item.get(key) is None:
+                    raise form_error(path, "BASE_TYPE_REQUIRED", "This field is required")
+                total += _bounded(len(str(item[key]).strip()), cap, path)
+            # Discord's answer always says whether a field is inline (the spec requires it).
+            inline = bool(item.get("inline"))
+            kept_fields.append(
+                {"name": str(item["name"]), "value": str(item["value"]), "inline": inline}
+            )
         for key, sub, cap in (("footer", "text", 2048), ("author", "name", 256)):
             part = embed.get(key)
             if isinstance(part, dict) and isinstance(part.get(sub), str):
                 total += _bounded(len(part[sub].strip()), cap, ["embeds", i, key, sub])
         clean = {k: v for k, v in embed.items() if k not in ("provider", "video")}
         clean["type"] = "rich"
+        if "fields" in clean:
+            clean["fields"] = kept_fields
         out.append(clean)
     if total > 6000:
         raise form_error("embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds 6000.")
