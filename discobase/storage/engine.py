@@ -319,6 +319,7 @@ class StorageEngine:
                 del self._by_channel[entry.channel_id]
                 raise
             try:
+                self.check_usable()  # closed while it loaded: close() missed this store
                 if plan.new_unique and not replace:
                     refuse_duplicates(opened.name, state.records, plan.new_unique, defaults)
                 if plan.record is not None and not replace:

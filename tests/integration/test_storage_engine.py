@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from discobase.errors import SchemaMismatch, UniqueViolation
+from discobase.errors import NotConnected, SchemaMismatch, UniqueViolation
 from discobase.http import HTTPClient
 from discobase.http.errors import ServerError
 from discobase.storage import Delete, Limits, Put, StorageEngine, TableSpec, codec
@@ -127,6 +127,25 @@ class DyingHTTP(HTTPClient):
             )
         self.survive -= 1
         return await super().create_message(channel_id, **kwargs)
+
+
+async def test_a_table_that_finishes_opening_after_close_is_closed_not_kept(
+    emulator: Any,
+) -> None:
+    # A migration reopens its table while the database may be closing: a store opened
+    # after close() went through the open ones would be left running, and handed out.
+    world = World(emulator)
+    async with world.node() as engine:
+        store = await engine.open_table(SPEC)
+        await gather([store.submit([Put(store.new_id(), user(1))])])
+    async with world.node() as engine:
+        opening = asyncio.create_task(engine.open_table(SPEC))
+        await asyncio.sleep(0)  # it starts, and waits on Discord
+        assert not opening.done()
+        await engine.close()
+        with pytest.raises(NotConnected):
+            await opening
+        assert "user" not in engine.tables
 
 
 async def test_a_writer_killed_mid_batch_shows_nothing_partial(emulator: Any) -> None:
