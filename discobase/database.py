@@ -170,8 +170,7 @@ class Database:
         entry missing from the log, an unreadable one skipped, a renamed catalog. The same
         lines go to the ``discobase.storage`` logger as warnings.
         """
-        engine = self._engine
-        return list(getattr(engine, "damage", ()))
+        return list(getattr(self._engine, "damage", ()))
 
     def table(self, model: type[T]) -> type[T]:
         """Register a ``Table`` subclass on this database (use as a class decorator).
@@ -249,9 +248,9 @@ class Database:
         deletes the record. Every record is written as one atomic batch, then the catalog
         records ``model``'s schema exactly (fields, types and indexes others declared and
         ``model`` lacks are dropped). If anything fails first, nothing is written. Stop the
-        other programs that write the table first: records they write meanwhile are not
-        rewritten. Register ``model`` after login (inside ``db.conn()``): a class whose
-        table is incompatible stops ``conn()`` from opening.
+        other programs that write the table first: a change they make while the batch is
+        being written may be overwritten by it (a WARNING names the records). Register
+        ``model`` after login: a class whose table is incompatible stops ``conn()``.
 
         Args:
             model: a table registered on this database (open or not yet built).
@@ -281,6 +280,8 @@ class Database:
         try:
             return await migrate_table(engine, binding, transform)
         finally:  # the table's store is a new one, rewritten or not: its watchers follow it
+            if self._phase is not Phase.READY:  # closed meanwhile: no store to follow
+                binding.store = None  # (the shutdown let go of every other store)
             self._change_hub().attach(binding)
 
     # ------------------------------------------------------------------ extensions
@@ -330,8 +331,7 @@ class Database:
         self._check_loop("batch")
         if self._phase is not Phase.READY or self._engine is None:
             raise NotConnected("db.batch() needs a connected database (inside db.conn())")
-        manager: AbstractAsyncContextManager[None] = self._engine.batch()
-        return manager
+        return self._engine.batch()
 
     def _track(self, future: asyncio.Future[Any], what: str, result: Any) -> asyncio.Task[Any]:
         """Return a task that completes with ``result`` once ``future`` (a write) does.

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from discobase import _json
 from discobase._logging import log
-from discobase.errors import MigrationFailed, SchemaMismatch, UsageError
+from discobase.errors import MigrationFailed, NotConnected, SchemaMismatch, UsageError
 
 if TYPE_CHECKING:
-    from discobase.storage import StorageEngine, TableSpec
+    from discobase.storage import Delete, Put, StorageEngine, TableSpec
+    from discobase.storage.changes import Applied
     from discobase.table import TableBinding
 
 __all__ = ["MigrationProgress", "Transform", "migrate_table", "migrating", "spec_of"]
@@ -107,22 +108,18 @@ async def _rewrite(
     name = binding.name
     await engine.forget_table(name)
     store = await engine.open_table(spec, replace=True)
+    meanwhile = _Meanwhile(store)
     try:
-        ops: list[Any] = []
+        planned: dict[int, Put | Delete] = {}
         rewritten: dict[int, dict[str, Any]] = {}
-        every = list(store.records().items())
-        progress = MigrationProgress(name, len(every))
-        for at, (record_id, stored) in enumerate(every):
-            if not at % _PROGRESS_STEP:
-                progress.show(at)
-                # A million records take seconds: the gateway's heartbeats and the program's
-                # other tasks run meanwhile.
-                await asyncio.sleep(0)
+
+        def plan(record_id: int, stored: dict[str, Any]) -> None:
             before: dict[str, Any] = _json.loads(_json.dumps(stored))  # the function's own copy
             after = _apply(name, record_id, before, transform)
             if after is None:
-                ops.append(Delete(record_id))
-                continue
+                planned[record_id] = Delete(record_id)
+                rewritten.pop(record_id, None)
+                return
             try:
                 record = binding._validate(after)
             except Exception as exc:  # noqa: BLE001 - a validator may raise anything
@@ -134,16 +131,35 @@ async def _rewrite(
                     record_id=record_id,
                     reason=_reason(exc),
                 ) from None
-            data = binding.storable(record)
-            rewritten[record_id] = data
-            ops.append(Put(record_id, data))
+            data = rewritten[record_id] = binding.storable(record)
+            planned[record_id] = Put(record_id, data)
+
+        every = list(store.records().items())
+        progress = MigrationProgress(name, len(every))
+        for at, (record_id, stored) in enumerate(every):
+            if not at % _PROGRESS_STEP:
+                progress.show(at)
+                # A million records take seconds: the gateway's heartbeats and the program's
+                # other tasks run meanwhile.
+                await asyncio.sleep(0)
+            plan(record_id, stored)
+        # What other programs changed meanwhile is rewritten as it is now: an update is not
+        # undone, a deleted record not brought back, a new record not left in the old shape.
+        # Nothing is awaited from here to the submit.
+        for record_id in sorted(meanwhile.take()):
+            current = store.get(record_id)
+            if current is None:
+                planned.pop(record_id, None)
+                rewritten.pop(record_id, None)
+            else:
+                plan(record_id, current)
         unique = [field for field, is_unique in spec.indexes.items() if is_unique]
         if unique:
             refuse_duplicates(name, rewritten, unique)
-        if ops:
-            progress.writing(len(ops))
+        if planned:
+            progress.writing(len(planned))
             try:
-                await store.submit(ops)
+                await store.submit(list(planned.values()))
             except Exception as exc:
                 raise MigrationFailed(
                     f"migrating table {name!r}: the rewritten records could not be written "
@@ -152,6 +168,7 @@ async def _rewrite(
                     record_id=None,
                     reason=str(exc),
                 ) from exc
+            meanwhile.report_overwritten(name, planned)
         try:
             await engine.post_catalog("table", table_entry_body(spec, store.channel_id))
         except Exception as exc:
@@ -164,15 +181,93 @@ async def _rewrite(
                 reason=str(exc),
             ) from exc
     except BaseException:
+        meanwhile.close()
         await engine.forget_table(name)
         if was_open:  # the table was usable before: it stays so
-            with contextlib.suppress(SchemaMismatch):
+            with contextlib.suppress(SchemaMismatch, NotConnected):  # (closed meanwhile)
                 binding.store = await engine.open_table(spec_of(binding))
         raise
+    meanwhile.close()
+    count = store.count()
     await engine.forget_table(name)
-    opened = await engine.open_table(spec_of(binding))
-    binding.store = opened
-    return opened.count()
+    with contextlib.suppress(NotConnected):  # closed meanwhile: the next login opens it
+        opened = await engine.open_table(spec_of(binding))
+        binding.store = opened
+        count = opened.count()
+    return count
+
+
+class _Meanwhile:
+    """What other programs change in a table while a migration rewrites it.
+
+    The table's state tells it every change it applies (``TableState.watch``; nobody else
+    watches a table while it is migrated). Changes before the batch is sent are `take`n, to
+    be rewritten as they are then. Changes that land while the batch is being written and
+    come before it in the table's log were overwritten by it (an update undone, a deleted
+    record back, in the new shape): `report_overwritten` names them at WARNING.
+    """
+
+    def __init__(self, store: Any) -> None:
+        from discobase.storage.state import TableState
+
+        state = getattr(store, "state", None)
+        self._state = state if isinstance(state, TableState) else None
+        self._changed: set[int] = set()
+        self._sent: list[Applied] | None = None
+        if self._state is not None:
+            self._state.watch(self._seen)
+
+    def _seen(self, applied: list[Applied]) -> None:
+        if self._sent is None:
+            self._changed.update(change.record_id for change in applied)
+        else:
+            self._sent.extend(applied)
+
+    def take(self) -> set[int]:
+        """Return the ids of the records changed so far; later changes are the batch's."""
+        changed, self._changed, self._sent = self._changed, set(), []
+        return changed
+
+    def report_overwritten(self, table: str, planned: Mapping[int, Put | Delete]) -> None:
+        """Name the records another program changed just before the batch, once written."""
+        seen = self._sent or []
+        ours = [change.position for change in seen if _is_planned(change, planned)]
+        if not ours:
+            return
+        batch = min(ours)
+        overwritten = sorted(
+            {
+                change.record_id
+                for change in seen
+                if change.position < batch and not _is_planned(change, planned)
+            }
+        )
+        if overwritten:
+            shown = ", ".join(map(str, overwritten[:20]))
+            more = f" and {len(overwritten) - 20} more" if len(overwritten) > 20 else ""
+            log().warning(
+                "migrating table %r: another program changed %s while the rewritten batch was "
+                "being written, just before it: the batch overwrote those changes (records "
+                "%s%s); stop the programs that write a table before migrating it",
+                table,
+                "1 record" if len(overwritten) == 1 else f"{len(overwritten)} records",
+                shown,
+                more,
+            )
+
+    def close(self) -> None:
+        """Stop listening (the table is reopened after a migration, watchers and all)."""
+        if self._state is not None:
+            self._state.watch(None)
+
+
+def _is_planned(change: Applied, planned: Mapping[int, Put | Delete]) -> bool:
+    # Whether a change is the batch's own: what the batch wrote for that record.
+    op = planned.get(change.record_id)
+    if op is None:
+        return False
+    data = getattr(op, "data", None)
+    return change.new is None if data is None else change.new == data
 
 
 # Records rewritten between two looks at the clock; seconds between two progress lines.
