@@ -125,3 +125,18 @@ async def test_embed_fields_need_a_name_and_a_value(api: CheckedSession, channel
     # The answer says whether each field is inline, false when not sent (spec:
     # MessageEmbedFieldResponse requires name, value and inline).
     assert ok.json()["embeds"][0]["fields"] == [{"name": "n", "value": "v", "inline": False}]
+
+
+async def test_allowed_mentions_lists_hold_at_most_100_ids(
+    api: CheckedSession, channel_id: str
+) -> None:
+    # facts 2.3 and the spec (MessageAllowedMentionsRequest): users and roles <= 100 ids.
+    ids = [str(10**17 + i) for i in range(101)]
+    for kind in ("users", "roles"):
+        reply = await send(api, channel_id, content="x", allowed_mentions={kind: ids})
+        assert leaf(reply, "allowed_mentions", kind) == "BASE_TYPE_MAX_LENGTH"
+        ok = await send(api, channel_id, content="x", allowed_mentions={kind: ids[:100]})
+        assert ok.status == 200, ok.body
+    # A malformed list is named where it is in the body, under allowed_mentions.
+    reply = await send(api, channel_id, content="x", allowed_mentions={"parse": "users"})
+    assert leaf(reply, "allowed_mentions", "parse") == "BASE_TYPE_LIST"

@@ -45,6 +45,7 @@ __all__ = [
 
 MAX_FILES = 10
 MAX_NONCE = 25
+MAX_MENTION_IDS = 100
 TWO_WEEKS = 14 * 86_400.0
 MESSAGE_TYPES_WITH_TEXT = {0, 2, 5, 10, 11, 13}  # text, voice, announcement, threads, stage
 CREATE_FLAGS = (1 << 2) | (1 << 12) | (1 << 13) | (1 << 15)
@@ -77,9 +78,9 @@ def _mentions(ctx: Context, channel: Channel, content: str, body: dict[str, Any]
     if allowed is not None:
         if not isinstance(allowed, dict):
             raise form_error("allowed_mentions", "DICT_TYPE_CONVERT", "Only dictionaries.")
-        parse = list_field(allowed, "parse")
-        users = [str(u) for u in list_field(allowed, "users")]
-        roles = [str(r) for r in list_field(allowed, "roles")]
+        parse = _mention_list(allowed, "parse")
+        users = [str(u) for u in _mention_list(allowed, "users")]
+        roles = [str(r) for r in _mention_list(allowed, "roles")]
         for kind in parse:
             if kind not in ("users", "roles", "everyone"):
                 raise form_error(["allowed_mentions", "parse"], "BASE_TYPE_CHOICES", "Unknown.")
@@ -103,6 +104,22 @@ def _mentions(ctx: Context, channel: Channel, content: str, body: dict[str, Any]
     ]
     everyone = "everyone" in parse and ("@everyone" in content or "@here" in content)
     return {"mentions": found_users, "mention_roles": found_roles, "mention_everyone": everyone}
+
+
+def _mention_list(allowed: dict[str, Any], key: str) -> list[Any]:
+    """Return one list of ``allowed_mentions``; ``users`` and ``roles`` hold at most 100 ids
+    (facts 2.3; spec MessageAllowedMentionsRequest), and errors are named under the object."""
+    value = allowed.get(key)
+    if value is None:
+        return []
+    path: list[str | int] = ["allowed_mentions", key]
+    if not isinstance(value, list):
+        raise form_error(path, "BASE_TYPE_LIST", "Must be a list.")
+    if key != "parse" and len(value) > MAX_MENTION_IDS:
+        raise form_error(
+            path, "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_MENTION_IDS} or fewer in length."
+        )
+    return value
 
 
 def _attachment_specs(body: dict[str, Any]) -> list[dict[str, Any]] | None:
