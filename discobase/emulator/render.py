@@ -332,4 +332,10 @@ class Renderer:
         guild = self._guilds.get(channel.guild_id)
         if guild is not None and message.author_id in guild.members:
             payload["member"] = self.member(guild, message.author_id, with_user=False)
+        if guild is not None:
+            # In the events, each mentioned user carries its partial member (gateway-events,
+            # Message Create: "array of user objects, with an additional partial member").
+            for user in payload["mentions"]:
+                if user["id"] in guild.members:
+                    user["member"] = self.member(guild, user["id"], with_user=False)
         return payload

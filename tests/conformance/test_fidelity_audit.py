@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+
 from tests.conformance.conftest import call, create_channel
 from tests.conformance.openapi import CheckedSession
+from tests.conformance.test_gateway_raw_client import ready_gateway
 
 ADMINISTRATOR = 1 << 3
 MANAGE_CHANNELS = 1 << 4
@@ -140,3 +143,33 @@ async def test_allowed_mentions_lists_hold_at_most_100_ids(
     # A malformed list is named where it is in the body, under allowed_mentions.
     reply = await send(api, channel_id, content="x", allowed_mentions={"parse": "users"})
     assert leaf(reply, "allowed_mentions", "parse") == "BASE_TYPE_LIST"
+
+
+# -- gateway dispatch shapes -----------------------------------------------------------------
+
+
+async def test_mentions_in_message_events_carry_a_partial_member(
+    emu: Any,
+    session: aiohttp.ClientSession,
+    bot: Any,
+    guild_id: str,
+    channel_id: str,
+    api: CheckedSession,
+) -> None:
+    # gateway-events, Message Create (and Update, which has the same extra fields):
+    # "mentions: array of user objects, with an additional partial member field".
+    path = f"/channels/{channel_id}/messages"
+    async with ready_gateway(session, emu.url, bot.token) as (gw, _):
+        created = (await send(api, channel_id, content=f"hi <@{bot.id}>")).json()
+        assert [u["id"] for u in created["mentions"]] == [bot.id]
+        for name in ("MESSAGE_CREATE", "MESSAGE_UPDATE"):
+            if name == "MESSAGE_UPDATE":
+                edit = {"content": f"again <@{bot.id}>"}
+                reply = await call(api, "PATCH", f"{path}/{created['id']}", json=edit)
+                assert reply.status == 200, reply.body
+            event = (await gw.recv_dispatch(name))["d"]
+            (mention,) = event["mentions"]
+            assert mention["id"] == bot.id
+            member = mention["member"]
+            assert "user" not in member  # partial: the user is the mention itself
+            assert isinstance(member["roles"], list) and "joined_at" in member
