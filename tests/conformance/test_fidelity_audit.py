@@ -145,6 +145,22 @@ async def test_allowed_mentions_lists_hold_at_most_100_ids(
     assert leaf(reply, "allowed_mentions", "parse") == "BASE_TYPE_LIST"
 
 
+async def test_sticker_ids_and_components_are_bounded(api: CheckedSession, channel_id: str) -> None:
+    # facts 2.1 and the spec (MessageCreateRequest): sticker_ids <= 3, components <= 40
+    # top-level items; MessageEditRequestPartial bounds components alike.
+    stickers = [str(10**17 + i) for i in range(4)]
+    reply = await send(api, channel_id, content="x", sticker_ids=stickers)
+    assert leaf(reply, "sticker_ids") == "BASE_TYPE_MAX_LENGTH"
+    rows = [{"type": 1, "components": []}] * 41
+    reply = await send(api, channel_id, content="x", components=rows)
+    assert leaf(reply, "components") == "BASE_TYPE_MAX_LENGTH"
+    created = await send(api, channel_id, content="x")
+    assert created.status == 200, created.body
+    path = f"/channels/{channel_id}/messages/{created.json()['id']}"
+    reply = await call(api, "PATCH", path, json={"components": rows})
+    assert leaf(reply, "components") == "BASE_TYPE_MAX_LENGTH"
+
+
 # -- gateway dispatch shapes -----------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from ..errors import form_error
 from .context import Context
 
 __all__ = [
+    "MAX_COMPONENTS",
     "MAX_CONTENT",
     "MAX_EMBEDS",
     "list_field",
@@ -26,6 +27,8 @@ __all__ = [
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
+# Top-level components of one message (spec: MessageCreateRequest.components maxItems 40).
+MAX_COMPONENTS = 40
 
 
 def message_content(body: dict[str, Any]) -> str:
@@ -102,13 +105,15 @@ def _bounded(length: int, cap: int, path: list[str | int]) -> int:
     return length
 
 
-def list_field(body: dict[str, Any], key: str) -> list[Any]:
-    """Return ``body[key]`` as a list ([] when absent or null)."""
+def list_field(body: dict[str, Any], key: str, most: int | None = None) -> list[Any]:
+    """Return ``body[key]`` as a list ([] when absent or null), of at most ``most`` items."""
     value = body.get(key)
     if value is None:
         return []
     if not isinstance(value, list):
         raise form_error(key, "BASE_TYPE_LIST", "Must be a list.")
+    if most is not None and len(value) > most:
+        raise form_error(key, "BASE_TYPE_MAX_LENGTH", f"Must be {most} or fewer in length.")
     return value
 
 

@@ -25,6 +25,7 @@ from ..snowflakes import snowflake_time
 from .access import channel_for, message_in, require
 from .context import Context, Reply, Upload
 from .fields import (
+    MAX_COMPONENTS,
     list_field,
     message_content,
     message_embeds,
@@ -46,6 +47,7 @@ __all__ = [
 MAX_FILES = 10
 MAX_NONCE = 25
 MAX_MENTION_IDS = 100
+MAX_STICKERS = 3
 TWO_WEEKS = 14 * 86_400.0
 MESSAGE_TYPES_WITH_TEXT = {0, 2, 5, 10, 11, 13}  # text, voice, announcement, threads, stage
 CREATE_FLAGS = (1 << 2) | (1 << 12) | (1 << 13) | (1 << 15)
@@ -198,15 +200,14 @@ async def create_message(ctx: Context) -> Reply:
     flags = body.get("flags") or 0
     if not isinstance(flags, int) or flags & ~CREATE_FLAGS:
         raise form_error("flags", "MESSAGE_FLAGS_INVALID", "Invalid message flags.")
-    components = list_field(body, "components")
+    components = list_field(body, "components", MAX_COMPONENTS)
+    stickers = list_field(body, "sticker_ids", MAX_STICKERS)
     specs = _attachment_specs(body)
     if len(uploads) > MAX_FILES:
         raise ApiError(400, 30015, "Maximum number of attachments in a message reached (10)")
     if flags & IS_COMPONENTS_V2 and (content or embeds):
         raise form_error("content", "MESSAGE_CONTENT_NOT_ALLOWED", "Components V2 only.")
-    if not (
-        content or embeds or uploads or components or body.get("sticker_ids") or body.get("poll")
-    ):
+    if not (content or embeds or uploads or components or stickers or body.get("poll")):
         raise ApiError(400, 50006, "Cannot send an empty message")
     if uploads:
         require(ctx, channel, ATTACH_FILES)
@@ -327,7 +328,7 @@ async def edit_message(ctx: Context) -> Reply:
     if "embeds" in body or "embed" in body:
         changes["embeds"] = message_embeds(body)
     if "components" in body:
-        changes["components"] = list_field(body, "components")
+        changes["components"] = list_field(body, "components", MAX_COMPONENTS)
     if body.get("flags") is not None:
         flags = body["flags"]
         if not isinstance(flags, int):
