@@ -1096,25 +1096,73 @@ async def test_a_limit_learned_from_exact_waits_stops_refusing_when_answers_spee
     clock: ManualClock, seed: int
 ) -> None:
     """1 per second without rate-limit headers, its 429s saying the exact wait (Retry-After
-    to the millisecond, as the body): the second request lands late in the first window, so
-    the first guess is short and a second 429 corrects it. After that, answers that come a
-    little quicker than those the guess was learned from (jitter within the margin) earn no
-    429; the guess used to fall a margin short, and every new quickest answer earned one."""
+    to the millisecond, as the body). The first request finds its window already spent (by
+    another process), so nothing of ours dates the window, the first guess is the wait alone,
+    short, and a second 429 corrects it. After that, answers that come a little quicker than
+    those the guess was learned from (jitter within the margin) earn no 429; the guess used
+    to fall a margin short, and every new quickest answer earned one."""
     rng = random.Random(seed)
     limiter = RateLimiter(clock=clock)
     server = FakeDiscord(
         clock, default=(1, 1.0), with_headers=lambda route: False, exact_retry_after=True
     )
-    first_two = iter([(0.01, 0.01), (0.2, 0.01)])
+    route = create(1)
+    server.windows[(f"{route.method} {route.route.template}", route.majors)] = Window(
+        count=1, ends=clock.now() + 0.8
+    )
+    first_two = iter([(0.01, 0.01), (0.01, 0.01)])
 
     def jitter() -> tuple[float, float]:
         return next(first_two, None) or (rng.uniform(0.0, 0.02), rng.uniform(0.0, 0.02))
 
-    results = await run(
-        clock, [call(limiter, server, create(1), latency=jitter) for _ in range(20)]
-    )
+    results = await run(clock, [call(limiter, server, route, latency=jitter) for _ in range(20)])
     assert results == [200] * 20
+    assert server.statuses[:4] == [429, 200, 429, 200]
     assert 429 not in server.statuses[4:], server.statuses
+
+
+async def test_a_first_guess_counts_from_the_last_answer(clock: ManualClock) -> None:
+    """1 per 5 s without rate-limit headers: a request answered at t=0, the next sent at t=1
+    and refused with a wait of 4. The window is 5, not 4: the first guess adds the time since
+    the last answer to the wait, so the next window's second request earns no 429 (the guess
+    of 4 alone sent it a second early, and a second 429 grew the guess)."""
+    limiter = RateLimiter(clock=clock)
+    server = FakeDiscord(
+        clock, default=(1, 5.0), with_headers=lambda route: False, exact_retry_after=True
+    )
+
+    async def scenario() -> list[int]:
+        first = await call(limiter, server, create(1))
+        await pause(clock, 1.0)
+        later = [call(limiter, server, create(1)) for _ in range(4)]
+        return [first, *await asyncio.gather(*later)]
+
+    assert await run(clock, [scenario()]) == [[200] * 5]
+    assert server.statuses == [200, 429, 200, 200, 200, 200]  # the refused one, sent again
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_a_burst_on_a_limit_without_headers_earns_one_429(
+    clock: ManualClock, seed: int
+) -> None:
+    """1 per 5 s without rate-limit headers, a burst of 12: the second request goes out the
+    moment the first is answered but reaches the server late (0.3 s), so the 429's wait
+    alone falls that much short of the window. Counting from the first answer to the 429's
+    answer (both read at arrival, so the latencies cancel) guesses the window whole: one 429
+    in all, where the wait alone earned a second one in the next window."""
+    rng = random.Random(seed)
+    limiter = RateLimiter(clock=clock)
+    server = FakeDiscord(
+        clock, default=(1, 5.0), with_headers=lambda route: False, exact_retry_after=True
+    )
+    first_two = iter([(0.01, 0.01), (0.3, 0.01)])
+
+    def jitter() -> tuple[float, float]:
+        return next(first_two, None) or (rng.uniform(0.0, 0.02), rng.uniform(0.0, 0.02))
+
+    coros = [call(limiter, server, create(1), latency=jitter) for _ in range(12)]
+    assert await run(clock, coros) == [200] * 12
+    assert server.rejected == 1, server.statuses
 
 
 @pytest.mark.parametrize("seed", range(10))

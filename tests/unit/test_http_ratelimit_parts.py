@@ -202,6 +202,91 @@ def test_merging_keeps_the_stricter_terms_and_every_waiter() -> None:
     assert (theirs.limit, theirs.remaining) == (5, 3)
 
 
+def _refused_without_headers(bucket: Bucket, sent_at: float, now: float, wait: float) -> None:
+    """A request taken at ``sent_at`` answered at ``now`` by a 429 without rate-limit headers."""
+    bucket.take(sent_at)
+    bucket.drain(wait, now + wait + TUNING.margin, now)
+    bucket.answered(now)
+
+
+@pytest.mark.parametrize(
+    ("earlier", "window"),
+    [
+        (True, 5.0),  # sent 1 s after the last request let through, 4 s short: 1 + 4
+        (False, 4.0),  # nothing of ours dates the window: the wait is all there is
+    ],
+)
+def test_a_first_guess_without_headers_counts_from_the_last_request_let_through(
+    earlier: bool, window: float
+) -> None:
+    """Limit 1 per 5 s, no headers: A sent and answered at 0; B sent at 1 and refused with a
+    wait of 4. The window guessed is 5 (4 before the fix), so the request after the refill is
+    held a whole 5 s past its answer; without A the guess stays the wait."""
+    bucket = Bucket(("?route", ()), TUNING)
+    if earlier:
+        bucket.take(0.0)
+        bucket.let_through(0.0)
+        bucket.answered(0.0)
+    _refused_without_headers(bucket, sent_at=1.0, now=1.0, wait=4.0)
+    assert bucket.guessed and bucket.limit == 1
+    assert bucket.window == pytest.approx(window)
+    assert bucket.delay(1.0) == pytest.approx(4.0 + TUNING.margin)
+    bucket.take(5.05)  # the refill: one request per guessed window
+    bucket.let_through(5.05)
+    bucket.answered(5.05)
+    assert bucket.delay(5.05) == pytest.approx(window + TUNING.margin)
+
+
+def test_a_first_guess_never_comes_out_short_of_a_slow_answer() -> None:
+    """A sent at 0 is counted at 0.01, its answer back only at 0.5; B sent at 0.5 is counted
+    at 0.8 and refused (5.01 - 0.8 = 4.21 to wait), its answer back at 0.81. The window is 5:
+    dating A by its send and the refusal by its answer guesses 5.02, never less; dating both
+    by their answers (4.52) fell short, and a 429 came windows later."""
+    bucket = Bucket(("?route", ()), TUNING)
+    bucket.take(0.0)
+    bucket.let_through(0.0)
+    bucket.answered(0.5)
+    _refused_without_headers(bucket, sent_at=0.5, now=0.81, wait=4.21)
+    assert 5.0 <= bucket.window <= 5.0 + 0.5 + 0.01 + 0.01
+
+
+def test_a_stale_last_request_does_not_stretch_a_first_guess() -> None:
+    """The last request let through was an hour ago and the 429 says 4 s (another sender spent
+    the window): a window of an hour would turn every later request into RateLimited. Past
+    max_wait the guess is the wait alone."""
+    tuning = Tuning(margin=0.05, period=1.001, contention_memory=30.0, max_wait=60.0)
+    bucket = Bucket(("?route", ()), tuning)
+    bucket.take(0.0)
+    bucket.let_through(0.0)
+    bucket.answered(0.0)
+    bucket.take(3600.0)
+    bucket.drain(4.0, 3604.05, 3600.0)
+    assert bucket.window == pytest.approx(4.0)
+
+
+def test_headers_take_over_from_a_guessed_window() -> None:
+    """Once an answer carries the headers, they date the window (Reset-After 2, not the
+    guessed 5) and their limit holds from the refill on; a later 429 no longer grows the
+    guess. ``remaining`` is not raised before the refill: answers overtake each other."""
+    bucket = Bucket(("?route", ()), TUNING)
+    bucket.take(0.0)
+    bucket.let_through(0.0)
+    bucket.answered(0.0)
+    _refused_without_headers(bucket, sent_at=1.0, now=1.0, wait=4.0)
+    bucket.take(5.05)
+    assert not bucket.apply(_headers(5, 4, 2.0), now=5.1, sent_at=5.05)
+    bucket.let_through(5.05)
+    bucket.answered(5.1)
+    assert not bucket.guessed and bucket.limit == 5
+    reset = 5.1 + 2.0 + 0.001 + TUNING.margin
+    assert bucket.delay(5.1) == pytest.approx(reset - 5.1)
+    bucket.take(reset)  # the refill: the headers' limit, not one per guessed window
+    assert bucket.remaining == 4 and bucket.delay(reset) == 0.0
+    window = bucket.window
+    assert bucket.drain(0.5, reset + 0.55, reset)  # our count said 4 left: another sender
+    assert bucket.window == window
+
+
 def test_a_global_429_halves_the_cap_which_grows_back() -> None:
     limit = GlobalLimit(47, 1.0)
     limit.block(until=0.5, now=0.0)

@@ -53,11 +53,14 @@ class Tuning:
             sighting of another sender decays.
         contention_memory: how long a bucket stays contended after the last sign of another
             sender.
+        max_wait: the longest wait the limiter sleeps through (longer ones raise); a window
+            guessed from 429s is never inferred longer than this.
     """
 
     margin: float
     period: float
     contention_memory: float
+    max_wait: float = INF
 
 
 class Queued(Protocol):
@@ -95,6 +98,7 @@ class Bucket:
         "limit",
         "log",
         "merged_into",
+        "passed_at",
         "queue",
         "remaining",
         "reset_at",
@@ -122,6 +126,9 @@ class Bucket:
         self.log: deque[float] | None = None
         # Known only from 429s without headers: one request per ``window``, a guess.
         self.guessed = False
+        # When the last request the server let through was sent (see let_through()): dates
+        # the window a first 429 without headers refuses us in (see drain()).
+        self.passed_at = -INF
         # Someone else (another process of this bot) spends this bucket too: until this time,
         # send one request at a time and leave them as many requests of each window as
         # ``sightings`` (when, how many others' requests fell between two of our answers) show.
@@ -230,6 +237,11 @@ class Bucket:
         else:
             self.unstick(now)
 
+    def let_through(self, sent_at: float) -> None:
+        """Note a request, sent at ``sent_at``, that the server counted (or may have counted:
+        answered other than with a 429, or sent and never answered)."""
+        self.passed_at = max(self.passed_at, sent_at)
+
     def answered(self, now: float) -> None:
         """End a request that got an answer (after learning from it)."""
         self.in_flight = max(0, self.in_flight - 1)
@@ -337,29 +349,55 @@ class Bucket:
             self.reset_at = max(self.reset_at, latest + self.tuning.margin)
         return began
 
+    def _first_guess(self, wait: float, now: float) -> float:
+        """Return the window a first 429 without headers shows (see :meth:`drain`).
+
+        The window that refused us ends ``wait`` after the refusal. Until the bucket is known
+        its requests go one at a time, so if the server let an earlier one through, that one
+        opened the window (unless another sender spends it too), and the window is the time
+        between the two plus the wait. The wait alone fell short by that time, so the next
+        window's second request earned another 429; even a request sent the moment the last
+        was answered reaches the server a trip after the last was counted.
+
+        Neither moment is seen, only bracketed: the earlier request was counted after it was
+        sent, the refusal made before its answer came. Dated so, the guess is never short
+        and long by at most those two trips. Dating both at their answers (trips that should
+        cancel) fell short whenever the earlier answer took longer to come back, and a short
+        guess is found out only when later trips line up, by a 429 many windows on.
+        """
+        if self.passed_at == -INF:
+            return wait  # nothing of ours opened the window: the wait is all there is
+        guess = now - self.passed_at + wait
+        if guess > self.tuning.max_wait:
+            # So long a window would make the limiter refuse every later request with
+            # RateLimited on an inference: more likely that request is stale and another
+            # sender spent the window. Trust the wait; later 429s grow it if it is short.
+            return wait
+        return max(wait, guess)
+
     def _date_window(self, earliest: float, latest: float) -> None:
         self.window_start = earliest
         self.reset_at = latest + self.tuning.margin
 
-    def drain(self, wait: float, until: float) -> bool:
+    def drain(self, wait: float, until: float, now: float) -> bool:
         """Empty the bucket after a 429 that said it ran dry (not for a pinned bucket).
 
         Args:
             wait: the wait the 429 asked for.
             until: when to try again (``now + wait + margin``).
+            now: when the 429 arrived.
 
         Returns:
             Whether our own count said there was room: another sender spent it.
         """
         if not self.known:
             # Refused by a limit that no answer ever described (Discord omits the headers on
-            # some routes): assume one request per window, the window at least the wait it
-            # asked for, so the route stops earning a 429 in every window. Headers, once
-            # seen, take over.
+            # some routes): assume one request per window, so the route stops earning a 429
+            # in every window. Headers, once seen, take over.
             self.known = self.guessed = True
             self.limit = 1
             self.remaining = 0
-            self.window = max(self.window, wait)
+            self.window = max(self.window, self._first_guess(wait, now))
             self.reset_at = until
             self.window_start = until - self.tuning.margin
             return False
@@ -479,6 +517,7 @@ class Bucket:
             self.log = deque(sorted([*(other.log or ()), *(self.log or ())]))
         # An unknown bucket joining a known one brings only its in-flight requests.
         self.window = max(self.window, other.window)
+        self.passed_at = max(self.passed_at, other.passed_at)
         self.in_flight += other.in_flight
         for waiter in other.queue:
             waiter.bucket = self

@@ -73,7 +73,7 @@ class RateLimiter:
         self.contention_memory = 30.0 * time_scale
         self.require_via = require_via
         self.stats = LimiterStats()
-        tuning = Tuning(self.margin, self.global_period, self.contention_memory)
+        tuning = Tuning(self.margin, self.global_period, self.contention_memory, self.max_wait)
         self._registry = BucketRegistry(tuning, self.stats, flip_window=60.0 * time_scale)
         self._global = GlobalLimit(global_limit, self.global_period)
         self._guard = BanGuard(
@@ -278,6 +278,8 @@ class RateLimiter:
         now = self._clock.now()
         self._end(permit, now)
         bucket = permit.bucket.resolve()
+        if permit.sent:
+            bucket.let_through(permit.taken_at)  # it may have been counted
         bucket.give_back(permit.sent, now)
         bucket.wake_head()
 
@@ -322,6 +324,7 @@ class RateLimiter:
             if permit.bucket is bucket and permit.epoch != bucket.epoch:
                 info = info.without_window()  # it describes a window already refilled past
             if status != 429:
+                bucket.let_through(permit.taken_at)
                 self._apply(bucket, info, now, permit)
                 return False
             return self._on_429(permit, bucket, info, payload, now, hidden)
@@ -368,7 +371,7 @@ class RateLimiter:
             self._global.block(until, now)
         elif hold is Hold.VARIANT:
             self._registry.set_gate(route, until)
-        elif bucket.drain(verdict.wait, until):
+        elif bucket.drain(verdict.wait, until, now):
             # Our count said there was room: another sender spent it, and the share we left
             # them was too small. Waiting for the refill is the cure, not a fault.
             permit.drained = True
