@@ -52,7 +52,10 @@ And when the server says no anyway:
   means the route moved onto it: the buckets merge);
 - any other 429 means the bucket is drained: the headers are applied and the request re-queued
   (a route refused without ever sending headers is assumed to allow one request per window,
-  the window growing by each wait it is told, so that it stops earning a 429 per window);
+  so that it stops earning a 429 per window: the first guess is the wait plus the time since
+  our last request the server let through was sent, which opened the window that refused us
+  (never short, at most a round trip long; the wait alone if there is none, or if that would
+  pass ``max_wait``), and each later refusal lengthens it by its wait);
 - the wait is the larger of ``Retry-After`` and the body's ``retry_after`` (a 429 with neither
   waits out the window, or a second), except on a drained bucket, where a header that is only the
   body's value rounded up to whole seconds gives way to the exact body; a wait over
