@@ -161,6 +161,30 @@ async def test_sticker_ids_and_components_are_bounded(api: CheckedSession, chann
     assert leaf(reply, "components") == "BASE_TYPE_MAX_LENGTH"
 
 
+# -- rate-limit answers --------------------------------------------------------------------------
+
+
+async def test_a_shared_429_carries_the_route_buckets_headers(
+    emu: Any, api: CheckedSession, channel_id: str
+) -> None:
+    # topics/rate-limits, the shared-scope example (facts 1.1): the 429 carries the route's
+    # X-RateLimit-* headers, and Remaining may be above 0 because the caller's own quota is
+    # not spent; only Retry-After says how long to wait.
+    path = f"/channels/{channel_id}/messages"
+    first = await call(api, "POST", path, json={"content": "counted"})
+    assert first.status == 200, first.body
+    emu.fail_next("POST", r"/messages$", 429, scope="shared", retry_after=3.0)
+    reply = await api.post(path, json={"content": "refused"})
+    assert reply.status == 429 and reply.json()["global"] is False
+    assert reply.header("X-RateLimit-Scope") == "shared"
+    assert reply.header("X-RateLimit-Global") is None
+    assert reply.header("X-RateLimit-Bucket") == first.header("X-RateLimit-Bucket")
+    assert reply.header("X-RateLimit-Limit") == first.header("X-RateLimit-Limit")
+    assert int(reply.header("X-RateLimit-Remaining") or -1) > 0
+    assert reply.header("X-RateLimit-Reset-After") is not None
+    assert reply.header("Retry-After") is not None
+
+
 # -- gateway dispatch shapes -----------------------------------------------------------------
 
 

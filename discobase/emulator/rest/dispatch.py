@@ -366,6 +366,15 @@ class RestApi:
             main = await self._main_bucket(ctx, route, ctx.bot.id, now)
             if main is not None:
                 return self._route_429(main, fault.retry_after, fault.code, fault.message)
+        if fault.status == 429 and fault.scope == "shared" and ctx.has_bot:
+            # Discord's shared 429 carries the route bucket's headers too (its example in
+            # topics/rate-limits shows Remaining 9): the caller's own quota is not spent.
+            main = await self._main_bucket(ctx, route, ctx.bot.id, now)
+            response = self._shared_429(fault.retry_after, fault.code or 0, fault.message)
+            if main is not None:
+                for name, value in self._rate_headers(main).items():
+                    response.headers.setdefault(name, value)
+            return response
         return self._fault_response(fault)
 
     def _fault_response(self, fault: Fault) -> web.Response:
