@@ -161,6 +161,27 @@ async def test_sticker_ids_and_components_are_bounded(api: CheckedSession, chann
     assert leaf(reply, "components") == "BASE_TYPE_MAX_LENGTH"
 
 
+async def test_a_number_beyond_64_bits_is_no_snowflake(
+    api: CheckedSession, channel_id: str
+) -> None:
+    # Snowflakes are unsigned 64-bit integers (facts 3.5); a larger number in a path, a query
+    # or a body is a form error naming where it was, not a lookup of something unknown.
+    too_big, largest = str(1 << 64), str((1 << 64) - 1)
+    assert leaf(await call(api, "GET", f"/channels/{too_big}"), "channel_id") == (
+        "NUMBER_TYPE_COERCE"
+    )
+    unknown = await call(api, "GET", f"/channels/{largest}")
+    assert unknown.status == 404 and unknown.json()["code"] == 10003
+    path = f"/channels/{channel_id}/messages"
+    assert leaf(await call(api, "GET", f"{path}?before={too_big}"), "before") == (
+        "NUMBER_TYPE_COERCE"
+    )
+    assert (await call(api, "GET", f"{path}?before={largest}")).status == 200
+    bulk = {"messages": [largest, too_big]}
+    reply = await call(api, "POST", f"{path}/bulk-delete", json=bulk)
+    assert leaf(reply, "messages", "1") == "NUMBER_TYPE_COERCE"
+
+
 # -- rate-limit answers --------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from ..faults import Trigger, rest_fault_kind, retry_after_header
 from ..limits import Decision
 from ..models import Bot
 from .context import Backend, Context, Reply, Route
+from .fields import is_snowflake
 
 __all__ = ["Fault", "RestApi", "json_response"]
 
@@ -38,7 +39,6 @@ _log = logging.getLogger("discobase.emulator")
 API_VERSIONS = ("9", "10")
 _VERSIONED = re.compile(r"^/api(?:/v(?P<version>\d+))?(?P<path>/.*)?$")
 _PARAM = re.compile(r"\{(\w+)\}")
-_SNOWFLAKE = re.compile(r"^(0|[1-9][0-9]{0,19})$")
 _VIA = "1.1 google"
 _BAN_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>Access denied | discord.com used Cloudflare to "
@@ -262,7 +262,7 @@ class RestApi:
         if wait > 0:
             return self._global_429(wait), "global"
         for name, value in params.items():
-            if name.endswith("_id") and not _SNOWFLAKE.match(value):
+            if name.endswith("_id") and not is_snowflake(value):
                 error = form_error(name, "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')
                 return json_response(error.status, error.body()), None
         fault = self._find_fault(request.method, path)

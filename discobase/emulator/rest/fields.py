@@ -8,6 +8,7 @@ responses share the message checks, history and guild pages the query checks.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..errors import form_error
@@ -19,6 +20,7 @@ __all__ = [
     "MAX_EMBEDS",
     "list_field",
     "message_content",
+    "is_snowflake",
     "message_embeds",
     "query_int",
     "query_snowflake",
@@ -26,6 +28,7 @@ __all__ = [
 ]
 
 MAX_CONTENT = 2000
+_DIGITS = re.compile(r"0|[1-9][0-9]{0,19}")
 MAX_EMBEDS = 10
 # Top-level components of one message (spec: MessageCreateRequest.components maxItems 40).
 MAX_COMPONENTS = 40
@@ -144,11 +147,17 @@ def query_int(ctx: Context, name: str, default: int, low: int, high: int) -> int
     return value
 
 
+def is_snowflake(text: str) -> bool:
+    """Return whether ``text`` is a snowflake: ASCII digits of an unsigned 64-bit integer
+    (spec pattern ``^(0|[1-9][0-9]*)$``; a larger number is no snowflake to Discord)."""
+    return _DIGITS.fullmatch(text) is not None and int(text) < 1 << 64
+
+
 def query_snowflake(ctx: Context, name: str) -> int | None:
     """Read a snowflake query parameter or raise Discord's form error."""
     raw = ctx.query.get(name)
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not is_snowflake(raw):
         raise form_error(name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not snowflake.')
     return int(raw)

@@ -26,6 +26,7 @@ from .access import channel_for, message_in, require
 from .context import Context, Reply, Upload
 from .fields import (
     MAX_COMPONENTS,
+    is_snowflake,
     list_field,
     message_content,
     message_embeds,
@@ -422,7 +423,7 @@ async def bulk_delete(ctx: Context) -> Reply:
     parsed = []
     for i, raw in enumerate(ids):
         text = str(raw)
-        if not text.isdigit():
+        if isinstance(raw, bool) or not is_snowflake(text):
             raise form_error(
                 ["messages", i], "NUMBER_TYPE_COERCE", f'Value "{text}" is not snowflake.'
             )
