@@ -130,6 +130,21 @@ async def test_embed_fields_need_a_name_and_a_value(api: CheckedSession, channel
     assert ok.json()["embeds"][0]["fields"] == [{"name": "n", "value": "v", "inline": False}]
 
 
+async def test_embed_media_sizes_and_proxy_urls_cannot_be_set(
+    api: CheckedSession, channel_id: str
+) -> None:
+    # facts 2.1 (docs resources/message, Embed Image Structure): on send, an image's height,
+    # width and proxy_url cannot be set; Discord fills them itself, never from the request.
+    sent = {"url": "https://example.com/a.png", "height": 7, "width": 9, "proxy_url": "x"}
+    reply = await send(api, channel_id, embeds=[{"image": sent, "thumbnail": dict(sent)}])
+    assert reply.status == 200, reply.body
+    embed = reply.json()["embeds"][0]
+    for media in ("image", "thumbnail"):
+        assert embed[media]["url"] == sent["url"]
+        assert embed[media].get("height") != 7 and embed[media].get("width") != 9
+        assert embed[media].get("proxy_url") != "x"
+
+
 async def test_allowed_mentions_lists_hold_at_most_100_ids(
     api: CheckedSession, channel_id: str
 ) -> None:

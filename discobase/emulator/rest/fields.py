@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 MAX_CONTENT = 2000
+_SET_BY_DISCORD = ("proxy_url", "height", "width")
 _DIGITS = re.compile(r"0|[1-9][0-9]{0,19}")
 MAX_EMBEDS = 10
 # Top-level components of one message (spec: MessageCreateRequest.components maxItems 40).
@@ -94,6 +95,10 @@ def message_embeds(body: dict[str, Any]) -> list[Any]:
                 total += _bounded(len(part[sub].strip()), cap, ["embeds", i, key, sub])
         clean = {k: v for k, v in embed.items() if k not in ("provider", "video")}
         clean["type"] = "rich"
+        for media in ("image", "thumbnail"):
+            # Discord measures and proxies media itself: a sent size or proxy URL is ignored.
+            if isinstance(clean.get(media), dict):
+                clean[media] = {k: v for k, v in clean[media].items() if k not in _SET_BY_DISCORD}
         if "fields" in clean:
             clean["fields"] = kept_fields
         out.append(clean)
