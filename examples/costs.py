@@ -1,7 +1,8 @@
 """Count what each kind of call costs in requests, on a local Discord.
 
-Run it with ``.venv/bin/python examples/costs.py``. The local Discord counts every request it
-serves, so the figures are the server's, not the client's own estimate. The README and
+Run it with ``.venv/bin/python examples/costs.py``. The local Discord counts every API request
+it serves, so the figures are the server's, not the client's own estimate (downloads from its
+attachment CDN, such as a snapshot's, are not API requests and are not counted). The README and
 docs/costs.md show this program's output, and a test checks that they still do.
 """
 
