@@ -64,9 +64,8 @@ class Database:
         guild_id: pick the guild by id instead (needed when several share the name).
         api_url: the Discord-compatible server to use, e.g. the local Discord's URL;
             defaults to ``$DISCOBASE_API_URL``, then to Discord itself.
-        logging: attach a readable handler to the ``discobase`` logger (INFO and above).
-            Otherwise discobase logs through the standard ``logging`` module and prints
-            nothing.
+        logging: attach a readable handler to the ``discobase`` logger (INFO and above);
+            without it, discobase adds no handler (docs/guide/logging.md: what still prints).
         time_scale: real seconds per Discord second, for the local Discord run faster than
             real time; defaults to ``$DISCOBASE_TIME_SCALE``, then to 1.0.
         start_timeout: real seconds the gateway may take to become ready at login before
@@ -179,8 +178,8 @@ class Database:
         must be built with ``await db.build_tables()`` before use.
 
         Raises:
-            TableRegistrationError: not a ``Table`` subclass, a name already taken, a class
-                already registered on another database, or a field named ``id``.
+            TableRegistrationError: not a ``Table`` subclass, or a name, field or class it
+                refuses (docs/guide/tables.md, "What @db.table refuses", lists them).
         """
         # Loaded here, not at import: registering loads the table module, and with it
         # pydantic's model machinery (see discobase._registry).
@@ -263,6 +262,7 @@ class Database:
         Raises:
             NotConnected: the database is not ready.
             TableNotRegistered: ``model`` is not a table of this database.
+            UsageError: the table is being migrated already, or the call is in db.batch().
             MigrationFailed: ``transform`` raised or returned a non-dict, a result did not
                 fit ``model``, or the batch could not be written; the table is unchanged.
             UniqueConflict: the rewritten records would hold a unique value twice.

@@ -20,8 +20,9 @@ DiscobaseError
     └── ...                      GuildNotFound, AmbiguousGuild, MissingPermissions,
                                  StartTimeout, SchemaMismatch (UniqueConflict: a unique
                                  index over duplicates), MigrationFailed, UniqueViolation,
-                                 RecordNotFound, MultipleRecordsFound, StorageCorrupted,
-                                 StorageDamaged (a channel or the catalog gone)
+                                 WatchOverflow (discobase.watch), RecordNotFound,
+                                 MultipleRecordsFound, StorageDamaged (a channel or the
+                                 catalog gone), StorageCorrupted
                                  └── UnreadableRecord (one stored record, skipped)
 ```
 
