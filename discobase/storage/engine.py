@@ -247,6 +247,10 @@ class StorageEngine:
 
     async def post_catalog(self, kind: str, body: dict[str, Any]) -> None:
         """Post a catalog entry and fold it into the catalog."""
+        await self._post_catalog_entry(kind, body)
+
+    async def _post_catalog_entry(self, kind: str, body: dict[str, Any]) -> int:
+        """Post a catalog entry, fold it into the catalog and return its message id."""
         catalog = self._require_catalog()
         content = codec.encode_header(kind, **body)
         if len(content) <= codec.CONTENT_LIMIT:
@@ -262,6 +266,7 @@ class StorageEngine:
             outgoing = plans[0]
         message = await post(self.http, catalog.channel_id, outgoing)
         await self._ingest_catalog(message, strict=True)
+        return int(message["id"])
 
     def _require_catalog(self) -> Catalog:
         if self.catalog is None:
@@ -299,11 +304,15 @@ class StorageEngine:
             if entry is None:
                 entry = await self._recover_table(spec)
             if entry is None:
-                channel_id = await self._create_table(spec)
+                channel_id, recorded = await self._create_table(spec)
                 entry = catalog.tables[spec.name]
                 if entry.channel_id != channel_id:
-                    # Another process created the table first; adopt its channel.
+                    # Another process created the table first; adopt its channel. Our entry
+                    # goes first: left behind, it would name a deleted channel, and take the
+                    # table over for every later open once a member deletes the winner's
+                    # entry (a live process writes that again, but after ours).
                     with contextlib.suppress(HTTPException):
+                        await self.http.delete_message(catalog.channel_id, recorded)
                         await self.http.delete_channel(channel_id)
             plan = plan_open(entry, spec, replace=replace)
             opened = plan.spec
@@ -381,7 +390,8 @@ class StorageEngine:
         )
         return catalog.tables[spec.name]
 
-    async def _create_table(self, spec: TableSpec) -> int:
+    async def _create_table(self, spec: TableSpec) -> tuple[int, int]:
+        """Make a table's channel and record it; return the channel and the catalog entry."""
         catalog = self._require_catalog()
         created = await self.http.create_guild_channel(
             self.guild_id,
@@ -391,11 +401,11 @@ class StorageEngine:
         )
         channel_id = int(created["id"])
         before = catalog.cursor
-        await self.post_catalog("table", table_entry_body(spec, channel_id))
+        recorded = await self._post_catalog_entry("table", table_entry_body(spec, channel_id))
         # Entries others posted meanwhile may not have reached us: re-read from before ours
         # (ingesting twice is harmless); the earliest entry of a name wins.
         await self._read_catalog(after=min(before, replay_from(catalog.cursor)))
-        return channel_id
+        return channel_id, recorded
 
     # ------------------------------------------------------------------ live sync
 
