@@ -303,6 +303,13 @@ class TableStore:
             version = max(part.message_id for part in parts)
             # A repair entry carries records as of the deleted entry it stands for.
             at = int_field(header.body, "at") or version
+            # What a repair entry stands for counts even when its records are held already (a
+            # snapshot lists it as applied): else the entry it repaired reads as lost.
+            restored = header.body.get("gone")
+            if isinstance(restored, list):
+                self.repairs.note_repair_entry(
+                    version, [int(m) for m in restored if str(m).isdigit()]
+                )
             # Held, unless it is a dispatch below the read floor that was never applied: a
             # late one, whose entry a REST read did not find (it was deleted before, or slow
             # to appear). Applying it again is harmless (versions), and it may be the only
@@ -310,11 +317,6 @@ class TableStore:
             if self.position.is_applied(version) and not (live and self.repairs.missed(version)):
                 self._finish(parts, version, None, at)
                 return header
-            restored = header.body.get("gone")
-            if isinstance(restored, list):
-                self.repairs.note_repair_entry(
-                    version, [int(m) for m in restored if str(m).isdigit()]
-                )
             ops = parts[0].ops if len(parts) == 1 else None
             if ops is not None:
                 count = len(ops)
