@@ -3,7 +3,8 @@
 A field is indexed by annotating it: ``name: Annotated[str, discobase.Index()]``. Pydantic keeps
 unknown ``Annotated`` metadata on the field, so the declaration costs nothing until a table is
 built; the storage layer then keeps a hash index for the field, which turns an equality query
-on it into a lookup instead of a scan.
+on it into a lookup instead of a scan, and, from the first range, prefix or ordered query on
+the field, its values in order (docs/guide/indexes.md, "Ranges and prefixes").
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ __all__ = ["Index", "declared_indexes"]
 
 
 class Index:
-    """Mark a table field as indexed.
+    """Mark a table field as indexed: equality, ``one_of``, ranges and prefixes on it, and
+    ordering by it with a ``limit``, read the index instead of every record.
 
     Args:
         unique: refuse a write that would give two records the same value of this field
