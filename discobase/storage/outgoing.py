@@ -31,6 +31,7 @@ __all__ = [
     "plan_stream",
     "post",
     "with_prev",
+    "with_prior",
 ]
 
 MiB = 1024 * 1024
@@ -134,6 +135,22 @@ def with_prev(message: Outgoing, prev: int) -> Outgoing:
     if prev <= 0 or not message.content.endswith("}"):
         return message
     return Outgoing(f'{message.content[:-1]},"prev":"{prev}"}}', message.files)
+
+
+def with_prior(message: Outgoing, prior: Sequence[int]) -> Outgoing:
+    """Return the last part of a batch naming the parts before it (``prior``, in part order).
+
+    A reader whose read of the log starts after the first parts (a snapshot's replay taken
+    when the batch looked abandoned) fetches them by id. Left out when they do not fit: such
+    a reader then never applies the batch, as before.
+    """
+    if not prior or not message.content.endswith("}"):
+        return message
+    named = ",".join(f'"{m}"' for m in prior)
+    content = f'{message.content[:-1]},"prior":[{named}]}}'
+    if len(content) + PREV_ROOM > codec.CONTENT_LIMIT:
+        return message
+    return Outgoing(content, message.files)
 
 
 async def post(

@@ -4,7 +4,9 @@ gateway).
 History is paged forward with ``after=``: Discord returns each page newest first even then, so
 the next cursor is the page's *largest* id. Attachments are downloaded from the URLs a message
 carries; a refused download (the signed URL expired) fetches the message again for fresh ones.
-Multi-part batches are held until their last part is seen.
+Multi-part batches are held until their last part is seen; a last part that names the parts
+before it (``prior``) has those fetched by id when they were not read (they lie before where
+the read began).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from discobase.http import HTTPClient
 from discobase.http.errors import Forbidden, NotFound
 from discobase.storage import codec
 
-__all__ = ["BatchAssembler", "fetch_stream", "page_forward"]
+__all__ = ["BatchAssembler", "fetch_prior", "fetch_stream", "page_forward"]
 
 PAGE = 100
 
@@ -87,6 +89,13 @@ class BatchAssembler:
         del self._batches[header.batch]
         return [pending.parts[i] for i in range(pending.count)]
 
+    def missing(self, header: codec.Header) -> list[int]:
+        """Return the part indexes of ``header``'s batch not held yet."""
+        assert header.batch is not None
+        pending = self._batches.get(header.batch)
+        held = pending.parts if pending is not None else {header.part: header}
+        return [i for i in range(header.parts) if i not in held]
+
     def part_ids(self) -> frozenset[int]:
         """Return the message ids of the parts held for incomplete batches."""
         return frozenset(h.message_id for p in self._batches.values() for h in p.parts.values())
@@ -98,3 +107,50 @@ class BatchAssembler:
     def first_ids(self) -> list[int]:
         """Return the smallest part id of every incomplete batch."""
         return [min(h.message_id for h in p.parts.values()) for p in self._batches.values()]
+
+
+async def fetch_prior(
+    http: HTTPClient,
+    channel_id: int,
+    bot_id: int,
+    assembler: BatchAssembler,
+    header: codec.Header,
+) -> list[codec.Header] | None:
+    """Fetch the parts a batch's last part names (``prior``) that are not held; return the
+    batch's parts once complete (``None``: not a last part naming them, or a part is gone).
+
+    The parts before it may lie before where the reader's read of the log began: a snapshot
+    taken while the batch was incomplete for longer than ``BATCH_WINDOW_MS`` replays from
+    after them. A part that is gone (deleted) leaves the batch incomplete.
+
+    Raises:
+        StorageCorrupted: ``prior`` names a message that is not the part it says.
+        HTTPException: Discord refused a read (nothing was added).
+    """
+    prior = header.body.get("prior")
+    if header.part != header.parts - 1 or not isinstance(prior, list):
+        return None
+    if len(prior) != header.parts - 1:
+        raise StorageCorrupted(f"entry {header.message_id} names a wrong number of parts")
+    found: list[codec.Header] = []
+    for index in assembler.missing(header):
+        try:
+            message = await http.fetch_message(channel_id, int(prior[index]))
+        except NotFound:
+            return None
+        except (TypeError, ValueError) as exc:
+            raise StorageCorrupted(f"entry {header.message_id} names bad parts") from exc
+        part = codec.parse_header(message, bot_id)
+        if (
+            part is None
+            or part.kind != "log"
+            or (part.batch, part.part, part.parts) != (header.batch, index, header.parts)
+        ):
+            raise StorageCorrupted(
+                f"entry {header.message_id}: message {prior[index]} is not its part {index}"
+            )
+        found.append(part)
+    parts = None
+    for part in found:  # added once all are fetched: a failed fetch leaves the assembler as it was
+        parts = assembler.add(part)
+    return parts

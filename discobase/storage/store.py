@@ -27,7 +27,7 @@ from discobase.storage.codec import Op, Row
 from discobase.storage.host import StoreHost
 from discobase.storage.loading import apply_rows, load_snapshot
 from discobase.storage.position import ReadPosition
-from discobase.storage.reader import BatchAssembler, fetch_stream, page_forward
+from discobase.storage.reader import BatchAssembler, fetch_prior, fetch_stream, page_forward
 from discobase.storage.repair import Chain, int_field, prev_of
 from discobase.storage.repairs import Repairs
 from discobase.storage.snapshot import SnapshotInfo, replay_from, version_floor
@@ -296,6 +296,10 @@ class TableStore:
                 if header.batch in self._done_batches:
                     return header  # a part of a batch applied already, read again
                 parts = self.assembler.add(header)
+                if parts is None:
+                    parts = await fetch_prior(
+                        engine.http, self.channel_id, engine.bot_id, self.assembler, header
+                    )
                 if parts is None:
                     return header
             else:

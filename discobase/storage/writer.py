@@ -31,7 +31,14 @@ from discobase.errors import DatabaseError
 from discobase.http import HTTPClient, routes
 from discobase.http.errors import HTTPException, PayloadTooLarge
 from discobase.storage.codec import Op, Put
-from discobase.storage.outgoing import Limits, Outgoing, plan_blob, post, with_prev
+from discobase.storage.outgoing import (
+    Limits,
+    Outgoing,
+    plan_blob,
+    post,
+    with_prev,
+    with_prior,
+)
 from discobase.storage.state import TableState
 
 __all__ = ["Group", "Writer", "encode_blob", "encode_group", "encode_lines"]
@@ -442,10 +449,12 @@ class Writer:
             else:
                 plan = plan_blob(blob, self._limits)
             try:
-                last_id = 0
+                posted: list[int] = []
                 for message in plan:
-                    last_id = await self._post(message)
-                return last_id
+                    if posted and len(posted) == len(plan) - 1:
+                        message = with_prior(message, posted)
+                    posted.append(await self._post(message))
+                return posted[-1]
             except PayloadTooLarge:
                 # A part may already be stored; it stays an incomplete batch, which readers
                 # never apply, and the batch is written again under a new id.
