@@ -48,15 +48,29 @@ class Batch:
         self.groups.setdefault(target, []).append(group)
 
     def commit(self) -> None:
-        """Send each table's share as one group."""
+        """Send each table's share as one group.
+
+        Raises:
+            DatabaseError: a table's writer is closed (the database closed during the
+                block); that table's share failed, with this error, and nothing of it was sent.
+        """
         self.closed = True
+        refused: DatabaseError | None = None
         for target, groups in self.groups.items():
             merged = Group(
                 ops=[op for g in groups for op in g.materialize()],
                 tokens=[t for g in groups for t in g.tokens],
                 futures=[f for g in groups for f in g.futures],
             )
-            target.writer.enqueue(merged)
+            try:
+                target.writer.enqueue(merged)
+            except DatabaseError as exc:
+                # Its futures must still settle: awaiting them must not hang, and the unique
+                # values they claim must be free again.
+                refused = refused or exc
+                _fail(target, [merged], exc)
+        if refused is not None:
+            raise refused
 
     def abandon(self, exc: BaseException) -> None:
         """Drop every group: the block raised ``exc``."""
@@ -64,15 +78,20 @@ class Batch:
         error = DatabaseError(f"the batch was abandoned: {type(exc).__name__}")
         error.__cause__ = exc  # what its writes' tasks report, with why
         for target, groups in self.groups.items():
-            for group in groups:
-                for token in group.tokens:
-                    target.state.release(token, group.ops)
-                for future in group.futures:
-                    if not future.done():
-                        future.set_exception(error)
-                        # The block's own exception is what the caller sees; do not let the
-                        # loop complain about these if nobody awaits them.
-                        future.exception()
+            _fail(target, groups, error)
+
+
+def _fail(target: BatchTarget, groups: list[Group], error: BaseException) -> None:
+    """Release the groups' claims and fail their futures with ``error``."""
+    for group in groups:
+        for token in group.tokens:
+            target.state.release(token, group.ops)
+        for future in group.futures:
+            if not future.done():
+                future.set_exception(error)
+                # The block's own exception is what the caller sees; do not let the loop
+                # complain about these if nobody awaits them.
+                future.exception()
 
 
 _BATCH: contextvars.ContextVar[Batch | None] = contextvars.ContextVar(
