@@ -98,12 +98,15 @@ class LocalDiscord:
     def environ(self) -> dict[str, str]:
         """Return the environment variables that point discobase here.
 
-        ``DISCOBASE_API_URL`` is what a ``Database`` built without ``api_url`` uses, and with
-        ``DISCOBASE_TOKEN`` and ``DISCOBASE_DATABASE`` the command line works too; set them
-        with ``monkeypatch.setenv`` to test code that builds its own database.
+        ``DISCOBASE_API_URL`` and ``DISCOBASE_TIME_SCALE`` are what a ``Database`` built
+        without ``api_url`` and ``time_scale`` uses (without the time scale, its clock would
+        run slower than this local Discord's), and with ``DISCOBASE_TOKEN`` and
+        ``DISCOBASE_DATABASE`` the command line works too; set them with
+        ``monkeypatch.setenv`` to test code that builds its own database.
         """
         return {
             "DISCOBASE_API_URL": self.url,
+            "DISCOBASE_TIME_SCALE": repr(self.time_scale),
             "DISCOBASE_TOKEN": self.token,
             "DISCOBASE_DATABASE": self.name,
         }

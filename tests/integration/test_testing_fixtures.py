@@ -63,6 +63,8 @@ async def test_other_guilds_and_the_environment(local_discord: LocalDiscord) -> 
     env = local_discord.environ()
     assert env["DISCOBASE_API_URL"] == local_discord.url
     assert env["DISCOBASE_DATABASE"] == local_discord.name
+    # A database built from the environment alone runs at the local Discord's clock.
+    assert float(env["DISCOBASE_TIME_SCALE"]) == local_discord.time_scale
     assert local_discord.token not in repr(local_discord)
 
 
