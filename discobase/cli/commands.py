@@ -456,16 +456,18 @@ async def _stats(settings: Settings) -> None:
     async with _session(settings) as session:
         http = session.http
         stores = [await session.open_table(name) for name in session.entries()]
-        gateway = await http.fetch_gateway_bot()
         sent = http.stats
-        print(f"server   {http.api_url}")
-        print(f"bot      {session.bot.get('username')} ({session.bot['id']})")
-        print(f"guild    {session.guild['name']} ({session.guild['id']})")
-        print(
+        # Counted before the session budget is asked for: that request opens no table.
+        opening = (
             f"requests {sent.requests_sent} sent to open {len(stores)} table(s): "
             f"{sent.responses} answered, {sent.ratelimited} rate-limited (429), "
             f"{sent.retries} retried, {sent.server_errors} server errors"
         )
+        gateway = await http.fetch_gateway_bot()
+        print(f"server   {http.api_url}")
+        print(f"bot      {session.bot.get('username')} ({session.bot['id']})")
+        print(f"guild    {session.guild['name']} ({session.guild['id']})")
+        print(opening)
         print(f"invalid  {http.ratelimiter.invalid_count} recent 401/403/429 responses")
         limit = gateway.get("session_start_limit") or {}
         if limit:

@@ -129,8 +129,16 @@ async def test_stats_shows_requests_and_buckets(
     local: LocalDiscord, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await fill(local)
+    before = dict(local.emulator.stats()["requests_by_route"])
     assert await run("stats") == 0
     out = capsys.readouterr().out
+    served = {
+        route: count - before.get(route, 0)
+        for route, count in local.emulator.stats()["requests_by_route"].items()
+    }
+    # It counts the requests that opened the tables, not the one asking the session budget.
+    opening = sum(served.values()) - served["GET /gateway/bot"]
+    assert f"requests {opening} sent to open 1 table(s)" in out
     assert f"guild    {NAME}" in out
     assert "0 rate-limited (429)" in out
     assert "gateway sessions left today" in out
