@@ -370,6 +370,11 @@ class TableStore:
     def _report_broken_chain(self, start: int) -> None:
         where = f"table {self.spec.name!r} (channel {self.channel_id})"
         for prev, follower in self._chain.missing(start, self.repairs.restored):
+            if self.repairs.reclaim(prev):
+                # The snapshot it opened from holds what the entry wrote (with its version):
+                # written again (and reported so), or a process that opens from the log
+                # alone, or an older snapshot, would never hold it.
+                continue
             self.engine.report_damage(
                 f"{where}: entry {prev} is missing from the log (deleted?); entry {follower} "
                 "follows it. Records it wrote that no later entry changed are lost"
