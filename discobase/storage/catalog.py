@@ -153,6 +153,8 @@ class Catalog:
         #: Table -> log entries a live process saw deleted and could not write again.
         self.losses: dict[str, list[int]] = {}
         self.cursor = 0
+        # Table -> {entry id: the channel it names}: every entry, to find strays (see below).
+        self._named: dict[str, dict[int, int]] = {}
 
     def ingest(self, message_id: int, kind: str, body: Mapping[str, Any]) -> None:
         """Fold one entry into the picture (entries may come in any order).
@@ -200,6 +202,7 @@ class Catalog:
             latest_id=message_id,
             renames={str(k): str(v) for k, v in dict(body.get("renames") or {}).items()},
         )
+        self._named.setdefault(name, {})[message_id] = entry.channel_id
         known = self.tables.get(name)
         if known is None:
             self.tables[name] = entry
@@ -211,6 +214,24 @@ class Catalog:
             known.fields, known.indexes = entry.fields, entry.indexes
             known.renames = entry.renames
             known.latest_id = message_id
+
+    def strays(self, name: str) -> list[int]:
+        """Return the ids of table ``name``'s entries that name another channel than its own.
+
+        Only a process that lost the race to create the table writes one, and it deletes it
+        at once (then its channel); one that died in between leaves it. Harmless while the
+        first entry stands, it takes the table over (its channel, empty) for every later
+        open once that entry is deleted and written again, later than it.
+        """
+        known = self.tables.get(name)
+        if known is None:
+            return []
+        named = self._named.get(name, {})
+        return sorted(m for m, channel in named.items() if channel != known.channel_id)
+
+    def forget_entry(self, name: str, message_id: int) -> None:
+        """Forget an entry of table ``name`` that was deleted (a stray, see `strays`)."""
+        self._named.get(name, {}).pop(message_id, None)
 
     def ingest_header(self, header: codec.Header, body: Mapping[str, Any] | None = None) -> None:
         """Fold a decoded catalog message (``body`` replaces the header for long entries)."""

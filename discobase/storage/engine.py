@@ -24,7 +24,7 @@ from discobase import _json
 from discobase import _permissions as perms
 from discobase.errors import DatabaseError, NotConnected, StorageCorrupted, StorageDamaged
 from discobase.http import HTTPClient
-from discobase.http.errors import HTTPException
+from discobase.http.errors import HTTPException, NotFound
 from discobase.storage import codec
 from discobase.storage.access import Access
 from discobase.storage.batch import batch_block, open_batch_check
@@ -313,6 +313,7 @@ class StorageEngine:
                     # entry (a live process writes that again, but after ours).
                     with contextlib.suppress(HTTPException):
                         await self.http.delete_message(catalog.channel_id, recorded)
+                        catalog.forget_entry(spec.name, recorded)
                         await self.http.delete_channel(channel_id)
             plan = plan_open(entry, spec, replace=replace)
             opened = plan.spec
@@ -343,6 +344,7 @@ class StorageEngine:
             # A rename recorded by another program while this one loaded the table.
             self._follow_renames(spec.name)
             self._report_losses(store)
+            await self._delete_strays(spec.name)
             return store
 
     async def forget_table(self, name: str) -> None:
@@ -467,12 +469,32 @@ class StorageEngine:
         if store is not None:
             store.on_deleted(ids)
 
+    async def _delete_strays(self, name: str) -> None:
+        """Delete the entries of table ``name`` naming another channel (`Catalog.strays`):
+        written again later than them, the table's own entry would lose to them."""
+        catalog = self._require_catalog()
+        for message_id in catalog.strays(name):
+            try:
+                await self.http.delete_message(catalog.channel_id, message_id)
+            except NotFound:
+                pass  # deleted already (by its writer, or another process)
+            except HTTPException as exc:
+                self.report_damage(
+                    f"catalog entry {message_id} of table {name!r} names a channel that is not "
+                    f"the table's (a process that lost the race to create it died before "
+                    f"deleting it) and could not be deleted ({exc}): if the table's own entry "
+                    "is deleted, processes that open the database later read that channel"
+                )
+                continue
+            catalog.forget_entry(name, message_id)
+
     async def _repair_table_entry(self, store: TableStore) -> None:
         # Without its catalog entry a table is unknown to a process that opens the database
         # later, which would make it a second channel: describe it again.
         catalog = self.catalog
         known = catalog.tables.get(store.spec.name) if catalog is not None else None
         try:
+            await self._delete_strays(store.spec.name)
             # What the catalog recorded (the union of every program's schema), not this
             # program's own schema, which may lack what others declared.
             body = (

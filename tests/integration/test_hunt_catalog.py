@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from discobase.storage import Put, codec
 from discobase.storage.catalog import table_entry_body
 from discobase.storage.outgoing import Outgoing, post
@@ -47,14 +45,18 @@ async def test_a_lost_table_race_leaves_no_entry_that_outlives_the_winners(emula
         assert store.get(rid) == user(1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a loser of the table race killed between recording its (empty) channel and "
-    "deleting it leaves an entry that takes the table over once the winner's is deleted and "
-    "written again: fresh opens get an empty table, silently. Needs the catalog to keep the "
-    "first entry's precedence for a rewritten entry (a format change); see the hunt report",
-)
+async def _stray_entry(world: World, node: Any, catalog_id: int) -> None:
+    # What a loser of the race killed right after recording its channel leaves: a second,
+    # later entry for the table, naming a channel of its own (empty, not deleted).
+    created = await node.http.create_guild_channel(world.guild_id, name="user")
+    body = table_entry_body(SPEC, int(created["id"]))
+    await post(node.http, catalog_id, Outgoing(codec.encode_header("table", **body)))
+
+
 async def test_a_dead_losers_entry_does_not_take_the_table_over(emulator: Any) -> None:
+    """A live process that writes the table's deleted entry again deletes the stray first:
+    written later than it, the table's entry would lose to it, and fresh opens would read the
+    stray's empty channel without a word."""
     world = World(emulator)
     async with world.node(gateway=True) as a:
         store_a = await a.open_table(SPEC)
@@ -62,14 +64,33 @@ async def test_a_dead_losers_entry_does_not_take_the_table_over(emulator: Any) -
         catalog_id = a.catalog.channel_id
         rid = store_a.new_id()
         await gather([store_a.submit([Put(rid, user(1))])])
-        # What a loser killed right after recording its channel leaves: a second, later
-        # entry for the table, naming a channel of its own (empty, not deleted).
-        created = await a.http.create_guild_channel(world.guild_id, name="user")
-        body = table_entry_body(SPEC, int(created["id"]))
-        await post(a.http, catalog_id, Outgoing(codec.encode_header("table", **body)))
+        await _stray_entry(world, a, catalog_id)
         first = _table_entries(world, catalog_id)[0]
         emulator.state.delete_message(first)
         await eventually(lambda: any("was written again" in d for d in a.damage))
     async with world.node() as fresh:
         store = await fresh.open_table(SPEC)
+        assert store.get(rid) == user(1)
+
+
+async def test_an_open_deletes_a_dead_losers_entry_before_it_can_take_over(emulator: Any) -> None:
+    """With nothing running when the table's entry is deleted, nobody writes it again: the
+    next open finds the table's channel by its entries, unless a stray entry is there to be
+    taken for the table's. Opening the table while its entry stands deletes the stray."""
+    world = World(emulator)
+    async with world.node() as a:
+        store_a = await a.open_table(SPEC)
+        assert a.catalog is not None
+        catalog_id = a.catalog.channel_id
+        rid = store_a.new_id()
+        await gather([store_a.submit([Put(rid, user(1))])])
+        await _stray_entry(world, a, catalog_id)
+    assert len(_table_entries(world, catalog_id)) == 2
+    async with world.node() as b:
+        await b.open_table(SPEC)
+    assert len(_table_entries(world, catalog_id)) == 1
+    emulator.state.delete_message(_table_entries(world, catalog_id)[0])
+    async with world.node() as fresh:
+        store = await fresh.open_table(SPEC)
+        assert store.channel_id == store_a.channel_id
         assert store.get(rid) == user(1)
