@@ -20,7 +20,7 @@ from discobase.http import HTTPClient
 from discobase.http.errors import Forbidden, NotFound
 from discobase.storage import codec
 
-__all__ = ["BatchAssembler", "fetch_prior", "fetch_stream", "page_forward"]
+__all__ = ["BatchAssembler", "PartGone", "fetch_prior", "fetch_stream", "page_forward"]
 
 PAGE = 100
 
@@ -109,6 +109,20 @@ class BatchAssembler:
         return [min(h.message_id for h in p.parts.values()) for p in self._batches.values()]
 
 
+class PartGone(Exception):
+    """A part a batch's last part names is gone: the batch can never be applied.
+
+    Attributes:
+        part: the part's index.
+        message_id: the message that held it.
+    """
+
+    def __init__(self, part: int, message_id: int) -> None:
+        super().__init__(f"part {part} (message {message_id}) is gone")
+        self.part = part
+        self.message_id = message_id
+
+
 async def fetch_prior(
     http: HTTPClient,
     channel_id: int,
@@ -117,13 +131,14 @@ async def fetch_prior(
     header: codec.Header,
 ) -> list[codec.Header] | None:
     """Fetch the parts a batch's last part names (``prior``) that are not held; return the
-    batch's parts once complete (``None``: not a last part naming them, or a part is gone).
+    batch's parts once complete (``None``: not a last part naming them).
 
     The parts before it may lie before where the reader's read of the log began: a snapshot
     taken while the batch was incomplete for longer than ``BATCH_WINDOW_MS`` replays from
     after them. A part that is gone (deleted) leaves the batch incomplete.
 
     Raises:
+        PartGone: a part it names is gone (nothing was added).
         StorageCorrupted: ``prior`` names a message that is not the part it says.
         HTTPException: Discord refused a read (nothing was added).
     """
@@ -137,7 +152,7 @@ async def fetch_prior(
         try:
             message = await http.fetch_message(channel_id, int(prior[index]))
         except NotFound:
-            return None
+            raise PartGone(index, int(prior[index])) from None
         except (TypeError, ValueError) as exc:
             raise StorageCorrupted(f"entry {header.message_id} names bad parts") from exc
         part = codec.parse_header(message, bot_id)

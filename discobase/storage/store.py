@@ -27,7 +27,13 @@ from discobase.storage.codec import Op, Row
 from discobase.storage.host import StoreHost
 from discobase.storage.loading import apply_rows, load_snapshot
 from discobase.storage.position import ReadPosition
-from discobase.storage.reader import BatchAssembler, fetch_prior, fetch_stream, page_forward
+from discobase.storage.reader import (
+    BatchAssembler,
+    PartGone,
+    fetch_prior,
+    fetch_stream,
+    page_forward,
+)
 from discobase.storage.repair import Chain, int_field, prev_of
 from discobase.storage.repairs import Repairs
 from discobase.storage.snapshot import SnapshotInfo, replay_from, version_floor
@@ -297,9 +303,18 @@ class TableStore:
                     return header  # a part of a batch applied already, read again
                 parts = self.assembler.add(header)
                 if parts is None:
-                    parts = await fetch_prior(
-                        engine.http, self.channel_id, engine.bot_id, self.assembler, header
-                    )
+                    try:
+                        parts = await fetch_prior(
+                            engine.http, self.channel_id, engine.bot_id, self.assembler, header
+                        )
+                    except PartGone as gone:
+                        # Before where this read began: no chain check sees it missing.
+                        engine.report_damage(
+                            f"table {self.spec.name!r} (channel {self.channel_id}): entry "
+                            f"{header.message_id} ends a batch whose {gone} (deleted?); the "
+                            "batch is never applied: the records it wrote are missing"
+                        )
+                        return header
                 if parts is None:
                     return header
             else:
