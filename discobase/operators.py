@@ -15,7 +15,10 @@ An operator is a value that no field can hold (it is not JSON), so ``field=opera
 mean equality with a stored value. Each operator is generic over its operand, and ``find``
 accepts any value for a field, so queries type-check under ``mypy --strict``. This module only
 describes conditions; ``discobase._conditions`` checks them against a table's fields and
-``discobase.query`` evaluates them. It must stay light: ``import discobase`` loads it.
+``discobase.query`` evaluates them. An operator that does not fit its field's type (``gt`` on a
+``bool``, ``startswith`` on a number, ``contains`` on an ``int``) makes the query raise
+``InvalidQuery`` naming both, before any record is read. It must stay light: ``import
+discobase`` loads it.
 """
 
 from __future__ import annotations
@@ -102,17 +105,17 @@ def gt(value: T) -> Operator[T]:
 
 
 def ge(value: T) -> Operator[T]:
-    """Match values greater than or equal to `value` (`find(age=ge(18))`)."""
+    """Match values greater than or equal to `value` (`find(age=ge(18))`); fields as `gt`."""
     return Operator("ge", value)
 
 
 def lt(value: T) -> Operator[T]:
-    """Match values less than `value` (`find(age=lt(65))`)."""
+    """Match values less than `value` (`find(age=lt(65))`); fields as `gt`."""
     return Operator("lt", value)
 
 
 def le(value: T) -> Operator[T]:
-    """Match values less than or equal to `value` (`find(age=le(65))`)."""
+    """Match values less than or equal to `value` (`find(age=le(65))`); fields as `gt`."""
     return Operator("le", value)
 
 

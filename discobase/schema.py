@@ -63,7 +63,7 @@ class Renamed:
     rename is recorded.
 
     Raises:
-        TypeError: no former name, or one that is not a non-empty string.
+        TypeError: no former name, one that is not a non-empty string, or one given twice.
     """
 
     __slots__ = ("names",)
@@ -111,7 +111,7 @@ def declared_renames(fields: Mapping[str, FieldInfo]) -> dict[str, str]:
     """Return the rename links ``{name: name before}`` that the fields' `Renamed` declare.
 
     A field with one former name gives one link, ``{"title": "name"}``; a field with
-    several, ``Renamed("title", "name")`` on ``heading``, gives one a rename:
+    several, ``Renamed("title", "name")`` on ``heading``, gives one link per rename:
     ``{"heading": "title", "title": "name"}``.
 
     Raises:
