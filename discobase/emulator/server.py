@@ -354,7 +354,8 @@ class Emulator(InteractionsMixin):
             after_write: Perform the request (store the write) and *then* answer the error:
                 the "500 after the message was stored" case.
             scope: For a 429: ``"user"`` (a route bucket, with its headers), ``"global"``
-                or ``"shared"`` (not counted as an invalid request).
+                or ``"shared"`` (with the route bucket's headers too, ``Remaining`` usually
+                above 0; not counted as an invalid request).
             retry_after: For a 429: the wait it asks for, in Discord seconds.
             code: The JSON ``code`` of the answer (default 0), e.g. 20028 (the channel write
                 limit, with ``status=429``), 20029 (the server's) or 40333 (Cloudflare's
@@ -456,7 +457,8 @@ class Emulator(InteractionsMixin):
         self.clock.advance(seconds)
 
     def reset(self) -> None:
-        """Forget counters, rate-limit windows, bans, faults, the slow link and gateway sessions.
+        """Forget counters, rate-limit windows, bans, faults, the slow link, guild outages and
+        the detached gateway sessions (open connections keep theirs).
 
         Bots, guilds, channels and messages stay (``reset_data()`` wipes them too). Chaos
         stays in force: its faults are put back.
@@ -472,7 +474,8 @@ class Emulator(InteractionsMixin):
             self._chaos.apply()
 
     def reset_data(self) -> None:
-        """Forget every bot, guild, channel, message and file, and everything ``reset`` does."""
+        """Forget every bot, guild, channel, message, file, application command and
+        interaction, and everything ``reset`` does."""
         self.reset()
         state = self.state
         for table in (state.bots, state.humans, state.guilds, state.channels, state.messages):
