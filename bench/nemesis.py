@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -82,6 +82,8 @@ AUDIT_PERIOD = _audit_every() * GAP_CHECK_INTERVAL
 #: Discord admits one IDENTIFY per bot per 5 s (max_concurrency 1): after a fault that ends
 #: every session at once, the processes of one bot get new sessions one 5 s slot apart.
 IDENTIFY_WINDOW = 5.0
+#: The share of seeds whose processes write with small message limits (``Config.small``).
+SMALL_SHARE = 0.5
 
 
 def _load_checker() -> ModuleType:
@@ -119,6 +121,16 @@ class Config:
     chaos: bool = False
     damage: bool = False  # draw deliberate damage too, and damage the tables at the end
     snapshot_every: int | None = None  # log entries per snapshot (None: see `snapshots`)
+    small_messages: bool | None = None  # small message limits (None: drawn from the seed)
+
+    @property
+    def small(self) -> bool:
+        """Return whether the processes write with small message limits (multi-part
+        batches and snapshots, see ``nemesis_worker.SMALL_FILE``): ``small_messages``, else
+        drawn from the seed, in SMALL_SHARE of the seeds."""
+        if self.small_messages is not None:
+            return self.small_messages
+        return random.Random(f"{self.seed}/small messages").random() < SMALL_SHARE
 
     @property
     def snapshots(self) -> int | None:
@@ -168,6 +180,8 @@ class Config:
             parts.append("--damage")
         if self.snapshot_every is not None:
             parts.append(f"--snapshot-every {self.snapshot_every}")
+        if self.small_messages is not None:
+            parts.append("--small-messages" if self.small_messages else "--no-small-messages")
         return " ".join(parts)
 
 
@@ -182,6 +196,7 @@ class Proc:
     slot: int = 0
     ended: float | None = None  # monotonic time it was seen dead
     paused: bool = False
+    tables: tuple[str, ...] = ("owned", "shared")  # the tables it declares
 
     @property
     def alive(self) -> bool:
@@ -228,6 +243,17 @@ class Run:
         self.deleted: list[Any] = []  # nemesis_check.Deleted
         self.damaged: Counter[str] = Counter()  # what the damage kinds did, by what
         self.renames: list[tuple[float, str]] = []  # (monotonic t, catalog channel's new name)
+        # Deleted parts of multi-part entries: every part's files seen, by batch id and part,
+        # to decode what the batch held once its parts are known (see _resolve_parts).
+        self.batch_files: dict[str, dict[int, list[bytes]]] = {}
+        self.unresolved: list[tuple[Any, str, dict[str, Any]]] = []  # (Deleted, table, body)
+        # Table races (table_race): each race's table, the racers, the channels made for it.
+        self.races: list[str] = []
+        self.racers: dict[str, Proc] = {}
+        self.race_channels: dict[str, set[str]] = {}
+        self.race_kills: Counter[str] = Counter()
+        self.watchers: set[asyncio.Task[Any]] = set()
+        self.faults_end = math.inf  # monotonic time the quiet period begins
 
     @property
     def scale(self) -> float:
@@ -235,6 +261,11 @@ class Run:
 
     def seed_of(self, what: str) -> str:
         return f"{self.config.seed}/{what}"
+
+    @property
+    def all_tables(self) -> tuple[str, ...]:
+        """Return every table of the run: the two of every process, and the raced ones."""
+        return ("owned", "shared", *self.races)
 
     async def spawn(self, mode: str, name: str, *extra: str) -> Proc:
         """Start a worker process (``die_with_parent`` ends it with this one)."""
@@ -267,6 +298,7 @@ class Run:
                     if self.config.snapshots
                     else ()
                 ),
+                *(("--small-messages",) if self.config.small else ()),
                 *extra,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=err,
@@ -377,6 +409,107 @@ async def kill_writer(run: Run, rng: random.Random) -> None:
         await run.kill(proc)
     run.restarts += 1
     await run.start_writer(slot)
+
+
+#: Table races per run at most: each leaves two processes running to the end.
+MAX_RACES = 2
+#: The share of races in which one racer is SIGKILLed after a delay (real seconds, drawn
+#: from RACE_KILL_AFTER): while it starts, opens the catalog or creates the table, or after.
+RACE_KILL_SHARE = 0.4
+RACE_KILL_AFTER = (1.8, 3.2)
+#: Real seconds after their start at which both racers open the database: past a busy
+#: machine's start-up of the process.
+RACE_START = 2.0
+#: The share of races in which the first channel create is answered 429, retry after
+#: RACE_HOLD Discord seconds: longer than what staggers the two racers' opens (the identify
+#: slot, 5 s; a busy machine's start-up), so that the other reads the catalog first.
+#: Without it both rarely make a channel (the first is done before the second reads).
+RACE_HOLD_SHARE = 0.75
+RACE_HOLD = (30.0, 55.0)  # under the client's max_wait, 60 s
+CHANNELS = r"/guilds/\d+/channels"
+#: The share of races (with --damage) after which a member deletes the table's catalog
+#: entry, a while after the race (Discord seconds, drawn from RACE_DELETE_AFTER).
+RACE_DELETE_SHARE = 0.5
+RACE_DELETE_AFTER = (5.0, 60.0)
+
+
+async def table_race(run: Run, rng: random.Random) -> None:
+    """Start two writer processes at once that declare a table nobody created yet: both
+    read the catalog, may both make a channel and record it, and must settle on one. Each
+    does a few operations on it and stays to the end, a live process of that table."""
+    if len(run.races) >= MAX_RACES:
+        run.race_kills["races not started (MAX_RACES reached)"] += 1
+        return
+    if time.monotonic() + RACE_START + 1.0 > run.faults_end:
+        # The quiet period would clear the held create before the racers open.
+        run.race_kills["races not started (too close to the quiet period)"] += 1
+        return
+    k = len(run.races)
+    table = f"race{k}"
+    run.races.append(table)
+    c = run.config
+
+    start_at = time.time() + RACE_START
+    if rng.random() < RACE_HOLD_SHARE:
+        hold = rng.uniform(*RACE_HOLD)
+        run.emu.fail_next("POST", CHANNELS, 429, 1, retry_after=hold)
+        run.race_kills["races with the first channel create held"] += 1
+
+    async def racer(j: int) -> Proc:
+        name = f"x{k}{'ab'[j]}"
+        proc = await run.spawn(
+            "writer", name,
+            "--seed", run.seed_of(name),
+            "--slot", str(100 + 2 * k + j),
+            "--clients", "1",
+            "--max-ops", str(rng.randint(3, 12)),
+            "--pace", str(c.pace),
+            "--op-timeout", str(max(30.0, 600.0 * c.time_scale)),
+            "--tables", table,
+            "--start-at", repr(start_at),
+        )  # fmt: skip
+        proc.tables = (table,)
+        run.racers[name] = proc
+        run.note("start", process=name, race=table)
+        return proc
+
+    procs = await asyncio.gather(racer(0), racer(1))
+    kill = rng.random() < RACE_KILL_SHARE
+    victim, after = rng.choice(procs), rng.uniform(*RACE_KILL_AFTER)
+    delete = c.damage and rng.random() < RACE_DELETE_SHARE
+    delete_after, delete_rng = rng.uniform(*RACE_DELETE_AFTER), random.Random(rng.randrange(2**32))
+    channels = run.race_channels.setdefault(table, set())
+
+    async def watch() -> None:
+        # The channels made for the table (a lower bound: one made and deleted between two
+        # looks is missed), to tell a race that happened from one that did not.
+        state, guild = run.emu.state, run.emu.state.guilds[run.guild_id]
+        until = time.monotonic() + START_DEADLINE
+        while time.monotonic() < until:
+            channels.update(
+                c for c in guild.channel_ids if getattr(state.channels.get(c), "name", "") == table
+            )
+            await asyncio.sleep(0.01)
+
+    async def kill_one() -> None:
+        await asyncio.sleep(after)
+        if victim.alive:
+            ready = any(line.get("type") == "ready" for line in victim.lines())
+            run.race_kills["racers killed " + ("after" if ready else "before") + " ready"] += 1
+            await run.kill(victim)
+
+    def delete_entry_of_table() -> None:
+        _race_tables(run)
+        delete_catalog_entry(run, delete_rng, {table})
+
+    # The watch outlives the faults (the quiet period cancels the timers); the kill does not.
+    run.watchers.add(asyncio.create_task(watch()))
+    if kill:
+        task = asyncio.create_task(kill_one())
+        run.timers.add(task)
+        task.add_done_callback(run.timers.discard)
+    if delete:
+        run.later(delete_after, delete_entry_of_table)
 
 
 async def pause_reader(run: Run, rng: random.Random) -> None:
@@ -545,25 +678,61 @@ def _entries(run: Run, channel_id: str, kind: str = "log") -> list[tuple[Any, di
     return out
 
 
+def _files_of(run: Run, message: Any) -> list[bytes] | None:
+    """Return a message's attachments' bytes in filename order (``None``: one is gone)."""
+    blobs = run.emu.state.blobs
+    files = sorted(message.attachments, key=lambda a: a.filename)
+    if any(a.id not in blobs for a in files):
+        return None
+    return [blobs[a.id] for a in files]
+
+
+def _note_batches(run: Run, channel_id: str) -> None:
+    """Remember the files of every part of a multi-part entry now in the channel: a part
+    deleted later is decoded from them (the local Discord forgets a deleted one's files)."""
+    for message, body in _entries(run, channel_id):
+        batch = body.get("batch")
+        if batch is None:
+            continue
+        files = run.batch_files.setdefault(str(batch), {})
+        part = int(body.get("part", 0))
+        if part not in files:
+            got = _files_of(run, message)
+            if got is not None:
+                files[part] = got
+
+
 def _writes_of(
     run: Run, table: str, body: dict[str, Any], message: Any = None
 ) -> list[tuple[str, int | None]] | None:
     """Return a log entry's writes as ``[("table/key", value or None)]``.
 
-    Inline operations, or those of its attachments (a repair entry's); ``None`` for a part
-    of a multi-part batch (the checker then cannot tell what it held). A delete names only a
-    record id: its key comes from the entries seen before.
+    Inline operations, or those of its attachments (a repair entry's); for a part of a
+    multi-part entry, those of the whole batch, decoded from every part's files seen
+    (``_note_batches``): ``None`` while a part was never seen. A delete names only a record
+    id: its key comes from the entries seen before.
     """
     ops = body.get("ops")
     if not isinstance(ops, list):
-        if message is None or int(body.get("parts", 1)) > 1 or not message.attachments:
-            return None
         from discobase.storage import codec
 
-        files = sorted(message.attachments, key=lambda a: a.filename)
+        batch = body.get("batch")
+        if batch is not None:
+            seen = run.batch_files.get(str(batch), {})
+            parts = int(body.get("parts", 1))
+            if any(part not in seen for part in range(parts)):
+                return None
+            data = b"".join(piece for part in range(parts) for piece in seen[part])
+        elif message is None or not message.attachments:
+            return None
+        else:
+            files = _files_of(run, message)
+            if files is None:
+                return None
+            data = b"".join(files)
         try:
-            ops = codec.decode_stream(b"".join(run.emu.state.blobs[a.id] for a in files))
-        except Exception:  # noqa: BLE001 (a blob gone or unreadable: not decoded)
+            ops = codec.decode_stream(data)
+        except Exception:  # noqa: BLE001 (unreadable: not decoded)
             return None
     writes: list[tuple[str, int | None]] = []
     for op in ops:
@@ -577,10 +746,29 @@ def _writes_of(
 
 
 def _learn_ids(run: Run) -> None:
-    """Map record ids to keys from every inline entry now in the tables' channels."""
+    """Map record ids to keys from every entry now in the tables' channels."""
     for table, channel_id in run.tables.items():
+        _note_batches(run, channel_id)
         for message, body in _entries(run, channel_id):
             _writes_of(run, table, body, message)
+
+
+def _resolve_parts(run: Run) -> None:
+    """Decode the deleted parts whose batch was not yet whole when they were deleted (its
+    writer was still posting it): its later parts are in the channel now."""
+    for channel_id in run.tables.values():
+        _note_batches(run, channel_id)
+    for record, table, body in run.unresolved:
+        writes = _writes_of(run, table, body)
+        if writes is not None:
+            record.writes, record.inline = writes, True
+    run.unresolved = [(r, t, b) for r, t, b in run.unresolved if not r.inline]
+
+
+def _names_of(body: dict[str, Any]) -> set[str]:
+    """Return the entries an entry names: its ``prev``, and a last part's ``prior``."""
+    prior = body.get("prior")
+    return {str(body.get("prev", "")), *(map(str, prior) if isinstance(prior, list) else ())}
 
 
 def _delete_log_entries(run: Run, table: str, messages: list[Any], *, offline: bool) -> None:
@@ -595,25 +783,27 @@ def _delete_log_entries(run: Run, table: str, messages: list[Any], *, offline: b
     for message in messages:
         body = _body(message, run.bot.id) or {}
         writes = _writes_of(run, table, body, message)
-        # Which entries left in the log name this one as their writer's newest (``prev``).
+        # Which entries left in the log name this one: as their writer's newest (``prev``),
+        # or as an earlier part of their batch (a last part's ``prior``).
         named_by = [
-            str(m.id)
-            for m, b in entries
-            if m.id not in gone and str(b.get("prev", "")) == str(message.id)
+            str(m.id) for m, b in entries if m.id not in gone and str(message.id) in _names_of(b)
         ]
-        records.append(
-            check_mod.Deleted(
-                message=str(message.id),
-                table=table,
-                channel=channel_id,
-                t=0.0,
-                writes=writes or [],
-                inline=writes is not None,
-                offline=offline,
-                named=bool(named_by),
-                newest=message.id == newest,
-            )
+        batch = body.get("batch")
+        record = check_mod.Deleted(
+            message=str(message.id),
+            table=table,
+            channel=channel_id,
+            t=0.0,
+            writes=writes or [],
+            inline=writes is not None,
+            offline=offline,
+            named=bool(named_by),
+            newest=message.id == newest,
+            batch=None if batch is None else str(batch),
         )
+        records.append(record)
+        if writes is None and batch is not None:
+            run.unresolved.append((record, table, body))
     if len(messages) == 1:
         state.delete_message(messages[0])
     else:
@@ -623,6 +813,10 @@ def _delete_log_entries(run: Run, table: str, messages: list[Any], *, offline: b
         record.t = now
         run.deleted.append(record)
         run.damaged["log entries deleted" + (" offline" if offline else "")] += 1
+        if record.batch is not None:
+            run.damaged[
+                "parts of multi-part entries deleted" + (" offline" if offline else "")
+            ] += 1
         run.note(
             "damage",
             did="delete log entry",
@@ -637,28 +831,56 @@ def _delete_log_entries(run: Run, table: str, messages: list[Any], *, offline: b
         )
 
 
+def _race_tables(run: Run) -> None:
+    """Add each raced table to ``run.tables`` once the catalog names its channel: the
+    earliest of its entries whose channel still exists (the race's winner)."""
+    state = run.emu.state
+    for name in run.races:
+        if name in run.tables:
+            continue
+        for _, body in _entries(run, run.catalog_id, "table"):
+            channel = str(body.get("channel", ""))
+            if str(body.get("name", "")).lower() == name and channel in state.channels:
+                run.tables[name] = channel
+                break
+
+
+def delete_catalog_entry(
+    run: Run, rng: random.Random, names: Collection[str], *, offline: bool = False
+) -> bool:
+    """Delete one catalog entry of a table in ``names``; return whether there was one.
+
+    A live process that holds the table must write it again; with none running, the next
+    process to open the table must find its channel by its entries, records and all.
+    """
+    entries = [(m, b) for m, b in _entries(run, run.catalog_id, "table") if b.get("name") in names]
+    if not entries:
+        return False
+    message, body = rng.choice(entries)
+    run.emu.state.delete_message(message)
+    raced = " (a raced table)" if body.get("name") in run.races else ""
+    run.damaged["catalog table entries deleted" + raced + (" offline" if offline else "")] += 1
+    run.note("damage", did="delete catalog entry", table=body.get("name"),
+             channel=run.catalog_id, message=str(message.id), offline=offline)  # fmt: skip
+    return True
+
+
 async def delete_entry(run: Run, rng: random.Random) -> None:
     state = run.emu.state
+    _race_tables(run)
     roll = rng.random()
-    if roll < 0.15:
-        # The catalog's entry of a table: a live process must write it again.
-        entries = [
-            (m, b) for m, b in _entries(run, run.catalog_id, "table") if b.get("name") in run.tables
-        ]
-        if entries:
-            message, body = rng.choice(entries)
-            state.delete_message(message)
-            run.damaged["catalog table entries deleted"] += 1
-            run.note("damage", did="delete catalog entry", table=body.get("name"),
-                     channel=run.catalog_id, message=str(message.id))  # fmt: skip
-            return
+    # The catalog's entry of a table: a live process must write it again.
+    if roll < 0.15 and delete_catalog_entry(run, rng, set(run.tables)):
+        return
     table = rng.choice(sorted(run.tables))
     if roll < 0.3:
         snaps = _entries(run, run.tables[table], "snap")
         if snaps:
-            message, _ = rng.choice(snaps)
+            message, body = rng.choice(snaps)
             state.delete_message(message)
             run.damaged["snapshots deleted"] += 1
+            if int(body.get("parts", 1)) > 1:
+                run.damaged["parts of multi-part snapshots deleted"] += 1
             run.note("damage", did="delete snapshot", table=table,
                      channel=run.tables[table], message=str(message.id))  # fmt: skip
             return
@@ -668,6 +890,7 @@ async def delete_entry(run: Run, rng: random.Random) -> None:
 
 
 async def delete_entries_bulk(run: Run, rng: random.Random) -> None:
+    _race_tables(run)
     table = rng.choice(sorted(run.tables))
     entries = _entries(run, run.tables[table])[-RECENT:]
     if len(entries) >= 2:
@@ -711,6 +934,7 @@ async def damage_offline(run: Run, rng: random.Random) -> None:
     The next process to open the table must report each by id, except one that no later
     entry names (the newest, for one): that leaves no trace (docs/guarantees.md, Limits).
     """
+    _race_tables(run)
     for table in sorted(run.tables):
         entries = _entries(run, run.tables[table])
         older = entries[-RECENT:-1]
@@ -724,10 +948,15 @@ async def damage_offline(run: Run, rng: random.Random) -> None:
     # The newest entry deleted last may have been the one that named an older deleted one:
     # each offline deletion is judged against the log the second fresh process reads.
     for table, channel_id in run.tables.items():
-        prevs = {str(body.get("prev", "")) for _, body in _entries(run, channel_id)}
+        prevs = {m for _, body in _entries(run, channel_id) for m in _names_of(body)}
         for record in run.deleted:
             if record.offline and record.table == table:
                 record.named = record.message in prevs
+    # A table's catalog entry, in half the runs (a raced table's when there is one): the
+    # second fresh process must find the table's channel by its entries.
+    if rng.random() < 0.5:
+        raced = [t for t in run.races if t in run.tables]
+        delete_catalog_entry(run, rng, raced or set(run.tables), offline=True)
 
 
 #: The share of a --damage run's faults that are deliberate damage.
@@ -740,6 +969,7 @@ DAMAGE_KINDS = frozenset({"delete_entry", "delete_entries_bulk", "rename_catalog
 KINDS: tuple[Kind, ...] = (
     Kind("kill_writer", (), kill_writer),
     Kind("pause_reader", (), pause_reader),
+    Kind("table_race", ("fail_next(retry_after)",), table_race),
     Kind("http_5xx_before_write", ("fail_next",), rest_fault("POST", (500, 502, 503), False)),
     Kind("http_5xx_after_write", ("fail_next",), rest_fault("POST", (500, 502, 503, 504), True)),
     Kind("http_5xx_any_message_route", ("fail_next",), rest_fault("*", (500, 503), None)),
@@ -835,6 +1065,8 @@ class RunResult:
     workdir: Path
     doubled_in_readers: list[str] = field(default_factory=list)
     damaged: Counter[str] = field(default_factory=Counter)
+    deadline: float = 0.0  # the bound in force (Discord s): the config's, and the racers'
+    figures: list[str] = field(default_factory=list)  # multi-part entries, table races
 
     @property
     def ok(self) -> bool:
@@ -893,10 +1125,11 @@ class RunResult:
             f"  operations: {sum(ops[k] for k in ('ok', 'fail', 'info'))} ({outcomes}; "
             f"{kinds}); keys {v.keys}, fresh load {self.loaded} records",
             f"  invariants: {counts}",
+            *self.figures,
             *self.damage_lines(),
             f"  convergence: {worst / c.time_scale if times else math.nan:.2f} Discord s "
             f"({worst:.3f} s wall) after the quiet period began; bound {c.settle:g} s "
-            f"{'quiet + audit' if c.damage else 'quiet'} + {c.deadline:g} s; "
+            f"{'quiet + audit' if c.damage else 'quiet'} + {self.deadline:g} s; "
             f"{len(times)} of {len(v.convergence)} processes measured",
             f"  result: {'PASS' if self.ok else 'FAIL'}",
         ]
@@ -940,7 +1173,7 @@ async def run_once(config: Config) -> RunResult:
 
 
 async def _clean_up(run: Run) -> None:
-    for task in list(run.timers):
+    for task in [*run.timers, *run.watchers]:
         task.cancel()
     for proc in run.procs:
         if proc.process.returncode is None:
@@ -983,6 +1216,7 @@ async def _drive(run: Run) -> RunResult:
     # The nemesis: the faults at their times; a writer that ended itself is restarted.
     t0 = time.monotonic()
     end = t0 + config.minutes * 60.0 * run.scale
+    run.faults_end = end
     for at, kind, seed in [*plan, (config.minutes * 60.0, None, 0)]:
         while time.monotonic() < t0 + at * run.scale:
             await _restart_ended(run)
@@ -1000,7 +1234,7 @@ async def _drive(run: Run) -> RunResult:
 
     # The quiet period: faults off, readers resumed, writers stopped after their operation.
     await _faults_off(run)
-    writers = [p for p in run.writers.values() if p.alive]
+    writers = [p for p in (*run.writers.values(), *run.racers.values()) if p.alive]
     for proc in writers:
         # A writer still logging in has no SIGUSR2 handler yet: the signal would kill it.
         with contextlib.suppress(TimeoutError, RuntimeError):
@@ -1019,10 +1253,17 @@ async def _drive(run: Run) -> RunResult:
     quiet_at = time.monotonic()
     run.note("quiet")
     await asyncio.sleep(config.settle * run.scale)
-    loader = await run.spawn("load", "fresh")
+    tables = ("--tables", ",".join(run.all_tables))
+    loader = await run.spawn("load", "fresh", *tables)
     load = await run.wait_for_line(loader, "load", START_DEADLINE)
     await loader.process.wait()
-    due = quiet_at + (config.settle + config.deadline) * run.scale
+    _race_tables(run)
+    _resolve_parts(run)
+    figures = _multi_part_figures(run)
+    # The racers still running are live processes of the bot too: one identify slot each.
+    racers = sum(1 for p in run.racers.values() if p.alive)
+    deadline = config.deadline + IDENTIFY_WINDOW * racers
+    due = quiet_at + (config.settle + deadline) * run.scale
     await asyncio.sleep(max(0.0, due - time.monotonic()))
     live = [p for p in run.procs if p.alive and p.mode in ("reader", "writer")]
     for proc in live:
@@ -1051,10 +1292,11 @@ async def _drive(run: Run) -> RunResult:
         # Damage while no process runs: the next process to open the table must name it.
         run.note("offline damage")
         await damage_offline(run, random.Random(run.seed_of("offline damage")))
-        loader2 = await run.spawn("load", "fresh2")
+        loader2 = await run.spawn("load", "fresh2", *tables)
         after = await run.wait_for_line(loader2, "load", START_DEADLINE)
         await loader2.process.wait()
         damage_lines["fresh2"] = list(after.get("damage", []))
+    _dump_channels(run)
 
     # The check.
     history: list[dict[str, Any]] = []
@@ -1100,8 +1342,9 @@ async def _drive(run: Run) -> RunResult:
         observations,
         reports,
         quiet_at=quiet_at,
-        bound=(config.settle + config.deadline) * run.scale,
+        bound=(config.settle + deadline) * run.scale,
         damage=damage,
+        scope={p.name: p.tables for p in live},
     )
     for line in doubled:
         verdict.flag("doubled", line)
@@ -1121,7 +1364,49 @@ async def _drive(run: Run) -> RunResult:
         workdir=run.workdir,
         doubled_in_readers=doubled,
         damaged=run.damaged,
+        deadline=deadline,
+        figures=figures,
     )
+
+
+def _dump_channels(run: Run) -> None:
+    """Write every entry left in the tables' channels (headers, no operations) to
+    ``channels.jsonl``, to see what a failed run left behind."""
+    with (run.workdir / "channels.jsonl").open("w") as f:
+        for table, channel_id in [("catalog", run.catalog_id), *run.tables.items()]:
+            for kind in ("log", "snap", "table", "loss"):
+                for message, body in _entries(run, channel_id, kind):
+                    head = {k: v for k, v in body.items() if k != "ops"}
+                    ops = body.get("ops")
+                    f.write(json.dumps({"table": table, "id": str(message.id), **head,
+                                        "inline": len(ops) if isinstance(ops, list) else None})
+                            + "\n")  # fmt: skip
+
+
+def _multi_part_figures(run: Run) -> list[str]:
+    """Return what the run wrote in several parts and what its table races did."""
+    out = []
+    batches: dict[str, set[str]] = {"log": set(), "snap": set()}
+    parts: Counter[str] = Counter()
+    for channel_id in run.tables.values():
+        for kind in batches:
+            for _, body in _entries(run, channel_id, kind):
+                if int(body.get("parts", 1)) > 1:
+                    batches[kind].add(str(body.get("batch", body.get("prior", ""))))
+                    parts[kind] += 1
+    out.append(
+        f"  multi-part ({'small' if run.config.small else 'default'} message limits): "
+        f"log batches {len(batches['log'])} ({parts['log']} parts), snapshots "
+        f"{len(batches['snap'])} ({parts['snap']} parts) in the channels at the end"
+    )
+    if run.races or run.race_kills:
+        raced = sum(1 for t in run.races if len(run.race_channels.get(t, ())) > 1)
+        kills = ", ".join(f"{k} {n}" for k, n in sorted(run.race_kills.items())) or "none"
+        out.append(
+            f"  table races: {len(run.races)} ({', '.join(run.races)}); with two channels "
+            f"made (seen) {raced}; {kills}"
+        )
+    return out
 
 
 def _discover(run: Run) -> None:
@@ -1214,6 +1499,13 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="log entries per snapshot in the workers (default discobase's, 60 with --damage)",
     )
+    parser.add_argument(
+        "--small-messages",
+        action=argparse.BooleanOptionalAction,
+        help="small message size limits, so that large save_many batches and snapshots are "
+        "written in several parts (default: drawn from the seed, "
+        f"{SMALL_SHARE * 100:.0f}%% of seeds)",
+    )
     parser.add_argument("--keep", type=Path, help="keep every run's histories under this dir")
     parser.add_argument("--list-faults", action="store_true", help="list fault kinds and exit")
     args = parser.parse_args(argv)
@@ -1239,6 +1531,7 @@ def main(argv: list[str] | None = None) -> int:
             chaos=args.chaos,
             damage=args.damage or bool(args.faults and DAMAGE_KINDS & set(args.faults.split(","))),
             snapshot_every=args.snapshot_every,
+            small_messages=args.small_messages,
         )
         result = asyncio.run(run_once(config))
         print("\n".join(result.lines()), flush=True)

@@ -116,6 +116,10 @@ class Deleted:
         named: whether an entry left in the log names it as its writer's newest (``prev``):
             only then can a process that opens the table later tell it is missing.
         newest: it was the newest entry of its table when deleted.
+        batch: for a part of a multi-part entry, its batch id; ``writes`` are then the whole
+            batch's, which no reader applies without every part. A reader that finds a part
+            gone names the first it misses, so the loss of a batch is named by a line that
+            names any of its deleted parts, and is traceable when any of them is named.
     """
 
     message: str
@@ -127,6 +131,7 @@ class Deleted:
     offline: bool = False
     named: bool = True
     newest: bool = False
+    batch: str | None = None
 
 
 @dataclass
@@ -301,6 +306,7 @@ def check(
     quiet_at: float,
     bound: float,
     damage: Damage | None = None,
+    scope: Mapping[str, Collection[str]] | None = None,
 ) -> Verdict:
     """Check the five invariants of checker-design.md on one run.
 
@@ -313,6 +319,8 @@ def check(
         bound: how long after ``quiet_at`` every live process must match the fresh load
             (the quiet period plus the documented bound).
         damage: the deliberate damage of the run, for invariant 5 (:func:`_check_damage`).
+        scope: per live process, the tables it holds (a process not named holds every
+            table): its report says nothing of the others.
 
     Returns:
         The verdict; ``verdict.ok`` when every invariant holds.
@@ -326,8 +334,9 @@ def check(
     verdict.keys = len(by_key)
     excused: set[str] = set()  # left to invariant 5 by invariants 1, 2 and 4
     unequal: set[str] = set()  # left to invariant 5 by invariant 4 only
+    tables = dict(scope or {})
     if damage is not None:
-        excused, unequal = _check_damage(verdict, damage, by_key, _records(final), reports)
+        excused, unequal = _check_damage(verdict, damage, by_key, _records(final), reports, tables)
     unequal |= excused
     fresh = _check_final(verdict, final, by_key, by_value, excused)
     batches = [op for op in ops.values() if op.f == "save_many"]
@@ -338,13 +347,16 @@ def check(
     expected = {k: v for k, v in fresh.items() if k not in unequal}
     for process, state in sorted(reports.items()):
         state = {k: v for k, v in state.items() if k not in unequal}
-        if state != expected:
-            missing = sorted(set(expected) - set(state))[:3]
-            extra = sorted(set(state) - set(expected))[:3]
-            differ = sorted(k for k in set(expected) & set(state) if expected[k] != state[k])[:3]
+        if process in tables:
+            state = {k: v for k, v in state.items() if _table_of(k) in tables[process]}
+        held = {k: v for k, v in expected.items() if _in(tables, process, k)}
+        if state != held:
+            missing = sorted(set(held) - set(state))[:3]
+            extra = sorted(set(state) - set(held))[:3]
+            differ = sorted(k for k in set(held) & set(state) if held[k] != state[k])[:3]
             verdict.flag(
                 "divergent",
-                f"{process} holds {len(state)} keys, the fresh load {len(expected)}: "
+                f"{process} holds {len(state)} keys, the fresh load {len(held)}: "
                 f"missing {missing}, extra {extra}, different {differ}",
             )
             verdict.convergence[process] = None
@@ -359,6 +371,16 @@ def check(
         if took > bound:
             verdict.flag("late", f"{process} matched the fresh load {took:.3f} s after quiet")
     return verdict
+
+
+def _table_of(key: str) -> str:
+    """Return a key's table (keys are ``"table/key"``)."""
+    return key.partition("/")[0]
+
+
+def _in(scope: Mapping[str, Collection[str]], process: str, key: str) -> bool:
+    """Return whether ``process`` holds the table of ``key`` (every table if not in scope)."""
+    return process not in scope or _table_of(key) in scope[process]
 
 
 def _check_final(
@@ -555,9 +577,14 @@ def _records(final: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return {str(r["key"]): int(r["value"]) for r in final}
 
 
-def _names(line: str, entry: Deleted) -> bool:
-    """Return whether a damage line names the entry's table, channel and message."""
-    return f"'{entry.table}'" in line and entry.channel in line and entry.message in line
+def _names(line: str, entry: Deleted, messages: Collection[str] = ()) -> bool:
+    """Return whether a damage line names the entry's table, channel and message (or one
+    of ``messages``: the other deleted parts of the entry's batch)."""
+    return (
+        f"'{entry.table}'" in line
+        and entry.channel in line
+        and any(m in line for m in (entry.message, *messages))
+    )
 
 
 def _says_lost(line: str) -> bool:
@@ -599,7 +626,8 @@ def _check_damage(
     damage: Damage,
     by_key: Mapping[str, list[tuple[Op, int | None]]],
     fresh: Mapping[str, int],
-    reports: Mapping[str, Mapping[str, int]],
+    all_reports: Mapping[str, Mapping[str, int]],
+    scope: Mapping[str, Collection[str]],
 ) -> tuple[set[str], set[str]]:
     """Check invariant 5: damage ends with the data intact, or with the loss named.
 
@@ -617,7 +645,11 @@ def _check_damage(
     the loader reports lost; or the fresh load holds a live-deleted entry's writes, and a
     live process does not, having missed the entry before it was deleted). Returns the keys
     judged here: those invariants 1, 2 and 4 then leave alone, and those only invariant 4
-    leaves alone.
+    leaves alone. A live process is asked only of the tables it holds (``scope``).
+
+    A deleted part of a multi-part entry stands for the whole batch: its loss is named by a
+    line that names any deleted part of the batch (a reader names the first part it finds
+    gone), and it is traceable when any of them is named.
     """
     excused: set[str] = set()
     unequal: set[str] = set()
@@ -625,9 +657,21 @@ def _check_damage(
     everyone = [line for lines in damage.lines.values() for line in lines]
     for entry in damage.deleted:
         verdict.damage["entries deleted" + (" offline" if entry.offline else "")] += 1
+        if entry.batch is not None:
+            verdict.damage["parts of multi-part entries deleted"] += 1
         if not entry.inline:
             verdict.damage["entries not decoded"] += 1
             continue
+        reports = {
+            p: s for p, s in all_reports.items() if entry.table in scope.get(p, (entry.table,))
+        }
+        siblings = [
+            d
+            for d in damage.deleted
+            if entry.batch is not None and d.batch == entry.batch and d.table == entry.table
+        ]
+        parts = [d.message for d in siblings if d is not entry]
+        named = entry.named or any(d.named for d in siblings)
         loader = damage.after_name if entry.offline else damage.fresh_name
         if entry.offline:
             if after is None:
@@ -680,7 +724,7 @@ def _check_damage(
             excused.update(keys)  # the first load's checks leave them to this count
         lost = f"{len(missing)} of its records missing ({keys[:3]})"
         named_by_loader = any(
-            _names(line, entry) and _says_lost(line) for line in damage.lines.get(loader, ())
+            _names(line, entry, parts) and _says_lost(line) for line in damage.lines.get(loader, ())
         )
         # Live processes that still hold what the loader lacks: they had the table open,
         # yet neither wrote the entry again nor lost it.
@@ -698,7 +742,7 @@ def _check_damage(
                     "them (neither written again nor reported by them)",
                 )
         elif (
-            not entry.named
+            not named
             and not holders
             and (entry.offline or damage.died_before_repairing(entry, _writers(entry, by_key)))
         ):
@@ -710,9 +754,9 @@ def _check_damage(
             which = "the newest entry" if entry.newest else "an entry no later entry names"
             if len(verdict.examples["untraceable"]) < Verdict.EXAMPLES:
                 verdict.examples["untraceable"].append(f"{where} ({which}): {lost}, unnamed")
-        elif any(_names(line, entry) for line in everyone):
+        elif any(_names(line, entry, parts) for line in everyone):
             sayers = sorted(
-                p for p, ls in damage.lines.items() if any(_names(x, entry) for x in ls)
+                p for p, ls in damage.lines.items() if any(_names(x, entry, parts) for x in ls)
             )
             verdict.flag(
                 "damage_inconsistent",

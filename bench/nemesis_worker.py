@@ -16,6 +16,12 @@ most the line being written.
   SIGUSR1 samples at once and reports the whole state; SIGTERM exits.
 - ``load``: logs in, reports every record of every table once, exits.
 
+``--tables`` names the tables a process declares (``owned`` and ``shared`` by default): a
+writer started with a table of its own that does not exist yet races another to create it
+(``bench/nemesis.py``'s ``table_race``), and does ``--max-ops`` operations per client at most.
+A table other than ``owned`` is written as ``shared`` is. ``--small-messages`` lowers the
+message size limits, so that ``save_many`` batches and snapshots are written in several parts.
+
 Every report and load line carries ``damage``: the process's ``db.damage`` lines.
 """
 
@@ -49,24 +55,42 @@ NOTHING_STORED: tuple[type[BaseException], ...] = (UsageError, UniqueViolation)
 
 TABLES = ("owned", "shared")
 
+#: ``--small-messages``: the size limits (bytes) a process's writes respect. A save_many of
+#: 25 records or more no longer fits in a message's content and is compressed into files of
+#: at most SMALL_FILE bytes, SMALL_FILES a message: a large one, and every snapshot of a few
+#: hundred records, takes several messages (a multi-part batch, a multi-part snapshot).
+SMALL_FILE = 256
+SMALL_FILES = 2
+#: With --small-messages, the share of save_many calls that save BIG records, not 2 to 6.
+BIG_SHARE = 0.4
+BIG = (25, 80)
 
-def make_database(guild: str) -> tuple[discobase.Database, dict[str, Any]]:
-    """Return a database of the two tables, as every process of a run declares it."""
+
+def make_database(
+    guild: str, tables: tuple[str, ...] = TABLES
+) -> tuple[discobase.Database, dict[str, Any]]:
+    """Return a database of ``tables``, each of the same fields, as the run's processes
+    declare them (a table's name is its class's, in lower case)."""
     db = discobase.Database(guild, logging=True)
+    models: dict[str, Any] = {}
+    for name in tables:
+        namespace = {
+            "__annotations__": {"key": str, "value": int, "writer": str},
+            "__module__": __name__,
+        }
+        models[name] = db.table(type(name.capitalize(), (discobase.Table,), namespace))
+    return db, models
 
-    @db.table
-    class Owned(discobase.Table):
-        key: str
-        value: int
-        writer: str
 
-    @db.table
-    class Shared(discobase.Table):
-        key: str
-        value: int
-        writer: str
-
-    return db, {"owned": Owned, "shared": Shared}
+def use_small_messages(db: discobase.Database) -> None:
+    """Lower the size limits of the database's writers (not public: the engine's Limits,
+    shared by every writer, snapshot and repair of the database, are changed in place)."""
+    engine = db._engine  # noqa: SLF001 - bench only
+    assert engine is not None, "the database is open"
+    limits = engine.limits
+    limits.file_limit = SMALL_FILE
+    limits.max_files = SMALL_FILES
+    limits.request_limit = SMALL_FILE * SMALL_FILES
 
 
 class Log:
@@ -123,9 +147,10 @@ class Writer:
         base = ((args.slot * 1000 + args.incarnation) * 100 + c) * 10**7
         scale = float(os.environ["DISCOBASE_TIME_SCALE"])
         n = 0
-        while not self.stopping.is_set():
+        tables = tuple(self.models)
+        while not self.stopping.is_set() and (args.max_ops is None or n < args.max_ops):
             n += 1
-            table = rng.choice(TABLES)
+            table = rng.choice(tables)
             model = self.models[table]
             held = list(model.find(writer=owner) if table == "owned" else model.find())
             f = rng.choices(("save", "update", "delete", "save_many"), (3, 4, 1, 2))[0]
@@ -137,7 +162,8 @@ class Writer:
                 records = [model(key=fresh, value=base + n * 10, writer=owner)]
                 writes = [(f"{table}/{fresh}", base + n * 10)]
             elif f == "save_many":
-                size = rng.randint(2, 6)
+                big = args.small_messages and rng.random() < BIG_SHARE
+                size = rng.randint(*BIG) if big else rng.randint(2, 6)
                 records = [
                     model(key=f"{fresh}.{j}", value=base + n * 10 + j, writer=owner)
                     for j in range(size)
@@ -182,7 +208,11 @@ async def main(args: argparse.Namespace) -> None:
     die_with_parent(args.parent)
     log = Log(args.log, args.name)
     log.write("start", mode=args.mode, pid=os.getpid())
-    db, models = make_database(args.guild)
+    if args.start_at is not None:
+        # Two racers open their table at the same moment, their start-up times aside.
+        await asyncio.sleep(max(0.0, args.start_at - time.time()))
+    tables = tuple(args.tables.split(",")) if args.tables else TABLES
+    db, models = make_database(args.guild, tables)
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, done.set)
@@ -192,6 +222,8 @@ async def main(args: argparse.Namespace) -> None:
         if args.snapshot_every and hasattr(engine, "snapshot_messages"):
             # Not public: a damage run wants snapshots early, to delete some.
             engine.snapshot_messages = args.snapshot_every
+        if args.small_messages:
+            use_small_messages(db)
         if args.mode == "load":
             records = [
                 {"key": f"{name}/{r.key}", "id": str(r.id), "value": r.value}
@@ -240,6 +272,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pace", type=float, default=2.0, help="Discord s between ops, max")
     parser.add_argument("--op-timeout", type=float, default=30.0, help="real s per operation")
     parser.add_argument("--snapshot-every", type=int, help="log entries per snapshot")
+    parser.add_argument("--tables", help="comma-separated tables (default owned,shared)")
+    parser.add_argument("--start-at", type=float, help="open the database at this time.time()")
+    parser.add_argument("--max-ops", type=int, help="operations per client at most")
+    parser.add_argument(
+        "--small-messages", action="store_true", help="small message size limits (multi-part)"
+    )
     parser.add_argument("--sample", type=float, default=0.02, help="real s between samples")
     return parser.parse_args(argv)
 

@@ -55,6 +55,7 @@ def judge(
     quiet_at: float = 100.0,
     bound: float = 10.0,
     damage: Any = None,
+    scope: dict[str, tuple[str, ...]] | None = None,
 ) -> Any:
     records = []
     for i, (key, values) in enumerate(final.items()):
@@ -69,6 +70,7 @@ def judge(
         quiet_at=quiet_at,
         bound=bound,
         damage=damage,
+        scope=scope,
     )
 
 
@@ -572,3 +574,85 @@ def test_a_lost_delete_live_processes_applied_is_named_with_them() -> None:
     v = judge(h, {"t/a": 1, "t/b": 2}, reports={"r0": {"t/b": 2}}, damage=damage)
     assert counts(v) == {"damage_unreported": 1}, v.examples
     assert "['r0'] still hold" in v.examples["damage_unreported"][0]
+
+
+# -- table races: processes that hold only some tables --------------------------------------
+
+
+def test_a_process_is_judged_only_on_the_tables_it_holds() -> None:
+    h = two_saves()
+    h.op("x0a", "save", [("race0/k", 3)], 2, 3, "ok")
+    final = {"t/a": 1, "t/b": 2, "race0/k": 3}
+    reports = {"w1": {"t/a": 1, "t/b": 2}, "x0a": {"race0/k": 3}}
+    scope = {"w1": ("t",), "x0a": ("race0",)}
+    assert judge(h, final, reports=reports, scope=scope).ok
+    # Without its scope each would lack the other's table; and within it, a racer that
+    # lacks its own table's record diverges.
+    assert counts(judge(h, final, reports=reports)) == {"divergent": 2}
+    reports["x0a"] = {}
+    assert counts(judge(h, final, reports=reports, scope=scope)) == {"divergent": 1}
+
+
+def test_a_deleted_entry_is_not_judged_by_a_process_without_its_table() -> None:
+    # r0 holds only table u: that it lacks t/a (a deleted entry's write the fresh load shows)
+    # says nothing.
+    damage = nc.Damage(deleted=[deleted("77", [("t/a", 1)])], lines={"fresh": []})
+    reports = {"r0": {}}
+    v = judge(two_saves(), {"t/a": 1, "t/b": 2}, damage=damage, reports=reports)
+    assert counts(v) == {"damage_inconsistent": 1, "divergent": 1}, v.examples
+    v = judge(
+        two_saves(), {"t/a": 1, "t/b": 2}, damage=damage, reports=reports, scope={"r0": ("u",)}
+    )
+    assert v.ok, v.examples
+
+
+# -- parts of multi-part batches ------------------------------------------------------------
+
+
+def batch_of_two() -> History:
+    h = History()
+    h.op("w1", "save_many", [("t/a", 1), ("t/b", 2)], 0, 1, "ok")
+    return h
+
+
+def parts(*messages: str, named: bool = True, **extra: Any) -> list[Any]:
+    """Deleted parts of one batch that held t/a and t/b."""
+    return [
+        deleted(m, [("t/a", 1), ("t/b", 2)], batch="b1", named=named, **extra) for m in messages
+    ]
+
+
+def test_a_lost_batch_is_named_by_the_part_a_reader_found_gone() -> None:
+    # Parts 70 and 71 of one batch deleted; the loader names the first it misses, 70: that
+    # names the loss of both.
+    damage = nc.Damage(deleted=parts("70", "71"), lines={"fresh": [missing_line("70")]})
+    v = judge(batch_of_two(), {}, damage=damage)
+    assert v.ok, v.examples
+    assert v.damage["lost, reported"] == 2
+    assert v.damage["parts of multi-part entries deleted"] == 2
+
+
+def test_a_lost_batch_part_named_only_by_another_batchs_part_is_unreported() -> None:
+    other = deleted("90", [("t/c", 3)], batch="b2")
+    h = batch_of_two()
+    h.op("w1", "save", [("t/c", 3)], 2, 3, "ok")
+    damage = nc.Damage(deleted=[*parts("70"), other], lines={"fresh": [missing_line("90")]})
+    v = judge(h, {}, damage=damage)
+    assert counts(v) == {"damage_unreported": 1}, v.examples
+    assert "entry 70" in v.examples["damage_unreported"][0]
+
+
+def test_a_batch_part_is_traceable_when_another_deleted_part_is_named() -> None:
+    # Offline: the last part (unnamed: no later entry) and part 0 (named by the last part's
+    # prior when it was deleted) both gone; the loader says nothing: unreported, not excused.
+    first, last = parts("70", offline=True)[0], parts("71", named=False, offline=True)[0]
+    damage = nc.Damage(
+        deleted=[first, last],
+        lines={"fresh": [], "fresh2": []},
+        after=[],
+    )
+    v = judge(batch_of_two(), {"t/a": 1, "t/b": 2}, damage=damage)
+    assert counts(v) == {"damage_unreported": 2}, v.examples
+    first.named = False
+    v = judge(batch_of_two(), {"t/a": 1, "t/b": 2}, damage=damage)
+    assert v.ok and v.damage["untraceable"] == 2, v.examples
