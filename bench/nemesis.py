@@ -428,9 +428,9 @@ RACE_HOLD_SHARE = 0.75
 RACE_HOLD = (30.0, 55.0)  # under the client's max_wait, 60 s
 CHANNELS = r"/guilds/\d+/channels"
 #: The share of races (with --damage) after which a member deletes the table's catalog
-#: entry, a while after the race (Discord seconds, drawn from RACE_DELETE_AFTER).
+#: entry, a while after the racers open (Discord seconds, drawn from RACE_DELETE_AFTER).
 RACE_DELETE_SHARE = 0.5
-RACE_DELETE_AFTER = (5.0, 60.0)
+RACE_DELETE_AFTER = (2.0, 40.0)
 
 
 async def table_race(run: Run, rng: random.Random) -> None:
@@ -500,7 +500,8 @@ async def table_race(run: Run, rng: random.Random) -> None:
 
     def delete_entry_of_table() -> None:
         _race_tables(run)
-        delete_catalog_entry(run, delete_rng, {table})
+        if not delete_catalog_entry(run, delete_rng, {table}):
+            run.race_kills["catalog entry deletions after a race that found none"] += 1
 
     # The watch outlives the faults (the quiet period cancels the timers); the kill does not.
     run.watchers.add(asyncio.create_task(watch()))
@@ -509,7 +510,8 @@ async def table_race(run: Run, rng: random.Random) -> None:
         run.timers.add(task)
         task.add_done_callback(run.timers.discard)
     if delete:
-        run.later(delete_after, delete_entry_of_table)
+        # After the racers open (RACE_START real seconds), not after they start.
+        run.later(RACE_START / run.scale + delete_after, delete_entry_of_table)
 
 
 async def pause_reader(run: Run, rng: random.Random) -> None:

@@ -30,9 +30,12 @@ SEED = 3
 async def test_a_fixed_seed_run_keeps_every_invariant(tmp_path: Path) -> None:
     nemesis = _nemesis()
     # 5 Discord minutes at 0.02: 6 s of faults, about 10-15 s in all with the processes. Seed
-    # 3 draws 79 faults of all 23 kinds in them (4 writers killed, about 600 operations), well
-    # past what is asserted below; its first 10 minutes took twice as long for the same assertions.
-    config = nemesis.Config(seed=SEED, minutes=5.0, time_scale=0.02, keep=tmp_path)
+    # 3 draws faults of all 24 kinds in them (table races included; writers killed, about 600
+    # operations), well past what is asserted below. Default message limits: the small ones
+    # (multi-part entries) cost more requests, and are left to bench/nemesis.py's seeds.
+    config = nemesis.Config(
+        seed=SEED, minutes=5.0, time_scale=0.02, keep=tmp_path, small_messages=False
+    )
     result = await nemesis.run_once(config)
     report = "\n".join(result.lines())
     # Not vacuous: faults of several kinds hit, writers were killed, writes were acknowledged.
@@ -45,7 +48,7 @@ async def test_a_fixed_seed_run_keeps_every_invariant(tmp_path: Path) -> None:
     assert result.verdict.counts == dict.fromkeys(result.verdict.counts, 0), report
 
 
-DAMAGE_SEED = 4
+DAMAGE_SEED = 6
 
 
 @pytest.mark.slow
@@ -60,7 +63,12 @@ async def test_a_fixed_seed_damage_run_names_every_loss(tmp_path: Path) -> None:
     """
     nemesis = _nemesis()
     config = nemesis.Config(
-        seed=DAMAGE_SEED, minutes=5.0, time_scale=0.02, keep=tmp_path, damage=True
+        seed=DAMAGE_SEED,
+        minutes=5.0,
+        time_scale=0.02,
+        keep=tmp_path,
+        damage=True,
+        small_messages=False,
     )
     result = await nemesis.run_once(config)
     report = "\n".join(result.lines())
