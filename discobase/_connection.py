@@ -37,6 +37,10 @@ __all__ = ["Connection", "ConnectionOwner", "OwnerHooks", "Phase"]
 #: Discord seconds between catch-up attempts: doubling from the base up to the cap, jittered.
 _CATCH_UP_BASE = 1.0
 _CATCH_UP_CAP = 60.0
+#: How long after READY the guild's GUILD_CREATE may take before REST is asked whether the
+#: guild is there: Discord seconds, and at least these real seconds (a loaded machine).
+_GUILD_GRACE = 10.0
+_GUILD_GRACE_FLOOR = 2.0
 
 
 class Phase(enum.Enum):
@@ -182,7 +186,7 @@ class Connection:
             # Only the database's own guild matters: another guild's outage (sent as
             # unavailable at READY) must not hold the start back.
             async with asyncio.timeout(owner.start_timeout):
-                await _first_of(gateway.wait_guild(str(guild_id)), self.gateway_task)
+                await _first_of(self._our_guild(gateway, http, str(guild_id)), self.gateway_task)
         except TimeoutError:
             why = gateway.last_error
             down = (
@@ -205,6 +209,42 @@ class Connection:
         if self._missed_while_starting:
             self._missed_while_starting = False
             await self._catch_up(engine)
+
+    async def _our_guild(self, gateway: GatewayClient, http: HTTPClient, guild_id: str) -> None:
+        """Wait until the database's guild is available in the gateway session.
+
+        Discord may never send a dispatch, GUILD_CREATE included (facts 6.1; discord.js
+        #8726): a guild that neither arrives nor is reported down (GUILD_DELETE
+        "unavailable", an outage: it comes when the guild is back) within a grace after
+        READY is read over REST instead. If it is there, the start goes on: storage reads
+        over REST, and the session carries the guild's events all the same.
+        """
+        import asyncio
+
+        from discobase.http.errors import HTTPException
+
+        await gateway.wait_session()
+        grace = max(_GUILD_GRACE * self._owner.time_scale, _GUILD_GRACE_FLOOR)
+        while True:
+            try:
+                async with asyncio.timeout(grace):
+                    await gateway.wait_guild(guild_id)
+                return
+            except TimeoutError:
+                if self._guild_down:
+                    continue
+            try:
+                await http.fetch_guild(guild_id)
+            except HTTPException:
+                continue
+            _log().warning(
+                "guild %s (database %r): no GUILD_CREATE %.1f s after READY (Discord lost "
+                "it?), but REST answers for the guild: starting without it",
+                guild_id,
+                self._owner.name,
+                grace,
+            )
+            return
 
     async def _open_without_gateway(self, engine: StorageEngine) -> None:
         names = self._hooks.unbuilt_tables()

@@ -215,6 +215,15 @@ class GatewayClient:
         """
         await self._wait_until(lambda: self._cache.ready)
 
+    async def wait_session(self) -> None:
+        """Wait for READY: the session is established (its guilds may still be on their way).
+
+        Raises:
+            GatewayError: the run failed first.
+            GatewayClientClosed: the client was closed first.
+        """
+        await self._wait_until(lambda: self._cache.user is not None)
+
     async def wait_guild(self, guild_id: str) -> None:
         """Wait for READY and ``guild_id``'s GUILD_CREATE, whatever the other guilds do.
 

@@ -9,6 +9,7 @@ them failed before the read position, gap checks, repairs and content-based cata
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -260,6 +261,22 @@ async def test_an_outage_of_its_own_guild_delays_ready_until_it_is_back() -> Non
         await db.wait_ready()
         await item(key="after the outage").save()
         await db.close()
+
+
+@pytest.mark.slow
+async def test_a_lost_guild_create_does_not_stop_the_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Discord may never send a dispatch, GUILD_CREATE included (discord.js #8726). Before,
+    # the start waited for it until StartTimeout; now REST is asked after a grace.
+    async with world() as (emu, bot):
+        guild_id = next(iter(emu.state.guilds))
+        emu.gateway.withhold_dispatches("GUILD_CREATE", guild_id=guild_id, count=1)
+        with caplog.at_level(logging.WARNING, logger="discobase"):
+            async with running(emu, bot) as (_, item):
+                await item(key="started").save()
+                assert [i.key for i in item.find()] == ["started"]
+        assert any("no GUILD_CREATE" in r.getMessage() for r in caplog.records)
 
 
 async def test_writes_during_an_outage_reach_a_live_reader_when_the_guild_is_back() -> None:
