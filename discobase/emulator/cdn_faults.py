@@ -156,15 +156,20 @@ async def _trickle(
     size = max(1, min(_MAX_WRITE, int(real_rate * _SLICE)))
     loop = asyncio.get_running_loop()
     start = loop.time()
-    for offset in range(0, len(data), size):
-        chunk = data[offset : offset + size]
-        # The n-th byte leaves no earlier than n / rate after the headers: the body takes at
-        # least its size over the rate.
-        delay = start + clock.to_real((offset + len(chunk)) / rate) - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        await response.write(chunk)
-    await response.write_eof()
+    try:
+        for offset in range(0, len(data), size):
+            chunk = data[offset : offset + size]
+            # The n-th byte leaves no earlier than n / rate after the headers: the body takes
+            # at least its size over the rate.
+            delay = start + clock.to_real((offset + len(chunk)) / rate) - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await response.write(chunk)
+        await response.write_eof()
+    except ConnectionResetError:
+        # The client gave up on the slow body (its timeout) and closed the connection: the
+        # normal end of this fault, not a server error to log.
+        pass
     return response
 
 

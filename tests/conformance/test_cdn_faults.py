@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import aiohttp
@@ -115,6 +116,22 @@ async def test_slow_body_takes_at_least_its_size_over_the_rate(
     # A lower bound only: a busy machine may be slower, never faster.
     assert elapsed >= len(PAYLOAD) / rate * TIME_SCALE - 0.001
     assert faults(emu)["slow"] == 1
+
+
+async def test_a_client_that_gives_up_on_a_slow_body_is_no_server_error(
+    emu: Any, file_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A client's timeout ending a slow download is what the fault is for; the server used to
+    # log it as "Error handling request" (Cannot write to closing transport).
+    emu.fail_cdn("slow", bytes_per_second=64.0)  # 16 KiB: 256 Discord seconds
+    with caplog.at_level(logging.ERROR, logger="aiohttp.server"):
+        async with aiohttp.ClientSession() as quitter:
+            async with quitter.get(file_url) as response:
+                assert response.status == 200
+                await response.content.read(64)  # some of the body, then close
+        await asyncio.sleep(50 * TIME_SCALE)  # the server tries its next writes
+    assert faults(emu)["slow"] == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_truncated_body_is_an_error_not_a_short_file(
