@@ -13,6 +13,8 @@ must not know stores, tables' other concerns or the database.
 
 from __future__ import annotations
 
+import json
+import math
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter, itemgetter
@@ -88,6 +90,8 @@ class RecordEncoder:
         # For models whose records are plain scalars: their float fields (see _plain_slices);
         # False for other models; None until first asked.
         self._plain_floats: tuple[str, ...] | Literal[False] | None = None
+        # Whether a nested model of the table holds a float field; None until _checks().
+        self._nested_floats: bool | None = None
 
     def storable(self, record: BaseModel) -> dict[str, Any]:
         """Return the JSON-mode dict ``record`` is stored as, once it is known to read back.
@@ -114,12 +118,45 @@ class RecordEncoder:
         except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
             raise self._unstorable(record, exc) from None
         checks = self._slice_checks or self._checks()
-        if checks[0]:
+        changed = self._may_change_floats(text)
+        if checks[0] or changed:
             try:
-                self._read(text)
+                back = self._read(text)
             except Exception as exc:  # noqa: BLE001 - a validator may raise anything on read
                 raise self._unstorable(record, exc) from None
+            if changed:
+                self._check_floats_kept(record, back)
         return data
+
+    def _may_change_floats(self, text: str | bytes) -> bool:
+        """Tell whether a non-finite float may have been written as something else.
+
+        pydantic writes a NaN or an infinity as the text ``"NaN"``/``"Infinity"``, which a
+        float field reads back as the float but an ``Any`` field as the str; and a nested
+        model writes it as ``null`` (its own ``ser_json_inf_nan``), which a ``float | None``
+        field reads back as ``None``. Neither fails validation, so such records are read back
+        and compared (`_check_floats_kept`), only when the text holds one of those spellings.
+        """
+        if isinstance(text, str):
+            text = text.encode()
+        if b'"NaN"' in text or b'Infinity"' in text:
+            return True
+        if self._nested_floats is None:
+            self._checks()
+        return bool(self._nested_floats) and b"null" in text
+
+    def _check_floats_kept(self, record: BaseModel, back: BaseModel) -> None:
+        """Refuse a record whose non-finite floats a reader would not read back as floats."""
+        exclude = self._exclude
+        for name, value in record.model_dump(exclude=exclude).items():
+            if not _floats_kept(value, back.model_dump(include={name}).get(name)):
+                raise UnstorableRecord(
+                    f"a {self.model.__name__} record cannot be stored in table {self.name!r}: "
+                    f"field {name!r}: {_NON_FINITE}; nothing was written",
+                    table=self.name,
+                    field=name,
+                    reason=_NON_FINITE,
+                )
 
     def _plain_record(self, record: BaseModel) -> dict[str, Any] | None:
         """Return :meth:`storable`'s dict from the record's own, when that is exact.
@@ -141,8 +178,6 @@ class RecordEncoder:
         if not fits(values) or record.__pydantic_extra__:
             return None
         if self._plain_float_names:
-            import math
-
             for name in self._plain_float_names:
                 value = values[name]
                 if value is not None and not math.isfinite(value):
@@ -176,7 +211,7 @@ class RecordEncoder:
         _, validate, parse = self._slice_checks or self._checks()
         size = DUMP_SLICE
         for number, piece in enumerate(slices):
-            suspect = _LONG_NUMBER in piece.translate(_ZEROS)
+            suspect = _LONG_NUMBER in piece.translate(_ZEROS) or self._may_change_floats(piece)
             # A slice nests its records one level deeper than readers see them: a record
             # exactly at the limit is a false alarm, which the record-by-record check clears.
             try:
@@ -200,6 +235,8 @@ class RecordEncoder:
             depth = _schema_depth(schema, schema.get("$defs") or {}, frozenset())
         except Exception:  # noqa: BLE001 - a type without a JSON schema: assume the worst
             depth = None
+        # A nested model writes a non-finite float as null (see _may_change_floats).
+        self._nested_floats = '"number"' in json.dumps(schema.get("$defs") or {}, default=str)
         flat = depth is not None and depth <= 1
         deep = depth is None or depth > _DEPTH_LIMIT
         checks = self._slice_checks = (own_functions or not flat, own_functions, deep)
@@ -296,8 +333,6 @@ class RecordEncoder:
         if floats is False:
             return None
         dicts = list(map(_dict_of, records))
-        import math
-
         try:
             for name in floats:
                 if not all(map(math.isfinite, filter(None, map(itemgetter(name), dicts)))):
@@ -313,6 +348,44 @@ class RecordEncoder:
         # readers take: check_slices has nothing to look for.
         self._checked_slices = checked
         return checked
+
+
+_NON_FINITE = (
+    "it holds a NaN or an infinity where a reader would not read back a float (in an Any "
+    "field it reads the str 'NaN', in a nested model's field None)"
+)
+
+
+def _floats_kept(written: Any, read: Any) -> bool:
+    """Tell whether every non-finite float of ``written`` is a float of ``read`` in its place.
+
+    Only floats are compared: other differences (a tuple read as a list) are not this check's.
+    """
+    if isinstance(written, float):
+        return (
+            math.isfinite(written)
+            or (isinstance(read, float) and read == written)
+            or (isinstance(read, float) and math.isnan(read) and math.isnan(written))
+        )
+    if isinstance(written, dict):
+        if not isinstance(read, dict):
+            return not _has_non_finite(written)
+        return all(_floats_kept(v, read.get(k)) for k, v in written.items())
+    if isinstance(written, list | tuple):
+        if not isinstance(read, list | tuple) or len(read) != len(written):
+            return not _has_non_finite(written)
+        return all(map(_floats_kept, written, read))
+    return True
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(map(_has_non_finite, value.values()))
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(map(_has_non_finite, value))
+    return False
 
 
 def _why_unstorable(detail: str) -> str:

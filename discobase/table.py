@@ -288,7 +288,12 @@ class Table(BaseModel):
                 f"save_many() takes a list of {cls.__name__} records, not one record: "
                 f"save_many([record]), or record.save()"
             )
-        batch = list(records)
+        try:
+            batch = list(records)
+        except TypeError:  # None, a number: list() would raise a bare TypeError
+            raise UsageError(
+                f"save_many() takes a list of {cls.__name__} records, not {records!r}"
+            ) from None
         # Checked with C loops (map, set): this part runs before the caller's event loop gets
         # control back, and a Python loop over 100,000 records takes a tenth of a second.
         strangers = set(map(type, batch)) - {cls}

@@ -1,0 +1,86 @@
+"""Found by a property-based hunt on the public API: bad input raises a typed error and what
+is saved reads back exactly, or is refused before anything is written."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pydantic
+import pytest
+
+import discobase
+from discobase.errors import UnstorableRecord, UsageError
+from tests.unit.tablefakes import FakeEngine
+
+database = discobase.Database("hunt api")
+
+
+class Reading(pydantic.BaseModel):
+    values: list[float] = []
+    spare: float | None = None
+
+
+@database.table
+class Sample(discobase.Table):
+    data: Any = None
+    reading: Reading = Reading()
+    label: str = ""
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[FakeEngine]:
+    fake = FakeEngine()
+    await database._use_storage(fake)  # type: ignore[arg-type]
+    yield fake
+    await database.close()
+
+
+async def test_save_many_of_something_not_iterable_is_a_usage_error(engine: FakeEngine) -> None:
+    for junk in (None, 5):
+        with pytest.raises(UsageError, match=r"takes a list of Sample records, not"):
+            Sample.save_many(junk)  # type: ignore[arg-type]
+    assert Sample.count() == 0
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"data": math.nan},  # an Any field would read back the str "NaN"
+        {"data": {"a": [1, -math.inf]}},
+        {"reading": Reading(spare=math.inf)},  # a nested model writes it as null: None
+    ],
+    ids=["any-nan", "any-nested-inf", "nested-optional-inf"],
+)
+async def test_a_non_finite_float_that_would_not_read_back_is_refused(
+    engine: FakeEngine, fields: dict[str, Any]
+) -> None:
+    with pytest.raises(UnstorableRecord, match="NaN or an infinity") as caught:
+        Sample(**fields).save()
+    assert caught.value.field == next(iter(fields))
+    big = [Sample(label=str(i)) for i in range(70)] + [Sample(**fields)]
+    with pytest.raises(UnstorableRecord, match="NaN or an infinity"):
+        Sample.save_many(big)  # the large batch path, checked a slice at a time
+    saved = await Sample(label="kept").save()
+    with pytest.raises(UnstorableRecord):
+        await Sample.find(id=saved.id).update_many(**fields)
+    assert [(s.label, s.data) for s in Sample.find()] == [("kept", None)]
+
+
+async def test_a_large_save_many_refuses_a_nested_nan_as_save_does(engine: FakeEngine) -> None:
+    # A nested model writes NaN as null, which its float list refuses on reading: save()
+    # refused it, and a batch of 64 or more was stored and then skipped by every query.
+    with pytest.raises(UnstorableRecord, match="would not read back"):
+        Sample(reading=Reading(values=[math.nan])).save()
+    big = [Sample(reading=Reading(values=[math.nan])) for _ in range(70)]
+    with pytest.raises(UnstorableRecord, match="would not read back"):
+        Sample.save_many(big)
+    assert Sample.count() == 0
+    assert all(s.id is None for s in big)
+
+
+async def test_non_finite_floats_that_read_back_are_still_stored(engine: FakeEngine) -> None:
+    saved = await Sample(data="NaN", label="Infinity", reading=Reading(values=[1.5])).save()
+    (again,) = Sample.find(id=saved.id)
+    assert (again.data, again.label, again.reading.values) == ("NaN", "Infinity", [1.5])
