@@ -113,11 +113,12 @@ def parse_order_by(
         ) from None
     keys: list[tuple[str, bool]] = []
     for name in names:
-        if not isinstance(name, str) or not name.lstrip("-"):
+        # One '-' at most: "--age" is a misspelling, not a double negation to guess at.
+        field = name[1:] if isinstance(name, str) and name.startswith("-") else name
+        if not isinstance(field, str) or not field or field.startswith("-"):
             raise InvalidQuery(
                 f"order_by takes field names, optionally prefixed with '-': {name!r}"
             )
-        field = name.lstrip("-")
         if field != "id" and field not in known:
             choices = ", ".join(["id", *sorted(known)])
             raise InvalidQuery(f"cannot order by {field!r}: no such field; it may be {choices}")

@@ -11,7 +11,7 @@ import pydantic
 import pytest
 
 import discobase
-from discobase.errors import UnstorableRecord, UsageError
+from discobase.errors import InvalidQuery, UnstorableRecord, UsageError
 from tests.unit.tablefakes import FakeEngine
 
 database = discobase.Database("hunt api")
@@ -84,3 +84,12 @@ async def test_non_finite_floats_that_read_back_are_still_stored(engine: FakeEng
     saved = await Sample(data="NaN", label="Infinity", reading=Reading(values=[1.5])).save()
     (again,) = Sample.find(id=saved.id)
     assert (again.data, again.label, again.reading.values) == ("NaN", "Infinity", [1.5])
+
+
+@pytest.mark.parametrize("order_by", ["--label", "-", ["label", "--data"]])
+async def test_order_by_takes_one_minus_at_most(engine: FakeEngine, order_by: Any) -> None:
+    # "--label" was read as "-label": a misspelling ordered the records instead of failing.
+    await Sample(label="a").save()
+    with pytest.raises(InvalidQuery, match="optionally prefixed with '-'"):
+        Sample.find(order_by=order_by)
+    assert [s.label for s in Sample.find(order_by="-label")] == ["a"]
