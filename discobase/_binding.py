@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_check
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticSerializationError
 
 from discobase import _json
 from discobase._collector import QUIET_PAGE, gc_paused
@@ -352,6 +353,13 @@ class TableBinding(Generic[M]):
             reason = exc.errors()[0].get("msg", "invalid value")
             raise InvalidQuery(
                 f"{value!r} cannot be a value of {self.model.__name__}.{field}: {reason}"
+            ) from None
+        except (PydanticSerializationError, ValueError) as exc:
+            # Validated (an Any field takes any object) but with no JSON form: no record
+            # could hold it.
+            raise InvalidQuery(
+                f"{value!r} cannot be a value of {self.model.__name__}.{field}: it has no JSON "
+                f"form ({exc})"
             ) from None
 
     def _dump_field(self, field: str, value: Any) -> Any:

@@ -93,3 +93,13 @@ async def test_order_by_takes_one_minus_at_most(engine: FakeEngine, order_by: An
     with pytest.raises(InvalidQuery, match="optionally prefixed with '-'"):
         Sample.find(order_by=order_by)
     assert [s.label for s in Sample.find(order_by="-label")] == ["a"]
+
+
+async def test_a_query_value_with_no_json_form_is_an_invalid_query(engine: FakeEngine) -> None:
+    # An Any field validates any object; serialising it raised pydantic's bare error.
+    await Sample(data=1).save()
+    for query in ({"data": object()}, {"data": {"a": object()}}):
+        with pytest.raises(InvalidQuery, match="no JSON form"):
+            Sample.find(**query)
+        with pytest.raises(InvalidQuery, match="no JSON form"):
+            Sample.count(**query)
