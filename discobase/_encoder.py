@@ -289,10 +289,16 @@ class RecordEncoder:
             return plain
         adapter = self._list_adapter
         if adapter is None:
-            from pydantic import TypeAdapter
+            from pydantic import ConfigDict, TypeAdapter
 
+            # A value of an Any field is written by the settings of the outermost type: the
+            # list's, not the model's, which would write an infinity there as null, unseen.
+            settings = {k: v for k, v in self.model.model_config.items() if k.startswith("ser_")}
             try:
-                adapter = TypeAdapter(list[self.model])  # type: ignore[name-defined]
+                adapter = TypeAdapter(
+                    list[self.model],  # type: ignore[name-defined]
+                    config=ConfigDict(**settings),  # type: ignore[typeddict-item]
+                )
             except Exception:
                 return None
             self._list_adapter = adapter
