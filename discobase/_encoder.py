@@ -13,7 +13,6 @@ must not know stores, tables' other concerns or the database.
 
 from __future__ import annotations
 
-import json
 import math
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -90,8 +89,9 @@ class RecordEncoder:
         # For models whose records are plain scalars: their float fields (see _plain_slices);
         # False for other models; None until first asked.
         self._plain_floats: tuple[str, ...] | Literal[False] | None = None
-        # Whether a nested model of the table holds a float field; None until _checks().
-        self._nested_floats: bool | None = None
+        # Whether the table nests models (whose own settings write a non-finite float as
+        # null); None until _checks().
+        self._nested_models: bool | None = None
 
     def storable(self, record: BaseModel) -> dict[str, Any]:
         """Return the JSON-mode dict ``record`` is stored as, once it is known to read back.
@@ -118,6 +118,8 @@ class RecordEncoder:
         except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
             raise self._unstorable(record, exc) from None
         checks = self._slice_checks or self._checks()
+        if self._nested_models:
+            self._refuse_nested_non_finite(record)
         changed = self._may_change_floats(text)
         if checks[0] or changed:
             try:
@@ -128,22 +130,38 @@ class RecordEncoder:
                 self._check_floats_kept(record, back)
         return data
 
-    def _may_change_floats(self, text: str | bytes) -> bool:
-        """Tell whether a non-finite float may have been written as something else.
+    @staticmethod
+    def _may_change_floats(text: str | bytes) -> bool:
+        """Tell whether a non-finite float may have been written as a string.
 
-        pydantic writes a NaN or an infinity as the text ``"NaN"``/``"Infinity"``, which a
-        float field reads back as the float but an ``Any`` field as the str; and a nested
-        model writes it as ``null`` (its own ``ser_json_inf_nan``), which a ``float | None``
-        field reads back as ``None``. Neither fails validation, so such records are read back
-        and compared (`_check_floats_kept`), only when the text holds one of those spellings.
+        The table writes a NaN or an infinity as the text ``"NaN"``/``"Infinity"``, which a
+        float field reads back as the float but an ``Any`` field as the str, without an
+        error: such records are read back and compared (`_check_floats_kept`), only when the
+        text holds one of those spellings. (A nested model writes one as ``null``: see
+        `_refuse_nested_non_finite`.)
         """
         if isinstance(text, str):
             text = text.encode()
-        if b'"NaN"' in text or b'Infinity"' in text:
-            return True
-        if self._nested_floats is None:
-            self._checks()
-        return bool(self._nested_floats) and b"null" in text
+        return b'"NaN"' in text or b'Infinity"' in text
+
+    def _refuse_nested_non_finite(self, record: BaseModel) -> None:
+        """Refuse a NaN or an infinity inside a nested model of ``record``.
+
+        A nested model writes one by its own settings, as ``null`` unless it says
+        ``ser_json_inf_nan="strings"``: a reader then gets ``None`` (a ``float | None``, an
+        ``Any``), or cannot read the record at all, which every query then skips. A walk of
+        the record's nested values costs about a microsecond; reading each record back
+        whenever its text holds a null (any field that is None) cost ten.
+        """
+        for name, value in record.__dict__.items():
+            if _nested_non_finite(value, inside=False):
+                raise UnstorableRecord(
+                    f"a {self.model.__name__} record cannot be stored in table {self.name!r}: "
+                    f"field {name!r}: {_NON_FINITE}; nothing was written",
+                    table=self.name,
+                    field=name,
+                    reason=_NON_FINITE,
+                )
 
     def _check_floats_kept(self, record: BaseModel, back: BaseModel) -> None:
         """Refuse a record whose non-finite floats a reader would not read back as floats."""
@@ -210,6 +228,9 @@ class RecordEncoder:
             return
         _, validate, parse = self._slice_checks or self._checks()
         size = DUMP_SLICE
+        if self._nested_models:
+            for record in records:
+                self._refuse_nested_non_finite(record)
         for number, piece in enumerate(slices):
             suspect = _LONG_NUMBER in piece.translate(_ZEROS) or self._may_change_floats(piece)
             # A slice nests its records one level deeper than readers see them: a record
@@ -235,8 +256,7 @@ class RecordEncoder:
             depth = _schema_depth(schema, schema.get("$defs") or {}, frozenset())
         except Exception:  # noqa: BLE001 - a type without a JSON schema: assume the worst
             depth = None
-        # A nested model writes a non-finite float as null (see _may_change_floats).
-        self._nested_floats = '"number"' in json.dumps(schema.get("$defs") or {}, default=str)
+        self._nested_models = _nests_models(self.model)
         flat = depth is not None and depth <= 1
         deep = depth is None or depth > _DEPTH_LIMIT
         checks = self._slice_checks = (own_functions or not flat, own_functions, deep)
@@ -360,6 +380,41 @@ _NON_FINITE = (
     "it holds a NaN or an infinity where a reader would not read back a float (in an Any "
     "field it reads the str 'NaN', in a nested model's field None)"
 )
+
+
+def _nests_models(model: type[BaseModel]) -> bool:
+    """Tell whether a model's fields may hold pydantic models (nested, in containers, or
+    in fields of any type)."""
+    from pydantic import BaseModel
+
+    def holds(annotation: Any) -> bool:
+        if annotation is Any or annotation is object:
+            return True
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return True
+        return any(holds(arg) for arg in typing.get_args(annotation))
+
+    return any(holds(info.annotation) for info in model.model_fields.values())
+
+
+def _nested_non_finite(value: Any, *, inside: bool) -> bool:
+    """Tell whether ``value`` holds a NaN or an infinity inside a nested model that writes
+    it as ``null`` (``inside``: ``value`` is itself inside such a model)."""
+    from pydantic import BaseModel
+
+    kind = type(value)
+    if kind is float:
+        return inside and not math.isfinite(value)
+    if kind in (str, int, bool) or value is None:
+        return False
+    if isinstance(value, BaseModel):
+        writes_null = value.model_config.get("ser_json_inf_nan", "null") != "strings"
+        return any(_nested_non_finite(v, inside=writes_null) for v in value.__dict__.values())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_nested_non_finite(v, inside=inside) for v in value)
+    if isinstance(value, dict):
+        return any(_nested_non_finite(v, inside=inside) for v in value.values())
+    return False
 
 
 def _floats_kept(written: Any, read: Any) -> bool:
