@@ -155,26 +155,25 @@ class RecordEncoder:
         """
         for name, value in record.__dict__.items():
             if _nested_non_finite(value, inside=False):
-                raise UnstorableRecord(
-                    f"a {self.model.__name__} record cannot be stored in table {self.name!r}: "
-                    f"field {name!r}: {_NON_FINITE}; nothing was written",
-                    table=self.name,
-                    field=name,
-                    reason=_NON_FINITE,
-                )
+                raise self._non_finite(name)
 
     def _check_floats_kept(self, record: BaseModel, back: BaseModel) -> None:
         """Refuse a record whose non-finite floats a reader would not read back as floats."""
         exclude = self._exclude
         for name, value in record.model_dump(exclude=exclude).items():
             if not _floats_kept(value, back.model_dump(include={name}).get(name)):
-                raise UnstorableRecord(
-                    f"a {self.model.__name__} record cannot be stored in table {self.name!r}: "
-                    f"field {name!r}: {_NON_FINITE}; nothing was written",
-                    table=self.name,
-                    field=name,
-                    reason=_NON_FINITE,
-                )
+                raise self._non_finite(name)
+
+    def _non_finite(self, field: str) -> UnstorableRecord:
+        """Return the refusal of a record whose field holds a NaN or an infinity that a
+        reader would not read back as a float."""
+        return UnstorableRecord(
+            f"a {self.model.__name__} record cannot be stored in table {self.name!r}: "
+            f"field {field!r}: {_NON_FINITE}; nothing was written",
+            table=self.name,
+            field=field,
+            reason=_NON_FINITE,
+        )
 
     def _plain_record(self, record: BaseModel) -> dict[str, Any] | None:
         """Return :meth:`storable`'s dict from the record's own, when that is exact.
