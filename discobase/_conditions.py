@@ -32,12 +32,21 @@ from typing import TYPE_CHECKING, Any, Literal
 from discobase._stored_forms import value_adapter
 from discobase.errors import InvalidQuery
 from discobase.operators import Operator
-from discobase.query import MISSING, Condition, Contains, NotEqual, OneOf, Range, StoreView
+from discobase.query import (
+    MISSING,
+    Condition,
+    Contains,
+    NotEqual,
+    OneOf,
+    Range,
+    SameSet,
+    StoreView,
+)
 
 if TYPE_CHECKING:
     from discobase._binding import TableBinding
 
-__all__ = ["compile_conditions", "whole_range"]
+__all__ = ["compile_conditions", "same_set", "set_fields", "whole_range"]
 
 _ORDERED = ("gt", "ge", "lt", "le")
 _INFINITIES = {"Infinity": math.inf, "-Infinity": -math.inf}
@@ -211,6 +220,43 @@ def _field_kind(binding: TableBinding[Any], field: str) -> _Kind:
     return kind
 
 
+# Model -> the fields that hold a set (stored as a list in no particular order).
+_SETS: dict[type, frozenset[str]] = {}
+_SET_TYPES = (set, frozenset, collections.abc.Set, collections.abc.MutableSet)
+
+
+def set_fields(binding: TableBinding[Any]) -> frozenset[str]:
+    """Return the names of the fields typed as a set (perhaps ``| None``): their stored lists
+    are compared in any order (`discobase.query.unordered`)."""
+    known = _SETS.get(binding.model)
+    if known is None:
+        known = _SETS[binding.model] = frozenset(
+            name for name, info in binding.fields.items() if _is_set(info.annotation)
+        )
+    return known
+
+
+def same_set(binding: TableBinding[Any], field: str, value: Any) -> SameSet:
+    """Return the test of a set field's equality to ``value`` (JSON-mode), in any order."""
+    model = binding.model.__name__
+    return SameSet(
+        field,
+        binding.defaults.get(field, MISSING),
+        lambda: f"{model}.find({field}={value!r})",
+        value,
+    )
+
+
+def _is_set(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _is_set(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return len(options) == 1 and _is_set(options[0])
+    return origin in _SET_TYPES or annotation in _SET_TYPES
+
+
 def whole_range(binding: TableBinding[Any], field: str) -> Range | None:
     """Return the range of every value of a field that has an order (numbers, strings,
     dates, ...: what a sorted index can hold), or ``None``."""
@@ -362,7 +408,8 @@ def _compile(
                 )
         elif name == "ne":
             stored = _to_json(binding, field, operand, name, kind)
-            tests.append(NotEqual(field, default, spelling, stored))
+            sets = field in set_fields(binding)
+            tests.append(NotEqual(field, default, spelling, stored, sets=sets))
         elif name == "one_of":
             if (
                 len(operand) == 1
@@ -375,7 +422,8 @@ def _compile(
                     f"not a {type(operand[0]).__name__} of them"
                 )
             values = [_to_json(binding, field, v, name, kind) for v in operand]
-            tests.append(OneOf(field, default, spelling, values))
+            sets = field in set_fields(binding)
+            tests.append(OneOf(field, default, spelling, values, sets=sets))
         else:  # pragma: no cover  (operators are made by this package's functions)
             raise InvalidQuery(f"{spelling()}: unknown operator {name!r}")
     return tests

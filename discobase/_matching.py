@@ -201,6 +201,8 @@ def matching_ids(
             kind = type(value)
             ids = store.lookup(name, value) if kind is str or kind is int else None
             if ids is None:
+                if kind is list:
+                    return _select_lists(binding, store, {name: value}, [], None, records)
                 return select_ids(store, {name: value}, binding.defaults, records=records)
             if records is None:
                 records = store.records()
@@ -221,8 +223,25 @@ def matching_ids(
         ids = () if wanted is None else (wanted,)
         within = ids if within is None else [i for i in ids if i in within]
     json_conditions = {name: binding.query_value(name, value) for name, value in conditions.items()}
+    return _select_lists(binding, store, json_conditions, tests, within, records)
+
+
+def _select_lists(
+    binding: _binding.TableBinding[Any],
+    store: TableStoreLike,
+    conditions: dict[str, Any],
+    tests: list[Any],
+    within: Collection[int] | None,
+    records: Mapping[int, dict[str, Any]] | None,
+) -> list[int]:
+    """``select_ids``, a set field's equality tested in any order (`query.unordered`)."""
+    if any(type(value) is list for value in conditions.values()):
+        from discobase._conditions import same_set, set_fields
+
+        for name in set_fields(binding).intersection(conditions):
+            tests = [*tests, same_set(binding, name, conditions.pop(name))]
     return select_ids(
-        store, json_conditions, binding.defaults, within=within, tests=tests, records=records
+        store, conditions, binding.defaults, within=within, tests=tests, records=records
     )
 
 

@@ -22,6 +22,7 @@ from itertools import compress
 from operator import eq, itemgetter
 from typing import Any, Protocol, cast
 
+from discobase import _json
 from discobase.errors import InvalidQuery
 
 __all__ = [
@@ -31,10 +32,12 @@ __all__ = [
     "NotEqual",
     "OneOf",
     "Range",
+    "SameSet",
     "StoreView",
     "json_equal",
     "live_ids",
     "select_ids",
+    "unordered",
 ]
 
 #: Marks a field a stored record does not carry and whose default cannot be computed.
@@ -214,25 +217,64 @@ class Range(Condition):
         return cast("list[int] | None", found)
 
 
-class OneOf(Condition):
-    """Values equal to any of ``values`` (JSON-mode)."""
+def unordered(value: Any) -> Any:
+    """Return a set field's stored list in one order, whatever order it was stored in.
 
-    __slots__ = ("_hashed", "_others", "values")
+    A set is stored as a list in the order it iterated when saved, which differs between
+    sets of the same values built in another order, and for strings between processes
+    (each process orders them by its own hash seed). Other values come back as they are.
+    """
+    if type(value) is list:
+        return sorted(value, key=_json.dumps)
+    return value
+
+
+class SameSet(Condition):
+    """A set field equal to ``value`` (JSON-mode), in whatever order either was stored."""
+
+    __slots__ = ("value",)
 
     def __init__(
-        self, field: str, default: Any, spelling: str | Callable[[], str], values: Sequence[Any]
+        self, field: str, default: Any, spelling: str | Callable[[], str], value: Any
+    ) -> None:
+        super().__init__(field, default, spelling)
+        self.value = unordered(value)
+
+    def match(self, value: Any) -> bool:
+        return value is not MISSING and json_equal(unordered(value), self.value)
+
+
+class OneOf(Condition):
+    """Values equal to any of ``values`` (JSON-mode); ``sets``: the field is a set, whose
+    lists are compared in any order."""
+
+    __slots__ = ("_hashed", "_others", "_sets", "values")
+
+    def __init__(
+        self,
+        field: str,
+        default: Any,
+        spelling: str | Callable[[], str],
+        values: Sequence[Any],
+        *,
+        sets: bool = False,
     ) -> None:
         super().__init__(field, default, spelling)
         self.values = list(values)
+        self._sets = sets
         # Scalars are looked up in a set: (is it a bool, value) keeps True apart from 1.
         self._hashed = {(type(v) is bool, v) for v in self.values if isinstance(v, _SCALARS)}
-        self._others = [v for v in self.values if not isinstance(v, _SCALARS)]
+        self._others = [
+            unordered(v) if sets else v for v in self.values if not isinstance(v, _SCALARS)
+        ]
 
     def match(self, value: Any) -> bool:
         if value is MISSING:
             return False
         if isinstance(value, _SCALARS):
             return (type(value) is bool, value) in self._hashed
+        if self._sets:
+            value = unordered(value)
         return any(json_equal(value, other) for other in self._others)
 
     def candidates(self, store: StoreView) -> Collection[int] | None:
@@ -246,18 +288,28 @@ class OneOf(Condition):
 
 
 class NotEqual(Condition):
-    """Values other than ``value`` (JSON-mode); a record without the field matches nothing."""
+    """Values other than ``value`` (JSON-mode); a record without the field matches nothing.
+    ``sets``: the field is a set, whose lists are compared in any order."""
 
-    __slots__ = ("value",)
+    __slots__ = ("_sets", "value")
 
     def __init__(
-        self, field: str, default: Any, spelling: str | Callable[[], str], value: Any
+        self,
+        field: str,
+        default: Any,
+        spelling: str | Callable[[], str],
+        value: Any,
+        *,
+        sets: bool = False,
     ) -> None:
         super().__init__(field, default, spelling)
-        self.value = value
+        self._sets = sets
+        self.value = unordered(value) if sets else value
 
     def match(self, value: Any) -> bool:
-        return value is not MISSING and not json_equal(value, self.value)
+        if value is MISSING:
+            return False
+        return not json_equal(unordered(value) if self._sets else value, self.value)
 
 
 class Contains(Condition):
