@@ -20,7 +20,15 @@ from discobase.http import HTTPClient
 from discobase.http.errors import Forbidden, NotFound
 from discobase.storage import codec
 
-__all__ = ["BatchAssembler", "PartGone", "fetch_prior", "fetch_stream", "page_forward"]
+__all__ = [
+    "BatchAssembler",
+    "PartGone",
+    "fetch_part",
+    "fetch_prior",
+    "fetch_stream",
+    "named_parts",
+    "page_forward",
+]
 
 PAGE = 100
 
@@ -123,6 +131,58 @@ class PartGone(Exception):
         self.message_id = message_id
 
 
+def named_parts(header: codec.Header, what: str = "entry") -> list[int] | None:
+    """Return the message ids of the parts before ``header`` that it names (``prior``, in
+    part order), or ``None`` when it is not a last part naming them.
+
+    Raises:
+        StorageCorrupted: it names a wrong number of parts, or ids that are not ids.
+    """
+    prior = header.body.get("prior")
+    if header.part != header.parts - 1 or not isinstance(prior, list):
+        return None
+    if len(prior) != header.parts - 1:
+        raise StorageCorrupted(f"{what} {header.message_id} names a wrong number of parts")
+    try:
+        return [int(m) for m in prior]
+    except (TypeError, ValueError) as exc:
+        raise StorageCorrupted(f"{what} {header.message_id} names bad parts") from exc
+
+
+async def fetch_part(
+    http: HTTPClient,
+    channel_id: int,
+    bot_id: int,
+    last: codec.Header,
+    index: int,
+    message_id: int,
+    *,
+    same: tuple[str, ...] = (),
+) -> codec.Header:
+    """Fetch part ``index`` of the batch whose last part is ``last``, from the message its
+    ``prior`` names, and check that it is that part (of the same kind and batch, and with the
+    same header ``same`` fields).
+
+    Raises:
+        NotFound: the message is gone.
+        StorageCorrupted: the message is not that part.
+        HTTPException: Discord refused the read.
+    """
+    message = await http.fetch_message(channel_id, message_id)
+    part = codec.parse_header(message, bot_id)
+    if (
+        part is None
+        or part.kind != last.kind
+        or (part.batch, part.part, part.parts) != (last.batch, index, last.parts)
+        or any(part.body.get(key) != last.body.get(key) for key in same)
+    ):
+        what = "snapshot" if last.kind == "snap" else "entry"
+        raise StorageCorrupted(
+            f"{what} {last.message_id}: message {message_id} is not its part {index}"
+        )
+    return part
+
+
 async def fetch_prior(
     http: HTTPClient,
     channel_id: int,
@@ -142,28 +202,15 @@ async def fetch_prior(
         StorageCorrupted: ``prior`` names a message that is not the part it says.
         HTTPException: Discord refused a read (nothing was added).
     """
-    prior = header.body.get("prior")
-    if header.part != header.parts - 1 or not isinstance(prior, list):
+    prior = named_parts(header)
+    if prior is None:
         return None
-    if len(prior) != header.parts - 1:
-        raise StorageCorrupted(f"entry {header.message_id} names a wrong number of parts")
     found: list[codec.Header] = []
     for index in assembler.missing(header):
         try:
-            message = await http.fetch_message(channel_id, int(prior[index]))
+            part = await fetch_part(http, channel_id, bot_id, header, index, prior[index])
         except NotFound:
-            raise PartGone(index, int(prior[index])) from None
-        except (TypeError, ValueError) as exc:
-            raise StorageCorrupted(f"entry {header.message_id} names bad parts") from exc
-        part = codec.parse_header(message, bot_id)
-        if (
-            part is None
-            or part.kind != "log"
-            or (part.batch, part.part, part.parts) != (header.batch, index, header.parts)
-        ):
-            raise StorageCorrupted(
-                f"entry {header.message_id}: message {prior[index]} is not its part {index}"
-            )
+            raise PartGone(index, prior[index]) from None
         found.append(part)
     parts = None
     for part in found:  # added once all are fetched: a failed fetch leaves the assembler as it was

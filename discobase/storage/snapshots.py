@@ -28,6 +28,7 @@ from discobase.http.errors import HTTPException, NotFound
 from discobase.storage import codec
 from discobase.storage.outgoing import Limits, Outgoing, post
 from discobase.storage.own import OwnWrites
+from discobase.storage.reader import fetch_part, named_parts
 from discobase.storage.snapshot import SnapshotInfo, encode_records, header_info
 
 __all__ = ["Candidate", "LastPart", "Snapshots", "plan_snapshot", "prior_parts"]
@@ -124,20 +125,13 @@ def prior_parts(header: codec.Header) -> list[int]:
     """
     if header.parts == 1 and header.batch is None:
         return []
-    prior = header.body.get("prior")
-    if (
-        header.part != header.parts - 1
-        or not isinstance(prior, list)
-        or len(prior) != header.parts - 1
-    ):
+    prior = named_parts(header, "snapshot")
+    if prior is None:
         raise StorageCorrupted(
             f"snapshot {header.message_id} is part {header.part} of {header.parts} without "
             "the ids of the parts before it"
         )
-    try:
-        return [int(m) for m in prior]
-    except (TypeError, ValueError) as exc:
-        raise StorageCorrupted(f"snapshot {header.message_id} names bad parts") from exc
+    return prior
 
 
 class Snapshots:
@@ -242,23 +236,19 @@ class Snapshots:
         headers: list[codec.Header] = []
         for index, message_id in enumerate(prior):
             try:
-                message = await self._http.fetch_message(self._channel_id, message_id)
+                part = await fetch_part(
+                    self._http,
+                    self._channel_id,
+                    self._bot_id,
+                    header,
+                    index,
+                    message_id,
+                    same=("from",),
+                )
             except NotFound as exc:
                 raise StorageCorrupted(
                     f"snapshot {header.message_id}: its part {index} (message {message_id}) is gone"
                 ) from exc
-            part = codec.parse_header(message, self._bot_id)
-            if (
-                part is None
-                or part.kind != "snap"
-                or part.batch != header.batch
-                or part.part != index
-                or part.parts != header.parts
-                or part.body.get("from") != header.body.get("from")
-            ):
-                raise StorageCorrupted(
-                    f"snapshot {header.message_id}: message {message_id} is not its part {index}"
-                )
             headers.append(part)
         headers.append(header)
         return headers
