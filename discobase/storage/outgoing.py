@@ -29,6 +29,7 @@ __all__ = [
     "plan_blob",
     "plan_messages",
     "plan_stream",
+    "next_part",
     "post",
     "with_prev",
     "with_prior",
@@ -135,6 +136,15 @@ def with_prev(message: Outgoing, prev: int) -> Outgoing:
     if prev <= 0 or not message.content.endswith("}"):
         return message
     return Outgoing(f'{message.content[:-1]},"prev":"{prev}"}}', message.files)
+
+
+def next_part(plan: Sequence[Outgoing], posted: Sequence[int]) -> Outgoing:
+    """Return the message of ``plan`` to post after the ``posted`` ones: the last part of a
+    batch names the parts before it (`with_prior`)."""
+    message = plan[len(posted)]
+    if posted and len(posted) == len(plan) - 1:
+        return with_prior(message, posted)
+    return message
 
 
 def with_prior(message: Outgoing, prior: Sequence[int]) -> Outgoing:

@@ -23,7 +23,7 @@ from typing import Any
 from discobase.http import HTTPClient
 from discobase.storage import codec
 from discobase.storage.codec import Delete, Op, Put
-from discobase.storage.outgoing import Limits, plan_stream, post, with_prior
+from discobase.storage.outgoing import Limits, next_part, plan_stream, post
 from discobase.storage.own import OwnWrites
 from discobase.storage.reader import fetch_stream
 from discobase.storage.snapshot import decode_records, version_floor
@@ -95,10 +95,8 @@ async def post_repair(
     stream = codec.compress_lines(encode_blob(ops))
     plan = plan_stream("log", stream, limits, at=str(version), gone=[str(m) for m in gone])
     posted: list[int] = []
-    for outgoing in plan:
-        if posted and len(posted) == len(plan) - 1:
-            outgoing = with_prior(outgoing, posted)  # the last part names the others
-        message = await post(http, channel_id, outgoing)
+    while len(posted) < len(plan):
+        message = await post(http, channel_id, next_part(plan, posted))
         posted.append(int(message["id"]))
         own.remember(posted[-1])
     return posted[-1] if posted else 0

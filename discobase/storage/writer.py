@@ -31,14 +31,7 @@ from discobase.errors import DatabaseError
 from discobase.http import HTTPClient, routes
 from discobase.http.errors import HTTPException, PayloadTooLarge
 from discobase.storage.codec import Op, Put
-from discobase.storage.outgoing import (
-    Limits,
-    Outgoing,
-    plan_blob,
-    post,
-    with_prev,
-    with_prior,
-)
+from discobase.storage.outgoing import Limits, Outgoing, next_part, plan_blob, post, with_prev
 from discobase.storage.state import TableState
 
 __all__ = ["Group", "Writer", "encode_blob", "encode_group", "encode_lines"]
@@ -450,10 +443,8 @@ class Writer:
                 plan = plan_blob(blob, self._limits)
             try:
                 posted: list[int] = []
-                for message in plan:
-                    if posted and len(posted) == len(plan) - 1:
-                        message = with_prior(message, posted)
-                    posted.append(await self._post(message))
+                while len(posted) < len(plan):
+                    posted.append(await self._post(next_part(plan, posted)))
                 return posted[-1]
             except PayloadTooLarge:
                 # A part may already be stored; it stays an incomplete batch, which readers
