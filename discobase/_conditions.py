@@ -22,6 +22,7 @@ import collections.abc
 import datetime
 import decimal
 import enum
+import functools
 import math
 import types
 import typing
@@ -39,14 +40,13 @@ from discobase.query import (
     NotEqual,
     OneOf,
     Range,
-    SameSet,
     StoreView,
 )
 
 if TYPE_CHECKING:
     from discobase._binding import TableBinding
 
-__all__ = ["compile_conditions", "same_set", "set_fields", "whole_range"]
+__all__ = ["compile_conditions", "set_equalities", "set_fields", "whole_range"]
 
 _ORDERED = ("gt", "ge", "lt", "le")
 _INFINITIES = {"Infinity": math.inf, "-Infinity": -math.inf}
@@ -236,15 +236,23 @@ def set_fields(binding: TableBinding[Any]) -> frozenset[str]:
     return known
 
 
-def same_set(binding: TableBinding[Any], field: str, value: Any) -> SameSet:
-    """Return the test of a set field's equality to ``value`` (JSON-mode), in any order."""
+def set_equalities(binding: TableBinding[Any], conditions: dict[str, Any]) -> list[Condition]:
+    """Take the equalities of set fields out of ``conditions`` (field name -> JSON-mode value)
+    and return their tests, which compare the stored lists in any order."""
+    if not any(type(value) is list for value in conditions.values()):
+        return []
     model = binding.model.__name__
-    return SameSet(
-        field,
-        binding.defaults.get(field, MISSING),
-        lambda: f"{model}.find({field}={value!r})",
-        value,
-    )
+    tests: list[Condition] = []
+    for field in set_fields(binding).intersection(conditions):
+        value = conditions.pop(field)
+        default = binding.defaults.get(field, MISSING)
+        spelling = functools.partial(_equality_spelling, model, field, value)
+        tests.append(OneOf(field, default, spelling, [value], sets=True))
+    return tests
+
+
+def _equality_spelling(model: str, field: str, value: Any) -> str:
+    return f"{model}.find({field}={value!r})"
 
 
 def _is_set(annotation: Any) -> bool:

@@ -236,10 +236,9 @@ def _select_lists(
 ) -> list[int]:
     """``select_ids``, a set field's equality tested in any order (`query.unordered`)."""
     if any(type(value) is list for value in conditions.values()):
-        from discobase._conditions import same_set, set_fields
+        from discobase._conditions import set_equalities
 
-        for name in set_fields(binding).intersection(conditions):
-            tests = [*tests, same_set(binding, name, conditions.pop(name))]
+        tests = [*tests, *set_equalities(binding, conditions)]
     return select_ids(
         store, conditions, binding.defaults, within=within, tests=tests, records=records
     )

@@ -32,7 +32,6 @@ __all__ = [
     "NotEqual",
     "OneOf",
     "Range",
-    "SameSet",
     "StoreView",
     "json_equal",
     "live_ids",
@@ -229,24 +228,9 @@ def unordered(value: Any) -> Any:
     return value
 
 
-class SameSet(Condition):
-    """A set field equal to ``value`` (JSON-mode), in whatever order either was stored."""
-
-    __slots__ = ("value",)
-
-    def __init__(
-        self, field: str, default: Any, spelling: str | Callable[[], str], value: Any
-    ) -> None:
-        super().__init__(field, default, spelling)
-        self.value = unordered(value)
-
-    def match(self, value: Any) -> bool:
-        return value is not MISSING and json_equal(unordered(value), self.value)
-
-
 class OneOf(Condition):
     """Values equal to any of ``values`` (JSON-mode); ``sets``: the field is a set, whose
-    lists are compared in any order."""
+    lists are compared in any order (a set field's equality is its one_of of one value)."""
 
     __slots__ = ("_hashed", "_others", "_sets", "values")
 

@@ -348,13 +348,12 @@ def _compile(binding: TableBinding[Any], store: Any, fields: Mapping[str, Any]) 
         from discobase._conditions import compile_conditions
 
         tests, _ = compile_conditions(binding, store, conditions)
-    equal = [(name, binding.query_value(name, value)) for name, value in conditions.items()]
-    if any(type(value) is list for _, value in equal):
-        from discobase._conditions import same_set, set_fields
+    values = {name: binding.query_value(name, value) for name, value in conditions.items()}
+    if any(type(value) is list for value in values.values()):
+        from discobase._conditions import set_equalities
 
-        sets = set_fields(binding)
-        tests = [*tests, *(same_set(binding, n, v) for n, v in equal if n in sets)]
-        equal = [(n, v) for n, v in equal if n not in sets]
+        tests = [*tests, *set_equalities(binding, values)]
+    equal = list(values.items())
     defaults = binding.defaults
 
     def match(record_id: int, data: Mapping[str, Any]) -> bool:
