@@ -154,14 +154,15 @@ class RecordEncoder:
         whenever its text holds a null (any field that is None) cost ten.
         """
         for name, value in record.__dict__.items():
-            if _nested_non_finite(value, inside=False):
+            if _non_finite_in(value, counted=False):
                 raise self._non_finite(name)
 
     def _check_floats_kept(self, record: BaseModel, back: BaseModel) -> None:
         """Refuse a record whose non-finite floats a reader would not read back as floats."""
         exclude = self._exclude
+        read = back.model_dump(exclude=exclude)
         for name, value in record.model_dump(exclude=exclude).items():
-            if not _floats_kept(value, back.model_dump(include={name}).get(name)):
+            if not _floats_kept(value, read.get(name)):
                 raise self._non_finite(name)
 
     def _non_finite(self, field: str) -> UnstorableRecord:
@@ -396,23 +397,22 @@ def _nests_models(model: type[BaseModel]) -> bool:
     return any(holds(info.annotation) for info in model.model_fields.values())
 
 
-def _nested_non_finite(value: Any, *, inside: bool) -> bool:
-    """Tell whether ``value`` holds a NaN or an infinity inside a nested model that writes
-    it as ``null`` (``inside``: ``value`` is itself inside such a model)."""
+def _non_finite_in(value: Any, *, counted: bool) -> bool:
+    """Tell whether ``value`` holds a NaN or an infinity that counts: inside a nested model
+    that writes it as ``null``, or anywhere (``counted``: ``value`` itself counts)."""
     from pydantic import BaseModel
 
-    kind = type(value)
-    if kind is float:
-        return inside and not math.isfinite(value)
-    if kind in (str, int, bool) or value is None:
+    if isinstance(value, float):
+        return counted and not math.isfinite(value)
+    if isinstance(value, str | int) or value is None:
         return False
     if isinstance(value, BaseModel):
         writes_null = value.model_config.get("ser_json_inf_nan", "null") != "strings"
-        return any(_nested_non_finite(v, inside=writes_null) for v in value.__dict__.values())
+        return any(_non_finite_in(v, counted=writes_null) for v in value.__dict__.values())
     if isinstance(value, list | tuple | set | frozenset):
-        return any(_nested_non_finite(v, inside=inside) for v in value)
+        return any(_non_finite_in(v, counted=counted) for v in value)
     if isinstance(value, dict):
-        return any(_nested_non_finite(v, inside=inside) for v in value.values())
+        return any(_non_finite_in(v, counted=counted) for v in value.values())
     return False
 
 
@@ -429,23 +429,13 @@ def _floats_kept(written: Any, read: Any) -> bool:
         )
     if isinstance(written, dict):
         if not isinstance(read, dict):
-            return not _has_non_finite(written)
+            return not _non_finite_in(written, counted=True)
         return all(_floats_kept(v, read.get(k)) for k, v in written.items())
     if isinstance(written, list | tuple):
         if not isinstance(read, list | tuple) or len(read) != len(written):
-            return not _has_non_finite(written)
+            return not _non_finite_in(written, counted=True)
         return all(map(_floats_kept, written, read))
     return True
-
-
-def _has_non_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(map(_has_non_finite, value.values()))
-    if isinstance(value, list | tuple | set | frozenset):
-        return any(map(_has_non_finite, value))
-    return False
 
 
 def _why_unstorable(detail: str) -> str:
