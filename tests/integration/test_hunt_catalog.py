@@ -45,12 +45,20 @@ async def test_a_lost_table_race_leaves_no_entry_that_outlives_the_winners(emula
         assert store.get(rid) == user(1)
 
 
-async def _stray_entry(world: World, node: Any, catalog_id: int) -> None:
-    # What a loser of the race killed right after recording its channel leaves: a second,
-    # later entry for the table, naming a channel of its own (empty, not deleted).
+async def _record_and_a_stray(world: World, node: Any) -> tuple[int, int, int]:
+    """Save one record in the table, then leave what a loser of the race killed right after
+    recording its channel leaves: a second, later entry for the table, naming a channel of
+    its own (empty, not deleted). Returns the record's id, the table's channel and the
+    catalog's."""
+    store = await node.open_table(SPEC)
+    assert node.catalog is not None
+    catalog_id = node.catalog.channel_id
+    rid = store.new_id()
+    await gather([store.submit([Put(rid, user(1))])])
     created = await node.http.create_guild_channel(world.guild_id, name="user")
     body = table_entry_body(SPEC, int(created["id"]))
     await post(node.http, catalog_id, Outgoing(codec.encode_header("table", **body)))
+    return rid, store.channel_id, catalog_id
 
 
 async def test_a_dead_losers_entry_does_not_take_the_table_over(emulator: Any) -> None:
@@ -59,12 +67,7 @@ async def test_a_dead_losers_entry_does_not_take_the_table_over(emulator: Any) -
     stray's empty channel without a word."""
     world = World(emulator)
     async with world.node(gateway=True) as a:
-        store_a = await a.open_table(SPEC)
-        assert a.catalog is not None
-        catalog_id = a.catalog.channel_id
-        rid = store_a.new_id()
-        await gather([store_a.submit([Put(rid, user(1))])])
-        await _stray_entry(world, a, catalog_id)
+        rid, _, catalog_id = await _record_and_a_stray(world, a)
         first = _table_entries(world, catalog_id)[0]
         emulator.state.delete_message(first)
         await eventually(lambda: any("was written again" in d for d in a.damage))
@@ -79,12 +82,7 @@ async def test_an_open_deletes_a_dead_losers_entry_before_it_can_take_over(emula
     taken for the table's. Opening the table while its entry stands deletes the stray."""
     world = World(emulator)
     async with world.node() as a:
-        store_a = await a.open_table(SPEC)
-        assert a.catalog is not None
-        catalog_id = a.catalog.channel_id
-        rid = store_a.new_id()
-        await gather([store_a.submit([Put(rid, user(1))])])
-        await _stray_entry(world, a, catalog_id)
+        rid, channel_id, catalog_id = await _record_and_a_stray(world, a)
     assert len(_table_entries(world, catalog_id)) == 2
     async with world.node() as b:
         await b.open_table(SPEC)
@@ -92,5 +90,5 @@ async def test_an_open_deletes_a_dead_losers_entry_before_it_can_take_over(emula
     emulator.state.delete_message(_table_entries(world, catalog_id)[0])
     async with world.node() as fresh:
         store = await fresh.open_table(SPEC)
-        assert store.channel_id == store_a.channel_id
+        assert store.channel_id == channel_id
         assert store.get(rid) == user(1)
